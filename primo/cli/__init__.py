@@ -1,0 +1,165 @@
+"""The ``primo`` command line.
+
+One module per subcommand (``primo/cli/<name>.py``, each defining ``cli``), loaded only when that
+command runs, so ``primo barcodes`` or ``primo yields`` never import TensorFlow.
+
+:func:`main` runs the command line in-process and returns a :class:`Result` (exit code, the
+command's return value, the error if any), which is what the tests use::
+
+    result = main(["barcodes", "encode"], stdin=io.StringIO("0\\n"))
+
+Errors: a :class:`~primo.errors.PrimoError` becomes one line on stderr, ``primo <command>: error:
+<message>``, exit 1 for bad data and 2 for bad usage; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import PrimoError
+from ..io import set_command
+from ..progress import set_quiet
+
+__all__ = ["main", "entry", "Result", "COMMANDS"]
+
+# name -> (module, one-line help). Modules live in primo/cli/<module>.py and define ``cli``.
+COMMANDS = {
+    "extract": ("extract", "Images -> feature vectors (VGG16-FC2, TF-Hub, Fashion-MNIST embedder)."),
+    "train": ("train", "Train the feature -> DNA encoder against the yield predictor."),
+    "encode-db": ("encode_db", "Encode a feature store as an oligo pool ready to order."),
+    "query": ("query", "Design query probes and their order sheet."),
+    "analyze": ("analyze", "Sequencing reads -> per-document counts -> recall curves."),
+    "simulate": ("simulate", "The wet-lab experiment in silico."),
+    "yields": ("yields", "Thermodynamic yields of (target, query) feature sequence pairs."),
+    "barcodes": ("barcodes", "Document indices <-> 30-nt Reed-Solomon barcodes (stdin/stdout)."),
+    "pool": ("pool", "Build, check and inspect oligo pools."),
+    "benchmark": ("benchmark", "primo against in-silico similarity search (HNSW, faiss, annoy, LSH)."),
+    "demo": ("demo", "The whole pipeline on bundled data, offline."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when it is invoked."""
+
+    def list_commands(self, ctx):
+        return [name for name, (mod, _) in COMMANDS.items() if _module_exists(mod)]
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS or not _module_exists(COMMANDS[name][0]):
+            return None
+        mod = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
+        return mod.cli
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _module_exists(mod: str) -> bool:
+    return os.path.exists(os.path.join(os.path.dirname(__file__), f"{mod}.py"))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                               "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="primo")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.pass_context
+def cli(ctx, debug, quiet):
+    """primo: content-based similarity search in DNA data storage.
+
+    \b
+    images --extract--> features.h5 --train--> MODEL/
+    features + MODEL --encode-db--> POOL/ (Twist order)     query --query--> probes (IDT order)
+    FASTQ + POOL --analyze--> counts, recall curves         --simulate--> the experiment in silico
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if quiet:
+        set_quiet(True)
+
+
+@dataclasses.dataclass
+class Result:
+    """Outcome of :func:`main`."""
+
+    exit_code: int
+    value: object = None
+    error: BaseException | None = None
+
+
+def main(argv=None, *, stdin=None, stdout=None) -> Result:
+    """Run the command line in-process; never calls ``sys.exit``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    set_command(argv)
+    debug = "--debug" in argv or os.environ.get("PRIMO_DEBUG", "") not in ("", "0")
+    old_in, old_out = sys.stdin, sys.stdout
+    if stdin is not None:
+        sys.stdin = stdin
+    if stdout is not None:
+        sys.stdout = stdout
+    name = _command_name(argv)
+    try:
+        value = cli.main(args=argv, prog_name="primo", standalone_mode=False)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return Result(exit_code=value)
+        return Result(exit_code=0, value=value)
+    except PrimoError as e:
+        if debug:
+            raise
+        _say(name, str(e))
+        return Result(exit_code=e.exit_code, error=e)
+    except click.exceptions.Abort:
+        _say(name, "aborted")
+        return Result(exit_code=130)
+    except click.exceptions.Exit as e:
+        return Result(exit_code=e.exit_code)
+    except click.ClickException as e:
+        if debug:
+            raise
+        msg = e.format_message()
+        if isinstance(e, click.UsageError) and e.ctx is not None:
+            msg += f" (see `{e.ctx.command_path} --help`)"
+        _say(name, msg)
+        return Result(exit_code=e.exit_code, error=e)
+    except KeyboardInterrupt:
+        _say(name, "interrupted; outputs that were not finished were not written")
+        return Result(exit_code=130)
+    except MemoryError as e:
+        if debug:
+            raise
+        _say(name, "out of memory; lower --chunksize or --batch-size")
+        return Result(exit_code=1, error=e)
+    except OSError as e:
+        # disk full, permission denied, too many open files...: the user's environment, not a bug
+        if debug:
+            raise
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        _say(name, f"{where}{e.strerror or e}")
+        return Result(exit_code=1, error=e)
+    finally:
+        sys.stdin, sys.stdout = old_in, old_out
+
+
+def _command_name(argv) -> str:
+    for a in argv:
+        if not a.startswith("-"):
+            return f"primo {a}"
+    return "primo"
+
+
+def _say(name: str, msg: str) -> None:
+    msg = " ".join(str(msg).split())
+    click.echo(f"{name}: error: {msg}", err=True)
+
+
+def entry() -> None:  # console script
+    sys.exit(main().exit_code)

@@ -1,0 +1,35 @@
+import subprocess
+import sys
+
+import primo
+from primo.errors import DataError, UsageError
+
+
+def test_version(run_cli):
+    res, out, err = run_cli(["--version"])
+    assert res.exit_code == 0
+    assert primo.__version__ in out
+
+
+def test_help_lists_commands(run_cli):
+    res, out, err = run_cli(["--help"])
+    assert res.exit_code == 0
+    assert "barcodes" in out
+
+
+def test_unknown_command_is_usage_error(run_cli):
+    res, out, err = run_cli(["frobnicate"])
+    assert res.exit_code == 2
+    assert err.count("\n") == 1 and "error" in err
+
+
+def test_error_messages_are_one_line():
+    e = DataError("bad base 'X'\nsecond line", path="a.csv", line=3, hint="use ACGT")
+    assert "\n" not in str(e)
+    assert str(e).startswith("a.csv, line 3: bad base")
+    assert UsageError("x").exit_code == 2 and DataError("x").exit_code == 1
+
+
+def test_console_script_runs_as_module():
+    r = subprocess.run([sys.executable, "-m", "primo", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and primo.__version__ in r.stdout
