@@ -1,0 +1,77 @@
+import gzip
+
+import dnaio
+import numpy as np
+import pytest
+
+from primo.analysis.wetlab import WetLabModel, reads_from_counts, simulate_counts, write_reads
+from primo.barcodes import BarcodeScheme
+from primo.constants import FP, IP, READ_RANDOM_PREFIX, RP
+from primo.dna import revcomp
+
+
+def _oligos(n, seed=0):
+    rng = np.random.default_rng(seed)
+    bc = BarcodeScheme().encode(np.arange(n))
+    return np.array([FP + b + IP + "".join(rng.choice(list("ACGT"), 80)) + RP for b in bc])
+
+
+def test_counts_follow_yields_and_depth():
+    y = np.zeros(5000)
+    y[:50] = 0.95
+    y[50:500] = 0.2
+    model = WetLabModel(depth=200_000)
+    c = simulate_counts(y, model, rng=1)
+    assert c.sum() == 200_000 and c.dtype == np.int64
+    assert c[:50].mean() > 3 * c[50:500].mean() > 3 * c[500:].mean()
+    # same seed, same counts
+    assert (simulate_counts(y, model, rng=1) == c).all()
+    assert not (simulate_counts(y, model, rng=2) == c).all()
+
+
+def test_background_only_gives_near_uniform_counts():
+    c = simulate_counts(np.zeros(1000), WetLabModel(depth=100_000, sigma_synthesis=0, sigma_pcr=0),
+                        rng=0)
+    assert abs(c.mean() - 100) < 1e-9 and c.std() < 20
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError):
+        WetLabModel(capture_efficiency=0)
+    with pytest.raises(ValueError):
+        WetLabModel(sigma_pcr=-1)
+
+
+def test_reads_have_the_published_structure(tmp_path):
+    ol = _oligos(20)
+    counts = np.full(20, 30)
+    model = WetLabModel(error_start=0, error_end=0, n_rate=0, read_length=150)
+    n_fwd = n_rev = 0
+    for names, seqs, quals, docs, rev in reads_from_counts(counts, ol, model, rng=0):
+        for s, q, d, r in zip(seqs, quals, docs, rev):
+            assert len(s) == len(q) == 150
+            if r:
+                assert s == revcomp(ol[d])[:150]
+                n_rev += 1
+            else:
+                assert s[READ_RANDOM_PREFIX:] == ol[d][: 150 - READ_RANDOM_PREFIX]
+                n_fwd += 1
+    assert n_fwd + n_rev == 600 and 200 < n_fwd < 400
+
+
+def test_write_reads_gzip_and_errors(tmp_path):
+    ol = _oligos(10)
+    p = tmp_path / "r.fastq.gz"
+    n = write_reads(p, np.full(10, 100), ol, WetLabModel(error_start=0.01, error_end=0.01), rng=3)
+    assert n == 1000
+    with open(p, "rb") as fh:
+        assert fh.read(2) == b"\x1f\x8b"
+    mism = total = 0
+    with dnaio.open(p) as reads:
+        for rec in reads:
+            doc = int(rec.name.split("doc=")[1].split()[0])
+            truth = revcomp(ol[doc])[:150] if rec.name.endswith("rev") else None
+            if truth is not None:
+                mism += sum(a != b for a, b in zip(rec.sequence, truth))
+                total += 150
+    assert 0.005 < mism / total < 0.02
