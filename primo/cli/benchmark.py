@@ -1,0 +1,91 @@
+"""``primo benchmark``: primo against in-silico similarity search (candidate set vs recall)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import click
+
+from ._options import debug_option, mapper_from_options, parallel_options
+
+PEER_HELP = ("Comma-separated peers: hnsw, hnsw-sq, faiss-ivf, faiss-ivfpq, annoy, lsh, mrpt "
+             "(default: all); 'none' for primo and the exact neighbours only.")
+
+
+def _parse_peer_options(values):
+    """``--peer-option faiss-ivf.nlist=256`` -> ``{"faiss-ivf": {"nlist": 256}}``."""
+    from ..errors import UsageError
+
+    out: dict = {}
+    for v in values:
+        if "=" not in v or "." not in v.split("=", 1)[0]:
+            raise UsageError(f"--peer-option {v!r} is not PEER.OPTION=VALUE",
+                             hint="e.g. --peer-option faiss-ivf.nlist=256 or annoy.n_trees=20")
+        key, val = v.split("=", 1)
+        peer, opt = key.split(".", 1)
+        try:
+            parsed = json.loads(val)
+        except ValueError:
+            parsed = val
+        if isinstance(parsed, str) and "," in parsed:
+            parsed = [json.loads(x) for x in parsed.split(",")]
+        out.setdefault(peer, {})[opt] = parsed
+    return out
+
+
+@click.command("benchmark")
+@click.option("--features", "-f", required=True, type=click.Path(dir_okay=False),
+              help="Database feature store (HDF5, from `primo extract`).")
+@click.option("--queries", "-Q", required=True, type=click.Path(dir_okay=False),
+              help="Query feature store (same extractor).")
+@click.option("--output", "-o", "out", required=True, type=click.Path(file_okay=False),
+              help="Output directory: benchmarks.csv, benchmarks.png, summary.json.")
+@click.option("--k", "k", type=int, default=100, show_default=True,
+              help="Nearest neighbours that define recall.")
+@click.option("--peers", default=None, help=PEER_HELP)
+@click.option("--peer-option", "peer_option", multiple=True, metavar="PEER.OPTION=VALUE",
+              help="Index/search option of a peer, repeatable (e.g. faiss-ivf.nlist=256, "
+                   "hnsw.ef_search=100,200,400, lsh.n_tables=1,8).")
+@click.option("--counts-dir", type=click.Path(file_okay=False), default=None,
+              help="primo curve from read counts / yields: DIR/<query id>.csv[.gz] "
+                   "(ImageID,Count) per query.")
+@click.option("--primo-curve", type=click.Path(dir_okay=False), default=None,
+              help="primo curve from a CSV in the benchmarks layout (Query ID, Number Retrieved, "
+                   "Nearest Neighbor Recall, Algorithm Parameters).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the peers' indexes.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads for faiss / annoy index building (default: all).")
+@click.option("--chunksize", type=click.IntRange(min=1), default=None,
+              help="Database rows per chunk for the exact neighbours (default: ~64 MB).")
+@click.option("--title", default=None, help="Plot title.")
+@parallel_options
+@debug_option
+def cli(features, queries, out, k, peers, peer_option, counts_dir, primo_curve, seed, threads,
+        chunksize, title, processes, scheduler):
+    """Candidate-set size vs k-NN recall for primo and in-silico ANN peers (the paper's Fig. 4).
+
+    \b
+    Writes OUT/benchmarks.csv (published layout), OUT/benchmarks.png and OUT/summary.json
+    (the proportion of the database each algorithm scans for 50% and 90% mean recall).
+    """
+    from ..analysis.benchmark import benchmark_stores
+
+    options = _parse_peer_options(peer_option)
+    with mapper_from_options(processes, scheduler) as mapper:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            summary = benchmark_stores(features, queries, out, k=k, peers=peers,
+                                       peer_options=options, counts_dir=counts_dir,
+                                       primo_curve=primo_curve, seed=seed, threads=threads,
+                                       chunksize=chunksize, mapper=mapper, title=title)
+    for w in caught:
+        click.echo(f"primo benchmark: warning: {' '.join(str(w.message).split())}", err=True)
+    click.echo(f"{'algorithm':<12} {'best recall':>11} {'prop@50%':>10} {'prop@90%':>10}")
+    for alg, d in summary["algorithms"].items():
+        p = d.get("proportion_at_recall", {})
+        best = d.get("best_mean_recall")
+        fmt = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
+        click.echo(f"{alg:<12} {fmt(best):>11} {fmt(p.get('0.5')):>10} {fmt(p.get('0.9')):>10}")
+    click.echo(f"wrote {out}/benchmarks.csv, benchmarks.png, summary.json")
+    return summary
