@@ -1,0 +1,214 @@
+"""ViennaRNA backend: ensemble free energies of single strands and two-strand complexes (DNA).
+
+What is computed
+----------------
+For a strand ``X`` the monomer ensemble free energy ``G_X = -RT ln Z_X`` (``fold_compound.pf``), for
+two strands ``X``, ``Y`` the free energy of the *connected* dimer ensemble (structures with at least
+one intermolecular pair), ``G_XY = -RT ln Z_XY`` (``fold_compound.pf_dimer``, field ``FcAB``). Both
+are in kcal/mol.
+
+Parameters: ViennaRNA's DNA set ``dna_mathews2004`` (Mathews et al. 2004 / SantaLucia & Hicks 2004
+nearest-neighbour DNA parameters in ViennaRNA's format), extrapolated to the requested temperature
+with its enthalpies, dangles ``d2`` (ViennaRNA's default), no lonely-pair restriction. The set ships
+with a bimolecular initiation term (``DuplexInit``) of ``dG37 = 1.00``, ``dH = -7.20`` kcal/mol; by
+default primo replaces it by the published SantaLucia & Hicks (2004) duplex initiation, ``dG37 =
+1.96``, ``dH = 0.20`` kcal/mol, the association penalty of NUPACK's ``dna04`` set, so that dimer
+stabilities use the same standard-state penalty as the NUPACK simulations of the paper (at 21 °C
+the two differ by 1.3 kcal/mol, a factor ~9 in ``K``). ``duplex_init=None`` keeps the file's value.
+
+Standard state and symmetry
+---------------------------
+``pf_dimer`` adds ``DuplexInit`` (published for a 1 M standard state) to every dimer structure, so
+``G_XY`` is a free energy in the 1 M standard state and ``K = exp(-(G_XY - G_X - G_Y)/RT)`` is in
+L/mol. For identical strands ViennaRNA adds ``RT ln 2`` to ``G_XX`` (checked here by enumerating
+every structure of short homodimers: ViennaRNA's value is the distinguishable-strand sum plus
+``RT ln 2`` within 0.01 kcal/mol), which is the rotational-symmetry correction NUPACK applies, so
+``K_XX = exp(-(G_XX - 2 G_X)/RT)`` needs no further factor.
+
+Salt: ``sodium`` (mol/L) is mapped to ViennaRNA's ``salt = sodium + 0.021`` so that 1 M Na+ is
+ViennaRNA's reference condition (1.021 M, the 1 M NaCl + buffer of the melting experiments) and no
+correction is applied, as in NUPACK at its default 1.0 M; other values use ViennaRNA's salt model
+with its DNA helix geometry.
+
+Processes
+---------
+ViennaRNA keeps its energy parameters in process-global state. :func:`ensure_parameters` loads the
+requested set once per process (and again only if a different set is asked for), so the functions
+here can be called from worker processes (``forkserver``/``spawn``, Dask workers) that never ran
+the caller's set-up code. Fold compounds copy the parameters when created, under a lock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+
+import numpy as np
+
+__all__ = ["ensure_parameters", "monomer_energy", "dimer_energy", "strand_energies",
+           "pair_energies", "version", "NO_COMPLEX", "VIENNA_DUPLEX_INIT"]
+
+#: (dG37, dH) kcal/mol as shipped in ViennaRNA's dna_mathews2004.par
+VIENNA_DUPLEX_INIT = (1.00, -7.20)
+#: ViennaRNA returns this energy when a complex has no connected structure at all
+_SENTINEL = 999.0
+#: returned (as +inf) for complexes without any structure
+NO_COMPLEX = math.inf
+
+_LOCK = threading.Lock()
+_LOADED: tuple | None = None
+
+
+def version() -> str:
+    import RNA
+
+    return str(getattr(RNA, "__version__", "unknown"))
+
+
+def _parameter_text(duplex_init) -> str:
+    import RNA
+
+    text = RNA.parameter_set_dna_mathews2004
+    if duplex_init is None:
+        return text
+    g37, dh = duplex_init
+    pat = re.compile(r"(# Misc\n)(\s*)(-?\d+)(\s+)(-?\d+)")
+    m = pat.search(text)
+    if m is None:  # pragma: no cover - would mean ViennaRNA changed its file format
+        raise RuntimeError("cannot find the '# Misc' section in ViennaRNA's DNA parameter file")
+    repl = f"{m.group(1)}{m.group(2)}{round(g37 * 100):d}{m.group(4)}{round(dh * 100):d}"
+    return text[: m.start()] + repl + text[m.end():]
+
+
+def ensure_parameters(duplex_init=(1.96, 0.20)) -> None:
+    """Load the DNA parameter set into this process's ViennaRNA (once per process)."""
+    global _LOADED
+    key = ("dna_mathews2004", None if duplex_init is None else tuple(map(float, duplex_init)))
+    if _LOADED == key:
+        return
+    import RNA
+
+    name = "dna_mathews2004" if duplex_init is None else "dna_mathews2004+santalucia2004_init"
+    RNA.params_load_from_string(_parameter_text(duplex_init), name)
+    _LOADED = key
+
+
+def _model_details(temperature: float, sodium: float, dangles: int):
+    import RNA
+
+    md = RNA.md()
+    md.temperature = float(temperature)
+    md.dangles = int(dangles)
+    md.compute_bpp = 0
+    md.noLP = 0
+    if abs(sodium - 1.0) > 1e-12:
+        md.salt = float(sodium) + 0.021
+        md.helical_rise = RNA.MODEL_HELICAL_RISE_DNA
+        md.backbone_length = RNA.MODEL_BACKBONE_LENGTH_DNA
+        md.saltDPXInitFact = RNA.MODEL_SALT_DPXINIT_FACT_DNA
+    return md
+
+
+class _Context:
+    """Model details for one set of conditions, built once per process and reused.
+
+    Each new fold compound's parameters are checked against a fingerprint taken when primo loaded
+    its set, so that another library loading a different ViennaRNA set into the same process is
+    noticed and primo's set reloaded, instead of silently computing with the wrong energies.
+    """
+
+    def __init__(self, temperature, sodium, dangles, duplex_init):
+        self.key = (float(temperature), float(sodium), int(dangles),
+                    None if duplex_init is None else tuple(map(float, duplex_init)))
+        self.duplex_init = duplex_init
+        self.md = None
+        self.fingerprint = None
+
+    def fold_compound(self, seq):
+        global _LOADED
+        import RNA
+
+        with _LOCK:
+            ensure_parameters(self.duplex_init)
+            if self.md is None:
+                self.md = _model_details(*self.key[:3])
+            fc = RNA.fold_compound(seq, self.md)
+            fp = _fingerprint(fc)
+            if self.fingerprint is None:
+                _LOADED = None  # first use in this process: make sure the set is really ours
+                ensure_parameters(self.duplex_init)
+                fc = RNA.fold_compound(seq, self.md)
+                self.fingerprint = _fingerprint(fc)
+            elif fp != self.fingerprint:
+                _LOADED = None
+                ensure_parameters(self.duplex_init)
+                fc = RNA.fold_compound(seq, self.md)
+                if _fingerprint(fc) != self.fingerprint:  # pragma: no cover - defensive
+                    raise RuntimeError("ViennaRNA energy parameters changed under primo's feet")
+            return fc
+
+
+def _fingerprint(fc):
+    p = fc.params
+    return (p.DuplexInit, p.TerminalAU, p.MLclosing, tuple(p.stack[1][1:7]), tuple(p.hairpin[3:8]))
+
+
+_CONTEXTS: dict = {}
+
+
+def _context(temperature, sodium, dangles, duplex_init) -> _Context:
+    key = (float(temperature), float(sodium), int(dangles),
+           None if duplex_init is None else tuple(map(float, duplex_init)))
+    ctx = _CONTEXTS.get(key)
+    if ctx is None:
+        ctx = _CONTEXTS[key] = _Context(temperature, sodium, dangles, duplex_init)
+    return ctx
+
+
+def _pf(fc, dimer: bool) -> float:
+    """Ensemble free energy; rescales the Boltzmann factors by the MFE if the first try overflows."""
+    out = fc.pf_dimer() if dimer else fc.pf()
+    g = float(out[3] if dimer else out[1])
+    if not math.isfinite(g):
+        e = fc.mfe_dimer()[1] if dimer else fc.mfe()[1]
+        fc.exp_params_rescale(e)
+        out = fc.pf_dimer() if dimer else fc.pf()
+        g = float(out[3] if dimer else out[1])
+    if dimer and g >= _SENTINEL - 1e-6:
+        return NO_COMPLEX
+    return g
+
+
+def monomer_energy(seq: str, *, temperature: float, sodium: float = 1.0, dangles: int = 2,
+                   duplex_init=(1.96, 0.20)) -> float:
+    """Ensemble free energy (kcal/mol) of one strand."""
+    ctx = _context(temperature, sodium, dangles, duplex_init)
+    return _pf(ctx.fold_compound(seq), dimer=False)
+
+
+def dimer_energy(seq1: str, seq2: str, *, temperature: float, sodium: float = 1.0,
+                 dangles: int = 2, duplex_init=(1.96, 0.20)) -> float:
+    """Free energy (kcal/mol, 1 M standard state) of the connected two-strand complex ensemble.
+
+    ``inf`` when the strands cannot form any intermolecular pair.
+    """
+    ctx = _context(temperature, sodium, dangles, duplex_init)
+    return _pf(ctx.fold_compound(f"{seq1}&{seq2}"), dimer=True)
+
+
+def strand_energies(seqs, **conditions) -> np.ndarray:
+    """``(n, 2)`` array: monomer and homodimer ensemble free energies of each strand."""
+    out = np.empty((len(seqs), 2), dtype=np.float64)
+    for i, s in enumerate(seqs):
+        out[i, 0] = monomer_energy(s, **conditions)
+        out[i, 1] = dimer_energy(s, s, **conditions)
+    return out
+
+
+def pair_energies(pairs, **conditions) -> np.ndarray:
+    """``(n,)`` array: heterodimer ensemble free energy of each ``(strand_a, strand_b)`` pair."""
+    out = np.empty(len(pairs), dtype=np.float64)
+    for i, (a, b) in enumerate(pairs):
+        out[i] = dimer_energy(a, b, **conditions)
+    return out
