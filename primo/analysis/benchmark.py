@@ -698,7 +698,7 @@ def _read_store(path, what):
 def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_options=None,
                      counts_dir=None, primo_curve=None, seed: int = 0, threads: int | None = None,
                      chunksize: int | None = None, mapper=None, n_thresholds: int = 500,
-                     title: str | None = None) -> dict:
+                     title: str | None = None, recalls=SUMMARY_RECALLS) -> dict:
     """Run the benchmark on two feature stores and write ``out/`` (atomically).
 
     ``out`` receives ``benchmarks.csv``, ``benchmarks.png`` and ``summary.json`` (see the module
@@ -758,7 +758,7 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
         "skipped": result.skipped,
         "notes": notes,
         "how_counted": result.how_counted(),
-        "algorithms": result.summary(),
+        "algorithms": result.summary(recalls),
     }
     with atomic_dir(out) as tmp:
         write_benchmarks_csv(tmp / "benchmarks.csv", result.rows)
