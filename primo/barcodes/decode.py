@@ -1,0 +1,765 @@
+"""Bulk decoding of 30-nt barcodes back to document indices, with error and erasure correction.
+
+A barcode is read as six 5-mers. Each 5-mer is mapped to its Reed-Solomon symbol through a lookup
+table over all 5-mers; a 5-mer outside the 64-word codebook (or containing ``N``) is an **erasure**:
+its position is known to be wrong, its value is not. The RS(6,4) code over GF(2^6) then corrects
+``2e + f <= 2`` (one symbol error, or one or two erasures). Everything is vectorised: the two
+syndromes of every barcode are computed with table look-ups, and the correction for each
+(erasure pattern, syndrome pair) is read from a table that is solved algebraically once
+(:func:`rs_tables`), so there is no per-barcode Python code on the hot path.
+
+Decoding rule
+-------------
+``D(c)`` is the number of bases where the barcode of codeword ``c`` differs from the received
+30-mer, an ``N`` counting as a difference (it is the same for every candidate, so it does not change
+rankings). The reported :attr:`DecodeResult.distance` leaves the ``N`` out: it is the number of
+called bases that had to be substituted, and ``max_distance`` caps it.
+
+*Without a pool* (plain RS): a barcode is accepted when RS decoding succeeds, the ID is one a
+document can have (``< scheme.n_ids``) and ``distance <= max_distance``.
+
+*With a pool* (the document indices present): the candidates are the codewords whose ID belongs to
+the pool and that agree with the received word on at least ``min(4, 6 - f)`` of its ``6 - f``
+readable symbols (``f`` = number of erasures; ``f >= 4`` is rejected). With ``f <= 2`` this is every
+codeword within two symbol changes that keeps four symbols, i.e. one error + one erasure, two errors,
+or the plain RS answer; with ``f = 3`` it is the 64 codewords matching the three readable symbols.
+The candidate with the smallest ``D`` is accepted when it is **unique** (a tie is ``ambiguous``) and
+within ``max_distance``. This is maximum likelihood under a base-substitution channel, restricted
+to the pool. A plain RS answer in the pool with ``D <= 1`` is always that unique best (any other
+candidate differs from the received word in at least two symbols), so it is accepted without
+enumerating. Note that the rule may call a barcode that plain RS decodes ``ambiguous`` when another
+pool document is as close at the base level.
+
+Two-erasure solutions use up all the redundancy: every word with exactly two unreadable 5-mers
+"decodes". Only the pool check and the distance cap protect them; ``scripts/barcode_recovery.py``
+measures how well.
+
+Status codes
+------------
+====  ===================  ==============================================================
+code  name                 meaning
+====  ===================  ==============================================================
+0     exact                the barcode is a codeword (no correction)
+1     corrected_error      plain RS corrected one symbol error
+2     corrected_erasure    plain RS filled one or two erased symbols
+3     pool_resolved        resolved by the pool rule beyond plain RS
+4     uncorrectable        rejected: no codeword (RS failed, and no pool candidate)
+5     not_in_pool          rejected: decodes, but to an ID no document (in the pool) has
+6     ambiguous            rejected: several pool documents are equally close
+7     too_distant          rejected: the best answer needs more than ``max_distance`` substitutions
+8     bad_length           rejected: not 30 characters
+9     bad_characters       rejected: a character other than A, C, G, T, N (any case)
+====  ===================  ==============================================================
+
+Codes below 4 are accepted (:attr:`DecodeResult.accepted`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import UsageError
+from .scheme import BarcodeScheme, _inverse_permutation
+
+__all__ = [
+    "BarcodeDecoder", "DecodeResult", "PoolTable", "decode_reference", "as_barcode_bytes",
+    "STATUS_NAMES", "STATUS_CODES", "DEFAULT_MAX_DISTANCE",
+    "EXACT", "CORRECTED_ERROR", "CORRECTED_ERASURE", "POOL_RESOLVED", "UNCORRECTABLE",
+    "NOT_IN_POOL", "AMBIGUOUS", "TOO_DISTANT", "BAD_LENGTH", "BAD_CHARACTERS",
+]
+
+STATUS_NAMES = ("exact", "corrected_error", "corrected_erasure", "pool_resolved", "uncorrectable",
+                "not_in_pool", "ambiguous", "too_distant", "bad_length", "bad_characters")
+STATUS_CODES = {name: i for i, name in enumerate(STATUS_NAMES)}
+(EXACT, CORRECTED_ERROR, CORRECTED_ERASURE, POOL_RESOLVED, UNCORRECTABLE, NOT_IN_POOL, AMBIGUOUS,
+ TOO_DISTANT, BAD_LENGTH, BAD_CHARACTERS) = range(len(STATUS_NAMES))
+_N_ACCEPTED = 4
+
+#: default cap on the base substitutions between the received barcode and the accepted one
+DEFAULT_MAX_DISTANCE = 3
+
+_ERASED = 64      # symbol value of a readable 5-mer outside the codebook, or one with N
+_BADCHAR = 65     # 5-mer with a character other than ACGTN
+_NUL = 66         # 5-mer with a NUL byte (padding of a short 'S' string)
+_BIG = np.iinfo(np.int16).max
+
+# byte -> base code: A C G T (either case) 0..3, N 4, NUL 6, anything else 5
+_BYTE_CODE = np.full(256, 5, dtype=np.uint8)
+for _i, _b in enumerate("ACGT"):
+    _BYTE_CODE[ord(_b)] = _BYTE_CODE[ord(_b.lower())] = _i
+_BYTE_CODE[ord("N")] = _BYTE_CODE[ord("n")] = 4
+_BYTE_CODE[0] = 6
+
+_PAIRS = list(itertools.combinations(range(6), 2))
+_POPCOUNT = np.array([bin(m).count("1") for m in range(64)], dtype=np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Tables:
+    kmer_sym: np.ndarray    # (32768,) uint8: 5-mer key -> symbol, or _ERASED/_BADCHAR/_NUL
+    dist: np.ndarray        # (32768 * 64,) uint8: key * 64 + symbol -> base differences (N differs)
+    n_count: np.ndarray     # (32768,) uint8: N bases in the 5-mer
+    syn: np.ndarray         # (6, 67) uint16: syndrome contribution (S1 << 6 | S2) of symbol at pos
+    rs_status: np.ndarray   # (64 * 4096,) uint8: erasure mask * 4096 + syndrome -> status
+    rs_corr: np.ndarray     # (64 * 4096, 6) uint8: correction to XOR into the zero-filled word
+
+
+def _kmer_keys(codes: np.ndarray) -> np.ndarray:
+    """(..., 5) base codes (0..7) -> 15-bit keys."""
+    c = codes.astype(np.uint16)
+    return (c[..., 0] << 12) | (c[..., 1] << 9) | (c[..., 2] << 6) | (c[..., 3] << 3) | c[..., 4]
+
+
+@lru_cache(maxsize=8)
+def rs_tables(prim: int = 0x61, generator: int = 3, fcr: int = 1):
+    """Solve RS(6,4) decoding for every (erasure mask, syndrome pair) once.
+
+    Returns ``(syn, status, corr)``: ``syn[i, v]`` is the syndrome word ``S1 << 6 | S2`` that symbol
+    ``v`` at position ``i`` contributes (``S_j = sum_i c_i alpha^(j (5 - i))``, ``j = fcr, fcr + 1``;
+    position 0 is the highest-degree coefficient, as in reedsolo); ``status[mask * 4096 + S]`` is
+    exact / corrected_error / corrected_erasure / uncorrectable and ``corr[mask * 4096 + S]`` the
+    symbols to XOR into the word whose erased positions (bits of ``mask``) were set to 0.
+
+    The algebra, with locators ``X_i = alpha^(5 - i)`` and ``S1, S2`` the syndromes at the two roots
+    divided by ``X^(fcr - 1)`` powers (handled by using ``alpha^fcr`` as the first root):
+
+    * no erasure: ``S = 0`` -> exact; else one error at ``X = S2 / S1`` of value ``S1^2 / S2`` if
+      ``X`` is one of the six locators;
+    * one erasure at ``X``: value ``S1 / X``, consistent only if ``S2 = S1 X``;
+    * two erasures at ``Xp, Xq``: ``e_p = (S2 + S1 Xq) / (Xp (Xp + Xq))`` and symmetrically.
+    """
+    from .gf import get_field
+
+    gf = get_field(6, prim, generator)
+    mul, inv, log = gf.mul.astype(np.int64), gf.inv.astype(np.int64), gf.log
+    # contribution of symbol v at position i to the syndromes at alpha^fcr and alpha^(fcr+1)
+    syn = np.zeros((6, 67), dtype=np.uint16)
+    v = np.arange(64)
+    for i in range(6):
+        r1 = gf.pow(generator, fcr * (5 - i))
+        r2 = gf.pow(generator, (fcr + 1) * (5 - i))
+        syn[i, :64] = (mul[v, r1] << 6) | mul[v, r2]
+    # Normalise: with fcr != 1 the syndromes are S_j = sum e X^j' with j' = fcr, fcr+1. Dividing
+    # S1 by X^(fcr-1) is not possible before X is known, so solve in terms of Y_i = X_i^fcr
+    # (contribution to S1) and Z_i = X_i^(fcr+1) (to S2): Z_i / Y_i = X_i.
+    Y = np.array([gf.pow(generator, fcr * (5 - i)) for i in range(6)], dtype=np.int64)
+    Z = np.array([gf.pow(generator, (fcr + 1) * (5 - i)) for i in range(6)], dtype=np.int64)
+    X = np.array([gf.pow(generator, 5 - i) for i in range(6)], dtype=np.int64)
+
+    s = np.arange(4096)
+    S1, S2 = s >> 6, s & 63
+    status = np.full(64 * 4096, UNCORRECTABLE, dtype=np.uint8)
+    corr = np.zeros((64 * 4096, 6), dtype=np.uint8)
+
+    # no erasure
+    base = 0
+    status[base + 0] = EXACT
+    nz = (S1 != 0) & (S2 != 0)
+    ratio = np.where(nz, mul[S2, inv[S1]], 0)               # = X of the error position
+    lg = np.where(nz, log[np.maximum(ratio, 1)], -1)
+    loc_of_log = {int(log[X[i]]): i for i in range(6)}
+    for lgv, i in loc_of_log.items():
+        hit = nz & (lg == lgv)
+        # S1 = e * Y_i  ->  e = S1 / Y_i
+        e = mul[S1[hit], inv[Y[i]]]
+        ok = mul[e, Z[i]] == S2[hit]
+        rows = s[hit][ok]
+        status[base + rows] = CORRECTED_ERROR
+        corr[base + rows, i] = e[ok]
+    # one erasure
+    for i in range(6):
+        base = (1 << i) * 4096
+        e = mul[S1, inv[Y[i]]]
+        ok = mul[e, Z[i]] == S2
+        status[base + s[ok]] = CORRECTED_ERASURE
+        corr[base + s[ok], i] = e[ok]
+    # two erasures: S1 = ep Yp + eq Yq, S2 = ep Zp + eq Zq (a 2x2 system, always solvable)
+    for p, q in _PAIRS:
+        base = ((1 << p) | (1 << q)) * 4096
+        det = mul[Y[p], Z[q]] ^ mul[Y[q], Z[p]]
+        dinv = inv[det]
+        ep = mul[mul[S1, Z[q]] ^ mul[S2, Y[q]], dinv]
+        eq = mul[mul[S2, Y[p]] ^ mul[S1, Z[p]], dinv]
+        status[base + s] = CORRECTED_ERASURE
+        corr[base + s, p] = ep
+        corr[base + s, q] = eq
+    return syn, status, corr
+
+
+@lru_cache(maxsize=8)
+def _tables(codebook: tuple, prim: int, generator: int, fcr: int) -> _Tables:
+    keys = np.arange(1 << 15)
+    codes = np.stack([(keys >> (3 * (4 - j))) & 7 for j in range(5)], axis=1)  # (32768, 5)
+    cb_codes = _BYTE_CODE[np.frombuffer("".join(codebook).encode(), dtype=np.uint8)].reshape(64, 5)
+    kmer_sym = np.full(1 << 15, _ERASED, dtype=np.uint8)
+    cb_keys = _kmer_keys(cb_codes).astype(np.int64)
+    kmer_sym[cb_keys] = np.arange(64, dtype=np.uint8)
+    kmer_sym[(codes == 5).any(1)] = _BADCHAR
+    kmer_sym[(codes == 7).any(1)] = _BADCHAR   # unused code; never produced
+    kmer_sym[(codes == 6).any(1)] = _NUL
+    dist = (codes[:, None, :] != cb_codes[None, :, :]).sum(-1).astype(np.uint8).ravel()
+    n_count = (codes == 4).sum(1).astype(np.uint8)
+    syn, status, corr = rs_tables(prim, generator, fcr)
+    return _Tables(kmer_sym, dist, n_count, syn, status, corr)
+
+
+# ---------------------------------------------------------------------------------------------
+# input conversion
+# ---------------------------------------------------------------------------------------------
+def as_barcode_bytes(barcodes, length: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Barcodes in any accepted form -> ``(uint8 N x length ASCII bytes, bad_length mask)``.
+
+    Accepts a list/tuple/iterable of ``str`` or ``bytes``, a numpy ``S``/``U`` array, or a uint8
+    ``N x length`` array. Rows of the wrong length come back as NUL bytes with ``bad_length`` set;
+    characters that are not ASCII become ``?`` (a bad character).
+    """
+    if isinstance(barcodes, (str, bytes)):
+        barcodes = [barcodes]
+    if isinstance(barcodes, np.ndarray):
+        a = barcodes
+        if a.dtype == np.uint8:
+            if a.ndim != 2 or a.shape[1] != length:
+                raise UsageError(f"a uint8 barcode array must be N x {length}, got shape {a.shape}")
+            return np.ascontiguousarray(a), np.zeros(len(a), dtype=bool)
+        a = a.ravel()
+        if a.dtype.kind == "S":
+            w = a.dtype.itemsize
+            m = np.ascontiguousarray(a).view(np.uint8).reshape(len(a), w) if w else \
+                np.zeros((len(a), 0), np.uint8)
+        elif a.dtype.kind == "U":
+            w = a.dtype.itemsize // 4
+            u = np.ascontiguousarray(a).view(np.uint32).reshape(len(a), w) if w else \
+                np.zeros((len(a), 0), np.uint32)
+            m = np.where(u < 128, u, ord("?")).astype(np.uint8)
+        elif a.dtype == object:
+            return as_barcode_bytes(list(a), length)
+        else:
+            raise UsageError(f"cannot decode barcodes from an array of dtype {a.dtype}")
+        if w == length:
+            # numpy pads shorter strings with NUL: a NUL last byte means a shorter barcode (an
+            # embedded NUL is left in place and reported as a bad character)
+            short = m[:, -1] == 0 if len(m) else np.zeros(0, dtype=bool)
+            if short.any():
+                return _blank_rows(m, short), short
+            return m, short
+        out = np.zeros((len(m), length), dtype=np.uint8)
+        if w < length:
+            return out, np.ones(len(m), dtype=bool)
+        nz = m != 0
+        lens = np.where(nz.any(1), w - np.argmax(nz[:, ::-1], axis=1), 0)
+        bad = lens != length
+        out[~bad] = m[~bad, :length]
+        return out, bad
+    items = barcodes if isinstance(barcodes, (list, tuple)) else list(barcodes)
+    n = len(items)
+    lens = np.fromiter(map(len, items), dtype=np.int64, count=n)
+    bad = lens != length
+    if bad.any():
+        filler = "\0" * length
+        items = [filler if b else x for x, b in zip(items, bad)]
+    if n == 0:
+        return np.zeros((0, length), dtype=np.uint8), bad
+    first = items[0]
+    try:
+        if isinstance(first, str):
+            buf = "".join(items).encode("ascii", "replace")
+        else:
+            buf = b"".join(items)
+    except TypeError:
+        buf = b"".join(x.encode("ascii", "replace") if isinstance(x, str) else bytes(x)
+                       for x in items)
+    if len(buf) != n * length:  # non-ASCII bytes-like content of odd width
+        raise UsageError("barcodes must be ASCII strings or bytes")
+    return np.frombuffer(buf, dtype=np.uint8).reshape(n, length), bad
+
+
+def _blank_rows(m: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    m = m.copy()
+    m[bad] = 0
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+# pool membership
+# ---------------------------------------------------------------------------------------------
+class PoolTable:
+    """Which IDs are in a pool, and the document index of each: 8 bytes per document + 3 MB.
+
+    A bitmap over all 2**24 IDs (64-bit words, 2 MB) answers membership with one look-up; a prefix
+    count of its words (1 MB) gives the rank of a member ID among the pool's IDs, which indexes the
+    pool's document indices sorted by ID (int32). For the 1.6 M-document pool this is about 9 MB.
+    """
+
+    def __init__(self, scheme: BarcodeScheme, pool_indices):
+        idx = np.unique(np.asarray(pool_indices, dtype=np.int64).ravel())
+        ids = scheme.ids_of(idx)  # DataError for indices outside the scheme's range
+        order = np.argsort(ids, kind="stable")
+        self.indices = idx[order].astype(np.int32)      # document indices, by increasing ID
+        bits = np.zeros(1 << 24, dtype=bool)
+        bits[ids] = True
+        self.words = np.packbits(bits, bitorder="little").view("<u8")
+        counts = _popcount64(self.words)
+        self.prefix = np.zeros(len(self.words), dtype=np.int32)
+        np.cumsum(counts[:-1], out=self.prefix[1:])
+        self.size = len(idx)
+
+    @property
+    def nbytes(self) -> int:
+        return self.indices.nbytes + self.words.nbytes + self.prefix.nbytes
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """Membership of IDs (any int array; values outside 0..2**24-1 are not members)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        ok = (ids >= 0) & (ids < (1 << 24))
+        safe = np.where(ok, ids, 0).astype(np.uint64)
+        return ok & (((self.words[safe >> np.uint64(6)] >> (safe & np.uint64(63))) & np.uint64(1))
+                     == 1)
+
+    def index_of(self, ids: np.ndarray) -> np.ndarray:
+        """Document indices of IDs (those not in the pool give -1)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        member = self.contains(ids)
+        safe = np.where(member, ids, 0).astype(np.uint64)
+        w = safe >> np.uint64(6)
+        below = self.words[w] & ((np.uint64(1) << (safe & np.uint64(63))) - np.uint64(1))
+        rank = self.prefix[w] + _popcount64(below)
+        out = np.full(ids.shape, -1, dtype=np.int64)
+        out[member] = self.indices[rank[member]]
+        return out
+
+
+def _popcount64(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.uint64)
+    if hasattr(np, "bitwise_count"):  # numpy >= 2
+        return np.bitwise_count(x).astype(np.int32)
+    b = x.view(np.uint8).reshape(x.shape + (8,))
+    return _BYTE_POPCOUNT[b].sum(axis=-1, dtype=np.int32)
+
+
+_BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# result
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class DecodeResult:
+    """Outcome of decoding N barcodes.
+
+    Attributes
+    ----------
+    index : int64 array
+        Document index, -1 when rejected.
+    id : int64 array
+        Barcode ID (the RS data word), -1 when rejected.
+    status : uint8 array
+        Status code, see :data:`STATUS_NAMES` (codes below 4 are accepted).
+    distance : int16 array
+        Called bases substituted to reach the accepted barcode (N not counted), -1 when rejected.
+    """
+
+    index: np.ndarray
+    id: np.ndarray
+    status: np.ndarray
+    distance: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    @property
+    def accepted(self) -> np.ndarray:
+        """Boolean mask of accepted barcodes."""
+        return self.status < _N_ACCEPTED
+
+    def status_names(self) -> np.ndarray:
+        """Status names as a numpy array of str."""
+        return np.array(STATUS_NAMES)[self.status]
+
+    def counts(self) -> dict:
+        """``{status name: count}`` for every status (zeros included), in code order."""
+        c = np.bincount(self.status, minlength=len(STATUS_NAMES))
+        return {name: int(c[i]) for i, name in enumerate(STATUS_NAMES)}
+
+    @classmethod
+    def concatenate(cls, parts) -> "DecodeResult":
+        parts = list(parts)
+        if not parts:
+            return cls.empty(0)
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts])
+                     for f in dataclasses.fields(cls)))
+
+    @classmethod
+    def empty(cls, n: int) -> "DecodeResult":
+        return cls(np.full(n, -1, np.int64), np.full(n, -1, np.int64),
+                   np.zeros(n, np.uint8), np.full(n, -1, np.int16))
+
+
+# ---------------------------------------------------------------------------------------------
+# the decoder
+# ---------------------------------------------------------------------------------------------
+class BarcodeDecoder:
+    """Bulk, vectorised barcode decoder (RS errors + erasures, optional pool resolution).
+
+    Parameters
+    ----------
+    scheme : BarcodeScheme, optional
+        The barcode scheme (default: the published one).
+    pool_indices : array of int, optional
+        Document indices present in the pool. Barcodes decoding to other documents are rejected,
+        and the pool rule of the module docstring resolves what plain RS cannot.
+    max_distance : int or None
+        Reject answers needing more than this many substitutions of called bases (None: no cap).
+    chunksize : int
+        Barcodes decoded per vectorised step (bounds temporary memory, ~100 bytes per barcode).
+
+    Examples
+    --------
+    >>> dec = BarcodeDecoder()
+    >>> r = dec.decode(["CTGATAGTAGATCATAGATGACACGATGAT", "CTGATAGTAGATCATAGATGACACGATGAA"])
+    >>> r.index.tolist(), [STATUS_NAMES[s] for s in r.status]
+    ([1600042, 1600042], ['exact', 'corrected_erasure'])
+    """
+
+    def __init__(self, scheme: BarcodeScheme | None = None, pool_indices=None,
+                 max_distance: int | None = DEFAULT_MAX_DISTANCE, chunksize: int = 1 << 18):
+        self.scheme = scheme if scheme is not None else BarcodeScheme()
+        if self.scheme.length != 30 or self.scheme.word_length != 5:
+            raise UsageError("the bulk decoder needs 5-nt codebook words (30-nt barcodes)")
+        if max_distance is not None and max_distance < 0:
+            raise UsageError(f"max_distance must be >= 0 or None, got {max_distance}")
+        if chunksize < 1:
+            raise UsageError(f"chunksize must be >= 1, got {chunksize}")
+        self.max_distance = max_distance
+        self.chunksize = int(chunksize)
+        s = self.scheme
+        self._t = _tables(s.codebook, s.prim, s.generator, s.fcr)
+        self.pool = PoolTable(s, pool_indices) if pool_indices is not None else None
+        self._inv = None
+
+    # -------------------------------------------------------------------------------------
+    def _index_of(self, ids: np.ndarray) -> np.ndarray:
+        if self.pool is not None:
+            return self.pool.index_of(ids)
+        if self._inv is None:
+            self._inv = _inverse_permutation(self.scheme.seed, self.scheme.n_ids)
+        return self._inv[ids].astype(np.int64)
+
+    def _member(self, ids: np.ndarray) -> np.ndarray:
+        if self.pool is not None:
+            return self.pool.contains(ids)
+        return ids < self.scheme.n_ids
+
+    def decode(self, barcodes) -> DecodeResult:
+        """Decode barcodes (list of str/bytes, ``S30``/``U30`` array, or uint8 N x 30 ASCII)."""
+        b, bad_len = as_barcode_bytes(barcodes, 30)
+        n = len(b)
+        if n <= self.chunksize:
+            return self._decode_chunk(b, bad_len)
+        return DecodeResult.concatenate(
+            self._decode_chunk(b[i:i + self.chunksize], bad_len[i:i + self.chunksize])
+            for i in range(0, n, self.chunksize))
+
+    __call__ = decode
+
+    # -------------------------------------------------------------------------------------
+    def _decode_chunk(self, b: np.ndarray, bad_len: np.ndarray) -> DecodeResult:
+        t = self._t
+        n = len(b)
+        res = DecodeResult.empty(n)
+        if n == 0:
+            return res
+        key = _kmer_keys(_BYTE_CODE[b].reshape(n, 6, 5))         # (n, 6) uint16
+        sym = t.kmer_sym[key]                                    # (n, 6) uint8
+        worst = sym[:, 0].copy()
+        for i in range(1, 6):
+            np.maximum(worst, sym[:, i], out=worst)
+        S = t.syn[0][sym[:, 0]]                                  # erased symbols contribute 0
+        for i in range(1, 6):
+            S ^= t.syn[i][sym[:, i]]
+        exact = (worst < _ERASED) & (S == 0)
+        status = np.full(n, EXACT, dtype=np.uint8)
+        dist = np.zeros(n, dtype=np.int16)
+        if exact.all():
+            ids = _ids(sym)
+            status[~self._member(ids)] = NOT_IN_POOL
+        else:
+            ids = np.zeros(n, dtype=np.int64)
+            ex = np.flatnonzero(exact)
+            ids[ex] = _ids(sym[ex])
+            # an exact codeword not in the pool has no other candidate (any other codeword differs
+            # from it in >= 3 symbols, so keeps at most 3 of them)
+            status[ex[~self._member(ids[ex])]] = NOT_IN_POOL
+            o = np.flatnonzero(~exact)
+            st, cid, d = self._decode_inexact(key[o], sym[o], worst[o], S[o])
+            status[o], ids[o], dist[o] = st, cid, d
+        status[bad_len] = BAD_LENGTH
+        acc = status < _N_ACCEPTED
+        res.status = status
+        res.id = np.where(acc, ids, -1)
+        res.distance = np.where(acc, dist, -1).astype(np.int16)
+        if acc.all():
+            res.index = self._index_of(ids)
+        elif acc.any():
+            res.index[acc] = self._index_of(ids[acc])
+        return res
+
+    def _decode_inexact(self, key, sym, worst, S):
+        """Rows that are not exact codewords -> (status, id, distance without N)."""
+        t = self._t
+        n = len(key)
+        erased = sym >= _ERASED
+        emask = np.zeros(n, dtype=np.int64)
+        for i in range(6):
+            emask |= erased[:, i].astype(np.int64) << i
+        w = np.where(erased, np.uint8(0), sym)                   # zero-filled word
+        ri = emask * 4096 + S
+        st = t.rs_status[ri]
+        cw = w ^ t.rs_corr[ri]
+        ids = _ids(cw)
+        key64 = key.astype(np.int64) << 6
+        D = _row_dist(t.dist, key64, cw)                         # N counted as a difference
+        nN = t.n_count[key[:, 0]].astype(np.int16)
+        for i in range(1, 6):
+            nN += t.n_count[key[:, i]]
+        f = _POPCOUNT[emask]
+        cap = _BIG if self.max_distance is None else self.max_distance
+
+        rs_ok = st < UNCORRECTABLE
+        member = self._member(np.where(rs_ok, ids, 0)) & rs_ok
+        near = (D - nN) <= cap
+        status = np.where(rs_ok, st, UNCORRECTABLE).astype(np.uint8)
+        if self.pool is None:
+            status[rs_ok & ~member] = NOT_IN_POOL
+            status[rs_ok & member & ~near] = TOO_DISTANT
+        else:
+            # accepted at once: plain RS answer in the pool with D <= 1 (provably the unique best)
+            quick = member & near & (D <= 1)
+            # f = 2: the plain RS answer is the only candidate
+            two = (f == 2) & rs_ok
+            status[two & ~member] = NOT_IN_POOL
+            status[two & member & ~near] = TOO_DISTANT
+            status[f >= 4] = UNCORRECTABLE
+            final = quick | two | (f >= 4) | (worst > _ERASED)
+            todo = np.flatnonzero(~final)
+            if len(todo):
+                self._resolve(todo, f, emask, w, key64, nN, st, ids, rs_ok, status, D, cap)
+        # bad characters last: they override everything (bad lengths are set by the caller)
+        status[worst >= _BADCHAR] = BAD_CHARACTERS
+        return status, ids, D - nN
+
+    def _resolve(self, rows, f, emask, w, key64, nN, st, ids, rs_ok, status, D, cap):
+        """Pool rule for rows with f in {0, 1, 3} that were not accepted at once (in place)."""
+        for fv in (0, 1, 3):
+            r = rows[f[rows] == fv]
+            if len(r) == 0:
+                continue
+            wr, kr = w[r], key64[r]
+            if fv == 0:
+                masks = np.array([(1 << p) | (1 << q) for p, q in _PAIRS], dtype=np.int64)
+                K = len(masks)
+                wc = np.repeat(wr[:, None, :], K, axis=1)
+                for k, (p, q) in enumerate(_PAIRS):
+                    wc[:, k, p] = 0
+                    wc[:, k, q] = 0
+                mk = np.broadcast_to(masks, (len(r), K))
+                valid = np.ones((len(r), K), dtype=bool)
+            elif fv == 1:
+                K = 6
+                em = emask[r]
+                mk = em[:, None] | (1 << np.arange(6, dtype=np.int64))[None, :]
+                valid = mk != em[:, None]
+                wc = np.repeat(wr[:, None, :], K, axis=1)
+                pos = np.arange(6)
+                wc[:, pos, pos] = 0
+            else:
+                K = 64
+                em = emask[r]
+                low = _lowest_bit(em)
+                mk = np.broadcast_to((em & ~(1 << low))[:, None], (len(r), K))
+                wc = np.repeat(wr[:, None, :], K, axis=1)
+                wc[np.arange(len(r))[:, None], np.arange(K)[None, :], low[:, None]] = \
+                    np.arange(K, dtype=np.uint8)[None, :]
+                valid = np.ones((len(r), K), dtype=bool)
+            cand, cst = self._solve(wc, mk)
+            valid &= cst < UNCORRECTABLE
+            cids = _ids(cand.reshape(-1, 6)).reshape(len(r), K)
+            valid &= self._member(np.where(valid, cids, 0))
+            cD = _row_dist(self._t.dist, np.repeat(kr[:, None, :], K, axis=1).reshape(-1, 6),
+                           cand.reshape(-1, 6)).reshape(len(r), K)
+            cD = np.where(valid, cD, _BIG)
+            best = cD.min(axis=1)
+            at_best = cD == best[:, None]
+            hi = np.where(at_best, cids, -1).max(axis=1)
+            lo = np.where(at_best, cids, np.iinfo(np.int64).max).min(axis=1)
+            none = best == _BIG
+            unique = ~none & (hi == lo)
+            within = (best - nN[r]) <= cap
+            out = np.full(len(r), UNCORRECTABLE, dtype=np.uint8)
+            out[none & rs_ok[r]] = NOT_IN_POOL
+            out[~none & ~within] = TOO_DISTANT
+            out[~none & within & ~unique] = AMBIGUOUS
+            win = ~none & within & unique
+            same = rs_ok[r] & (ids[r] == hi)
+            out[win] = np.where(same[win], st[r][win], POOL_RESOLVED)
+            status[r] = out
+            ids[r[win]] = hi[win]
+            D[r[win]] = best[win]
+
+    def _solve(self, wc: np.ndarray, masks: np.ndarray):
+        """Plain RS on candidate words (..., 6) with erasure masks (...) -> (codewords, status)."""
+        t = self._t
+        S = t.syn[0][wc[..., 0]]
+        for i in range(1, 6):
+            S = S ^ t.syn[i][wc[..., i]]
+        ri = masks * 4096 + S
+        return wc ^ t.rs_corr[ri], t.rs_status[ri]
+
+
+def _ids(cw: np.ndarray) -> np.ndarray:
+    out = cw[:, 3].astype(np.int64) << 18
+    out |= cw[:, 2].astype(np.int64) << 12
+    out |= cw[:, 1].astype(np.int64) << 6
+    out |= cw[:, 0]
+    return out
+
+
+def _row_dist(dist: np.ndarray, key64: np.ndarray, cw: np.ndarray) -> np.ndarray:
+    d = dist[key64[:, 0] + cw[:, 0]].astype(np.int16)
+    for i in range(1, 6):
+        d += dist[key64[:, i] + cw[:, i]]
+    return d
+
+
+def _lowest_bit(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.int64)
+    return np.log2(m & -m).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# reference decoder (one codeword at a time, reedsolo)
+# ---------------------------------------------------------------------------------------------
+def decode_reference(barcodes, scheme: BarcodeScheme | None = None, pool_indices=None,
+                     max_distance: int | None = DEFAULT_MAX_DISTANCE) -> DecodeResult:
+    """Slow, simple decoder: one barcode at a time with ``reedsolo`` (for checking the fast one).
+
+    Implements the rule of the module docstring by brute force: plain RS is
+    ``RSCodec(nsym=2, nsize=6, c_exp=6, prim, generator, fcr).decode(word, erase_pos=...)``; pool
+    candidates are found by declaring every set of unread positions erased (and, for three
+    erasures, trying all 64 values of one of them) and decoding each with reedsolo.
+    """
+    import reedsolo
+
+    scheme = scheme if scheme is not None else BarcodeScheme()
+    rs = reedsolo.RSCodec(nsym=2, nsize=6, c_exp=6, prim=scheme.prim,
+                          generator=scheme.generator, fcr=scheme.fcr)
+    words = {w: i for i, w in enumerate(scheme.codebook)}
+    pool_ids = None
+    if pool_indices is not None:
+        pool_idx = np.unique(np.asarray(pool_indices, dtype=np.int64))
+        pool_ids = dict(zip(scheme.ids_of(pool_idx).tolist(), pool_idx.tolist()))
+    cap = max_distance
+    out = []
+    for bc in barcodes:
+        if isinstance(bc, bytes):
+            bc = bc.decode("ascii", "replace")
+        out.append(_reference_one(str(bc), scheme, rs, words, pool_ids, cap))
+    if not out:
+        return DecodeResult.empty(0)
+    idx, ids, status, dist = map(np.array, zip(*out))
+    return DecodeResult(idx.astype(np.int64), ids.astype(np.int64), status.astype(np.uint8),
+                        dist.astype(np.int16))
+
+
+def _rs_decode(rs, word, erase):
+    """reedsolo decoding held to the bounded-distance rule ``2 e + f <= 2``.
+
+    reedsolo 1.7 also "corrects" one erasure plus one error (it runs Berlekamp-Massey on the single
+    Forney syndrome that is left, which guesses the error position with no redundancy to check it);
+    such answers are refused here, as the fast decoder refuses them.
+    """
+    import reedsolo
+
+    try:
+        _, full, errata = rs.decode(bytearray(word), erase_pos=list(erase) or None)
+    except reedsolo.ReedSolomonError:
+        return None
+    errors = len(set(errata) - set(erase))
+    if 2 * errors + len(erase) > 2:
+        return None
+    return list(full)
+
+
+def _reference_one(bc, scheme, rs, words, pool_ids, cap):
+    rejected = lambda s: (-1, -1, s, -1)  # noqa: E731
+    if len(bc) != 30:
+        return rejected(BAD_LENGTH)
+    bc = bc.upper()
+    if set(bc) - set("ACGTN"):
+        return rejected(BAD_CHARACTERS)
+    kmers = [bc[5 * i:5 * i + 5] for i in range(6)]
+    word = [words.get(k, 0) for k in kmers]
+    erase = [i for i, k in enumerate(kmers) if k not in words]
+    f = len(erase)
+    nN = bc.count("N")
+
+    def ident(cw):
+        return cw[0] | cw[1] << 6 | cw[2] << 12 | cw[3] << 18
+
+    def dist(cw):  # N counts as a difference
+        bars = "".join(scheme.codebook[s] for s in cw)
+        return sum(a != b for a, b in zip(bars, bc))
+
+    plain = _rs_decode(rs, word, erase) if f <= 2 else None
+    if plain is not None:
+        if f == 0:
+            pst = EXACT if plain == word else CORRECTED_ERROR
+        else:
+            pst = CORRECTED_ERASURE
+    if pool_ids is None:
+        if plain is None:
+            return rejected(UNCORRECTABLE)
+        i = ident(plain)
+        if i >= scheme.n_ids:
+            return rejected(NOT_IN_POOL)
+        d = dist(plain) - nN
+        if cap is not None and d > cap:
+            return rejected(TOO_DISTANT)
+        return (int(scheme.indices_of([i])[0]), i, pst, d)
+    if f >= 4:
+        return rejected(UNCORRECTABLE)
+    # candidates: codewords agreeing with >= min(4, 6 - f) readable symbols
+    readable = [i for i in range(6) if i not in erase]
+    cands = set()
+    if f <= 2:
+        for keep in itertools.combinations(readable, 4):
+            er = [i for i in range(6) if i not in keep]
+            cw = _rs_decode(rs, word, er)
+            if cw is not None:
+                cands.add(tuple(cw))
+    else:
+        for v in range(64):
+            w2 = list(word)
+            w2[erase[0]] = v
+            cw = _rs_decode(rs, w2, erase[1:])
+            if cw is not None:
+                cands.add(tuple(cw))
+    scored = sorted((dist(cw), ident(cw)) for cw in cands if ident(cw) in pool_ids)
+    if not scored:
+        return rejected(NOT_IN_POOL if plain is not None else UNCORRECTABLE)
+    best_d, best_id = scored[0]
+    if cap is not None and best_d - nN > cap:
+        return rejected(TOO_DISTANT)
+    if len(scored) > 1 and scored[1][0] == best_d:
+        return rejected(AMBIGUOUS)
+    if plain is not None and ident(plain) == best_id:
+        s = pst
+    else:
+        s = POOL_RESOLVED
+    return (pool_ids[best_id], best_id, s, best_d - nN)
