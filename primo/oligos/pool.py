@@ -1,0 +1,825 @@
+"""Oligo pools: build them from (ImageID, feature sequence) pairs, read them back, re-check them.
+
+A pool directory (written by :class:`PoolWriter` / :func:`build_pool` / ``primo encode-db``)::
+
+    POOL/
+      database_seqs.csv.gz   ImageID,Sequence           full oligo 5'->3' (published primo layout)
+      twist_order.csv        name,sequence              Twist oligo-pool order sheet
+      barcode_order.csv.gz   index,ImageID              document index <-> ImageID
+      qc_flags.csv.gz        index,ImageID,check,value,limit   one row per failed QC check
+      qc_summary.json        QC counts, statistics, thresholds, provenance
+      manifest.json          layout, primers, barcode scheme, counts, QC summary, provenance
+
+CSV files have one header line and no comments; gzip files are written at a fast level with a zero
+timestamp. ``twist_order.csv`` names each oligo ``<prefix>_<index>`` (letters, digits and ``_``
+only, accepted by synthesis providers' sheets); ``barcode_order.csv.gz`` maps it back to the ImageID.
+
+The whole directory is written under a temporary name and renamed when complete, so an error or a
+crash never leaves a half-written pool.
+
+:func:`read_pool` reads a pool directory or a bare ``database_seqs.csv.gz`` of the published data set
+(default layout and barcode scheme). Each row must follow the layout exactly: the primers in place,
+the barcode an exact codeword (each 5-mer a codebook word, the Reed-Solomon check symbols equal to
+those recomputed from the data symbols). A row that does not is a :class:`~primo.errors.DataError`
+naming the file and line. Document indices come from the barcodes.
+
+>>> import tempfile, os
+>>> d = tempfile.mkdtemp()
+>>> res = build_pool(["img0", "img1"], ["ACGT" * 20, "TGCA" * 20], os.path.join(d, "pool"))
+>>> pool = read_pool(os.path.join(d, "pool"))
+>>> len(pool), pool.indices.tolist(), pool.index_to_image_id(1)
+(2, [0, 1], 'img1')
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..barcodes import BarcodeScheme
+from ..dna import validate_sequence
+from ..errors import DataError, UsageError, shorten
+from ..io import atomic_dir, open_input, open_output, provenance, read_csv_rows, write_json
+from .layout import OligoLayout
+from .qc import PoolQC, QCConfig, QCReport, KeyIndex, oligo_metrics
+
+__all__ = ["PoolWriter", "BuildResult", "build_pool", "build_pool_from_csv", "Pool", "read_pool",
+           "check_pool", "write_flags", "DATABASE_FILE", "MANIFEST_FILE", "QC_MODES"]
+
+DATABASE_FILE = "database_seqs.csv.gz"
+TWIST_FILE = "twist_order.csv"
+ORDER_FILE = "barcode_order.csv.gz"
+QC_FLAGS_FILE = "qc_flags.csv.gz"
+QC_SUMMARY_FILE = "qc_summary.json"
+MANIFEST_FILE = "manifest.json"
+FORMAT = "primo-pool"
+FORMAT_VERSION = 1
+QC_MODES = ("fail", "warn", "off")
+DEFAULT_CHUNKSIZE = 50_000
+
+_CODE = np.full(256, 255, dtype=np.uint8)
+for _i, _b in enumerate("ACGT"):
+    _CODE[ord(_b)] = _i
+    _CODE[ord(_b.lower())] = _i
+_LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
+_NAME_OK = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _hash_strings(strings) -> np.ndarray:
+    """64-bit keys of strings (Python's string hash: stable within one process)."""
+    return np.fromiter((hash(s) for s in strings), dtype=np.int64,
+                       count=len(strings)).view(np.uint64)
+
+
+@dataclasses.dataclass
+class BuildResult:
+    """What :class:`PoolWriter` / :func:`build_pool` wrote."""
+
+    path: Path
+    n_documents: int
+    report: QCReport | None
+    manifest: dict
+
+
+class PoolWriter:
+    """Write a pool directory chunk by chunk (bounded memory).
+
+    Parameters
+    ----------
+    out_dir : path
+        the pool directory; written under a temporary name and renamed on :meth:`close`.
+    layout : OligoLayout
+    scheme : BarcodeScheme
+    qc : {"warn", "fail", "off"}
+        ``"fail"``: :meth:`close` raises :class:`~primo.errors.DataError` (and writes nothing) when
+        QC fails; ``"warn"``: the pool is written and the report returned; ``"off"``: no QC.
+    qc_config : QCConfig
+    name_prefix : str
+        prefix of the oligo names in the Twist order sheet (``<prefix>_<index>``).
+    source : path, optional
+        the input file, named in error messages.
+
+    Use as a context manager; call :meth:`add` once per chunk::
+
+        with PoolWriter("pool/") as w:
+            for ids, feats in chunks:
+                w.add(ids, feats)
+        w.result.report.summary()
+    """
+
+    def __init__(self, out_dir, layout: OligoLayout | None = None,
+                 scheme: BarcodeScheme | None = None, qc: str = "warn",
+                 qc_config: QCConfig | None = None, *, name_prefix: str = "primo", source=None):
+        self.out_dir = Path(out_dir)
+        self.layout = layout or OligoLayout()
+        self.scheme = scheme or BarcodeScheme()
+        if qc not in QC_MODES:
+            raise UsageError(f"qc must be one of {', '.join(QC_MODES)}, got {qc!r}")
+        self.qc_mode = qc
+        self.qc_config = qc_config or QCConfig()
+        if self.layout.barcode_length != self.scheme.length:
+            raise UsageError(f"the layout has {self.layout.barcode_length}-nt barcodes but the "
+                             f"barcode scheme makes {self.scheme.length}-nt barcodes")
+        if not _NAME_OK.match(name_prefix):
+            raise UsageError(f"oligo name prefix {name_prefix!r} must start with a letter and "
+                             "contain only letters, digits and _")
+        self.name_prefix = name_prefix
+        self.source = source
+        self.result: BuildResult | None = None
+        self._qc = PoolQC(self.layout, self.qc_config) if qc != "off" else None
+        self._ids = KeyIndex()
+        self._idx = KeyIndex()
+        self._n = 0
+        self._next_default = 0
+        self._idx_min = None
+        self._idx_max = None
+        self._in_order = True
+        self._lines: list[np.ndarray] = []
+        self._ctx = None
+        self._files = []
+        self._aborted = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort(exc_type, exc, tb)
+        return False
+
+    def open(self):
+        if self._aborted:
+            raise UsageError("this pool writer was aborted after an error; start a new one")
+        if self._ctx is not None:
+            return self
+        self._ctx = atomic_dir(self.out_dir)
+        self._tmp = self._ctx.__enter__()
+        try:
+            self._db = self._open_csv(DATABASE_FILE, ["ImageID", "Sequence"])
+            self._twist = self._open_csv(TWIST_FILE, ["name", "sequence"])
+            self._order = self._open_csv(ORDER_FILE, ["index", "ImageID"])
+            self._flags = self._open_csv(QC_FLAGS_FILE, ["index", "ImageID", "check", "value",
+                                                         "limit"])
+        except BaseException as e:
+            self.abort(type(e), e, e.__traceback__)
+            raise
+        return self
+
+    def _open_csv(self, name, header):
+        fh = open_output(self._tmp / name)
+        self._files.append(fh)
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        return w
+
+    def _close_files(self):
+        for fh in self._files:
+            if not fh.closed:
+                fh.close()
+        self._files = []
+
+    def abort(self, exc_type=None, exc=None, tb=None):
+        """Discard everything written (the output directory is not created)."""
+        self._aborted = True
+        if self._ctx is None:
+            return
+        try:
+            self._close_files()
+        finally:
+            ctx, self._ctx = self._ctx, None
+            err = exc if exc is not None else RuntimeError("pool writing aborted")
+            try:
+                ctx.__exit__(type(err), err, tb)
+            except BaseException as e:  # atomic_dir re-raises the exception it was given
+                if e is not err:
+                    raise
+
+    # ---- adding documents --------------------------------------------------------------------
+    def _where(self, i, lines):
+        if lines is not None:
+            return {"path": self.source, "line": int(lines[i])}
+        return {"path": self.source, "record": self._n + i}
+
+    def add(self, image_ids, feature_seqs, indices=None, *, lines=None) -> np.ndarray:
+        """Add a chunk of documents; return their document indices.
+
+        Parameters
+        ----------
+        image_ids : sequence of str
+        feature_seqs : sequence of str
+            feature regions (``layout.feature_length`` nt of A, C, G, T).
+        indices : sequence of int, optional
+            document indices (default: continue 0, 1, 2, ... in the order given).
+        lines : sequence of int, optional
+            input line numbers of the rows, for error messages (else records are named).
+        """
+        if self._ctx is None:
+            self.open()
+        try:
+            return self._add(image_ids, feature_seqs, indices, lines)
+        except BaseException as e:
+            self.abort(type(e), e, e.__traceback__)
+            raise
+
+    def _add(self, image_ids, feature_seqs, indices, lines):
+        ids = [s if isinstance(s, str) else ("" if s is None else str(s)) for s in image_ids]
+        feats = [f.strip() if isinstance(f, str) else f for f in feature_seqs]
+        n = len(ids)
+        if len(feats) != n:
+            raise UsageError(f"{n} ImageIDs but {len(feats)} feature sequences in one chunk")
+        if lines is not None and len(lines) != n:
+            raise UsageError("lines must have one entry per document")
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        # ImageIDs
+        ids = [s.strip() for s in ids]
+        for i, s in enumerate(ids):
+            if not s or "\n" in s or "\r" in s:
+                what = "is empty" if not s else f"{shorten(s)} contains a line break"
+                raise DataError(f"ImageID {what}", **self._where(i, lines),
+                                hint="every document needs a one-line ImageID")
+        rec = np.arange(self._n, self._n + n, dtype=np.int64)
+        prev = self._ids.add(_hash_strings(ids), rec)
+        if (prev >= 0).any():
+            i = int(np.flatnonzero(prev >= 0)[0])
+            raise DataError(f"duplicate ImageID {shorten(ids[i])} (first at "
+                            f"{self._describe_record(int(prev[i]), lines, rec)})",
+                            **self._where(i, lines), hint="ImageIDs must be unique in a pool")
+        if lines is not None:
+            self._lines.append(np.asarray(lines, dtype=np.int64))
+        # indices
+        if indices is None:
+            idx = np.arange(self._next_default, self._next_default + n, dtype=np.int64)
+        else:
+            idx = np.asarray(indices)
+            if idx.shape != (n,) or (idx.size and idx.dtype.kind not in "iu"):
+                raise UsageError("indices must be one integer per document")
+            idx = idx.astype(np.int64)
+        bad = (idx < 0) | (idx >= self.scheme.n_ids)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            if idx[i] < 0:
+                raise DataError(f"document index {idx[i]} is negative", **self._where(i, lines))
+            raise DataError(f"more documents than barcode IDs: document index {idx[i]:,} needs an "
+                            f"ID beyond the scheme's {self.scheme.n_ids:,}", **self._where(i, lines),
+                            hint="split the collection into several pools")
+        prev = self._idx.add(idx, rec)
+        if (prev >= 0).any():
+            i = int(np.flatnonzero(prev >= 0)[0])
+            raise DataError(f"duplicate document index {idx[i]} (first at "
+                            f"{self._describe_record(int(prev[i]), lines, rec)})",
+                            **self._where(i, lines), hint="document indices must be unique")
+        # features
+        L = self.layout.feature_length
+        fcodes = None
+        if all(isinstance(f, str) for f in feats):
+            try:
+                buf = "".join(feats).encode("ascii")
+            except UnicodeEncodeError:
+                buf = b""
+            if len(buf) == n * L:
+                fcodes = _CODE[np.frombuffer(buf, dtype=np.uint8)].reshape(n, L)
+                if (fcodes == 255).any():
+                    fcodes = None
+        if fcodes is None:
+            for i, f in enumerate(feats):
+                validate_sequence(f, length=L, what="feature sequence", **self._where(i, lines))
+            raise DataError("feature sequences could not be read", path=self.source)  # pragma: no cover
+        # oligos
+        bc = self.scheme.encode_bytes(idx)
+        bcodes = _CODE[np.ascontiguousarray(bc).view(np.uint8).reshape(n, -1)]
+        lay = self.layout
+        codes = np.empty((n, lay.length), dtype=np.uint8)
+        codes[:, lay.fp_slice] = _CODE[np.frombuffer(lay.fp.encode(), dtype=np.uint8)]
+        codes[:, lay.barcode_slice] = bcodes
+        codes[:, lay.ip_slice] = _CODE[np.frombuffer(lay.ip.encode(), dtype=np.uint8)]
+        codes[:, lay.feature_slice] = fcodes
+        codes[:, lay.rp_slice] = _CODE[np.frombuffer(lay.rp.encode(), dtype=np.uint8)]
+        seqs = [s.decode("ascii") for s in
+                np.ascontiguousarray(_LETTERS[codes]).view(f"S{lay.length}").ravel()]
+        if self._qc is not None:
+            flags = self._qc.check(codes, idx, ids)
+            if flags:
+                self._flags.writerows(flags)
+        idx_list = idx.tolist()
+        self._db.writerows(zip(ids, seqs))
+        self._twist.writerows(zip([f"{self.name_prefix}_{i}" for i in idx_list], seqs))
+        self._order.writerows(zip(idx_list, ids))
+        # bookkeeping
+        if self._in_order and not np.array_equal(idx, np.arange(self._n, self._n + n)):
+            self._in_order = False
+        lo, hi = int(idx.min()), int(idx.max())
+        self._idx_min = lo if self._idx_min is None else min(self._idx_min, lo)
+        self._idx_max = hi if self._idx_max is None else max(self._idx_max, hi)
+        self._n += n
+        self._next_default = max(self._next_default, hi + 1) if indices is not None else \
+            self._next_default + n
+        return idx
+
+    def _describe_record(self, r: int, lines, rec) -> str:
+        if lines is not None:
+            if r >= rec[0]:
+                return f"line {int(lines[r - rec[0]])}"
+            all_lines = np.concatenate(self._lines) if self._lines else np.zeros(0, np.int64)
+            if r < len(all_lines):
+                return f"line {int(all_lines[r])}"
+        return f"record {r}"
+
+    # ---- finishing ---------------------------------------------------------------------------
+    @property
+    def n_documents(self) -> int:
+        return self._n
+
+    def close(self) -> BuildResult:
+        """Finish: QC verdict, manifest, rename the directory into place."""
+        if self.result is not None:
+            return self.result
+        if self._ctx is None:
+            self.open()
+        try:
+            if self._n == 0:
+                raise DataError("no documents to put in the pool", path=self.source,
+                                hint="the input has no rows")
+            report = self._qc.finish() if self._qc is not None else None
+            if report is not None and report.failed and self.qc_mode == "fail":
+                raise DataError(report.message(), path=self.source,
+                                hint="fix the flagged documents, or write the pool anyway with "
+                                     "QC mode 'warn' (--qc warn)")
+            prov = provenance()
+            summary = report.summary() if report is not None else {"skipped": True}
+            manifest = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "documents": self._n,
+                "files": {"database": DATABASE_FILE, "twist_order": TWIST_FILE,
+                          "barcode_order": ORDER_FILE, "qc_flags": QC_FLAGS_FILE,
+                          "qc_summary": QC_SUMMARY_FILE},
+                "layout": self.layout.to_dict(),
+                "primers": self.layout.primers,
+                "barcodes": self.scheme.to_dict(),
+                "counts": {"documents": self._n, "oligos": self._n, "index_min": self._idx_min,
+                           "index_max": self._idx_max,
+                           "indices": "0..N-1 in input order" if self._in_order else "given"},
+                "order": {"provider": "Twist Bioscience", "product": "oligo pool",
+                          "file": TWIST_FILE, "columns": ["name", "sequence"],
+                          "oligos": self._n, "oligo_length": self.layout.length,
+                          "names": f"{self.name_prefix}_<index>"},
+                "qc_mode": self.qc_mode,
+                "qc": summary,
+                "source": None if self.source is None else str(self.source),
+                "provenance": prov,
+            }
+            self._close_files()
+            write_json(self._tmp / QC_SUMMARY_FILE, {**summary, "provenance": prov})
+            write_json(self._tmp / MANIFEST_FILE, manifest)
+            ctx, self._ctx = self._ctx, None
+            ctx.__exit__(None, None, None)
+        except BaseException as e:
+            self.abort(type(e), e, e.__traceback__)
+            raise
+        self.result = BuildResult(self.out_dir, self._n, report, manifest)
+        return self.result
+
+
+def build_pool(image_ids, feature_seqs, out_dir, *, indices=None, layout: OligoLayout | None = None,
+               scheme: BarcodeScheme | None = None, qc: str = "warn",
+               qc_config: QCConfig | None = None, chunksize: int = DEFAULT_CHUNKSIZE,
+               name_prefix: str = "primo") -> BuildResult:
+    """Build a pool directory from (ImageID, feature sequence) pairs (see :class:`PoolWriter`)."""
+    if chunksize < 1:
+        raise UsageError(f"chunksize must be at least 1, got {chunksize}")
+    image_ids = list(image_ids)
+    feature_seqs = list(feature_seqs)
+    if len(image_ids) != len(feature_seqs):
+        raise UsageError(f"{len(image_ids)} ImageIDs but {len(feature_seqs)} feature sequences")
+    if indices is not None:
+        indices = np.asarray(indices)
+        if len(indices) != len(image_ids):
+            raise UsageError(f"{len(indices)} indices for {len(image_ids)} documents")
+    with PoolWriter(out_dir, layout, scheme, qc, qc_config, name_prefix=name_prefix) as w:
+        for a in range(0, len(image_ids), chunksize):
+            b = a + chunksize
+            w.add(image_ids[a:b], feature_seqs[a:b], None if indices is None else indices[a:b])
+    return w.result
+
+
+FEATURE_COLUMNS = ("Features", "Feature", "FeatureSequence", "Sequence")
+
+
+def build_pool_from_csv(pairs_csv, out_dir, *, id_column: str = "ImageID",
+                        feature_column: str | None = None, index_column: str | None = None,
+                        layout: OligoLayout | None = None, scheme: BarcodeScheme | None = None,
+                        qc: str = "warn", qc_config: QCConfig | None = None,
+                        chunksize: int = DEFAULT_CHUNKSIZE, name_prefix: str = "primo") -> BuildResult:
+    """Build a pool from a CSV of (ImageID, feature sequence) rows, streaming.
+
+    The feature column defaults to the first of ``Features``, ``Feature``, ``FeatureSequence``,
+    ``Sequence`` present. ``index_column`` names an optional column of document indices.
+    """
+    path = Path(pairs_csv)
+    if feature_column is None:
+        with open_input(path, "pairs file") as fh:
+            header = next(csv.reader(fh), None)
+        if header is None:
+            raise DataError("pairs file is empty", path=path,
+                            hint=f"expected a header with {id_column} and a feature column")
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        feature_column = next((c for c in FEATURE_COLUMNS if c in header), None)
+        if feature_column is None:
+            raise DataError(f"pairs file has no feature-sequence column (looked for "
+                            f"{', '.join(FEATURE_COLUMNS)}; has {', '.join(header)})", path=path,
+                            line=1, hint="name it with --feature-column")
+    required = [id_column, feature_column] + ([index_column] if index_column else [])
+    rows = read_csv_rows(path, required, what="pairs file")
+    with PoolWriter(out_dir, layout, scheme, qc, qc_config, name_prefix=name_prefix,
+                    source=path) as w:
+        while True:
+            chunk = list(itertools.islice(rows, chunksize))
+            if not chunk:
+                break
+            lines = [ln for ln, _ in chunk]
+            idx = None
+            if index_column:
+                idx = []
+                for ln, r in chunk:
+                    v = r[index_column].strip()
+                    if not re.fullmatch(r"\d+", v):
+                        raise DataError(f"{index_column} {shorten(v)} is not a non-negative integer",
+                                        path=path, line=ln)
+                    idx.append(int(v))
+            w.add([r[id_column] for _, r in chunk], [r[feature_column] for _, r in chunk],
+                  idx, lines=lines)
+    return w.result
+
+
+# ------------------------------------------------------------------------------------------------
+# reading
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Pool:
+    """A pool read back from disk.
+
+    Attributes
+    ----------
+    image_ids : numpy.ndarray of str
+    indices : numpy.ndarray of int64
+        document index of each row (decoded from its barcode).
+    barcodes, features : numpy.ndarray of str (object) or None
+        the barcode and feature region of each row (None when read with ``sequences=False``).
+    layout : OligoLayout
+    scheme : BarcodeScheme
+    manifest : dict
+        the pool's manifest; ``{}`` for a bare ``database_seqs.csv.gz``.
+    path : Path
+        the pool directory or file.
+    """
+
+    image_ids: np.ndarray
+    indices: np.ndarray
+    barcodes: np.ndarray | None
+    features: np.ndarray | None
+    layout: OligoLayout
+    scheme: BarcodeScheme
+    manifest: dict
+    path: Path
+
+    def __len__(self) -> int:
+        return int(len(self.indices))
+
+    def _lookup(self):
+        if not hasattr(self, "_order"):
+            n = len(self.indices)
+            if np.array_equal(self.indices, np.arange(n)):
+                self._order = None
+            else:
+                self._order = np.argsort(self.indices, kind="stable")
+                self._sorted = self.indices[self._order]
+        return self._order
+
+    def positions_of(self, indices) -> np.ndarray:
+        """Row position of each document index (-1 where the pool has no such document)."""
+        q = np.asarray(indices, dtype=np.int64)
+        order = self._lookup()
+        n = len(self.indices)
+        if order is None:
+            return np.where((q >= 0) & (q < n), q, -1)
+        pos = np.searchsorted(self._sorted, q)
+        pc = np.minimum(pos, max(n - 1, 0))
+        ok = (pos < n) & (self._sorted[pc] == q) if n else np.zeros(q.shape, dtype=bool)
+        return np.where(ok, order[pc] if n else -1, -1)
+
+    def index_to_image_id(self, index):
+        """ImageID of a document index (str), or of an array of indices (array; '' where absent).
+
+        A single index that is not in the pool raises KeyError.
+        """
+        if np.ndim(index) == 0:
+            p = int(self.positions_of([int(index)])[0])
+            if p < 0:
+                raise KeyError(f"document index {int(index)} is not in the pool {self.path}")
+            return str(self.image_ids[p])
+        pos = self.positions_of(index)
+        out = np.where(pos >= 0, self.image_ids[np.maximum(pos, 0)] if len(self) else "", "")
+        return out
+
+    def oligo_codes(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """ASCII bytes (N x length) of the oligos of rows ``start:stop`` (rebuilt from the layout)."""
+        if self.barcodes is None or self.features is None:
+            raise UsageError("this pool was read without sequences (sequences=False)")
+        return self.layout.oligo_codes(list(self.barcodes[start:stop]),
+                                       list(self.features[start:stop]))
+
+    def oligos(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """The full oligos 5'->3' of rows ``start:stop``."""
+        codes = self.oligo_codes(start, stop)
+        return [r.decode("ascii") for r in
+                np.ascontiguousarray(codes).view(f"S{self.layout.length}").ravel()]
+
+
+def _load_manifest(d: Path) -> dict:
+    p = d / MANIFEST_FILE
+    try:
+        with open(p, encoding="utf-8") as fh:
+            m = json.load(fh)
+    except json.JSONDecodeError as e:
+        raise DataError(f"manifest is not valid JSON ({e.msg} at line {e.lineno})", path=p,
+                        hint="restore it from the pool's source or rebuild the pool") from None
+    except UnicodeDecodeError:
+        raise DataError("manifest is not UTF-8 text", path=p) from None
+    if not isinstance(m, dict):
+        raise DataError("manifest is not a JSON object", path=p)
+    return m
+
+
+def _pool_source(path) -> tuple[Path, dict, OligoLayout, BarcodeScheme]:
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"pool {path} does not exist",
+                         hint="give a pool directory or a database_seqs.csv.gz")
+    if path.is_dir():
+        manifest = _load_manifest(path) if (path / MANIFEST_FILE).exists() else {}
+        files = manifest.get("files") or {}
+        db = path / (files.get("database") or DATABASE_FILE)
+        if not db.exists():
+            raise DataError(f"pool directory has no {db.name}", path=path,
+                            hint="give a pool written by `primo pool build` / `primo encode-db`")
+        where = path / MANIFEST_FILE
+        try:
+            layout = OligoLayout.from_dict(manifest.get("layout"))
+            scheme = BarcodeScheme.from_dict(manifest.get("barcodes"))
+        except DataError as e:
+            raise DataError(e.raw_message, path=where, hint=e.hint) from None
+        except UsageError as e:
+            raise DataError(f"manifest parameters are invalid: {e.raw_message}", path=where) from None
+        if layout.barcode_length != scheme.length:
+            raise DataError(f"manifest layout has {layout.barcode_length}-nt barcodes but its "
+                            f"barcode scheme makes {scheme.length}-nt barcodes", path=where)
+        return db, manifest, layout, scheme
+    return path, {}, OligoLayout(), BarcodeScheme()
+
+
+class _BarcodeParser:
+    """Exact (no error correction) barcode -> codeword -> document index, vectorised."""
+
+    def __init__(self, scheme: BarcodeScheme):
+        self.scheme = scheme
+        self.w = scheme.word_length
+        self.k = scheme.data_symbols + scheme.check_symbols
+        if self.w > 12:
+            raise UsageError("codebook words longer than 12 nt are not supported")
+        self.table = np.full(4 ** self.w, 255, dtype=np.uint8)
+        for sym, word in enumerate(scheme.codebook):
+            v = 0
+            for ch in word:
+                v = v * 4 + "ACGT".index(ch)
+            self.table[v] = sym
+
+    def parse(self, bcodes: np.ndarray):
+        """Barcode codes (N x w*k, values 0..3) -> (indices, problem_row, problem_text)."""
+        n = len(bcodes)
+        words = bcodes.reshape(n, self.k, self.w).astype(np.int64)
+        v = np.zeros((n, self.k), dtype=np.int64)
+        for j in range(self.w):
+            v = v * 4 + words[:, :, j]
+        sym = self.table[v]
+        bad = (sym == 255).any(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            j = int(np.flatnonzero(sym[i] == 255)[0])
+            word = "".join("ACGT"[c] for c in words[i, j])
+            return None, i, f"barcode word {j + 1} {word!r} is not in the codebook"
+        d = self.scheme.data_symbols
+        check = self.scheme.field.rs_encode(sym[:, :d], self.scheme.check_symbols,
+                                            self.scheme.fcr)[:, d:]
+        bad = (check != sym[:, d:]).any(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            return None, i, "barcode is not an exact Reed-Solomon codeword (check symbols differ)"
+        ids = self.scheme.ids_of_codewords(sym)
+        bad = ids >= self.scheme.n_ids
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            return None, i, f"barcode encodes ID {int(ids[i])}, outside the scheme's {self.scheme.n_ids:,} IDs"
+        return self.scheme.indices_of(ids), -1, ""
+
+
+def _exact_line(path: Path, record: int, skip_header: bool = True) -> int:
+    """File line of the ``record``-th non-blank data row (0-based): used only for error messages."""
+    with open_input(path) as fh:
+        reader = csv.reader(fh)
+        if skip_header:
+            next(reader, None)
+        r = -1
+        for row in reader:
+            if not row or all(not c.strip() for c in row):
+                continue
+            r += 1
+            if r == record:
+                return reader.line_num
+    return -1
+
+
+def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
+              chunksize: int = 200_000) -> Pool:
+    """Read a pool directory or a bare ``database_seqs.csv.gz`` (see the module docstring).
+
+    Parameters
+    ----------
+    path : path
+    sequences : bool
+        keep each row's barcode and feature region (``Pool.barcodes`` / ``Pool.features``); without
+        them a 1.6 M-row pool needs about a third of the memory.
+    allow_duplicates : bool
+        accept repeated barcodes / ImageIDs (for QC of a broken pool); otherwise DataError.
+    chunksize : int
+        rows parsed per vectorised step.
+    """
+    db, manifest, layout, scheme = _pool_source(path)
+    parser = _BarcodeParser(scheme)
+    L = layout.length
+    ids_parts, idx_parts, bc_parts, ft_parts = [], [], [], []
+    id_index, bc_index = KeyIndex(), KeyIndex()
+    n = 0
+    with open_input(db, "pool file") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DataError("pool file is empty", path=db,
+                            hint="expected a header ImageID,Sequence and one row per oligo") from None
+        except csv.Error as e:
+            raise DataError(f"not a CSV file ({e})", path=db) from None
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        if "ImageID" not in header or "Sequence" not in header:
+            raise DataError(f"pool file lacks column(s) "
+                            f"{', '.join(c for c in ('ImageID', 'Sequence') if c not in header)} "
+                            f"(has {', '.join(header) or 'none'})", path=db, line=1,
+                            hint="expected the published layout ImageID,Sequence")
+        ci, cs = header.index("ImageID"), header.index("Sequence")
+        need = max(ci, cs) + 1
+
+        def fail(rec, msg, hint=None):
+            raise DataError(msg, path=db, line=_exact_line(db, rec), hint=hint)
+
+        while True:
+            try:
+                rows = list(itertools.islice(reader, chunksize))
+            except csv.Error as e:
+                raise DataError(f"malformed CSV ({e})", path=db, line=reader.line_num) from None
+            if not rows:
+                break
+            rows = [r for r in rows if r and any(c.strip() for c in r)]
+            if not rows:
+                continue
+            m = len(rows)
+            short = [j for j, r in enumerate(rows) if len(r) < need]
+            if short:
+                j = short[0]
+                fail(n + j, f"row has {len(rows[j])} field(s), expected ImageID and Sequence")
+            ids = [r[ci].strip() for r in rows]
+            seqs = [r[cs].strip() for r in rows]
+            empty = [j for j, s in enumerate(ids) if not s]
+            if empty:
+                fail(n + empty[0], "ImageID is empty")
+            lens = np.fromiter(map(len, seqs), dtype=np.int64, count=m)
+            if (lens != L).any():
+                j = int(np.flatnonzero(lens != L)[0])
+                fail(n + j, f"sequence {shorten(seqs[j])} has {lens[j]} nt, expected {L}",
+                     hint=layout.describe())
+            try:
+                buf = "".join(seqs).encode("ascii")
+            except UnicodeEncodeError:
+                j = next(j for j, s in enumerate(seqs) if not s.isascii())
+                fail(n + j, f"sequence {shorten(seqs[j])} has non-ASCII characters")
+            mat = np.frombuffer(buf, dtype=np.uint8).reshape(m, L)
+            codes = _CODE[mat]
+            const_ok = (codes != 255).all(axis=1)
+            for sl, part in ((layout.fp_slice, layout.fp), (layout.ip_slice, layout.ip),
+                             (layout.rp_slice, layout.rp)):
+                ref = _CODE[np.frombuffer(part.encode(), dtype=np.uint8)]
+                const_ok &= (codes[:, sl] == ref).all(axis=1)
+            if not const_ok.all():
+                j = int(np.flatnonzero(~const_ok)[0])
+                why = layout.problems(np.frombuffer(seqs[j].upper().encode(), np.uint8)[None, :])[0]
+                fail(n + j, f"sequence does not follow the layout: {why}", hint=layout.describe())
+            idx, j, why = parser.parse(np.ascontiguousarray(codes[:, layout.barcode_slice]))
+            if idx is None:
+                bcs = seqs[j][layout.barcode_slice].upper()
+                fail(n + j, f"{why}: {bcs}", hint="pool rows must hold exact barcodes of the pool's "
+                                                  "scheme (check the manifest's barcode parameters)")
+            rec = np.arange(n, n + m, dtype=np.int64)
+            if not allow_duplicates:
+                prev = bc_index.add(idx.astype(np.uint64), rec)
+                if (prev >= 0).any():
+                    j = int(np.flatnonzero(prev >= 0)[0])
+                    fail(n + j, f"barcode of document index {idx[j]} repeats the one on line "
+                                f"{_exact_line(db, int(prev[j]))}", hint="each oligo needs its own barcode")
+                prev = id_index.add(_hash_strings(ids), rec)
+                if (prev >= 0).any():
+                    j = int(np.flatnonzero(prev >= 0)[0])
+                    fail(n + j, f"ImageID {shorten(ids[j])} repeats the one on line "
+                                f"{_exact_line(db, int(prev[j]))}", hint="ImageIDs must be unique")
+            ids_parts.append(np.array(ids))
+            idx_parts.append(idx.astype(np.int64))
+            if sequences:
+                up = _LETTERS[codes]
+                bc = np.ascontiguousarray(up[:, layout.barcode_slice]).view(
+                    f"S{layout.barcode_length}").ravel()
+                ft = np.ascontiguousarray(up[:, layout.feature_slice]).view(
+                    f"S{layout.feature_length}").ravel()
+                bc_parts.append(np.array([b.decode() for b in bc], dtype=object))
+                ft_parts.append(np.array([f.decode() for f in ft], dtype=object))
+            n += m
+    if n == 0:
+        raise DataError("pool file has a header but no oligos", path=db)
+    expected = manifest.get("documents")
+    if expected is not None and int(expected) != n:
+        raise DataError(f"pool file has {n:,} oligos but the manifest says {int(expected):,}",
+                        path=db, hint="the pool directory is incomplete or was edited")
+    image_ids = np.concatenate(ids_parts) if len(ids_parts) > 1 else ids_parts[0]
+    return Pool(image_ids=image_ids, indices=np.concatenate(idx_parts),
+                barcodes=np.concatenate(bc_parts) if sequences else None,
+                features=np.concatenate(ft_parts) if sequences else None,
+                layout=layout, scheme=scheme, manifest=manifest, path=Path(path))
+
+
+# ------------------------------------------------------------------------------------------------
+# re-checking
+# ------------------------------------------------------------------------------------------------
+def _metrics_task(args):
+    codes, layout, config = args
+    return oligo_metrics(codes, layout, config)
+
+
+def check_pool(pool, *, config: QCConfig | None = None, chunksize: int = DEFAULT_CHUNKSIZE,
+               mapper=None, max_flags: int | None = 1000) -> QCReport:
+    """Re-run QC over a pool (a :class:`Pool` or a path).
+
+    The thresholds default to those recorded in the pool's manifest (else :class:`QCConfig`'s).
+    ``mapper`` (:mod:`primo.parallel`) computes the per-chunk metrics; duplicates are found in this
+    process.
+    """
+    if not isinstance(pool, Pool):
+        pool = read_pool(pool, allow_duplicates=True)
+    if pool.features is None:
+        raise UsageError("check_pool needs a pool read with sequences=True")
+    if config is None:
+        config = QCConfig.from_dict((pool.manifest.get("qc") or {}).get("config"))
+    if chunksize < 1:
+        raise UsageError(f"chunksize must be at least 1, got {chunksize}")
+    qc = PoolQC(pool.layout, config, max_flags=max_flags)
+    starts = range(0, len(pool), chunksize)
+
+    def tasks():
+        for a in starts:
+            yield (_CODE[pool.oligo_codes(a, a + chunksize)], pool.layout, config)
+
+    if mapper is None:
+        results = map(_metrics_task, tasks())
+    else:
+        results = mapper.imap(_metrics_task, tasks())
+    for a, m in zip(starts, results):
+        b = a + chunksize
+        qc.check(None, pool.indices[a:b], pool.image_ids[a:b], metrics=m)
+    return qc.finish()
+
+
+def write_flags(report: QCReport, path) -> None:
+    """Write a report's flags as CSV (``index,ImageID,check,value,limit``), atomically."""
+    from ..io import atomic_file
+
+    with atomic_file(path, suffix=".gz" if str(path).endswith(".gz") else "") as tmp:
+        with open_output(tmp) as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["index", "ImageID", "check", "value", "limit"])
+            w.writerows(report.flags)
