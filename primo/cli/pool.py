@@ -1,0 +1,210 @@
+"""``primo pool``: build, check and inspect oligo pools.
+
+\b
+primo pool build PAIRS.csv -o POOL/     (ImageID, feature sequence) rows -> pool directory
+primo pool check POOL                   re-run manufacturability QC, print the summary
+primo pool info POOL                    what a pool holds (layout, primers, barcodes, QC)
+
+POOL is a pool directory or a bare database_seqs.csv.gz.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import constants as C
+from ._options import debug_option, parallel_options
+
+__all__ = ["cli"]
+
+
+def _qc_options(f):
+    f = click.option("--max-pool-size", type=click.IntRange(min=1), default=None,
+                     help="Largest pool the provider takes (default: no limit).")(f)
+    f = click.option("--primer-match", type=click.IntRange(min=4, max=31), default=None,
+                     help="Flag a primer's 3'-terminal N nt (either orientation) inside a barcode "
+                          "or feature region [default: 10].")(f)
+    f = click.option("--max-homopolymer", type=click.IntRange(min=1), default=None,
+                     help="Longest allowed run of one base [default: 6].")(f)
+    f = click.option("--gc-max", type=click.FloatRange(0, 1), default=None,
+                     help="Highest GC fraction of an oligo [default: 0.65].")(f)
+    f = click.option("--gc-min", type=click.FloatRange(0, 1), default=None,
+                     help="Lowest GC fraction of an oligo [default: 0.25].")(f)
+    return f
+
+
+def _qc_config(base, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size):
+    import dataclasses
+
+    from ..oligos.qc import QCConfig
+
+    base = base or QCConfig()
+    changes = {k: v for k, v in dict(gc_min=gc_min, gc_max=gc_max, max_homopolymer=max_homopolymer,
+                                     primer_match=primer_match,
+                                     max_pool_size=max_pool_size).items() if v is not None}
+    return dataclasses.replace(base, **changes) if changes else base
+
+
+def _print_summary(summary: dict) -> None:
+    echo = click.echo
+    echo(f"QC {'passed' if summary.get('passed') else 'FAILED'}: "
+         f"{summary.get('documents_failed', 0):,} of {summary.get('documents', 0):,} oligos flagged")
+    for check, n in (summary.get("checks_failed") or {}).items():
+        echo(f"  {check:20s} {n:,}")
+    for p in summary.get("pool_problems") or []:
+        echo(f"  pool: {p}")
+    st = summary.get("stats") or {}
+    if st.get("gc_mean") is not None:
+        echo(f"  GC mean {st['gc_mean']:.3f} (min {st['gc_min']:.3f}, max {st['gc_max']:.3f}); "
+             f"longest homopolymer {st['longest_homopolymer']}")
+
+
+@click.group("pool")
+def cli():
+    """Build, check and inspect oligo pools."""
+
+
+@cli.command("build")
+@click.argument("pairs", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
+              help="Pool directory to write (replaced only once the new one is complete).")
+@click.option("--id-column", default="ImageID", show_default=True, help="Column of ImageIDs.")
+@click.option("--feature-column", default=None,
+              help="Column of feature sequences [default: first of Features, Feature, "
+                   "FeatureSequence, Sequence].")
+@click.option("--index-column", default=None,
+              help="Column of document indices [default: 0..N-1 in file order].")
+@click.option("--fp", default=C.FP, show_default=True, help="Forward primer.")
+@click.option("--ip", default=C.IP, show_default=True, help="Internal primer.")
+@click.option("--rp", default=C.RP, show_default=True, help="Reverse primer (as in the oligo).")
+@click.option("--feature-length", type=click.IntRange(min=1), default=C.FEATURE_LENGTH,
+              show_default=True, help="Feature region length (nt).")
+@click.option("--barcode-seed", type=int, default=42, show_default=True,
+              help="Seed of the index -> ID permutation (42 = the published pool).")
+@click.option("--qc", "qc_mode", type=click.Choice(["fail", "warn", "off"]), default="warn",
+              show_default=True,
+              help="fail: write nothing if any oligo fails QC; warn: write the pool and report.")
+@_qc_options
+@click.option("--name-prefix", default="primo", show_default=True,
+              help="Oligo names in the Twist sheet are PREFIX_<index>.")
+@click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True,
+              help="Documents per chunk (memory).")
+@debug_option
+def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, feature_length,
+          barcode_seed, qc_mode, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size,
+          name_prefix, chunksize):
+    """Build a pool directory from a CSV of (ImageID, feature sequence) rows.
+
+    Writes POOL/database_seqs.csv.gz, twist_order.csv, barcode_order.csv.gz, qc_flags.csv.gz,
+    qc_summary.json and manifest.json.
+    """
+    from ..barcodes import BarcodeScheme
+    from ..oligos.layout import OligoLayout
+    from ..oligos.pool import build_pool_from_csv
+
+    layout = OligoLayout(fp=fp, ip=ip, rp=rp, feature_length=feature_length)
+    scheme = BarcodeScheme(seed=barcode_seed)
+    config = _qc_config(None, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
+    res = build_pool_from_csv(pairs, out, id_column=id_column, feature_column=feature_column,
+                              index_column=index_column, layout=layout, scheme=scheme,
+                              qc=qc_mode, qc_config=config, chunksize=chunksize,
+                              name_prefix=name_prefix)
+    click.echo(f"wrote {res.n_documents:,} oligos ({layout.length} nt) to {res.path}")
+    if res.report is not None:
+        _print_summary(res.report.summary())
+        if res.report.failed:
+            click.echo(f"primo pool build: warning: {res.report.message()} "
+                       f"(details in {res.path / 'qc_flags.csv.gz'})", err=True)
+    return res
+
+
+@cli.command("check")
+@click.argument("pool", type=click.Path())
+@_qc_options
+@click.option("--flags", "flags_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write every flagged check to this CSV (index,ImageID,check,value,limit).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True)
+@parallel_options
+@debug_option
+def check(pool, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size, flags_out, as_json,
+          chunksize, processes, scheduler):
+    """Re-run manufacturability QC over POOL and print the summary.
+
+    Thresholds default to those recorded in the pool's manifest. Exit status 1 when QC fails.
+    """
+    from ..errors import DataError
+    from ..oligos.pool import check_pool, read_pool, write_flags
+    from ..oligos.qc import QCConfig
+    from ._options import mapper_from_options
+
+    p = read_pool(pool, allow_duplicates=True)
+    base = QCConfig.from_dict((p.manifest.get("qc") or {}).get("config"))
+    config = _qc_config(base, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
+    with mapper_from_options(processes, scheduler) as mapper:
+        report = check_pool(p, config=config, chunksize=chunksize, mapper=mapper,
+                            max_flags=None if flags_out else 1000)
+    if flags_out:
+        write_flags(report, flags_out)
+    summary = report.summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    if report.failed:
+        raise DataError(report.message(), path=pool,
+                        hint="see --flags FILE for every flagged oligo")
+    return report
+
+
+@cli.command("info")
+@click.argument("pool", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@debug_option
+def info(pool, as_json):
+    """Describe POOL: documents, layout, primers, barcode scheme, QC, provenance."""
+    from pathlib import Path
+
+    from ..oligos.pool import read_pool
+
+    path = Path(pool)
+    p = read_pool(path, sequences=False, allow_duplicates=True)
+    m = p.manifest
+    d = {
+        "pool": str(path),
+        "kind": "pool directory" if path.is_dir() else "database file (published layout)",
+        "documents": len(p),
+        "index_min": int(p.indices.min()),
+        "index_max": int(p.indices.max()),
+        "layout": p.layout.to_dict(),
+        "barcodes": {"seed": p.scheme.seed, "n_ids": p.scheme.n_ids,
+                     "published_scheme": p.scheme.is_published},
+        "qc": m.get("qc"),
+        "provenance": m.get("provenance"),
+    }
+    if as_json:
+        click.echo(json.dumps(d, indent=2))
+        return d
+    lay = p.layout
+    click.echo(f"{d['pool']}: {d['kind']}")
+    click.echo(f"  documents   {d['documents']:,} (indices {d['index_min']:,}..{d['index_max']:,})")
+    click.echo(f"  oligo       {lay.length} nt = FP {len(lay.fp)} + barcode {lay.barcode_length} + "
+               f"IP {len(lay.ip)} + feature {lay.feature_length} + RP {len(lay.rp)}")
+    click.echo(f"  primers     FP {lay.fp}  IP {lay.ip}  RP {lay.rp}")
+    click.echo(f"  barcodes    RS(6,4) over GF(64), permutation seed {p.scheme.seed}"
+               f"{' (published scheme)' if p.scheme.is_published else ''}")
+    if d["qc"]:
+        q = d["qc"]
+        if q.get("skipped"):
+            click.echo("  QC          not run when built")
+        else:
+            click.echo(f"  QC          {'passed' if q.get('passed') else 'failed'} when built: "
+                       f"{q.get('documents_failed', 0):,} flagged "
+                       f"{json.dumps(q.get('checks_failed') or {})}")
+    if d["provenance"]:
+        pv = d["provenance"]
+        click.echo(f"  written     {pv.get('created')} by primo {pv.get('primo_version')}: "
+                   f"{pv.get('command')}")
+    return d
