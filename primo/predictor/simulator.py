@@ -502,7 +502,7 @@ def simulate_csv(pairs_path, out_path, simulator: Simulator | None = None, *, ma
     stats = {"min": math.inf, "max": -math.inf, "sum": 0.0, "above_half": 0}
     bar = _bar(None, "pair", progress)
     header = None
-    with atomic_file(out_path) as tmp:
+    with atomic_file(out_path, suffix=".gz" if out_path.name.endswith(".gz") else "") as tmp:
         with open_output(tmp) as fh:
             writer = csv.writer(fh, lineterminator="\n")
             chunk: list = []
