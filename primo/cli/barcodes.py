@@ -1,0 +1,110 @@
+"""``primo barcodes encode|decode``: document indices <-> 30-nt barcodes, one per line, for pipes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import UsageError
+from ._options import debug_option
+
+_CHUNK_HELP = "Lines per vectorised step."
+
+
+def _scheme_and_pool(seed, pool):
+    from ..barcodes import BarcodeScheme
+
+    if pool is not None:
+        if seed is not None:
+            raise UsageError("--seed and --pool both choose the barcode scheme",
+                             hint="give only --pool: the pool's manifest holds its scheme")
+        from ..barcodes.stream import load_pool
+
+        return load_pool(pool)
+    return BarcodeScheme(seed=42 if seed is None else seed), None
+
+
+def _input(path):
+    if path in (None, "-"):
+        return sys.stdin, "<stdin>"
+    from ..io import open_input
+
+    return open_input(path, "input file"), path
+
+
+def _common(f):
+    f = click.option("--chunksize", type=click.IntRange(min=1), default=1 << 16, show_default=True,
+                     hidden=True, help=_CHUNK_HELP)(f)
+    f = click.option("--pool", "pool", metavar="POOL", default=None,
+                     help="A pool directory (its manifest gives the barcode scheme) or a "
+                          "database_seqs.csv.gz; only its documents are valid.")(f)
+    f = click.option("--seed", type=int, default=None,
+                     help="Permutation seed of the barcode scheme (default 42, the published "
+                          "pool's).")(f)
+    f = click.argument("input_path", metavar="[INPUT]", required=False, default="-")(f)
+    return debug_option(f)
+
+
+@click.group("barcodes")
+def cli():
+    """Document indices <-> 30-nt Reed-Solomon barcodes, one per line on stdin/stdout.
+
+    \b
+    echo 1600042 | primo barcodes encode         ->  CTGATAGTAGATCATAGATGACACGATGAT
+    primo barcodes decode --pool POOL < bc.txt   ->  document index per line (empty: rejected)
+    """
+
+
+@cli.command("encode")
+@_common
+def encode(input_path, seed, pool, chunksize):
+    """Read document indices (one per line) and write their barcodes.
+
+    INPUT is a file (plain or gzip) or '-' for stdin (default).
+    """
+    from ..barcodes.stream import encode_lines
+
+    scheme, indices = _scheme_and_pool(seed, pool)
+    fh, name = _input(input_path)
+    out = sys.stdout
+    try:
+        for block in encode_lines(fh, scheme, pool_indices=indices, chunksize=chunksize,
+                                  path=name):
+            out.write(block)
+    finally:
+        if fh is not sys.stdin:
+            fh.close()
+    out.flush()
+
+
+@cli.command("decode")
+@_common
+@click.option("--status", "with_status", is_flag=True,
+              help="Add a tab-separated second column: exact, corrected_error, "
+                   "corrected_erasure, pool_resolved, or why the barcode was rejected.")
+@click.option("--max-distance", type=click.IntRange(min=0), default=None,
+              help="Reject answers needing more base substitutions than this "
+                   "(default 3).")
+def decode(input_path, seed, pool, chunksize, with_status, max_distance):
+    """Read barcodes (one per line) and write document indices; an empty line when rejected.
+
+    Corrects one wrong 5-mer, or two unreadable ones (not a codebook word, or containing N); with
+    --pool it rejects documents not in the pool and resolves harder cases when exactly one pool
+    document fits best. INPUT is a file (plain or gzip) or '-' for stdin (default).
+    """
+    from ..barcodes.decode import DEFAULT_MAX_DISTANCE, BarcodeDecoder
+    from ..barcodes.stream import decode_lines
+
+    scheme, indices = _scheme_and_pool(seed, pool)
+    dec = BarcodeDecoder(scheme, pool_indices=indices,
+                         max_distance=DEFAULT_MAX_DISTANCE if max_distance is None else max_distance)
+    fh, name = _input(input_path)
+    out = sys.stdout
+    try:
+        for block in decode_lines(fh, dec, status=with_status, chunksize=chunksize, path=name):
+            out.write(block)
+    finally:
+        if fh is not sys.stdin:
+            fh.close()
+    out.flush()
