@@ -35,8 +35,8 @@ def _db_blocks(db_X, block_rows):
             yield a, db_X[a:a + block_rows]
 
 
-def knn(query_X, db_X, k: int, *, exclude_self: bool = False, chunksize: int = 1024,
-        db_block: int = 65536):
+def knn(query_X, db_X, k: int, *, exclude_self: bool = False, chunksize: int = 512,
+        db_block: int = 8192):
     """Exact k nearest neighbours by Euclidean distance.
 
     Parameters
@@ -117,7 +117,7 @@ def average_precision_at_k(relevant: np.ndarray) -> np.ndarray:
 
 
 def map_at_k(query_X, query_labels, db_X, db_labels, k: int = 10, *, exclude_self: bool = False,
-             chunksize: int = 1024, return_per_query: bool = False):
+             chunksize: int = 512, return_per_query: bool = False):
     """Mean average precision at ``k`` of Euclidean retrieval, relevance = same label.
 
     Parameters
