@@ -257,6 +257,9 @@ def test_run_benchmark_rows_and_summary(data):
     s = res.summary()
     assert set(s) == {"faiss-ivf", "lsh", "primo", "chance", "oracle"}
     assert s["primo"]["proportion_at_recall"] == {"0.5": 0.01, "0.9": 0.2}
+    assert s["primo"]["read_off"] == {"0.5": "measured", "0.9": "measured"}
+    assert s["primo"]["setting_near"] == {"0.5": "t=9", "0.9": "t=1"}
+    assert res.summary([0.25])["primo"]["read_off"] == {"0.25": "subsampled smallest setting"}
     assert s["oracle"]["proportion_at_recall"]["0.5"] == pytest.approx(0.5 * 50 / len(X), rel=1e-5)
     assert 0 < s["faiss-ivf"]["proportion_at_recall"]["0.9"] < 1
     assert all(0 <= r.n_found <= 50 and 0 <= r.n_retrieved <= len(X) for r in res.rows)

@@ -453,20 +453,17 @@ class MRPTPeer(Peer):
         # leaves of ~ 2^(log2 N - depth) points; default: leaves of ~64-128 points
         self.depth_ = int(self.depth or max(1, int(math.log2(max(2, self.N))) - 6))
         self.X = np.ascontiguousarray(X, dtype=np.float32)
-        self._mrpt = mrpt
+        # one forest per tree count (MRPT cannot query a subset of its trees)
         self._indexes = {}
-
-    def _index(self, n_trees):
-        if n_trees not in self._indexes:
-            idx = self._mrpt.MRPTIndex(self.X)
-            idx.build(depth=self.depth_, n_trees=n_trees)
-            self._indexes[n_trees] = idx
-        return self._indexes[n_trees]
+        for t in self.n_trees:
+            idx = mrpt.MRPTIndex(self.X)
+            idx.build(depth=self.depth_, n_trees=t)
+            self._indexes[t] = idx
 
     def sweep(self, Q, nn, k):
         mark = np.zeros(self.N, dtype=bool)
         for t in self.n_trees:
-            idx = self._index(t)
+            idx = self._indexes[t]
             for v in self.votes:
                 if v > t:
                     continue

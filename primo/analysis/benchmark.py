@@ -516,14 +516,19 @@ class BenchmarkResult:
             d = {"settings": len(pts), "best_mean_recall": round(max(p[1] for p in pts), 4)}
             d.update({k: v for k, v in self.info.get(alg, {}).items() if k != "how_counted"})
             d["proportion_at_recall"], d["retrieved_at_recall"], d["setting_near"] = {}, {}, {}
+            d["read_off"] = {}
+            front = pareto_frontier(pts)
             for rc in recalls:
                 pr = proportion_at_recall(pts, rc)
                 key = f"{rc:g}"
                 d["proportion_at_recall"][key] = None if pr is None else float(f"{pr:.6g}")
                 d["retrieved_at_recall"][key] = None if pr is None else round(pr * self.db_size, 1)
                 if pr is not None:
-                    front = pareto_frontier(pts)
                     d["setting_near"][key] = next(p[2] for p in front if p[1] >= rc)
+                    # below the smallest setting the figure is the subsampling extension
+                    d["read_off"][key] = ("subsampled smallest setting" if rc < front[0][1]
+                                          else "measured" if any(p[1] == rc for p in front)
+                                          else "interpolated between settings")
             algs[alg] = d
         n = self.db_size
         for rc in recalls:
@@ -668,7 +673,7 @@ def plot_benchmark(result: BenchmarkResult, path, title: str | None = None) -> N
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(xmin, 1.05)
-    ax.set_ylim(max(min(k / N * xmin, 1e-6) / 2, 1e-9), 1.5)
+    ax.set_ylim(k / N * xmin / 2, 1.5)
     ax.set_xlabel(f"{k}-nearest-neighbour recall (mean over {len(result.query_ids)} queries)")
     ax.set_ylabel("proportion of the database retrieved")
     ax.set_title(title or f"candidate set vs recall (N={N:,}, D={result.dim})")
