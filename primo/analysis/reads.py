@@ -1,0 +1,1602 @@
+"""Sequencing reads -> per-document read counts (``primo analyze``, first half).
+
+Read structure
+--------------
+After the similarity search the captured strands are amplified with a forward primer carrying 25
+random nt (for NextSeq base diversity) and ligated to sequencing adapters without regard to
+orientation, so a read holds::
+
+    forward:  25 random nt | FP (18) | barcode (30) | IP (19) | feature (80) | RP (18) | adapter...
+    reverse:  RP* (18) | feature* (80) | IP* (19) | barcode* (30) | FP* (18) | 25 random nt* | ...
+
+(``*`` = reverse complement), truncated to the read length, with sequencing errors, Ns and possibly
+adapter read-through. A 150-nt read covers the barcode in both orientations (the reverse barcode
+ends at nt 147).
+
+How a read is placed
+--------------------
+1. **Find IP** (:class:`ReadStructure` sets the numbers), cheapest test first, all vectorised over a
+   chunk of reads:
+
+   a. IP exact at its expected offset: forward at ``prefix + len(FP) + barcode`` (73), reverse (IP*)
+      at ``len(RP) + feature`` (98);
+   b. otherwise IP with at most ``max_ip_mismatches`` (2) mismatches within ``max_shift`` (4) nt of
+      the expected offset (indels in the random prefix or the oligo shift it);
+   c. otherwise anywhere in the read: an exact IP is accepted; an IP with mismatches only with
+      flanking context, i.e. the last ``flank_length`` (8) nt of FP, with at most 1 mismatch, right
+      5' of the barcode (forward) or right 3' of the reverse barcode (reverse).
+
+   Both orientations are tried; each orientation contributes at most one candidate (the best
+   match: fewest mismatches, then closest to the expected offset).
+2. **Cut the barcode**: the ``barcode_length`` nt 5' of IP (forward), or the reverse complement of
+   the nt 3' of IP* (reverse). Positions beyond the end of the read become N (erasures) if at most
+   ``max_missing`` (5) nt are missing, else the read is ``barcode_truncated``.
+3. **Decode** all barcodes of a chunk in one call to :class:`primo.barcodes.decode.BarcodeDecoder`
+   (Reed-Solomon error and erasure correction, a 5-mer outside the codebook or with N is an
+   erasure), restricted to the pool's documents. A decode that corrected symbols is kept only if
+   the read's barcode differs from the decoded one in at most ``max_barcode_mismatches`` (3) called
+   bases -- a miscorrection differs in ~4 bases per wrong symbol.
+4. **Rescue** barcodes that did not decode:
+
+   * indels (``rescue_indels``): a 29- or 31-nt barcode between FP and IP; for each of the 6
+     symbols, the symbols 5' of it are read in the shifted frame, those 3' of it in the IP frame,
+     and the symbol itself is erased (12 variants, each keeping one parity check). A variant counts
+     only if the erased stretch is the decoded 5-mer with one base deleted or inserted;
+   * low quality (``rescue_quality``): the two symbols with the lowest base quality are erased; the
+     decode counts only if each erased 5-mer is within 1 mismatch of the decoded one.
+
+   A read is assigned when its candidates decode to exactly one pool document; two different
+   documents make it ``ambiguous``.
+
+Reasons a read is not counted: ``no_ip``, ``barcode_truncated``, ``uncorrectable``, ``not_in_pool``
+(a valid barcode of a document that is not in the pool), ``ambiguous``; for paired-end fragments
+also ``conflict`` (the mates decode to different documents).
+
+Inputs
+------
+FASTQ (or FASTA) files, plain or gzip/bz2/xz (detected by content), any number of them (lanes are
+simply more files). Paired-end files are given R1 then R2 (``paired=True``), or are found by name
+(``paired=None``): a file whose name contains ``_R1`` (followed by ``_`` or ``.``) is paired with the
+file of the same name with ``_R2`` if that is among the inputs; all other files are single-end. A
+fragment is counted once: the mate that decodes gives the document; if both decode to different
+documents the fragment is a ``conflict`` and is not counted. Mates must be in the same order in both
+files (the first and last record names of every chunk are checked).
+
+Files are cut into chunks of about ``chunksize`` bytes with :func:`dnaio.read_chunks` and the chunks
+are processed by the pluggable map (:mod:`primo.parallel`); results are identical for any number of
+processes. Memory is bounded by the pool and the chunk size, not by the number of reads.
+
+Outputs (:meth:`ReadCounts.write`)
+----------------------------------
+``counts.csv.gz``
+    ``ImageID,Count``: every pool document in pool order, zeros included (the layout of the
+    published ``sequencing/decoded`` files; no comment lines).
+``stats.json``
+    reads per file, oligo found forward / reverse, how IP was found, barcodes exact / corrected /
+    rescued, reads not counted by reason, paired-end agreement and conflicts, excluded documents and
+    their counts, throughput, and :func:`primo.io.provenance`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import re
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from .. import constants as C
+from ..errors import DataError, UsageError
+
+__all__ = [
+    "ReadStructure", "ReadAssigner", "Assignment", "ReadCounts", "count_reads", "pair_inputs",
+    "align_counts", "apply_exclusions", "REASONS", "HOW", "DEFAULT_CHUNKSIZE", "MIN_YIELD",
+]
+
+#: why a read (fragment) is or is not counted; ``Assignment.reason`` holds indices into this tuple
+REASONS = ("assigned", "no_ip", "barcode_truncated", "uncorrectable", "not_in_pool", "ambiguous",
+           "conflict")
+R_ASSIGNED, R_NO_IP, R_TRUNCATED, R_UNCORRECTABLE, R_NOT_IN_POOL, R_AMBIGUOUS, R_CONFLICT = range(7)
+
+#: how an assigned read's barcode was read; ``Assignment.how`` holds indices into this tuple
+HOW = ("none", "exact", "corrected", "indel_rescued", "quality_rescued")
+H_NONE, H_EXACT, H_CORRECTED, H_INDEL, H_QUALITY = range(5)
+
+#: how IP was found; ``Assignment.ip_stage`` holds indices into this tuple
+IP_STAGES = ("none", "exact_at_offset", "mismatch_near_offset", "elsewhere")
+
+#: bytes of FASTQ per task
+DEFAULT_CHUNKSIZE = 4 * 1024 * 1024
+
+#: fewer of the reads with an IP decoding to the pool than this means the pool does not match
+MIN_YIELD = 0.05
+
+_N = ord("N")
+# any byte -> canonical upper-case base, everything else N
+_CANON = np.full(256, _N, dtype=np.uint8)
+for _b in b"ACGT":
+    _CANON[_b] = _b
+    _CANON[_b + 32] = _b
+_COMP = np.full(256, _N, dtype=np.uint8)
+for _a, _b in zip(b"ACGT", b"TGCA"):
+    _COMP[_a] = _b
+
+
+def _bytes(s: str) -> np.ndarray:
+    return np.frombuffer(s.encode("ascii"), dtype=np.uint8)
+
+
+def _rc_bytes(s: str) -> np.ndarray:
+    return _COMP[_bytes(s)][::-1].copy()
+
+
+# --------------------------------------------------------------------------------------------------
+# read structure
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ReadStructure:
+    """Where the oligo sits in a read and how tolerant the search is (see the module docstring).
+
+    Parameters
+    ----------
+    fp, ip, rp : str
+        Primer sites of the oligo (the pool's layout).
+    barcode_length, feature_length : int
+    prefix_length : int
+        Random nt before FP in forward reads (25).
+    max_ip_mismatches : int
+        Mismatches allowed in IP (2).
+    max_shift : int
+        How far from its expected offset IP may be found without flanking context (4 nt).
+    flank_length, max_flank_mismatches : int
+        FP context required for an inexact IP found elsewhere (8 nt, 1 mismatch).
+    max_missing : int
+        Barcode nt beyond the end of the read that may be treated as erasures (5 = one symbol).
+    max_barcode_mismatches : int
+        Called bases in which a corrected barcode may differ from the decoded one (3).
+    rescue_indels, rescue_quality : bool
+        Try the indel and low-quality rescues for barcodes that do not decode.
+    quality_offset : int
+        FASTQ quality encoding offset (33).
+    """
+
+    fp: str = C.FP
+    ip: str = C.IP
+    rp: str = C.RP
+    barcode_length: int = C.BARCODE_LENGTH
+    feature_length: int = C.FEATURE_LENGTH
+    prefix_length: int = C.READ_RANDOM_PREFIX
+    max_ip_mismatches: int = 2
+    max_shift: int = 4
+    flank_length: int = 8
+    max_flank_mismatches: int = 1
+    max_missing: int = 5
+    max_barcode_mismatches: int = 3
+    rescue_indels: bool = True
+    rescue_quality: bool = True
+    quality_offset: int = 33
+
+    def __post_init__(self):
+        for name in ("fp", "ip", "rp"):
+            s = str(getattr(self, name)).upper()
+            if not s or set(s) - set("ACGT"):
+                raise UsageError(f"read structure: {name} must be an A/C/G/T sequence, got {s!r}")
+            object.__setattr__(self, name, s)
+        for name in ("barcode_length", "feature_length", "prefix_length", "max_ip_mismatches",
+                     "max_shift", "flank_length", "max_flank_mismatches", "max_missing",
+                     "max_barcode_mismatches", "quality_offset"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+                raise UsageError(f"read structure: {name} must be a non-negative integer, got {v!r}")
+        if self.max_ip_mismatches >= len(self.ip) // 2:
+            raise UsageError(f"read structure: max_ip_mismatches must be below {len(self.ip) // 2}")
+        if self.flank_length > len(self.fp):
+            raise UsageError("read structure: flank_length must not exceed the FP length")
+
+    @classmethod
+    def from_layout(cls, layout, **kw) -> "ReadStructure":
+        """The read structure of an :class:`primo.oligos.layout.OligoLayout` (plus overrides)."""
+        return cls(fp=layout.fp, ip=layout.ip, rp=layout.rp, barcode_length=layout.barcode_length,
+                   feature_length=layout.feature_length, **kw)
+
+    @property
+    def forward_ip_offset(self) -> int:
+        """0-based position of IP in a forward read."""
+        return self.prefix_length + len(self.fp) + self.barcode_length
+
+    @property
+    def reverse_ip_offset(self) -> int:
+        """0-based position of IP* (reverse complement of IP) in a reverse read."""
+        return len(self.rp) + self.feature_length
+
+    @property
+    def min_read_length(self) -> dict:
+        """Read length needed to cover the barcode, per orientation."""
+        return {"forward": self.forward_ip_offset + len(self.ip),
+                "reverse": self.reverse_ip_offset + len(self.ip) + self.barcode_length}
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["forward_ip_offset"] = self.forward_ip_offset
+        d["reverse_ip_offset"] = self.reverse_ip_offset
+        return d
+
+
+# --------------------------------------------------------------------------------------------------
+# vectorised helpers
+# --------------------------------------------------------------------------------------------------
+def _window(a: np.ndarray, pos: np.ndarray, width: int, lo: np.ndarray, hi: np.ndarray,
+            lut: np.ndarray | None = _CANON, fill: int = _N) -> np.ndarray:
+    """Rows ``a[pos_i : pos_i + width]`` (n x width); positions outside ``[lo_i, hi_i)`` -> fill.
+
+    Rows that lie wholly inside their bounds (the common case) are gathered without masking.
+    """
+    n = len(pos)
+    if n == 0 or width <= 0 or len(a) == 0:
+        return np.full((n, max(width, 0)), fill, dtype=np.uint8)
+    full = (pos >= lo) & (pos + width <= hi)
+    if len(a) < width:
+        full[:] = False
+    if full.all():
+        # rows of a sliding-window view: one contiguous copy per row, no index matrix
+        out = _sliding(a, width)[pos]
+        return lut.take(out) if lut is not None else out
+    out = np.full((n, width), fill, dtype=np.uint8)
+    f = np.flatnonzero(full)
+    if len(f):
+        w = _sliding(a, width)[pos[f]]
+        out[f] = lut.take(w) if lut is not None else w
+    p = np.flatnonzero(~full)
+    ar = np.arange(width, dtype=np.int64)
+    idx = pos[p, None] + ar
+    inside = (idx >= lo[p, None]) & (idx < hi[p, None])
+    np.clip(idx, 0, len(a) - 1, out=idx)
+    w = a.take(idx)
+    if lut is not None:
+        w = lut.take(w)
+    w[~inside] = fill
+    out[p] = w
+    return out
+
+
+def _sliding(a: np.ndarray, width: int) -> np.ndarray:
+    return np.lib.stride_tricks.sliding_window_view(a, width)
+
+
+def _mismatch_profile(P: np.ndarray, pat: np.ndarray) -> np.ndarray:
+    """Mismatches of ``pat`` at every offset of every row of P (n x (L - len(pat) + 1), uint8)."""
+    k = len(pat)
+    W = P.shape[1] - k + 1
+    mm = np.zeros((P.shape[0], max(W, 0)), dtype=np.uint8)
+    if W <= 0:
+        return mm
+    for j in range(k):
+        mm += P[:, j:j + W] != pat[j]
+    return mm
+
+
+# --------------------------------------------------------------------------------------------------
+# assignment of reads to documents
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Assignment:
+    """Per-read outcome of :meth:`ReadAssigner.assign` (arrays of the batch length).
+
+    Attributes
+    ----------
+    position : int64
+        Pool position (row of the pool) of the document, -1 if not assigned.
+    reason : uint8
+        Index into :data:`REASONS` (0 = assigned).
+    strand : int8
+        0 oligo forward, 1 reverse-complemented, -1 no IP found.
+    how : uint8
+        Index into :data:`HOW`: exact, corrected, indel_rescued, quality_rescued (0 if unassigned).
+    ip_stage : uint8
+        Index into :data:`IP_STAGES`: how IP was found.
+    """
+
+    position: np.ndarray
+    reason: np.ndarray
+    strand: np.ndarray
+    how: np.ndarray
+    ip_stage: np.ndarray
+
+    def __len__(self):
+        return len(self.position)
+
+    @classmethod
+    def empty(cls, n: int = 0) -> "Assignment":
+        return cls(np.full(n, -1, np.int64), np.full(n, R_NO_IP, np.uint8), np.full(n, -1, np.int8),
+                   np.zeros(n, np.uint8), np.zeros(n, np.uint8))
+
+    def summary(self) -> dict:
+        """Counts by reason, strand, barcode correction and IP stage (plain ints)."""
+        return _summarize(self)
+
+
+def _summarize(a: Assignment) -> dict:
+    rs = np.bincount(a.reason, minlength=len(REASONS))
+    hw = np.bincount(a.how, minlength=len(HOW))
+    st = np.bincount(a.ip_stage, minlength=len(IP_STAGES))
+    found = a.strand >= 0
+    assigned = a.reason == R_ASSIGNED
+    return {
+        "reads": int(len(a)),
+        "reasons": {REASONS[i]: int(rs[i]) for i in range(len(REASONS))},
+        "how": {HOW[i]: int(hw[i]) for i in range(1, len(HOW))},
+        "ip_stage": {IP_STAGES[i]: int(st[i]) for i in range(1, len(IP_STAGES))},
+        "ip_found": {"forward": int((found & (a.strand == 0)).sum()),
+                     "reverse": int((found & (a.strand == 1)).sum())},
+        "assigned_strand": {"forward": int((assigned & (a.strand == 0)).sum()),
+                            "reverse": int((assigned & (a.strand == 1)).sum())},
+    }
+
+
+# 12 indel variants: (shift, erased symbol) -> map from barcode position to a position in the
+# 32-nt oligo-frame window that ends just 5' of IP (-1 = erased). A deletion (shift +1) leaves a
+# 29-nt barcode: symbols 5' of the erased one start 1 nt later; an insertion (shift -1) 1 nt earlier.
+def _indel_maps(bl: int, wl: int):
+    maps, info = [], []
+    nsym = bl // wl
+    base = 2  # the normal barcode occupies window[2:32]
+    for shift in (+1, -1):
+        for k in range(nsym):
+            m = np.empty(bl, dtype=np.int64)
+            for j in range(nsym):
+                for t in range(wl):
+                    p = j * wl + t
+                    if j < k:
+                        m[p] = base + shift + p
+                    elif j > k:
+                        m[p] = base + p
+                    else:
+                        m[p] = -1
+            maps.append(m)
+            info.append((shift, k))
+    return np.stack(maps), info
+
+
+class ReadAssigner:
+    """Places reads on the documents of a pool (vectorised over batches of reads).
+
+    Parameters
+    ----------
+    pool_indices : array of int
+        Document index of every pool row (pool order); positions returned are rows of this array.
+    scheme : primo.barcodes.BarcodeScheme, optional
+        The pool's barcode scheme (default: the published one).
+    structure : ReadStructure, optional
+
+    Examples
+    --------
+    >>> from primo.barcodes import BarcodeScheme
+    >>> from primo import constants as C
+    >>> bc = BarcodeScheme().encode([7, 11])
+    >>> oligo = C.FP + bc[1] + C.IP + "A" * 80 + C.RP
+    >>> ra = ReadAssigner([7, 11])
+    >>> ra.assign(["T" * 25 + oligo]).position.tolist()
+    [1]
+    """
+
+    def __init__(self, pool_indices, scheme=None, structure: ReadStructure | None = None):
+        from ..barcodes import BarcodeScheme
+        from ..barcodes.decode import BarcodeDecoder
+
+        self.scheme = scheme if scheme is not None else BarcodeScheme()
+        self.structure = structure if structure is not None else ReadStructure()
+        S = self.structure
+        if self.scheme.length != S.barcode_length:
+            raise UsageError(f"the barcode scheme makes {self.scheme.length}-nt barcodes but the "
+                             f"read structure expects {S.barcode_length} nt")
+        idx = np.asarray(pool_indices, dtype=np.int64).ravel()
+        self.n_pool = len(idx)
+        if self.n_pool and (idx.min() < 0 or idx.max() >= self.scheme.n_ids):
+            raise DataError(f"pool document indices must lie in 0..{self.scheme.n_ids - 1}")
+        # document index -> pool row: a dense table when the indices are compact (the usual
+        # 0..N-1), else binary search in the sorted indices
+        top = int(idx.max()) + 1 if self.n_pool else 0
+        if top <= max(4 * self.n_pool, 1 << 20):
+            self._row = np.full(top, -1, dtype=np.int32)
+            self._row[idx] = np.arange(self.n_pool, dtype=np.int32)
+            self._sorted = self._order = None
+        else:
+            self._row = None
+            self._order = np.argsort(idx, kind="stable").astype(np.int32)
+            self._sorted = idx[self._order]
+        self.decoder = BarcodeDecoder(self.scheme, pool_indices=idx,
+                                      max_distance=S.max_barcode_mismatches)
+        # rescue variants: the readable symbols must match exactly (their redundancy is spent)
+        self._strict = copy.copy(self.decoder)
+        self._strict.max_distance = 0
+        self._ip = _bytes(S.ip)
+        self._rcip = _rc_bytes(S.ip)
+        self._fp_flank = _bytes(S.fp[len(S.fp) - S.flank_length:]) if S.flank_length else _bytes("")
+        self._rcfp_flank = _COMP[self._fp_flank][::-1].copy()
+        self._wl = self.scheme.word_length
+        self._indel_maps, self._indel_info = _indel_maps(S.barcode_length, self._wl)
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def positions_of(self, indices) -> np.ndarray:
+        """Document indices -> pool positions (-1 for indices not in the pool)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        out = np.full(indices.shape, -1, dtype=np.int64)
+        if self._row is not None:
+            ok = (indices >= 0) & (indices < len(self._row))
+            out[ok] = self._row[indices[ok]]
+            return out
+        ok = indices >= 0
+        if not ok.any() or not self.n_pool:
+            return out
+        q = indices[ok]
+        j = np.minimum(np.searchsorted(self._sorted, q), self.n_pool - 1)
+        out[ok] = np.where(self._sorted[j] == q, self._order[j], -1)
+        return out
+
+    def barcodes_of_ids(self, ids) -> np.ndarray:
+        """Barcode IDs -> ASCII barcodes (n x barcode_length uint8)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        raw = self.scheme.barcodes_of_codewords(self.scheme.codewords_of_ids(ids))
+        return np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(len(ids), self.scheme.length)
+
+    def _decode(self, bc: np.ndarray, strict: bool = False):
+        """Barcodes (n x L ASCII) -> (pool position or -1, category, barcode ID or -1).
+
+        Categories: 0 exact, 1 corrected, 2 not in pool, 3 uncorrectable, 5 ambiguous.
+        """
+        n = len(bc)
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint8), np.zeros(0, np.int64)
+        dec = self._strict if strict else self.decoder
+        res = dec.decode(np.ascontiguousarray(bc, dtype=np.uint8))
+        cat = _STATUS_CATEGORY[res.status]
+        pos = self.positions_of(np.where(cat <= 1, res.index, -1))
+        cat = np.where((cat <= 1) & (pos < 0), 2, cat).astype(np.uint8)
+        return pos, cat, np.where(pos >= 0, res.id, -1)
+
+    # ---- public --------------------------------------------------------------------------------
+    def assign(self, seqs, quals=None) -> Assignment:
+        """Place reads given as lists of str/bytes (quality strings optional, Phred+33).
+
+        This is the convenience form of :meth:`assign_buffer` for the in-silico experiment and
+        tests; files are processed by :func:`count_reads`.
+        """
+        seqs = [s.encode("ascii") if isinstance(s, str) else bytes(s) for s in seqs]
+        n = len(seqs)
+        if n == 0:
+            return Assignment.empty(0)
+        lens = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
+        starts = np.zeros(n, dtype=np.int64)
+        np.cumsum(lens[:-1], out=starts[1:])
+        data = np.frombuffer(b"".join(seqs), dtype=np.uint8)
+        qdata = qstarts = None
+        if quals is not None:
+            quals = [q.encode("ascii") if isinstance(q, str) else bytes(q) for q in quals]
+            if len(quals) != n or any(len(q) != len(s) for q, s in zip(quals, seqs)):
+                raise UsageError("quality strings must match the sequences in number and length")
+            qdata = np.frombuffer(b"".join(quals), dtype=np.uint8)
+            qstarts = starts
+        return self.assign_buffer(data, starts, lens, qdata, qstarts)
+
+    def assign_buffer(self, data: np.ndarray, starts: np.ndarray, lens: np.ndarray,
+                      qdata: np.ndarray | None = None, qstarts: np.ndarray | None = None
+                      ) -> Assignment:
+        """Place reads stored in one byte buffer.
+
+        Parameters
+        ----------
+        data : uint8 array
+            Bytes holding the sequences (e.g. a raw FASTQ chunk).
+        starts, lens : int64 arrays
+            Where each read's sequence starts in ``data`` and its length.
+        qdata, qstarts : optional
+            Buffer and start offsets of the quality strings (same lengths as the sequences).
+        """
+        S = self.structure
+        a = np.asarray(data, dtype=np.uint8)
+        starts = np.asarray(starts, dtype=np.int64)
+        lens = np.asarray(lens, dtype=np.int64)
+        n = len(starts)
+        out = Assignment.empty(n)
+        if n == 0:
+            return out
+        ends = starts + lens
+        li, bl = len(S.ip), S.barcode_length
+        ef, er = S.forward_ip_offset, S.reverse_ip_offset
+
+        # stage a: exact IP at the expected offset; the same windows hold the barcodes
+        Wf = _window(a, starts + (ef - bl), bl + li, starts, ends, lut=None)  # barcode | IP
+        Wr = _window(a, starts + er, li + bl, starts, ends, lut=None)         # IP* | barcode*
+        hit_f = (Wf[:, bl:] == self._ip).all(axis=1)
+        hit_r = (Wr[:, :li] == self._rcip).all(axis=1)
+        if ef - bl < 0:  # a prefix shorter than the barcode: window starts before the read
+            hit_f &= False
+        fa, ra = np.flatnonzero(hit_f), np.flatnonzero(hit_r)
+        c_read = [fa, ra]
+        c_strand = [np.zeros(len(fa), np.int8), np.ones(len(ra), np.int8)]
+        c_ip = [starts[fa] + ef, starts[ra] + er]
+        c_stage = [np.full(len(fa), 1, np.uint8), np.full(len(ra), 1, np.uint8)]
+        c_bc = [_CANON.take(Wf[fa, :bl]), _COMP.take(Wr[ra, :li - 1:-1][:, :bl])]
+        c_miss = [np.maximum(starts[fa] - (starts[fa] + ef - bl), 0),
+                  np.maximum(starts[ra] + er + li + bl - ends[ra], 0)]
+        del Wf, Wr
+
+        rest = np.flatnonzero(~(hit_f | hit_r))
+        if rest.size:
+            k0 = len(c_read)
+            self._search_ip(a, starts, ends, rest, c_read, c_strand, c_ip, c_stage)
+            if len(c_read) > k0:
+                cr_ = np.concatenate(c_read[k0:])
+                cs_ = np.concatenate(c_strand[k0:])
+                ci_ = np.concatenate(c_ip[k0:])
+                bc_, miss_ = self._barcode_windows(a, starts, ends, cr_, cs_, ci_, bl)
+                c_bc.append(bc_)
+                c_miss.append(miss_)
+                c_read[k0:] = [cr_]
+                c_strand[k0:] = [cs_]
+                c_ip[k0:] = [ci_]
+                c_stage[k0:] = [np.concatenate(c_stage[k0:])]
+
+        cr = np.concatenate(c_read)
+        if cr.size == 0:
+            return out
+        cs = np.concatenate(c_strand)
+        ci = np.concatenate(c_ip)
+        cg = np.concatenate(c_stage)
+        bc = np.concatenate(c_bc)
+        miss = np.concatenate(c_miss)
+        pos, cat, how = self._read_barcodes(a, starts, ends, cr, cs, ci, bc, miss, qdata, qstarts)
+        self._reduce(out, cr, cs, cg, pos, cat, how)
+        return out
+
+    # ---- IP search beyond the fast path ----------------------------------------------------------
+    def _search_ip(self, a, starts, ends, rest, c_read, c_strand, c_ip, c_stage):
+        """Stages b (near the expected offset, with mismatches) and c (anywhere)."""
+        S = self.structure
+        li, D = len(S.ip), S.max_shift
+        lo_r, hi_r = starts[rest], ends[rest]
+        found = np.zeros(len(rest), dtype=bool)
+        for strand, pat, e in ((0, self._ip, S.forward_ip_offset),
+                               (1, self._rcip, S.reverse_ip_offset)):
+            lo = max(e - D, 0)
+            width = e + D + li - lo
+            W = _window(a, lo_r + lo, width, lo_r, hi_r)
+            mm = _mismatch_profile(W, pat).astype(np.int16)
+            offs = np.arange(lo, lo + mm.shape[1])
+            key = mm * 1024 + np.abs(offs - e).astype(np.int16)[None, :]
+            b = key.argmin(axis=1)
+            best = mm[np.arange(len(rest)), b]
+            r = np.flatnonzero(best <= S.max_ip_mismatches)
+            c_read.append(rest[r])
+            c_strand.append(np.full(len(r), strand, np.int8))
+            c_ip.append(lo_r[r] + offs[b[r]])
+            c_stage.append(np.full(len(r), 2, np.uint8))
+            found[r] = True
+        left = np.flatnonzero(~found)
+        if left.size:
+            self._search_anywhere(a, starts, ends, rest[left], c_read, c_strand, c_ip, c_stage)
+
+    def _search_anywhere(self, a, starts, ends, reads_left, c_read, c_strand, c_ip, c_stage):
+        """Stage c: IP anywhere; exact, or inexact with FP context."""
+        S = self.structure
+        li, bl, F = len(S.ip), S.barcode_length, S.flank_length
+        lens = ends[reads_left] - starts[reads_left]
+        Lmax = int(lens.max())
+        if Lmax < li:
+            return
+        P = _window(a, starts[reads_left], Lmax, starts[reads_left], ends[reads_left])
+        for strand, pat in ((0, self._ip), (1, self._rcip)):
+            mm = _mismatch_profile(P, pat)
+            rr, oo = np.nonzero(mm <= S.max_ip_mismatches)
+            if not rr.size:
+                continue
+            m = mm[rr, oo].astype(np.int64)
+            reads = reads_left[rr]
+            lo, hi = starts[reads], ends[reads]
+            if F:
+                if strand == 0:   # last F nt of FP just 5' of the barcode
+                    fpos, flank = lo + oo - bl - F, self._fp_flank
+                else:             # their reverse complement just 3' of the reverse barcode
+                    fpos, flank = lo + oo + li + bl, self._rcfp_flank
+                fl = _window(a, fpos, F, lo, hi)
+                inside = (fpos >= lo) & (fpos + F <= hi)
+                fm = np.where(inside, (fl != flank).sum(axis=1), F + 1)
+            else:
+                fm = np.zeros(len(rr), np.int64)
+            valid = (m == 0) | (fm <= S.max_flank_mismatches)
+            rr, oo, m = rr[valid], oo[valid], m[valid]
+            if not rr.size:
+                continue
+            e = S.forward_ip_offset if strand == 0 else S.reverse_ip_offset
+            order = np.lexsort((np.abs(oo - e), m, rr))
+            rr, oo = rr[order], oo[order]
+            firsts = np.flatnonzero(np.r_[True, rr[1:] != rr[:-1]])
+            rr, oo = rr[firsts], oo[firsts]
+            reads = reads_left[rr]
+            c_read.append(reads)
+            c_strand.append(np.full(len(rr), strand, np.int8))
+            c_ip.append(starts[reads] + oo)
+            c_stage.append(np.full(len(rr), 3, np.uint8))
+
+    # ---- barcodes -------------------------------------------------------------------------------
+    def _barcode_windows(self, a, starts, ends, cr, cs, ci, width):
+        """Oligo-frame windows of ``width`` nt ending just 5' of IP, and nt missing (off the read)."""
+        li = len(self.structure.ip)
+        lo, hi = starts[cr], ends[cr]
+        fwd = cs == 0
+        W = np.empty((len(cr), width), dtype=np.uint8)
+        missing = np.zeros(len(cr), dtype=np.int64)
+        if fwd.any():
+            p = ci[fwd] - width
+            W[fwd] = _window(a, p, width, lo[fwd], hi[fwd])
+            missing[fwd] = np.maximum(lo[fwd] - p, 0)
+        rv = ~fwd
+        if rv.any():
+            p = ci[rv] + li
+            W[rv] = _COMP.take(_window(a, p, width, lo[rv], hi[rv])[:, ::-1])
+            missing[rv] = np.maximum(p + width - hi[rv], 0)
+        return W, missing
+
+    def _quality_windows(self, qdata, qstarts, starts, ends, cr, cs, ci, width):
+        """Phred qualities of the barcode windows (oligo frame, like :meth:`_barcode_windows`)."""
+        S = self.structure
+        li = len(S.ip)
+        q0 = qstarts[cr]
+        q1 = q0 + (ends[cr] - starts[cr])
+        qip = q0 + (ci - starts[cr])
+        Q = np.zeros((len(cr), width), dtype=np.uint8)
+        fwd = cs == 0
+        if fwd.any():
+            Q[fwd] = _window(qdata, qip[fwd] - width, width, q0[fwd], q1[fwd], lut=None,
+                             fill=S.quality_offset)
+        rv = ~fwd
+        if rv.any():
+            Q[rv] = _window(qdata, qip[rv] + li, width, q0[rv], q1[rv], lut=None,
+                            fill=S.quality_offset)[:, ::-1]
+        return Q.astype(np.int16) - S.quality_offset
+
+    def _read_barcodes(self, a, starts, ends, cr, cs, ci, bc, missing, qdata, qstarts):
+        """Decode every candidate's barcode; returns (position, category, how) per candidate.
+
+        category: 0 exact, 1 corrected, 2 not in pool, 3 uncorrectable, 4 truncated, 5 ambiguous.
+        """
+        S = self.structure
+        bl = S.barcode_length
+        nc = len(cr)
+        ok_len = missing <= S.max_missing
+        if ok_len.all():
+            pos, cat, _ = self._decode(bc)
+        else:
+            pos = np.full(nc, -1, dtype=np.int64)
+            cat = np.full(nc, 4, dtype=np.uint8)
+            sel = np.flatnonzero(ok_len)
+            pos[sel], cat[sel], _ = self._decode(bc[sel])
+        how = np.zeros(nc, dtype=np.uint8)
+        how[cat == 0] = H_EXACT
+        how[cat == 1] = H_CORRECTED
+        failed = np.flatnonzero((cat == 2) | (cat == 3))
+        if failed.size and S.rescue_indels:
+            rp = self._rescue_indels(a, starts, ends, cr[failed], cs[failed], ci[failed])
+            got = rp >= 0
+            pos[failed[got]] = rp[got]
+            how[failed[got]] = H_INDEL
+            cat[failed[got]] = 1
+            cat[failed[rp == -2]] = 5  # ambiguous between variants
+            failed = failed[~got & (rp != -2)]
+        if failed.size and S.rescue_quality and qdata is not None:
+            Q = self._quality_windows(qdata, qstarts, starts, ends, cr[failed], cs[failed],
+                                      ci[failed], bl)
+            rp = self._rescue_quality(bc[failed], Q)
+            got = rp >= 0
+            pos[failed[got]] = rp[got]
+            how[failed[got]] = H_QUALITY
+            cat[failed[got]] = 1
+        return pos, cat, how
+
+    def _rescue_indels(self, a, starts, ends, cr, cs, ci):
+        """Pool position per candidate from the 12 indel variants; -1 none, -2 ambiguous."""
+        S = self.structure
+        bl, wl = S.barcode_length, self._wl
+        nc = len(cr)
+        E, _ = self._barcode_windows(a, starts, ends, cr, cs, ci, bl + 2)
+        maps = self._indel_maps
+        nv = len(maps)
+        V = E[:, np.where(maps < 0, 0, maps)]           # nc x nv x bl
+        V[:, maps < 0] = _N
+        p, c, ids = self._decode(V.reshape(nc * nv, bl), strict=True)
+        p, ids = p.reshape(nc, nv), ids.reshape(nc, nv)
+        ok = (c <= 1).reshape(nc, nv) & (p >= 0)
+        if ok.any():
+            # the erased stretch must be the decoded word with one base deleted / inserted
+            ri, vi = np.nonzero(ok)
+            ref = self.barcodes_of_ids(ids[ri, vi])
+            good = np.zeros(len(ri), dtype=bool)
+            for v, (shift, k) in enumerate(self._indel_info):
+                m = vi == v
+                if not m.any():
+                    continue
+                word = ref[m, k * wl:(k + 1) * wl]
+                if shift == +1:   # deletion: wl - 1 nt observed
+                    obs = E[ri[m], 3 + k * wl: 2 + (k + 1) * wl]
+                    good[m] = _is_deletion_of(obs, word)
+                else:             # insertion: wl + 1 nt observed
+                    obs = E[ri[m], 1 + k * wl: 2 + (k + 1) * wl]
+                    good[m] = _is_deletion_of(word, obs)
+            ok[ri[~good], vi[~good]] = False
+        out = np.full(nc, -1, dtype=np.int64)
+        hi = np.where(ok, p, -1).max(axis=1)
+        lo = np.where(ok, p, np.iinfo(np.int64).max).min(axis=1)
+        any_ok = ok.any(axis=1)
+        uniq = any_ok & (lo == hi)
+        out[uniq] = hi[uniq]
+        out[any_ok & ~uniq] = -2
+        return out
+
+    def _rescue_quality(self, bc, Q):
+        """Erase the two lowest-quality symbols and decode; pool position or -1."""
+        S = self.structure
+        bl, wl = S.barcode_length, self._wl
+        nsym = bl // wl
+        nc = len(bc)
+        q = np.where(bc == _N, -1, Q).reshape(nc, nsym, wl).min(axis=2)
+        low = np.argsort(q, axis=1, kind="stable")[:, :2]
+        V = bc.copy().reshape(nc, nsym, wl)
+        rows = np.arange(nc)[:, None]
+        V[rows, low, :] = _N
+        p, c, ids = self._decode(V.reshape(nc, bl), strict=True)
+        ok = (p >= 0) & (c <= 1)
+        out = np.full(nc, -1, dtype=np.int64)
+        if ok.any():
+            i = np.flatnonzero(ok)
+            ref = self.barcodes_of_ids(ids[i]).reshape(len(i), nsym, wl)
+            obs = bc[i].reshape(len(i), nsym, wl)
+            er = low[i]
+            r = np.arange(len(i))[:, None]
+            d = ((obs[r, er] != ref[r, er]) & (obs[r, er] != _N)).sum(axis=2)
+            good = (d <= 1).all(axis=1)
+            out[i[good]] = p[i[good]]
+        return out
+
+    def _reduce(self, out: Assignment, cr, cs, cg, pos, cat, how):
+        """Per-read outcome from per-candidate decodes (candidates are in stage order)."""
+        n = len(out)
+        ncand = np.bincount(cr, minlength=n)
+        one = ncand[cr] == 1
+        # reads with a single candidate: direct
+        r = cr[one]
+        out.strand[r] = cs[one]
+        out.ip_stage[r] = cg[one]
+        p = pos[one]
+        ok = p >= 0
+        out.position[r[ok]] = p[ok]
+        out.reason[r[ok]] = R_ASSIGNED
+        out.how[r[ok]] = how[one][ok]
+        out.reason[r[~ok]] = _FAIL_REASON[cat[one][~ok]]
+        if one.all():
+            return
+        # reads with several candidates (both strands, or a rare second hit)
+        m = np.flatnonzero(~one)
+        order = m[np.argsort(cr[m], kind="stable")]
+        r, p, c, h, s, g = cr[order], pos[order], cat[order], how[order], cs[order], cg[order]
+        starts_ = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        for a_, b_ in zip(starts_, np.r_[starts_[1:], len(r)]):
+            rid = r[a_]
+            docs = {int(x) for x in p[a_:b_] if x >= 0}
+            okc = [i for i in range(a_, b_) if p[i] >= 0]
+            first = okc[0] if okc else a_
+            out.strand[rid] = s[first]
+            out.ip_stage[rid] = g[first]
+            if len(docs) == 1:
+                out.position[rid] = p[first]
+                out.reason[rid] = R_ASSIGNED
+                out.how[rid] = h[first]
+            elif len(docs) > 1:
+                out.reason[rid] = R_AMBIGUOUS
+            else:
+                codes = [int(_FAIL_REASON[c[i]]) for i in range(a_, b_)]
+                out.reason[rid] = max(codes, key=lambda x: _FAIL_PRIORITY[x])
+
+
+# candidate category -> reason of a read that did not decode; and which reason wins when a read
+# has several candidates: ambiguous > not in pool > uncorrectable > truncated
+_FAIL_REASON = np.array([R_ASSIGNED, R_ASSIGNED, R_NOT_IN_POOL, R_UNCORRECTABLE, R_TRUNCATED,
+                         R_AMBIGUOUS], dtype=np.uint8)
+_FAIL_PRIORITY = {R_NO_IP: 0, R_TRUNCATED: 1, R_UNCORRECTABLE: 2, R_NOT_IN_POOL: 3, R_AMBIGUOUS: 4,
+                  R_ASSIGNED: 5, R_CONFLICT: 5}
+
+
+def _is_deletion_of(short: np.ndarray, long_: np.ndarray) -> np.ndarray:
+    """Row-wise: is ``short`` (n x k) ``long_`` (n x k+1) with one base deleted? (N matches all)."""
+    k = short.shape[1]
+    res = np.zeros(len(short), dtype=bool)
+    for i in range(k + 1):
+        cand = np.concatenate([long_[:, :i], long_[:, i + 1:]], axis=1)
+        eq = (cand == short) | (short == _N) | (cand == _N)
+        res |= eq.all(axis=1)
+    return res
+
+
+def _status_category():
+    from ..barcodes import decode as D
+
+    t = np.full(256, 3, dtype=np.uint8)
+    t[D.EXACT] = 0
+    t[[D.CORRECTED_ERROR, D.CORRECTED_ERASURE, D.POOL_RESOLVED]] = 1
+    t[D.NOT_IN_POOL] = 2
+    t[D.AMBIGUOUS] = 5
+    return t
+
+
+_STATUS_CATEGORY = _status_category()
+
+
+# --------------------------------------------------------------------------------------------------
+# FASTQ chunks
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Parsed:
+    a: np.ndarray
+    starts: np.ndarray
+    lens: np.ndarray
+    qdata: np.ndarray | None
+    qstarts: np.ndarray | None
+    n_lines: int
+    first_name: bytes
+    last_name: bytes
+
+    @property
+    def n(self) -> int:
+        return len(self.starts)
+
+
+class _FormatProblem(Exception):
+    """A chunk is not valid FASTQ/FASTA: (0-based line within the chunk or None, message)."""
+
+    def __init__(self, line, message):
+        super().__init__(line, message)
+        self.line, self.message = line, message
+
+
+def _mate_name(name: bytes) -> bytes:
+    name = name.split(None, 1)[0] if name else name
+    if name[-2:] in (b"/1", b"/2"):
+        name = name[:-2]
+    return name
+
+
+def _parse_chunk(data: bytes) -> _Parsed:
+    """A chunk of whole FASTQ (or FASTA) records -> buffer + offsets (vectorised; dnaio checks)."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    if not len(a):
+        return _Parsed(a, np.zeros(0, np.int64), np.zeros(0, np.int64), None, None, 0, b"", b"")
+    if a[0] == 64:  # '@': FASTQ fast path
+        nl = np.flatnonzero(a == 10)
+        if a[-1] != 10:
+            nl = np.append(nl, len(a))
+        n_lines = len(nl)
+        if len(nl) % 4 == 0 and len(nl):
+            hs = np.empty(len(nl) // 4, dtype=np.int64)
+            hs[0] = 0
+            hs[1:] = nl[3::4][:-1] + 1
+            s0 = nl[0::4] + 1
+            s1 = nl[1::4]
+            q0 = nl[2::4] + 1
+            q1 = nl[3::4]
+            good = ((a[hs] == 64).all() and (a[np.minimum(s1 + 1, len(a) - 1)] == 43).all()
+                    and ((s1 - s0) == (q1 - q0)).all() and not (a[q1 - 1] == 13).any()
+                    and not (a[s1 - 1] == 13).any())
+            if good:
+                first = data[1:nl[0]]
+                last = data[hs[-1] + 1:s0[-1] - 1]
+                return _Parsed(a, s0, s1 - s0, a, q0, n_lines, _mate_name(first),
+                               _mate_name(last))
+    n_lines = data.count(b"\n") + (1 if data[-1:] != b"\n" else 0)
+    return _parse_chunk_dnaio(data, n_lines)
+
+
+def _parse_chunk_dnaio(data: bytes, n_lines: int) -> _Parsed:
+    """Slow path: let dnaio parse (and report format errors with their line)."""
+    import io
+
+    import dnaio
+
+    try:
+        with dnaio.open(io.BytesIO(data)) as reader:
+            recs = list(reader)
+    except dnaio.FileFormatError as e:
+        raise _FormatProblem(e.line, e.message) from None
+    except dnaio.UnknownFileFormat:
+        first = data[:1].decode("ascii", "replace")
+        raise _FormatProblem(0, f"expected a FASTQ record starting with '@' (or FASTA '>'), "
+                                f"found {first!r}") from None
+    n = len(recs)
+    seqs = [r.sequence.encode("ascii") for r in recs]
+    lens = np.fromiter(map(len, seqs), dtype=np.int64, count=n)
+    starts = np.zeros(n, dtype=np.int64)
+    if n:
+        np.cumsum(lens[:-1], out=starts[1:])
+    a = np.frombuffer(b"".join(seqs), dtype=np.uint8)
+    qdata = None
+    if n and recs[0].qualities is not None:
+        qdata = np.frombuffer("".join(r.qualities for r in recs).encode("ascii"), dtype=np.uint8)
+    names = (_mate_name(recs[0].name.encode()), _mate_name(recs[-1].name.encode())) if n else \
+        (b"", b"")
+    return _Parsed(a, starts, lens, qdata, starts if qdata is not None else None, n_lines, *names)
+
+
+# --------------------------------------------------------------------------------------------------
+# workers
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _EngineSpec:
+    """What a worker needs to get (once) its ReadAssigner: the object itself (serial), a pickle of
+    it (local processes: built once, loaded by each worker), or the parts to build it (Dask)."""
+
+    key: str
+    structure: ReadStructure | None = None
+    scheme: dict | None = None
+    pool_indices: np.ndarray | None = None
+    engine_file: str | None = None
+    engine: "ReadAssigner | None" = None
+
+
+_ENGINES: dict = {}
+
+
+def _engine(spec: _EngineSpec) -> ReadAssigner:
+    if spec.engine is not None:
+        return spec.engine
+    eng = _ENGINES.get(spec.key)
+    if eng is None:
+        if spec.engine_file is not None:
+            import pickle
+
+            with open(spec.engine_file, "rb") as fh:
+                eng = pickle.load(fh)
+        else:
+            from ..barcodes import BarcodeScheme
+
+            eng = ReadAssigner(spec.pool_indices, BarcodeScheme.from_dict(spec.scheme),
+                               spec.structure)
+        _ENGINES.clear()  # one run at a time per worker
+        _ENGINES[spec.key] = eng
+    return eng
+
+
+def _count_task(task) -> dict:
+    """Worker: one chunk (or a pair of mate chunks) -> assigned positions and counters."""
+    spec, file_idx, data1, data2 = task
+    out = {"file": file_idx, "error": None, "n_lines": [0, 0], "reads": [0, 0]}
+    parsed = []
+    for mate, data in enumerate((data1, data2)):
+        if data is None:
+            continue
+        try:
+            p = _parse_chunk(data)
+        except _FormatProblem as e:
+            out["error"] = ("format", mate, e.line, e.message)
+            return out
+        out["n_lines"][mate] = p.n_lines
+        out["reads"][mate] = p.n
+        parsed.append(p)
+    if len(parsed) == 2:
+        p1, p2 = parsed
+        if p1.n != p2.n or p1.first_name != p2.first_name or p1.last_name != p2.last_name:
+            bad = p1.first_name if p1.first_name != p2.first_name else p1.last_name
+            other = p2.first_name if p1.first_name != p2.first_name else p2.last_name
+            out["error"] = ("pairs", 1, None,
+                            f"mates out of sync: R1 read {bad.decode('ascii', 'replace')!r} is "
+                            f"paired with R2 read {other.decode('ascii', 'replace')!r}")
+            return out
+    eng = _engine(spec)
+    ass = [eng.assign_buffer(p.a, p.starts, p.lens, p.qdata, p.qstarts) for p in parsed]
+    out["summary"] = [a.summary() for a in ass]
+    if len(ass) == 1:
+        pos = ass[0].position
+        out["fragments"] = {REASONS[i]: int(v) for i, v in
+                            enumerate(np.bincount(ass[0].reason, minlength=len(REASONS)))}
+        out["pairs"] = None
+    else:
+        pos, reason, pairs = _combine_mates(ass[0], ass[1])
+        out["fragments"] = {REASONS[i]: int(v) for i, v in
+                            enumerate(np.bincount(reason, minlength=len(REASONS)))}
+        out["pairs"] = pairs
+    pos = pos[pos >= 0]
+    u, c = np.unique(pos, return_counts=True)
+    out["positions"] = u.astype(np.int64)
+    out["counts"] = c.astype(np.int64)
+    return out
+
+
+def _combine_mates(a1: Assignment, a2: Assignment):
+    """Fragment outcome from its two mates: the mate that decodes, a conflict if they disagree."""
+    p1, p2 = a1.position, a2.position
+    ok1, ok2 = p1 >= 0, p2 >= 0
+    both = ok1 & ok2
+    agree = both & (p1 == p2)
+    conflict = both & (p1 != p2)
+    pos = np.where(ok1, p1, p2)
+    pos[conflict] = -1
+    # reason of an unplaced fragment: the more informative of its mates' reasons
+    prio = np.array([0, 1, 2, 3, 5, 4, 6])  # no_ip < truncated < uncorrectable < ambiguous < not_in_pool
+    r1, r2 = a1.reason, a2.reason
+    reason = np.where(prio[r1] >= prio[r2], r1, r2).astype(np.uint8)
+    reason[ok1 | ok2] = R_ASSIGNED
+    reason[conflict] = R_CONFLICT
+    pairs = {"both_agree": int(agree.sum()), "r1_only": int((ok1 & ~ok2).sum()),
+             "r2_only": int((ok2 & ~ok1).sum()), "conflicts": int(conflict.sum()),
+             "neither": int((~ok1 & ~ok2).sum())}
+    return pos, reason, pairs
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------------
+_R12 = re.compile(r"_R([12])(?=[_.])")
+
+
+def pair_inputs(paths, paired: bool | None = None) -> list[tuple[Path, Path | None]]:
+    """Group read files into single files and (R1, R2) pairs.
+
+    Parameters
+    ----------
+    paths : list of paths
+    paired : bool or None
+        True: the files are R1, R2, R1, R2, ... (an even number). False: all single-end.
+        None: pair ``X_R1_Y`` with ``X_R2_Y`` (``_R1``/``_R2`` followed by ``_`` or ``.``) when both
+        are given; everything else is single-end.
+
+    Returns
+    -------
+    list of (R1 or single file, R2 or None), in the order the files were given.
+    """
+    paths = [Path(p) for p in paths]
+    if paired:
+        if len(paths) % 2:
+            raise UsageError(f"--paired needs R1 R2 file pairs, got {len(paths)} files",
+                             hint="give the files as R1 R2 [R1 R2 ...]")
+        return [(paths[i], paths[i + 1]) for i in range(0, len(paths), 2)]
+    if paired is False:
+        return [(p, None) for p in paths]
+    names = {str(p): p for p in paths}
+    used, out = set(), []
+    for p in paths:
+        if str(p) in used:
+            continue
+        m = list(_R12.finditer(p.name))
+        if m and m[-1].group(1) == "1":
+            mm = m[-1]
+            partner = p.with_name(p.name[:mm.start()] + "_R2" + p.name[mm.end():])
+            if str(partner) in names and str(partner) not in used:
+                out.append((p, partner))
+                used.update((str(p), str(partner)))
+                continue
+        used.add(str(p))
+        out.append((p, None))
+    # R2 files listed before their R1: keep input order of first appearance (already handled)
+    return out
+
+
+def _open_reads(path: Path):
+    """Binary stream of a read file, decompressed according to its content (not its name)."""
+    if not path.exists():
+        raise UsageError(f"read file {path} does not exist")
+    if path.is_dir():
+        raise UsageError(f"read file {path} is a directory, expected a FASTQ file")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    fmt = None
+    if magic[:2] == b"\x1f\x8b":
+        fmt = "gz"
+    elif magic[:3] == b"BZh":
+        fmt = "bz2"
+    elif magic[:6] == b"\xfd7zXZ\x00":
+        fmt = "xz"
+    elif magic[:4] == b"\x28\xb5\x2f\xfd":
+        fmt = "zst"
+    if fmt is None:
+        return open(path, "rb"), None
+    import xopen
+
+    # one background thread decompresses while this one cuts chunks (gzip: ISA-L)
+    return xopen.xopen(path, "rb", format=fmt, threads=1), fmt
+
+
+def _read_errors():
+    import zlib
+
+    errs = [EOFError, OSError, zlib.error]
+    try:
+        from isal import isal_zlib
+
+        errs.append(isal_zlib.error)
+    except ImportError:  # pragma: no cover - isal is a dnaio dependency
+        pass
+    return tuple(errs)
+
+
+class _Reader:
+    """Iterates chunks of one input (single file or mate pair), turning read errors into DataError."""
+
+    def __init__(self, r1: Path, r2: Path | None, chunksize: int):
+        self.paths = (r1, r2)
+        self.chunksize = chunksize
+        self.bytes = [0, 0]
+
+    def __iter__(self):
+        import dnaio
+
+        r1, r2 = self.paths
+        errs = _read_errors()
+        fh1, fmt1 = _open_reads(r1)
+        fh2, fmt2 = _open_reads(r2) if r2 is not None else (None, None)
+        self.formats = (fmt1, fmt2)
+        try:
+            for p, fh in ((r1, fh1), (r2, fh2)):
+                if fh is not None and _is_empty(fh):
+                    raise DataError("read file is empty", path=p,
+                                    hint="check the file was copied completely, or leave it out")
+            try:
+                if fh2 is None and fh1.peek(1)[:1] == b"@":
+                    for ch in _fastq_chunks(fh1, self.chunksize):
+                        yield ch, None
+                elif fh2 is None:
+                    for ch in dnaio.read_chunks(fh1, self.chunksize):
+                        yield bytes(ch), None
+                else:
+                    for c1, c2 in dnaio.read_paired_chunks(fh1, fh2, self.chunksize):
+                        yield bytes(c1), bytes(c2)
+            except errs as e:
+                which = self._which(e)
+                raise DataError(f"compressed data is truncated or corrupt ({_short_exc(e)})",
+                                path=which, hint="re-download or re-copy the file") from None
+            except dnaio.UnknownFileFormat:
+                raise DataError("not a FASTQ or FASTA file (it must start with '@' or '>')",
+                                path=r1, line=1, hint="give FASTQ files, plain or gzip") from None
+            except dnaio.FileFormatError as e:
+                raise DataError(f"malformed {e.format} ({e.message})", path=r1 if r2 is None
+                                else f"{r1} / {r2}", hint="fix or re-create the file") from None
+            except OverflowError:
+                raise DataError(f"a record is longer than the chunk size ({self.chunksize} bytes)",
+                                path=r1, hint="raise --chunksize, or check the file is FASTQ") \
+                    from None
+            except ValueError as e:
+                if "too small" in str(e) or "buffer" in str(e).lower():
+                    raise DataError(f"a record does not fit the chunk size ({e})", path=r1,
+                                    hint="raise --chunksize") from None
+                raise
+        finally:
+            fh1.close()
+            if fh2 is not None:
+                fh2.close()
+
+    def _which(self, e):
+        return self.paths[0] if self.paths[1] is None else \
+            f"{self.paths[0]} or {self.paths[1]}"
+
+
+def _fastq_chunks(fh, chunksize: int):
+    """Cut a FASTQ stream into chunks of whole records of about ``chunksize`` bytes.
+
+    Like :func:`dnaio.read_chunks`, but finds the cut without counting every newline of the
+    buffer (which costs as much as decompressing it): the cut goes before the last line that
+    starts with '@' and whose next-but-one line starts with '+' -- in valid FASTQ only a header
+    line has both (a quality line starting with '@' is followed by a header and a sequence).
+    Malformed records are reported by the workers' parser (with dnaio's messages).
+    """
+    rest = b""
+    while True:
+        block = fh.read(chunksize)
+        if not block:
+            break
+        buf = rest + block if rest else block
+        cut = _last_record_start(buf)
+        if cut <= 0:
+            if len(buf) > 64 * chunksize:
+                raise OverflowError("FASTQ record does not fit into buffer")
+            rest = buf
+            continue
+        yield buf[:cut]
+        rest = buf[cut:]
+    if rest:
+        yield rest
+
+
+def _last_record_start(buf: bytes) -> int:
+    """Offset of the start of the last complete-looking FASTQ header line in ``buf`` (or -1)."""
+    end = len(buf)
+    while True:
+        p = buf.rfind(b"\n@", 0, end)
+        if p < 0:
+            return -1
+        h = p + 1
+        e1 = buf.find(b"\n", h)
+        e2 = buf.find(b"\n", e1 + 1) if e1 >= 0 else -1
+        if e2 < 0 or e2 + 1 >= len(buf):
+            end = p  # the record is incomplete: cut before it
+            continue
+        if buf[e2 + 1:e2 + 2] == b"+":
+            return h
+        end = p
+
+
+def _is_empty(fh) -> bool:
+    try:
+        head = fh.peek(1)[:1]
+    except (AttributeError, EOFError, OSError):
+        return False
+    return head == b""
+
+
+def _short_exc(e) -> str:
+    msg = " ".join(str(e).split()) or type(e).__name__
+    return msg if len(msg) <= 80 else msg[:77] + "..."
+
+
+# --------------------------------------------------------------------------------------------------
+# counting files
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ReadCounts:
+    """Read counts of every pool document (pool order) and the statistics of the run.
+
+    Attributes
+    ----------
+    image_ids : array of str
+        The pool's ImageIDs, in pool order.
+    counts : int64 array
+        Reads (fragments) counted for each document, after ``exclude``.
+    stats : dict
+        What :func:`count_reads` measured (see the module docstring); JSON-serialisable.
+    """
+
+    image_ids: np.ndarray
+    counts: np.ndarray
+    stats: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        self.image_ids = np.asarray(self.image_ids)
+        self.counts = np.asarray(self.counts, dtype=np.int64)
+        if self.image_ids.shape != self.counts.shape:
+            raise UsageError(f"{len(self.image_ids)} ImageIDs but {len(self.counts)} counts")
+
+    def __len__(self):
+        return len(self.counts)
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def write_counts(self, path) -> Path:
+        """Write ``ImageID,Count`` (every document, pool order; gzip if the name ends in .gz)."""
+        from ..io import atomic_file, open_output
+
+        path = Path(path)
+        with atomic_file(path, suffix=".gz" if path.name.endswith(".gz") else "") as tmp:
+            with open_output(tmp, "wb") as fh:
+                fh.write(b"ImageID,Count\n")
+                step = 1 << 16
+                for a in range(0, len(self.counts), step):
+                    ids = self.image_ids[a:a + step].tolist()
+                    cs = self.counts[a:a + step].tolist()
+                    fh.write("".join(f"{i},{c}\n" for i, c in zip(ids, cs)).encode("utf-8"))
+        return path
+
+    def write(self, out_dir, counts_name: str = "counts.csv.gz", stats_name: str = "stats.json"):
+        """Write ``counts.csv.gz`` and ``stats.json`` (with provenance) into ``out_dir``."""
+        from ..io import provenance, write_json
+
+        out_dir = Path(out_dir)
+        p = self.write_counts(out_dir / counts_name)
+        write_json(out_dir / stats_name, {"provenance": provenance(), **self.stats})
+        return p
+
+    @classmethod
+    def read(cls, path) -> "ReadCounts":
+        """Read an ``ImageID,Count`` file (plain or gzip; e.g. a published ``decoded`` file)."""
+        from ..io import read_csv_rows
+
+        ids, counts = [], []
+        for line, row in read_csv_rows(path, ["ImageID", "Count"], what="read counts file"):
+            iid = row["ImageID"].strip()
+            try:
+                c = int(row["Count"])
+            except ValueError:
+                raise DataError(f"Count {row['Count']!r} of ImageID {iid!r} is not an integer",
+                                path=path, line=line) from None
+            if c < 0:
+                raise DataError(f"Count of ImageID {iid!r} is negative ({c})", path=path, line=line)
+            ids.append(iid)
+            counts.append(c)
+        if not ids:
+            raise DataError("read counts file has no rows", path=path,
+                            hint="expected ImageID,Count for every pool document")
+        arr = np.array(ids, dtype=object)
+        u, first, n = np.unique(arr, return_index=True, return_counts=True)
+        if (n > 1).any():
+            dup = u[n > 1][0]
+            raise DataError(f"ImageID {dup!r} appears more than once", path=path)
+        return cls(arr, np.array(counts, dtype=np.int64), {"counts_file": str(path)})
+
+
+def align_counts(rc: ReadCounts, image_ids, source=None) -> ReadCounts:
+    """Reorder counts to the pool's ImageIDs; DataError for unknown or missing documents."""
+    ids = [str(i) for i in np.asarray(image_ids).tolist()]
+    where = {str(i): p for p, i in enumerate(rc.image_ids.tolist())}
+    unknown = set(where) - set(ids)
+    if unknown:
+        first = sorted(unknown)[0]
+        raise DataError(f"{len(unknown):,} ImageIDs of the counts file are not in the pool "
+                        f"(e.g. {first!r})", path=source, hint="give the pool these counts belong to")
+    missing = [i for i in ids if i not in where]
+    if missing:
+        raise DataError(f"counts file does not cover the pool: {len(missing):,} of {len(ids):,} "
+                        f"documents have no count (first: {missing[0]!r})", path=source,
+                        hint="expected a row for every pool document, zeros included")
+    order = np.fromiter((where[i] for i in ids), dtype=np.int64, count=len(ids))
+    return ReadCounts(np.asarray(image_ids), rc.counts[order], dict(rc.stats))
+
+
+def apply_exclusions(rc: ReadCounts, exclude) -> ReadCounts:
+    """Zero the counts of ``exclude`` ImageIDs (recording them in ``stats['excluded']``)."""
+    where = _exclusions(rc.image_ids, exclude)
+    counts = rc.counts.copy()
+    stats = dict(rc.stats)
+    excluded = dict(stats.get("excluded", {}))
+    for iid, p in where.items():
+        excluded[iid] = int(counts[p])
+        counts[p] = 0
+    stats["excluded"] = excluded
+    stats["counted"] = int(counts.sum())
+    stats["documents_seen"] = int((counts > 0).sum())
+    return ReadCounts(rc.image_ids, counts, stats)
+
+
+def _pool_parts(pool):
+    """(image_ids, indices, scheme, layout, description) of a Pool object or a pool path."""
+    from ..barcodes import BarcodeScheme
+
+    desc = None
+    if isinstance(pool, (str, os.PathLike)):
+        from ..oligos.pool import read_pool
+
+        desc = str(pool)
+        pool = read_pool(pool, sequences=False)
+    ids = np.asarray(pool.image_ids)
+    idx = np.asarray(pool.indices, dtype=np.int64)
+    if len(ids) != len(idx):
+        raise UsageError(f"pool has {len(ids)} ImageIDs but {len(idx)} document indices")
+    scheme = getattr(pool, "scheme", None) or BarcodeScheme()
+    layout = getattr(pool, "layout", None)
+    if desc is None:
+        desc = str(getattr(pool, "path", "") or "in-memory pool")
+    return ids, idx, scheme, layout, desc
+
+
+def _add(acc: dict, d: dict) -> None:
+    for k, v in d.items():
+        if isinstance(v, dict):
+            _add(acc.setdefault(k, {}), v)
+        elif v is not None:
+            acc[k] = acc.get(k, 0) + v
+
+
+def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStructure | None = None,
+                exclude=(), mapper=None, chunksize: int = DEFAULT_CHUNKSIZE,
+                min_yield: float = MIN_YIELD, allow_low_yield: bool = False,
+                show_progress: bool = True) -> ReadCounts:
+    """Count the reads of every pool document in FASTQ files.
+
+    Parameters
+    ----------
+    pool : Pool or path
+        A :class:`primo.oligos.pool.Pool` (``image_ids``, ``indices``, ``scheme``, ``layout``) or
+        a pool directory / ``database_seqs.csv.gz``.
+    reads : list of paths
+        FASTQ/FASTA files, plain or compressed (detected by content).
+    paired : bool or None
+        See :func:`pair_inputs` (None: pair ``_R1``/``_R2`` names).
+    structure : ReadStructure, optional
+        Default: from the pool's layout.
+    exclude : iterable of str
+        ImageIDs whose count is set to 0 (known contaminants); their counts go to the stats.
+    mapper : primo.parallel.Mapper, optional
+        Default: local processes (``get_mapper()``), closed afterwards.
+    chunksize : int
+        Bytes of FASTQ per task.
+    min_yield : float
+        Fail (DataError) when fewer of the reads that contain IP decode to the pool than this
+        fraction -- the pool does not match the reads -- unless ``allow_low_yield``.
+    show_progress : bool
+        Progress bar on stderr (when it is a terminal).
+
+    Returns
+    -------
+    ReadCounts
+    """
+    from ..parallel import ProcessMapper, SerialMapper, get_mapper
+    from ..progress import progress
+
+    t0 = time.perf_counter()
+    if chunksize < 1024:
+        raise UsageError(f"chunksize must be at least 1024 bytes, got {chunksize}")
+    reads = list(reads)
+    if not reads:
+        raise UsageError("no read files given", hint="give one or more FASTQ files")
+    image_ids, indices, scheme, layout, pool_desc = _pool_parts(pool)
+    if structure is None:
+        structure = ReadStructure.from_layout(layout) if layout is not None else ReadStructure()
+    inputs = pair_inputs(reads, paired)
+    for r1, r2 in inputs:
+        for p in (r1, r2):
+            if p is not None and not p.exists():
+                raise UsageError(f"read file {p} does not exist")
+    excl = _exclusions(image_ids, exclude)
+
+    own_mapper = mapper is None
+    if own_mapper:
+        mapper = get_mapper()
+    tmpdir = None
+    try:
+        key = uuid.uuid4().hex
+        if isinstance(mapper, (SerialMapper, ProcessMapper)):
+            engine = ReadAssigner(indices, scheme, structure)
+            if isinstance(mapper, SerialMapper):
+                spec = _EngineSpec(key, engine=engine)
+            else:
+                import pickle
+
+                tmpdir = tempfile.mkdtemp(prefix="primo-analyze-")
+                engine_file = os.path.join(tmpdir, "engine.pickle")
+                with open(engine_file, "wb") as fh:
+                    pickle.dump(engine, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                del engine
+                spec = _EngineSpec(key, engine_file=engine_file)
+        else:  # a remote cluster: ship the parts, each worker builds (and caches) the engine
+            spec = _EngineSpec(key, structure, scheme.to_dict(),
+                               pool_indices=indices.astype(np.int32))
+        counts = np.zeros(len(indices), dtype=np.int64)
+        files = []
+        for r1, r2 in inputs:
+            files.append({"path": str(r1), "mate": "R1" if r2 is not None else "single",
+                          "reads": 0})
+            if r2 is not None:
+                files.append({"path": str(r2), "mate": "R2", "reads": 0})
+        file_slot = []
+        k = 0
+        for r1, r2 in inputs:
+            file_slot.append((k, k + 1 if r2 is not None else None))
+            k += 2 if r2 is not None else 1
+        lines_done = [[0, 0] for _ in inputs]
+        readers = [_Reader(r1, r2, chunksize) for r1, r2 in inputs]
+
+        def tasks():
+            for fi, rd in enumerate(readers):
+                for d1, d2 in rd:
+                    yield (spec, fi, d1, d2)
+
+        mates: dict = {}
+        frags: dict = {}
+        pairs: dict = {}
+        n_frag = 0
+        bar = progress(total=None, desc="reads", unit="read") if show_progress else None
+        try:
+            for res in mapper.imap(_count_task, tasks()):
+                fi = res["file"]
+                if res["error"] is not None:
+                    _raise_chunk_error(res["error"], inputs[fi], lines_done[fi])
+                for m in (0, 1):
+                    lines_done[fi][m] += res["n_lines"][m]
+                    slot = file_slot[fi][m]
+                    if slot is not None:
+                        files[slot]["reads"] += res["reads"][m]
+                if len(res["counts"]):
+                    counts[res["positions"]] += res["counts"]
+                for s in res.get("summary", []):
+                    _add(mates, s)
+                _add(frags, res["fragments"])
+                if res["pairs"]:
+                    _add(pairs, res["pairs"])
+                nf = res["reads"][0]
+                n_frag += nf
+                if bar is not None:
+                    bar.update(res["reads"][0] + res["reads"][1])
+        finally:
+            if bar is not None:
+                bar.close()
+    finally:
+        if own_mapper:
+            mapper.close()
+        if tmpdir is not None:
+            import shutil
+
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+    seconds = time.perf_counter() - t0
+    n_reads = sum(f["reads"] for f in files)
+    excluded = {}
+    for iid, pos in excl.items():
+        excluded[iid] = int(counts[pos])
+        counts[pos] = 0
+    with_ip = mates.get("ip_found", {}).get("forward", 0) + mates.get("ip_found", {}).get("reverse", 0)
+    assigned_reads = mates.get("reasons", {}).get("assigned", 0)
+    yield_ = assigned_reads / with_ip if with_ip else 0.0
+    stats = {
+        "pool": {"source": pool_desc, "documents": int(len(indices))},
+        "inputs": files,
+        "paired": any(r2 is not None for _, r2 in inputs),
+        "reads": int(n_reads),
+        "fragments": int(n_frag),
+        "oligo_found": mates.get("ip_found", {"forward": 0, "reverse": 0}),
+        "ip_found_by": mates.get("ip_stage", {}),
+        "reads_with_ip": int(with_ip),
+        "barcodes": mates.get("how", {}),
+        "reads_by_reason": mates.get("reasons", {}),
+        "assigned_by_strand": mates.get("assigned_strand", {}),
+        "fragments_by_reason": frags,
+        "not_in_pool": int(frags.get("not_in_pool", 0)),
+        "paired_end": pairs or None,
+        "counted": int(counts.sum()),
+        "documents_seen": int((counts > 0).sum()),
+        "excluded": excluded,
+        "decode_yield": round(yield_, 6),
+        "seconds": round(seconds, 3),
+        "reads_per_second": round(n_reads / seconds, 1) if seconds > 0 else None,
+        "mapper": mapper.describe(),
+        "chunksize": int(chunksize),
+        "read_structure": structure.to_dict(),
+    }
+    if not allow_low_yield and n_reads:
+        _check_yield(n_reads, with_ip, assigned_reads, min_yield, pool_desc)
+    return ReadCounts(image_ids, counts, stats)
+
+
+def _exclusions(image_ids, exclude) -> dict:
+    exclude = [str(e).strip() for e in (exclude or ()) if str(e).strip()]
+    if not exclude:
+        return {}
+    where = {}
+    lookup = {str(i): k for k, i in enumerate(np.asarray(image_ids).tolist())
+              if str(i) in set(exclude)}
+    for e in exclude:
+        if e not in lookup:
+            raise UsageError(f"--exclude {e}: no document of the pool has this ImageID",
+                             hint="give an ImageID from the pool's database_seqs.csv.gz")
+        where[e] = lookup[e]
+    return where
+
+
+def _check_yield(n_reads, with_ip, assigned, min_yield, pool_desc):
+    hint = "check --pool and the read files, or pass --allow-low-yield to count anyway"
+    if with_ip == 0:
+        raise DataError(f"none of the {n_reads:,} reads contains the internal primer (IP) in "
+                        f"either orientation: these are not reads of this pool's oligos "
+                        f"(pool {pool_desc})", hint=hint)
+    y = assigned / with_ip
+    if y < min_yield:
+        raise DataError(f"the pool does not match the reads: only {assigned:,} of the "
+                        f"{with_ip:,} reads with the internal primer ({100 * y:.2f}%, "
+                        f"expected at least {100 * min_yield:.0f}%) decode to a document of "
+                        f"pool {pool_desc}", hint=hint)
+
+
+def _raise_chunk_error(err, files, lines_done):
+    kind, mate, line, message = err
+    path = files[mate] if files[mate] is not None else files[0]
+    if kind == "format":
+        abs_line = None if line is None else lines_done[mate] + line + 1
+        record = None
+        if abs_line is not None:
+            record = (abs_line - 1) // 4 + 1
+        where = "" if abs_line is not None else \
+            f" (in the records after line {lines_done[mate]})"
+        raise DataError(f"malformed FASTQ: {message}{where}", path=path, line=abs_line,
+                        record=record, hint="fix or re-create the file")
+    raise DataError(f"paired files disagree: {message} (records after line "
+                    f"{lines_done[mate]} of {files[1]})", path=files[0],
+                    hint="give the mates of each pair in the same order, or use --single-end")

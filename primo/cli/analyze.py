@@ -1,0 +1,192 @@
+"""``primo analyze --pool POOL READS... -o OUT/``: sequencing reads -> counts -> search quality.
+
+Writes into OUT/ (atomically: on any error OUT/ is left as it was):
+
+* ``counts.csv.gz``: ImageID,Count for every pool document (published layout);
+* ``stats.json``: reads per file, oligo orientation, barcode corrections, reads not counted by
+  reason, paired-end agreement, excluded documents, throughput, provenance;
+* with ``--distances`` (or ``--features`` + ``--query``): ``thresholds.csv`` (published layout)
+  and ``recall.png`` (Fig. 3B); with ``--labels``: mAP@k in ``stats.json``.
+
+``--counts FILE`` starts from existing counts (e.g. the published ``sequencing/decoded`` files)
+instead of reads. Read files are FASTQ (or FASTA), plain or compressed, detected by content;
+``X_R1_Y``/``X_R2_Y`` names are paired automatically (``--paired``: files are R1 R2 R1 R2 ...;
+``--single-end``: no pairing). See :mod:`primo.analysis.reads` for how reads are placed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from ._options import debug_option, mapper_from_options, parallel_options
+
+__all__ = ["cli"]
+
+
+class _Size(click.ParamType):
+    """A byte count with an optional K/M/G suffix (binary units)."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)[iI]?[bB]?\s*", str(value))
+        if not m:
+            self.fail(f"{value!r} is not a size such as 4M or 65536", param, ctx)
+        mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m.group(2).lower()]
+        return int(float(m.group(1)) * mult)
+
+
+@click.command("analyze")
+@click.argument("reads", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--pool", "pool_path", type=click.Path(), default=None,
+              help="Pool directory (primo encode-db / primo pool build) or database_seqs.csv.gz.")
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
+              help="Output directory (replaced only when complete).")
+@click.option("--counts", "counts_file", type=click.Path(dir_okay=False), default=None,
+              help="Start from an ImageID,Count file instead of reads.")
+@click.option("--paired", "pairing", flag_value="paired",
+              help="Read files are mate pairs, given R1 R2 [R1 R2 ...].")
+@click.option("--single-end", "pairing", flag_value="single",
+              help="Treat every file as single-end (no _R1/_R2 pairing).")
+@click.option("--exclude", multiple=True, metavar="IMAGEID",
+              help="Set this document's count to 0 (a known contaminant); repeatable.")
+@click.option("--allow-low-yield", is_flag=True,
+              help="Write counts even when almost no read decodes to the pool.")
+@click.option("--min-yield", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Fraction of reads with IP that must decode to the pool.")
+@click.option("--prefix-length", type=click.IntRange(min=0), default=25, show_default=True,
+              help="Random nt before FP in forward reads.")
+@click.option("--max-ip-mismatches", type=click.IntRange(0, 8), default=2, show_default=True,
+              help="Mismatches allowed when locating IP.")
+@click.option("--max-barcode-mismatches", type=click.IntRange(0, 30), default=3,
+              show_default=True, help="Called bases a corrected barcode may differ in.")
+@click.option("--chunksize", type=_Size(), default="4M", show_default=True,
+              help="FASTQ bytes per parallel task (K/M suffixes).")
+@click.option("--distances", type=click.Path(dir_okay=False), default=None,
+              help="The query's distances to every document (ImageID,Euclidean Distance).")
+@click.option("--features", type=click.Path(dir_okay=False), default=None,
+              help="Feature store of the database (HDF5); with --query, distances are computed.")
+@click.option("--query", type=click.Path(dir_okay=False), default=None,
+              help="Feature store holding the query vector.")
+@click.option("--query-id", default=None, help="Which vector of --query (if it holds several).")
+@click.option("--neighbors", "k", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Nearest neighbours for recall.")
+@click.option("--labels", type=click.Path(dir_okay=False), default=None,
+              help="ImageID,Label file: report mAP@k of the ranking by read count.")
+@click.option("--query-label", default=None, help="The query's label (else looked up in --labels).")
+@click.option("--map-k", "map_ks", type=click.IntRange(min=1), multiple=True,
+              help="k for mAP@k; repeatable (default 5, 10, 100).")
+@click.option("--name", default=None, help="Curve label in recall.png (default: the query).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@parallel_options
+@debug_option
+def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, min_yield,
+        prefix_length, max_ip_mismatches, max_barcode_mismatches, chunksize, distances, features,
+        query, query_id, k, labels, query_label, map_ks, name, no_progress, processes, scheduler):
+    """Count the reads of every pool document and measure the search.
+
+    READS are FASTQ files (plain or gzip, any number of lanes). Each read holds 25 random nt and
+    the oligo, forward or reverse-complemented; IP is located (up to 2 mismatches), the barcode 5'
+    of it is decoded with error and erasure correction and mapped to the pool's ImageID.
+    """
+    from pathlib import Path
+
+    from ..errors import UsageError
+    from ..io import atomic_dir
+
+    if bool(reads) == bool(counts_file):
+        raise UsageError("give read files or --counts (one of them)",
+                         hint="primo analyze --pool POOL READS... -o OUT")
+    if reads and not pool_path:
+        raise UsageError("--pool is required to decode reads")
+    if distances and (features or query):
+        raise UsageError("give --distances or --features with --query, not both")
+    if bool(features) != bool(query):
+        raise UsageError("--features and --query go together")
+    for p, what in [(pool_path, "--pool"), (counts_file, "--counts"), (distances, "--distances"),
+                    (features, "--features"), (query, "--query"), (labels, "--labels"),
+                    *[(r, "read file") for r in reads]]:
+        if p and not Path(p).exists():
+            raise UsageError(f"{what} {p} does not exist")
+
+    from ..analysis import reads as R
+
+    pool = None
+    if pool_path:
+        from ..oligos.pool import read_pool
+
+        pool = read_pool(pool_path, sequences=False)
+    with atomic_dir(out) as tmp:
+        if reads:
+            structure = R.ReadStructure.from_layout(
+                pool.layout, prefix_length=prefix_length, max_ip_mismatches=max_ip_mismatches,
+                max_barcode_mismatches=max_barcode_mismatches)
+            with mapper_from_options(processes, scheduler) as mapper:
+                rc = R.count_reads(pool, list(reads), paired={"paired": True, "single": False}
+                                   .get(pairing), structure=structure, exclude=exclude,
+                                   mapper=mapper, chunksize=chunksize, min_yield=min_yield,
+                                   allow_low_yield=allow_low_yield,
+                                   show_progress=not no_progress)
+            rc.stats["pool"]["source"] = str(pool_path)
+        else:
+            rc = R.ReadCounts.read(counts_file)
+            if pool is not None:
+                rc = R.align_counts(rc, pool.image_ids, source=counts_file)
+            rc = R.apply_exclusions(rc, exclude)
+        search = None
+        if distances or features or labels:
+            search = _search(rc, tmp, distances, features, query, query_id, k, labels,
+                             query_label, map_ks, name)
+            rc.stats["search"] = search
+        rc.write(tmp)
+    _report(rc, out, search)
+    return {"counts": rc.stats, "search": search}
+
+
+def _search(rc, tmp, distances, features, query, query_id, k, labels, query_label, map_ks, name):
+    from pathlib import Path
+
+    from ..analysis import recall as Q
+    from ..errors import UsageError
+
+    dist = None
+    qid = query_id
+    if distances:
+        dist = Q.load_distances(distances, rc.image_ids)
+        qid = qid or Path(distances).name.split(".")[0]
+    elif features:
+        dist, qid = Q.distances_from_features(features, query, rc.image_ids, query_id=query_id)
+    lab = None
+    if labels:
+        lab, table = Q.read_labels(labels, rc.image_ids)
+        if query_label is None:
+            if qid is None or str(qid) not in table:
+                raise UsageError("the query's label is unknown",
+                                 hint="give --query-label, or a row for the query in --labels")
+            query_label = table[str(qid)]
+    ks = tuple(map_ks) or (5, 10, 100)
+    return Q.evaluate_counts(rc.counts, rc.image_ids, dist, tmp, k=k, name=name or qid or "primo",
+                             labels=lab, query_label=query_label, map_ks=ks)
+
+
+def _report(rc, out, search):
+    s = rc.stats
+    if "reads" in s:
+        n = s["reads"]
+        frac = s["counted"] / max(s["fragments"], 1)
+        rate = s.get("reads_per_second") or 0
+        click.echo(f"counted {s['counted']:,} of {s['fragments']:,} "
+                   f"{'fragments' if s.get('paired') else 'reads'} ({100 * frac:.1f}%) for "
+                   f"{s['documents_seen']:,} of {len(rc):,} documents; {n:,} reads in "
+                   f"{s['seconds']:.1f} s ({rate / 1e6:.2f} M reads/s)")
+    if search and "proportion_at_recall" in search:
+        p = search["proportion_at_recall"].get("50%")
+        if p is not None:
+            click.echo(f"{search['k']}-NN recall 50% at {100 * p:.3g}% of the database retrieved")
+    if search and "map_at_k" in search:
+        click.echo("mAP@k: " + ", ".join(f"k={kk}: {v:.3f}" for kk, v in search["map_at_k"].items()))
+    click.echo(f"wrote {out}")
