@@ -24,6 +24,31 @@ Work is cut into chunks and spread over a pluggable map (:mod:`primo.parallel`: 
 processes, Dask); each free energy is a deterministic function of its sequences and the equilibrium
 is solved in the calling process, so results are identical bit for bit whatever the map.
 
+Agreement with NUPACK (what was and was not checked)
+----------------------------------------------------
+NUPACK is not installable here, so no NUPACK number was reproduced directly. What holds:
+
+* Standard state: exact. NUPACK solves for mole fractions with an association penalty shifted by
+  ``-RT ln rho_H2O``; primo solves in mol/L with the published 1 M penalty. The two mass-action
+  systems are the same equations (``x = c / rho``), so the same free energies give the same
+  ``[AB]`` (the NUPACK backend converts NUPACK's free energies accordingly).
+* Association penalty: the same published value, SantaLucia & Hicks 2004 (1.96 / 0.2 kcal/mol),
+  substituted into ViennaRNA's set (tested: the dimer free energy moves by exactly 0.96 kcal/mol
+  at 37 °C).
+* Complex ensembles: ViennaRNA's dimer free energy is the sum over connected structures only, and
+  homodimers carry ``+RT ln 2`` (the rotational symmetry NUPACK applies): both tested against a
+  brute-force enumeration of every structure of short dimers (within 0.02 kcal/mol).
+* Equilibrium: species A, B, AA, BB, AB as NUPACK's ``SetSpec(max_size=2)``; solver tested against
+  scipy for K over 1e-5..1e30 L/mol; mass conserved to 1e-12.
+* Energy parameters differ in ways not removable here: ViennaRNA's DNA stack enthalpies are not
+  SantaLucia's (measured effect on S-curve means <= 0.02), ViennaRNA's ``d2`` dangles stand in for
+  NUPACK 4's coaxial/dangle "stacking" ensemble (not measured), and G·T pairs are allowed
+  (forbidding them lowered the mean yield at 50% mismatch from 0.27 to 0.17). Expect the S-curve's
+  mid-point, not its shape, to differ from NUPACK's by a few percent mismatch.
+* Behaviour of the paper: perfect matches >= 0.99; random 80-nt pairs mostly do not bind (60
+  pairs: median 2e-4, mean 0.06, 7% above 0.5: chance complementarity of long strands); a sharp
+  S-curve between 35% and 55% mismatches (``scripts/plot_yield_curve.py``).
+
 >>> sim = Simulator()
 >>> t = "ACGTTGCAAGGCTTACCGATAGCTTAGCCATGCAAGTCCGATCGTAGCTAGGCATCGATCAGTCGATGCTAGCATCGTAGC"
 >>> float(sim.yields([t], [t])[0]) > 0.99
@@ -194,6 +219,8 @@ class Simulator:
         (2004), NUPACK's value; ``None`` keeps ViennaRNA's file value (see ``thermo_vienna``).
     dangles : int
         ViennaRNA dangle model (2).
+    gt_pairs : bool
+        ViennaRNA only: allow G·T pairs, as ViennaRNA's DNA set does (True).
     cache_strands : bool
         Reuse per-strand ensembles (monomer, homodimer) across pairs and calls. ``False`` is the
         naive computation, every ensemble of every pair recomputed (same numbers, slower; kept
@@ -207,7 +234,7 @@ class Simulator:
                  query_conc: float = constants.STRAND_CONC_M, primer: str = constants.RP,
                  toehold: int = constants.TOEHOLD, sodium: float = 1.0,
                  feature_length: int | None = constants.FEATURE_LENGTH,
-                 duplex_init=SANTALUCIA_DUPLEX_INIT, dangles: int = 2,
+                 duplex_init=SANTALUCIA_DUPLEX_INIT, dangles: int = 2, gt_pairs: bool = True,
                  cache_strands: bool = True, cache_size: int = 200_000):
         self.backend = _check_backend(backend)
         self.temperature = float(temperature)
@@ -222,6 +249,7 @@ class Simulator:
         self.feature_length = None if feature_length in (None, 0) else int(feature_length)
         self.duplex_init = None if duplex_init is None else tuple(float(x) for x in duplex_init)
         self.dangles = int(dangles)
+        self.gt_pairs = bool(gt_pairs)
         self.cache_strands = bool(cache_strands)
         self.cache_size = int(cache_size)
         if not (-50.0 <= self.temperature <= 150.0) or not math.isfinite(self.temperature):
@@ -238,8 +266,8 @@ class Simulator:
             raise UsageError(f"sodium {sodium} M is out of range", hint="give mol/L, e.g. 1.0")
         if self.feature_length is not None and self.feature_length < 1:
             raise UsageError(f"feature length must be positive, got {feature_length}")
-        if self.backend == "nupack" and self.dangles != 2:
-            raise UsageError("dangles applies to the vienna backend only")
+        if self.backend == "nupack" and (self.dangles != 2 or not self.gt_pairs):
+            raise UsageError("dangles and gt_pairs apply to the vienna backend only")
         self._cache: OrderedDict = OrderedDict()
 
     # ------------------------------------------------------------ description
@@ -270,7 +298,7 @@ class Simulator:
                                        else list(thermo_vienna.VIENNA_DUPLEX_INIT)),
                      duplex_init_source=("SantaLucia & Hicks 2004" if self.duplex_init is not None
                                          else "ViennaRNA dna_mathews2004.par"),
-                     dangles=self.dangles)
+                     dangles=self.dangles, gt_pairs=self.gt_pairs)
         else:
             from . import thermo_nupack
 
@@ -290,6 +318,7 @@ class Simulator:
                   feature_length=d.get("feature_length", constants.FEATURE_LENGTH))
         if d.get("backend", "vienna") == "vienna":
             kw["dangles"] = d.get("dangles", 2)
+            kw["gt_pairs"] = d.get("gt_pairs", True)
             if d.get("duplex_init_source") == "ViennaRNA dna_mathews2004.par":
                 kw["duplex_init"] = None
             elif "duplex_init_kcal" in d:
@@ -305,7 +334,7 @@ class Simulator:
     def _conditions(self) -> dict:
         if self.backend == "vienna":
             return dict(temperature=self.temperature, sodium=self.sodium, dangles=self.dangles,
-                        duplex_init=self.duplex_init)
+                        duplex_init=self.duplex_init, gt_pairs=self.gt_pairs)
         return dict(temperature=self.temperature, sodium=self.sodium)
 
     # ------------------------------------------------------------ input checks

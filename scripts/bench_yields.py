@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Benchmark the hybridization simulator: naive vs cached, serial vs 2 processes vs Dask.
+
+On the same (target, query) pairs, in one run:
+
+1. naive   every ensemble of every pair recomputed (A, B, AA, BB, AB: five partition functions)
+2. cached  per-strand ensembles computed once per distinct strand, one AB ensemble per pair
+3. procs   the cached computation over N local worker processes (primo.parallel)
+4. dask    the same over a Dask LocalCluster of N single-threaded workers
+
+Pairs: ``--targets`` random 80-nt targets x ``--queries`` queries (each query a mutated copy of a
+random target, mismatch fraction uniform in [0, 0.8]), every target with every query, like a
+query-vs-database experiment. All four runs must give the same numbers (checked). Worker pools
+are started and warmed up before the clock starts. Prints pairs/s and the ratios; the machine's
+load average is printed too, since other work on the CPUs changes the parallel figures.
+
+    python scripts/bench_yields.py                  # 16 x 16 = 256 pairs, 2 workers
+    python scripts/bench_yields.py --targets 8 --queries 8 --no-dask
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from primo.parallel import SerialMapper, get_mapper
+from primo.predictor import Simulator, mutate
+from primo.predictor.simulator import _strand_task
+
+
+def make_pairs(n_targets, n_queries, seed):
+    rng = np.random.default_rng(seed)
+    targets = ["".join(rng.choice(list("ACGT"), 80)) for _ in range(n_targets)]
+    queries = [mutate(targets[rng.integers(n_targets)], rng.uniform(0, 0.8), rng)
+               for _ in range(n_queries)]
+    tt = [t for t in targets for _ in queries]
+    qq = [q for _ in targets for q in queries]
+    return tt, qq
+
+
+def warm_up(mapper, n_workers):
+    """Start every worker and load the energy parameters there (not timed)."""
+    items = [("vienna", Simulator()._conditions(), ["ACGTACGTAGCTAGCTAGGATCC"])] * (4 * n_workers)
+    list(mapper.imap(_strand_task, items))
+
+
+def timed(label, fn, n):
+    t0 = time.perf_counter()
+    y = fn()
+    dt = time.perf_counter() - t0
+    print(f"{label:<40s} {dt:8.2f} s {n / dt:9.1f} pairs/s")
+    return y, n / dt
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--targets", type=int, default=16)
+    ap.add_argument("--queries", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--chunksize", type=int, default=8, help="pairs per task")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-dask", action="store_true")
+    args = ap.parse_args(argv)
+
+    tt, qq = make_pairs(args.targets, args.queries, args.seed)
+    n = len(tt)
+    print(f"{n} pairs ({args.targets} targets x {args.queries} queries, 80 nt), "
+          f"{args.workers} workers, chunksize {args.chunksize}, CPUs {os.cpu_count()}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    cs = args.chunksize
+    y_naive, r_naive = timed("naive (all 5 ensembles per pair)",
+                             lambda: Simulator(cache_strands=False).yields(
+                                 tt, qq, mapper=SerialMapper(), chunksize=cs), n)
+    y_cached, r_cached = timed("cached, serial",
+                               lambda: Simulator().yields(tt, qq, mapper=SerialMapper(),
+                                                          chunksize=cs), n)
+    with get_mapper(processes=args.workers) as m:
+        warm_up(m, args.workers)
+        y_proc, r_proc = timed(f"cached, {args.workers} local processes",
+                               lambda: Simulator().yields(tt, qq, mapper=m, chunksize=cs), n)
+    results = {"naive": y_naive, "processes": y_proc}
+    r_dask = None
+    if not args.no_dask:
+        from distributed import LocalCluster
+
+        with LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                          dashboard_address=None) as cluster:
+            with get_mapper(scheduler=cluster.scheduler_address) as m:
+                warm_up(m, args.workers)
+                y_dask, r_dask = timed(f"cached, Dask LocalCluster ({args.workers} workers)",
+                                       lambda: Simulator().yields(tt, qq, mapper=m, chunksize=cs),
+                                       n)
+        results["dask"] = y_dask
+    for name, y in results.items():
+        if not np.array_equal(y, y_cached):
+            raise SystemExit(f"MISMATCH: {name} differs from cached serial "
+                             f"(max {np.abs(y - y_cached).max():.3g})")
+    print("all runs give identical yields")
+    print(f"caching speed-up over naive:        {r_cached / r_naive:5.2f}x  (goal >= 2.5)")
+    print(f"{args.workers} processes over serial (cached):  {r_proc / r_cached:5.2f}x  (goal >= 1.8)")
+    if r_dask is not None:
+        print(f"Dask over local processes:          {r_dask / r_proc:5.2f}x  (goal >= 0.8)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
