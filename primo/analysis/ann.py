@@ -13,8 +13,9 @@ recall*. Every peer here runs the real library and reports, per query and per se
     the query. hnswlib (the same algorithm) does not expose this count, which is why the faiss
     implementation is used. The greedy descent through the upper layers has no visited table,
     so a node compared on two layers counts twice: the figure is an upper bound on the number of
-    distinct documents, too high by at most the upper-layer work (a few dozen comparisons).
-    It is capped at the database size. Found = true neighbours among the k returned; because
+    distinct documents, too high by at most the upper-layer work, which does not depend on
+    efSearch (Fashion-MNIST, 60,000 x 784, M=16: 73 of the 765 comparisons at efSearch=100, on
+    54 distinct nodes; so at most ~10 % high there, ~4 % at efSearch=400). It is capped at N. Found = true neighbours among the k returned; because
     faiss offers every compared vector to its top-k result heap, the k returned are the exact
     top k of the candidate set, so this equals the true neighbours *in* the candidate set.
 ``hnsw-sq`` -- the paper's "quantized HNSW": faiss ``IndexHNSWSQ`` (8-bit scalar quantizer).

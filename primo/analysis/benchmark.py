@@ -220,7 +220,11 @@ def run_peers(X, Q, query_ids, nn, k, peers, progress_cb=None):
     rows, info = [], {}
     X = np.ascontiguousarray(X, dtype=np.float32)
     Q = np.ascontiguousarray(Q, dtype=np.float32)
+    from ..progress import progress
+
+    bar = progress(total=len(peers), desc="peers", unit="peer")
     for peer in peers:
+        bar.set_postfix_str(peer.name)
         t0 = time.perf_counter()
         peer.build(X)
         t1 = time.perf_counter()
@@ -238,6 +242,8 @@ def run_peers(X, Q, query_ids, nn, k, peers, progress_cb=None):
         for attr in ("index", "lsh", "X", "_indexes", "quantizer", "_list_ids"):
             if hasattr(peer, attr):
                 setattr(peer, attr, None)
+        bar.update(1)
+    bar.close()
     return rows, info
 
 
