@@ -249,3 +249,29 @@ def test_check_pool_serial_and_two_processes_agree(tmp_path):
     assert serial.counts == par.counts and serial.flags == par.flags
     assert {4, 11} <= set(serial.failed_indices.tolist())
     assert any(f.index == 11 and f.check == "primer_site" for f in serial.flags)
+
+
+def test_duplicate_image_id_in_a_pool_file(data_dir, tmp_path):
+    lines = gzip.open(data_dir / "oligos" / "database_seqs.csv.gz", "rt").read().splitlines()
+    lines[4] = lines[2].split(",")[0] + "," + lines[4].split(",")[1]
+    bad = tmp_path / "dup_id.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"dup_id.csv, line 5: ImageID 'img_0000001' repeats the "
+                                        r"one on line 3"):
+        read_pool(bad)
+    assert len(read_pool(bad, allow_duplicates=True)) == 5
+
+
+def test_first_repeat_matches_reference():
+    from primo.oligos.pool import _first_repeat
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        keys = rng.integers(0, 30, rng.integers(0, 25))
+        seen, want = {}, (-1, -1)
+        for i, k in enumerate(keys.tolist()):
+            if k in seen:
+                want = (i, seen[k])
+                break
+            seen[k] = i
+        assert _first_repeat(keys) == want

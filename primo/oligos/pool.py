@@ -68,7 +68,10 @@ for _i, _b in enumerate("ACGT"):
     _CODE[ord(_b)] = _i
     _CODE[ord(_b.lower())] = _i
 _LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
+_UPPER = np.arange(256, dtype=np.uint8)
+_UPPER[ord("a"):ord("z") + 1] -= 32
 _NAME_OK = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
 
 
 def _hash_strings(strings) -> np.ndarray:
@@ -166,8 +169,11 @@ class PoolWriter:
         self._tmp = self._ctx.__enter__()
         try:
             self._db = self._open_csv(DATABASE_FILE, ["ImageID", "Sequence"])
+            self._db_fh = self._files[-1]
             self._twist = self._open_csv(TWIST_FILE, ["name", "sequence"])
+            self._twist_fh = self._files[-1]
             self._order = self._open_csv(ORDER_FILE, ["index", "ImageID"])
+            self._order_fh = self._files[-1]
             self._flags = self._open_csv(QC_FLAGS_FILE, ["index", "ImageID", "check", "value",
                                                          "limit"])
         except BaseException as e:
@@ -312,9 +318,14 @@ class PoolWriter:
             if flags:
                 self._flags.writerows(flags)
         idx_list = idx.tolist()
-        self._db.writerows(zip(ids, seqs))
-        self._twist.writerows(zip([f"{self.name_prefix}_{i}" for i in idx_list], seqs))
-        self._order.writerows(zip(idx_list, ids))
+        names = [f"{self.name_prefix}_{i}" for i in idx_list]
+        if any(_NEEDS_QUOTES.search(s) for s in ids):
+            self._db.writerows(zip(ids, seqs))
+            self._order.writerows(zip(idx_list, ids))
+        else:  # plain fields: join directly (several times faster than csv.writer)
+            self._db_fh.write("".join(f"{a},{b}\n" for a, b in zip(ids, seqs)))
+            self._order_fh.write("".join(f"{a},{b}\n" for a, b in zip(idx_list, ids)))
+        self._twist_fh.write("".join(f"{a},{b}\n" for a, b in zip(names, seqs)))
         # bookkeeping
         if self._in_order and not np.array_equal(idx, np.arange(self._n, self._n + n)):
             self._in_order = False
@@ -474,8 +485,9 @@ class Pool:
     image_ids : numpy.ndarray of str
     indices : numpy.ndarray of int64
         document index of each row (decoded from its barcode).
-    barcodes, features : numpy.ndarray of str (object) or None
-        the barcode and feature region of each row (None when read with ``sequences=False``).
+    barcodes, features : numpy.ndarray of str or None
+        the barcode and feature region of each row (numpy ``StringDType``, or ``object`` with
+        numpy < 2; indexing gives ``str``); None when read with ``sequences=False``.
     layout : OligoLayout
     scheme : BarcodeScheme
     manifest : dict
@@ -607,16 +619,18 @@ class _BarcodeParser:
     def parse(self, bcodes: np.ndarray):
         """Barcode codes (N x w*k, values 0..3) -> (indices, problem_row, problem_text)."""
         n = len(bcodes)
-        words = bcodes.reshape(n, self.k, self.w).astype(np.int64)
-        v = np.zeros((n, self.k), dtype=np.int64)
+        words = bcodes.reshape(n, self.k, self.w)
+        dt = np.uint16 if self.w <= 8 else np.uint32
+        v = np.zeros((n, self.k), dtype=dt)
         for j in range(self.w):
-            v = v * 4 + words[:, :, j]
+            v <<= dt(2)
+            v |= words[:, :, j]
         sym = self.table[v]
         bad = (sym == 255).any(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             j = int(np.flatnonzero(sym[i] == 255)[0])
-            word = "".join("ACGT"[c] for c in words[i, j])
+            word = "".join("ACGT"[int(c)] for c in words[i, j])
             return None, i, f"barcode word {j + 1} {word!r} is not in the codebook"
         d = self.scheme.data_symbols
         check = self.scheme.field.rs_encode(sym[:, :d], self.scheme.check_symbols,
@@ -633,6 +647,34 @@ class _BarcodeParser:
         return self.scheme.indices_of(ids), -1, ""
 
 
+def _first_repeat(keys: np.ndarray) -> tuple[int, int]:
+    """(position of the first element equal to an earlier one, position of that earlier one), or
+    (-1, -1) when all keys are distinct."""
+    keys = np.asarray(keys)
+    if len(keys) < 2:
+        return -1, -1
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    same = np.empty(len(sk), dtype=bool)
+    same[0] = False
+    same[1:] = sk[1:] == sk[:-1]
+    if not same.any():
+        return -1, -1
+    start = np.maximum.accumulate(np.where(same, 0, np.arange(len(sk))))
+    reps = np.flatnonzero(same)
+    k = reps[np.argmin(order[reps])]
+    return int(order[k]), int(order[start[k]])
+
+
+def _str_array(s_arr: np.ndarray) -> np.ndarray:
+    """ASCII ``S`` array -> array of str: numpy's variable-width StringDType where available (about
+    60 % of the memory of Python str objects), else an object array of str."""
+    string_dtype = getattr(getattr(np, "dtypes", None), "StringDType", None)
+    if string_dtype is not None:
+        return s_arr.astype(string_dtype())
+    return np.array([x.decode("ascii") for x in s_arr], dtype=object)
+
+
 def _exact_line(path: Path, record: int, skip_header: bool = True) -> int:
     """File line of the ``record``-th non-blank data row (0-based): used only for error messages."""
     with open_input(path) as fh:
@@ -641,7 +683,7 @@ def _exact_line(path: Path, record: int, skip_header: bool = True) -> int:
             next(reader, None)
         r = -1
         for row in reader:
-            if not row or all(not c.strip() for c in row):
+            if not row:
                 continue
             r += 1
             if r == record:
@@ -650,7 +692,7 @@ def _exact_line(path: Path, record: int, skip_header: bool = True) -> int:
 
 
 def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
-              chunksize: int = 200_000) -> Pool:
+              chunksize: int = 100_000) -> Pool:
     """Read a pool directory or a bare ``database_seqs.csv.gz`` (see the module docstring).
 
     Parameters
@@ -667,8 +709,7 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
     db, manifest, layout, scheme = _pool_source(path)
     parser = _BarcodeParser(scheme)
     L = layout.length
-    ids_parts, idx_parts, bc_parts, ft_parts = [], [], [], []
-    id_index, bc_index = KeyIndex(), KeyIndex()
+    ids_parts, idx_parts, bc_parts, ft_parts, id_keys = [], [], [], [], []
     n = 0
     with open_input(db, "pool file") as fh:
         reader = csv.reader(fh)
@@ -698,7 +739,7 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
                 raise DataError(f"malformed CSV ({e})", path=db, line=reader.line_num) from None
             if not rows:
                 break
-            rows = [r for r in rows if r and any(c.strip() for c in r)]
+            rows = [r for r in rows if r]  # csv gives [] for a blank line
             if not rows:
                 continue
             m = len(rows)
@@ -706,11 +747,10 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
             if short:
                 j = short[0]
                 fail(n + j, f"row has {len(rows[j])} field(s), expected ImageID and Sequence")
-            ids = [r[ci].strip() for r in rows]
-            seqs = [r[cs].strip() for r in rows]
-            empty = [j for j, s in enumerate(ids) if not s]
-            if empty:
-                fail(n + empty[0], "ImageID is empty")
+            ids = [r[ci] for r in rows]
+            seqs = [r[cs] for r in rows]
+            if not all(ids):
+                fail(n + ids.index(""), "ImageID is empty")
             lens = np.fromiter(map(len, seqs), dtype=np.int64, count=m)
             if (lens != L).any():
                 j = int(np.flatnonzero(lens != L)[0])
@@ -722,6 +762,8 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
                 j = next(j for j, s in enumerate(seqs) if not s.isascii())
                 fail(n + j, f"sequence {shorten(seqs[j])} has non-ASCII characters")
             mat = np.frombuffer(buf, dtype=np.uint8).reshape(m, L)
+            if (mat >= ord("a")).any():
+                mat = _UPPER[mat]
             codes = _CODE[mat]
             const_ok = (codes != 255).all(axis=1)
             for sl, part in ((layout.fp_slice, layout.fp), (layout.ip_slice, layout.ip),
@@ -737,28 +779,17 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
                 bcs = seqs[j][layout.barcode_slice].upper()
                 fail(n + j, f"{why}: {bcs}", hint="pool rows must hold exact barcodes of the pool's "
                                                   "scheme (check the manifest's barcode parameters)")
-            rec = np.arange(n, n + m, dtype=np.int64)
             if not allow_duplicates:
-                prev = bc_index.add(idx.astype(np.uint64), rec)
-                if (prev >= 0).any():
-                    j = int(np.flatnonzero(prev >= 0)[0])
-                    fail(n + j, f"barcode of document index {idx[j]} repeats the one on line "
-                                f"{_exact_line(db, int(prev[j]))}", hint="each oligo needs its own barcode")
-                prev = id_index.add(_hash_strings(ids), rec)
-                if (prev >= 0).any():
-                    j = int(np.flatnonzero(prev >= 0)[0])
-                    fail(n + j, f"ImageID {shorten(ids[j])} repeats the one on line "
-                                f"{_exact_line(db, int(prev[j]))}", hint="ImageIDs must be unique")
+                id_keys.append(_hash_strings(ids))
             ids_parts.append(np.array(ids))
             idx_parts.append(idx.astype(np.int64))
             if sequences:
-                up = _LETTERS[codes]
-                bc = np.ascontiguousarray(up[:, layout.barcode_slice]).view(
+                bc = np.ascontiguousarray(mat[:, layout.barcode_slice]).view(
                     f"S{layout.barcode_length}").ravel()
-                ft = np.ascontiguousarray(up[:, layout.feature_slice]).view(
+                ft = np.ascontiguousarray(mat[:, layout.feature_slice]).view(
                     f"S{layout.feature_length}").ravel()
-                bc_parts.append(np.array([b.decode() for b in bc], dtype=object))
-                ft_parts.append(np.array([f.decode() for f in ft], dtype=object))
+                bc_parts.append(_str_array(bc))
+                ft_parts.append(_str_array(ft))
             n += m
     if n == 0:
         raise DataError("pool file has a header but no oligos", path=db)
@@ -767,7 +798,17 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
         raise DataError(f"pool file has {n:,} oligos but the manifest says {int(expected):,}",
                         path=db, hint="the pool directory is incomplete or was edited")
     image_ids = np.concatenate(ids_parts) if len(ids_parts) > 1 else ids_parts[0]
-    return Pool(image_ids=image_ids, indices=np.concatenate(idx_parts),
+    indices = np.concatenate(idx_parts)
+    if not allow_duplicates:
+        for keys, what in ((indices, "barcode"), (np.concatenate(id_keys), "ImageID")):
+            j, first = _first_repeat(keys)
+            if j >= 0:
+                name = (f"barcode of document index {indices[j]}" if what == "barcode"
+                        else f"ImageID {shorten(str(image_ids[j]))}")
+                raise DataError(f"{name} repeats the one on line {_exact_line(db, first)}",
+                                path=db, line=_exact_line(db, j),
+                                hint=f"each oligo needs its own {what}")
+    return Pool(image_ids=image_ids, indices=indices,
                 barcodes=np.concatenate(bc_parts) if sequences else None,
                 features=np.concatenate(ft_parts) if sequences else None,
                 layout=layout, scheme=scheme, manifest=manifest, path=Path(path))

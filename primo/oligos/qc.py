@@ -152,15 +152,17 @@ def _primer_kmers(layout: OligoLayout, k: int) -> dict[int, str]:
 
 
 def _kmers(codes: np.ndarray, k: int) -> np.ndarray:
-    """Rows of codes (N x R) -> packed k-mers (N x (R - k + 1) uint64)."""
+    """Rows of codes (N x R) -> packed k-mers (N x (R - k + 1); uint32 for k <= 16, else uint64)."""
     n, r = codes.shape
     m = r - k + 1
+    dt = np.uint32 if k <= 16 else np.uint64
     if m <= 0:
-        return np.zeros((n, 0), dtype=np.uint64)
-    km = np.zeros((n, m), dtype=np.uint64)
-    c = codes.astype(np.uint64)
+        return np.zeros((n, 0), dtype=dt)
+    km = np.zeros((n, m), dtype=dt)
+    c = codes.astype(dt)
+    two = dt(2)
     for t in range(k):
-        km <<= np.uint64(2)
+        km <<= two
         km |= c[:, t:t + m]
     return km
 
@@ -169,13 +171,14 @@ def _longest_run(codes: np.ndarray) -> np.ndarray:
     n, L = codes.shape
     if L == 0:
         return np.zeros(n, dtype=np.int32)
-    run = np.ones(n, dtype=np.int32)
-    best = np.ones(n, dtype=np.int32)
-    for j in range(1, L):
-        same = codes[:, j] == codes[:, j - 1]
-        run = np.where(same, run + 1, 1)
+    same = np.ascontiguousarray((codes[:, 1:] == codes[:, :-1]).T).view(np.uint8)
+    run = np.zeros(n, dtype=np.uint16)
+    best = np.zeros(n, dtype=np.uint16)
+    for j in range(L - 1):
+        run += 1
+        run *= same[j]
         np.maximum(best, run, out=best)
-    return best
+    return best.astype(np.int32) + 1
 
 
 def oligo_metrics(codes: np.ndarray, layout: OligoLayout, config: QCConfig) -> dict:
@@ -200,6 +203,10 @@ def oligo_metrics(codes: np.ndarray, layout: OligoLayout, config: QCConfig) -> d
     k = config.primer_match
     table = _primer_kmers(layout, k)
     keys = np.fromiter(table.keys(), dtype=np.uint64, count=len(table))
+    lut = None
+    if k <= 12:  # a lookup table (4^k bools) is much faster than np.isin
+        lut = np.zeros(4 ** k, dtype=bool)
+        lut[keys.astype(np.int64)] = True
     region = np.zeros(n, dtype=np.int8)
     pos = np.full(n, -1, dtype=np.int32)
     kmer = np.zeros(n, dtype=np.uint64)
@@ -207,13 +214,13 @@ def oligo_metrics(codes: np.ndarray, layout: OligoLayout, config: QCConfig) -> d
         km = _kmers(codes[:, sl], k)
         if km.shape[1] == 0:
             continue
-        hit = np.isin(km, keys)
+        hit = lut[km] if lut is not None else np.isin(km, keys)
         rows = hit.any(axis=1) & (region == 0)
         if rows.any():
             first = hit[rows].argmax(axis=1)
             region[rows] = rid
             pos[rows] = first + sl.start
-            kmer[rows] = km[rows, first]
+            kmer[rows] = km[rows, first].astype(np.uint64)
     return {
         "gc": gc, "window_gc_min": wmin, "window_gc_max": wmax, "homopolymer": hp,
         "primer_region": region, "primer_pos": pos, "primer_kmer": kmer,
@@ -238,23 +245,28 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def row_keys(codes: np.ndarray) -> np.ndarray:
-    """64-bit key per row of codes (N x L, values 0..3): exact 2-bit packing for L <= 32, else a
-    splitmix64 hash of the packed 32-nt words (collisions ~N^2 / 2^65: 1e-7 for 1.6 M rows)."""
+    """64-bit key per row of codes (N x L, values 0..3): exact 2-bit packing for L <= 32 (first
+    base in the highest bits), else a splitmix64 hash of the rows packed 4 bases per byte
+    (collisions ~N^2 / 2^65: 1e-7 for 1.6 M rows)."""
     codes = np.asarray(codes, dtype=np.uint8)
     n, L = codes.shape
-    words = []
-    for a in range(0, max(L, 1), 32):
-        block = codes[:, a:a + 32].astype(np.uint64)
-        w = np.zeros(n, dtype=np.uint64)
-        for j in range(block.shape[1]):
-            w = (w << np.uint64(2)) | block[:, j]
-        words.append(w)
     if L <= 32:
-        return words[0]
+        w = np.zeros(n, dtype=np.uint64)
+        for j in range(L):
+            w <<= np.uint64(2)
+            w |= codes[:, j].astype(np.uint64)
+        return w
+    nb = -(-L // 4)
+    nb8 = -(-nb // 8) * 8
+    pad = np.zeros((n, nb8 * 4), dtype=np.uint8)
+    pad[:, :L] = codes
+    q = pad.reshape(n, nb8, 4)
+    packed = (q[:, :, 0] << 6) | (q[:, :, 1] << 4) | (q[:, :, 2] << 2) | q[:, :, 3]
+    words = np.ascontiguousarray(packed).view(np.uint64)
     with np.errstate(over="ignore"):
         h = np.full(n, np.uint64(L) * _GOLD, dtype=np.uint64)
-        for w in words:
-            h = _mix(h ^ w) + _GOLD
+        for j in range(words.shape[1]):
+            h = _mix(h ^ words[:, j]) + _GOLD
     return h
 
 
