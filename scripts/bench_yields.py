@@ -101,7 +101,8 @@ def main(argv=None):
                              f"(max {np.abs(y - y_cached).max():.3g})")
     print("all runs give identical yields")
     print(f"caching speed-up over naive:        {r_cached / r_naive:5.2f}x  (goal >= 2.5)")
-    print(f"{args.workers} processes over serial (cached):  {r_proc / r_cached:5.2f}x  (goal >= 1.8)")
+    print(f"{args.workers} processes over serial (cached):  {r_proc / r_cached:5.2f}x  "
+          "(goal >= 1.8)")
     if r_dask is not None:
         print(f"Dask over local processes:          {r_dask / r_proc:5.2f}x  (goal >= 0.8)")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

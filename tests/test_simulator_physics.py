@@ -296,3 +296,12 @@ def test_mutate_is_exact():
         m = mutate(s, f, rng)
         assert sum(a != b for a, b in zip(s, m)) == round(f * 80)
     assert list(itertools.islice(iter(mutate(s, 0, rng)), 3)) == ["A", "C", "G"]
+
+
+def test_docstring_examples():
+    import doctest
+
+    from primo.predictor import simulator
+
+    res = doctest.testmod(simulator)
+    assert res.attempted > 0 and res.failed == 0

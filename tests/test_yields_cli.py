@@ -86,7 +86,8 @@ def test_dask_scheduler_option(run_cli, tmp_path, expected):
     ("empty.csv", [], DataError, 1, ["empty.csv", "empty", "target_features"]),
     ("header_only.csv", [], DataError, 1, ["header_only.csv", "no rows"]),
     ("missing_column.csv", [], DataError, 1, ["missing_column.csv", "line 1", "query_features"]),
-    ("pairs.csv", ["--backend", "foo"], UsageError, 2, ["unknown simulator backend 'foo'", "vienna"]),
+    ("pairs.csv", ["--backend", "foo"], UsageError, 2,
+     ["unknown simulator backend 'foo'", "vienna"]),
     ("pairs.csv", ["--target-conc", "0"], UsageError, 2, ["concentration", "1e-9"]),
     ("missing.csv", [], UsageError, 2, ["missing.csv", "does not exist"]),
 ])

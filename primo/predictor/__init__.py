@@ -4,7 +4,8 @@
 :mod:`primo.predictor.model` and is imported explicitly (it needs TensorFlow).
 """
 
-from .simulator import Simulator, available_backends, get_simulator, mutate, query_strand, target_strand
+from .simulator import (Simulator, available_backends, get_simulator, mutate, query_strand,
+                        simulate_csv, target_strand)
 
 __all__ = ["Simulator", "available_backends", "get_simulator", "mutate", "query_strand",
-           "target_strand"]
+           "simulate_csv", "target_strand"]

@@ -50,7 +50,7 @@ NUPACK is not installable here, so no NUPACK number was reproduced directly. Wha
   S-curve between 35% and 55% mismatches (``scripts/plot_yield_curve.py``).
 
 >>> sim = Simulator()
->>> t = "ACGTTGCAAGGCTTACCGATAGCTTAGCCATGCAAGTCCGATCGTAGCTAGGCATCGATCAGTCGATGCTAGCATCGTAGC"
+>>> t = "ACGTTGCAAGGCTTACCGATAGCTTAGCCATGCAAGTCCGATCGTAGCTAGGCATCGATCAGTCGATGCTAGCATCGTAG"
 >>> float(sim.yields([t], [t])[0]) > 0.99
 True
 """
@@ -140,7 +140,7 @@ def _valid(seq, length, what, hint, where):
         raise
 
 
-# ---------------------------------------------------------------- work items (module level: picklable)
+# ------------------------------------------------- work items (module level, so picklable)
 
 def _energies_module(backend: str):
     if backend == "vienna":
@@ -257,8 +257,8 @@ class Simulator:
                              hint="give degrees Celsius between -50 and 150")
         for what, c in (("target", self.target_conc), ("query", self.query_conc)):
             if not (c > 0 and math.isfinite(c)):
-                raise UsageError(f"{what} concentration must be a positive number of mol/L, got {c}",
-                                 hint="e.g. 1e-9 for 1 nM")
+                raise UsageError(f"{what} concentration must be a positive number of mol/L, "
+                                 f"got {c}", hint="e.g. 1e-9 for 1 nM")
         if not 0 <= self.toehold <= len(self.primer):
             raise UsageError(f"toehold {toehold} must be between 0 and the primer length "
                              f"{len(self.primer)}")

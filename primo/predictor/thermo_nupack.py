@@ -8,8 +8,8 @@ What is computed
 With ``Model(material='dna', celsius=T, sodium=..., magnesium=0, ensemble='stacking')`` (NUPACK 4's
 defaults apart from the material and temperature, i.e. its ``dna04`` parameters), each strand's
 complex ``(X)``, its homodimer ``(X+X)`` and each requested heterodimer ``(X+Y)`` are evaluated by
-:func:`nupack.complex_analysis` with ``compute=['pfunc']``; their ``free_energy`` values are NUPACK's
-complex free energies, which include the strand association penalty and, for ``(X+X)``, the
+:func:`nupack.complex_analysis` with ``compute=['pfunc']``; their ``free_energy`` values are
+NUPACK's complex free energies, which include the strand association penalty and, for ``(X+X)``, the
 rotational symmetry correction.
 
 Standard state
@@ -70,8 +70,9 @@ def _model(temperature, sodium, magnesium, ensemble):
     key = (float(temperature), float(sodium), float(magnesium), str(ensemble))
     m = _MODELS.get(key)
     if m is None:
-        m = _MODELS[key] = nupack.Model(material="dna", ensemble=ensemble, celsius=float(temperature),
-                                        sodium=float(sodium), magnesium=float(magnesium))
+        m = _MODELS[key] = nupack.Model(material="dna", ensemble=ensemble,
+                                        celsius=float(temperature), sodium=float(sodium),
+                                        magnesium=float(magnesium))
     return m
 
 
@@ -87,7 +88,8 @@ def _free_energies(strand_lists, model):
                 names[s] = nupack.Strand(s, name=f"s{len(names)}")
                 strands.append(names[s])
     complexes = [nupack.Complex([names[s] for s in seqs]) for seqs in strand_lists]
-    cset = nupack.ComplexSet(strands=strands, complexes=nupack.SetSpec(max_size=0, include=complexes))
+    spec = nupack.SetSpec(max_size=0, include=complexes)
+    cset = nupack.ComplexSet(strands=strands, complexes=spec)
     result = nupack.complex_analysis(cset, model=model, compute=["pfunc"])
     out = np.empty(len(complexes), dtype=np.float64)
     for i, c in enumerate(complexes):

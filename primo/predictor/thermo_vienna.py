@@ -9,18 +9,20 @@ are in kcal/mol.
 
 Parameters: ViennaRNA's DNA set ``dna_mathews2004`` (the DNA nearest-neighbour parameters of
 Mathews et al. 2004 / RNAstructure in ViennaRNA's format), extrapolated to the requested
-temperature with its enthalpies, dangles ``d2`` (ViennaRNA's default), G·T pairs allowed as the set
-defines them (``gt_pairs=False`` forbids them), no lonely-pair restriction. Its Watson-Crick stack
-free energies at 37 °C are SantaLucia & Hicks (2004)'s to the file's 0.1 kcal/mol precision (checked
-against their Table 1); its stack enthalpies are not (e.g. AT/TA -5.3 vs -7.2 kcal/mol), which
-shifts 21 °C stack energies by ~0.05 kcal/mol: replacing them by SantaLucia's moved the mean yield
-of the mismatch S-curve by at most 0.02 (measured on 12 targets x 6 mismatch fractions). The set
-ships with a bimolecular initiation term (``DuplexInit``) of ``dG37 = 1.00``, ``dH = -7.20``
-kcal/mol; by default primo replaces it by the published SantaLucia & Hicks (2004) duplex
-initiation, ``dG37 = 1.96``, ``dH = 0.20`` kcal/mol, the association penalty of NUPACK's DNA
-parameters, so that dimer stabilities use the same standard-state penalty as the NUPACK
-simulations of the paper (at 21 °C the two differ by 1.3 kcal/mol, a factor ~9 in ``K``).
-``duplex_init=None`` keeps the file's value.
+temperature with its enthalpies, dangles ``d2`` (ViennaRNA's default), G·T pairs allowed as the
+set defines them (``gt_pairs=False`` forbids them), no lonely-pair restriction.
+
+* Its Watson-Crick stack free energies at 37 °C are SantaLucia & Hicks (2004)'s to the file's
+  0.1 kcal/mol precision (checked against their Table 1). Its stack enthalpies are not (e.g.
+  AT/TA -5.3 vs -7.2 kcal/mol), which shifts 21 °C stack energies by ~0.05 kcal/mol; replacing
+  them by SantaLucia's moved the mean yield of the mismatch S-curve by at most 0.02 (12 targets
+  x 6 mismatch fractions), so the file is used as shipped.
+* The set ships with a bimolecular initiation (``DuplexInit``) of ``dG37 = 1.00``, ``dH = -7.20``
+  kcal/mol. By default primo replaces it by the published SantaLucia & Hicks (2004) duplex
+  initiation, ``dG37 = 1.96``, ``dH = 0.20`` kcal/mol, the value of the SantaLucia-based DNA
+  parameters NUPACK uses, so that dimers pay the same standard-state penalty as in the NUPACK
+  simulations of the paper (at 21 °C the two differ by 1.3 kcal/mol, a factor ~9 in ``K``).
+  ``duplex_init=None`` keeps the file's value.
 
 Standard state and symmetry
 ---------------------------
@@ -174,7 +176,7 @@ def _context(temperature, sodium, dangles, duplex_init, gt_pairs=True) -> _Conte
 
 
 def _pf(fc, dimer: bool) -> float:
-    """Ensemble free energy; rescales the Boltzmann factors by the MFE if the first try overflows."""
+    """Ensemble free energy; rescales Boltzmann factors by the MFE if the first try overflows."""
     out = fc.pf_dimer() if dimer else fc.pf()
     g = float(out[3] if dimer else out[1])
     if not math.isfinite(g):
