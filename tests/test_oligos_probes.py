@@ -86,3 +86,13 @@ def test_bad_queries_write_nothing(tmp_path, ids, feats, msg):
         write_probes(ids, feats, tmp_path / "p.csv")
     assert "\n" not in str(e.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import os
+
+    paths = write_probes(["a"], _feats(1), tmp_path / "p.csv")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for p in paths.values():
+        assert (p.stat().st_mode & 0o777) == (0o666 & ~mask)

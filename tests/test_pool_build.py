@@ -76,6 +76,13 @@ def test_pool_directory_contents(tmp_path):
     # no comment lines, byte-stable gzip (mtime 0)
     assert gzip.open(d / "database_seqs.csv.gz").read().startswith(b"ImageID,Sequence\n")
     assert (d / "database_seqs.csv.gz").read_bytes()[4:8] == b"\0\0\0\0"
+    # a finished pool is readable like any normally created output (not 0700/0600 temp modes)
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (d.stat().st_mode & 0o777) == (0o777 & ~mask)
+    assert {p.stat().st_mode & 0o777 for p in d.iterdir()} == {0o666 & ~mask}
 
 
 def test_read_round_trip_and_lookup(tmp_path):

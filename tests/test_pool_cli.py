@@ -38,6 +38,8 @@ def test_build_check_info(run_cli, oligo_data, tmp_path):
     res, stdout, err = run_cli(["pool", "info", out])
     assert res.exit_code == 0
     assert "documents   5 (indices 0..4)" in stdout and "published scheme" in stdout
+    res, stdout, err = run_cli(["pool", "info", "--verify", "--json", out])
+    assert res.exit_code == 0 and json.loads(stdout)["documents"] == 5
     res, stdout, err = run_cli(["pool", "info", "--json", oligo_data / "database_seqs.csv.gz"])
     d = json.loads(stdout)
     assert d["documents"] == 5 and d["index_max"] == 1_600_042 and d["qc"] is None

@@ -161,40 +161,34 @@ def check(pool, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size, fl
 
 @cli.command("info")
 @click.argument("pool", type=click.Path())
+@click.option("--verify", is_flag=True,
+              help="Read every row of a pool directory too (a bare file is always read).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @debug_option
-def info(pool, as_json):
-    """Describe POOL: documents, layout, primers, barcode scheme, QC, provenance."""
+def info(pool, verify, as_json):
+    """Describe POOL: documents, layout, primers, barcode scheme, QC, provenance.
+
+    For a pool directory the counts come from its manifest unless --verify is given.
+    """
     from pathlib import Path
 
-    from ..oligos.pool import read_pool
+    from ..oligos.pool import pool_info
 
-    path = Path(pool)
-    p = read_pool(path, sequences=False, allow_duplicates=True)
-    m = p.manifest
-    d = {
-        "pool": str(path),
-        "kind": "pool directory" if path.is_dir() else "database file (published layout)",
-        "documents": len(p),
-        "index_min": int(p.indices.min()),
-        "index_max": int(p.indices.max()),
-        "layout": p.layout.to_dict(),
-        "barcodes": {"seed": p.scheme.seed, "n_ids": p.scheme.n_ids,
-                     "published_scheme": p.scheme.is_published},
-        "qc": m.get("qc"),
-        "provenance": m.get("provenance"),
-    }
+    d = pool_info(Path(pool), verify=verify)
     if as_json:
         click.echo(json.dumps(d, indent=2))
         return d
-    lay = p.layout
+    from ..oligos.layout import OligoLayout
+
+    lay = OligoLayout.from_dict(d["layout"])
     click.echo(f"{d['pool']}: {d['kind']}")
     click.echo(f"  documents   {d['documents']:,} (indices {d['index_min']:,}..{d['index_max']:,})")
     click.echo(f"  oligo       {lay.length} nt = FP {len(lay.fp)} + barcode {lay.barcode_length} + "
                f"IP {len(lay.ip)} + feature {lay.feature_length} + RP {len(lay.rp)}")
     click.echo(f"  primers     FP {lay.fp}  IP {lay.ip}  RP {lay.rp}")
-    click.echo(f"  barcodes    RS(6,4) over GF(64), permutation seed {p.scheme.seed}"
-               f"{' (published scheme)' if p.scheme.is_published else ''}")
+    bc = d["barcodes"]
+    click.echo(f"  barcodes    RS(6,4) over GF(64), permutation seed {bc['seed']}"
+               f"{' (published scheme)' if bc['published_scheme'] else ''}")
     if d["qc"]:
         q = d["qc"]
         if q.get("skipped"):

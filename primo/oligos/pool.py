@@ -37,6 +37,7 @@ import csv
 import dataclasses
 import itertools
 import json
+import os
 import re
 from pathlib import Path
 
@@ -50,7 +51,7 @@ from .layout import OligoLayout
 from .qc import PoolQC, QCConfig, QCReport, KeyIndex, oligo_metrics
 
 __all__ = ["PoolWriter", "BuildResult", "build_pool", "build_pool_from_csv", "Pool", "read_pool",
-           "check_pool", "write_flags", "DATABASE_FILE", "MANIFEST_FILE", "QC_MODES"]
+           "pool_info", "check_pool", "write_flags", "DATABASE_FILE", "MANIFEST_FILE", "QC_MODES"]
 
 DATABASE_FILE = "database_seqs.csv.gz"
 TWIST_FILE = "twist_order.csv"
@@ -72,6 +73,33 @@ _UPPER = np.arange(256, dtype=np.uint8)
 _UPPER[ord("a"):ord("z") + 1] -= 32
 _NAME_OK = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would briefly change it for all threads)
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def default_permissions(path) -> None:
+    """Give a finished output (a file, or a directory and its files) the permissions of a normally
+    created one (temporary names are created private: 0600 / 0700)."""
+    mask = _umask()
+    path = Path(path)
+    if path.is_dir():
+        os.chmod(path, 0o777 & ~mask)
+        for p in path.iterdir():
+            if p.is_file():
+                os.chmod(p, 0o666 & ~mask)
+    else:
+        os.chmod(path, 0o666 & ~mask)
 
 
 def _hash_strings(strings) -> np.ndarray:
@@ -393,6 +421,7 @@ class PoolWriter:
             self._close_files()
             write_json(self._tmp / QC_SUMMARY_FILE, {**summary, "provenance": prov})
             write_json(self._tmp / MANIFEST_FILE, manifest)
+            default_permissions(self._tmp)
             ctx, self._ctx = self._ctx, None
             ctx.__exit__(None, None, None)
         except BaseException as e:
@@ -812,6 +841,36 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
                 barcodes=np.concatenate(bc_parts) if sequences else None,
                 features=np.concatenate(ft_parts) if sequences else None,
                 layout=layout, scheme=scheme, manifest=manifest, path=Path(path))
+
+
+def pool_info(path, *, verify: bool = False) -> dict:
+    """A summary of a pool: kind, documents, index range, layout, barcode scheme, QC, provenance.
+
+    For a pool directory with a manifest the counts come from the manifest (fast) unless
+    ``verify``; a bare database file is always read (every row checked).
+    """
+    path = Path(path)
+    db, manifest, layout, scheme = _pool_source(path)
+    counts = manifest.get("counts") or {}
+    if verify or not manifest or counts.get("index_min") is None:
+        p = read_pool(path, sequences=False, allow_duplicates=True)
+        n, lo, hi = len(p), int(p.indices.min()), int(p.indices.max())
+    else:
+        n = int(manifest.get("documents", counts.get("documents", 0)))
+        lo, hi = int(counts["index_min"]), int(counts["index_max"])
+    return {
+        "pool": str(path),
+        "kind": "pool directory" if path.is_dir() else "database file (published layout)",
+        "database": str(db),
+        "documents": n,
+        "index_min": lo,
+        "index_max": hi,
+        "layout": layout.to_dict(),
+        "barcodes": {"seed": scheme.seed, "n_ids": scheme.n_ids,
+                     "published_scheme": scheme.is_published},
+        "qc": manifest.get("qc"),
+        "provenance": manifest.get("provenance"),
+    }
 
 
 # ------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from pathlib import Path
 from ..errors import DataError, UsageError, shorten
 from ..io import atomic_file, open_output, provenance
 from .layout import ProbeLayout, to_idt_notation
+from .pool import default_permissions
 
 __all__ = ["write_probes", "probe_paths", "IDT_SCALES", "IDT_PURIFICATIONS", "idt_scale_for"]
 
@@ -146,4 +147,6 @@ def write_probes(query_ids, feature_seqs, out_path, layout: ProbeLayout | None =
         with open(tmps["manifest"], "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, indent=2)
             fh.write("\n")
+        for tmp in tmps.values():
+            default_permissions(tmp)
     return paths
