@@ -29,6 +29,7 @@ naming the file and line. Document indices come from the barcodes.
 >>> pool = read_pool(os.path.join(d, "pool"))
 >>> len(pool), pool.indices.tolist(), pool.index_to_image_id(1)
 (2, [0, 1], 'img1')
+>>> import shutil; shutil.rmtree(d)
 """
 
 from __future__ import annotations
