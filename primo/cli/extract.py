@@ -76,7 +76,9 @@ def cli(images, output, model, weights, batch_size, ids, resume, overwrite, resi
     primo extract --synthetic 1000000 -o syn.h5              # FC2-like, for scale tests
 
     Unreadable images are skipped with a warning and listed in the store. A run that is
-    interrupted leaves OUTPUT.partial; run again with --resume to continue it.
+    interrupted leaves OUTPUT.partial; run again with --resume to continue it. Images are
+    decoded in this process unless --processes N (N > 1) asks for decoding workers; the
+    network itself always uses all CPUs through TensorFlow.
     """
     from ..errors import UsageError
 

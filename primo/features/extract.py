@@ -118,7 +118,8 @@ def _check_compatible(fs: FeatureStore, meta: dict, path):
                              hint="use the same --model/--weights as the store, or --overwrite")
 
 
-def _finish(fs: FeatureStore, final: Path | None, n_written: int, created_now: bool):
+def _finish(fs: FeatureStore, final: Path | None) -> Path:
+    """Close the store; rename a finished OUT.partial to OUT."""
     path = fs.path
     fs.close()
     if final is not None and path != final:
@@ -207,7 +208,7 @@ def extract_images(inputs, output, model="vgg16", *, weights=None, batch_size: i
         if empty_new:
             p.unlink(missing_ok=True)
         raise
-    path = _finish(fs, final, n_written, True)
+    path = _finish(fs, final)
     return ExtractResult(path, n_total, n_written, n_existing, len(skipped), dim, extractor.name,
                          time.time() - t0, skipped)
 
@@ -276,7 +277,7 @@ def extract_arrays(images, doc_ids, output, model="pixels", *, labels=None, weig
         if empty_new:
             p.unlink(missing_ok=True)
         raise
-    path = _finish(fs, final, n_written, True)
+    path = _finish(fs, final)
     return ExtractResult(path, n_total, n_written, n_existing, 0, dim, extractor.name,
                          time.time() - t0, [])
 

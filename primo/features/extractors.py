@@ -148,6 +148,8 @@ class VGG16Extractor(Extractor):
     def __init__(self, weights="imagenet", batch_size: int = 32):
         self.name = "vgg16"
         path = self._resolve(weights)
+        if path is not None:
+            self._check_file(path)
         keras = _import_keras()
         base = keras.applications.VGG16(weights=None, include_top=True)
         if path is not None:
@@ -182,7 +184,7 @@ class VGG16Extractor(Extractor):
         return p
 
     @staticmethod
-    def _load(base, path: Path):
+    def _check_file(path: Path):
         import h5py
 
         if not h5py.is_hdf5(path):
@@ -194,6 +196,9 @@ class VGG16Extractor(Extractor):
             if names and "fc2" not in names:
                 raise DataError("weights file has no fc2 layer (is it the _notop file?)", path=path,
                                 hint=f"FC2 features need the file with the top layers, {VGG16_WEIGHTS_FILE}")
+
+    @staticmethod
+    def _load(base, path: Path):
         try:
             base.load_weights(str(path))
         except Exception as e:  # Keras raises ValueError/KeyError/... with long texts
