@@ -94,6 +94,11 @@ for _i, _b in enumerate("ACGT"):
 _BYTE_CODE[ord("N")] = _BYTE_CODE[ord("n")] = 4
 _BYTE_CODE[0] = 6
 
+# two bytes (a little-endian uint16) -> code(first) << 3 | code(second): half the look-ups
+_u16 = np.arange(1 << 16)
+_PAIR_CODE = (_BYTE_CODE[_u16 & 255].astype(np.uint16) << 3) | _BYTE_CODE[_u16 >> 8]
+del _u16
+
 _PAIRS = list(itertools.combinations(range(6), 2))
 _POPCOUNT = np.array([bin(m).count("1") for m in range(64)], dtype=np.uint8)
 
@@ -112,9 +117,19 @@ class _Tables:
 
 
 def _kmer_keys(codes: np.ndarray) -> np.ndarray:
-    """(..., 5) base codes (0..7) -> 15-bit keys."""
+    """(..., 5) base codes (0..7) -> 15-bit keys ``c0 << 12 | c1 << 9 | ... | c4``."""
     c = codes.astype(np.uint16)
     return (c[..., 0] << 12) | (c[..., 1] << 9) | (c[..., 2] << 6) | (c[..., 3] << 3) | c[..., 4]
+
+
+def _barcode_keys(b: np.ndarray) -> np.ndarray:
+    """uint8 (n, 30) ASCII -> (n, 6) 15-bit 5-mer keys, reading the bytes two at a time."""
+    n = len(b)
+    p = _PAIR_CODE[np.ascontiguousarray(b).view("<u2")].reshape(n, 3, 5)  # 10 nt = 2 5-mers
+    k = np.empty((n, 3, 2), dtype=np.uint16)
+    k[:, :, 0] = (p[:, :, 0] << 9) | (p[:, :, 1] << 3) | (p[:, :, 2] >> 3)
+    k[:, :, 1] = ((p[:, :, 2] & 7) << 12) | (p[:, :, 3] << 6) | p[:, :, 4]
+    return k.reshape(n, 6)
 
 
 @lru_cache(maxsize=8)
@@ -304,7 +319,8 @@ class PoolTable:
         self.indices = idx[order].astype(np.int32)      # document indices, by increasing ID
         bits = np.zeros(1 << 24, dtype=bool)
         bits[ids] = True
-        self.words = np.packbits(bits, bitorder="little").view("<u8")
+        self._bytes = np.packbits(bits, bitorder="little")
+        self.words = self._bytes.view("<u8")
         counts = _popcount64(self.words)
         self.prefix = np.zeros(len(self.words), dtype=np.int32)
         np.cumsum(counts[:-1], out=self.prefix[1:])
@@ -318,15 +334,19 @@ class PoolTable:
         """Membership of IDs (any int array; values outside 0..2**24-1 are not members)."""
         ids = np.asarray(ids, dtype=np.int64)
         ok = (ids >= 0) & (ids < (1 << 24))
-        safe = np.where(ok, ids, 0).astype(np.uint64)
-        return ok & (((self.words[safe >> np.uint64(6)] >> (safe & np.uint64(63))) & np.uint64(1))
-                     == 1)
+        if not ok.all():
+            return ok & self._contains(np.where(ok, ids, 0))
+        return self._contains(ids)
+
+    def _contains(self, ids: np.ndarray) -> np.ndarray:
+        """Membership of IDs known to be in 0..2**24-1."""
+        return ((self._bytes[ids >> 3] >> (ids & 7)) & 1).astype(bool)
 
     def index_of(self, ids: np.ndarray) -> np.ndarray:
         """Document indices of IDs (those not in the pool give -1)."""
         ids = np.asarray(ids, dtype=np.int64)
         member = self.contains(ids)
-        safe = np.where(member, ids, 0).astype(np.uint64)
+        safe = (ids if member.all() else np.where(member, ids, 0)).astype(np.uint64)
         w = safe >> np.uint64(6)
         below = self.words[w] & ((np.uint64(1) << (safe & np.uint64(63))) - np.uint64(1))
         rank = self.prefix[w] + _popcount64(below)
@@ -452,8 +472,9 @@ class BarcodeDecoder:
         return self._inv[ids].astype(np.int64)
 
     def _member(self, ids: np.ndarray) -> np.ndarray:
+        """Membership of IDs in 0..2**24-1 (codeword data words always are)."""
         if self.pool is not None:
-            return self.pool.contains(ids)
+            return self.pool._contains(ids)
         return ids < self.scheme.n_ids
 
     def decode(self, barcodes) -> DecodeResult:
@@ -475,7 +496,7 @@ class BarcodeDecoder:
         res = DecodeResult.empty(n)
         if n == 0:
             return res
-        key = _kmer_keys(_BYTE_CODE[b].reshape(n, 6, 5))         # (n, 6) uint16
+        key = _barcode_keys(b)                                   # (n, 6) uint16
         sym = t.kmer_sym[key]                                    # (n, 6) uint8
         worst = sym[:, 0].copy()
         for i in range(1, 6):

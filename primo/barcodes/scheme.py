@@ -46,8 +46,14 @@ def default_codebook() -> tuple[str, ...]:
 
 @lru_cache(maxsize=4)
 def _permutation(seed: int, n_ids: int) -> np.ndarray:
-    """perm[n] = ID of document index n (int32; 64 MB for the full 2**24 - 1 range)."""
-    return np.random.RandomState(seed).permutation(n_ids).astype(np.int32)
+    """perm[n] = ID of document index n (int32; 64 MB for the full 2**24 - 1 range).
+
+    Same values as ``RandomState(seed).permutation(n_ids)`` (which shuffles an ``arange``), but
+    shuffled in place as int32, so no 128 MB int64 copy is made on the way.
+    """
+    perm = np.arange(n_ids, dtype=np.int32)
+    np.random.RandomState(seed).shuffle(perm)
+    return perm
 
 
 @lru_cache(maxsize=4)
