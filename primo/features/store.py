@@ -31,7 +31,7 @@ Example
 >>> path = os.path.join(tempfile.mkdtemp(), "f.h5")
 >>> write_features(path, ["a", "b"], np.eye(2, 3, dtype="float32"), {"extractor": "example"})
 >>> with FeatureStore.open(path) as fs:
-...     fs.n, fs.dim, list(fs.ids), fs.metadata["extractor"]
+...     fs.n, fs.dim, fs.ids.tolist(), fs.metadata["extractor"]
 (2, 3, ['a', 'b'], 'example')
 >>> read_features(path)[1].shape
 (2, 3)
