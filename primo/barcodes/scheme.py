@@ -9,7 +9,7 @@ The default :class:`BarcodeScheme` is the one of the published 1.6 M-image primo
 * each symbol -> a 5-mer of a 64-word codebook: all 5-mers in base order A, T, C, G (first position
   slowest) with no two equal neighbouring bases, starting with A or C and ending with G or T, first 64.
 
->>> BarcodeScheme().encode([1600042])[0]
+>>> str(BarcodeScheme().encode([1600042])[0])
 'CTGATAGTAGATCATAGATGACACGATGAT'
 
 Other pools may choose another ``seed`` or ``codebook``; :meth:`BarcodeScheme.to_dict` goes into the
