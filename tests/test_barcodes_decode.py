@@ -414,3 +414,13 @@ def test_one_substitution_always_recovered_two_mostly(scheme, pooled):
     assert (r2.accepted & (r2.index != idx)).mean() <= 0.001
     garbage = BASES[rng.integers(0, 4, (20_000, 30))]
     assert pooled.decode(garbage).accepted.mean() <= 0.001
+
+
+@pytest.mark.parametrize("params", [dict(fcr=0), dict(prim=0x43, generator=2, fcr=3)])
+def test_other_rs_parameters_agree_with_reference(params):
+    s = BarcodeScheme(**params)
+    rng = np.random.default_rng(11)
+    b, idx = _random_inputs(s, 5000, rng)
+    _assert_same(BarcodeDecoder(s).decode(b), decode_reference([r.tobytes() for r in b], s))
+    clean = s.encode_bytes(idx).view(np.uint8).reshape(-1, 30)
+    assert (BarcodeDecoder(s).decode(_mutate(clean, 1, rng)).index == idx).all()

@@ -142,31 +142,28 @@ def rs_tables(prim: int = 0x61, generator: int = 3, fcr: int = 1):
     exact / corrected_error / corrected_erasure / uncorrectable and ``corr[mask * 4096 + S]`` the
     symbols to XOR into the word whose erased positions (bits of ``mask``) were set to 0.
 
-    The algebra, with locators ``X_i = alpha^(5 - i)`` and ``S1, S2`` the syndromes at the two roots
-    divided by ``X^(fcr - 1)`` powers (handled by using ``alpha^fcr`` as the first root):
+    The algebra: an error (or erased) value ``e`` at position ``i`` adds ``e Y_i`` to ``S1`` and
+    ``e Z_i`` to ``S2``, with ``Y_i = alpha^(fcr (5 - i))``, ``Z_i = alpha^((fcr + 1)(5 - i))`` and
+    locator ``X_i = Z_i / Y_i = alpha^(5 - i)``:
 
-    * no erasure: ``S = 0`` -> exact; else one error at ``X = S2 / S1`` of value ``S1^2 / S2`` if
-      ``X`` is one of the six locators;
-    * one erasure at ``X``: value ``S1 / X``, consistent only if ``S2 = S1 X``;
-    * two erasures at ``Xp, Xq``: ``e_p = (S2 + S1 Xq) / (Xp (Xp + Xq))`` and symmetrically.
+    * no erasure: ``S = 0`` -> exact; else one error at the position whose locator is ``S2 / S1``
+      (if it is one of the six), of value ``S1 / Y_i``;
+    * one erasure at ``i``: value ``S1 / Y_i``, consistent only if ``S2 = S1 X_i``;
+    * two erasures at ``p, q``: the 2 x 2 system ``S1 = e_p Y_p + e_q Y_q``,
+      ``S2 = e_p Z_p + e_q Z_q`` (determinant ``Y_p Y_q (X_p + X_q) != 0``) by Cramer's rule.
     """
     from .gf import get_field
 
     gf = get_field(6, prim, generator)
     mul, inv, log = gf.mul.astype(np.int64), gf.inv.astype(np.int64), gf.log
-    # contribution of symbol v at position i to the syndromes at alpha^fcr and alpha^(fcr+1)
-    syn = np.zeros((6, 67), dtype=np.uint16)
-    v = np.arange(64)
-    for i in range(6):
-        r1 = gf.pow(generator, fcr * (5 - i))
-        r2 = gf.pow(generator, (fcr + 1) * (5 - i))
-        syn[i, :64] = (mul[v, r1] << 6) | mul[v, r2]
-    # Normalise: with fcr != 1 the syndromes are S_j = sum e X^j' with j' = fcr, fcr+1. Dividing
-    # S1 by X^(fcr-1) is not possible before X is known, so solve in terms of Y_i = X_i^fcr
-    # (contribution to S1) and Z_i = X_i^(fcr+1) (to S2): Z_i / Y_i = X_i.
     Y = np.array([gf.pow(generator, fcr * (5 - i)) for i in range(6)], dtype=np.int64)
     Z = np.array([gf.pow(generator, (fcr + 1) * (5 - i)) for i in range(6)], dtype=np.int64)
     X = np.array([gf.pow(generator, 5 - i) for i in range(6)], dtype=np.int64)
+    # syndrome contribution of symbol v at position i (erasure / bad values 64..66 give 0)
+    syn = np.zeros((6, 67), dtype=np.uint16)
+    v = np.arange(64)
+    for i in range(6):
+        syn[i, :64] = (mul[v, Y[i]] << 6) | mul[v, Z[i]]
 
     s = np.arange(4096)
     S1, S2 = s >> 6, s & 63
