@@ -424,3 +424,16 @@ def test_other_rs_parameters_agree_with_reference(params):
     _assert_same(BarcodeDecoder(s).decode(b), decode_reference([r.tobytes() for r in b], s))
     clean = s.encode_bytes(idx).view(np.uint8).reshape(-1, 30)
     assert (BarcodeDecoder(s).decode(_mutate(clean, 1, rng)).index == idx).all()
+
+
+def test_decoder_pickles_small_for_workers(scheme):
+    import pickle
+
+    dec = BarcodeDecoder(scheme, pool_indices=np.arange(1000))
+    dec.decode([PUBLISHED])
+    blob = pickle.dumps(dec)
+    assert len(blob) < 4 * 2**20  # no tables, no permutation
+    back = pickle.loads(blob)
+    bc = scheme.encode_bytes(np.arange(0, 2000, 7))
+    a, b = dec.decode(bc), back.decode(bc)
+    assert (a.index == b.index).all() and (a.status == b.status).all()
