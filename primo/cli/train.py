@@ -1,0 +1,136 @@
+"""``primo train``: learn the feature -> DNA encoder against the yield predictor."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from ._options import debug_option, mapper_from_options, parallel_options
+
+
+class _Threshold(click.ParamType):
+    name = "DISTANCE|auto"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, float):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            v = float(text)
+        except ValueError:
+            self.fail(f"{value!r} is neither a distance nor 'auto'", param, ctx)
+        if not math.isfinite(v) or v <= 0:
+            self.fail(f"{value!r} must be a positive distance", param, ctx)
+        return v
+
+
+@click.command("train")
+@click.option("--features", "-f", "features", required=True, metavar="F.h5",
+              help="Training feature store (written by `primo extract`).")
+@click.option("--output", "-o", "output", required=True, metavar="MODEL/",
+              help="Model directory to write (encoder.keras, predictor.keras, card.json, ...).")
+@click.option("--threshold", type=_Threshold(), default="75", show_default=True,
+              help="Similarity threshold (Euclidean distance); 'auto' calibrates it as a quantile "
+                   "of the pairwise distances (75 suits VGG16-FC2 features only).")
+@click.option("--threshold-quantile", type=float, default=0.01, show_default=True,
+              help="With --threshold auto: the fraction of random pairs that count as similar.")
+@click.option("--rounds", "--epochs", "rounds", type=int, default=None,
+              help="Rounds of alternating encoder / predictor training  [default: 20].")
+@click.option("--steps", type=int, default=1000, show_default=True, help="Encoder steps per round.")
+@click.option("--batch-size", type=int, default=100, show_default=True,
+              help="Pairs per encoder step (half of them similar).")
+@click.option("--seed-pairs", type=int, default=5000, show_default=True,
+              help="Random mutant pairs simulated to seed the predictor.")
+@click.option("--seed-epochs", type=int, default=50, show_default=True,
+              help="Predictor epochs on the seed pairs.")
+@click.option("--sim-pairs", type=int, default=1000, show_default=True,
+              help="Fresh encoder pairs simulated per round to refit the predictor.")
+@click.option("--sim-similar-fraction", type=float, default=0.0, show_default=True,
+              help="Share of similar pairs among those fresh pairs (0 = purely random pairs).")
+@click.option("--predictor-epochs", type=int, default=10, show_default=True,
+              help="Predictor refit epochs per round.")
+@click.option("--replay", type=int, default=20000, show_default=True,
+              help="Replay buffer of simulated pairs the predictor is refit on (0 = fresh pairs only).")
+@click.option("--encoder-lr", type=float, default=1e-3, show_default=True)
+@click.option("--encoder-optimizer", default="adagrad", show_default=True,
+              help="Any keras.optimizers name.")
+@click.option("--predictor-lr", type=float, default=1e-3, show_default=True)
+@click.option("--predictor-optimizer", default="rmsprop", show_default=True)
+@click.option("--hidden", type=int, default=2048, show_default=True, help="Encoder hidden width.")
+@click.option("--entropy", type=float, default=1e-2, show_default=True,
+              help="Strength of the encoder's per-position entropy regularizer.")
+@click.option("--gc-balance", type=float, default=0.0, show_default=True,
+              help="Strength of the GC-balance regularizer (0 = off).")
+@click.option("--homopolymer", type=float, default=0.0, show_default=True,
+              help="Strength of the homopolymer regularizer (0 = off).")
+@click.option("--max-run", type=int, default=3, show_default=True,
+              help="Longest homopolymer the homopolymer regularizer tolerates.")
+@click.option("--heldout-rows", type=int, default=5000, show_default=True,
+              help="Rows held out of training for the separation metrics and the figure.")
+@click.option("--eval-pairs", type=int, default=200, show_default=True,
+              help="Held-out similar and random pairs simulated each round.")
+@click.option("--final-eval-pairs", type=int, default=1000, show_default=True,
+              help="Held-out similar and random pairs simulated at the end.")
+@click.option("--block-rows", type=int, default=None,
+              help="Rows per pair-sampling block (default: by memory, about 256 MB).")
+@click.option("--seed", type=int, default=None,
+              help="Random seed: the same seed gives the same model (drawn and recorded if omitted).")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run in MODEL/ (its settings are kept; --rounds may grow).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing MODEL/ directory.")
+@parallel_options
+@debug_option
+@click.pass_context
+def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, batch_size, seed_pairs,
+        seed_epochs, sim_pairs, sim_similar_fraction, predictor_epochs, replay, encoder_lr,
+        encoder_optimizer, predictor_lr, predictor_optimizer, hidden, entropy, gc_balance,
+        homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, seed, resume,
+        overwrite, processes, scheduler):
+    """Train the feature -> DNA encoder and its yield predictor (alternating phases).
+
+    Writes MODEL/ with encoder.keras, predictor.keras, card.json, metrics.csv (one row per round),
+    TensorBoard logs, a checkpoint after every round (--resume) and yields.png (cf. paper Fig. 2D/E).
+    """
+    from ..training.trainer import TrainSettings, train
+
+    if resume:
+        ignored = [p.name for p in ctx.command.params
+                   if p.name not in ("features", "output", "rounds", "resume", "processes",
+                                     "scheduler", "debug")
+                   and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
+        if ignored:
+            click.echo(f"primo train: note: --resume keeps the interrupted run's settings; ignoring "
+                       f"{', '.join('--' + n.replace('_', '-') for n in ignored)}", err=True)
+        settings = TrainSettings(rounds=rounds) if rounds is not None else None
+    else:
+        settings = TrainSettings(
+            threshold=None if threshold == "auto" else float(threshold),
+            threshold_quantile=threshold_quantile, rounds=rounds if rounds is not None else 20,
+            steps=steps, batch_size=batch_size, seed_pairs=seed_pairs, seed_epochs=seed_epochs,
+            sim_pairs=sim_pairs, sim_similar_fraction=sim_similar_fraction,
+            predictor_epochs=predictor_epochs, replay=replay, encoder_lr=encoder_lr,
+            encoder_optimizer=encoder_optimizer, predictor_lr=predictor_lr,
+            predictor_optimizer=predictor_optimizer, hidden=hidden, entropy=entropy,
+            gc_balance=gc_balance, homopolymer=homopolymer, max_run=max_run,
+            heldout_rows=heldout_rows, eval_pairs=eval_pairs, final_eval_pairs=final_eval_pairs,
+            block_rows=block_rows, seed=seed)
+        settings.check()
+
+    def log(msg):
+        click.echo(f"primo train: {msg}", err=True)
+
+    with mapper_from_options(processes, scheduler) as mapper:
+        result = train(features, output, settings, mapper=mapper, resume=resume,
+                       overwrite=overwrite, log=log)
+    m = result.card.get("metrics", {})
+    click.echo(f"{result.path}\trounds={result.rounds_done}\tthreshold={result.card['threshold']['value']:.6g}"
+               f"\tsimilar>=0.5={_pct(m.get('sim_pos_similar'))}"
+               f"\tdissimilar>=0.5={_pct(m.get('sim_pos_dissimilar'))}")
+    return result
+
+
+def _pct(v):
+    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}%"

@@ -1,0 +1,298 @@
+"""A trained primo model directory (``MODEL/``): write, load and validate it.
+
+Layout written by ``primo train``::
+
+    MODEL/
+      encoder.keras      features -> 80 x 4 soft one-hot (Keras 3, loads with safe_mode=True)
+      predictor.keras    (target one-hot, query one-hot) -> yield of target + revcomp(query)
+      card.json          the model card (below)
+      metrics.csv        one row per training round (primo.training.metrics)
+      yields.png         simulated yields of held-out pairs by distance (cf. paper Fig. 2D/E)
+      logs/              TensorBoard event files
+      checkpoint/        the last round's state, for ``primo train --resume`` (not needed to use
+                         the model; may be deleted)
+
+``card.json`` (JSON object):
+
+``format`` / ``format_version``
+    ``"primo-model"`` / 1.
+``primo_version``, ``provenance``
+    The primo that wrote it (a model only loads in a primo of the same major.minor version) and
+    :func:`primo.io.provenance` of the run.
+``files``
+    ``{"encoder": {"path", "sha256"}, "predictor": {"path", "sha256"}}``: a file whose hash
+    differs makes :func:`load_model` fail ("tampered").
+``threshold``
+    ``{"value", "method": "fixed"|"quantile", ...}``: the similarity threshold and how it was chosen.
+``layout``
+    Primers and lengths of the oligo / probe layout the model was trained for.
+``features``
+    ``{"dim", "extractor", "metadata"}``: what the encoder expects (metadata copied from the store).
+``encoder``, ``predictor``
+    Architecture settings.
+``training``, ``simulator``, ``data``, ``versions``, ``metrics``
+    Training settings and timing, simulator settings, training data (path, n, fingerprint),
+    library versions, final held-out metrics.
+``checksum``
+    sha256 of the card's canonical JSON without this field: an edited card fails to load.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import DataError, UsageError
+
+__all__ = ["PrimoModel", "load_model", "write_card", "read_card", "card_checksum", "file_sha256",
+           "CARD_NAME", "ENCODER_NAME", "PREDICTOR_NAME", "FORMAT_NAME", "FORMAT_VERSION",
+           "versions_compatible"]
+
+FORMAT_NAME = "primo-model"
+FORMAT_VERSION = 1
+CARD_NAME = "card.json"
+ENCODER_NAME = "encoder.keras"
+PREDICTOR_NAME = "predictor.keras"
+
+_REQUIRED = ["format", "format_version", "primo_version", "files", "threshold", "layout",
+             "features", "encoder", "predictor", "training", "checksum"]
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _canonical(card: dict) -> bytes:
+    c = {k: v for k, v in card.items() if k != "checksum"}
+    return json.dumps(c, sort_keys=True, separators=(",", ":"), default=_json_default,
+                      allow_nan=True).encode()
+
+
+def card_checksum(card: dict) -> str:
+    """sha256 of the card's canonical JSON (sorted keys), the ``checksum`` field left out."""
+    return "sha256:" + hashlib.sha256(_canonical(card)).hexdigest()
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def versions_compatible(a: str, b: str) -> bool:
+    """Same major.minor version (0.x releases may change the model format at each minor)."""
+    pa, pb = str(a).split("."), str(b).split(".")
+    return pa[:2] == pb[:2]
+
+
+def write_card(directory, card: dict) -> dict:
+    """Fill in ``format``, versions, file hashes and checksum; write ``card.json`` atomically."""
+    from .io import atomic_file
+
+    directory = Path(directory)
+    card = copy.deepcopy(card)
+    card["format"] = FORMAT_NAME
+    card["format_version"] = FORMAT_VERSION
+    card["primo_version"] = __version__
+    card["files"] = {
+        "encoder": {"path": ENCODER_NAME, "sha256": file_sha256(directory / ENCODER_NAME)},
+        "predictor": {"path": PREDICTOR_NAME, "sha256": file_sha256(directory / PREDICTOR_NAME)},
+    }
+    card.pop("checksum", None)
+    card = _jsonable(json.loads(json.dumps(card, default=_json_default, allow_nan=True)))
+    card["checksum"] = card_checksum(card)
+    text = json.dumps(card, indent=2, allow_nan=False)
+    with atomic_file(directory / CARD_NAME) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+    return card
+
+
+def _jsonable(obj):
+    """NaN -> None so that card.json is strict JSON (the checksum is computed the same way)."""
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def read_card(path) -> dict:
+    """Read and validate ``MODEL/card.json`` (schema, version, checksum, file hashes).
+
+    Raises
+    ------
+    UsageError
+        ``path`` is missing or not a model directory.
+    DataError
+        The card is unreadable, from an incompatible primo, edited, or a model file was changed.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"model directory {path} does not exist",
+                         hint="train one with `primo train --features F.h5 -o MODEL/`")
+    if not path.is_dir():
+        raise UsageError(f"{path} is not a model directory", hint="give the MODEL/ written by `primo train`")
+    card_path = path / CARD_NAME
+    if not card_path.exists():
+        hint = ("training did not finish; continue it with `primo train --resume`"
+                if (path / "checkpoint").exists() else
+                "give the MODEL/ directory written by `primo train`")
+        raise DataError(f"not a primo model directory (no {CARD_NAME})", path=path, hint=hint)
+    try:
+        raw = card_path.read_text(encoding="utf-8")
+        card = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"model card is not valid JSON ({e})", path=card_path,
+                        hint="the card was damaged; retrain or restore it") from None
+    if not isinstance(card, dict):
+        raise DataError("model card is not a JSON object", path=card_path)
+    if card.get("format") != FORMAT_NAME:
+        raise DataError(f"not a primo model card (format {card.get('format')!r})", path=card_path)
+    missing = [k for k in _REQUIRED if k not in card]
+    if missing:
+        raise DataError(f"model card lacks field(s) {', '.join(missing)}", path=card_path,
+                        hint="the card was edited or written by another tool; retrain the model")
+    if int(card["format_version"]) > FORMAT_VERSION:
+        raise DataError(f"model card format {card['format_version']} is newer than this primo "
+                        f"reads ({FORMAT_VERSION})", path=card_path, hint="upgrade primo")
+    if not versions_compatible(card["primo_version"], __version__):
+        raise DataError(f"model was made by primo {card['primo_version']}, this is primo "
+                        f"{__version__}", path=card_path,
+                        hint=f"retrain it with this primo, or use primo {_mm(card['primo_version'])}.x")
+    if card["checksum"] != card_checksum(card):
+        raise DataError("model card was modified after training (checksum mismatch): tampered",
+                        path=card_path, hint="restore the original card.json or retrain the model")
+    for key in ("encoder", "predictor"):
+        entry = card["files"].get(key) or {}
+        f = path / str(entry.get("path", ""))
+        if not entry.get("path") or not f.is_file():
+            raise DataError(f"model file {entry.get('path')!r} is missing", path=path,
+                            hint="copy the whole MODEL/ directory")
+        if file_sha256(f) != entry.get("sha256"):
+            raise DataError(f"{f.name} does not match the sha256 in {CARD_NAME}: tampered or "
+                            f"damaged", path=f, hint="restore the original file or retrain the model")
+    return card
+
+
+def _mm(v: str) -> str:
+    return ".".join(str(v).split(".")[:2])
+
+
+class PrimoModel:
+    """A loaded, validated model directory (use :func:`load_model`).
+
+    Attributes
+    ----------
+    path : Path
+    card : dict
+    feature_dim : int
+    threshold : float
+    """
+
+    def __init__(self, path, card: dict):
+        self.path = Path(path)
+        self.card = card
+        self._encoder = None
+        self._predictor = None
+
+    def __repr__(self):
+        return (f"PrimoModel({str(self.path)!r}, dim={self.feature_dim}, "
+                f"extractor={self.extractor!r}, threshold={self.threshold:g})")
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.card["features"]["dim"])
+
+    @property
+    def extractor(self):
+        return self.card["features"].get("extractor")
+
+    @property
+    def threshold(self) -> float:
+        return float(self.card["threshold"]["value"])
+
+    @property
+    def feature_length(self) -> int:
+        return int(self.card["layout"]["feature_length"])
+
+    @property
+    def encoder(self):
+        """The Keras encoder (loaded on first use, ``safe_mode=True``)."""
+        if self._encoder is None:
+            from .encoder.model import load_encoder
+
+            self._encoder = load_encoder(self.path / self.card["files"]["encoder"]["path"])
+        return self._encoder
+
+    @property
+    def predictor(self):
+        """The Keras yield predictor (loaded on first use, ``safe_mode=True``)."""
+        if self._predictor is None:
+            from .predictor.model import load_predictor
+
+            self._predictor = load_predictor(self.path / self.card["files"]["predictor"]["path"])
+        return self._predictor
+
+    def check_features(self, dim: int, metadata: dict | None = None, path=None) -> None:
+        """Raise :class:`DataError` if features of ``dim`` (from ``metadata``'s extractor) do not fit."""
+        extractor = (metadata or {}).get("extractor")
+        if int(dim) != self.feature_dim:
+            raise DataError(
+                f"features are {int(dim)}-dimensional (extractor {extractor!r}) but the model "
+                f"{self.path} expects {self.feature_dim}-dimensional features (extractor "
+                f"{self.extractor!r})", path=path,
+                hint=f"extract the features with {self.extractor!r}, or use a model trained on these features")
+        if extractor and self.extractor and extractor != self.extractor:
+            raise DataError(
+                f"features come from extractor {extractor!r} but the model {self.path} was trained "
+                f"on {self.extractor!r} features", path=path,
+                hint=f"extract the features with {self.extractor!r}")
+
+    def encode_onehot(self, X, batch_size: int = 4096) -> np.ndarray:
+        """Feature vectors (N x D) -> soft one-hots (N x 80 x 4, float32)."""
+        from .encoder import encode_onehot
+
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2:
+            raise DataError(f"features must be a 2-D matrix, got shape {X.shape}")
+        self.check_features(X.shape[1])
+        return encode_onehot(self.encoder, X, batch_size=batch_size)
+
+    def encode_features(self, X, batch_size: int = 4096) -> list[str]:
+        """Feature vectors (N x D) -> 80-nt feature sequences (argmax per position)."""
+        from .encoder import to_sequences
+
+        return to_sequences(self.encode_onehot(X, batch_size=batch_size))
+
+    def predict_yields(self, target_onehot, query_onehot, batch_size: int = 4096) -> np.ndarray:
+        """Predicted yields of target + reverse complement of query (one-hots in the same sense)."""
+        t = np.asarray(target_onehot, dtype=np.float32)
+        q = np.asarray(query_onehot, dtype=np.float32)
+        if t.shape != q.shape or t.ndim != 3 or t.shape[2] != 4:
+            raise DataError(f"target and query one-hots must both be N x L x 4, got {t.shape} and {q.shape}")
+        out = [np.asarray(self.predictor([t[a:a + batch_size], q[a:a + batch_size]], training=False))
+               for a in range(0, len(t), batch_size)]
+        return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
+
+
+def load_model(path) -> PrimoModel:
+    """Open and validate a model directory (the Keras models themselves load lazily)."""
+    card = read_card(path)
+    return PrimoModel(path, card)

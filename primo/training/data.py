@@ -1,0 +1,499 @@
+"""Feature sources, pair sampling and threshold calibration for training.
+
+Training needs pairs of feature vectors labelled *similar* (Euclidean distance <= threshold) or
+not, drawn from feature stores that may be much larger than memory (1.6 M x 4096 floats = 26 GB).
+
+Block sampling scheme (:class:`PairSampler`)
+--------------------------------------------
+* The rows of the store are cut into *segments* of ``segment_rows`` consecutive rows (a whole
+  number of HDF5 chunks, so reading one costs one contiguous read).
+* A *block* is ``block_rows`` rows made of randomly chosen segments (at most ``block_rows`` x D
+  floats in memory; by default about 256 MB and at most ``2e11 / D`` rows, so that the brute
+  force below stays a few seconds). Stores that fit in one block are loaded whole, once.
+* In a block, every similar pair is found by a chunked brute-force distance computation (upper
+  triangle, ``chunksize`` rows at a time; at most ``max_similar`` pairs are kept, a uniform random
+  subset when there are more).
+* Balanced batches take half their pairs from that list and half from uniformly random pairs of the
+  block that are *not* similar; predictor batches take uniformly random pairs (not balanced).
+* :meth:`PairSampler.refresh` loads a new block (the trainer refreshes every ``refresh_every``
+  rounds), so over a training run the pairs come from the whole store.
+* Held-out rows (for the figures and the separation metrics, :func:`choose_heldout`) are whole
+  segments too; they never enter a training block.
+
+Similar pairs are pairs *within* a block, so in a store whose rows are sorted by content (e.g. by
+class), similar pairs inside a segment are over-represented; a shuffled store avoids that.
+
+Threshold calibration (:func:`calibrate_threshold`): the ``quantile`` of the Euclidean distances of
+all pairs of a random sample of rows (``--threshold auto``; the quantile, the sample size and the
+resulting distance are recorded in the model card). VGG16-FC2 features keep the paper's fixed 75.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, UsageError
+
+__all__ = [
+    "ArrayFeatures", "open_features", "fingerprint", "calibrate_threshold", "choose_heldout",
+    "PairSampler", "pairwise_sq_distances", "default_block_rows", "row_norm_stats",
+    "heldout_pairs",
+]
+
+#: brute-force budget per block (rows^2 x dim multiply-adds)
+_BLOCK_FLOPS = 2e11
+#: memory budget of a block, bytes
+_BLOCK_BYTES = 256 << 20
+
+
+class ArrayFeatures:
+    """An in-memory matrix with the reading interface of :class:`primo.features.store.FeatureStore`.
+
+    Parameters
+    ----------
+    X : array (N x D)
+        Feature vectors.
+    ids : sequence of str, optional
+        Document IDs (default ``"0"``, ``"1"``, ...).
+    metadata : dict, optional
+        Extractor description, copied into model cards.
+    labels : array of int, optional
+        Class labels (only used for reports).
+    """
+
+    def __init__(self, X, ids=None, metadata: dict | None = None, labels=None, path=None):
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2:
+            raise DataError(f"features must be a 2-D matrix, got shape {X.shape}")
+        self._X = X
+        self._ids = (np.array([str(i) for i in range(len(X))]) if ids is None
+                     else np.asarray([str(i) for i in ids]))
+        self.metadata = dict(metadata or {})
+        self.labels = None if labels is None else np.asarray(labels)
+        self.path = Path(path) if path is not None else None
+        self.chunk_rows = 1024
+
+    @property
+    def n(self) -> int:
+        return int(self._X.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self._X.shape[1])
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        return self._X[start:stop]
+
+    def read_index(self, rows) -> np.ndarray:
+        return self._X[np.asarray(rows, dtype=np.int64)]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_features(path):
+    """Open a feature store for training; an empty store is a :class:`DataError`."""
+    from ..features.store import FeatureStore
+
+    fs = FeatureStore.open(path)
+    if fs.n == 0:
+        fs.close()
+        raise DataError("feature store has no rows, nothing to train on", path=path,
+                        hint="extract features into it first with `primo extract ... -o FILE.h5`")
+    if fs.n < 4:
+        n = fs.n
+        fs.close()
+        raise DataError(f"feature store has only {n} rows; training needs at least 4", path=path,
+                        hint="extract more documents")
+    return fs
+
+
+def fingerprint(source, sample: int = 256) -> str:
+    """A checksum-like fingerprint of a feature source: n, dim, IDs at both ends, sampled rows."""
+    h = hashlib.sha256()
+    n, dim = int(source.n), int(source.dim)
+    h.update(f"{n}x{dim}".encode())
+    ids = source.ids
+    for part in (ids[:sample], ids[max(0, n - sample):]):
+        h.update("\n".join(map(str, part)).encode())
+    rows = np.unique(np.linspace(0, n - 1, num=min(n, sample)).astype(np.int64))
+    h.update(np.ascontiguousarray(source.read_index(rows), dtype=np.float32).tobytes())
+    return "sha256:" + h.hexdigest()[:32]
+
+
+def pairwise_sq_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances between rows of A and rows of B (float64, clipped at 0)."""
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    d = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
+    return np.maximum(d, 0.0)
+
+
+def default_block_rows(dim: int) -> int:
+    """Rows per training block for ``dim``-dimensional features (memory and brute-force budgets)."""
+    by_mem = _BLOCK_BYTES // (4 * max(1, dim))
+    by_flops = int(np.sqrt(_BLOCK_FLOPS / max(1, dim)))
+    return int(max(256, min(by_mem, by_flops, 50_000)))
+
+
+def _segments(n: int, segment_rows: int) -> np.ndarray:
+    return np.arange(0, n, segment_rows, dtype=np.int64)
+
+
+def _rows_of(starts, segment_rows: int, n: int) -> np.ndarray:
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.arange(s, min(n, s + segment_rows), dtype=np.int64)
+                           for s in sorted(starts)])
+
+
+def _segment_rows_for(source, block_rows: int) -> int:
+    chunk = int(getattr(source, "chunk_rows", 1024) or 1024)
+    want = max(1, block_rows // 32)
+    if want >= chunk:
+        return int(want // chunk * chunk)
+    return int(max(1, want))
+
+
+def choose_heldout(source, n_rows: int, rng: np.random.Generator, segment_rows: int | None = None):
+    """Pick about ``n_rows`` held-out rows as random whole segments.
+
+    Returns
+    -------
+    rows : ndarray of int64
+        Sorted held-out row numbers.
+    segment_rows : int
+        The segment length used (recorded so that a resumed run rebuilds the same split).
+    """
+    n = int(source.n)
+    n_rows = int(min(max(0, n_rows), n // 2))
+    if n_rows == 0:
+        return np.zeros(0, dtype=np.int64), int(segment_rows or 1)
+    if segment_rows is None:
+        segment_rows = max(1, min(_segment_rows_for(source, default_block_rows(source.dim)),
+                                  max(1, n_rows // 16)))
+    starts = _segments(n, segment_rows)
+    k = int(min(len(starts), max(1, round(n_rows / segment_rows))))
+    chosen = rng.choice(starts, size=k, replace=False)
+    return _rows_of(chosen, segment_rows, n), int(segment_rows)
+
+
+def row_norm_stats(source, rows: np.ndarray | None = None, max_rows: int = 100_000,
+                   rng: np.random.Generator | None = None, chunksize: int = 8192):
+    """Mean vector and mean squared norm of centered rows, over at most ``max_rows`` rows.
+
+    Used for the encoder's input scaling. Reads in chunks of ``chunksize`` rows.
+    """
+    n = int(source.n)
+    if rows is None:
+        rows = np.arange(n, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) > max_rows:
+        rng = rng or np.random.default_rng(0)
+        rows = np.sort(rng.choice(rows, size=max_rows, replace=False))
+    s = np.zeros(source.dim, dtype=np.float64)
+    ss = 0.0
+    for a in range(0, len(rows), chunksize):
+        X = np.asarray(source.read_index(rows[a:a + chunksize]), dtype=np.float64)
+        s += X.sum(0)
+        ss += float((X * X).sum())
+    m = len(rows)
+    mean = s / max(m, 1)
+    # E|x - mean|^2 = E|x|^2 - |mean|^2
+    msq = max(ss / max(m, 1) - float(mean @ mean), 0.0)
+    return mean.astype(np.float32), msq
+
+
+def calibrate_threshold(source, quantile: float, rng: np.random.Generator,
+                        sample_rows: int = 3000, exclude: np.ndarray | None = None):
+    """The ``quantile`` of pairwise Euclidean distances in a random sample of rows.
+
+    Parameters
+    ----------
+    source : FeatureStore or ArrayFeatures
+    quantile : float
+        Fraction of random pairs that will count as similar, in (0, 0.5].
+    rng : numpy.random.Generator
+    sample_rows : int
+        Rows in the sample (``sample_rows * (sample_rows - 1) / 2`` pairs).
+    exclude : array of int, optional
+        Rows not to use (held-out rows).
+
+    Returns
+    -------
+    threshold : float
+    info : dict
+        ``{"method": "quantile", "quantile", "sample_rows", "sample_pairs"}`` for the model card.
+    """
+    if not 0 < quantile <= 0.5:
+        raise UsageError(f"the threshold quantile must be in (0, 0.5], got {quantile}",
+                         hint="e.g. --threshold-quantile 0.01")
+    n = int(source.n)
+    avail = np.setdiff1d(np.arange(n, dtype=np.int64), exclude if exclude is not None else [])
+    m = int(min(sample_rows, len(avail)))
+    if m < 2:
+        raise DataError(f"too few rows ({m}) to calibrate a threshold",
+                        path=getattr(source, "path", None), hint="give a numeric --threshold")
+    rows = np.sort(rng.choice(avail, size=m, replace=False))
+    X = source.read_index(rows)
+    d2 = []
+    for a in range(0, m, 1024):
+        b = min(m, a + 1024)
+        D = pairwise_sq_distances(X[a:b], X[a:])
+        upper = np.arange(a, m)[None, :] > np.arange(a, b)[:, None]
+        d2.append(D[upper])
+    d = np.sqrt(np.concatenate(d2))
+    thr = float(np.quantile(d, quantile))
+    if thr <= 0:
+        positive = d[d > 0]
+        thr = float(positive.min()) if len(positive) else 0.0
+    info = {"method": "quantile", "quantile": float(quantile), "sample_rows": m,
+            "sample_pairs": int(len(d))}
+    return thr, info
+
+
+class PairSampler:
+    """Similar / dissimilar pairs from blocks of a (possibly huge) feature store.
+
+    Parameters
+    ----------
+    source : FeatureStore or ArrayFeatures
+    threshold : float
+        Pairs at Euclidean distance <= threshold are similar.
+    rng : numpy.random.Generator
+    block_rows : int, optional
+        Rows per block (default :func:`default_block_rows`).
+    exclude : array of int, optional
+        Rows never used (held-out rows).
+    chunksize : int
+        Rows per step of the brute-force similar-pair search.
+    max_similar : int
+        Most similar pairs kept per block.
+    """
+
+    def __init__(self, source, threshold: float, rng: np.random.Generator, *,
+                 block_rows: int | None = None, exclude=None, chunksize: int = 2048,
+                 max_similar: int = 500_000):
+        self.source = source
+        self.threshold = float(threshold)
+        self.rng = rng
+        self.n = int(source.n)
+        self.block_rows = int(block_rows or default_block_rows(source.dim))
+        self.exclude = np.zeros(0, np.int64) if exclude is None else np.asarray(exclude, np.int64)
+        self.chunksize = int(chunksize)
+        self.max_similar = int(max_similar)
+        self.segment_rows = _segment_rows_for(source, self.block_rows)
+        self.n_available = self.n - len(self.exclude)
+        self.whole = self.n_available <= self.block_rows
+        self.segments: list[int] = []
+        self.rows = np.zeros(0, np.int64)
+        self.X = np.zeros((0, source.dim), np.float32)
+        self.similar = np.zeros((0, 2), np.int64)
+        self.similar_total = 0
+        self.block_pairs = 0
+        self.min_distance = math.inf
+
+    # ------------------------------------------------------------------ blocks
+    def refresh(self, segments=None) -> None:
+        """Load a new block (or the given segment starts) and find its similar pairs."""
+        if self.whole and self.rows.size:
+            return
+        if self.whole:
+            starts = [0]
+            rows = np.arange(self.n, dtype=np.int64)
+        else:
+            if segments is None:
+                all_starts = _segments(self.n, self.segment_rows)
+                k = int(min(len(all_starts), max(1, self.block_rows // self.segment_rows)))
+                segments = self.rng.choice(all_starts, size=k, replace=False)
+            starts = sorted(int(s) for s in segments)
+            rows = _rows_of(starts, self.segment_rows, self.n)
+        keep = ~np.isin(rows, self.exclude)
+        self.segments = starts
+        Xs = []
+        if self.whole:
+            Xs.append(np.asarray(self.source.read(0, self.n), dtype=np.float32))
+        else:
+            for s in starts:
+                Xs.append(np.asarray(self.source.read(s, min(self.n, s + self.segment_rows)),
+                                     dtype=np.float32))
+        X = np.concatenate(Xs)[keep]
+        self.rows = rows[keep]
+        self.X = X
+        self._find_similar()
+
+    def _find_similar(self) -> None:
+        X = self.X
+        m = len(X)
+        thr2 = self.threshold ** 2
+        total_pairs = m * (m - 1) // 2
+        self.block_pairs = total_pairs
+        found = []
+        n_found = 0
+        Xd = X.astype(np.float64)
+        norms = (Xd ** 2).sum(1)
+        self.min_distance = math.inf
+        step = min(self.chunksize, _chunk_rows(m))
+        for a in range(0, m, step):
+            b = min(m, a + step)
+            D = norms[a:b, None] + norms[None, a:] - 2.0 * Xd[a:b] @ Xd[a:].T
+            r = np.arange(a, b)[:, None]
+            c = np.arange(a, m)[None, :]
+            upper = c > r
+            if upper.any():
+                self.min_distance = min(self.min_distance, float(np.sqrt(max(D[upper].min(), 0.0))))
+            hit = (D <= thr2) & upper
+            ii, jj = np.nonzero(hit)
+            if len(ii) == 0:
+                continue
+            n_found += len(ii)
+            # keep a uniform share of this chunk's pairs when the block has too many
+            chunk_pairs = (b - a) * (m - a) - (b - a) * (b - a + 1) // 2
+            quota = int(np.ceil(self.max_similar * chunk_pairs / max(total_pairs, 1))) + 1
+            if len(ii) > quota:
+                pick = self.rng.choice(len(ii), size=quota, replace=False)
+                ii, jj = ii[pick], jj[pick]
+            found.append(np.stack([ii + a, jj + a], axis=1))
+        self.similar = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
+        self.similar_total = n_found
+
+    @property
+    def similar_fraction(self) -> float:
+        return self.similar_total / max(self.block_pairs, 1)
+
+    # ------------------------------------------------------------------ pairs
+    def _random_pairs(self, k: int):
+        m = len(self.X)
+        i = self.rng.integers(0, m, size=k)
+        j = (i + self.rng.integers(1, m, size=k)) % m
+        return i, j
+
+    def _dist(self, i, j):
+        d = self.X[i].astype(np.float64) - self.X[j].astype(np.float64)
+        return np.sqrt((d * d).sum(1))
+
+    def dissimilar_pairs(self, k: int):
+        """``k`` uniformly random pairs of the block whose distance is above the threshold."""
+        out_i, out_j, got = [], [], 0
+        for _ in range(100):
+            i, j = self._random_pairs(max(2 * (k - got), 16))
+            ok = self._dist(i, j) > self.threshold
+            out_i.append(i[ok])
+            out_j.append(j[ok])
+            got += int(ok.sum())
+            if got >= k:
+                break
+        i = np.concatenate(out_i)[:k]
+        j = np.concatenate(out_j)[:k]
+        if len(i) < k:
+            raise DataError(f"similarity threshold {self.threshold:g} leaves almost no dissimilar "
+                            f"pairs", path=getattr(self.source, "path", None),
+                            hint="lower --threshold or use --threshold auto")
+        return i, j
+
+    def balanced(self, batch_size: int):
+        """A batch of ``batch_size`` pairs, half similar: ``(Xa, Xb, similar)`` (float32)."""
+        if len(self.similar) == 0:
+            raise DataError(f"similarity threshold {self.threshold:g} leaves no similar pairs "
+                            f"in a block of {len(self.X)} rows",
+                            path=getattr(self.source, "path", None),
+                            hint="use --threshold auto, or a larger --threshold")
+        k_sim = batch_size // 2
+        pick = self.rng.integers(0, len(self.similar), size=k_sim)
+        si, sj = self.similar[pick, 0], self.similar[pick, 1]
+        flip = self.rng.random(k_sim) < 0.5
+        si, sj = np.where(flip, sj, si), np.where(flip, si, sj)
+        di, dj = self.dissimilar_pairs(batch_size - k_sim)
+        i = np.concatenate([si, di])
+        j = np.concatenate([sj, dj])
+        y = np.concatenate([np.ones(k_sim, np.float32), np.zeros(len(di), np.float32)])
+        return self.X[i], self.X[j], y
+
+    def random(self, k: int, similar_fraction: float = 0.0, docs: int | None = None):
+        """``k`` random pairs (a ``similar_fraction`` of them drawn from the similar pairs).
+
+        With ``docs``, the random pairs are drawn among ``docs`` random rows of the block, so
+        each document takes part in about ``2 k / docs`` pairs (the simulator then computes each
+        document's strand ensembles once for all its pairs).
+
+        Returns ``(Xa, Xb, distance)``.
+        """
+        k_sim = int(round(k * similar_fraction)) if len(self.similar) else 0
+        m = len(self.X)
+        if docs is not None and 2 <= docs < m:
+            pool = self.rng.choice(m, size=int(docs), replace=False)
+            a = self.rng.integers(0, len(pool), size=k - k_sim)
+            b = (a + self.rng.integers(1, len(pool), size=k - k_sim)) % len(pool)
+            i, j = pool[a], pool[b]
+        else:
+            i, j = self._random_pairs(k - k_sim)
+        if k_sim:
+            pick = self.rng.integers(0, len(self.similar), size=k_sim)
+            i = np.concatenate([i, self.similar[pick, 0]])
+            j = np.concatenate([j, self.similar[pick, 1]])
+        return self.X[i], self.X[j], self._dist(i, j)
+
+
+def heldout_pairs(X: np.ndarray, threshold: float, n_similar: int, n_random: int,
+                  rng: np.random.Generator, chunksize: int | None = None,
+                  random_docs: int | None = None):
+    """Evaluation pairs among held-out rows ``X``: up to ``n_similar`` similar pairs (uniform among
+    all similar pairs) and ``n_random`` uniformly random pairs (among ``random_docs`` random rows
+    when given, so that each document's strands serve several pairs).
+
+    Returns ``(i, j, distance, kind)`` with ``kind`` 1 for the similar set, 0 for the random set.
+    """
+    m = len(X)
+    if m < 2:
+        z = np.zeros(0, np.int64)
+        return z, z, np.zeros(0), z
+    chunksize = chunksize or _chunk_rows(m)
+    thr2 = float(threshold) ** 2
+    Xd = X.astype(np.float64)
+    norms = (Xd ** 2).sum(1)
+    sims = []
+    for a in range(0, m, chunksize):
+        b = min(m, a + chunksize)
+        D = norms[a:b, None] + norms[None, a:] - 2.0 * Xd[a:b] @ Xd[a:].T
+        r = np.arange(a, b)[:, None]
+        c = np.arange(a, m)[None, :]
+        ii, jj = np.nonzero((D <= thr2) & (c > r))
+        if len(ii):
+            sims.append(np.stack([ii + a, jj + a], 1))
+    sims = np.concatenate(sims) if sims else np.zeros((0, 2), np.int64)
+    if len(sims) > n_similar:
+        sims = sims[np.sort(rng.choice(len(sims), size=n_similar, replace=False))]
+    # similar pairs in random order, random target/query roles
+    sims = sims[rng.permutation(len(sims))]
+    flip = rng.random(len(sims)) < 0.5
+    sims = np.where(flip[:, None], sims[:, ::-1], sims)
+    pool = np.arange(m)
+    if random_docs is not None and 2 <= random_docs < m:
+        pool = rng.choice(m, size=int(random_docs), replace=False)
+    a = rng.integers(0, len(pool), size=n_random)
+    b = (a + rng.integers(1, len(pool), size=n_random)) % len(pool)
+    ri, rj = pool[a], pool[b]
+    i = np.concatenate([sims[:, 0], ri]).astype(np.int64)
+    j = np.concatenate([sims[:, 1], rj]).astype(np.int64)
+    kind = np.concatenate([np.ones(len(sims), np.int64), np.zeros(n_random, np.int64)])
+    d = X[i].astype(np.float64) - X[j].astype(np.float64)
+    return i, j, np.sqrt((d * d).sum(1)), kind
+
+
+def _chunk_rows(m: int) -> int:
+    """Rows per brute-force step so that one distance matrix stays about 16 M entries."""
+    return int(max(16, min(4096, (16 << 20) // max(m, 1))))

@@ -1,0 +1,873 @@
+"""Alternating encoder / predictor training (``primo train``).
+
+The loop of paper 002 (Fig. 2C), with DESIGN.md's defaults as the defaults of
+:class:`TrainSettings`:
+
+1. **Seed the predictor**: ``seed_pairs`` random 80-nt targets, each with a query that is the target
+   mutated at a rate drawn uniformly from [0, 1] (every position replaced, with that probability, by
+   another base), simulated, and the predictor fit for ``seed_epochs`` epochs. These pairs start the
+   replay buffer.
+2. **Rounds**, each:
+
+   * *encoder phase*: ``steps`` steps of ``batch_size`` pairs, half similar (distance <=
+     threshold, :class:`~primo.training.data.PairSampler`), predictor frozen; loss = binary
+     cross-entropy(predicted yield of the two soft one-hots, similar) + the encoder's regularizers
+     (entropy, optional GC balance / homopolymer; :class:`primo.encoder.model.SequenceRegularization`).
+   * *predictor phase*: ``sim_pairs`` random pairs (unbalanced, or with ``sim_similar_fraction``
+     of similar ones), encoded, discretized (argmax), simulated by the
+     :class:`~primo.predictor.simulator.Simulator` through the pluggable map; the predictor is
+     scored on them (the "fresh" metrics), they join the replay buffer (the last ``replay`` pairs),
+     and the predictor is refit for ``predictor_epochs`` epochs on the buffer, encoder frozen.
+   * *evaluation* (every ``eval_every`` rounds): held-out similar and random pairs are encoded and
+     simulated; the separation metrics go to ``metrics.csv`` and TensorBoard.
+   * *checkpoint*: ``MODEL/checkpoint/`` is replaced atomically (models, optimizer states, replay
+     buffer, random generator states, metrics so far), so an interrupted run resumes after its last
+     complete round, and ends with the same model as an uninterrupted one.
+
+3. **Finish**: a larger held-out evaluation, ``encoder.keras``, ``predictor.keras``, the figure and,
+   last, ``card.json`` (see :mod:`primo.model_dir`).
+
+Reproducibility: with a ``seed`` (one is drawn and recorded when none is given) every random choice
+comes from numpy generators spawned from it, model initializers are seeded, and TensorFlow op
+determinism is enabled, so the same seed gives the same model on a CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..constants import FEATURE_LENGTH, FP, IP, RP, BARCODE_LENGTH, OLIGO_LENGTH, PROBE_PREFIX, TOEHOLD
+from ..errors import DataError, UsageError
+from ..io import atomic_dir, atomic_file, provenance
+from ..progress import progress
+from . import data as _data
+from .metrics import COLUMNS, TensorBoardLog, agreement, bce, separation, write_metrics_csv
+
+__all__ = ["TrainSettings", "train", "mutate_codes", "seed_pair_codes", "TrainResult"]
+
+CHECKPOINT = "checkpoint"
+_STATE = "state.json"
+_ARRAYS = "arrays.npz"
+
+
+@dataclasses.dataclass
+class TrainSettings:
+    """Every setting of a training run (recorded in the model card).
+
+    Attributes
+    ----------
+    threshold : float or None
+        Similarity threshold (Euclidean distance); None = calibrate (``--threshold auto``).
+    threshold_quantile : float
+        For ``auto``: the fraction of random pairs that count as similar.
+    rounds, steps, batch_size
+        Rounds of alternation; encoder steps per round; pairs per encoder step.
+    seed_pairs, seed_epochs, seed_mutants
+        Random mutant pairs that seed the predictor, its epochs on them, and how many mutants
+        share one random target (1 in the paper; more is cheaper to simulate).
+    sim_pairs, sim_docs, sim_similar_fraction
+        Fresh pairs simulated per round; the number of documents they are drawn among (default
+        ``sim_pairs // 4``: each document's strands then serve about 8 pairs, which the
+        simulator's strand cache makes about twice cheaper than all-new documents); the share of
+        similar pairs among them.
+    predictor_epochs, predictor_batch, replay
+        Refit epochs per round, its batch size, and the replay buffer capacity (pairs).
+    relaxation : {"straight-through", "soft"}
+        What the frozen predictor sees in the encoder phase: the soft one-hots (the paper), or
+        the discretized (argmax) one-hots with the soft ones' gradient (straight-through), i.e.
+        exactly the sequences the simulator will see.
+    encoder_optimizer, encoder_lr, predictor_optimizer, predictor_lr
+        Optimizers (any ``keras.optimizers`` name) and learning rates.
+    hidden, output_activation, entropy, gc_balance, homopolymer, max_run, scaling
+        Encoder architecture and regularizers (:func:`primo.encoder.model.build_encoder`).
+    window, pool_size, conv_filters, conv_width
+        Predictor architecture (:func:`primo.predictor.model.build_predictor`).
+    heldout_rows, eval_pairs, final_eval_pairs, eval_every
+        Held-out rows (never trained on); similar and random held-out pairs simulated each
+        evaluated round and at the end.
+    block_rows, refresh_every
+        Pair-sampling block size (rows) and how often (rounds) a new block is loaded.
+    seed : int or None
+        Random seed (None: drawn from the OS and recorded).
+    """
+
+    threshold: float | None = 75.0
+    threshold_quantile: float = 0.01
+    calibration_rows: int = 3000
+    rounds: int = 20
+    steps: int = 1000
+    batch_size: int = 100
+    seed_pairs: int = 5000
+    seed_epochs: int = 50
+    seed_mutants: int = 1
+    sim_pairs: int = 1000
+    sim_docs: int | None = None
+    sim_similar_fraction: float = 0.0
+    predictor_epochs: int = 10
+    predictor_batch: int = 100
+    replay: int = 20000
+    relaxation: str = "straight-through"
+    encoder_optimizer: str = "adagrad"
+    encoder_lr: float = 1e-3
+    predictor_optimizer: str = "rmsprop"
+    predictor_lr: float = 1e-3
+    hidden: int = 2048
+    output_activation: str | None = None
+    entropy: float = 1e-2
+    gc_balance: float = 0.0
+    homopolymer: float = 0.0
+    max_run: int = 3
+    scaling: str = "global"
+    window: int = 3
+    pool_size: int = 3
+    conv_filters: int = 36
+    conv_width: int = 3
+    heldout_rows: int = 5000
+    eval_pairs: int = 200
+    final_eval_pairs: int = 1000
+    eval_every: int = 1
+    block_rows: int | None = None
+    refresh_every: int = 1
+    seed: int | None = None
+
+    def check(self) -> None:
+        """Raise :class:`UsageError` for impossible values."""
+        def need(cond, msg, hint=None):
+            if not cond:
+                raise UsageError(msg, hint=hint)
+        if self.threshold is not None:
+            need(math.isfinite(self.threshold) and self.threshold > 0,
+                 f"--threshold must be a positive number or 'auto', got {self.threshold}")
+        need(0 < self.threshold_quantile <= 0.5,
+             f"--threshold-quantile must be in (0, 0.5], got {self.threshold_quantile}")
+        for name in ("rounds", "steps", "batch_size", "seed_epochs", "predictor_batch", "seed_mutants",
+                     "hidden", "eval_every", "refresh_every", "calibration_rows"):
+            need(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1, "
+                 f"got {getattr(self, name)}")
+        for name in ("seed_pairs", "sim_pairs", "predictor_epochs", "replay", "heldout_rows",
+                     "eval_pairs", "final_eval_pairs"):
+            need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must not be negative")
+        need(self.batch_size >= 2, "--batch-size must be at least 2 (half similar, half not)")
+        need(self.seed_pairs + self.sim_pairs > 0, "--seed-pairs and --sim-pairs cannot both be 0",
+             hint="the predictor needs simulated pairs")
+        need(0 <= self.sim_similar_fraction <= 1, "--sim-similar-fraction must be in [0, 1]")
+        need(self.relaxation in ("straight-through", "soft"),
+             f"relaxation must be 'straight-through' or 'soft', got {self.relaxation!r}")
+        need(self.scaling in ("global", "none"), f"scaling must be 'global' or 'none', got {self.scaling!r}")
+        for name in ("encoder_lr", "predictor_lr"):
+            need(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive")
+        for name in ("entropy", "gc_balance", "homopolymer"):
+            need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must not be negative")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainSettings":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    path: Path
+    card: dict
+    metrics: list
+    rounds_done: int
+
+
+# --------------------------------------------------------------------------- seeds and pairs
+def mutate_codes(codes: np.ndarray, rates, rng: np.random.Generator) -> np.ndarray:
+    """Replace each base of each row, with that row's probability, by one of the 3 other bases."""
+    codes = np.asarray(codes, dtype=np.uint8)
+    rates = np.broadcast_to(np.asarray(rates, dtype=np.float64).reshape(-1, 1), codes.shape)
+    hit = rng.random(codes.shape) < rates
+    shift = rng.integers(1, 4, size=codes.shape).astype(np.uint8)
+    return np.where(hit, (codes + shift) % 4, codes).astype(np.uint8)
+
+
+def seed_pair_codes(n: int, rng: np.random.Generator, length: int = FEATURE_LENGTH,
+                    mutants: int = 1):
+    """``n`` pairs: random targets and mutants of them at rates ~ U[0, 1] (uint8 codes, n x length).
+
+    With ``mutants > 1`` each random target is paired with that many independent mutants.
+    """
+    n_t = -(-n // max(1, mutants))
+    base = rng.integers(0, 4, size=(n_t, length)).astype(np.uint8)
+    t = np.repeat(base, max(1, mutants), axis=0)[:n]
+    q = mutate_codes(t, rng.random(n), rng)
+    return t, q
+
+
+def _seqs(codes) -> list[str]:
+    from ..dna import decode_seqs
+
+    return decode_seqs(codes) if len(codes) else []
+
+
+def _default_simulator(settings: dict | None = None):
+    from ..predictor.simulator import Simulator
+
+    return Simulator.from_dict(settings) if settings else Simulator()
+
+
+def _simulator_settings(sim) -> dict:
+    try:
+        return dict(sim.to_dict())
+    except AttributeError:
+        return {"class": type(sim).__name__}
+
+
+def _simulate(sim, t_codes, q_codes, mapper) -> np.ndarray:
+    if len(t_codes) == 0:
+        return np.zeros(0, np.float32)
+    y = sim.yields(_seqs(t_codes), _seqs(q_codes), mapper=mapper, progress=True)
+    y = np.asarray(y, dtype=np.float32).reshape(-1)
+    if len(y) != len(t_codes):
+        raise RuntimeError(f"simulator returned {len(y)} yields for {len(t_codes)} pairs")
+    return np.clip(y, 0.0, 1.0)
+
+
+def _versions() -> dict:
+    v = {"primo": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import keras
+        import tensorflow as tf
+
+        v["keras"] = keras.__version__
+        v["tensorflow"] = tf.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import RNA
+
+        v["viennarna"] = RNA.__version__
+    except ImportError:  # pragma: no cover
+        v["viennarna"] = None
+    return v
+
+
+def _layout() -> dict:
+    return {"fp": FP, "ip": IP, "rp": RP, "feature_length": FEATURE_LENGTH,
+            "barcode_length": BARCODE_LENGTH, "oligo_length": OLIGO_LENGTH,
+            "toehold": TOEHOLD, "probe_prefix": PROBE_PREFIX,
+            "target_strand": "feature region + RP", "query_strand": "revcomp(query features + RP[:toehold])"}
+
+
+# --------------------------------------------------------------------------- the TF side
+class _Models:
+    """Encoder, predictor, their optimizers and compiled steps."""
+
+    def __init__(self, s: TrainSettings, dim: int, center, scale, seed: int,
+                 encoder=None, predictor=None):
+        import keras
+        import tensorflow as tf
+
+        from ..encoder.model import SequenceRegularization, build_encoder
+        from ..predictor.model import build_predictor
+
+        self.tf = tf
+        self.keras = keras
+        if encoder is None:
+            encoder = build_encoder(dim, hidden=s.hidden, length=FEATURE_LENGTH,
+                                    output_activation=s.output_activation, entropy=s.entropy,
+                                    gc_balance=s.gc_balance, homopolymer=s.homopolymer,
+                                    max_run=s.max_run, scaling=s.scaling, center=center,
+                                    scale=scale, seed=seed)
+        if predictor is None:
+            predictor = build_predictor(FEATURE_LENGTH, window=s.window, pool_size=s.pool_size,
+                                        conv_filters=s.conv_filters, conv_width=s.conv_width,
+                                        seed=seed + 100)
+        self.encoder = encoder
+        self.predictor = predictor
+        self.reg = next(l for l in encoder.layers if isinstance(l, SequenceRegularization))
+        self.enc_opt = keras.optimizers.get({"class_name": s.encoder_optimizer,
+                                             "config": {"learning_rate": s.encoder_lr}})
+        self.pred_opt = keras.optimizers.get({"class_name": s.predictor_optimizer,
+                                              "config": {"learning_rate": s.predictor_lr}})
+        self.enc_opt.build(encoder.trainable_variables)
+        self.pred_opt.build(predictor.trainable_variables)
+
+        enc, pred, reg, eopt, popt = encoder, predictor, self.reg, self.enc_opt, self.pred_opt
+        eps = 1e-7
+        straight_through = s.relaxation == "straight-through"
+
+        def _bce(y, p):
+            p = tf.clip_by_value(tf.reshape(p, [-1]), eps, 1 - eps)
+            return -tf.reduce_mean(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p))
+
+        # fixed signatures (any batch size, one trace each): the same graphs, hence the same
+        # numerics, in a fresh run and in a resumed one
+        feat = tf.TensorSpec([None, encoder.input_shape[-1]], tf.float32)
+        onehot = tf.TensorSpec([None, FEATURE_LENGTH, 4], tf.float32)
+        vec = tf.TensorSpec([None], tf.float32)
+
+        @tf.function(input_signature=[feat, feat, vec])
+        def enc_step(xa, xb, y):
+            n = tf.shape(xa)[0]
+            with tf.GradientTape() as tape:
+                s_ = enc(tf.concat([xa, xb], 0), training=False)
+                h = s_
+                if straight_through:
+                    h = s_ + tf.stop_gradient(tf.one_hot(tf.argmax(s_, axis=-1), 4) - s_)
+                p = pred([h[:n], h[n:]], training=False)
+                loss_bce = _bce(y, p)
+                loss_reg = reg.penalty(s_)
+                loss = loss_bce + loss_reg
+            grads = tape.gradient(loss, enc.trainable_variables)
+            eopt.apply_gradients(zip(grads, enc.trainable_variables))
+            acc = tf.reduce_mean(tf.cast(tf.equal(tf.reshape(p, [-1]) > 0.5, y > 0.5), tf.float32))
+            return loss, loss_bce, loss_reg, acc
+
+        @tf.function(input_signature=[onehot, onehot, vec])
+        def pred_step(t, q, y):
+            with tf.GradientTape() as tape:
+                loss = _bce(y, pred([t, q], training=True))
+            grads = tape.gradient(loss, pred.trainable_variables)
+            popt.apply_gradients(zip(grads, pred.trainable_variables))
+            return loss
+
+        @tf.function(input_signature=[feat])
+        def encode_codes(x):
+            return tf.cast(tf.argmax(enc(x, training=False), axis=-1), tf.uint8)
+
+        @tf.function(input_signature=[onehot, onehot])
+        def predict(t, q):
+            return tf.reshape(pred([t, q], training=False), [-1])
+
+        self.enc_step, self.pred_step = enc_step, pred_step
+        self._encode_codes, self._predict = encode_codes, predict
+
+    def encode_codes(self, X, batch: int = 4096) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        out = [self._encode_codes(X[a:a + batch]).numpy() for a in range(0, len(X), batch)]
+        return np.concatenate(out) if out else np.zeros((0, FEATURE_LENGTH), np.uint8)
+
+    def predict_codes(self, t_codes, q_codes, batch: int = 4096) -> np.ndarray:
+        eye = np.eye(4, dtype=np.float32)
+        out = [self._predict(eye[t_codes[a:a + batch]], eye[q_codes[a:a + batch]]).numpy()
+               for a in range(0, len(t_codes), batch)]
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def fit_predictor(self, t_codes, q_codes, y, epochs: int, batch: int,
+                      rng: np.random.Generator) -> float:
+        eye = np.eye(4, dtype=np.float32)
+        n = len(y)
+        last = math.nan
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            losses = []
+            for a in range(0, n, batch):
+                idx = order[a:a + batch]
+                if len(idx) == 0:
+                    continue
+                losses.append(float(self.pred_step(eye[t_codes[idx]], eye[q_codes[idx]],
+                                                   y[idx].astype(np.float32))))
+            last = float(np.mean(losses)) if losses else math.nan
+        return last
+
+    # -- optimizer state, for checkpoints
+    def optimizer_arrays(self) -> dict:
+        out = {}
+        for name, opt in (("enc_opt", self.enc_opt), ("pred_opt", self.pred_opt)):
+            for k, v in enumerate(opt.variables):
+                out[f"{name}_{k}"] = np.asarray(v)
+        return out
+
+    def load_optimizer_arrays(self, arrays) -> None:
+        for name, opt in (("enc_opt", self.enc_opt), ("pred_opt", self.pred_opt)):
+            for k, v in enumerate(opt.variables):
+                key = f"{name}_{k}"
+                if key not in arrays:
+                    raise DataError(f"checkpoint lacks optimizer state {key}",
+                                    hint="start again without --resume")
+                v.assign(arrays[key])
+
+
+# --------------------------------------------------------------------------- the run
+class _Run:
+    def __init__(self, source, out: Path, s: TrainSettings, simulator, mapper, log, on_round):
+        self.source = source
+        self.out = out
+        self.s = s
+        self.sim = simulator
+        self.mapper = mapper
+        self.log = log or (lambda msg: None)
+        self.on_round = on_round
+        self.metrics: list[dict] = []
+        self.timing = {"seed_simulation_s": 0.0, "seed_fit_s": 0.0, "simulation_s": 0.0,
+                       "encoder_s": 0.0, "predictor_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0,
+                       "setup_s": 0.0}
+        self.elapsed_before = 0.0
+        self.t0 = time.perf_counter()
+
+    # ---- random streams (separate so that changing one phase does not shift another)
+    def make_rngs(self, seed: int):
+        ss = np.random.SeedSequence(seed)
+        names = ["split", "threshold", "seed_pairs", "sampler", "fit", "eval", "stats"]
+        self.rngs = {n: np.random.default_rng(c) for n, c in zip(names, ss.spawn(len(names)))}
+
+    def rng_state(self) -> dict:
+        return {k: r.bit_generator.state for k, r in self.rngs.items()}
+
+    def set_rng_state(self, state: dict) -> None:
+        for k, st in state.items():
+            self.rngs[k].bit_generator.state = st
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.t0
+
+    # ---- setup shared by a new run and a resumed one
+    def setup_data(self, heldout=None, threshold_info=None):
+        s = self.s
+        src = self.source
+        if heldout is None:
+            n_held = min(s.heldout_rows, src.n // 5)
+            heldout, _ = _data.choose_heldout(src, n_held, self.rngs["split"])
+        self.heldout = np.asarray(heldout, dtype=np.int64)
+        if threshold_info is None:
+            if s.threshold is None:
+                thr, info = _data.calibrate_threshold(src, s.threshold_quantile, self.rngs["threshold"],
+                                                      sample_rows=s.calibration_rows,
+                                                      exclude=self.heldout)
+                info["value"] = thr
+                self.log(f"threshold: {thr:.4g} (the {s.threshold_quantile:g} quantile of "
+                         f"{info['sample_pairs']:,} pairwise distances)")
+            else:
+                info = {"value": float(s.threshold), "method": "fixed"}
+            threshold_info = info
+        self.threshold_info = threshold_info
+        self.threshold = float(threshold_info["value"])
+        self.sampler = _data.PairSampler(src, self.threshold, self.rngs["sampler"],
+                                         block_rows=s.block_rows, exclude=self.heldout)
+        # held-out evaluation pairs (fixed for the whole run)
+        self.Xh = np.asarray(src.read_index(self.heldout), dtype=np.float32) if len(self.heldout) \
+            else np.zeros((0, src.dim), np.float32)
+        # two fixed sets: a small one simulated every evaluated round, a larger one at the end
+        self.eval_sets = {}
+        for name, k in (("round", s.eval_pairs), ("final", s.final_eval_pairs)):
+            self.eval_sets[name] = _data.heldout_pairs(self.Xh, self.threshold, k, k,
+                                                       self.rngs["eval"],
+                                                       random_docs=max(2, k // 2))
+
+    def check_block(self):
+        smp = self.sampler
+        where = getattr(self.source, "path", None)
+        if len(smp.similar) == 0:
+            raise DataError(
+                f"similarity threshold {self.threshold:g} leaves no similar pairs among "
+                f"{len(smp.X):,} training rows (closest pair at distance "
+                f"{smp.min_distance:.4g})", path=where,
+                hint="use --threshold auto to calibrate it from the distance distribution, or a "
+                     "larger --threshold")
+        if smp.similar_fraction > 0.5:
+            raise DataError(f"similarity threshold {self.threshold:g} makes "
+                            f"{smp.similar_fraction:.0%} of pairs similar", path=where,
+                            hint="use --threshold auto, or a smaller --threshold")
+
+    # ---- phases
+    def seed_predictor(self, m: _Models):
+        s = self.s
+        t_codes, q_codes = seed_pair_codes(s.seed_pairs, self.rngs["seed_pairs"],
+                                           mutants=s.seed_mutants)
+        self.log(f"seeding the predictor: simulating {s.seed_pairs:,} random mutant pairs "
+                 f"({self.mapper_desc()})")
+        t = time.perf_counter()
+        y = self.simulate(t_codes, q_codes, desc="seed pairs")
+        self.timing["seed_simulation_s"] += time.perf_counter() - t
+        t = time.perf_counter()
+        loss = math.nan
+        if len(y):
+            loss = m.fit_predictor(t_codes, q_codes, y, s.seed_epochs, s.predictor_batch,
+                                   self.rngs["fit"])
+        self.timing["seed_fit_s"] += time.perf_counter() - t
+        self.buffer = (t_codes, q_codes, y)
+        return loss
+
+    def simulate(self, t_codes, q_codes, desc="simulation"):
+        """Simulated yields of pairs of codes (one simulator call: strands are computed once)."""
+        return _simulate(self.sim, t_codes, q_codes, self.mapper)
+
+    def mapper_desc(self) -> str:
+        d = getattr(self.mapper, "describe", None)
+        return d() if d else "serial"
+
+    def encoder_phase(self, m: _Models, rnd: int) -> dict:
+        s = self.s
+        tf = m.tf
+        sums = np.zeros(4)
+        t = time.perf_counter()
+        for _ in progress(range(s.steps), total=s.steps, desc=f"round {rnd} encoder", unit="step",
+                          leave=False):
+            xa, xb, y = self.sampler.balanced(s.batch_size)
+            out = m.enc_step(tf.constant(xa), tf.constant(xb), tf.constant(y))
+            sums += np.array([float(v) for v in out])
+        self.timing["encoder_s"] += (dt := time.perf_counter() - t)
+        mean = sums / max(s.steps, 1)
+        return {"encoder_loss": mean[0], "encoder_bce": mean[1], "encoder_reg": mean[2],
+                "encoder_acc": mean[3], "time_encoder_s": dt}
+
+    def predictor_phase(self, m: _Models, rnd: int) -> dict:
+        s = self.s
+        row = {}
+        if s.sim_pairs == 0:
+            return {"fresh_pairs": 0}
+        docs = s.sim_docs if s.sim_docs is not None else max(2, s.sim_pairs // 4)
+        xa, xb, _ = self.sampler.random(s.sim_pairs, s.sim_similar_fraction, docs=docs)
+        ta, qa = m.encode_codes(xa), m.encode_codes(xb)
+        t = time.perf_counter()
+        y = self.simulate(ta, qa, desc=f"round {rnd} simulation")
+        row["time_simulation_s"] = time.perf_counter() - t
+        self.timing["simulation_s"] += row["time_simulation_s"]
+        t = time.perf_counter()
+        p = m.predict_codes(ta, qa)
+        row.update({"fresh_pairs": len(y), "fresh_mae": float(np.abs(p - y).mean()),
+                    "fresh_bce": bce(p, y), "fresh_agree": agreement(p, y),
+                    "fresh_sim_pos": float((y > 0.5).mean())})
+        bt, bq, by = self.buffer
+        bt, bq, by = (np.concatenate([bt, ta])[-s.replay:] if s.replay else ta,
+                      np.concatenate([bq, qa])[-s.replay:] if s.replay else qa,
+                      np.concatenate([by, y])[-s.replay:] if s.replay else y)
+        self.buffer = (bt, bq, by)
+        if s.predictor_epochs:
+            row["predictor_loss"] = m.fit_predictor(bt, bq, by, s.predictor_epochs,
+                                                    s.predictor_batch, self.rngs["fit"])
+        row["time_predictor_s"] = time.perf_counter() - t
+        self.timing["predictor_s"] += row["time_predictor_s"]
+        return row
+
+    def evaluate(self, m: _Models, which: str = "round", desc="held-out pairs"):
+        """Simulate a held-out set; returns (metrics, distances, yields, predicted, kind)."""
+        ei, ej, d, kind = self.eval_sets[which]
+        if len(ei) == 0:
+            z = np.zeros(0)
+            return {}, z, z, z, z
+        t = time.perf_counter()
+        codes = m.encode_codes(self.Xh)
+        ti, qj = codes[ei], codes[ej]
+        y = self.simulate(ti, qj, desc=desc)
+        p = m.predict_codes(ti, qj)
+        similar = d <= self.threshold
+        row = separation(y, similar)
+        row["eval_agree"] = agreement(p, y)
+        seqs = _seqs(codes)
+        from ..dna import gc_fraction, longest_homopolymer
+
+        row["gc_mean"] = float(np.mean([gc_fraction(q) for q in seqs])) if seqs else math.nan
+        row["max_homopolymer"] = float(np.mean([longest_homopolymer(q) for q in seqs])) if seqs else math.nan
+        row["time_eval_s"] = time.perf_counter() - t
+        self.timing["eval_s"] += row["time_eval_s"]
+        return row, d, y, p, kind
+
+    # ---- checkpoints
+    def save_checkpoint(self, m: _Models, rnd: int, extra: dict) -> None:
+        t = time.perf_counter()
+        with atomic_dir(self.out / CHECKPOINT) as tmp:
+            m.encoder.save(tmp / "encoder.keras")
+            m.predictor.save(tmp / "predictor.keras")
+            bt, bq, by = self.buffer
+            np.savez(tmp / _ARRAYS, buffer_t=bt, buffer_q=bq, buffer_y=by, heldout=self.heldout,
+                     **m.optimizer_arrays())
+            state = {"round": rnd, "settings": self.s.to_dict(), "rng": self.rng_state(),
+                     "threshold": self.threshold_info, "metrics": self.metrics,
+                     "timing": self.timing, "elapsed_s": self.elapsed(),
+                     "segments": [int(x) for x in self.sampler.segments],
+                     "simulator": _simulator_settings(self.sim),
+                     "primo_version": __version__, **extra}
+            (tmp / _STATE).write_text(json.dumps(state, default=_json_default), encoding="utf-8")
+        self.timing["checkpoint_s"] += time.perf_counter() - t
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _setup_tf(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception:  # pragma: no cover - older TF
+        pass
+
+
+def _read_checkpoint(out: Path):
+    ck = out / CHECKPOINT
+    if not (ck / _STATE).exists():
+        raise UsageError(f"nothing to resume: {out} has no checkpoint",
+                         hint="start training without --resume")
+    try:
+        state = json.loads((ck / _STATE).read_text(encoding="utf-8"))
+        arrays = dict(np.load(ck / _ARRAYS))
+    except (OSError, ValueError) as e:
+        raise DataError(f"checkpoint is unreadable ({e})", path=ck,
+                        hint="delete it and train again without --resume") from None
+    return ck, state, arrays
+
+
+def train(features, out, settings: TrainSettings | None = None, *, simulator=None, mapper=None,
+          resume: bool = False, overwrite: bool = False, log=None, on_round=None) -> TrainResult:
+    """Train an encoder and a yield predictor; write the model directory ``out``.
+
+    Parameters
+    ----------
+    features : str, Path, FeatureStore or ArrayFeatures
+        Training features (a path is opened with :func:`primo.training.data.open_features`).
+    out : str or Path
+        The model directory (created; checkpoints, metrics and logs are written there as training
+        goes).
+    settings : TrainSettings
+        Every training setting (defaults: DESIGN.md). On ``resume`` the checkpoint's settings are
+        used, except ``rounds`` when this one asks for more.
+    simulator : object with ``yields(targets, queries, mapper=None)`` and ``to_dict()``
+        The thermodynamic ground truth (default :class:`primo.predictor.simulator.Simulator`).
+    mapper : primo.parallel.Mapper, optional
+        Where simulations run (default: serial).
+    resume : bool
+        Continue from ``out/checkpoint`` after an interruption.
+    overwrite : bool
+        Replace an existing model directory.
+    log : callable(str), optional
+        Receives one-line progress messages.
+    on_round : callable(dict), optional
+        Called with each round's metrics row after its checkpoint is written.
+
+    Returns
+    -------
+    TrainResult
+    """
+    out = Path(out)
+    s = dataclasses.replace(settings) if settings is not None else TrainSettings()
+    s.check()
+    state = arrays = None
+    if resume:
+        ck, state, arrays = _read_checkpoint(out)
+        saved = TrainSettings.from_dict(state["settings"])
+        if saved.seed is None:
+            raise DataError("checkpoint has no seed", path=ck, hint="start again without --resume")
+        saved.rounds = max(saved.rounds, s.rounds) if settings is not None else saved.rounds
+        s = saved
+    else:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            if not overwrite:
+                hint = ("continue the interrupted run with --resume, or pass --overwrite"
+                        if (out / CHECKPOINT).exists() else "choose another name or pass --overwrite")
+                raise UsageError(f"output {out} already exists", hint=hint)
+            if out.is_dir():
+                shutil.rmtree(out)
+            else:
+                out.unlink()
+        if s.seed is None:
+            s.seed = int(np.random.SeedSequence().entropy % (2 ** 31))
+    out.mkdir(parents=True, exist_ok=True)
+
+    own_source = False
+    if isinstance(features, (str, os.PathLike)):
+        source = _data.open_features(features)
+        own_source = True
+    else:
+        source = features
+        if source.n == 0:
+            raise DataError("feature matrix has no rows, nothing to train on",
+                            hint="give a non-empty feature store")
+    try:
+        return _train(source, out, s, simulator, mapper, state, arrays, log, on_round)
+    finally:
+        if own_source:
+            source.close()
+
+
+def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays, log, on_round):
+    from ..encoder.model import load_encoder
+    from ..predictor.model import load_predictor
+
+    if simulator is None:
+        simulator = _default_simulator(state.get("simulator") if state else None)
+    sim = simulator
+    run = _Run(source, out, s, sim, mapper, log, on_round)
+    run.make_rngs(s.seed)
+    _setup_tf(s.seed)
+    t_setup = time.perf_counter()
+    fp = _data.fingerprint(source)
+    if state is not None:
+        if state.get("data", {}).get("fingerprint") != fp:
+            raise DataError("the features differ from those the interrupted run was trained on "
+                            f"(fingerprint {fp} != {state.get('data', {}).get('fingerprint')})",
+                            path=getattr(source, "path", None),
+                            hint="resume with the same --features, or start again without --resume")
+        run.set_rng_state(state["rng"])
+        run.metrics = state["metrics"]
+        run.timing.update(state["timing"])
+        run.elapsed_before = float(state["elapsed_s"])
+        run.setup_data(heldout=arrays["heldout"], threshold_info=state["threshold"])
+        if state.get("segments") and not run.sampler.whole:
+            run.sampler.refresh(state["segments"])
+        else:
+            run.sampler.refresh()
+        ck = out / CHECKPOINT
+        m = _Models(s, source.dim, None, 1.0, s.seed,
+                    encoder=load_encoder(ck / "encoder.keras"),
+                    predictor=load_predictor(ck / "predictor.keras"))
+        m.load_optimizer_arrays(arrays)
+        run.buffer = (arrays["buffer_t"], arrays["buffer_q"], arrays["buffer_y"])
+        start_round = int(state["round"]) + 1
+        stats = state["scaling"]
+        before = state.get("before")
+        run.log(f"resuming after round {state['round']} of {s.rounds}")
+    else:
+        run.setup_data()
+        run.sampler.refresh()
+        run.check_block()
+        center, msq = _data.row_norm_stats(source, rows=np.setdiff1d(np.arange(source.n), run.heldout),
+                                           rng=run.rngs["stats"])
+        from ..encoder.model import feature_scaling_from_stats
+
+        center, scale = feature_scaling_from_stats(center, msq, source.dim)
+        stats = {"scale": scale, "centered_rms_norm": math.sqrt(msq)}
+        m = _Models(s, source.dim, center, scale, s.seed)
+        run.timing["setup_s"] += time.perf_counter() - t_setup
+        seed_loss = run.seed_predictor(m)
+        row0, d0, y0, _, _ = run.evaluate(m, "round", desc="round 0 held-out")
+        row0.update({"round": 0, "predictor_loss": seed_loss, "elapsed_s": run.elapsed()})
+        run.metrics = [row0]
+        before = {"distance": d0.tolist(), "yield": y0.tolist()}
+        start_round = 1
+    data_info = {"path": str(getattr(source, "path", "") or ""), "n": int(source.n),
+                 "dim": int(source.dim), "fingerprint": fp, "heldout_rows": int(len(run.heldout)),
+                 "training_rows": int(source.n - len(run.heldout)),
+                 "block_rows": int(run.sampler.block_rows),
+                 "similar_fraction_in_block": float(run.sampler.similar_fraction)}
+    extra = {"scaling": stats, "before": before, "data": data_info}
+    tb = TensorBoardLog(out / "logs")
+    try:
+        if state is None:
+            write_metrics_csv(out / "metrics.csv", run.metrics)
+            tb.write(run.metrics[0])
+            run.save_checkpoint(m, 0, extra)
+        for rnd in progress(range(start_round, s.rounds + 1), total=s.rounds, initial=start_round - 1,
+                            desc="training", unit="round"):
+            if rnd > 1 and (rnd - 1) % s.refresh_every == 0:
+                run.sampler.refresh()
+            row = {"round": rnd}
+            row.update(run.encoder_phase(m, rnd))
+            row.update(run.predictor_phase(m, rnd))
+            if rnd % s.eval_every == 0 or rnd == s.rounds:
+                ev = run.evaluate(m, "round", desc=f"round {rnd} held-out")[0]
+                row.update(ev)
+            row["elapsed_s"] = run.elapsed()
+            run.metrics.append(row)
+            write_metrics_csv(out / "metrics.csv", run.metrics)
+            tb.write(row)
+            run.save_checkpoint(m, rnd, extra)
+            run.log(_round_line(row, s.rounds))
+            if on_round is not None:
+                on_round(row)
+        final = _finish(run, m, s, out, extra)
+    finally:
+        tb.close()
+    return final
+
+
+def _round_line(row: dict, rounds: int) -> str:
+    def f(k, fmt="{:.3f}"):
+        v = row.get(k)
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+    return (f"round {row['round']}/{rounds}: encoder loss {f('encoder_loss')}, fresh agree "
+            f"{f('fresh_agree', '{:.1%}')} (mae {f('fresh_mae')}), held-out yield>=0.5: similar "
+            f"{f('sim_pos_similar', '{:.1%}')}, dissimilar {f('sim_pos_dissimilar', '{:.2%}')}, "
+            f"{row.get('elapsed_s', 0):.0f} s")
+
+
+def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> TrainResult:
+    from ..model_dir import ENCODER_NAME, PREDICTOR_NAME, write_card
+    from .plots import plot_yield_separation
+
+    final_row, d, y, p, kind = run.evaluate(m, "final", desc="final held-out evaluation")
+    with atomic_file(out / ENCODER_NAME, suffix=".keras") as tmp:
+        m.encoder.save(tmp)
+    with atomic_file(out / PREDICTOR_NAME, suffix=".keras") as tmp:
+        m.predictor.save(tmp)
+    before = extra.get("before")
+    if len(d):
+        plot_yield_separation(out / "yields.png", run.threshold, {"distance": d, "yield": y},
+                              before if before and len(before["distance"]) else None,
+                              title=f"primo train: {extra['data']['path'] or 'features'}")
+    sim_mask = d <= run.threshold
+    metrics = dict(final_row)
+    metrics.update({
+        "eval_pairs": int(len(d)),
+        "pred_mae_heldout": float(np.abs(p - y).mean()) if len(y) else math.nan,
+        "fresh_agree_last": run.metrics[-1].get("fresh_agree"),
+        "fresh_mae_last": run.metrics[-1].get("fresh_mae"),
+        "yield_quantiles_similar": _quantiles(y[sim_mask]),
+        "yield_quantiles_dissimilar": _quantiles(y[~sim_mask]),
+        "random_pairs": int((kind == 0).sum()),
+        "random_pairs_sim_pos": float((y[kind == 0] >= 0.5).mean()) if (kind == 0).any() else math.nan,
+    })
+    elapsed = run.elapsed()
+    timing = dict(run.timing)
+    timing["total_s"] = elapsed
+    sim_s = timing["seed_simulation_s"] + timing["simulation_s"]
+    timing["simulation_total_s"] = sim_s
+    card = {
+        "provenance": provenance(),
+        "threshold": run.threshold_info,
+        "layout": _layout(),
+        "features": {"dim": int(run.source.dim),
+                     "extractor": (run.source.metadata or {}).get("extractor"),
+                     "metadata": run.source.metadata or {}},
+        "encoder": {"input_dim": int(run.source.dim), "hidden": s.hidden,
+                    "length": FEATURE_LENGTH, "output_activation": s.output_activation,
+                    "entropy": s.entropy, "gc_balance": s.gc_balance,
+                    "homopolymer": s.homopolymer, "max_run": s.max_run,
+                    "scaling": {"kind": s.scaling, **extra["scaling"]},
+                    "discretization": "argmax per position, channels A, C, G, T"},
+        "predictor": {"window": s.window, "pool_size": s.pool_size,
+                      "conv_filters": s.conv_filters, "conv_width": s.conv_width,
+                      "inputs": "target one-hot, query one-hot (same sense)",
+                      "output": "yield of target + RP with revcomp(query + RP[:6])"},
+        "training": {**s.to_dict(), "rounds_completed": run.metrics[-1]["round"],
+                     "timing": timing, "mapper": run.mapper_desc()},
+        "simulator": _simulator_settings(run.sim),
+        "data": extra["data"],
+        "versions": _versions(),
+        "metrics": metrics,
+        "outputs": {"metrics": "metrics.csv", "figure": "yields.png" if len(d) else None,
+                    "tensorboard": "logs", "checkpoint": CHECKPOINT},
+    }
+    card = write_card(out, card)
+    run.log(f"done in {elapsed:.0f} s (simulation {sim_s:.0f} s); held-out similar pairs reaching "
+            f"yield 0.5: {metrics.get('sim_pos_similar', math.nan):.1%}, dissimilar: "
+            f"{metrics.get('sim_pos_dissimilar', math.nan):.2%}")
+    return TrainResult(out, card, run.metrics, int(run.metrics[-1]["round"]))
+
+
+def _quantiles(y) -> dict:
+    y = np.asarray(y, dtype=np.float64)
+    if y.size == 0:
+        return {}
+    qs = [0.05, 0.25, 0.5, 0.75, 0.95]
+    return {f"q{int(q * 100):02d}": float(v) for q, v in zip(qs, np.quantile(y, qs))}
