@@ -583,50 +583,65 @@ class BarcodeDecoder:
             final = quick | two | (f >= 4) | (worst > _ERASED)
             todo = np.flatnonzero(~final)
             if len(todo):
-                self._resolve(todo, f, emask, w, key64, nN, st, ids, rs_ok, status, D, cap)
+                self._resolve(todo, f, emask, w, key64, S, nN, st, ids, rs_ok, status, D, cap)
         # bad characters last: they override everything (bad lengths are set by the caller)
         status[worst >= _BADCHAR] = BAD_CHARACTERS
         return status, ids, D - nN
 
-    def _resolve(self, rows, f, emask, w, key64, nN, st, ids, rs_ok, status, D, cap):
-        """Pool rule for rows with f in {0, 1, 3} that were not accepted at once (in place)."""
+    def _resolve(self, rows, f, emask, w, key64, S, nN, st, ids, rs_ok, status, D, cap):
+        """Pool rule for rows with f in {0, 1, 3} that were not accepted at once (in place).
+
+        Each candidate re-solves two positions ``p, q`` of the zero-filled word as erasures (with
+        f = 3, after setting the first erased position to each of its 64 values). Only those
+        symbols change, so the candidate's syndrome, ID and distance are the word's updated at
+        those positions alone; the loop runs over the 15, 6 or 64 candidates, vectorised over rows.
+        """
+        t = self._t
         for fv in (0, 1, 3):
             r = rows[f[rows] == fv]
-            if len(r) == 0:
+            m = len(r)
+            if m == 0:
                 continue
-            wr, kr = w[r], key64[r]
+            wr, kr, Sr, em = w[r], key64[r], S[r], emask[r]
+            idw = _ids(wr)
             if fv == 0:
-                masks = np.array([(1 << p) | (1 << q) for p, q in _PAIRS], dtype=np.int64)
-                K = len(masks)
-                wc = np.repeat(wr[:, None, :], K, axis=1)
-                for k, (p, q) in enumerate(_PAIRS):
-                    wc[:, k, p] = 0
-                    wc[:, k, q] = 0
-                mk = np.broadcast_to(masks, (len(r), K))
-                valid = np.ones((len(r), K), dtype=bool)
+                # every pair of positions treated as erased: 15 candidates
+                specs = [((p, q), None) for p, q in _PAIRS]
             elif fv == 1:
-                K = 6
-                em = emask[r]
-                mk = em[:, None] | (1 << np.arange(6, dtype=np.int64))[None, :]
-                valid = mk != em[:, None]
-                wc = np.repeat(wr[:, None, :], K, axis=1)
-                pos = np.arange(6)
-                wc[:, pos, pos] = 0
+                # the erased position and each other one: 6 candidates (the erased one twice:
+                # invalid)
+                e = _lowest_bit(em)
+                specs = [((e, p), None) for p in range(6)]
             else:
-                K = 64
-                em = emask[r]
-                low = _lowest_bit(em)
-                mk = np.broadcast_to((em & ~(1 << low))[:, None], (len(r), K))
-                wc = np.repeat(wr[:, None, :], K, axis=1)
-                wc[np.arange(len(r))[:, None], np.arange(K)[None, :], low[:, None]] = \
-                    np.arange(K, dtype=np.uint8)[None, :]
-                valid = np.ones((len(r), K), dtype=bool)
-            cand, cst = self._solve(wc, mk)
-            valid &= cst < UNCORRECTABLE
-            cids = _ids(cand.reshape(-1, 6)).reshape(len(r), K)
-            valid &= self._member(np.where(valid, cids, 0))
-            cD = _row_dist(self._t.dist, np.repeat(kr[:, None, :], K, axis=1).reshape(-1, 6),
-                           cand.reshape(-1, 6)).reshape(len(r), K)
+                # the three erased positions; the first takes each of its 64 values
+                em2 = em & (em - 1)
+                e1, e2, e3 = _lowest_bit(em), _lowest_bit(em2), _lowest_bit(em2 & (em2 - 1))
+                specs = [((e2, e3), v) for v in range(64)]
+            K = len(specs)
+            cids = np.empty((m, K), dtype=np.int64)
+            cD = np.empty((m, K), dtype=np.int16)
+            valid = np.empty((m, K), dtype=bool)
+            for k, ((p, q), v) in enumerate(specs):
+                # re-solve positions p, q (zeroed) of the word: only they change
+                wp, wq = _col(wr, p), _col(wr, q)
+                mask = em | (1 << p) | (1 << q)
+                Sc = Sr ^ t.syn[p, wp] ^ t.syn[q, wq]
+                idk, dk = idw, 0
+                if v is not None:  # f = 3: the first erased position set to v
+                    Sc = Sc ^ t.syn[e1, v]
+                    mask = mask & ~(1 << e1)
+                    idk = idk ^ np.where(e1 < 4, np.int64(v) << (6 * e1), 0)
+                    dk = t.dist[_col(kr, e1) + v]
+                ri = mask * 4096 + Sc
+                ok = t.rs_status[ri] < UNCORRECTABLE
+                if fv == 1:
+                    ok &= e != q
+                np_, nq = t.rs_corr[ri, p], t.rs_corr[ri, q]
+                idk = idk ^ _shifted(wp ^ np_, p) ^ _shifted(wq ^ nq, q)
+                cD[:, k] = t.dist[_col(kr, p) + np_] + t.dist[_col(kr, q) + nq] + dk
+                cids[:, k] = np.where(ok, idk, 0)
+                valid[:, k] = ok
+            valid &= self._member(cids)
             cD = np.where(valid, cD, _BIG)
             best = cD.min(axis=1)
             at_best = cD == best[:, None]
@@ -635,25 +650,31 @@ class BarcodeDecoder:
             none = best == _BIG
             unique = ~none & (hi == lo)
             within = (best - nN[r]) <= cap
-            out = np.full(len(r), UNCORRECTABLE, dtype=np.uint8)
+            out = np.full(m, UNCORRECTABLE, dtype=np.uint8)
             out[none & rs_ok[r]] = NOT_IN_POOL
             out[~none & ~within] = TOO_DISTANT
             out[~none & within & ~unique] = AMBIGUOUS
-            win = ~none & within & unique
+            won = ~none & within & unique
             same = rs_ok[r] & (ids[r] == hi)
-            out[win] = np.where(same[win], st[r][win], POOL_RESOLVED)
+            out[won] = np.where(same[won], st[r][won], POOL_RESOLVED)
             status[r] = out
-            ids[r[win]] = hi[win]
-            D[r[win]] = best[win]
+            ids[r[won]] = hi[won]
+            D[r[won]] = best[won]
 
-    def _solve(self, wc: np.ndarray, masks: np.ndarray):
-        """Plain RS on candidate words (..., 6) with erasure masks (...) -> (codewords, status)."""
-        t = self._t
-        S = t.syn[0][wc[..., 0]]
-        for i in range(1, 6):
-            S = S ^ t.syn[i][wc[..., i]]
-        ri = masks * 4096 + S
-        return wc ^ t.rs_corr[ri], t.rs_status[ri]
+
+def _col(a: np.ndarray, pos):
+    """``a[:, pos]`` for one position, or ``a[i, pos[i]]`` for a position per row."""
+    if isinstance(pos, (int, np.integer)):
+        return a[:, pos]
+    return a[np.arange(len(a)), pos]
+
+
+def _shifted(sym, pos):
+    """Contribution of symbol(s) at position(s) ``pos`` to the ID (0 for check positions)."""
+    sym = sym.astype(np.int64)
+    if isinstance(pos, (int, np.integer)):
+        return sym << (6 * pos) if pos < 4 else np.zeros_like(sym)
+    return np.where(pos < 4, sym << (6 * np.minimum(pos, 3)), 0)
 
 
 def _ids(cw: np.ndarray) -> np.ndarray:
