@@ -241,6 +241,9 @@ def test_bad_manifest(tmp_path):
     m.write_text(json.dumps({"documents": 3}))
     with pytest.raises(DataError, match="has 2 oligos but the manifest says 3"):
         read_pool(tmp_path / "p")
+    m.write_text(json.dumps({"documents": 1}))
+    with pytest.raises(DataError, match="has 2 oligos but the manifest says 1"):
+        read_pool(tmp_path / "p", chunksize=1)
     with pytest.raises(UsageError, match="does not exist"):
         read_pool(tmp_path / "nope")
 

@@ -696,6 +696,41 @@ def _first_repeat(keys: np.ndarray) -> tuple[int, int]:
     return int(order[k]), int(order[start[k]])
 
 
+def _concat(parts: list) -> np.ndarray:
+    """Concatenate and empty ``parts`` (so the pieces can be freed)."""
+    out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    parts.clear()
+    return out
+
+
+class _Column:
+    """Rows of ASCII ``S`` arrays collected as an array of str (see :func:`_str_array`)."""
+
+    def __init__(self, capacity=None):
+        self.parts: list = []
+        self.n = 0
+        self.buf = None
+        string_dtype = getattr(getattr(np, "dtypes", None), "StringDType", None)
+        if capacity and string_dtype is not None:
+            self.buf = np.empty(int(capacity), dtype=string_dtype())
+
+    def append(self, s_arr):
+        m = len(s_arr)
+        if self.buf is not None and self.n + m <= len(self.buf):
+            self.buf[self.n:self.n + m] = s_arr.astype(self.buf.dtype)
+        else:
+            if self.buf is not None:  # more rows than announced: fall back to chunks
+                self.parts.append(self.buf[:self.n])
+                self.buf = None
+            self.parts.append(_str_array(s_arr))
+        self.n += m
+
+    def finish(self):
+        if self.buf is not None:
+            return self.buf[:self.n] if self.n < len(self.buf) else self.buf
+        return _concat(self.parts) if self.parts else np.zeros(0, dtype=object)
+
+
 def _str_array(s_arr: np.ndarray) -> np.ndarray:
     """ASCII ``S`` array -> array of str: numpy's variable-width StringDType where available (about
     60 % of the memory of Python str objects), else an object array of str."""
@@ -739,7 +774,12 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
     db, manifest, layout, scheme = _pool_source(path)
     parser = _BarcodeParser(scheme)
     L = layout.length
-    ids_parts, idx_parts, bc_parts, ft_parts, id_keys = [], [], [], [], []
+    ids_parts, idx_parts, id_keys = [], [], []
+    expected = manifest.get("documents")
+    # sequences go straight into preallocated arrays when the manifest gives the count (no
+    # concatenation copy at the end), else into chunks concatenated one column at a time
+    bc_store = _Column(expected if sequences else 0)
+    ft_store = _Column(expected if sequences else 0)
     n = 0
     with open_input(db, "pool file") as fh:
         reader = csv.reader(fh)
@@ -818,17 +858,16 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
                     f"S{layout.barcode_length}").ravel()
                 ft = np.ascontiguousarray(mat[:, layout.feature_slice]).view(
                     f"S{layout.feature_length}").ravel()
-                bc_parts.append(_str_array(bc))
-                ft_parts.append(_str_array(ft))
+                bc_store.append(bc)
+                ft_store.append(ft)
             n += m
     if n == 0:
         raise DataError("pool file has a header but no oligos", path=db)
-    expected = manifest.get("documents")
     if expected is not None and int(expected) != n:
         raise DataError(f"pool file has {n:,} oligos but the manifest says {int(expected):,}",
                         path=db, hint="the pool directory is incomplete or was edited")
-    image_ids = np.concatenate(ids_parts) if len(ids_parts) > 1 else ids_parts[0]
-    indices = np.concatenate(idx_parts)
+    image_ids = _concat(ids_parts)
+    indices = _concat(idx_parts)
     if not allow_duplicates:
         for keys, what in ((indices, "barcode"), (np.concatenate(id_keys), "ImageID")):
             j, first = _first_repeat(keys)
@@ -839,8 +878,8 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
                                 path=db, line=_exact_line(db, j),
                                 hint=f"each oligo needs its own {what}")
     return Pool(image_ids=image_ids, indices=indices,
-                barcodes=np.concatenate(bc_parts) if sequences else None,
-                features=np.concatenate(ft_parts) if sequences else None,
+                barcodes=bc_store.finish() if sequences else None,
+                features=ft_store.finish() if sequences else None,
                 layout=layout, scheme=scheme, manifest=manifest, path=Path(path))
 
 
