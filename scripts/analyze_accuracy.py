@@ -217,7 +217,7 @@ def main(argv=None):
         amps, seqs, quals = read_fastq(f)
         truth = doc_of_amp[amps]
         t = time.perf_counter()
-        a = ra.assign(seqs, quals)
+        a = ra.assign(seqs)
         t_primo += time.perf_counter() - t
         t = time.perf_counter()
         pp = np.array([pub.row(s) for s in seqs], dtype=np.int64)

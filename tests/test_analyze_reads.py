@@ -181,7 +181,7 @@ def _reference(seq, pool_idx, S):
 
 def test_engine_matches_per_read_reference(adir, pool):
     """The vectorised engine gives the same documents as a simple per-read implementation."""
-    S = R.ReadStructure(rescue_indels=False, rescue_quality=False)
+    S = R.ReadStructure(rescue_indels=False)
     ra = R.ReadAssigner(pool.indices, structure=S)
     recs = _records(adir / "reads_R1.fastq.gz")[:250] + _records(adir / "reads_R2.fastq.gz")[:250]
     # make some harder: Ns, a shifted prefix, a trimmed read
@@ -208,7 +208,7 @@ def test_art_reads_accuracy(adir, pool, truth):
     for name in ("reads_R1.fastq.gz", "reads_R2.fastq.gz"):
         recs = _records(adir / name)
         t = _truth_of(recs, truth)
-        a = ra.assign([s for _, s, _ in recs], [q for _, _, q in recs])
+        a = ra.assign([s for _, s, _ in recs])
         right = (a.position == t).mean()
         wrong = ((a.position >= 0) & (a.position != t)).mean()
         assert right >= 0.97, (name, right)

@@ -42,8 +42,10 @@ How a read is placed
      symbols, the symbols 5' of it are read in the shifted frame, those 3' of it in the IP frame,
      and the symbol itself is erased (12 variants, each keeping one parity check). A variant counts
      only if the erased stretch is the decoded 5-mer with one base deleted or inserted;
-   * low quality (``rescue_quality``): the two symbols with the lowest base quality are erased; the
-     decode counts only if each erased 5-mer is within 1 mismatch of the decoded one.
+
+   Base qualities are not used: the decoder's pool-restricted maximum-likelihood rule already
+   places what erasing the lowest-quality symbols would (on ART and synthetic reads such a rescue
+   placed no further read).
 
    A read is assigned when its candidates decode to exactly one pool document; two different
    documents make it ``ambiguous``.
@@ -104,14 +106,14 @@ REASONS = ("assigned", "no_ip", "barcode_truncated", "uncorrectable", "not_in_po
 R_ASSIGNED, R_NO_IP, R_TRUNCATED, R_UNCORRECTABLE, R_NOT_IN_POOL, R_AMBIGUOUS, R_CONFLICT = range(7)
 
 #: how an assigned read's barcode was read; ``Assignment.how`` holds indices into this tuple
-HOW = ("none", "exact", "corrected", "indel_rescued", "quality_rescued")
-H_NONE, H_EXACT, H_CORRECTED, H_INDEL, H_QUALITY = range(5)
+HOW = ("none", "exact", "corrected", "indel_rescued")
+H_NONE, H_EXACT, H_CORRECTED, H_INDEL = range(4)
 
 #: how IP was found; ``Assignment.ip_stage`` holds indices into this tuple
-IP_STAGES = ("none", "exact_at_offset", "mismatch_near_offset", "elsewhere")
+IP_STAGES = ("none", "exact_at_offset", "near_offset", "elsewhere")
 
 #: bytes of FASTQ per task
-DEFAULT_CHUNKSIZE = 4 * 1024 * 1024
+DEFAULT_CHUNKSIZE = 16 * 1024 * 1024
 
 #: fewer of the reads with an IP decoding to the pool than this means the pool does not match
 MIN_YIELD = 0.05
@@ -159,10 +161,8 @@ class ReadStructure:
         Barcode nt beyond the end of the read that may be treated as erasures (5 = one symbol).
     max_barcode_mismatches : int
         Called bases in which a corrected barcode may differ from the decoded one (3).
-    rescue_indels, rescue_quality : bool
-        Try the indel and low-quality rescues for barcodes that do not decode.
-    quality_offset : int
-        FASTQ quality encoding offset (33).
+    rescue_indels : bool
+        Try the indel rescue for barcodes that do not decode.
     """
 
     fp: str = C.FP
@@ -178,8 +178,6 @@ class ReadStructure:
     max_missing: int = 5
     max_barcode_mismatches: int = 3
     rescue_indels: bool = True
-    rescue_quality: bool = True
-    quality_offset: int = 33
 
     def __post_init__(self):
         for name in ("fp", "ip", "rp"):
@@ -189,7 +187,7 @@ class ReadStructure:
             object.__setattr__(self, name, s)
         for name in ("barcode_length", "feature_length", "prefix_length", "max_ip_mismatches",
                      "max_shift", "flank_length", "max_flank_mismatches", "max_missing",
-                     "max_barcode_mismatches", "quality_offset"):
+                     "max_barcode_mismatches"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 raise UsageError(f"read structure: {name} must be a non-negative integer, got {v!r}")
@@ -296,7 +294,7 @@ class Assignment:
     strand : int8
         0 oligo forward, 1 reverse-complemented, -1 no IP found.
     how : uint8
-        Index into :data:`HOW`: exact, corrected, indel_rescued, quality_rescued (0 if unassigned).
+        Index into :data:`HOW`: exact, corrected, indel_rescued (0 if unassigned).
     ip_stage : uint8
         Index into :data:`IP_STAGES`: how IP was found.
     """
@@ -460,8 +458,8 @@ class ReadAssigner:
         return pos, cat, np.where(pos >= 0, res.id, -1)
 
     # ---- public --------------------------------------------------------------------------------
-    def assign(self, seqs, quals=None) -> Assignment:
-        """Place reads given as lists of str/bytes (quality strings optional, Phred+33).
+    def assign(self, seqs) -> Assignment:
+        """Place reads given as a list of str/bytes.
 
         This is the convenience form of :meth:`assign_buffer` for the in-silico experiment and
         tests; files are processed by :func:`count_reads`.
@@ -473,19 +471,9 @@ class ReadAssigner:
         lens = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
         starts = np.zeros(n, dtype=np.int64)
         np.cumsum(lens[:-1], out=starts[1:])
-        data = np.frombuffer(b"".join(seqs), dtype=np.uint8)
-        qdata = qstarts = None
-        if quals is not None:
-            quals = [q.encode("ascii") if isinstance(q, str) else bytes(q) for q in quals]
-            if len(quals) != n or any(len(q) != len(s) for q, s in zip(quals, seqs)):
-                raise UsageError("quality strings must match the sequences in number and length")
-            qdata = np.frombuffer(b"".join(quals), dtype=np.uint8)
-            qstarts = starts
-        return self.assign_buffer(data, starts, lens, qdata, qstarts)
+        return self.assign_buffer(np.frombuffer(b"".join(seqs), dtype=np.uint8), starts, lens)
 
-    def assign_buffer(self, data: np.ndarray, starts: np.ndarray, lens: np.ndarray,
-                      qdata: np.ndarray | None = None, qstarts: np.ndarray | None = None
-                      ) -> Assignment:
+    def assign_buffer(self, data: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> Assignment:
         """Place reads stored in one byte buffer.
 
         Parameters
@@ -494,8 +482,6 @@ class ReadAssigner:
             Bytes holding the sequences (e.g. a raw FASTQ chunk).
         starts, lens : int64 arrays
             Where each read's sequence starts in ``data`` and its length.
-        qdata, qstarts : optional
-            Buffer and start offsets of the quality strings (same lengths as the sequences).
         """
         S = self.structure
         a = np.asarray(data, dtype=np.uint8)
@@ -550,7 +536,7 @@ class ReadAssigner:
         cg = np.concatenate(c_stage)
         bc = np.concatenate(c_bc)
         miss = np.concatenate(c_miss)
-        pos, cat, how = self._read_barcodes(a, starts, ends, cr, cs, ci, bc, miss, qdata, qstarts)
+        pos, cat, how = self._read_barcodes(a, starts, ends, cr, cs, ci, bc, miss)
         self._reduce(out, cr, cs, cg, pos, cat, how)
         return out
 
@@ -642,31 +628,12 @@ class ReadAssigner:
             missing[rv] = np.maximum(p + width - hi[rv], 0)
         return W, missing
 
-    def _quality_windows(self, qdata, qstarts, starts, ends, cr, cs, ci, width):
-        """Phred qualities of the barcode windows (oligo frame, like :meth:`_barcode_windows`)."""
-        S = self.structure
-        li = len(S.ip)
-        q0 = qstarts[cr]
-        q1 = q0 + (ends[cr] - starts[cr])
-        qip = q0 + (ci - starts[cr])
-        Q = np.zeros((len(cr), width), dtype=np.uint8)
-        fwd = cs == 0
-        if fwd.any():
-            Q[fwd] = _window(qdata, qip[fwd] - width, width, q0[fwd], q1[fwd], lut=None,
-                             fill=S.quality_offset)
-        rv = ~fwd
-        if rv.any():
-            Q[rv] = _window(qdata, qip[rv] + li, width, q0[rv], q1[rv], lut=None,
-                            fill=S.quality_offset)[:, ::-1]
-        return Q.astype(np.int16) - S.quality_offset
-
-    def _read_barcodes(self, a, starts, ends, cr, cs, ci, bc, missing, qdata, qstarts):
+    def _read_barcodes(self, a, starts, ends, cr, cs, ci, bc, missing):
         """Decode every candidate's barcode; returns (position, category, how) per candidate.
 
         category: 0 exact, 1 corrected, 2 not in pool, 3 uncorrectable, 4 truncated, 5 ambiguous.
         """
         S = self.structure
-        bl = S.barcode_length
         nc = len(cr)
         ok_len = missing <= S.max_missing
         if ok_len.all():
@@ -687,15 +654,6 @@ class ReadAssigner:
             how[failed[got]] = H_INDEL
             cat[failed[got]] = 1
             cat[failed[rp == -2]] = 5  # ambiguous between variants
-            failed = failed[~got & (rp != -2)]
-        if failed.size and S.rescue_quality and qdata is not None:
-            Q = self._quality_windows(qdata, qstarts, starts, ends, cr[failed], cs[failed],
-                                      ci[failed], bl)
-            rp = self._rescue_quality(bc[failed], Q)
-            got = rp >= 0
-            pos[failed[got]] = rp[got]
-            how[failed[got]] = H_QUALITY
-            cat[failed[got]] = 1
         return pos, cat, how
 
     def _rescue_indels(self, a, starts, ends, cr, cs, ci):
@@ -735,31 +693,6 @@ class ReadAssigner:
         uniq = any_ok & (lo == hi)
         out[uniq] = hi[uniq]
         out[any_ok & ~uniq] = -2
-        return out
-
-    def _rescue_quality(self, bc, Q):
-        """Erase the two lowest-quality symbols and decode; pool position or -1."""
-        S = self.structure
-        bl, wl = S.barcode_length, self._wl
-        nsym = bl // wl
-        nc = len(bc)
-        q = np.where(bc == _N, -1, Q).reshape(nc, nsym, wl).min(axis=2)
-        low = np.argsort(q, axis=1, kind="stable")[:, :2]
-        V = bc.copy().reshape(nc, nsym, wl)
-        rows = np.arange(nc)[:, None]
-        V[rows, low, :] = _N
-        p, c, ids = self._decode(V.reshape(nc, bl), strict=True)
-        ok = (p >= 0) & (c <= 1)
-        out = np.full(nc, -1, dtype=np.int64)
-        if ok.any():
-            i = np.flatnonzero(ok)
-            ref = self.barcodes_of_ids(ids[i]).reshape(len(i), nsym, wl)
-            obs = bc[i].reshape(len(i), nsym, wl)
-            er = low[i]
-            r = np.arange(len(i))[:, None]
-            d = ((obs[r, er] != ref[r, er]) & (obs[r, er] != _N)).sum(axis=2)
-            good = (d <= 1).all(axis=1)
-            out[i[good]] = p[i[good]]
         return out
 
     def _reduce(self, out: Assignment, cr, cs, cg, pos, cat, how):
@@ -843,8 +776,6 @@ class _Parsed:
     a: np.ndarray
     starts: np.ndarray
     lens: np.ndarray
-    qdata: np.ndarray | None
-    qstarts: np.ndarray | None
     n_lines: int
     first_name: bytes
     last_name: bytes
@@ -873,7 +804,7 @@ def _parse_chunk(data: bytes) -> _Parsed:
     """A chunk of whole FASTQ (or FASTA) records -> buffer + offsets (vectorised; dnaio checks)."""
     a = np.frombuffer(data, dtype=np.uint8)
     if not len(a):
-        return _Parsed(a, np.zeros(0, np.int64), np.zeros(0, np.int64), None, None, 0, b"", b"")
+        return _Parsed(a, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, b"", b"")
     if a[0] == 64:  # '@': FASTQ fast path
         nl = np.flatnonzero(a == 10)
         if a[-1] != 10:
@@ -893,8 +824,7 @@ def _parse_chunk(data: bytes) -> _Parsed:
             if good:
                 first = data[1:nl[0]]
                 last = data[hs[-1] + 1:s0[-1] - 1]
-                return _Parsed(a, s0, s1 - s0, a, q0, n_lines, _mate_name(first),
-                               _mate_name(last))
+                return _Parsed(a, s0, s1 - s0, n_lines, _mate_name(first), _mate_name(last))
     n_lines = data.count(b"\n") + (1 if data[-1:] != b"\n" else 0)
     return _parse_chunk_dnaio(data, n_lines)
 
@@ -921,12 +851,9 @@ def _parse_chunk_dnaio(data: bytes, n_lines: int) -> _Parsed:
     if n:
         np.cumsum(lens[:-1], out=starts[1:])
     a = np.frombuffer(b"".join(seqs), dtype=np.uint8)
-    qdata = None
-    if n and recs[0].qualities is not None:
-        qdata = np.frombuffer("".join(r.qualities for r in recs).encode("ascii"), dtype=np.uint8)
     names = (_mate_name(recs[0].name.encode()), _mate_name(recs[-1].name.encode())) if n else \
         (b"", b"")
-    return _Parsed(a, starts, lens, qdata, starts if qdata is not None else None, n_lines, *names)
+    return _Parsed(a, starts, lens, n_lines, *names)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -994,7 +921,7 @@ def _count_task(task) -> dict:
                             f"paired with R2 read {other.decode('ascii', 'replace')!r}")
             return out
     eng = _engine(spec)
-    ass = [eng.assign_buffer(p.a, p.starts, p.lens, p.qdata, p.qstarts) for p in parsed]
+    ass = [eng.assign_buffer(p.a, p.starts, p.lens) for p in parsed]
     out["summary"] = [a.summary() for a in ass]
     if len(ass) == 1:
         pos = ass[0].position

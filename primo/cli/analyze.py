@@ -64,7 +64,7 @@ class _Size(click.ParamType):
               help="Mismatches allowed when locating IP.")
 @click.option("--max-barcode-mismatches", type=click.IntRange(0, 30), default=3,
               show_default=True, help="Called bases a corrected barcode may differ in.")
-@click.option("--chunksize", type=_Size(), default="4M", show_default=True,
+@click.option("--chunksize", type=_Size(), default="16M", show_default=True,
               help="FASTQ bytes per parallel task (K/M suffixes).")
 @click.option("--distances", type=click.Path(dir_okay=False), default=None,
               help="The query's distances to every document (ImageID,Euclidean Distance).")

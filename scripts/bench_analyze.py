@@ -1,0 +1,337 @@
+#!/usr/bin/env python
+"""Speed of ``primo analyze`` against the published pipeline's approach, side by side.
+
+Both read the same ``.fastq.gz`` files:
+
+* **primo**: ``python -m primo analyze --pool POOL READS -o OUT -j P`` in a subprocess;
+* **published approach**: ``zcat READS | grep IP`` (really run as a subprocess pipeline: only lines
+  with an exact IP on the forward strand come out), then in Python for each line: cut the 30 nt 5'
+  of IP, map each 5-mer through the codebook (exact), decode the codeword with ``reedsolo``, look
+  the ID up in the pool.
+
+Rates are reads in the files per second of wall time of the whole command (pool loading and
+start-up included); primo's own counting rate (``stats.json``: reading, decoding, counting) is
+printed too. The process tree of each command is sampled every 20 ms from /proc for its CPU time
+and its peak resident memory (the sum over the processes alive at once); ``resource.getrusage``
+(RUSAGE_CHILDREN: the largest single process that was waited for) is printed as well.
+
+The reads come from a fast vectorised generator (speed only; correctness is measured on ART reads
+by ``scripts/analyze_accuracy.py``): 25 random nt + oligo, forward or reverse complement, 150 nt,
+substitutions rising from 0.2% to 1.2% along the read, 0.05% N, an indel in 3% of reads, binned
+NextSeq qualities, drawn from the pool's documents with a log-normal abundance.
+
+Example::
+
+    python scripts/bench_analyze.py --docs 1600000 --reads 3000000 --processes 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from primo import constants as C
+from primo.barcodes import BarcodeScheme
+
+ACGT = np.frombuffer(b"ACGT", dtype=np.uint8)
+COMP = np.zeros(256, dtype=np.uint8)
+for _a, _b in zip(b"ACGTN", b"TGCAN"):
+    COMP[_a] = _b
+# binned NextSeq qualities (Phred 14, 21, 27, 32, 36): a byte -> quality for good / erroneous bases
+_Q = np.array([14, 21, 27, 32, 36], dtype=np.uint8) + 33
+Q_GOOD = np.where(np.arange(256) < 40, _Q[3], _Q[4]).astype(np.uint8)
+Q_BAD = _Q[np.arange(256) % 3].astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------------
+def make_pool(n_docs: int, seed: int = 0):
+    """(image_ids, indices 0..n-1, oligos n x 165 uint8) in the published layout."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(n_docs, dtype=np.int64)
+    bc = np.frombuffer(BarcodeScheme().encode_bytes(idx).tobytes(), np.uint8).reshape(n_docs, 30)
+    feat = ACGT[rng.integers(0, 4, (n_docs, C.FEATURE_LENGTH), dtype=np.uint8)]
+
+    def const(s):
+        return np.broadcast_to(np.frombuffer(s.encode(), np.uint8), (n_docs, len(s)))
+
+    oligos = np.ascontiguousarray(np.concatenate([const(C.FP), bc, const(C.IP), feat,
+                                                  const(C.RP)], axis=1))
+    ids = np.char.mod("%016x", rng.integers(0, 2**62, n_docs))
+    return ids, idx, oligos
+
+
+def write_pool(path, ids, oligos):
+    """database_seqs.csv.gz, the published layout."""
+    n, L = oligos.shape
+    with gzip.GzipFile(path, "wb", compresslevel=1, mtime=0) as fh:
+        fh.write(b"ImageID,Sequence\n")
+        step = 1 << 17
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            rows = np.empty((b - a, 16 + 1 + L + 1), dtype=np.uint8)
+            rows[:, :16] = np.frombuffer("".join(ids[a:b].tolist()).encode(), np.uint8).reshape(-1, 16)
+            rows[:, 16] = ord(",")
+            rows[:, 17:17 + L] = oligos[a:b]
+            rows[:, -1] = 10
+            fh.write(rows.tobytes())
+
+
+def generate_reads(oligos, n_reads: int, seed: int = 1, read_length: int = 150,
+                   chunk: int = 200_000, skew: float = 1.5):
+    """Yield FASTQ bytes of reads (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    n_docs, olen = oligos.shape
+    w = rng.lognormal(0.0, skew, n_docs)
+    cdf = np.cumsum(w / w.sum())
+    L = read_length
+    P = C.READ_RANDOM_PREFIX
+    amp_len = P + olen
+    sub = np.linspace(0.002, 0.012, L, dtype=np.float32)
+    serial = 0
+    for a in range(0, n_reads, chunk):
+        m = min(chunk, n_reads - a)
+        docs = np.minimum(np.searchsorted(cdf, rng.random(m)), n_docs - 1)
+        amp = np.empty((m, amp_len + 1), dtype=np.uint8)
+        amp[:, :P] = ACGT[rng.integers(0, 4, (m, P), dtype=np.uint8)]
+        amp[:, P:amp_len] = oligos[docs]
+        amp[:, amp_len] = ord("A")
+        rev = rng.random(m) < 0.5
+        amp[rev, :amp_len] = COMP[amp[rev, :amp_len][:, ::-1]]
+        read = amp[:, :L].copy()
+        # an indel in 3% of reads: shift the rest of the read by one
+        ind = np.flatnonzero(rng.random(m) < 0.03)
+        for r, k, d in zip(ind, rng.integers(0, L, len(ind)), rng.integers(0, 2, len(ind))):
+            if d:   # deletion
+                read[r, k:] = amp[r, k + 1:k + 1 + L - k]
+            else:   # insertion
+                read[r, k + 1:] = amp[r, k:L - 1]
+        u = rng.random((m, L), dtype=np.float32)
+        b = rng.integers(0, 256, (m, L), dtype=np.uint8)
+        err = u < sub
+        codes = np.searchsorted(ACGT, read[err])
+        read[err] = ACGT[(codes + 1 + b[err] % 3) % 4]
+        isn = u > np.float32(1 - 0.0005)
+        read[isn] = ord("N")
+        q = Q_GOOD[b]
+        q[err] = Q_BAD[b[err]]
+        q[isn] = _Q[0]
+        names = "".join(f"@NB501{serial + i:07d}:7:HX:1:{11101 + i % 900}:{i % 25000}:"
+                        f"{(i * 7) % 20000} 1:N:0:1\n" for i in range(m)).encode()
+        nl = np.frombuffer(names, np.uint8)
+        ends = np.flatnonzero(nl == 10)
+        hlen = np.diff(np.r_[-1, ends])
+        rec_len = hlen + 2 * L + 4
+        out = np.empty(int(rec_len.sum()), dtype=np.uint8)
+        starts = np.r_[0, np.cumsum(rec_len)[:-1]]
+        # header
+        hstart = np.r_[0, ends[:-1] + 1]
+        idx = np.repeat(starts - hstart, hlen) + np.arange(len(nl))
+        out[idx] = nl
+        body = np.empty((m, 2 * L + 4), dtype=np.uint8)
+        body[:, :L] = read
+        body[:, L:L + 3] = np.frombuffer(b"\n+\n", np.uint8)
+        body[:, L + 3:2 * L + 3] = q
+        body[:, -1] = 10
+        bidx = (starts + hlen)[:, None] + np.arange(2 * L + 4)
+        out[bidx] = body
+        serial += m
+        yield out.tobytes()
+
+
+def write_reads(path, oligos, n_reads, seed=1):
+    import isal.igzip as igzip
+
+    with igzip.open(path, "wb", compresslevel=1) as fh:
+        for data in generate_reads(oligos, n_reads, seed):
+            fh.write(data)
+
+
+# ------------------------------------------------------------------------------------------------
+# measuring a command's process tree
+# ------------------------------------------------------------------------------------------------
+class TreeMonitor(threading.Thread):
+    """Samples CPU time and RSS of a process and all its descendants from /proc."""
+
+    def __init__(self, pid, interval=0.02):
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.cpu = {}
+        self.peak_rss = 0
+        self.stop = threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.page = os.sysconf("SC_PAGE_SIZE")
+
+    def _tree(self):
+        kids = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    st = fh.read()
+            except OSError:
+                continue
+            rest = st[st.rfind(")") + 2:].split()
+            kids.setdefault(int(rest[1]), []).append((int(d), rest))
+        out, todo = [], [self.pid]
+        while todo:
+            p = todo.pop()
+            for c, rest in kids.get(p, []):
+                out.append((c, rest))
+                todo.append(c)
+        try:
+            with open(f"/proc/{self.pid}/stat") as fh:
+                st = fh.read()
+            out.append((self.pid, st[st.rfind(")") + 2:].split()))
+        except OSError:
+            pass
+        return out
+
+    def run(self):
+        while not self.stop.is_set():
+            rss = 0
+            for p, rest in self._tree():
+                self.cpu[p] = (int(rest[11]) + int(rest[12])) / self.tick
+                rss += int(rest[21]) * self.page
+            self.peak_rss = max(self.peak_rss, rss)
+            self.stop.wait(self.interval)
+
+
+def measure(cmd, **kw):
+    """Run ``cmd`` (list or shell string); returns (wall s, tree CPU s, peak tree RSS, proc)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, **kw)
+    mon = TreeMonitor(proc.pid)
+    mon.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t
+    mon.stop.set()
+    mon.join()
+    return wall, sum(mon.cpu.values()), mon.peak_rss, proc, out, err
+
+
+# ------------------------------------------------------------------------------------------------
+# the published approach
+# ------------------------------------------------------------------------------------------------
+PUBLISHED = r'''
+import sys, gzip, csv, io, reedsolo
+sys.path.insert(0, {scripts!r})
+rs = reedsolo.RSCodec(nsym=2, nsize=6, c_exp=6, prim=0x61, generator=3, fcr=1)
+from primo.barcodes import BarcodeScheme
+from primo import constants as C
+words = {{w: i for i, w in enumerate(BarcodeScheme().codebook)}}
+ids = {{}}
+with gzip.open({pool!r}, "rt") as fh:
+    r = csv.reader(fh); next(r)
+    for image_id, seq in r:
+        bc = seq[18:48]
+        sym = [words[bc[i:i + 5]] for i in range(0, 30, 5)]
+        ids[sym[0] | sym[1] << 6 | sym[2] << 12 | sym[3] << 18] = image_id
+counts = dict.fromkeys(ids.values(), 0)
+IP = C.IP
+err = reedsolo.ReedSolomonError
+grep = "zcat " + " ".join({reads!r}) + " | grep " + IP
+import subprocess
+p = subprocess.Popen(grep, shell=True, stdout=subprocess.PIPE)
+decoded = 0
+for line in io.TextIOWrapper(p.stdout, "ascii"):
+    k = line.find(IP)
+    if k < 30:
+        continue
+    bc = line[k - 30:k]
+    try:
+        sym = [words[bc[i:i + 5]] for i in range(0, 30, 5)]
+        d = rs.decode(bytearray(sym))[0]
+    except (KeyError, err):
+        continue
+    i = ids.get(d[0] | d[1] << 6 | d[2] << 12 | d[3] << 18)
+    if i is not None:
+        counts[i] += 1
+        decoded += 1
+p.wait()
+print(decoded)
+'''
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--docs", type=int, default=1_600_000, help="pool size")
+    ap.add_argument("--reads", type=int, default=3_000_000)
+    ap.add_argument("--files", type=int, default=1, help="split the reads over this many files")
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--workdir", default=None, help="keep (and reuse) generated data here")
+    ap.add_argument("--skip-published", action="store_true")
+    args = ap.parse_args(argv)
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="primo-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    pool = work / f"pool_{args.docs}.csv.gz"
+    reads = [work / f"reads_{args.docs}_{args.reads}_{k}.fastq.gz" for k in range(args.files)]
+    if not pool.exists() or not all(r.exists() for r in reads):
+        t = time.perf_counter()
+        ids, idx, oligos = make_pool(args.docs)
+        write_pool(pool, ids, oligos)
+        per = -(-args.reads // args.files)
+        for k, r in enumerate(reads):
+            write_reads(r, oligos, min(per, args.reads - k * per), seed=1 + k)
+        print(f"generated a {args.docs:,}-document pool and {args.reads:,} reads in "
+              f"{time.perf_counter() - t:.1f} s ({work})")
+    size = sum(r.stat().st_size for r in reads)
+    print(f"reads: {args.reads:,} in {len(reads)} file(s), {size / 1e6:.0f} MB gzip; "
+          f"pool {args.docs:,} documents; {os.cpu_count()} CPUs, load "
+          f"{os.getloadavg()[0]:.1f}")
+
+    out = work / "out"
+    cmd = [sys.executable, "-m", "primo", "analyze", "--pool", str(pool), *map(str, reads),
+           "-o", str(out), "-j", str(args.processes), "--no-progress"]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, cpu, rss, proc, _, err = measure(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode:
+        sys.exit(f"primo analyze failed: {err.decode()}")
+    stats = json.loads((out / "stats.json").read_text())
+    primo_rate = args.reads / wall
+    print(f"\nprimo analyze (-j {args.processes}): {wall:.2f} s wall, {cpu:.2f} s CPU, "
+          f"{primo_rate:,.0f} reads/s end to end; counting {stats['seconds']:.2f} s = "
+          f"{stats['reads_per_second']:,.0f} reads/s; {stats['counted']:,} counted "
+          f"({100 * stats['counted'] / args.reads:.1f}%)")
+    print(f"  peak memory: {rss / 2**20:,.0f} MiB (process tree, sampled); getrusage children "
+          f"max RSS {r1.ru_maxrss / 1024:,.0f} MiB; CPU per read {1e6 * cpu / args.reads:.2f} us")
+    if args.skip_published:
+        return 0
+    script = PUBLISHED.format(scripts=str(Path(__file__).parent), pool=str(pool),
+                              reads=[str(r) for r in reads])
+    wall_p, cpu_p, rss_p, proc, out_p, err = measure([sys.executable, "-c", script],
+                                                     stdout=subprocess.PIPE,
+                                                     stderr=subprocess.PIPE)
+    if proc.returncode:
+        sys.exit(f"published pipeline failed: {err.decode()}")
+    decoded = int(out_p.decode().split()[-1])
+    pub_rate = args.reads / wall_p
+    print(f"published approach (zcat | grep IP, reedsolo): {wall_p:.2f} s wall, {cpu_p:.2f} s CPU, "
+          f"{pub_rate:,.0f} reads/s; {decoded:,} counted ({100 * decoded / args.reads:.1f}%); "
+          f"peak memory {rss_p / 2**20:,.0f} MiB")
+    print(f"\nratio primo / published: {primo_rate / pub_rate:.1f}x end to end "
+          f"({stats['reads_per_second'] / pub_rate:.1f}x counting rate)")
+    del r0
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
