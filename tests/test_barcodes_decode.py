@@ -322,7 +322,11 @@ def test_bad_arrays_are_usage_errors(plain):
         plain.decode(np.zeros(3, np.float64))
     with pytest.raises(UsageError):
         BarcodeDecoder(max_distance=-1)
+    with pytest.raises(UsageError, match="str or bytes"):
+        plain.decode([PUBLISHED, None])
     assert as_barcode_bytes("A" * 30)[0].shape == (1, 30)
+    # mixed str and bytes are fine
+    assert (plain.decode([PUBLISHED, PUBLISHED.encode()]).status == EXACT).all()
 
 
 # ---- other schemes -------------------------------------------------------------------------

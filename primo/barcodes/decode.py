@@ -271,7 +271,11 @@ def as_barcode_bytes(barcodes, length: int = 30) -> tuple[np.ndarray, np.ndarray
         return out, bad
     items = barcodes if isinstance(barcodes, (list, tuple)) else list(barcodes)
     n = len(items)
-    lens = np.fromiter(map(len, items), dtype=np.int64, count=n)
+    try:
+        lens = np.fromiter(map(len, items), dtype=np.int64, count=n)
+    except TypeError:
+        raise UsageError("barcodes must be given as str or bytes (or a numpy S/U/uint8 array)") \
+            from None
     bad = lens != length
     if bad.any():
         filler = "\0" * length
