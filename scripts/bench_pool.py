@@ -21,7 +21,6 @@ import csv
 import gzip
 import itertools
 import json
-import os
 import subprocess
 import sys
 import tempfile
