@@ -285,3 +285,15 @@ def test_first_repeat_matches_reference():
                 break
             seen[k] = i
         assert _first_repeat(keys) == want
+
+
+def test_extra_manifest_entries(tmp_path):
+    with PoolWriter(tmp_path / "p", extra_manifest={"model": {"path": "m/"}}) as w:
+        w.add(["a", "b"], _feats(2))
+    m = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    assert m["model"] == {"path": "m/"} and m["documents"] == 2
+    w = PoolWriter(tmp_path / "q", extra_manifest={"documents": 5})
+    w.add(["a", "b"], _feats(2))
+    with pytest.raises(UsageError, match="would replace"):
+        w.close()
+    assert not (tmp_path / "q").exists()

@@ -136,6 +136,9 @@ class PoolWriter:
         prefix of the oligo names in the Twist order sheet (``<prefix>_<index>``).
     source : path, optional
         the input file, named in error messages.
+    extra_manifest : dict, optional
+        more top-level entries for ``manifest.json`` (e.g. the model and feature store a pool was
+        encoded from); they may not replace the entries the writer sets.
 
     Use as a context manager; call :meth:`add` once per chunk::
 
@@ -147,7 +150,8 @@ class PoolWriter:
 
     def __init__(self, out_dir, layout: OligoLayout | None = None,
                  scheme: BarcodeScheme | None = None, qc: str = "warn",
-                 qc_config: QCConfig | None = None, *, name_prefix: str = "primo", source=None):
+                 qc_config: QCConfig | None = None, *, name_prefix: str = "primo", source=None,
+                 extra_manifest: dict | None = None):
         self.out_dir = Path(out_dir)
         self.layout = layout or OligoLayout()
         self.scheme = scheme or BarcodeScheme()
@@ -163,6 +167,7 @@ class PoolWriter:
                              "contain only letters, digits and _")
         self.name_prefix = name_prefix
         self.source = source
+        self.extra_manifest = dict(extra_manifest or {})
         self.result: BuildResult | None = None
         self._qc = PoolQC(self.layout, self.qc_config) if qc != "off" else None
         self._ids = KeyIndex()
@@ -419,6 +424,11 @@ class PoolWriter:
                 "source": None if self.source is None else str(self.source),
                 "provenance": prov,
             }
+            clash = sorted(set(self.extra_manifest) & set(manifest))
+            if clash:
+                raise UsageError(f"extra manifest entries {', '.join(clash)} would replace the "
+                                 "pool writer's own")
+            manifest.update(self.extra_manifest)
             self._close_files()
             write_json(self._tmp / QC_SUMMARY_FILE, {**summary, "provenance": prov})
             write_json(self._tmp / MANIFEST_FILE, manifest)
