@@ -73,11 +73,12 @@ def encode_seqs(seqs, length: int | None = None, *, what: str = "sequence", path
         codes = _CODE[np.frombuffer(buf, dtype=np.uint8)].reshape(len(seqs), L)
         if not (codes == 255).any():
             return codes
-    # slow path: find and report the first bad one
+    # slow path: report the first bad one; clean (stripped, upper-cased) sequences are encoded
+    clean = []
     for i, s in enumerate(seqs):
         kw = {"line": first_line + i} if first_line is not None else {"record": i}
-        validate_sequence(s, length=L, what=what, path=path, **kw)
-    raise AssertionError("unreachable")  # pragma: no cover
+        clean.append(validate_sequence(s, length=L, what=what, path=path, **kw))
+    return _CODE[np.frombuffer("".join(clean).encode("ascii"), dtype=np.uint8)].reshape(len(clean), L)
 
 
 def decode_seqs(codes: np.ndarray) -> list[str]:

@@ -37,6 +37,17 @@ GZIP_LEVEL = 3  # fast; level 9 is several times slower for a few % smaller file
 _COMMAND: str | None = None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(path, directory: bool) -> None:
+    """Give a temp file/dir the permissions a normal ``open``/``mkdir`` would (mkstemp uses 0600)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def set_command(argv) -> None:
     """Record the command line of this run (called by the CLI)."""
     global _COMMAND
@@ -67,6 +78,7 @@ def atomic_file(path, suffix: str = ""):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=parent)
     os.close(fd)
     tmp = Path(tmp)
+    _default_mode(tmp, directory=False)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -91,6 +103,7 @@ def atomic_dir(path):
                          hint="choose another output name")
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    _default_mode(tmp, directory=True)
     try:
         yield tmp
         if path.exists():
