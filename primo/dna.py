@@ -64,7 +64,7 @@ def encode_seqs(seqs, length: int | None = None, *, what: str = "sequence", path
     seqs = list(seqs)
     if not seqs:
         return np.zeros((0, length or 0), dtype=np.uint8)
-    L = length if length is not None else len(seqs[0])
+    L = length if length is not None else len(str(seqs[0]).strip())
     try:
         buf = "".join(seqs).encode("ascii")
     except UnicodeEncodeError:
