@@ -31,7 +31,6 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -170,6 +169,7 @@ class TreeMonitor(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.cpu = {}
+        self.peak_each = {}
         self.peak_rss = 0
         self.stop = threading.Event()
         self.tick = os.sysconf("SC_CLK_TCK")
@@ -206,29 +206,41 @@ class TreeMonitor(threading.Thread):
             rss = 0
             for p, rest in self._tree():
                 self.cpu[p] = (int(rest[11]) + int(rest[12])) / self.tick
+                self.peak_each[p] = max(self.peak_each.get(p, 0), int(rest[21]) * self.page)
                 rss += int(rest[21]) * self.page
             self.peak_rss = max(self.peak_rss, rss)
             self.stop.wait(self.interval)
 
 
+_WRAP = ("import resource, subprocess, sys, json; p = subprocess.run(json.loads(sys.argv[1])); "
+         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+         "sys.exit(p.returncode)")
+
+
 def measure(cmd, **kw):
-    """Run ``cmd`` (list or shell string); returns (wall s, tree CPU s, peak tree RSS, proc)."""
+    """Run ``cmd`` under a small wrapper process; returns (wall s, tree CPU s, peak tree RSS,
+    getrusage max RSS of the command's processes in KiB, per-process CPU, proc, out, err)."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, **kw)
+    proc = subprocess.Popen([sys.executable, "-c", _WRAP, json.dumps(cmd)], **kw)
     mon = TreeMonitor(proc.pid)
     mon.start()
     out, err = proc.communicate()
     wall = time.perf_counter() - t
     mon.stop.set()
     mon.join()
-    return wall, sum(mon.cpu.values()), mon.peak_rss, proc, out, err
+    lines = err.decode().strip().splitlines()
+    maxrss = int(lines[-1]) if lines and lines[-1].isdigit() else 0
+    err = "\n".join(lines[:-1]).encode()
+    cpu = sorted(mon.cpu.values(), reverse=True)
+    return wall, sum(cpu), mon.peak_rss, maxrss, cpu, proc, out, err
 
 
 # ------------------------------------------------------------------------------------------------
 # the published approach
 # ------------------------------------------------------------------------------------------------
 PUBLISHED = r'''
-import sys, gzip, csv, io, reedsolo
+import sys, gzip, csv, io, reedsolo, time
+t0 = time.perf_counter()
 sys.path.insert(0, {scripts!r})
 rs = reedsolo.RSCodec(nsym=2, nsize=6, c_exp=6, prim=0x61, generator=3, fcr=1)
 from primo.barcodes import BarcodeScheme
@@ -242,6 +254,7 @@ with gzip.open({pool!r}, "rt") as fh:
         sym = [words[bc[i:i + 5]] for i in range(0, 30, 5)]
         ids[sym[0] | sym[1] << 6 | sym[2] << 12 | sym[3] << 18] = image_id
 counts = dict.fromkeys(ids.values(), 0)
+t1 = time.perf_counter()
 IP = C.IP
 err = reedsolo.ReedSolomonError
 grep = "zcat " + " ".join({reads!r}) + " | grep " + IP
@@ -263,7 +276,7 @@ for line in io.TextIOWrapper(p.stdout, "ascii"):
         counts[i] += 1
         decoded += 1
 p.wait()
-print(decoded)
+print(decoded, t1 - t0, time.perf_counter() - t1)
 '''
 
 
@@ -275,13 +288,14 @@ def main(argv=None):
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--workdir", default=None, help="keep (and reuse) generated data here")
     ap.add_argument("--skip-published", action="store_true")
+    ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="primo-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     pool = work / f"pool_{args.docs}.csv.gz"
     reads = [work / f"reads_{args.docs}_{args.reads}_{k}.fastq.gz" for k in range(args.files)]
-    if not pool.exists() or not all(r.exists() for r in reads):
+    if args.generate_only:
         t = time.perf_counter()
         ids, idx, oligos = make_pool(args.docs)
         write_pool(pool, ids, oligos)
@@ -290,6 +304,12 @@ def main(argv=None):
             write_reads(r, oligos, min(per, args.reads - k * per), seed=1 + k)
         print(f"generated a {args.docs:,}-document pool and {args.reads:,} reads in "
               f"{time.perf_counter() - t:.1f} s ({work})")
+        return 0
+    if not pool.exists() or not all(r.exists() for r in reads):
+        # in a separate process, so that this one stays small (getrusage of children below)
+        subprocess.run([sys.executable, __file__, "--generate-only", "--docs", str(args.docs),
+                        "--reads", str(args.reads), "--files", str(args.files), "--workdir",
+                        str(work)], check=True)
     size = sum(r.stat().st_size for r in reads)
     print(f"reads: {args.reads:,} in {len(reads)} file(s), {size / 1e6:.0f} MB gzip; "
           f"pool {args.docs:,} documents; {os.cpu_count()} CPUs, load "
@@ -298,36 +318,45 @@ def main(argv=None):
     out = work / "out"
     cmd = [sys.executable, "-m", "primo", "analyze", "--pool", str(pool), *map(str, reads),
            "-o", str(out), "-j", str(args.processes), "--no-progress"]
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall, cpu, rss, proc, _, err = measure(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, cpu, rss, maxrss, per, proc, _, err = measure(cmd, stdout=subprocess.DEVNULL,
+                                                        stderr=subprocess.PIPE)
     if proc.returncode:
         sys.exit(f"primo analyze failed: {err.decode()}")
     stats = json.loads((out / "stats.json").read_text())
     primo_rate = args.reads / wall
+    load = stats["pool"].get("load_seconds", 0.0)
     print(f"\nprimo analyze (-j {args.processes}): {wall:.2f} s wall, {cpu:.2f} s CPU, "
-          f"{primo_rate:,.0f} reads/s end to end; counting {stats['seconds']:.2f} s = "
-          f"{stats['reads_per_second']:,.0f} reads/s; {stats['counted']:,} counted "
-          f"({100 * stats['counted'] / args.reads:.1f}%)")
+          f"{primo_rate:,.0f} reads/s end to end; pool loaded in {load:.1f} s, then counting "
+          f"{stats['seconds']:.2f} s = {stats['reads_per_second']:,.0f} reads/s "
+          f"({stats['startup_seconds']:.1f} s start-up, then "
+          f"{args.reads / (stats['seconds'] - stats['startup_seconds']):,.0f} reads/s); "
+          f"{stats['counted']:,} counted ({100 * stats['counted'] / args.reads:.1f}%)")
     print(f"  peak memory: {rss / 2**20:,.0f} MiB (process tree, sampled); getrusage children "
-          f"max RSS {r1.ru_maxrss / 1024:,.0f} MiB; CPU per read {1e6 * cpu / args.reads:.2f} us")
+          f"max RSS {maxrss / 1024:,.0f} MiB (largest process); CPU per read "
+          f"{1e6 * cpu / args.reads:.2f} us (by process: "
+          f"{', '.join(f'{c:.1f}' for c in per[:4])} s)")
     if args.skip_published:
         return 0
     script = PUBLISHED.format(scripts=str(Path(__file__).parent), pool=str(pool),
                               reads=[str(r) for r in reads])
-    wall_p, cpu_p, rss_p, proc, out_p, err = measure([sys.executable, "-c", script],
-                                                     stdout=subprocess.PIPE,
-                                                     stderr=subprocess.PIPE)
+    wall_p, cpu_p, rss_p, _, _, proc, out_p, err = measure([sys.executable, "-c", script],
+                                                           stdout=subprocess.PIPE,
+                                                           stderr=subprocess.PIPE)
     if proc.returncode:
         sys.exit(f"published pipeline failed: {err.decode()}")
-    decoded = int(out_p.decode().split()[-1])
+    decoded, load_p, loop_p = out_p.decode().split()[-3:]
+    decoded, load_p, loop_p = int(decoded), float(load_p), float(loop_p)
     pub_rate = args.reads / wall_p
+    pub_steady = args.reads / loop_p
     print(f"published approach (zcat | grep IP, reedsolo): {wall_p:.2f} s wall, {cpu_p:.2f} s CPU, "
-          f"{pub_rate:,.0f} reads/s; {decoded:,} counted ({100 * decoded / args.reads:.1f}%); "
+          f"{pub_rate:,.0f} reads/s end to end; after loading the pool ({load_p:.1f} s) "
+          f"{pub_steady:,.0f} reads/s; {decoded:,} counted ({100 * decoded / args.reads:.1f}%); "
           f"peak memory {rss_p / 2**20:,.0f} MiB")
-    print(f"\nratio primo / published: {primo_rate / pub_rate:.1f}x end to end "
-          f"({stats['reads_per_second'] / pub_rate:.1f}x counting rate)")
-    del r0
+    primo_steady = args.reads / (stats["seconds"] - stats["startup_seconds"])
+    print(f"\nratio primo / published: {primo_rate / pub_rate:.1f}x end to end, "
+          f"{primo_steady / pub_steady:.1f}x after start-up (primo {primo_steady:,.0f} vs "
+          f"{pub_steady:,.0f} reads/s), {(cpu_p / args.reads) / (cpu / args.reads):.1f}x in CPU "
+          f"time per read (both including start-up)")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0

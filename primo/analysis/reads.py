@@ -800,8 +800,11 @@ def _mate_name(name: bytes) -> bytes:
     return name
 
 
-def _parse_chunk(data: bytes) -> _Parsed:
-    """A chunk of whole FASTQ (or FASTA) records -> buffer + offsets (vectorised; dnaio checks)."""
+def _parse_chunk(data) -> _Parsed:
+    """A chunk of whole FASTQ (or FASTA) records -> buffer + offsets (vectorised; dnaio checks).
+
+    ``data`` is any bytes-like object; the returned arrays view it.
+    """
     a = np.frombuffer(data, dtype=np.uint8)
     if not len(a):
         return _Parsed(a, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, b"", b"")
@@ -822,9 +825,10 @@ def _parse_chunk(data: bytes) -> _Parsed:
                     and ((s1 - s0) == (q1 - q0)).all() and not (a[q1 - 1] == 13).any()
                     and not (a[s1 - 1] == 13).any())
             if good:
-                first = data[1:nl[0]]
-                last = data[hs[-1] + 1:s0[-1] - 1]
+                first = a[1:nl[0]].tobytes()
+                last = a[hs[-1] + 1:s0[-1] - 1].tobytes()
                 return _Parsed(a, s0, s1 - s0, n_lines, _mate_name(first), _mate_name(last))
+    data = a.tobytes()
     n_lines = data.count(b"\n") + (1 if data[-1:] != b"\n" else 0)
     return _parse_chunk_dnaio(data, n_lines)
 
@@ -895,10 +899,34 @@ def _engine(spec: _EngineSpec) -> ReadAssigner:
     return eng
 
 
+_RING_BUFFERS: list = [bytearray(0), bytearray(0)]
+
+
+def _chunk_data(data, mate: int):
+    """A task's chunk: bytes, or ``(path, length)`` of a ring file (read into a reused buffer)."""
+    if data is None or isinstance(data, (bytes, bytearray, memoryview)):
+        return data
+    path, length = data
+    buf = _RING_BUFFERS[mate]
+    if len(buf) < length:
+        buf = _RING_BUFFERS[mate] = bytearray(length + (1 << 20))
+    view = memoryview(buf)[:length]
+    with open(path, "rb", buffering=0) as fh:
+        got = fh.readinto(view)
+        while got < length:
+            k = fh.readinto(view[got:])
+            if not k:
+                raise OSError(f"chunk file {path} is shorter than expected")
+            got += k
+    return view
+
+
 def _count_task(task) -> dict:
     """Worker: one chunk (or a pair of mate chunks) -> assigned positions and counters."""
     spec, file_idx, data1, data2 = task
-    out = {"file": file_idx, "error": None, "n_lines": [0, 0], "reads": [0, 0]}
+    t0 = time.process_time()
+    data1, data2 = _chunk_data(data1, 0), _chunk_data(data2, 1)
+    out = {"file": file_idx, "error": None, "n_lines": [0, 0], "reads": [0, 0], "cpu": 0.0}
     parsed = []
     for mate, data in enumerate((data1, data2)):
         if data is None:
@@ -937,7 +965,58 @@ def _count_task(task) -> dict:
     u, c = np.unique(pos, return_counts=True)
     out["positions"] = u.astype(np.int64)
     out["counts"] = c.astype(np.int64)
+    out["cpu"] = time.process_time() - t0
     return out
+
+
+class _Ring:
+    """Chunks handed to local worker processes through a ring of files in shared memory.
+
+    Instead of pickling each chunk through a pipe (two copies on each side and many system
+    calls), the main process writes it to one of ``slots`` files (on /dev/shm when there is room,
+    else the temporary directory) and the task carries ``(path, length)``. A slot is rewritten only
+    after the result of the chunk it held was received: results arrive in order and at most
+    ``window`` tasks are in flight, so ``slots = window + 2`` files per mate suffice.
+    """
+
+    def __init__(self, directory: str, slots: int):
+        self.slots = slots
+        self.paths = [[os.path.join(directory, f"chunk{m}_{i}") for i in range(slots)]
+                      for m in (0, 1)]
+        self.fds: dict = {}
+        self.k = 0
+
+    def put(self, view, mate: int):
+        i = self.k % self.slots
+        path = self.paths[mate][i]
+        fd = self.fds.get(path)
+        if fd is None:
+            fd = self.fds[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        n = len(view)
+        done = 0
+        while done < n:
+            done += os.pwrite(fd, view[done:], done)
+        return (path, n)
+
+    def advance(self):
+        self.k += 1
+
+    def close(self):
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds = {}
+
+
+def _scratch_dir(need: int) -> str:
+    """A private temporary directory, on /dev/shm if it has ``need`` bytes free."""
+    base = None
+    try:
+        st = os.statvfs("/dev/shm")
+        if st.f_bavail * st.f_frsize > 2 * need and os.access("/dev/shm", os.W_OK):
+            base = "/dev/shm"
+    except OSError:
+        pass
+    return tempfile.mkdtemp(prefix="primo-analyze-", dir=base)
 
 
 def _combine_mates(a1: Assignment, a2: Assignment):
@@ -1048,7 +1127,10 @@ def _read_errors():
 
 
 class _Reader:
-    """Iterates chunks of one input (single file or mate pair), turning read errors into DataError."""
+    """Iterates chunks of one input (single file or mate pair), turning read errors into DataError.
+
+    Chunks are memoryviews valid until the next iteration.
+    """
 
     def __init__(self, r1: Path, r2: Path | None, chunksize: int):
         self.paths = (r1, r2)
@@ -1074,10 +1156,10 @@ class _Reader:
                         yield ch, None
                 elif fh2 is None:
                     for ch in dnaio.read_chunks(fh1, self.chunksize):
-                        yield bytes(ch), None
+                        yield ch, None
                 else:
                     for c1, c2 in dnaio.read_paired_chunks(fh1, fh2, self.chunksize):
-                        yield bytes(c1), bytes(c2)
+                        yield c1, c2
             except errs as e:
                 which = self._which(e)
                 raise DataError(f"compressed data is truncated or corrupt ({_short_exc(e)})",
@@ -1114,37 +1196,46 @@ def _fastq_chunks(fh, chunksize: int):
     buffer (which costs as much as decompressing it): the cut goes before the last line that
     starts with '@' and whose next-but-one line starts with '+' -- in valid FASTQ only a header
     line has both (a quality line starting with '@' is followed by a header and a sequence).
-    Malformed records are reported by the workers' parser (with dnaio's messages).
+    Malformed records are reported by the workers' parser (with dnaio's messages). The stream is
+    read into one reused buffer; each chunk is copied out once.
     """
-    rest = b""
+    buf = bytearray(chunksize)
+    view = memoryview(buf)
+    start = 0
     while True:
-        block = fh.read(chunksize)
-        if not block:
-            break
-        buf = rest + block if rest else block
-        cut = _last_record_start(buf)
-        if cut <= 0:
-            if len(buf) > 64 * chunksize:
+        if start == len(buf):
+            if len(buf) >= 64 * chunksize:
                 raise OverflowError("FASTQ record does not fit into buffer")
-            rest = buf
+            view.release()                       # a record longer than the buffer: grow
+            buf.extend(bytes(len(buf)))
+            view = memoryview(buf)
+        n = fh.readinto(view[start:])
+        if not n:
+            break
+        end = start + n
+        cut = _last_record_start(buf, end)
+        if cut <= 0:
+            start = end
             continue
-        yield buf[:cut]
-        rest = buf[cut:]
-    if rest:
-        yield rest
+        yield view[:cut]
+        rest = end - cut
+        buf[:rest] = view[cut:end]
+        start = rest
+    if start:
+        yield view[:start]
 
 
-def _last_record_start(buf: bytes) -> int:
-    """Offset of the start of the last complete-looking FASTQ header line in ``buf`` (or -1)."""
-    end = len(buf)
+def _last_record_start(buf, size: int) -> int:
+    """Start of the last complete-looking FASTQ header line in ``buf[:size]`` (or -1)."""
+    end = size
     while True:
         p = buf.rfind(b"\n@", 0, end)
         if p < 0:
             return -1
         h = p + 1
-        e1 = buf.find(b"\n", h)
-        e2 = buf.find(b"\n", e1 + 1) if e1 >= 0 else -1
-        if e2 < 0 or e2 + 1 >= len(buf):
+        e1 = buf.find(b"\n", h, size)
+        e2 = buf.find(b"\n", e1 + 1, size) if e1 >= 0 else -1
+        if e2 < 0 or e2 + 1 >= size:
             end = p  # the record is incomplete: cut before it
             continue
         if buf[e2 + 1:e2 + 2] == b"+":
@@ -1368,7 +1459,7 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
     own_mapper = mapper is None
     if own_mapper:
         mapper = get_mapper()
-    tmpdir = None
+    tmpdir = ring = window = None
     try:
         key = uuid.uuid4().hex
         if isinstance(mapper, (SerialMapper, ProcessMapper)):
@@ -1378,7 +1469,9 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
             else:
                 import pickle
 
-                tmpdir = tempfile.mkdtemp(prefix="primo-analyze-")
+                window = 2 * mapper.n_workers
+                tmpdir = _scratch_dir((window + 2) * 2 * chunksize)
+                ring = _Ring(tmpdir, window + 2)
                 engine_file = os.path.join(tmpdir, "engine.pickle")
                 with open(engine_file, "wb") as fh:
                     pickle.dump(engine, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -1387,6 +1480,8 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
         else:  # a remote cluster: ship the parts, each worker builds (and caches) the engine
             spec = _EngineSpec(key, structure, scheme.to_dict(),
                                pool_indices=indices.astype(np.int32))
+        t_ready = time.perf_counter()
+        worker_cpu = 0.0
         counts = np.zeros(len(indices), dtype=np.int64)
         files = []
         for r1, r2 in inputs:
@@ -1405,15 +1500,23 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
         def tasks():
             for fi, rd in enumerate(readers):
                 for d1, d2 in rd:
-                    yield (spec, fi, d1, d2)
+                    if ring is not None:
+                        t = (spec, fi, ring.put(d1, 0), None if d2 is None else ring.put(d2, 1))
+                        ring.advance()
+                        yield t
+                    elif serial:   # processed before the next chunk is read: no copy
+                        yield (spec, fi, d1, d2)
+                    else:
+                        yield (spec, fi, bytes(d1), None if d2 is None else bytes(d2))
 
+        serial = isinstance(mapper, SerialMapper)
         mates: dict = {}
         frags: dict = {}
         pairs: dict = {}
         n_frag = 0
         bar = progress(total=None, desc="reads", unit="read") if show_progress else None
         try:
-            for res in mapper.imap(_count_task, tasks()):
+            for res in mapper.imap(_count_task, tasks(), window=window):
                 fi = res["file"]
                 if res["error"] is not None:
                     _raise_chunk_error(res["error"], inputs[fi], lines_done[fi])
@@ -1422,6 +1525,7 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
                     slot = file_slot[fi][m]
                     if slot is not None:
                         files[slot]["reads"] += res["reads"][m]
+                worker_cpu += res["cpu"]
                 if len(res["counts"]):
                     counts[res["positions"]] += res["counts"]
                 for s in res.get("summary", []):
@@ -1439,6 +1543,8 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
     finally:
         if own_mapper:
             mapper.close()
+        if ring is not None:
+            ring.close()
         if tmpdir is not None:
             import shutil
 
@@ -1474,6 +1580,8 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
         "decode_yield": round(yield_, 6),
         "seconds": round(seconds, 3),
         "reads_per_second": round(n_reads / seconds, 1) if seconds > 0 else None,
+        "startup_seconds": round(t_ready - t0, 3),
+        "worker_cpu_seconds": round(worker_cpu, 3),
         "mapper": mapper.describe(),
         "chunksize": int(chunksize),
         "read_structure": structure.to_dict(),

@@ -117,9 +117,13 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
 
     pool = None
     if pool_path:
+        import time
+
         from ..oligos.pool import read_pool
 
+        t = time.perf_counter()
         pool = read_pool(pool_path, sequences=False)
+        pool_seconds = time.perf_counter() - t
     with atomic_dir(out) as tmp:
         if reads:
             structure = R.ReadStructure.from_layout(
@@ -132,6 +136,7 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
                                    allow_low_yield=allow_low_yield,
                                    show_progress=not no_progress)
             rc.stats["pool"]["source"] = str(pool_path)
+            rc.stats["pool"]["load_seconds"] = round(pool_seconds, 3)
         else:
             rc = R.ReadCounts.read(counts_file)
             if pool is not None:
