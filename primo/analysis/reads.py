@@ -32,23 +32,21 @@ How a read is placed
    the nt 3' of IP* (reverse). Positions beyond the end of the read become N (erasures) if at most
    ``max_missing`` (5) nt are missing, else the read is ``barcode_truncated``.
 3. **Decode** all barcodes of a chunk in one call to :class:`primo.barcodes.decode.BarcodeDecoder`
-   (Reed-Solomon error and erasure correction, a 5-mer outside the codebook or with N is an
-   erasure), restricted to the pool's documents. A decode that corrected symbols is kept only if
-   the read's barcode differs from the decoded one in at most ``max_barcode_mismatches`` (3) called
-   bases -- a miscorrection differs in ~4 bases per wrong symbol.
-4. **Rescue** barcodes that did not decode:
+   restricted to the pool's documents: Reed-Solomon error and erasure correction (a 5-mer outside
+   the codebook or with N is an erasure), then the decoder's pool rule (the unique closest pool
+   barcode), accepted only if it differs from the read's barcode in at most
+   ``max_barcode_mismatches`` (3) called bases -- a miscorrection differs in ~4 bases per wrong
+   symbol.
+4. **Rescue indels** (``rescue_indels``) of barcodes that did not decode: a 29- or 31-nt barcode
+   between FP and IP. For each of the 6 symbols, the symbols 5' of it are read in the shifted
+   frame, those 3' of it in the IP frame, and the symbol itself is erased (12 variants, each
+   keeping one parity check; the other symbols must then match exactly). A variant counts only if
+   the erased stretch is the decoded 5-mer with one base deleted or inserted.
 
-   * indels (``rescue_indels``): a 29- or 31-nt barcode between FP and IP; for each of the 6
-     symbols, the symbols 5' of it are read in the shifted frame, those 3' of it in the IP frame,
-     and the symbol itself is erased (12 variants, each keeping one parity check). A variant counts
-     only if the erased stretch is the decoded 5-mer with one base deleted or inserted;
-
-   Base qualities are not used: the decoder's pool-restricted maximum-likelihood rule already
-   places what erasing the lowest-quality symbols would (on ART and synthetic reads such a rescue
-   placed no further read).
-
-   A read is assigned when its candidates decode to exactly one pool document; two different
-   documents make it ``ambiguous``.
+A read is assigned when its candidates decode to exactly one pool document; two different documents
+make it ``ambiguous``. Base qualities are not used: the decoder's pool rule already places what
+erasing the lowest-quality symbols would (on ART and synthetic reads such a rescue placed no
+further read).
 
 Reasons a read is not counted: ``no_ip``, ``barcode_truncated``, ``uncorrectable``, ``not_in_pool``
 (a valid barcode of a document that is not in the pool), ``ambiguous``; for paired-end fragments
@@ -64,9 +62,16 @@ fragment is counted once: the mate that decodes gives the document; if both deco
 documents the fragment is a ``conflict`` and is not counted. Mates must be in the same order in both
 files (the first and last record names of every chunk are checked).
 
-Files are cut into chunks of about ``chunksize`` bytes with :func:`dnaio.read_chunks` and the chunks
-are processed by the pluggable map (:mod:`primo.parallel`); results are identical for any number of
-processes. Memory is bounded by the pool and the chunk size, not by the number of reads.
+Files are decompressed in the main process (ISA-L gzip in a background thread) and cut into chunks
+of whole records of about ``chunksize`` bytes (16 MiB: the decoder has a fixed cost per call):
+single-end FASTQ by :func:`_fastq_chunks`, which finds record starts without counting every line,
+paired and FASTA files by :func:`dnaio.read_paired_chunks` / :func:`dnaio.read_chunks`. Chunks are
+processed by the pluggable map (:mod:`primo.parallel`), reaching local worker processes through a
+ring of shared-memory files (:class:`_Ring`) rather than pickles. Workers parse a chunk with numpy
+(newline positions, record checks) and fall back to :mod:`dnaio` for anything unusual, so malformed
+records are reported with dnaio's message, the file, the line and the record. Results are identical
+for any number of processes. Memory is bounded by the pool and the chunk size, not by the number
+of reads.
 
 Outputs (:meth:`ReadCounts.write`)
 ----------------------------------
@@ -127,6 +132,7 @@ for _b in b"ACGT":
 _COMP = np.full(256, _N, dtype=np.uint8)
 for _a, _b in zip(b"ACGT", b"TGCA"):
     _COMP[_a] = _b
+    _COMP[_a + 32] = _b
 
 
 def _bytes(s: str) -> np.ndarray:
