@@ -240,3 +240,11 @@ def test_streaming_reads_stay_bounded(tmp_path):
             total += len(cX)
         assert total == n
         assert fs.default_chunksize() % fs.chunk_rows == 0
+
+
+def test_huge_finite_values_are_accepted(tmp_path):
+    """Rows whose float32 sum overflows are still finite: only real NaN / inf are refused."""
+    X = np.full((2, 8), 3e38, np.float32)
+    with FeatureStore.create(tmp_path / "h.h5", 8) as fs:
+        fs.append(["a", "b"], X)
+        assert np.array_equal(fs.read(), X)

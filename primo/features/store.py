@@ -366,8 +366,12 @@ class FeatureStore:
         if len(ids) == 0:
             return
         # fast path: NaN / inf propagate through a row sum; look closer only when one shows up
-        if not np.isfinite(X.sum(axis=1, dtype=np.float64)).all():
+        # (a float32 sum of huge finite values can overflow: the exact check decides)
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(X.sum(axis=1))
+        if not finite.all():
             finite = np.isfinite(X).all(axis=1)
+        if not finite.all():
             bad = int(np.flatnonzero(~finite)[0])
             kind = "NaN" if np.isnan(X[bad]).any() else "infinite"
             raise DataError(f"{kind} feature values (or too large for float32) in document "
