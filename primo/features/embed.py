@@ -10,11 +10,15 @@ Architecture (defined here, weights shipped in ``primo/data/fashion_embed.npz``)
 
 The embedding is L2-normalised, so Euclidean distances lie in [0, 2] and equal
 sqrt(2 - 2 cos); with the triplet loss below this gives neighbours that share a class far more often
-than raw pixels do (see :func:`primo.features.metrics.map_at_k` and ``scripts/train_fashion_embed.py``).
+than raw pixels do: mAP@10 0.925 against 0.861 for raw pixels (queries: the 10,000 test images,
+database: the 60,000 training images; see :func:`primo.features.metrics.map_at_k` and
+``scripts/train_fashion_embed.py``).
 
 Training: batches of P classes x K images drawn at random from the training split, "batch-all"
 triplet loss (Hermans et al. 2017): every (anchor, positive, negative) triplet of the batch,
-loss = mean of max(0, d(a, p) - d(a, n) + margin) over the triplets where it is positive; Adam with a cosine-decayed learning rate. No pickle anywhere: the weights
+loss = mean of max(0, d(a, p) - d(a, n) + margin) over the triplets where it is positive; Adam
+with a cosine-decayed learning rate (defaults: 10 epochs of 375 batches of 10 x 16 images, margin
+0.3, flips and 2-pixel shifts; about 22 minutes on 2 busy CPU cores). No pickle anywhere: the weights
 file is a plain ``.npz`` of float32 arrays (``w000``, ``w001``, ... in ``model.get_weights()`` order)
 plus ``meta`` (a JSON string: architecture version, training settings, measured mAP@10), loaded
 with ``allow_pickle=False`` into the architecture built here.
@@ -131,7 +135,7 @@ def embed(images, batch_size: int = 1024, model=None) -> np.ndarray:
     return out
 
 
-def train_embedder(images, labels, *, epochs: int = 12, steps_per_epoch: int | None = None,
+def train_embedder(images, labels, *, epochs: int = 10, steps_per_epoch: int | None = None,
                    classes_per_batch: int = 10, per_class: int = 16, margin: float = 0.3,
                    mining: str = "all",
                    learning_rate: float = 1e-3, seed: int = 0, dim: int = EMBED_DIM,
@@ -156,6 +160,12 @@ def train_embedder(images, labels, *, epochs: int = 12, steps_per_epoch: int | N
         Random horizontal flips and shifts of up to 2 pixels.
     log : callable, optional
         Called with one line of text per epoch.
+
+    Notes
+    -----
+    Seeds Python, numpy and TensorFlow globally (``keras.utils.set_random_seed(seed)``) so that a
+    run is reproducible; call ``tf.config.experimental.enable_op_determinism()`` first for
+    bit-identical weights (``scripts/train_fashion_embed.py`` does).
     """
     import keras
     import tensorflow as tf

@@ -149,7 +149,8 @@ def collect_images(inputs, ids: str = "stem"):
         if not imgs:
             other = f"; it has {len(files)} other file{'s' if len(files) != 1 else ''}" if files else ""
             raise UsageError(f"folder {folder} contains no images{other}",
-                             hint=f"looked for {', '.join(sorted(e for e in IMAGE_EXTENSIONS if e in ('.jpg', '.jpeg', '.png', '.gif', '.bmp', '.tif', '.tiff', '.webp')))}, ... in it and its subfolders")
+                             hint="looked for .jpg, .jpeg, .png, .gif, .bmp, .tif, .webp, ... files "
+                                  "in it and its subfolders")
         for f in imgs:
             found.append((f, f.relative_to(folder).as_posix()))
 
