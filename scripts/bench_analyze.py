@@ -169,6 +169,7 @@ class TreeMonitor(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.cpu = {}
+        self.parent = {}
         self.peak_each = {}
         self.peak_rss = 0
         self.stop = threading.Event()
@@ -206,6 +207,7 @@ class TreeMonitor(threading.Thread):
             rss = 0
             for p, rest in self._tree():
                 self.cpu[p] = (int(rest[11]) + int(rest[12])) / self.tick
+                self.parent[p] = int(rest[1])
                 self.peak_each[p] = max(self.peak_each.get(p, 0), int(rest[21]) * self.page)
                 rss += int(rest[21]) * self.page
             self.peak_rss = max(self.peak_rss, rss)
@@ -231,8 +233,11 @@ def measure(cmd, **kw):
     lines = err.decode().strip().splitlines()
     maxrss = int(lines[-1]) if lines and lines[-1].isdigit() else 0
     err = "\n".join(lines[:-1]).encode()
-    cpu = sorted(mon.cpu.values(), reverse=True)
-    return wall, sum(cpu), mon.peak_rss, maxrss, cpu, proc, out, err
+    # CPU of the command's main process and of everything it started (workers, zcat, grep)
+    main = [p for p, q in mon.parent.items() if q == proc.pid]
+    main_cpu = sum(mon.cpu[p] for p in main)
+    others = sum(c for p, c in mon.cpu.items() if p != proc.pid and p not in main)
+    return wall, sum(mon.cpu.values()), mon.peak_rss, maxrss, (main_cpu, others), proc, out, err
 
 
 # ------------------------------------------------------------------------------------------------
@@ -241,6 +246,7 @@ def measure(cmd, **kw):
 PUBLISHED = r'''
 import sys, gzip, csv, io, reedsolo, time
 t0 = time.perf_counter()
+c0 = time.process_time()
 sys.path.insert(0, {scripts!r})
 rs = reedsolo.RSCodec(nsym=2, nsize=6, c_exp=6, prim=0x61, generator=3, fcr=1)
 from primo.barcodes import BarcodeScheme
@@ -255,6 +261,7 @@ with gzip.open({pool!r}, "rt") as fh:
         ids[sym[0] | sym[1] << 6 | sym[2] << 12 | sym[3] << 18] = image_id
 counts = dict.fromkeys(ids.values(), 0)
 t1 = time.perf_counter()
+c1 = time.process_time()
 IP = C.IP
 err = reedsolo.ReedSolomonError
 grep = "zcat " + " ".join({reads!r}) + " | grep " + IP
@@ -276,7 +283,7 @@ for line in io.TextIOWrapper(p.stdout, "ascii"):
         counts[i] += 1
         decoded += 1
 p.wait()
-print(decoded, t1 - t0, time.perf_counter() - t1)
+print(decoded, t1 - t0, time.perf_counter() - t1, time.process_time() - c1)
 '''
 
 
@@ -332,31 +339,39 @@ def main(argv=None):
           f"{args.reads / (stats['seconds'] - stats['startup_seconds']):,.0f} reads/s); "
           f"{stats['counted']:,} counted ({100 * stats['counted'] / args.reads:.1f}%)")
     print(f"  peak memory: {rss / 2**20:,.0f} MiB (process tree, sampled); getrusage children "
-          f"max RSS {maxrss / 1024:,.0f} MiB (largest process); CPU per read "
-          f"{1e6 * cpu / args.reads:.2f} us (by process: "
-          f"{', '.join(f'{c:.1f}' for c in per[:4])} s)")
+          f"max RSS {maxrss / 1024:,.0f} MiB (largest process)")
+    # CPU while counting: the main process after start-up + all worker processes
+    primo_cpu = stats["main_cpu_seconds"] + per[1]
+    print(f"  CPU: {per[0]:.1f} s main process ({load:.1f} s of it loading the pool), {per[1]:.1f} s "
+          f"workers; while counting {1e6 * primo_cpu / args.reads:.2f} us per read")
     if args.skip_published:
         return 0
     script = PUBLISHED.format(scripts=str(Path(__file__).parent), pool=str(pool),
                               reads=[str(r) for r in reads])
-    wall_p, cpu_p, rss_p, _, _, proc, out_p, err = measure([sys.executable, "-c", script],
-                                                           stdout=subprocess.PIPE,
-                                                           stderr=subprocess.PIPE)
+    wall_p, cpu_p, rss_p, _, per_p, proc, out_p, err = measure([sys.executable, "-c", script],
+                                                               stdout=subprocess.PIPE,
+                                                               stderr=subprocess.PIPE)
     if proc.returncode:
         sys.exit(f"published pipeline failed: {err.decode()}")
-    decoded, load_p, loop_p = out_p.decode().split()[-3:]
-    decoded, load_p, loop_p = int(decoded), float(load_p), float(loop_p)
+    decoded, load_p, loop_p, loop_cpu = out_p.decode().split()[-4:]
+    decoded, load_p, loop_p, loop_cpu = int(decoded), float(load_p), float(loop_p), float(loop_cpu)
+    pub_cpu = loop_cpu + per_p[1]   # Python decoding + zcat + grep
     pub_rate = args.reads / wall_p
     pub_steady = args.reads / loop_p
     print(f"published approach (zcat | grep IP, reedsolo): {wall_p:.2f} s wall, {cpu_p:.2f} s CPU, "
           f"{pub_rate:,.0f} reads/s end to end; after loading the pool ({load_p:.1f} s) "
           f"{pub_steady:,.0f} reads/s; {decoded:,} counted ({100 * decoded / args.reads:.1f}%); "
-          f"peak memory {rss_p / 2**20:,.0f} MiB")
+          f"peak memory {rss_p / 2**20:,.0f} MiB; while counting {1e6 * pub_cpu / args.reads:.2f} us "
+          f"CPU per read (Python {loop_cpu:.1f} s, zcat + grep {per_p[1]:.1f} s)")
     primo_steady = args.reads / (stats["seconds"] - stats["startup_seconds"])
     print(f"\nratio primo / published: {primo_rate / pub_rate:.1f}x end to end, "
           f"{primo_steady / pub_steady:.1f}x after start-up (primo {primo_steady:,.0f} vs "
-          f"{pub_steady:,.0f} reads/s), {(cpu_p / args.reads) / (cpu / args.reads):.1f}x in CPU "
-          f"time per read (both including start-up)")
+          f"{pub_steady:,.0f} reads/s), {pub_cpu / primo_cpu:.1f}x in CPU time per read while "
+          f"counting")
+    ncpu = len(os.sched_getaffinity(0))
+    print(f"CPU-bound projection on {ncpu} idle cores (while counting): primo "
+          f"{ncpu * args.reads / primo_cpu:,.0f} reads/s, published "
+          f"{min(ncpu, 3) * args.reads / pub_cpu:,.0f} reads/s (its 3 processes)")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0

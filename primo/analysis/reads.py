@@ -135,6 +135,13 @@ for _a, _b in zip(b"ACGT", b"TGCA"):
     _COMP[_a + 32] = _b
 
 
+# byte -> 2-bit base code (A0 C1 G2 T3, either case), anything else 4
+_BASE2 = np.full(256, 4, dtype=np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    _BASE2[_b] = _i
+    _BASE2[_b + 32] = _i
+
+
 def _bytes(s: str) -> np.ndarray:
     return np.frombuffer(s.encode("ascii"), dtype=np.uint8)
 
@@ -424,6 +431,11 @@ class ReadAssigner:
         self._rcfp_flank = _COMP[self._fp_flank][::-1].copy()
         self._wl = self.scheme.word_length
         self._indel_maps, self._indel_info = _indel_maps(S.barcode_length, self._wl)
+        # codebook membership of every k-mer (2 bits per base), to skip rescue variants whose
+        # readable symbols are not all codebook words (the strict decode would reject them)
+        self._in_codebook = np.zeros(4 ** self._wl, dtype=bool)
+        cb = _BASE2[self.scheme.codebook_array()].astype(np.int64)
+        self._in_codebook[(cb * (4 ** np.arange(self._wl - 1, -1, -1))).sum(axis=1)] = True
 
     # ---- helpers -------------------------------------------------------------------------------
     def positions_of(self, indices) -> np.ndarray:
@@ -672,9 +684,19 @@ class ReadAssigner:
         nv = len(maps)
         V = E[:, np.where(maps < 0, 0, maps)]           # nc x nv x bl
         V[:, maps < 0] = _N
-        p, c, ids = self._decode(V.reshape(nc * nv, bl), strict=True)
-        p, ids = p.reshape(nc, nv), ids.reshape(nc, nv)
-        ok = (c <= 1).reshape(nc, nv) & (p >= 0)
+        # a readable symbol that is neither a codebook word nor has an N differs from any decoded
+        # word in a called base, which the strict decode rejects: skip such variants
+        codes = _BASE2[V].reshape(nc, nv, bl // wl, wl).astype(np.int64)
+        keys = (np.minimum(codes, 3) * (4 ** np.arange(wl - 1, -1, -1))).sum(axis=3)
+        has_n = (codes > 3).any(axis=3)
+        cand = (self._in_codebook[keys] | has_n).all(axis=2)
+        p = np.full((nc, nv), -1, dtype=np.int64)
+        ids = np.full((nc, nv), -1, dtype=np.int64)
+        c = np.full((nc, nv), 3, dtype=np.uint8)
+        if cand.any():
+            pp, cc, ii = self._decode(V[cand], strict=True)
+            p[cand], c[cand], ids[cand] = pp, cc, ii
+        ok = (c <= 1) & (p >= 0)
         if ok.any():
             # the erased stretch must be the decoded word with one base deleted / inserted
             ri, vi = np.nonzero(ok)
@@ -1487,6 +1509,7 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
             spec = _EngineSpec(key, structure, scheme.to_dict(),
                                pool_indices=indices.astype(np.int32))
         t_ready = time.perf_counter()
+        cpu_ready = time.process_time()
         worker_cpu = 0.0
         counts = np.zeros(len(indices), dtype=np.int64)
         files = []
@@ -1557,6 +1580,7 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
             shutil.rmtree(tmpdir, ignore_errors=True)
 
     seconds = time.perf_counter() - t0
+    main_cpu = time.process_time() - cpu_ready
     n_reads = sum(f["reads"] for f in files)
     excluded = {}
     for iid, pos in excl.items():
@@ -1588,6 +1612,7 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
         "reads_per_second": round(n_reads / seconds, 1) if seconds > 0 else None,
         "startup_seconds": round(t_ready - t0, 3),
         "worker_cpu_seconds": round(worker_cpu, 3),
+        "main_cpu_seconds": round(main_cpu, 3),
         "mapper": mapper.describe(),
         "chunksize": int(chunksize),
         "read_structure": structure.to_dict(),
