@@ -15,10 +15,11 @@ def set_quiet(quiet: bool) -> None:
     _QUIET = bool(quiet)
 
 
-def progress(iterable=None, total=None, desc: str | None = None, unit: str = "it", **kw):
-    """A tqdm bar, or a pass-through when quiet / not on a terminal."""
+def progress(iterable=None, total=None, desc: str | None = None, unit: str = "it",
+             disable: bool = False, **kw):
+    """A tqdm bar, or a pass-through when quiet, not on a terminal, or ``disable``."""
     from tqdm.auto import tqdm
 
-    disable = _QUIET or not sys.stderr.isatty()
+    disable = disable or _QUIET or not sys.stderr.isatty()
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr,
                 dynamic_ncols=True, unit_scale=True, **kw)

@@ -36,3 +36,33 @@ def run_cli(capsys):
         return res, out.getvalue() + cap.out, cap.err
 
     return _run
+
+
+class _Workspace:
+    pass
+
+
+@pytest.fixture(scope="session")
+def tiny_workspace(tmp_path_factory):
+    """A tiny but real pipeline state shared by workflow tests (built once per test process):
+    120 bundled demo images, their fashion-embed features, and a model trained for 2 short rounds
+    against the real ViennaRNA simulator."""
+    from primo.cli import main
+    from primo.features.datasets import demo_images
+
+    d = tmp_path_factory.mktemp("tiny")
+    ws = _Workspace()
+    ws.dir = d
+    paths, labels = demo_images(d / "imgs", n=120)
+    ws.images = [Path(p) for p in paths]
+    ws.labels = labels
+    ws.features = d / "f.h5"
+    ws.model = d / "model"
+    r = main(["extract", str(d / "imgs"), "--model", "fashion-embed", "-o", str(ws.features)])
+    assert r.exit_code == 0, r.error
+    r = main(["train", "-f", str(ws.features), "-o", str(ws.model), "--threshold", "auto",
+              "--rounds", "1", "--steps", "10", "--seed-pairs", "40", "--seed-epochs", "2",
+              "--sim-pairs", "20", "--eval-pairs", "10", "--final-eval-pairs", "10",
+              "--hidden", "32", "--heldout-rows", "20", "--seed", "3", "-j", "1"])
+    assert r.exit_code == 0, r.error
+    return ws

@@ -44,6 +44,33 @@ COMMANDS = {
 }
 
 
+# commands that run TensorFlow: it is imported up front with its C++ start-up chatter silenced
+_TF_COMMANDS = {"extract", "train", "encode-db", "query", "simulate", "demo"}
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with stderr (file descriptor 2) silenced, so that its C++ start-up log
+    lines (oneDNN, CPU features, absl) do not bury primo's own messages."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # pragma: no cover - no stderr
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        try:
+            import tensorflow  # noqa: F401
+        except Exception:  # not installed or broken: the command itself reports it
+            pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class LazyGroup(click.Group):
     """A click group that imports a subcommand's module only when it is invoked."""
 
@@ -107,6 +134,8 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
     if stdout is not None:
         sys.stdout = stdout
     name = _command_name(argv)
+    if name.removeprefix("primo ") in _TF_COMMANDS and not debug and "--help" not in argv:
+        _import_tensorflow_quietly()
     try:
         value = cli.main(args=argv, prog_name="primo", standalone_mode=False)
         if isinstance(value, int) and not isinstance(value, bool):

@@ -61,7 +61,7 @@ def probe_paths(out_path) -> dict:
 
 def write_probes(query_ids, feature_seqs, out_path, layout: ProbeLayout | None = None,
                  scale: str | None = None, purification: str = "HPLC", *,
-                 name_prefix: str = "primo_q_") -> dict:
+                 name_prefix: str = "primo_q_", extra_manifest: dict | None = None) -> dict:
     """Write probes for query documents (see the module docstring); return the paths written.
 
     Parameters
@@ -77,6 +77,8 @@ def write_probes(query_ids, feature_seqs, out_path, layout: ProbeLayout | None =
         IDT scale (``25nm``, ``100nm``, ``250nm``, ``1um``); None picks the smallest that fits.
     purification : str
         IDT purification code.
+    extra_manifest : dict, optional
+        more entries for the manifest (the model that encoded the queries, ...).
     name_prefix : str
         IDT names are ``<prefix><ImageID>`` with characters other than letters, digits, ``_ . -``
         replaced by ``_``.
@@ -132,6 +134,7 @@ def write_probes(query_ids, feature_seqs, out_path, layout: ProbeLayout | None =
                   "scale": scale, "purification": purification, "bases_per_probe": bases,
                   "modifications": {"/5Biosg/": "5' biotin",
                                     "/ideoxyU/": "internal 2'-deoxyuridine (USER-cleavable)"}},
+        **(extra_manifest or {}),
         "provenance": provenance(),
     }
     with contextlib.ExitStack() as stack:

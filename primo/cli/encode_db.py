@@ -1,0 +1,50 @@
+"""``primo encode-db --model MODEL/ --features F.h5 -o POOL/``: the database as an oligo pool.
+
+Encodes every document of the feature store with the model's encoder (streamed in chunks) and writes
+the pool directory: database_seqs.csv.gz (published layout), the Twist order sheet,
+barcode_order.csv.gz, QC flags and summary, manifest.json. Document index = row order in the store.
+With ``--qc fail`` (default) a pool with manufacturability failures is not written.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ._options import debug_option
+from .pool import _print_summary, _qc_config, _qc_options
+
+__all__ = ["cli"]
+
+
+@click.command("encode-db")
+@click.option("--model", "-m", "model_dir", required=True, type=click.Path(),
+              help="Trained model directory (primo train).")
+@click.option("--features", "-f", required=True, type=click.Path(),
+              help="Feature store of the database documents (primo extract).")
+@click.option("--output", "-o", required=True, type=click.Path(), help="Pool directory to write.")
+@click.option("--qc", type=click.Choice(["fail", "warn", "off"]), default="fail", show_default=True,
+              help="Stop (nothing written) or only warn when oligos fail manufacturability QC.")
+@_qc_options
+@click.option("--barcode-seed", type=int, default=42, show_default=True,
+              help="Seed of the index -> ID permutation (42 = the published pool).")
+@click.option("--name-prefix", default="primo", show_default=True,
+              help="Prefix of oligo names in the Twist sheet.")
+@click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True,
+              help="Documents encoded and written per step (memory).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Encoder batch size.")
+@debug_option
+def cli(model_dir, features, output, qc, gc_min, gc_max, max_homopolymer, primer_match,
+        max_pool_size, barcode_seed, name_prefix, chunksize, batch_size):
+    """Encode a feature store as an oligo pool ready to order."""
+    from ..barcodes import BarcodeScheme
+    from ..workflows.encode_db import encode_database
+
+    cfg = _qc_config(None, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
+    res = encode_database(model_dir, features, output, chunksize=chunksize, batch_size=batch_size,
+                          qc=qc, qc_config=cfg, scheme=BarcodeScheme(seed=barcode_seed),
+                          name_prefix=name_prefix)
+    click.echo(f"wrote {res.n_documents:,} oligos to {res.path}", err=True)
+    if res.report is not None:
+        _print_summary(res.report.summary())
+    return res

@@ -1,0 +1,100 @@
+"""Design query probes: ``primo query --model MODEL/ (--image IMG... | --features Q.h5) -o probes.csv``.
+
+Query images are turned into features with the extractor recorded in the model card (the same one
+that made the training and database features; ``--weights`` overrides where its weights come from),
+encoded by the model's encoder, and written by :func:`primo.oligos.probes.write_probes`:
+
+* ``probes.csv`` — ``ImageID,Sequence`` (published ``query_seqs.csv`` layout: the probe with its
+  modifications, 5' biotin and deoxy-U spacer, then the reverse complement of the query feature
+  region + the first 6 nt of RP);
+* ``probes_idt_order.csv`` — the IDT order sheet (name, sequence, scale, purification);
+* ``probes_manifest.json`` — the model, the feature regions, the layout and provenance.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, UsageError
+
+__all__ = ["query_features", "design_probes"]
+
+
+def query_features(model, *, features=None, images=None, query_ids=None, weights=None,
+                   ids: str = "stem", batch_size: int | None = None):
+    """(query IDs, feature matrix) from a feature store or from image files."""
+    from ..features.store import FeatureStore
+
+    if (features is None) == (not images):
+        raise UsageError("give the queries either as --features Q.h5 or as --image IMG...")
+    if images:
+        from ..features.extract import extract_images
+
+        extractor = model.extractor
+        if not extractor:
+            raise UsageError(f"the model {model.path} does not record the feature extractor it "
+                             "was trained with", hint="extract the query features yourself and "
+                                                      "pass --features Q.h5")
+        if weights is None:
+            weights = ((model.card.get("features") or {}).get("metadata") or {}).get("weights")
+            if weights not in (None, "imagenet", "none", "bundled") and not Path(str(weights)).exists():
+                weights = None
+        with tempfile.TemporaryDirectory(prefix="primo-query-") as tmp:
+            store_path = Path(tmp) / "queries.h5"
+            extract_images(list(images), store_path, extractor, weights=_weights_arg(weights),
+                           ids=ids, batch_size=batch_size)
+            with FeatureStore.open(store_path) as st:
+                qids, X = np.asarray(st.ids), st.read(0, st.n)
+                meta = st.metadata
+            model.check_features(X.shape[1], meta)
+    else:
+        with FeatureStore.open(features) as st:
+            if st.n == 0:
+                raise DataError("the query feature store holds no queries", path=features,
+                                hint="extract query features with `primo extract`")
+            model.check_features(st.dim, st.metadata, path=features)
+            if query_ids:
+                qids = np.asarray([str(q) for q in query_ids])
+                X = st.read_ids(list(qids))
+            else:
+                qids, X = np.asarray(st.ids), st.read(0, st.n)
+    if len(qids) == 0:
+        raise DataError("no queries", hint="give at least one query image or feature vector")
+    return qids, np.asarray(X, dtype=np.float32)
+
+
+def _weights_arg(w):
+    if w in (None, "bundled"):
+        return None
+    return w
+
+
+def design_probes(model, out_path, *, features=None, images=None, query_ids=None, weights=None,
+                  ids: str = "stem", scale: str | None = None, purification: str = "HPLC",
+                  batch_size: int | None = None) -> dict:
+    """Encode queries and write the probe files; returns ``{"paths": ..., "features": ...}``."""
+    from ..model_dir import PrimoModel, load_model
+    from ..oligos.layout import ProbeLayout
+    from ..oligos.probes import write_probes
+
+    if not isinstance(model, PrimoModel):
+        model = load_model(model)
+    out_path = Path(out_path)
+    if out_path.is_dir():
+        raise UsageError(f"{out_path} is a directory", hint="give a file name such as probes.csv")
+    qids, X = query_features(model, features=features, images=images, query_ids=query_ids,
+                             weights=weights, ids=ids, batch_size=batch_size)
+    seqs = model.encode_features(X)
+    layout_d = model.card.get("layout") or {}
+    layout = ProbeLayout(rp=layout_d.get("rp", ProbeLayout().rp),
+                         feature_length=int(layout_d.get("feature_length", 80)))
+    extra = {"model": {"path": str(model.path), "card_checksum": model.card.get("checksum"),
+                       "extractor": model.extractor},
+             "query_source": str(features) if features is not None else [str(i) for i in images],
+             "feature_regions": dict(zip(map(str, qids), seqs))}
+    paths = write_probes(list(qids), seqs, out_path, layout=layout, scale=scale,
+                         purification=purification, extra_manifest=extra)
+    return {"paths": paths, "query_ids": list(map(str, qids)), "features": seqs}

@@ -1,0 +1,101 @@
+import csv
+import gzip
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from primo.features.store import FeatureStore, write_features
+from primo.oligos.pool import read_pool
+
+
+def test_encode_db_writes_a_pool_matching_the_encoder(tiny_workspace, tmp_path, run_cli):
+    ws = tiny_workspace
+    out = tmp_path / "pool"
+    res, out_s, err = run_cli(["encode-db", "-m", ws.model, "-f", ws.features, "-o", out,
+                               "--qc", "warn", "--chunksize", "7"])
+    assert res.exit_code == 0, err
+    pool = read_pool(out)
+    with FeatureStore.open(ws.features) as st:
+        ids, X = list(st.ids), st.read(0, st.n)
+    assert list(pool.image_ids) == ids
+    assert pool.indices.tolist() == list(range(len(ids)))
+    from primo.model_dir import load_model
+
+    expected = load_model(ws.model).encode_features(X)
+    assert [str(f) for f in pool.features] == expected
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["model"]["card_checksum"] and man["features"]["n"] == len(ids)
+    assert "encode-db" in man["provenance"]["command"]
+
+
+def test_encode_db_qc_fail_writes_nothing(tiny_workspace, tmp_path, run_cli):
+    out = tmp_path / "pool"
+    # an impossible GC window makes every oligo fail
+    res, _, err = run_cli(["encode-db", "-m", tiny_workspace.model, "-f", tiny_workspace.features,
+                           "-o", out, "--qc", "fail", "--gc-max", "0.3"])
+    assert res.exit_code == 1
+    assert err.count("\n") == 1 and "--qc warn" in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_encode_db_rejects_features_of_another_dimension(tiny_workspace, tmp_path, run_cli):
+    bad = tmp_path / "bad.h5"
+    write_features(bad, ["a", "b"], np.ones((2, 7), np.float32), {"extractor": "pixels"})
+    res, _, err = run_cli(["encode-db", "-m", tiny_workspace.model, "-f", bad, "-o", tmp_path / "p"])
+    assert res.exit_code == 1
+    assert "7-dimensional" in err and "64-dimensional" in err and err.count("\n") == 1
+    assert not (tmp_path / "p").exists()
+
+
+def test_encode_db_empty_store(tiny_workspace, tmp_path, run_cli):
+    empty = tmp_path / "empty.h5"
+    with FeatureStore.create(empty, 64, {"extractor": "fashion-embed"}):
+        pass
+    res, _, err = run_cli(["encode-db", "-m", tiny_workspace.model, "-f", empty, "-o", tmp_path / "p"])
+    assert res.exit_code == 1 and "no documents" in err
+
+
+def test_encode_db_tampered_model(tiny_workspace, tmp_path, run_cli):
+    import shutil
+
+    m = tmp_path / "model"
+    shutil.copytree(tiny_workspace.model, m)
+    card = json.loads((m / "card.json").read_text())
+    card["threshold"]["value"] = 123.0
+    (m / "card.json").write_text(json.dumps(card))
+    res, _, err = run_cli(["encode-db", "-m", m, "-f", tiny_workspace.features, "-o", tmp_path / "p"])
+    assert res.exit_code == 1 and "card" in err and err.count("\n") == 1
+
+
+def test_query_from_features_and_from_image_agree(tiny_workspace, tmp_path, run_cli):
+    ws = tiny_workspace
+    img = ws.images[5]
+    qid = img.stem
+    res, out1, err = run_cli(["query", "-m", ws.model, "-f", ws.features, "--query-id", qid,
+                              "-o", tmp_path / "a.csv"])
+    assert res.exit_code == 0, err
+    res, out2, err = run_cli(["query", "-m", ws.model, "-i", img, "-o", tmp_path / "b.csv"])
+    assert res.exit_code == 0, err
+    assert out1.split() == out2.split()
+    rows = list(csv.DictReader(open(tmp_path / "a.csv")))
+    assert rows[0]["ImageID"] == qid
+    seq = rows[0]["Sequence"]
+    feature = out1.split()[1]
+    from primo.dna import revcomp
+
+    assert seq == "/5Biosg/UUUUUUUTT" + revcomp(feature + "GTCCTC")
+    idt = list(csv.DictReader(open(tmp_path / "a_idt_order.csv")))
+    assert idt[0]["Sequence"].startswith("/5Biosg//ideoxyU/")
+    man = json.loads((tmp_path / "a_manifest.json").read_text())
+    assert man["feature_regions"][qid] == feature
+
+
+def test_query_needs_exactly_one_source(tiny_workspace, tmp_path, run_cli):
+    res, _, err = run_cli(["query", "-m", tiny_workspace.model, "-o", tmp_path / "q.csv"])
+    assert res.exit_code == 2 and "--features" in err
+    res, _, err = run_cli(["query", "-m", tiny_workspace.model, "-f", tiny_workspace.features,
+                           "--query-id", "nope", "-o", tmp_path / "q.csv"])
+    assert res.exit_code == 1 and "nope" in err
+    assert not (tmp_path / "q.csv").exists()
