@@ -1,0 +1,91 @@
+"""``primo simulate --model MODEL/ --features F.h5 --query Q.h5 -o OUT/``: the experiment in silico.
+
+For each query: yields of its probe against every database document (the predictor for all, the
+thermodynamic simulator for the top ``--refine`` candidates), then the wet-lab step (synthesis
+spread, PCR bias, bead capture with a non-specific background, sequencing depth) -> read counts,
+thresholds.csv / recall.png against the query's true nearest neighbours, and on request NextSeq-like
+reads (``--reads``) that ``primo analyze`` reads back.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ._options import debug_option, mapper_from_options, parallel_options
+
+__all__ = ["cli"]
+
+
+@click.command("simulate")
+@click.option("--model", "-m", "model_dir", required=True, type=click.Path(),
+              help="Trained model directory (primo train).")
+@click.option("--features", "-f", required=True, type=click.Path(),
+              help="Feature store of the database documents.")
+@click.option("--query", "-Q", "queries", required=True, type=click.Path(),
+              help="Feature store of the query (or queries).")
+@click.option("--query-id", "query_ids", multiple=True,
+              help="Only these queries (repeatable; default: every vector of --query).")
+@click.option("--pool", type=click.Path(), default=None,
+              help="The pool encode-db made from --features (its sequences and barcodes are used; "
+                   "default: encode --features now).")
+@click.option("--output", "-o", required=True, type=click.Path(), help="Output directory.")
+@click.option("--refine", type=int, default=1000, show_default=True,
+              help="Top candidates (by predicted yield) whose yield the thermodynamic simulator "
+                   "recomputes; 0 = predictor only, -1 = simulate every document.")
+@click.option("--backend", default=None,
+              help="Simulator backend for --refine (default: the model's, i.e. its training).")
+@click.option("--k", "k", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Nearest neighbours for recall.")
+@click.option("--labels", type=click.Path(), default=None,
+              help="ImageID,Label file (documents and queries): adds mAP@k.")
+@click.option("--depth", type=click.IntRange(min=1), default=None,
+              help="Sequencing reads per query (default: --reads-per-document x documents).")
+@click.option("--reads-per-document", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True)
+@click.option("--background", type=click.FloatRange(min=0), default=2e-4, show_default=True,
+              help="Fraction of unbound strands the beads carry over.")
+@click.option("--capture-efficiency", type=click.FloatRange(0, 1, min_open=True), default=0.8,
+              show_default=True)
+@click.option("--sigma-synthesis", type=click.FloatRange(min=0), default=0.42, show_default=True,
+              help="Log-normal spread of oligo abundance after synthesis.")
+@click.option("--sigma-pcr", type=click.FloatRange(min=0), default=0.15, show_default=True,
+              help="Log-normal amplification bias per PCR stage.")
+@click.option("--reads", "write_reads", is_flag=True,
+              help="Also write reads.fastq.gz (25N + oligo, both orientations, NextSeq errors).")
+@click.option("--read-length", type=click.IntRange(min=50), default=150, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--chunksize", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Documents per step (memory).")
+@parallel_options
+@debug_option
+def cli(model_dir, features, queries, query_ids, pool, output, refine, backend, k, labels, depth,
+        reads_per_document, background, capture_efficiency, sigma_synthesis, sigma_pcr,
+        write_reads, read_length, seed, chunksize, processes, scheduler):
+    """The wet-lab experiment in silico."""
+    from ..analysis.wetlab import WetLabModel
+    from ..model_dir import load_model
+    from ..workflows.experiment import ExperimentConfig, run_experiment, simulator_for
+
+    model = load_model(model_dir)
+    wetlab = WetLabModel(sigma_synthesis=sigma_synthesis, sigma_pcr=sigma_pcr,
+                         capture_efficiency=capture_efficiency, background=background,
+                         depth=depth, reads_per_document=reads_per_document,
+                         read_length=read_length)
+    config = ExperimentConfig(refine=refine, k=k, chunksize=chunksize, seed=seed,
+                              reads=write_reads)
+    lab = None
+    if labels:
+        from ..analysis.recall import read_labels
+
+        lab = read_labels(labels)
+    with mapper_from_options(processes, scheduler) as mapper:
+        summary = run_experiment(model, features, queries, output, pool=pool,
+                                 query_ids=list(query_ids) or None, config=config, wetlab=wetlab,
+                                 simulator=simulator_for(model, backend), mapper=mapper,
+                                 labels=lab)
+    for q in summary["queries"]:
+        par = q.get("proportion_at_recall") or {}
+        fig = ", ".join(f"{key} recall at {v:.3%}" for key, v in par.items() if v is not None)
+        click.echo(f"{q['query_id']}: {q['total_reads']:,} reads; {fig}")
+    click.echo(f"wrote {output} in {summary['timing']['total_seconds']:.1f} s", err=True)
+    return summary

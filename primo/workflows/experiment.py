@@ -1,0 +1,356 @@
+"""The similarity-search experiment in silico: ``primo simulate``.
+
+For each query, every database document gets a duplex yield with the query's probe, and the wet-lab
+step (:mod:`primo.analysis.wetlab`) turns yields into read counts (and, on request, reads).
+
+Yields: a cascade
+-----------------
+The thermodynamic simulator costs ~17 ms per pair (ViennaRNA, one core), so 1.6 M documents would take
+7.5 CPU-hours per query. The trained yield predictor costs microseconds per pair, but it is an
+approximation fitted to the simulator. primo therefore
+
+1. predicts the yield of **every** document with the predictor (database feature regions discretized,
+   as synthesized; the query as its discrete probe);
+2. re-computes with the **simulator** the ``refine`` documents with the highest predicted yields
+   (default 1,000), and uses the simulated value for them.
+
+Why the top of the ranking: read counts are dominated by documents with high yields (capture is
+proportional to yield, plus a small non-specific background), so errors of the predictor matter where
+yields are high; below ~0.01 every document is carried by the background alone, and the order of those
+documents does not change which ones reach a read-count threshold. ``refine`` should cover the
+documents whose predicted yield is above that level: the summary reports how many documents the
+predictor put above 0.5 and 0.05, and how many of the refined ones changed side of 0.5, so a user
+can see whether ``refine`` was large enough. ``refine=0`` uses the predictor alone; ``refine=-1``
+(or a value >= N) simulates every document (exact, slow).
+
+Outputs (``OUT/`` for one query; ``OUT/<QueryID>/`` for each of several, plus ``OUT/summary.json``)::
+
+    counts.csv.gz      ImageID,Count            read counts (published layout), every document
+    yields.csv.gz      ImageID,Predicted Yield,Simulated Yield   (Simulated empty if not refined)
+    distances.csv.gz   ImageID,Euclidean Distance   the query's distance to every document
+    thresholds.csv     Threshold,Number Retrieved,100-Nearest-Neighbor Recall
+    recall.png         proportion retrieved vs 100-NN recall (chance and oracle lines)
+    reads.fastq.gz     (with ``reads=True``) NextSeq-like reads that ``primo analyze`` reads back
+    summary.json       parameters, timings, cascade statistics, recall figures, provenance
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, UsageError
+
+__all__ = ["DatabaseCodes", "load_database", "cascade_yields", "run_experiment", "ExperimentConfig",
+           "simulator_for"]
+
+
+@dataclasses.dataclass
+class DatabaseCodes:
+    """The database as the lab has it: ImageIDs, discrete feature regions (uint8 codes), oligos."""
+
+    image_ids: np.ndarray          # str
+    codes: np.ndarray              # uint8 N x L (A=0 C=1 G=2 T=3)
+    indices: np.ndarray            # int64 document indices (barcodes)
+    oligos_fn: object = None       # callable(positions) -> list of full oligo sequences
+
+    def __len__(self):
+        return len(self.image_ids)
+
+    def sequences(self, positions) -> list[str]:
+        from ..dna import decode_seqs
+
+        return decode_seqs(self.codes[np.asarray(positions)])
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    refine: int = 1000
+    k: int = 100
+    chunksize: int = 100_000
+    batch_size: int = 8192
+    seed: int = 0
+    reads: bool = False
+
+
+def load_database(model, *, features=None, pool=None, chunksize: int = 100_000,
+                  progress: bool = True) -> DatabaseCodes:
+    """Discrete feature regions of every database document.
+
+    From a pool (``pool``: its feature regions, barcodes and ImageIDs, exactly as ordered) or, without
+    one, by encoding the feature store with the model (document index = row order).
+    """
+    from ..dna import encode_seqs
+    from ..oligos.layout import OligoLayout
+
+    layout = OligoLayout.from_dict(model.card.get("layout"))
+    if pool is not None:
+        from ..oligos.pool import read_pool
+
+        p = read_pool(pool)
+        if p.layout.feature_length != model.feature_length:
+            raise DataError(f"the pool's feature regions are {p.layout.feature_length} nt but the "
+                            f"model writes {model.feature_length} nt", path=pool)
+        codes = encode_seqs(p.features, p.layout.feature_length, what="feature region", path=pool)
+        return DatabaseCodes(np.asarray(p.image_ids), codes, np.asarray(p.indices, np.int64),
+                             lambda pos, _p=p: [_p.oligos(int(i), int(i) + 1)[0] for i in pos])
+    if features is None:
+        raise UsageError("give the database as --features F.h5 (and optionally --pool POOL)")
+    from ..barcodes import BarcodeScheme
+    from ..features.store import FeatureStore
+    from ..progress import progress as _progress
+
+    with FeatureStore.open(features) as store:
+        if store.n == 0:
+            raise DataError("the database feature store holds no documents", path=features)
+        model.check_features(store.dim, store.metadata, path=features)
+        ids = np.asarray(store.ids)
+        codes = np.empty((store.n, model.feature_length), dtype=np.uint8)
+        at = 0
+        with _progress(total=store.n, desc="encoding database", unit="doc",
+                       disable=not progress) as bar:
+            for _, X in store.iter_chunks(chunksize=chunksize):
+                codes[at:at + len(X)] = model.encode_onehot(X).argmax(-1)
+                at += len(X)
+                bar.update(len(X))
+    scheme = BarcodeScheme()
+    indices = np.arange(len(ids), dtype=np.int64)
+
+    def oligos(pos, _codes=codes, _layout=layout, _scheme=scheme):
+        from ..dna import decode_seqs
+
+        pos = np.asarray(pos)
+        return _layout.oligos(list(_scheme.encode(pos)), decode_seqs(_codes[pos]))
+
+    return DatabaseCodes(ids, codes, indices, oligos)
+
+
+def _onehot(codes):
+    return np.eye(4, dtype=np.float32)[codes]
+
+
+def cascade_yields(model, db: DatabaseCodes, query_seq: str, *, refine: int = 1000,
+                   simulator=None, mapper=None, chunksize: int = 100_000,
+                   batch_size: int = 8192, progress: bool = True):
+    """Yields of one query against every document: predictor for all, simulator for the top ones.
+
+    Returns ``(predicted, simulated, refined_positions)``; ``simulated`` is NaN where not refined.
+    """
+    from ..dna import encode_seqs
+    from ..progress import progress as _progress
+
+    n = len(db)
+    q_codes = encode_seqs([query_seq], model.feature_length, what="query feature region")
+    q1 = _onehot(q_codes)[0]
+    pred = np.empty(n, dtype=np.float32)
+    with _progress(total=n, desc="predicting yields", unit="doc", disable=not progress) as bar:
+        for a in range(0, n, chunksize):
+            t = _onehot(db.codes[a:a + chunksize])
+            q = np.broadcast_to(q1, t.shape)
+            pred[a:a + len(t)] = model.predict_yields(t, q, batch_size=batch_size)
+            bar.update(len(t))
+    simulated = np.full(n, np.nan)
+    k = n if refine < 0 else min(int(refine), n)
+    refined = np.zeros(0, dtype=np.int64)
+    if k > 0:
+        if simulator is None:
+            from ..predictor.simulator import Simulator
+
+            simulator = Simulator()
+        # stable ranking: highest predicted first, ties by position
+        refined = np.lexsort((np.arange(n), -pred))[:k]
+        targets = db.sequences(refined)
+        simulated[refined] = simulator.yields(targets, [query_seq] * k, mapper=mapper,
+                                              progress=progress)
+    return pred, simulated, refined
+
+
+def _query_distances(features, qX, image_ids, chunksize, budget_bytes=1 << 30):
+    """Distances (N x M, float64) of every database document to every query, streamed.
+
+    Documents come in store order; ``image_ids`` (the database order used by the experiment) must
+    be the store's IDs in the same order.
+    """
+    from ..features.store import FeatureStore
+
+    with FeatureStore.open(features) as st:
+        n = st.n
+        if n * len(qX) * 8 > budget_bytes:
+            raise UsageError(f"{len(qX)} queries x {n:,} documents of distances do not fit in "
+                             "memory at once", hint="run fewer queries per call (--query-id)")
+        D = np.empty((n, len(qX)), dtype=np.float64)
+        q = np.asarray(qX, dtype=np.float64)
+        qq = (q * q).sum(1)
+        at = 0
+        for ids, X in st.iter_chunks(chunksize=chunksize):
+            X = np.asarray(X, dtype=np.float64)
+            d2 = (X * X).sum(1)[:, None] + qq[None, :] - 2.0 * X @ q.T
+            D[at:at + len(X)] = np.sqrt(np.maximum(d2, 0.0))
+            at += len(X)
+        store_ids = np.asarray(st.ids)
+    if len(store_ids) != len(image_ids) or not (store_ids == np.asarray(image_ids)).all():
+        raise DataError("the pool's documents are not the feature store's documents in the same "
+                        "order", path=features,
+                        hint="give the feature store that was encoded into this pool")
+    return D
+
+
+def _write_table(path, header, columns):
+    import csv
+
+    from ..io import atomic_file, open_output
+
+    with atomic_file(path, suffix=".gz" if str(path).endswith(".gz") else "") as tmp:
+        with open_output(tmp if not str(path).endswith(".gz") else tmp.with_name(tmp.name)) as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(zip(*columns))
+
+
+def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=None,
+                   config: ExperimentConfig = ExperimentConfig(), wetlab=None, simulator=None,
+                   mapper=None, labels=None, progress: bool = True) -> dict:
+    """The whole in-silico experiment for one or several queries (see the module docstring).
+
+    Parameters
+    ----------
+    model : PrimoModel or path
+    features : path
+        database feature store (for distances, and encoded unless ``pool`` is given).
+    queries : path
+        query feature store.
+    out_dir : path
+        written atomically.
+    pool : path, optional
+        a pool made by ``encode-db`` from ``features``: its feature regions and barcodes are used.
+    query_ids : list of str, optional
+        which queries (default: all in the store).
+    labels : dict ImageID -> label, optional
+        document and query labels, for mAP@k.
+    """
+    from ..features.store import FeatureStore
+    from ..analysis.recall import evaluate_counts
+    from ..analysis.wetlab import WetLabModel, simulate_counts, write_reads
+    from ..io import atomic_dir, provenance, write_json
+    from ..model_dir import PrimoModel, load_model
+
+    t0 = time.time()
+    if not isinstance(model, PrimoModel):
+        model = load_model(model)
+    wetlab = wetlab or WetLabModel()
+    with FeatureStore.open(queries) as qs:
+        if qs.n == 0:
+            raise DataError("the query feature store holds no queries", path=queries,
+                            hint="extract query features with `primo extract`")
+        model.check_features(qs.dim, qs.metadata, path=queries)
+        qids = [str(q) for q in (query_ids or np.asarray(qs.ids).tolist())]
+        qX = np.asarray(qs.read_ids(qids), dtype=np.float32)
+    if len(set(qids)) != len(qids):
+        raise UsageError("a query is named twice", hint="give each --query-id once")
+    db = load_database(model, features=features, pool=pool, chunksize=config.chunksize,
+                       progress=progress)
+    n = len(db)
+    if config.k > n:
+        raise UsageError(f"k = {config.k} is larger than the database ({n} documents)",
+                         hint=f"use --k {n} or less")
+    t_db = time.time() - t0
+    D = _query_distances(features, qX, db.image_ids, config.chunksize)
+    q_seqs = model.encode_features(qX)
+    rng = np.random.default_rng(config.seed)
+    if simulator is None:
+        simulator = simulator_for(model)
+    single = len(qids) == 1
+    summaries = {}
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        for j, (qid, qseq) in enumerate(zip(qids, q_seqs)):
+            tq = time.time()
+            qdir = tmp if single else tmp / _safe_name(qid)
+            qdir.mkdir(exist_ok=True)
+            pred, sim, refined = cascade_yields(model, db, qseq, refine=config.refine,
+                                                simulator=simulator, mapper=mapper,
+                                                chunksize=config.chunksize,
+                                                batch_size=config.batch_size, progress=progress)
+            yields = np.where(np.isnan(sim), pred, sim)
+            counts = simulate_counts(yields, wetlab, rng=rng)
+            _write_table(qdir / "counts.csv.gz", ["ImageID", "Count"], [db.image_ids, counts])
+            _write_table(qdir / "yields.csv.gz", ["ImageID", "Predicted Yield", "Simulated Yield"],
+                         [db.image_ids, [f"{p:.6g}" for p in pred],
+                          ["" if np.isnan(s) else f"{s:.6g}" for s in sim]])
+            _write_table(qdir / "distances.csv.gz", ["ImageID", "Euclidean Distance"],
+                         [db.image_ids, [f"{d:.6g}" for d in D[:, j]]])
+            lab = None
+            if labels is not None:
+                lab = np.asarray([labels.get(str(i)) for i in db.image_ids], dtype=object)
+            s = evaluate_counts(counts, db.image_ids, D[:, j], qdir, k=config.k, name=qid,
+                                labels=lab, query_label=None if labels is None else labels.get(qid))
+            n_reads = None
+            if config.reads:
+                nz = np.flatnonzero(counts)
+                n_reads = write_reads(qdir / "reads.fastq.gz", counts[nz], db.oligos_fn(nz),
+                                      wetlab, rng=rng)
+            s.update(_cascade_stats(pred, sim, refined))
+            s.update({"query_id": qid, "query_features": qseq, "reads_written": n_reads,
+                      "total_reads": int(counts.sum()), "seconds": round(time.time() - tq, 2)})
+            if not single:
+                write_json(qdir / "summary.json", {**s, "provenance": provenance()})
+            summaries[qid] = s
+        summary = {
+            "format": "primo-simulation", "queries": list(summaries.values()),
+            "database": {"documents": n, "features": str(features),
+                         "pool": None if pool is None else str(pool)},
+            "model": {"path": str(model.path), "card_checksum": model.card.get("checksum")},
+            "config": dataclasses.asdict(config), "wetlab": wetlab.to_dict(),
+            "simulator": simulator.to_dict(),
+            "timing": {"database_seconds": round(t_db, 2),
+                       "total_seconds": round(time.time() - t0, 2)},
+            "provenance": provenance(),
+        }
+        write_json(tmp / "summary.json", summary)
+        if not single:
+            from ..analysis.plots import plot_recall
+            from ..analysis.recall import RecallCurve
+
+            curves = [RecallCurve.read_csv(tmp / _safe_name(q) / "thresholds.csv", n_db=n,
+                                           k=config.k, name=q) for q in qids]
+            plot_recall(curves, tmp / "recall.png", n_db=n, k=config.k)
+    return summary
+
+
+def simulator_for(model, backend: str | None = None):
+    """The simulator the model was trained with (its card), on ``backend`` if given.
+
+    A model trained with NUPACK falls back to ViennaRNA when NUPACK is not installed here.
+    """
+    from ..predictor import thermo_nupack
+    from ..predictor.simulator import Simulator
+
+    settings = dict(model.card.get("simulator") or {})
+    if backend:
+        settings["backend"] = backend
+    if settings.get("backend") == "nupack" and not thermo_nupack.available() and not backend:
+        settings["backend"] = "vienna"
+    return Simulator.from_dict(settings) if settings else Simulator()
+
+
+def _cascade_stats(pred, sim, refined) -> dict:
+    ref = np.asarray(refined)
+    out = {"predicted_above_0.5": int((pred >= 0.5).sum()),
+           "predicted_above_0.05": int((pred >= 0.05).sum()),
+           "refined": int(len(ref))}
+    if len(ref):
+        p, s = pred[ref], sim[ref]
+        out.update({"refined_changed_side_of_0.5": int(((p >= 0.5) != (s >= 0.5)).sum()),
+                    "refined_mean_abs_error": float(np.mean(np.abs(p - s))),
+                    "lowest_refined_prediction": float(p.min()),
+                    "simulated_above_0.5": int((s >= 0.5).sum())})
+    return out
+
+
+def _safe_name(qid: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", qid) or "query"
