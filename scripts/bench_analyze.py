@@ -12,8 +12,9 @@ Both read the same ``.fastq.gz`` files:
 Rates are reads in the files per second of wall time of the whole command (pool loading and
 start-up included); primo's own counting rate (``stats.json``: reading, decoding, counting) is
 printed too. The process tree of each command is sampled every 20 ms from /proc for its CPU time
-and its peak resident memory (the sum over the processes alive at once); ``resource.getrusage``
-(RUSAGE_CHILDREN: the largest single process that was waited for) is printed as well.
+and its peak memory (the sum of the proportional set sizes of the processes alive at once, so
+shared memory counts once); ``resource.getrusage`` (RUSAGE_CHILDREN: the largest single process
+that was waited for) is printed as well.
 
 The reads come from a fast vectorised generator (speed only; correctness is measured on ART reads
 by ``scripts/analyze_accuracy.py``): 25 random nt + oligo, forward or reverse complement, 150 nt,
@@ -170,7 +171,6 @@ class TreeMonitor(threading.Thread):
         self.pid, self.interval = pid, interval
         self.cpu = {}
         self.parent = {}
-        self.peak_each = {}
         self.peak_rss = 0
         self.stop = threading.Event()
         self.tick = os.sysconf("SC_CLK_TCK")
@@ -202,15 +202,27 @@ class TreeMonitor(threading.Thread):
             pass
         return out
 
+    @staticmethod
+    def _pss(pid):
+        """Proportional set size (bytes): shared pages split between the processes mapping them."""
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return None
+
     def run(self):
         while not self.stop.is_set():
-            rss = 0
+            mem = 0
             for p, rest in self._tree():
                 self.cpu[p] = (int(rest[11]) + int(rest[12])) / self.tick
                 self.parent[p] = int(rest[1])
-                self.peak_each[p] = max(self.peak_each.get(p, 0), int(rest[21]) * self.page)
-                rss += int(rest[21]) * self.page
-            self.peak_rss = max(self.peak_rss, rss)
+                pss = self._pss(p)
+                mem += pss if pss is not None else int(rest[21]) * self.page
+            self.peak_rss = max(self.peak_rss, mem)
             self.stop.wait(self.interval)
 
 
@@ -338,11 +350,11 @@ def main(argv=None):
           f"({stats['startup_seconds']:.1f} s start-up, then "
           f"{args.reads / (stats['seconds'] - stats['startup_seconds']):,.0f} reads/s); "
           f"{stats['counted']:,} counted ({100 * stats['counted'] / args.reads:.1f}%)")
-    print(f"  peak memory: {rss / 2**20:,.0f} MiB (process tree, sampled); getrusage children "
-          f"max RSS {maxrss / 1024:,.0f} MiB (largest process)")
+    print(f"  peak memory: {rss / 2**20:,.0f} MiB (process tree, sum of PSS sampled every 20 ms); "
+          f"getrusage children max RSS {maxrss / 1024:,.0f} MiB (largest process)")
     # CPU while counting: the main process after start-up + all worker processes
     primo_cpu = stats["main_cpu_seconds"] + per[1]
-    print(f"  CPU: {per[0]:.1f} s main process ({load:.1f} s of it loading the pool), {per[1]:.1f} s "
+    print(f"  CPU: {per[0]:.1f} s main process (pool loading took {load:.1f} s), {per[1]:.1f} s "
           f"workers; while counting {1e6 * primo_cpu / args.reads:.2f} us per read")
     if args.skip_published:
         return 0

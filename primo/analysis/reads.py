@@ -923,37 +923,45 @@ def _engine(spec: _EngineSpec) -> ReadAssigner:
             eng = ReadAssigner(spec.pool_indices, BarcodeScheme.from_dict(spec.scheme),
                                spec.structure)
         _ENGINES.clear()  # one run at a time per worker
+        _forget_ring_maps()
         _ENGINES[spec.key] = eng
     return eng
 
 
-_RING_BUFFERS: list = [bytearray(0), bytearray(0)]
+_RING_MAPS: dict = {}
 
 
-def _chunk_data(data, mate: int):
-    """A task's chunk: bytes, or ``(path, length)`` of a ring file (read into a reused buffer)."""
+def _chunk_data(data):
+    """A task's chunk: bytes, or ``(path, length)`` of a ring slot (mapped once per worker)."""
     if data is None or isinstance(data, (bytes, bytearray, memoryview)):
         return data
     path, length = data
-    buf = _RING_BUFFERS[mate]
-    if len(buf) < length:
-        buf = _RING_BUFFERS[mate] = bytearray(length + (1 << 20))
-    view = memoryview(buf)[:length]
-    with open(path, "rb", buffering=0) as fh:
-        got = fh.readinto(view)
-        while got < length:
-            k = fh.readinto(view[got:])
-            if not k:
-                raise OSError(f"chunk file {path} is shorter than expected")
-            got += k
-    return view
+    mm = _RING_MAPS.get(path)
+    if mm is None:
+        import mmap
+
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            mm = _RING_MAPS[path] = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+    return memoryview(mm)[:length]
+
+
+def _forget_ring_maps():
+    for mm in _RING_MAPS.values():
+        try:
+            mm.close()
+        except BufferError:  # pragma: no cover - an array still views it; freed with it
+            pass
+    _RING_MAPS.clear()
 
 
 def _count_task(task) -> dict:
     """Worker: one chunk (or a pair of mate chunks) -> assigned positions and counters."""
     spec, file_idx, data1, data2 = task
     t0 = time.process_time()
-    data1, data2 = _chunk_data(data1, 0), _chunk_data(data2, 1)
+    data1, data2 = _chunk_data(data1), _chunk_data(data2)
     out = {"file": file_idx, "error": None, "n_lines": [0, 0], "reads": [0, 0], "cpu": 0.0}
     parsed = []
     for mate, data in enumerate((data1, data2)):
@@ -998,41 +1006,97 @@ def _count_task(task) -> dict:
 
 
 class _Ring:
-    """Chunks handed to local worker processes through a ring of files in shared memory.
+    """Chunks handed to local worker processes through a ring of shared-memory files.
 
-    Instead of pickling each chunk through a pipe (two copies on each side and many system
-    calls), the main process writes it to one of ``slots`` files (on /dev/shm when there is room,
-    else the temporary directory) and the task carries ``(path, length)``. A slot is rewritten only
-    after the result of the chunk it held was received: results arrive in order and at most
-    ``window`` tasks are in flight, so ``slots = window + 2`` files per mate suffice.
+    Instead of pickling each chunk through a pipe (two copies on each side and many system calls),
+    the main process decompresses straight into one of ``slots`` memory-mapped files per mate (on
+    /dev/shm when there is room, else the temporary directory) and the task carries only
+    ``(path, length)``; each worker maps every slot once and parses it in place. A slot is
+    rewritten only after the result of the chunk it held was received: results arrive in order
+    and at most ``window`` tasks are in flight, so ``slots = window + 2`` suffice.
     """
 
-    def __init__(self, directory: str, slots: int):
-        self.slots = slots
+    def __init__(self, directory: str, slots: int, slot_bytes: int):
+        self.slots, self.slot_bytes = slots, slot_bytes
         self.paths = [[os.path.join(directory, f"chunk{m}_{i}") for i in range(slots)]
                       for m in (0, 1)]
-        self.fds: dict = {}
+        self.maps: dict = {}
         self.k = 0
 
+    def slot(self, mate: int):
+        """``(path, mmap)`` of the current slot of ``mate``."""
+        import mmap
+
+        path = self.paths[mate][self.k % self.slots]
+        mm = self.maps.get(path)
+        if mm is None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                os.ftruncate(fd, self.slot_bytes)
+                mm = self.maps[path] = mmap.mmap(fd, self.slot_bytes)
+            finally:
+                os.close(fd)
+        return path, mm
+
     def put(self, view, mate: int):
-        i = self.k % self.slots
-        path = self.paths[mate][i]
-        fd = self.fds.get(path)
-        if fd is None:
-            fd = self.fds[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        """Copy a chunk into the current slot; ``(path, length)``, or bytes if it does not fit."""
         n = len(view)
-        done = 0
-        while done < n:
-            done += os.pwrite(fd, view[done:], done)
+        if n > self.slot_bytes:
+            return bytes(view)
+        path, mm = self.slot(mate)
+        mm[:n] = view
         return (path, n)
 
     def advance(self):
         self.k += 1
 
     def close(self):
-        for fd in self.fds.values():
-            os.close(fd)
-        self.fds = {}
+        for mm in self.maps.values():
+            try:
+                mm.close()
+            except BufferError:  # pragma: no cover
+                pass
+        self.maps = {}
+
+
+def _fastq_ring_chunks(fh, ring: _Ring, chunksize: int):
+    """Like :func:`_fastq_chunks`, decompressing straight into the ring's slots.
+
+    Yields ``(path, length)``; the partial record at the end of a slot is carried to the next.
+    """
+    carry = b""
+    limit = min(chunksize, ring.slot_bytes)
+    while True:
+        path, mm = ring.slot(0)
+        n0 = len(carry)
+        mm[:n0] = carry
+        end = n0
+        cut = -1
+        view = memoryview(mm)
+        try:
+            while True:
+                want = min(limit, ring.slot_bytes) - end if end < limit else ring.slot_bytes - end
+                if want <= 0:
+                    raise OverflowError("FASTQ record does not fit into buffer")
+                got = fh.readinto(view[end:end + want])
+                if not got:
+                    break
+                end += got
+                if end >= limit:
+                    cut = _last_record_start(mm, end)
+                    if cut > 0:
+                        break
+        finally:
+            view.release()
+        # every chunk handed out moves the ring on, the last one of a file too
+        if cut <= 0:                    # end of the file
+            if end:
+                yield (path, end)
+                ring.advance()
+            return
+        carry = mm[cut:end]
+        yield (path, cut)
+        ring.advance()
 
 
 def _scratch_dir(need: int) -> str:
@@ -1166,6 +1230,16 @@ class _Reader:
         self.bytes = [0, 0]
 
     def __iter__(self):
+        """Chunks as ``(view1, view2 or None)``."""
+        return self._chunks(None)
+
+    def chunks_into(self, ring):
+        """Single-end input: ``(path, length)`` of ring slots holding FASTQ chunks (or views of
+        chunks of other formats, for the caller to copy)."""
+        for item in self._chunks(ring):
+            yield item if isinstance(item, tuple) and isinstance(item[0], str) else item[0]
+
+    def _chunks(self, ring):
         import dnaio
 
         r1, r2 = self.paths
@@ -1179,7 +1253,9 @@ class _Reader:
                     raise DataError("read file is empty", path=p,
                                     hint="check the file was copied completely, or leave it out")
             try:
-                if fh2 is None and fh1.peek(1)[:1] == b"@":
+                if fh2 is None and fh1.peek(1)[:1] == b"@" and ring is not None:
+                    yield from _fastq_ring_chunks(fh1, ring, self.chunksize)
+                elif fh2 is None and fh1.peek(1)[:1] == b"@":
                     for ch in _fastq_chunks(fh1, self.chunksize):
                         yield ch, None
                 elif fh2 is None:
@@ -1498,8 +1574,9 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
                 import pickle
 
                 window = 2 * mapper.n_workers
-                tmpdir = _scratch_dir((window + 2) * 2 * chunksize)
-                ring = _Ring(tmpdir, window + 2)
+                slot_bytes = chunksize + (1 << 20)
+                tmpdir = _scratch_dir((window + 2) * 2 * slot_bytes)
+                ring = _Ring(tmpdir, window + 2, slot_bytes)
                 engine_file = os.path.join(tmpdir, "engine.pickle")
                 with open(engine_file, "wb") as fh:
                     pickle.dump(engine, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -1528,6 +1605,14 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
 
         def tasks():
             for fi, rd in enumerate(readers):
+                if ring is not None and rd.paths[1] is None:
+                    for item in rd.chunks_into(ring):
+                        if isinstance(item, tuple):
+                            yield (spec, fi, item, None)
+                        else:  # not FASTQ: dnaio's chunks, copied into the ring
+                            yield (spec, fi, ring.put(item, 0), None)
+                            ring.advance()
+                    continue
                 for d1, d2 in rd:
                     if ring is not None:
                         t = (spec, fi, ring.put(d1, 0), None if d2 is None else ring.put(d2, 1))
