@@ -163,3 +163,41 @@ def test_evaluate_counts_writes_files(tmp_path):
     assert s["k"] == 20 and set(s["map_at_k"]) == {"5"}
     with pytest.raises(UsageError, match="query's label"):
         Q.evaluate_counts(counts, ids, None, tmp_path, labels=labels)
+
+
+def test_cli_features_query_and_counts_without_pool(run_cli, tmp_path):
+    """primo analyze --counts C --features F --query Q: distances computed from the feature store."""
+    import json
+
+    from primo.features.store import write_features
+
+    rng = np.random.default_rng(7)
+    ids = [f"img{i:03d}" for i in range(300)]
+    X = rng.normal(size=(300, 16)).astype(np.float32)
+    write_features(tmp_path / "db.h5", ids, X)
+    write_features(tmp_path / "q.h5", ["query"], X[:1] + 0.01)
+    counts = rng.poisson(2, 300)
+    counts[:5] += 50                       # the query's neighbourhood came back
+    (tmp_path / "c.csv").write_text("ImageID,Count\n" + "".join(f"{i},{c}\n"
+                                                              for i, c in zip(ids, counts)))
+    out = tmp_path / "out"
+    res, stdout, err = run_cli(["analyze", "--counts", tmp_path / "c.csv", "--features",
+                                tmp_path / "db.h5", "--query", tmp_path / "q.h5", "-o", out,
+                                "--neighbors", "10", "--exclude", "img299"])
+    assert res.exit_code == 0, err
+    lines = (out / "thresholds.csv").read_text().splitlines()
+    assert lines[0] == "Threshold,Number Retrieved,10-Nearest-Neighbor Recall"
+    d = np.linalg.norm(X.astype(np.float64) - (X[:1] + 0.01).astype(np.float64), axis=1)
+    before = int(counts[299])
+    counts[299] = 0
+    expect = Q.recall_curve(counts, d, k=10)
+    got = np.array([[int(x) for x in ln.split(",")] for ln in lines[1:]])
+    assert (got[:, 1] == expect.retrieved).all() and (got[:, 2] == expect.recall).all()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["search"]["name"] == "query" and stats["excluded"] == {"img299": before}
+    assert stats["counted"] == int(counts.sum())
+    from primo.analysis.reads import ReadCounts
+
+    back = ReadCounts.read(out / "counts.csv.gz")
+    assert back.image_ids.tolist() == ids and (back.counts == counts).all()
+    assert (out / "recall.png").read_bytes()[:4] == b"\x89PNG"
