@@ -1032,7 +1032,12 @@ class _Ring:
         if mm is None:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                os.ftruncate(fd, self.slot_bytes)
+                # reserve the space now: a full file system then fails here with ENOSPC, not
+                # later with SIGBUS when the mapped pages are written
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(fd, 0, self.slot_bytes)
+                else:  # pragma: no cover
+                    os.ftruncate(fd, self.slot_bytes)
                 mm = self.maps[path] = mmap.mmap(fd, self.slot_bytes)
             finally:
                 os.close(fd)
