@@ -282,11 +282,13 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
                           ["" if np.isnan(s) else f"{s:.6g}" for s in sim]])
             _write_table(qdir / "distances.csv.gz", ["ImageID", "Euclidean Distance"],
                          [db.image_ids, [f"{d:.6g}" for d in D[:, j]]])
-            lab = None
-            if labels is not None:
+            lab = qlab = None
+            if labels is not None and labels.get(qid) is not None:
+                # mAP@k needs the query's label; a query without one gets recall figures only
                 lab = np.asarray([labels.get(str(i)) for i in db.image_ids], dtype=object)
+                qlab = labels[qid]
             s = evaluate_counts(counts, db.image_ids, D[:, j], qdir, k=config.k, name=qid,
-                                labels=lab, query_label=None if labels is None else labels.get(qid))
+                                labels=lab, query_label=qlab)
             n_reads = None
             if config.reads:
                 nz = np.flatnonzero(counts)
