@@ -75,6 +75,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..progress import silenced_stderr
+
 from ..errors import UsageError
 
 __all__ = [
@@ -206,7 +208,8 @@ class HNSWPeer(_FaissPeer):
         idx = self._make_index(X.shape[1])
         idx.hnsw.efConstruction = self.ef_construction
         if not idx.is_trained:
-            idx.train(X)
+            with silenced_stderr():  # faiss' k-means sample-size notes
+                idx.train(X)
         idx.add(X)
         self.index = idx
         self._faiss = faiss
@@ -291,7 +294,8 @@ class IVFFlatPeer(_FaissPeer):
         idx = self._make_index(quantizer, d, self.nlist_)
         idx.cp.seed = self.seed
         idx.cp.min_points_per_centroid = 1  # small test sets: no warning spam
-        idx.train(self._train_sample(X))
+        with silenced_stderr():  # faiss' k-means sample-size notes (PQ on small data)
+            idx.train(self._train_sample(X))
         idx.add(X)
         self.quantizer = quantizer
         self.index = idx

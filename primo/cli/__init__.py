@@ -54,21 +54,13 @@ def _import_tensorflow_quietly() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
         return
-    try:
-        saved = os.dup(2)
-    except OSError:  # pragma: no cover - no stderr
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    from ..progress import silenced_stderr
+
+    with silenced_stderr():
         try:
             import tensorflow  # noqa: F401
         except Exception:  # not installed or broken: the command itself reports it
             pass
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 class LazyGroup(click.Group):

@@ -1,0 +1,27 @@
+"""``primo demo -o OUT/``: the whole pipeline on the bundled data, offline (see primo.workflows.demo)."""
+
+from __future__ import annotations
+
+import click
+
+from ._options import debug_option, mapper_from_options, parallel_options
+
+__all__ = ["cli"]
+
+
+@click.command("demo")
+@click.option("--output", "-o", default="demo-out", show_default=True, type=click.Path(),
+              help="Output directory (replaced if it holds an earlier demo).")
+@click.option("--quick", is_flag=True, help="A much smaller run (a minute or two).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@parallel_options
+@debug_option
+def cli(output, quick, seed, processes, scheduler):
+    """Extract -> train -> encode-db -> query -> simulate -> analyze -> benchmark on bundled data."""
+    from ..workflows.demo import DemoSettings, run_demo
+
+    s = DemoSettings.quick() if quick else DemoSettings()
+    s.seed = seed
+    with mapper_from_options(processes, scheduler) as mapper:
+        report = run_demo(output, s, mapper=mapper, log=lambda m: click.echo(m, err=True))
+    return report

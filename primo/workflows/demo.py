@@ -1,0 +1,318 @@
+"""``primo demo -o OUT/``: the whole pipeline on the bundled data, offline.
+
+The bundled data are 2,000 Fashion-MNIST test images (MIT licence, ``primo/data/``). The demo
+
+1. writes them as PNG files (``OUT/images/``: 1,900 database documents; ``OUT/queries/``: query
+   images drawn from the other 100, one per class);
+2. ``extract``: features with the bundled triplet-loss embedding (``fashion-embed``, 64-d);
+3. ``train``: a short alternating training of encoder and yield predictor against the ViennaRNA
+   simulator (threshold calibrated from the distance distribution);
+4. ``encode-db``: the database as a Twist-ready oligo pool with QC;
+5. ``query``: the query probes and their IDT order sheet;
+6. ``simulate``: the experiment in silico for each query (predictor over every document, simulator
+   refining the top candidates, wet lab, NextSeq-like reads);
+7. ``analyze``: the simulated reads back to per-document counts, thresholds and recall curves;
+8. ``benchmark``: primo's curves against HNSW, faiss, annoy, LSH on the same database and queries;
+
+and ends with ``OUT/report.md`` and ``OUT/report.html`` (with the plots) saying what each step
+produced. Every step's output stays in ``OUT/`` for inspection. ``quick=True`` (``--quick``) runs a
+smaller version (for tests and a first look).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError
+
+__all__ = ["DemoSettings", "run_demo"]
+
+
+@dataclasses.dataclass
+class DemoSettings:
+    n_database: int = 1900
+    n_queries: int = 5
+    rounds: int = 6
+    steps: int = 300
+    hidden: int = 512
+    seed_pairs: int = 1000
+    seed_epochs: int = 20
+    sim_pairs: int = 300
+    eval_pairs: int = 100
+    final_eval_pairs: int = 300
+    refine: int = 300
+    reads_per_document: float = 20.0
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> "DemoSettings":
+        return cls(n_database=300, n_queries=2, rounds=1, steps=30, hidden=64, seed_pairs=60,
+                   seed_epochs=3, sim_pairs=30, eval_pairs=20, final_eval_pairs=20, refine=20,
+                   reads_per_document=10.0)
+
+
+def _pick_queries(labels, start: int, n: int):
+    """First image of each class after ``start`` (in class order), up to ``n``."""
+    chosen, seen = [], set()
+    for i in range(start, len(labels)):
+        lab = int(labels[i])
+        if lab not in seen:
+            seen.add(lab)
+            chosen.append(i)
+        if len(chosen) == n:
+            break
+    return chosen
+
+
+def run_demo(out_dir, settings: DemoSettings | None = None, *, mapper=None, log=print) -> dict:
+    """Run the whole pipeline into ``out_dir`` (see the module docstring); returns the report dict."""
+    from PIL import Image
+
+    from ..analysis.benchmark import benchmark_stores
+    from ..analysis.reads import count_reads
+    from ..analysis.recall import evaluate_counts, load_distances
+    from ..analysis.wetlab import WetLabModel
+    from ..features.datasets import FASHION_MNIST_CLASSES, demo_arrays
+    from ..features.extract import extract_images
+    from ..io import provenance, write_json
+    from ..model_dir import load_model
+    from ..oligos.pool import read_pool
+    from ..training.trainer import TrainSettings, train
+    from .encode_db import encode_database
+    from .experiment import ExperimentConfig, run_experiment
+    from .query import design_probes
+
+    s = settings or DemoSettings()
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not (out / "report.md").exists():
+            raise UsageError(f"{out} exists and is not a primo demo directory",
+                             hint="choose another output directory")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    steps, t_start = {}, time.time()
+
+    def step(name):
+        log(f"primo demo: {name}")
+        return time.time()
+
+    # 1. images -----------------------------------------------------------------------------
+    t = step("writing the bundled Fashion-MNIST images")
+    ids, images, labels = demo_arrays()
+    n_db = min(s.n_database, len(ids) - s.n_queries)
+    q_rows = _pick_queries(labels, n_db, s.n_queries)
+    img_dir, q_dir = out / "images", out / "queries"
+    img_dir.mkdir()
+    q_dir.mkdir()
+    for i in range(n_db):
+        Image.fromarray(images[i]).save(img_dir / f"{ids[i]}.png")
+    for i in q_rows:
+        Image.fromarray(images[i]).save(q_dir / f"{ids[i]}.png")
+    with open(out / "labels.csv", "w", encoding="utf-8") as fh:
+        fh.write("ImageID,Label\n")
+        for i in list(range(n_db)) + q_rows:
+            fh.write(f"{ids[i]},{FASHION_MNIST_CLASSES[int(labels[i])]}\n")
+    label_of = {ids[i]: FASHION_MNIST_CLASSES[int(labels[i])] for i in list(range(n_db)) + q_rows}
+    steps["images"] = {"database": n_db, "queries": [ids[i] for i in q_rows],
+                       "seconds": round(time.time() - t, 1)}
+
+    # 2. extract ----------------------------------------------------------------------------
+    t = step("extract: fashion-embed features")
+    feats, qfeats = out / "features.h5", out / "queries.h5"
+    extract_images([img_dir], feats, "fashion-embed")
+    extract_images([q_dir], qfeats, "fashion-embed")
+    steps["extract"] = {"model": "fashion-embed", "seconds": round(time.time() - t, 1)}
+
+    # 3. train ------------------------------------------------------------------------------
+    t = step("train: encoder and yield predictor against the ViennaRNA simulator")
+    ts = TrainSettings(threshold=None, rounds=s.rounds, steps=s.steps, hidden=s.hidden,
+                       seed_pairs=s.seed_pairs, seed_epochs=s.seed_epochs, sim_pairs=s.sim_pairs,
+                       eval_pairs=s.eval_pairs, final_eval_pairs=s.final_eval_pairs,
+                       heldout_rows=max(20, n_db // 10), seed=s.seed)
+    model_dir = out / "model"
+    train(feats, model_dir, ts, mapper=mapper, log=lambda m: log(f"  {m}"))
+    model = load_model(model_dir)
+    steps["train"] = {"threshold": model.threshold, "metrics": model.card.get("metrics"),
+                      "seconds": round(time.time() - t, 1)}
+
+    # 4. encode-db --------------------------------------------------------------------------
+    t = step("encode-db: the database as an oligo pool")
+    pool_dir = out / "pool"
+    res = encode_database(model, feats, pool_dir, qc="warn", progress=False)
+    steps["encode-db"] = {"oligos": res.n_documents,
+                          "qc": res.report.summary() if res.report is not None else None,
+                          "seconds": round(time.time() - t, 1)}
+
+    # 5. query ------------------------------------------------------------------------------
+    t = step("query: probes and the IDT order sheet")
+    probes = design_probes(model, out / "probes.csv", features=qfeats)
+    steps["query"] = {"probes": dict(zip(probes["query_ids"], probes["features"])),
+                      "seconds": round(time.time() - t, 1)}
+
+    # 6. simulate ---------------------------------------------------------------------------
+    t = step("simulate: the wet-lab experiment in silico")
+    sim_dir = out / "simulation"
+    cfg = ExperimentConfig(refine=s.refine, k=min(100, n_db), seed=s.seed, reads=True)
+    sim = run_experiment(model, feats, qfeats, sim_dir, pool=pool_dir, config=cfg,
+                         wetlab=WetLabModel(reads_per_document=s.reads_per_document),
+                         mapper=mapper, labels=label_of, progress=False)
+    steps["simulate"] = {"queries": sim["queries"], "seconds": round(time.time() - t, 1)}
+
+    # 7. analyze ----------------------------------------------------------------------------
+    t = step("analyze: reads -> counts -> recall")
+    pool = read_pool(pool_dir)
+    an_dir = out / "analysis"
+    an_dir.mkdir()
+    analysis = {}
+    qids = [str(q) for q in probes["query_ids"]]
+    db_labels = np.asarray([label_of[str(i)] for i in pool.image_ids], dtype=object)
+    for q in qids:
+        qsim = sim_dir / q if len(qids) > 1 else sim_dir
+        rc = count_reads(pool, [qsim / "reads.fastq.gz"], mapper=mapper, show_progress=False)
+        qa = an_dir / q
+        qa.mkdir()
+        rc.write(qa)
+        dist = load_distances(qsim / "distances.csv.gz", pool.image_ids)
+        summ = evaluate_counts(rc.counts, pool.image_ids, dist, qa, k=cfg.k, name=q,
+                               labels=db_labels, query_label=label_of[q])
+        analysis[q] = {"stats": rc.stats, "summary": summ}
+    steps["analyze"] = {"queries": {q: a["summary"] for q, a in analysis.items()},
+                        "seconds": round(time.time() - t, 1)}
+
+    # 8. benchmark --------------------------------------------------------------------------
+    t = step("benchmark: primo against HNSW, faiss, annoy, LSH")
+    bench = benchmark_stores(feats, qfeats, out / "benchmark", k=cfg.k, counts_dir=an_dir,
+                             title="primo demo: Fashion-MNIST (bundled subset)")
+    steps["benchmark"] = {"summary": bench, "seconds": round(time.time() - t, 1)}
+
+    report = {"settings": dataclasses.asdict(s), "steps": steps,
+              "total_seconds": round(time.time() - t_start, 1), "provenance": provenance()}
+    write_json(out / "demo.json", report)
+    _write_report(out, report, qids)
+    log(f"primo demo: done in {report['total_seconds']:.0f} s; see {out / 'report.html'}")
+    return report
+
+
+# ------------------------------------------------------------------------------------------ report
+def _pct(v):
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def _write_report(out: Path, report: dict, qids) -> None:
+    st = report["steps"]
+    m = (st["train"].get("metrics") or {})
+    lines = [
+        "# primo demo report", "",
+        f"Ran the whole pipeline on the bundled Fashion-MNIST subset in "
+        f"{report['total_seconds']:.0f} s ({report['provenance']['command']}, primo "
+        f"{report['provenance']['primo_version']}).", "",
+        "| step | produced | seconds |", "| --- | --- | --- |",
+        f"| images | {st['images']['database']} database images in `images/`, "
+        f"{len(st['images']['queries'])} query images in `queries/` | {st['images']['seconds']} |",
+        f"| extract | `features.h5`, `queries.h5` (fashion-embed, 64-d) | {st['extract']['seconds']} |",
+        f"| train | `model/` (encoder.keras, predictor.keras, card.json, metrics.csv, yields.png); "
+        f"threshold {st['train']['threshold']:.4g} | {st['train']['seconds']} |",
+        f"| encode-db | `pool/`: {st['encode-db']['oligos']} oligos of 165 nt, Twist sheet, QC "
+        f"({'passed' if (st['encode-db']['qc'] or {}).get('passed') else 'flags: see pool/qc_summary.json'}) "
+        f"| {st['encode-db']['seconds']} |",
+        f"| query | `probes.csv`, `probes_idt_order.csv` | {st['query']['seconds']} |",
+        f"| simulate | `simulation/`: yields, read counts and reads per query | "
+        f"{st['simulate']['seconds']} |",
+        f"| analyze | `analysis/`: counts.csv.gz, stats.json, thresholds.csv, recall.png per query | "
+        f"{st['analyze']['seconds']} |",
+        f"| benchmark | `benchmark/`: benchmarks.csv, benchmarks.png, summary.json | "
+        f"{st['benchmark']['seconds']} |", "",
+        "## Training", "",
+        "Held-out pairs of the training features; yields from the thermodynamic simulator, "
+        "not the predictor:", "",
+        "| similar pairs reaching yield 0.5 | dissimilar pairs reaching 0.5 | random 80-mer pairs "
+        "reaching 0.5 | predictor agrees with the simulator (yield > 0.5) |",
+        "| --- | --- | --- | --- |",
+        f"| {_pct(m.get('sim_pos_similar'))} | {_pct(m.get('sim_pos_dissimilar'))} | "
+        f"{_pct(m.get('random_pairs_sim_pos'))} | {_pct(m.get('eval_agree'))} |", "",
+        "![simulated yields of held-out pairs](model/yields.png)", "",
+        "## Queries", "",
+        "| query | probe feature region | reads placed | 100-NN recall 50% at | 90% at | mAP@10 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for q in qids:
+        a = st["analyze"]["queries"][q]
+        par = a.get("proportion_at_recall") or {}
+        mp = (a.get("map_at_k") or {}).get("10")
+        sq = next((x for x in st["simulate"]["queries"] if x["query_id"] == q), {})
+        lines.append(f"| {q} | `{st['query']['probes'][q]}` | {sq.get('total_reads', 0):,} | "
+                     f"{_pct(par.get('50%'))} | {_pct(par.get('90%'))} | "
+                     f"{'n/a' if mp is None else f'{mp:.3f}'} |")
+    lines += ["", "Proportion of the database retrieved vs recall of the query's nearest "
+              "neighbours (counts from the simulated reads, read back by `analyze`):", ""]
+    for q in qids:
+        lines.append(f"![{q}](analysis/{q}/recall.png)")
+    lines += ["", "## primo against in-silico similarity search", "",
+              "Proportion of the database scanned (retrieved) to reach 50% / 90% mean "
+              "nearest-neighbour recall:", "", "| algorithm | 50% | 90% |", "| --- | --- | --- |"]
+    algos = (st["benchmark"]["summary"] or {}).get("algorithms") or {}
+    for name, v in algos.items():
+        at = v.get("proportion_at_recall") or {}
+        lines.append(f"| {name} | {_pct(at.get('0.5'))} | {_pct(at.get('0.9'))} |")
+    lines += ["", "![benchmark](benchmark/benchmarks.png)", "",
+              f"This is a short training on {st['images']['database']:,} documents, meant to show "
+              "every step working; "
+              "see README.md for the full-size figures and the commands that produce them.", ""]
+    md = "\n".join(lines)
+    (out / "report.md").write_text(md, encoding="utf-8")
+    (out / "report.html").write_text(_markdown_to_html(md), encoding="utf-8")
+
+
+def _markdown_to_html(md: str) -> str:
+    """A small Markdown subset (headings, tables, images, code blocks, paragraphs) -> HTML."""
+    import re
+
+    out, in_table, in_code = [], False, False
+    for line in md.splitlines():
+        if line.startswith("```"):
+            out.append("</pre>" if in_code else "<pre>")
+            in_code = not in_code
+            continue
+        if in_code:
+            out.append(html.escape(line))
+            continue
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if all(set(c) <= set("-: ") for c in cells):
+                continue
+            if not in_table:
+                out.append("<table border='1' cellspacing='0' cellpadding='4'>")
+                in_table = True
+            out.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            out.append("</table>")
+            in_table = False
+        m = re.match(r"!\[(.*)\]\((.*)\)", line)
+        if m:
+            out.append(f"<p><img src='{html.escape(m.group(2))}' alt='{html.escape(m.group(1))}' "
+                       "style='max-width:700px'></p>")
+        elif line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
+        elif line.strip():
+            out.append(f"<p>{_inline(line)}</p>")
+    if in_table:
+        out.append("</table>")
+    body = "\n".join(out)
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>primo demo report</title>"
+            "</head><body style='font-family:sans-serif'>\n" + body + "\n</body></html>\n")
+
+
+def _inline(text: str) -> str:
+    import re
+
+    t = html.escape(text)
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", t)

@@ -1,0 +1,34 @@
+import json
+
+
+def test_quick_demo_runs_every_step(tmp_path, run_cli):
+    out = tmp_path / "demo"
+    res, _, err = run_cli(["demo", "-o", out, "--quick", "-j", "1"])
+    assert res.exit_code == 0, err
+    for p in ["features.h5", "queries.h5", "model/card.json", "model/encoder.keras",
+              "pool/database_seqs.csv.gz", "pool/twist_order.csv", "probes.csv",
+              "probes_idt_order.csv", "simulation/summary.json", "benchmark/benchmarks.csv",
+              "benchmark/benchmarks.png", "report.md", "report.html", "demo.json"]:
+        assert (out / p).exists(), p
+    rep = json.loads((out / "demo.json").read_text())
+    queries = rep["steps"]["images"]["queries"]
+    assert len(queries) == 2
+    for q in queries:
+        stats = json.loads((out / "analysis" / q / "stats.json").read_text())
+        assert (out / "analysis" / q / "recall.png").exists()
+        assert stats["reads"] > 0
+    md = (out / "report.md").read_text()
+    assert "| primo |" in md and "![benchmark](benchmark/benchmarks.png)" in md
+    assert "<table" in (out / "report.html").read_text()
+    # running it again over an earlier demo replaces it
+    res, _, err = run_cli(["demo", "-o", out, "--quick", "-j", "1"])
+    assert res.exit_code == 0, err
+
+
+def test_demo_refuses_a_foreign_directory(tmp_path, run_cli):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    res, _, err = run_cli(["demo", "-o", out, "--quick"])
+    assert res.exit_code == 2 and "not a primo demo directory" in err
+    assert (out / "precious.txt").read_text() == "keep me"
