@@ -146,12 +146,22 @@ def cascade_yields(model, db: DatabaseCodes, query_seq: str, *, refine: int = 10
     q_codes = encode_seqs([query_seq], model.feature_length, what="query feature region")
     q1 = _onehot(q_codes)[0]
     pred = np.empty(n, dtype=np.float32)
+    try:
+        # the same predictor, evaluated as one affine map + element-wise tail for this query
+        from ..predictor.fixed_query import FixedQueryPredictor
+
+        fast = FixedQueryPredictor(model.predictor, q1)
+    except ValueError:
+        fast = None
     with _progress(total=n, desc="predicting yields", unit="doc", disable=not progress) as bar:
         for a in range(0, n, chunksize):
-            t = _onehot(db.codes[a:a + chunksize])
-            q = np.broadcast_to(q1, t.shape)
-            pred[a:a + len(t)] = model.predict_yields(t, q, batch_size=batch_size)
-            bar.update(len(t))
+            if fast is not None:
+                pred[a:a + chunksize] = fast(db.codes[a:a + chunksize])
+            else:
+                t = _onehot(db.codes[a:a + chunksize])
+                q = np.broadcast_to(q1, t.shape)
+                pred[a:a + len(t)] = model.predict_yields(t, q, batch_size=batch_size)
+            bar.update(min(chunksize, n - a))
     simulated = np.full(n, np.nan)
     k = n if refine < 0 else min(int(refine), n)
     refined = np.zeros(0, dtype=np.int64)
