@@ -26,7 +26,9 @@ def encode_store_chunks(model, store, chunksize: int = 50_000, batch_size: int =
     from ..progress import progress as _progress
 
     with _progress(total=store.n, desc="encoding", unit="doc", disable=not progress) as bar:
-        for ids, X in store.iter_chunks(chunksize=chunksize):
+        # rows per step: at most `chunksize`, and at most the store's ~64 MB read size, so memory
+        # stays bounded for wide features (50,000 x 4096 float32 would be 820 MB)
+        for ids, X in store.iter_chunks(chunksize=min(chunksize, store.default_chunksize())):
             seqs = model.encode_features(X, batch_size=batch_size)
             bar.update(len(ids))
             yield ids, seqs

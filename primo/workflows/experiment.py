@@ -112,7 +112,7 @@ def load_database(model, *, features=None, pool=None, chunksize: int = 100_000,
         at = 0
         with _progress(total=store.n, desc="encoding database", unit="doc",
                        disable=not progress) as bar:
-            for _, X in store.iter_chunks(chunksize=chunksize):
+            for _, X in store.iter_chunks(chunksize=min(chunksize, store.default_chunksize())):
                 codes[at:at + len(X)] = model.encode_onehot(X).argmax(-1)
                 at += len(X)
                 bar.update(len(X))
@@ -195,7 +195,7 @@ def _query_distances(features, qX, image_ids, chunksize, budget_bytes=1 << 30):
         q = np.asarray(qX, dtype=np.float64)
         qq = (q * q).sum(1)
         at = 0
-        for ids, X in st.iter_chunks(chunksize=chunksize):
+        for ids, X in st.iter_chunks(chunksize=min(chunksize, st.default_chunksize())):
             X = np.asarray(X, dtype=np.float64)
             d2 = (X * X).sum(1)[:, None] + qq[None, :] - 2.0 * X @ q.T
             D[at:at + len(X)] = np.sqrt(np.maximum(d2, 0.0))

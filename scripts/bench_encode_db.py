@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""Benchmark ``primo encode-db`` at scale: N synthetic 4096-d documents -> a pool directory.
+
+Issue target: 1.6 M documents in <= 10 minutes with peak memory <= 2 GB on a 2-core machine.
+
+Runs, in one run:
+
+* primo: ``primo encode-db`` end to end (streams the HDF5 store in chunks, encodes, barcodes,
+  QC, writes database_seqs.csv.gz / Twist sheet / manifest) in a subprocess; wall time and its peak
+  RSS;
+* peer: the bare Keras encoder on an in-memory numpy array (no I/O, no barcodes, no QC, no
+  files) over the first ``--peer-rows`` rows — the floor set by the network itself;
+
+and prints documents/s of both and the ratio (primo / bare encoder).
+
+Usage::
+
+    python scripts/bench_encode_db.py [--n 1600000] [--workdir /tmp/primo-scale]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _scale_data import ensure_data, run  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--n", type=int, default=1_600_000)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/primo-scale"))
+    ap.add_argument("--peer-rows", type=int, default=100_000)
+    args = ap.parse_args()
+    db, _, model = ensure_data(args.workdir, args.n)
+    pool = args.workdir / f"pool-{args.n}"
+    if pool.exists():
+        shutil.rmtree(pool)
+    print(f"primo encode-db: {args.n:,} documents ...", flush=True)
+    dt, rss = run(["encode-db", "-m", model, "-f", db, "-o", pool, "--qc", "warn"], "encode-db")
+    primo_rate = args.n / dt
+
+    import numpy as np
+
+    from primo.cli import _import_tensorflow_quietly
+
+    _import_tensorflow_quietly()
+
+    from primo.features.store import FeatureStore
+    from primo.model_dir import load_model
+
+    m = load_model(model)
+    with FeatureStore.open(db) as st:
+        X = st.read(0, min(args.peer_rows, st.n))
+    enc = m.encoder
+    enc(X[:256])  # warm up
+    t = time.perf_counter()
+    for a in range(0, len(X), 4096):
+        np.asarray(enc(X[a:a + 4096], training=False)).argmax(-1)
+    peer_rate = len(X) / (time.perf_counter() - t)
+
+    print()
+    print(f"documents                 {args.n:,}")
+    print(f"primo encode-db           {dt:8.1f} s   {primo_rate:10,.0f} docs/s   peak RSS "
+          f"{rss:.0f} MB")
+    print(f"bare Keras encoder (RAM)  {len(X) / peer_rate:8.1f} s   {peer_rate:10,.0f} docs/s   "
+          f"({len(X):,} rows; {args.n / peer_rate:.0f} s projected for {args.n:,})")
+    print(f"ratio primo / bare encoder: {primo_rate / peer_rate:.2f}")
+    print(f"target: <= 600 s and <= 2048 MB for 1.6 M documents -> "
+          f"{'met' if dt <= 600 and rss <= 2048 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
