@@ -305,3 +305,15 @@ def test_docstring_examples():
 
     res = doctest.testmod(simulator)
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_nupack_standard_state_conversion_pieces():
+    from primo.predictor import thermo_nupack
+
+    # NUPACK's water molarity at 37 °C (NUPACK 4 paper, S1.1): 55.14 mol/L
+    assert thermo_nupack.water_molarity(37.0) == pytest.approx(55.14, abs=0.005)
+    assert thermo_nupack.water_molarity(21.0) > thermo_nupack.water_molarity(37.0)
+    # a two-strand free energy in NUPACK's mole-fraction convention -> 1 M: + RT ln rho
+    rt = GAS_CONSTANT * 294.15
+    g = thermo_nupack._to_molar(np.array([-30.0]), 2, 21.0)
+    assert g[0] == pytest.approx(-30.0 + rt * math.log(thermo_nupack.water_molarity(21.0)))
