@@ -11,8 +11,9 @@ On the same (target, query) pairs, in one run:
 Pairs: ``--targets`` random 80-nt targets x ``--queries`` queries (each query a mutated copy of a
 random target, mismatch fraction uniform in [0, 0.8]), every target with every query, like a
 query-vs-database experiment. All four runs must give the same numbers (checked). Worker pools
-are started and warmed up before the clock starts; each configuration runs ``--repeat`` times
-from an empty cache and the best time counts (other jobs on shared CPUs only slow runs down).
+are started and warmed up before the clock starts; the configurations run in ``--repeat``
+interleaved rounds, each run from an empty cache, and the best time of each counts (other jobs
+on shared CPUs only slow runs down, and interleaving exposes all to the same background).
 Prints pairs/s and the ratios, and the load average, since other work on the CPUs changes the
 parallel figures.
 
@@ -23,6 +24,7 @@ parallel figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 
@@ -49,22 +51,29 @@ def warm_up(mapper, n_workers):
     list(mapper.imap(_strand_task, items))
 
 
-def timed(label, fn, n, repeat):
-    """Best wall time of ``repeat`` runs (others' jobs on shared CPUs only ever slow a run down).
+def run_rounds(configs, n, repeat):
+    """Run every configuration once per round, ``repeat`` rounds, interleaved.
 
-    Also prints every run's time and this process's CPU time (meaningful for serial runs only).
+    Interleaving exposes all configurations to the same background load; the best time of each
+    counts (other jobs on shared CPUs only ever slow a run down). Returns {label: (yields, rate)}.
     """
-    times, cpus, y = [], [], None
+    times = {label: [] for label, _ in configs}
+    cpus = {label: [] for label, _ in configs}
+    out = {}
     for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        y = fn()
-        times.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    best = min(times)
-    runs = " ".join(f"{t:.2f}" for t in times)
-    print(f"{label:<40s} {best:7.2f} s {n / best:8.1f} pairs/s   (runs: {runs} s; "
-          f"CPU here {min(cpus):.2f} s)")
-    return y, n / best
+        for label, fn in configs:
+            t0, c0 = time.perf_counter(), time.process_time()
+            out[label] = fn()
+            times[label].append(time.perf_counter() - t0)
+            cpus[label].append(time.process_time() - c0)
+    rates = {}
+    for label, _ in configs:
+        best = min(times[label])
+        runs = " ".join(f"{t:.2f}" for t in times[label])
+        print(f"{label:<40s} {best:7.2f} s {n / best:8.1f} pairs/s   (runs: {runs} s; "
+              f"CPU here {min(cpus[label]):.2f} s)")
+        rates[label] = (out[label], n / best)
+    return rates
 
 
 def main(argv=None):
@@ -73,7 +82,7 @@ def main(argv=None):
     ap.add_argument("--queries", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--chunksize", type=int, default=8, help="pairs per task")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per configuration (best counts)")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds (best time counts)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-dask", action="store_true")
     args = ap.parse_args(argv)
@@ -81,45 +90,48 @@ def main(argv=None):
     tt, qq = make_pairs(args.targets, args.queries, args.seed)
     n = len(tt)
     print(f"{n} pairs ({args.targets} targets x {args.queries} queries, 80 nt), "
-          f"{args.workers} workers, chunksize {args.chunksize}, best of {args.repeat}, "
-          f"CPUs {os.cpu_count()}, load average "
+          f"{args.workers} workers, chunksize {args.chunksize}, best of {args.repeat} "
+          f"interleaved rounds, CPUs {os.cpu_count()}, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    cs = args.chunksize
+    with contextlib.ExitStack() as stack:
+        procs = stack.enter_context(get_mapper(processes=args.workers))
+        warm_up(procs, args.workers)
+        # every run starts from an empty strand cache (a new Simulator)
+        configs = [
+            ("naive (all 5 ensembles per pair)",
+             lambda: Simulator(cache_strands=False).yields(tt, qq, mapper=SerialMapper(),
+                                                           chunksize=cs)),
+            ("cached, serial",
+             lambda: Simulator().yields(tt, qq, mapper=SerialMapper(), chunksize=cs)),
+            (f"cached, {args.workers} local processes",
+             lambda: Simulator().yields(tt, qq, mapper=procs, chunksize=cs)),
+        ]
+        if not args.no_dask:
+            from distributed import LocalCluster
 
-    cs, rep = args.chunksize, args.repeat
-    # every run starts from an empty strand cache (a new Simulator)
-    y_naive, r_naive = timed("naive (all 5 ensembles per pair)",
-                             lambda: Simulator(cache_strands=False).yields(
-                                 tt, qq, mapper=SerialMapper(), chunksize=cs), n, rep)
-    y_cached, r_cached = timed("cached, serial",
-                               lambda: Simulator().yields(tt, qq, mapper=SerialMapper(),
-                                                          chunksize=cs), n, rep)
-    with get_mapper(processes=args.workers) as m:
-        warm_up(m, args.workers)
-        y_proc, r_proc = timed(f"cached, {args.workers} local processes",
-                               lambda: Simulator().yields(tt, qq, mapper=m, chunksize=cs), n, rep)
-    results = {"naive": y_naive, "processes": y_proc}
-    r_dask = None
-    if not args.no_dask:
-        from distributed import LocalCluster
-
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                          dashboard_address=None) as cluster:
-            with get_mapper(scheduler=cluster.scheduler_address) as m:
-                warm_up(m, args.workers)
-                y_dask, r_dask = timed(f"cached, Dask LocalCluster ({args.workers} workers)",
-                                       lambda: Simulator().yields(tt, qq, mapper=m, chunksize=cs),
-                                       n, rep)
-        results["dask"] = y_dask
-    for name, y in results.items():
+            cluster = stack.enter_context(LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                                       dashboard_address=None))
+            dask = stack.enter_context(get_mapper(scheduler=cluster.scheduler_address))
+            warm_up(dask, args.workers)
+            configs.append((f"cached, Dask LocalCluster ({args.workers} workers)",
+                            lambda: Simulator().yields(tt, qq, mapper=dask, chunksize=cs)))
+        rates = run_rounds(configs, n, args.repeat)
+    labels = [label for label, _ in configs]
+    y_cached = rates[labels[1]][0]
+    for label in labels:
+        y = rates[label][0]
         if not np.array_equal(y, y_cached):
-            raise SystemExit(f"MISMATCH: {name} differs from cached serial "
+            raise SystemExit(f"MISMATCH: {label} differs from cached serial "
                              f"(max {np.abs(y - y_cached).max():.3g})")
     print("all runs give identical yields")
+    r_naive, r_cached, r_proc = (rates[label][1] for label in labels[:3])
     print(f"caching speed-up over naive:        {r_cached / r_naive:5.2f}x  (goal >= 2.5)")
     print(f"{args.workers} processes over serial (cached):  {r_proc / r_cached:5.2f}x  "
           "(goal >= 1.8)")
-    if r_dask is not None:
-        print(f"Dask over local processes:          {r_dask / r_proc:5.2f}x  (goal >= 0.8)")
+    if not args.no_dask:
+        print(f"Dask over local processes:          {rates[labels[3]][1] / r_proc:5.2f}x  "
+              "(goal >= 0.8)")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
