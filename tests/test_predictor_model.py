@@ -91,3 +91,23 @@ def test_predictor_learns_identity_vs_random_on_simulated_yields():
     model.fit([eye[t], eye[q]], y.astype("float32"), epochs=60, batch_size=24, verbose=0)
     p = np.asarray(model([eye[t], eye[q]])).ravel()
     assert p[:12].mean() > p[12:].mean() + 0.3
+
+
+def test_context_appends_the_toehold_and_round_trips(tmp_path):
+    from primo.constants import RP
+    from primo.predictor.model import AppendContext
+
+    x = onehot(["ACGT" * 20])
+    out = np.asarray(AppendContext(RP[:6])(x))
+    assert out.shape == (1, 86, 4)
+    np.testing.assert_array_equal(out[0, 80:], onehot([RP[:6]])[0])
+    np.testing.assert_array_equal(out[0, :80], x[0])
+    model = build_predictor(context=RP[:6], global_pool="both", seed=1)
+    assert model.get_layer("local_match").output.shape[1:] == (84, 36)
+    rng = np.random.default_rng(5)
+    t, q = _soft(rng, (3, 80, 4)), _soft(rng, (3, 80, 4))
+    before = np.asarray(model([t, q]))
+    model.save(tmp_path / "p.keras")
+    np.testing.assert_array_equal(np.asarray(load_predictor(tmp_path / "p.keras")([t, q])), before)
+    with pytest.raises(ValueError):
+        AppendContext("ACGN")

@@ -135,3 +135,16 @@ def test_mutants_have_the_requested_rate():
     t, q = seed_pair_codes(10, np.random.default_rng(1), mutants=4)
     assert t.shape == q.shape == (10, 80)
     assert (t[0] == t[3]).all() and not (t[0] == t[4]).all()
+
+
+def test_hard_negatives_come_from_just_above_the_threshold():
+    X = _clusters()
+    smp = PairSampler(ArrayFeatures(X), 1.0, np.random.default_rng(3), near_factor=2.0, chunksize=50)
+    smp.refresh()
+    D = np.sqrt(pairwise_sq_distances(X, X))
+    i, j = np.nonzero(np.triu((D > 1.0) & (D <= 2.0), k=1))
+    assert set(map(tuple, smp.near.tolist())) == set(zip(i.tolist(), j.tolist()))
+    xa, xb, y = smp.balanced(80, hard_fraction=1.0)
+    d = np.linalg.norm(xa - xb, axis=1)
+    assert y.sum() == 40
+    assert ((d[y == 0] > 1.0) & (d[y == 0] <= 2.0 + 1e-5)).all()

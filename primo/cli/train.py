@@ -46,20 +46,44 @@ class _Threshold(click.ParamType):
               help="Random mutant pairs simulated to seed the predictor.")
 @click.option("--seed-epochs", type=int, default=50, show_default=True,
               help="Predictor epochs on the seed pairs.")
+@click.option("--seed-mutants", type=int, default=1, show_default=True,
+              help="Mutants per random seed target (1 in the paper; more is cheaper to simulate).")
 @click.option("--sim-pairs", type=int, default=1000, show_default=True,
               help="Fresh encoder pairs simulated per round to refit the predictor.")
+@click.option("--sim-docs", type=int, default=None,
+              help="Documents those pairs are drawn among (default sim-pairs / 4: strands reused).")
 @click.option("--sim-similar-fraction", type=float, default=0.0, show_default=True,
               help="Share of similar pairs among those fresh pairs (0 = purely random pairs).")
+@click.option("--sim-near-fraction", type=float, default=0.0, show_default=True,
+              help="Share of near dissimilar pairs (see --near-factor) among those fresh pairs.")
 @click.option("--predictor-epochs", type=int, default=10, show_default=True,
               help="Predictor refit epochs per round.")
 @click.option("--replay", type=int, default=20000, show_default=True,
               help="Replay buffer of simulated pairs the predictor is refit on (0 = fresh pairs only).")
+@click.option("--relaxation", type=click.Choice(["straight-through", "soft"]),
+              default="straight-through", show_default=True,
+              help="Predictor input in the encoder phase: argmax one-hots with soft gradients "
+                   "(straight-through) or the soft one-hots (paper).")
+@click.option("--hard-negatives", type=float, default=0.0, show_default=True,
+              help="Share of the dissimilar pairs of encoder batches drawn just above the "
+                   "threshold (up to --near-factor x threshold).")
+@click.option("--near-factor", type=float, default=2.0, show_default=True)
+@click.option("--dissimilar-weight", type=float, default=1.0, show_default=True,
+              help="Loss weight of dissimilar pairs relative to similar ones.")
 @click.option("--encoder-lr", type=float, default=1e-3, show_default=True)
 @click.option("--encoder-optimizer", default="adagrad", show_default=True,
               help="Any keras.optimizers name.")
 @click.option("--predictor-lr", type=float, default=1e-3, show_default=True)
 @click.option("--predictor-optimizer", default="rmsprop", show_default=True)
 @click.option("--hidden", type=int, default=2048, show_default=True, help="Encoder hidden width.")
+@click.option("--window", type=int, default=3, show_default=True,
+              help="Predictor local-match window (3 in the paper).")
+@click.option("--conv-filters", type=int, default=36, show_default=True,
+              help="Predictor convolution filters (36 in the paper).")
+@click.option("--global-pool", type=click.Choice(["average", "max", "both"]), default="average",
+              show_default=True, help="Predictor global pooling (average in the paper).")
+@click.option("--context", type=click.Choice(["none", "toehold"]), default="none", show_default=True,
+              help="Show the predictor the probe's toehold (RP[:6]) after both sequences.")
 @click.option("--entropy", type=float, default=1e-2, show_default=True,
               help="Strength of the encoder's per-position entropy regularizer.")
 @click.option("--gc-balance", type=float, default=0.0, show_default=True,
@@ -85,8 +109,11 @@ class _Threshold(click.ParamType):
 @debug_option
 @click.pass_context
 def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, batch_size, seed_pairs,
-        seed_epochs, sim_pairs, sim_similar_fraction, predictor_epochs, replay, encoder_lr,
-        encoder_optimizer, predictor_lr, predictor_optimizer, hidden, entropy, gc_balance,
+        seed_epochs, seed_mutants, sim_pairs, sim_docs, sim_similar_fraction, sim_near_fraction,
+        predictor_epochs,
+        replay, relaxation, hard_negatives, near_factor, dissimilar_weight, encoder_lr,
+        encoder_optimizer, predictor_lr, predictor_optimizer, hidden, window, conv_filters,
+        global_pool, context, entropy, gc_balance,
         homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, seed, resume,
         overwrite, processes, scheduler):
     """Train the feature -> DNA encoder and its yield predictor (alternating phases).
@@ -110,10 +137,16 @@ def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, bat
             threshold=None if threshold == "auto" else float(threshold),
             threshold_quantile=threshold_quantile, rounds=rounds if rounds is not None else 20,
             steps=steps, batch_size=batch_size, seed_pairs=seed_pairs, seed_epochs=seed_epochs,
-            sim_pairs=sim_pairs, sim_similar_fraction=sim_similar_fraction,
+            seed_mutants=seed_mutants, sim_pairs=sim_pairs, sim_docs=sim_docs,
+            sim_similar_fraction=sim_similar_fraction, sim_near_fraction=sim_near_fraction,
+            relaxation=relaxation,
+            hard_negatives=hard_negatives, near_factor=near_factor,
+            dissimilar_weight=dissimilar_weight,
             predictor_epochs=predictor_epochs, replay=replay, encoder_lr=encoder_lr,
             encoder_optimizer=encoder_optimizer, predictor_lr=predictor_lr,
-            predictor_optimizer=predictor_optimizer, hidden=hidden, entropy=entropy,
+            predictor_optimizer=predictor_optimizer, hidden=hidden, window=window,
+            conv_filters=conv_filters, global_pool=global_pool,
+            context="" if context == "none" else context, entropy=entropy,
             gc_balance=gc_balance, homopolymer=homopolymer, max_run=max_run,
             heldout_rows=heldout_rows, eval_pairs=eval_pairs, final_eval_pairs=final_eval_pairs,
             block_rows=block_rows, seed=seed)

@@ -37,8 +37,8 @@ from keras import ops  # noqa: E402
 
 from ..constants import FEATURE_LENGTH  # noqa: E402
 
-__all__ = ["LocalMatch", "build_predictor", "load_predictor", "local_match_reference",
-           "PREDICTOR_DEFAULTS"]
+__all__ = ["LocalMatch", "AppendContext", "build_predictor", "load_predictor",
+           "local_match_reference", "PREDICTOR_DEFAULTS"]
 
 #: architecture defaults (DESIGN.md "Fixed facts")
 PREDICTOR_DEFAULTS = {
@@ -48,6 +48,8 @@ PREDICTOR_DEFAULTS = {
     "conv_filters": 36,
     "conv_width": 3,
     "conv_activation": "tanh",
+    "global_pool": "average",
+    "context": "",
 }
 
 
@@ -95,6 +97,44 @@ class LocalMatch(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="primo")
+class AppendContext(keras.layers.Layer):
+    """Append a constant DNA sequence (as one-hot, channels A, C, G, T) to one-hot sequences.
+
+    ``(batch, L, 4) -> (batch, L + len(sequence), 4)``. The predictor uses it to show the local-match
+    layer the primer bases that follow the feature region on both strands of the simulated
+    reaction (the probe's toehold, ``RP[:6]``), so that matches next to the toehold, which extend
+    the toehold duplex, look like what they are: part of one longer duplex.
+
+    Parameters
+    ----------
+    sequence : str
+        A/C/G/T bases appended after the last position.
+    """
+
+    def __init__(self, sequence: str, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence = str(sequence).upper()
+        if set(self.sequence) - set("ACGT"):
+            raise ValueError(f"context must be A/C/G/T, got {sequence!r}")
+        self._onehot = np.eye(4, dtype="float32")[["ACGT".index(b) for b in self.sequence]]
+
+    def call(self, inputs):
+        b = ops.shape(inputs)[0]
+        ctx = ops.convert_to_tensor(self._onehot, dtype=inputs.dtype)
+        ctx = ops.broadcast_to(ops.expand_dims(ctx, 0), (b, len(self.sequence), 4))
+        return ops.concatenate([inputs, ctx], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        n = None if input_shape[1] is None else input_shape[1] + len(self.sequence)
+        return (input_shape[0], n, input_shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"sequence": self.sequence})
+        return config
+
+
 def local_match_reference(target: np.ndarray, query: np.ndarray, window: int = 3) -> np.ndarray:
     """Plain-loop NumPy version of :class:`LocalMatch` (the reference the tests compare against)."""
     target = np.asarray(target, dtype=np.float64)
@@ -114,7 +154,8 @@ def local_match_reference(target: np.ndarray, query: np.ndarray, window: int = 3
 
 def build_predictor(length: int = FEATURE_LENGTH, *, window: int = 3, pool_size: int = 3,
                     conv_filters: int = 36, conv_width: int = 3, conv_activation: str = "tanh",
-                    seed: int | None = None, name: str = "predictor") -> keras.Model:
+                    global_pool: str = "average", context: str = "", seed: int | None = None,
+                    name: str = "predictor") -> keras.Model:
     """The yield predictor as a functional Keras model with inputs ``target`` and ``query``.
 
     Parameters
@@ -123,6 +164,12 @@ def build_predictor(length: int = FEATURE_LENGTH, *, window: int = 3, pool_size:
         Feature-region length (80).
     window, pool_size, conv_filters, conv_width, conv_activation
         Architecture (defaults: :data:`PREDICTOR_DEFAULTS`).
+    global_pool : {"average", "max", "both"}
+        The paper's global average pooling, global max pooling (the strongest local interaction
+        counts, however short), or both concatenated.
+    context : str
+        Bases appended to both sequences before the local-match layer (:class:`AppendContext`);
+        "" in the paper; ``RP[:6]`` shows the predictor the probe's toehold.
     seed : int, optional
         Seed of the weight initializers (reproducible models).
 
@@ -131,18 +178,31 @@ def build_predictor(length: int = FEATURE_LENGTH, *, window: int = 3, pool_size:
     keras.Model
         ``model([target, query]) -> (batch, 1)`` yields in [0, 1].
     """
-    n_local = length - window + 1
+    n_local = length + len(context) - window + 1
     if n_local // pool_size < conv_width:
         raise ValueError(f"sequences of {length} nt are too short for window {window}, "
                          f"pool {pool_size} and conv width {conv_width}")
     t = keras.Input((length, 4), name="target")
     q = keras.Input((length, 4), name="query")
-    x = LocalMatch(window, name="local_match")([t, q])
+    t_in, q_in = t, q
+    if context:
+        t_in = AppendContext(context, name="target_context")(t)
+        q_in = AppendContext(context, name="query_context")(q)
+    x = LocalMatch(window, name="local_match")([t_in, q_in])
     x = keras.layers.AveragePooling1D(pool_size, name="local_pool")(x)
     init = (lambda k: keras.initializers.GlorotUniform(seed=None if seed is None else seed + k))
     x = keras.layers.Conv1D(conv_filters, conv_width, activation=conv_activation,
                             kernel_initializer=init(1), name="conv")(x)
-    x = keras.layers.GlobalAveragePooling1D(name="global_pool")(x)
+    if global_pool == "average":
+        x = keras.layers.GlobalAveragePooling1D(name="global_pool")(x)
+    elif global_pool == "max":
+        x = keras.layers.GlobalMaxPooling1D(name="global_pool")(x)
+    elif global_pool == "both":
+        x = keras.layers.Concatenate(name="global_pool")(
+            [keras.layers.GlobalAveragePooling1D(name="global_avg")(x),
+             keras.layers.GlobalMaxPooling1D(name="global_max")(x)])
+    else:
+        raise ValueError(f"global_pool must be 'average', 'max' or 'both', got {global_pool!r}")
     y = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=init(2), name="yield")(x)
     return keras.Model([t, q], y, name=name)
 

@@ -282,12 +282,15 @@ class PairSampler:
     chunksize : int
         Rows per step of the brute-force similar-pair search.
     max_similar : int
-        Most similar pairs kept per block.
+        Most similar pairs (and most near pairs) kept per block.
+    near_factor : float, optional
+        Also collect *near* dissimilar pairs, ``threshold < distance <= near_factor *
+        threshold`` (hard negatives for :meth:`balanced`).
     """
 
     def __init__(self, source, threshold: float, rng: np.random.Generator, *,
                  block_rows: int | None = None, exclude=None, chunksize: int = 2048,
-                 max_similar: int = 500_000):
+                 max_similar: int = 500_000, near_factor: float | None = None):
         self.source = source
         self.threshold = float(threshold)
         self.rng = rng
@@ -296,6 +299,8 @@ class PairSampler:
         self.exclude = np.zeros(0, np.int64) if exclude is None else np.asarray(exclude, np.int64)
         self.chunksize = int(chunksize)
         self.max_similar = int(max_similar)
+        self.near_factor = None if not near_factor or near_factor <= 1 else float(near_factor)
+        self.near = np.zeros((0, 2), np.int64)
         self.segment_rows = _segment_rows_for(source, self.block_rows)
         self.n_available = self.n - len(self.exclude)
         self.whole = self.n_available <= self.block_rows
@@ -342,8 +347,9 @@ class PairSampler:
         thr2 = self.threshold ** 2
         total_pairs = m * (m - 1) // 2
         self.block_pairs = total_pairs
-        found = []
+        found, near = [], []
         n_found = 0
+        near2 = (self.near_factor * self.threshold) ** 2 if self.near_factor else None
         Xd = X.astype(np.float64)
         norms = (Xd ** 2).sum(1)
         self.min_distance = math.inf
@@ -356,19 +362,26 @@ class PairSampler:
             upper = c > r
             if upper.any():
                 self.min_distance = min(self.min_distance, float(np.sqrt(max(D[upper].min(), 0.0))))
-            hit = (D <= thr2) & upper
-            ii, jj = np.nonzero(hit)
-            if len(ii) == 0:
-                continue
-            n_found += len(ii)
             # keep a uniform share of this chunk's pairs when the block has too many
             chunk_pairs = (b - a) * (m - a) - (b - a) * (b - a + 1) // 2
             quota = int(np.ceil(self.max_similar * chunk_pairs / max(total_pairs, 1))) + 1
+            if near2 is not None:
+                ii, jj = np.nonzero((D > thr2) & (D <= near2) & upper)
+                if len(ii) > quota:
+                    pick = self.rng.choice(len(ii), size=quota, replace=False)
+                    ii, jj = ii[pick], jj[pick]
+                if len(ii):
+                    near.append(np.stack([ii + a, jj + a], axis=1))
+            ii, jj = np.nonzero((D <= thr2) & upper)
+            if len(ii) == 0:
+                continue
+            n_found += len(ii)
             if len(ii) > quota:
                 pick = self.rng.choice(len(ii), size=quota, replace=False)
                 ii, jj = ii[pick], jj[pick]
             found.append(np.stack([ii + a, jj + a], axis=1))
         self.similar = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
+        self.near = np.concatenate(near) if near else np.zeros((0, 2), np.int64)
         self.similar_total = n_found
 
     @property
@@ -405,8 +418,11 @@ class PairSampler:
                             hint="lower --threshold or use --threshold auto")
         return i, j
 
-    def balanced(self, batch_size: int):
-        """A batch of ``batch_size`` pairs, half similar: ``(Xa, Xb, similar)`` (float32)."""
+    def balanced(self, batch_size: int, hard_fraction: float = 0.0):
+        """A batch of ``batch_size`` pairs, half similar: ``(Xa, Xb, similar)`` (float32).
+
+        A ``hard_fraction`` of the dissimilar half comes from the near pairs (``near_factor``).
+        """
         if len(self.similar) == 0:
             raise DataError(f"similarity threshold {self.threshold:g} leaves no similar pairs "
                             f"in a block of {len(self.X)} rows",
@@ -417,14 +433,22 @@ class PairSampler:
         si, sj = self.similar[pick, 0], self.similar[pick, 1]
         flip = self.rng.random(k_sim) < 0.5
         si, sj = np.where(flip, sj, si), np.where(flip, si, sj)
-        di, dj = self.dissimilar_pairs(batch_size - k_sim)
+        k_dis = batch_size - k_sim
+        k_hard = int(round(k_dis * hard_fraction)) if len(self.near) else 0
+        di, dj = self.dissimilar_pairs(k_dis - k_hard)
+        if k_hard:
+            pick = self.rng.integers(0, len(self.near), size=k_hard)
+            di = np.concatenate([di, self.near[pick, 0]])
+            dj = np.concatenate([dj, self.near[pick, 1]])
         i = np.concatenate([si, di])
         j = np.concatenate([sj, dj])
         y = np.concatenate([np.ones(k_sim, np.float32), np.zeros(len(di), np.float32)])
         return self.X[i], self.X[j], y
 
-    def random(self, k: int, similar_fraction: float = 0.0, docs: int | None = None):
-        """``k`` random pairs (a ``similar_fraction`` of them drawn from the similar pairs).
+    def random(self, k: int, similar_fraction: float = 0.0, docs: int | None = None,
+               near_fraction: float = 0.0):
+        """``k`` random pairs, a ``similar_fraction`` of them drawn from the similar pairs and a
+        ``near_fraction`` from the near pairs (see ``near_factor``).
 
         With ``docs``, the random pairs are drawn among ``docs`` random rows of the block, so
         each document takes part in about ``2 k / docs`` pairs (the simulator then computes each
@@ -433,18 +457,22 @@ class PairSampler:
         Returns ``(Xa, Xb, distance)``.
         """
         k_sim = int(round(k * similar_fraction)) if len(self.similar) else 0
+        k_near = int(round(k * near_fraction)) if len(self.near) else 0
+        k_near = min(k_near, k - k_sim)
+        k_rnd = k - k_sim - k_near
         m = len(self.X)
         if docs is not None and 2 <= docs < m:
             pool = self.rng.choice(m, size=int(docs), replace=False)
-            a = self.rng.integers(0, len(pool), size=k - k_sim)
-            b = (a + self.rng.integers(1, len(pool), size=k - k_sim)) % len(pool)
+            a = self.rng.integers(0, len(pool), size=k_rnd)
+            b = (a + self.rng.integers(1, len(pool), size=k_rnd)) % len(pool)
             i, j = pool[a], pool[b]
         else:
-            i, j = self._random_pairs(k - k_sim)
-        if k_sim:
-            pick = self.rng.integers(0, len(self.similar), size=k_sim)
-            i = np.concatenate([i, self.similar[pick, 0]])
-            j = np.concatenate([j, self.similar[pick, 1]])
+            i, j = self._random_pairs(k_rnd)
+        for n_pick, pairs in ((k_sim, self.similar), (k_near, self.near)):
+            if n_pick:
+                pick = self.rng.integers(0, len(pairs), size=n_pick)
+                i = np.concatenate([i, pairs[pick, 0]])
+                j = np.concatenate([j, pairs[pick, 1]])
         return self.X[i], self.X[j], self._dist(i, j)
 
 

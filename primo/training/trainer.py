@@ -80,19 +80,25 @@ class TrainSettings:
         Fresh pairs simulated per round; the number of documents they are drawn among (default
         ``sim_pairs // 4``: each document's strands then serve about 8 pairs, which the
         simulator's strand cache makes about twice cheaper than all-new documents); the share of
-        similar pairs among them.
+        similar pairs among them, and of near dissimilar pairs (``near_factor``; the predictor
+        then learns the transition region the encoder is pushed into).
     predictor_epochs, predictor_batch, replay
         Refit epochs per round, its batch size, and the replay buffer capacity (pairs).
     relaxation : {"straight-through", "soft"}
         What the frozen predictor sees in the encoder phase: the soft one-hots (the paper), or
         the discretized (argmax) one-hots with the soft ones' gradient (straight-through), i.e.
         exactly the sequences the simulator will see.
+    hard_negatives, near_factor, dissimilar_weight
+        Share of the dissimilar pairs of encoder batches drawn among the *near* ones
+        (``threshold < distance <= near_factor * threshold``) rather than uniformly (0 in the
+        paper); loss weight of the dissimilar pairs relative to the similar ones (1 in the paper).
     encoder_optimizer, encoder_lr, predictor_optimizer, predictor_lr
         Optimizers (any ``keras.optimizers`` name) and learning rates.
     hidden, output_activation, entropy, gc_balance, homopolymer, max_run, scaling
         Encoder architecture and regularizers (:func:`primo.encoder.model.build_encoder`).
-    window, pool_size, conv_filters, conv_width
-        Predictor architecture (:func:`primo.predictor.model.build_predictor`).
+    window, pool_size, conv_filters, conv_width, global_pool, context
+        Predictor architecture (:func:`primo.predictor.model.build_predictor`); ``context`` is
+        ``""`` (the paper) or ``"toehold"``: the probe's ``RP[:6]`` appended to both sequences.
     heldout_rows, eval_pairs, final_eval_pairs, eval_every
         Held-out rows (never trained on); similar and random held-out pairs simulated each
         evaluated round and at the end.
@@ -114,10 +120,14 @@ class TrainSettings:
     sim_pairs: int = 1000
     sim_docs: int | None = None
     sim_similar_fraction: float = 0.0
+    sim_near_fraction: float = 0.0
     predictor_epochs: int = 10
     predictor_batch: int = 100
     replay: int = 20000
     relaxation: str = "straight-through"
+    hard_negatives: float = 0.0
+    near_factor: float = 2.0
+    dissimilar_weight: float = 1.0
     encoder_optimizer: str = "adagrad"
     encoder_lr: float = 1e-3
     predictor_optimizer: str = "rmsprop"
@@ -133,6 +143,8 @@ class TrainSettings:
     pool_size: int = 3
     conv_filters: int = 36
     conv_width: int = 3
+    global_pool: str = "average"
+    context: str = ""
     heldout_rows: int = 5000
     eval_pairs: int = 200
     final_eval_pairs: int = 1000
@@ -162,6 +174,14 @@ class TrainSettings:
         need(self.seed_pairs + self.sim_pairs > 0, "--seed-pairs and --sim-pairs cannot both be 0",
              hint="the predictor needs simulated pairs")
         need(0 <= self.sim_similar_fraction <= 1, "--sim-similar-fraction must be in [0, 1]")
+        need(0 <= self.hard_negatives <= 1, "--hard-negatives must be in [0, 1]")
+        need(0 <= self.sim_near_fraction <= 1 - self.sim_similar_fraction,
+             "--sim-near-fraction must be in [0, 1 - sim-similar-fraction]")
+        need(self.near_factor > 1, "--near-factor must be above 1")
+        need(self.dissimilar_weight > 0, "--dissimilar-weight must be positive")
+        need(self.context in ("", "toehold"), f"context must be '' or 'toehold', got {self.context!r}")
+        need(self.global_pool in ("average", "max", "both"),
+             f"global_pool must be 'average', 'max' or 'both', got {self.global_pool!r}")
         need(self.relaxation in ("straight-through", "soft"),
              f"relaxation must be 'straight-through' or 'soft', got {self.relaxation!r}")
         need(self.scaling in ("global", "none"), f"scaling must be 'global' or 'none', got {self.scaling!r}")
@@ -241,6 +261,10 @@ def _simulate(sim, t_codes, q_codes, mapper) -> np.ndarray:
     return np.clip(y, 0.0, 1.0)
 
 
+def _context_bases(context: str) -> str:
+    return RP[:TOEHOLD] if context == "toehold" else ""
+
+
 def _versions() -> dict:
     v = {"primo": __version__, "python": platform.python_version(), "numpy": np.__version__}
     try:
@@ -290,7 +314,8 @@ class _Models:
         if predictor is None:
             predictor = build_predictor(FEATURE_LENGTH, window=s.window, pool_size=s.pool_size,
                                         conv_filters=s.conv_filters, conv_width=s.conv_width,
-                                        seed=seed + 100)
+                                        global_pool=s.global_pool,
+                                        context=_context_bases(s.context), seed=seed + 100)
         self.encoder = encoder
         self.predictor = predictor
         self.reg = next(l for l in encoder.layers if isinstance(l, SequenceRegularization))
@@ -305,9 +330,11 @@ class _Models:
         eps = 1e-7
         straight_through = s.relaxation == "straight-through"
 
-        def _bce(y, p):
+        w_dis = float(s.dissimilar_weight)
+
+        def _bce(y, p, w_neg=1.0):
             p = tf.clip_by_value(tf.reshape(p, [-1]), eps, 1 - eps)
-            return -tf.reduce_mean(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p))
+            return -tf.reduce_mean(y * tf.math.log(p) + w_neg * (1 - y) * tf.math.log(1 - p))
 
         # fixed signatures (any batch size, one trace each): the same graphs, hence the same
         # numerics, in a fresh run and in a resumed one
@@ -324,7 +351,7 @@ class _Models:
                 if straight_through:
                     h = s_ + tf.stop_gradient(tf.one_hot(tf.argmax(s_, axis=-1), 4) - s_)
                 p = pred([h[:n], h[n:]], training=False)
-                loss_bce = _bce(y, p)
+                loss_bce = _bce(y, p, w_dis)
                 loss_reg = reg.penalty(s_)
                 loss = loss_bce + loss_reg
             grads = tape.gradient(loss, enc.trainable_variables)
@@ -452,7 +479,9 @@ class _Run:
         self.threshold_info = threshold_info
         self.threshold = float(threshold_info["value"])
         self.sampler = _data.PairSampler(src, self.threshold, self.rngs["sampler"],
-                                         block_rows=s.block_rows, exclude=self.heldout)
+                                         block_rows=s.block_rows, exclude=self.heldout,
+                                         near_factor=(s.near_factor if s.hard_negatives or
+                                                      s.sim_near_fraction else None))
         # held-out evaluation pairs (fixed for the whole run)
         self.Xh = np.asarray(src.read_index(self.heldout), dtype=np.float32) if len(self.heldout) \
             else np.zeros((0, src.dim), np.float32)
@@ -461,7 +490,7 @@ class _Run:
         for name, k in (("round", s.eval_pairs), ("final", s.final_eval_pairs)):
             self.eval_sets[name] = _data.heldout_pairs(self.Xh, self.threshold, k, k,
                                                        self.rngs["eval"],
-                                                       random_docs=max(2, k // 2))
+                                                       random_docs=max(2, k))
 
     def check_block(self):
         smp = self.sampler
@@ -512,7 +541,7 @@ class _Run:
         t = time.perf_counter()
         for _ in progress(range(s.steps), total=s.steps, desc=f"round {rnd} encoder", unit="step",
                           leave=False):
-            xa, xb, y = self.sampler.balanced(s.batch_size)
+            xa, xb, y = self.sampler.balanced(s.batch_size, s.hard_negatives)
             out = m.enc_step(tf.constant(xa), tf.constant(xb), tf.constant(y))
             sums += np.array([float(v) for v in out])
         self.timing["encoder_s"] += (dt := time.perf_counter() - t)
@@ -526,7 +555,8 @@ class _Run:
         if s.sim_pairs == 0:
             return {"fresh_pairs": 0}
         docs = s.sim_docs if s.sim_docs is not None else max(2, s.sim_pairs // 4)
-        xa, xb, _ = self.sampler.random(s.sim_pairs, s.sim_similar_fraction, docs=docs)
+        xa, xb, _ = self.sampler.random(s.sim_pairs, s.sim_similar_fraction, docs=docs,
+                                        near_fraction=s.sim_near_fraction)
         ta, qa = m.encode_codes(xa), m.encode_codes(xb)
         t = time.perf_counter()
         y = self.simulate(ta, qa, desc=f"round {rnd} simulation")
@@ -847,6 +877,7 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
                     "discretization": "argmax per position, channels A, C, G, T"},
         "predictor": {"window": s.window, "pool_size": s.pool_size,
                       "conv_filters": s.conv_filters, "conv_width": s.conv_width,
+                      "global_pool": s.global_pool, "context": _context_bases(s.context),
                       "inputs": "target one-hot, query one-hot (same sense)",
                       "output": "yield of target + RP with revcomp(query + RP[:6])"},
         "training": {**s.to_dict(), "rounds_completed": run.metrics[-1]["round"],
