@@ -29,7 +29,7 @@ from .errors import DataError, UsageError
 
 __all__ = [
     "atomic_file", "atomic_dir", "open_output", "open_input", "is_gzip", "provenance",
-    "set_command", "write_json", "read_csv_rows", "GZIP_LEVEL",
+    "set_command", "write_json", "json_default", "read_csv_rows", "GZIP_LEVEL",
 ]
 
 GZIP_LEVEL = 3  # fast; level 9 is several times slower for a few % smaller files
@@ -204,21 +204,26 @@ def write_json(path, obj) -> None:
     """Write JSON atomically (2-space indent, sorted keys left as given)."""
     with atomic_file(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, default=_json_default)
+            json.dump(obj, fh, indent=2, default=json_default)
             fh.write("\n")
 
 
-def _json_default(o):
+def json_default(o):
+    """``json.dump(..., default=json_default)``: numpy scalars and arrays, paths, sets, tuples."""
     import numpy as np
 
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
         return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, Path):
         return str(o)
+    if isinstance(o, (set, tuple)):
+        return list(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .io import json_default
 from .errors import DataError, UsageError
 
 __all__ = ["PrimoModel", "load_model", "write_card", "read_card", "card_checksum", "file_sha256",
@@ -73,7 +74,7 @@ def file_sha256(path) -> str:
 
 def _canonical(card: dict) -> bytes:
     c = {k: v for k, v in card.items() if k != "checksum"}
-    return json.dumps(c, sort_keys=True, separators=(",", ":"), default=_json_default,
+    return json.dumps(c, sort_keys=True, separators=(",", ":"), default=json_default,
                       allow_nan=True).encode()
 
 
@@ -82,16 +83,6 @@ def card_checksum(card: dict) -> str:
     return "sha256:" + hashlib.sha256(_canonical(card)).hexdigest()
 
 
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def versions_compatible(a: str, b: str) -> bool:
@@ -114,7 +105,7 @@ def write_card(directory, card: dict) -> dict:
         "predictor": {"path": PREDICTOR_NAME, "sha256": file_sha256(directory / PREDICTOR_NAME)},
     }
     card.pop("checksum", None)
-    card = _jsonable(json.loads(json.dumps(card, default=_json_default, allow_nan=True)))
+    card = _jsonable(json.loads(json.dumps(card, default=json_default, allow_nan=True)))
     card["checksum"] = card_checksum(card)
     text = json.dumps(card, indent=2, allow_nan=False)
     with atomic_file(directory / CARD_NAME) as tmp:

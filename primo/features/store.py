@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, UsageError
-from ..io import atomic_file, provenance
+from ..io import atomic_file, json_default, provenance
 
 __all__ = ["FeatureStore", "write_features", "read_features", "FORMAT_NAME", "default_chunk_rows"]
 
@@ -136,8 +136,8 @@ class FeatureStore:
             f.attrs["n_rows"] = 0
             meta = dict(metadata or {})
             meta["dim"] = dim
-            f.attrs["metadata"] = json.dumps(meta, default=_json_default)
-            f.attrs["provenance"] = json.dumps([provenance(action="create")], default=_json_default)
+            f.attrs["metadata"] = json.dumps(meta, default=json_default)
+            f.attrs["provenance"] = json.dumps([provenance(action="create")], default=json_default)
             f.create_dataset("features", shape=(0, dim), maxshape=(None, dim), dtype="float32",
                              chunks=(chunk_rows, dim), compression=compression)
             f.create_dataset("ids", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"),
@@ -304,7 +304,7 @@ class FeatureStore:
         if not self._session_recorded:
             prov = self.provenance
             prov.append(provenance(action="append"))
-            self._h5.attrs["provenance"] = json.dumps(prov, default=_json_default)
+            self._h5.attrs["provenance"] = json.dumps(prov, default=json_default)
             self._session_recorded = True
 
     def update_metadata(self, **items) -> None:
@@ -313,7 +313,7 @@ class FeatureStore:
         meta = self.metadata
         meta.update(items)
         meta["dim"] = self.dim
-        self._h5.attrs["metadata"] = json.dumps(meta, default=_json_default)
+        self._h5.attrs["metadata"] = json.dumps(meta, default=json_default)
         self._h5.flush()
 
     def add_skipped(self, entries) -> None:
@@ -599,15 +599,3 @@ def _str(v):
     return v.decode("utf-8") if isinstance(v, bytes) else str(v)
 
 
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
