@@ -70,11 +70,12 @@ def test_gc_and_homopolymer_penalties_match_hard_sequences():
 
 
 def test_synthesizability_regularizers_configurable():
-    enc = build_encoder(8, hidden=16, gc_balance=2.0, homopolymer=3.0, max_run=4, seed=0)
+    enc = build_encoder(8, hidden=16, gc_balance=2.0, homopolymer=3.0, max_run=4, gc_target=0.4,
+                        seed=0)
     reg = enc.get_layer("regularization")
-    assert (reg.gc_balance, reg.homopolymer, reg.max_run) == (2.0, 3.0, 4)
+    assert (reg.gc_balance, reg.homopolymer, reg.max_run, reg.gc_target) == (2.0, 3.0, 4, 0.4)
     p = _soft(np.random.default_rng(3), (2, 80, 4))
-    want = (1e-2 * float(entropy_penalty(p)) + 2.0 * float(gc_penalty(p))
+    want = (1e-2 * float(entropy_penalty(p)) + 2.0 * float(gc_penalty(p, 0.4))
             + 3.0 * float(homopolymer_penalty(p, 4)))
     assert float(reg.penalty(p)) == pytest.approx(want, rel=1e-5)
 
@@ -119,3 +120,13 @@ def test_discretization_argmax():
     out = encode_onehot(enc, X, batch_size=3)
     np.testing.assert_allclose(out, np.asarray(enc(X)), rtol=1e-6, atol=1e-6)
     assert all(len(s) == 80 and set(s) <= set("ACGT") for s in to_sequences(out))
+
+
+def test_synthesizability_terms_on_the_read_sequences():
+    """With straight-through training the GC / homopolymer terms see the argmax sequences."""
+    reg = SequenceRegularization(entropy=0.0, gc_balance=1.0, homopolymer=1.0, max_run=3)
+    p = _soft(np.random.default_rng(8), (3, 80, 4))
+    hard = to_hard_onehot(p)
+    want = float(gc_penalty(hard)) + float(homopolymer_penalty(hard, 3))
+    assert float(reg.penalty(p, hard)) == pytest.approx(want, rel=1e-5)
+    assert float(reg.penalty(p)) != pytest.approx(want, rel=1e-3)

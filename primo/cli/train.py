@@ -88,6 +88,8 @@ class _Threshold(click.ParamType):
               help="Strength of the encoder's per-position entropy regularizer.")
 @click.option("--gc-balance", type=float, default=0.0, show_default=True,
               help="Strength of the GC-balance regularizer (0 = off).")
+@click.option("--gc-target", type=float, default=0.5, show_default=True,
+              help="GC fraction the GC regularizer pulls towards.")
 @click.option("--homopolymer", type=float, default=0.0, show_default=True,
               help="Strength of the homopolymer regularizer (0 = off).")
 @click.option("--max-run", type=int, default=3, show_default=True,
@@ -113,7 +115,7 @@ def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, bat
         predictor_epochs,
         replay, relaxation, hard_negatives, near_factor, dissimilar_weight, encoder_lr,
         encoder_optimizer, predictor_lr, predictor_optimizer, hidden, window, conv_filters,
-        global_pool, context, entropy, gc_balance,
+        global_pool, context, entropy, gc_balance, gc_target,
         homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, seed, resume,
         overwrite, processes, scheduler):
     """Train the feature -> DNA encoder and its yield predictor (alternating phases).
@@ -147,7 +149,7 @@ def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, bat
             predictor_optimizer=predictor_optimizer, hidden=hidden, window=window,
             conv_filters=conv_filters, global_pool=global_pool,
             context="" if context == "none" else context, entropy=entropy,
-            gc_balance=gc_balance, homopolymer=homopolymer, max_run=max_run,
+            gc_balance=gc_balance, gc_target=gc_target, homopolymer=homopolymer, max_run=max_run,
             heldout_rows=heldout_rows, eval_pairs=eval_pairs, final_eval_pairs=final_eval_pairs,
             block_rows=block_rows, seed=seed)
         settings.check()

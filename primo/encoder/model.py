@@ -12,7 +12,8 @@ Architecture (paper 002, Fig. S2; DESIGN.md), sizes being parameters of :func:`b
   (norms ~1) then reach the first Dense layer on the same scale.
 * :class:`SequenceRegularization`: a pass-through layer that adds, as model losses,
   ``entropy * mean per-position entropy`` (so that each position has a clear base; 1e-2 in the
-  paper) and the optional synthesizability penalties ``gc_balance * mean (GC fraction - 0.5)^2`` and
+  paper) and the optional penalties ``gc_balance * mean (GC fraction - gc_target)^2`` (0.5 for
+  synthesis; a lower target also makes unrelated sequences cross-hybridize less) and
   ``homopolymer * mean P(run of max_run + 1 equal bases)`` computed on the soft one-hots.
 * Channels are A, C, G, T (:mod:`primo.dna`); a base is read by argmax (:func:`primo.encoder.to_sequences`).
 
@@ -45,6 +46,7 @@ ENCODER_DEFAULTS = {
     "output_activation": None,  # Dense 320 is linear before the per-position softmax
     "entropy": 1e-2,
     "gc_balance": 0.0,
+    "gc_target": 0.5,
     "homopolymer": 0.0,
     "max_run": 3,
     "scaling": "global",
@@ -84,6 +86,8 @@ class SequenceRegularization(keras.layers.Layer):
         Strength of the per-position entropy penalty (1e-2 in the paper).
     gc_balance : float
         Strength of the GC-balance penalty (0 = off).
+    gc_target : float
+        The GC fraction the GC penalty pulls towards (0.5).
     homopolymer : float
         Strength of the homopolymer penalty (0 = off).
     max_run : int
@@ -91,20 +95,27 @@ class SequenceRegularization(keras.layers.Layer):
     """
 
     def __init__(self, entropy: float = 1e-2, gc_balance: float = 0.0, homopolymer: float = 0.0,
-                 max_run: int = 3, **kwargs):
+                 max_run: int = 3, gc_target: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.entropy = float(entropy)
         self.gc_balance = float(gc_balance)
+        self.gc_target = float(gc_target)
         self.homopolymer = float(homopolymer)
         self.max_run = int(max_run)
 
-    def penalty(self, p):
-        """The total regularization term for soft one-hots ``p``."""
+    def penalty(self, p, hard=None):
+        """The total regularization term for soft one-hots ``p``.
+
+        ``hard``: the sequences actually read (e.g. straight-through one-hots carrying ``p``'s
+        gradient); the GC and homopolymer terms are then computed on them, so they penalise the
+        runs and GC content of the real sequences (the entropy term stays on ``p``).
+        """
+        seq = p if hard is None else hard
         total = self.entropy * entropy_penalty(p)
         if self.gc_balance:
-            total = total + self.gc_balance * gc_penalty(p)
+            total = total + self.gc_balance * gc_penalty(seq, self.gc_target)
         if self.homopolymer:
-            total = total + self.homopolymer * homopolymer_penalty(p, self.max_run)
+            total = total + self.homopolymer * homopolymer_penalty(seq, self.max_run)
         return total
 
     def call(self, inputs, training=None):
@@ -118,7 +129,8 @@ class SequenceRegularization(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"entropy": self.entropy, "gc_balance": self.gc_balance,
-                       "homopolymer": self.homopolymer, "max_run": self.max_run})
+                       "homopolymer": self.homopolymer, "max_run": self.max_run,
+                       "gc_target": self.gc_target})
         return config
 
 
@@ -170,7 +182,7 @@ def feature_scaling_from_stats(mean: np.ndarray, mean_sq_norm_centered: float, d
 def build_encoder(input_dim: int, *, hidden: int = 2048, length: int = FEATURE_LENGTH,
                   output_activation: str | None = None, entropy: float = 1e-2,
                   gc_balance: float = 0.0, homopolymer: float = 0.0, max_run: int = 3,
-                  scaling: str = "global", center=None, scale: float = 1.0,
+                  gc_target: float = 0.5, scaling: str = "global", center=None, scale: float = 1.0,
                   seed: int | None = None, name: str = "encoder") -> keras.Model:
     """The encoder: ``(batch, input_dim)`` features -> ``(batch, length, 4)`` soft one-hots.
 
@@ -184,7 +196,7 @@ def build_encoder(input_dim: int, *, hidden: int = 2048, length: int = FEATURE_L
         Feature-region length in nt (80).
     output_activation : str, optional
         Activation of the ``4 * length`` Dense layer before the softmax (None = linear).
-    entropy, gc_balance, homopolymer, max_run
+    entropy, gc_balance, homopolymer, max_run, gc_target
         Regularizer strengths (see :class:`SequenceRegularization`).
     scaling : {"global", "none"}
         Whether the model starts with a :class:`FeatureScaling` layer (values ``center``, ``scale``).
@@ -206,7 +218,8 @@ def build_encoder(input_dim: int, *, hidden: int = 2048, length: int = FEATURE_L
                            name="logits")(x)
     x = keras.layers.Reshape((length, 4), name="to_positions")(x)
     x = keras.layers.Softmax(axis=-1, name="bases")(x)
-    x = SequenceRegularization(entropy, gc_balance, homopolymer, max_run, name="regularization")(x)
+    x = SequenceRegularization(entropy, gc_balance, homopolymer, max_run, gc_target,
+                               name="regularization")(x)
     return keras.Model(x_in, x, name=name)
 
 

@@ -94,7 +94,7 @@ class TrainSettings:
         paper); loss weight of the dissimilar pairs relative to the similar ones (1 in the paper).
     encoder_optimizer, encoder_lr, predictor_optimizer, predictor_lr
         Optimizers (any ``keras.optimizers`` name) and learning rates.
-    hidden, output_activation, entropy, gc_balance, homopolymer, max_run, scaling
+    hidden, output_activation, entropy, gc_balance, gc_target, homopolymer, max_run, scaling
         Encoder architecture and regularizers (:func:`primo.encoder.model.build_encoder`).
     window, pool_size, conv_filters, conv_width, global_pool, context
         Predictor architecture (:func:`primo.predictor.model.build_predictor`); ``context`` is
@@ -136,6 +136,7 @@ class TrainSettings:
     output_activation: str | None = None
     entropy: float = 1e-2
     gc_balance: float = 0.0
+    gc_target: float = 0.5
     homopolymer: float = 0.0
     max_run: int = 3
     scaling: str = "global"
@@ -187,6 +188,7 @@ class TrainSettings:
         need(self.scaling in ("global", "none"), f"scaling must be 'global' or 'none', got {self.scaling!r}")
         for name in ("encoder_lr", "predictor_lr"):
             need(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive")
+        need(0 < self.gc_target < 1, f"--gc-target must be in (0, 1), got {self.gc_target}")
         for name in ("entropy", "gc_balance", "homopolymer"):
             need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must not be negative")
 
@@ -308,7 +310,8 @@ class _Models:
         if encoder is None:
             encoder = build_encoder(dim, hidden=s.hidden, length=FEATURE_LENGTH,
                                     output_activation=s.output_activation, entropy=s.entropy,
-                                    gc_balance=s.gc_balance, homopolymer=s.homopolymer,
+                                    gc_balance=s.gc_balance, gc_target=s.gc_target,
+                                    homopolymer=s.homopolymer,
                                     max_run=s.max_run, scaling=s.scaling, center=center,
                                     scale=scale, seed=seed)
         if predictor is None:
@@ -352,7 +355,7 @@ class _Models:
                     h = s_ + tf.stop_gradient(tf.one_hot(tf.argmax(s_, axis=-1), 4) - s_)
                 p = pred([h[:n], h[n:]], training=False)
                 loss_bce = _bce(y, p, w_dis)
-                loss_reg = reg.penalty(s_)
+                loss_reg = reg.penalty(s_, h if straight_through else None)
                 loss = loss_bce + loss_reg
             grads = tape.gradient(loss, enc.trainable_variables)
             eopt.apply_gradients(zip(grads, enc.trainable_variables))
@@ -871,7 +874,7 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
                      "metadata": run.source.metadata or {}},
         "encoder": {"input_dim": int(run.source.dim), "hidden": s.hidden,
                     "length": FEATURE_LENGTH, "output_activation": s.output_activation,
-                    "entropy": s.entropy, "gc_balance": s.gc_balance,
+                    "entropy": s.entropy, "gc_balance": s.gc_balance, "gc_target": s.gc_target,
                     "homopolymer": s.homopolymer, "max_run": s.max_run,
                     "scaling": {"kind": s.scaling, **extra["scaling"]},
                     "discretization": "argmax per position, channels A, C, G, T"},
