@@ -213,3 +213,29 @@ def test_bad_threshold_value(store, tmp_path, run_cli):
 def test_missing_store(tmp_path, run_cli):
     res, _, err = run_cli(["train", "--features", tmp_path / "nope.h5", "-o", tmp_path / "M"])
     assert res.exit_code == 2 and "nope.h5" in err and "does not exist" in err
+
+
+def test_dask_scheduler_gives_the_same_model(trained, store, tmp_path, run_cli):
+    distributed = pytest.importorskip("distributed")
+    out = tmp_path / "MODEL"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  dashboard_address=None) as cluster:
+        res, _, err = run_cli(["train", "--features", store, "-o", out,
+                               "--scheduler", cluster.scheduler_address, *TINY])
+    assert res.exit_code == 0, err
+    assert json.loads((out / "card.json").read_text())["training"]["mapper"].startswith("dask")
+    for a, b in zip(_weights(out), _weights(trained)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoint_from_another_primo_version(trained, store, tmp_path, run_cli):
+    import shutil
+
+    out = tmp_path / "M"
+    shutil.copytree(trained, out)
+    state_path = out / "checkpoint" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["primo_version"] = "7.0.0"
+    state_path.write_text(json.dumps(state))
+    res, _, err = run_cli(["train", "--features", store, "-o", out, "--resume", "--rounds", "3"])
+    assert res.exit_code == 1 and "primo 7.0.0" in err and "checkpoint" in err

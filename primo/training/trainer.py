@@ -698,6 +698,12 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
     state = arrays = None
     if resume:
         ck, state, arrays = _read_checkpoint(out)
+        from ..model_dir import versions_compatible
+
+        made_by = state.get("primo_version", "?")
+        if not versions_compatible(made_by, __version__):
+            raise DataError(f"checkpoint was written by primo {made_by}, this is primo {__version__}",
+                            path=ck, hint="resume with that primo version, or train again without --resume")
         saved = TrainSettings.from_dict(state["settings"])
         if saved.seed is None:
             raise DataError("checkpoint has no seed", path=ck, hint="start again without --resume")
