@@ -20,7 +20,30 @@ import numpy as np
 
 from ..errors import UsageError
 
-__all__ = ["map_at_k", "knn", "average_precision_at_k"]
+__all__ = ["map_at_k", "knn", "average_precision_at_k", "squared_distances"]
+
+
+def squared_distances(A, B) -> np.ndarray:
+    """Squared Euclidean distances of every row of ``A`` to every row of ``B`` (float64, >= 0).
+
+    The products ``A @ B.T`` and the row norms are computed in the inputs' precision (float32 BLAS
+    for float32 features, float64 when either side is float64) and combined in float64: for
+    4096-d float32 features this is several times faster than converting to float64 first, and the
+    error stays far below the spread of distances between distinct documents.
+
+    >>> squared_distances(np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([[0.0, 0.0]])).tolist()
+    [[0.0], [25.0]]
+    """
+    dtype = np.float64 if np.float64 in (np.asarray(A).dtype, np.asarray(B).dtype) else np.float32
+    A = np.ascontiguousarray(A, dtype=dtype)
+    B = np.ascontiguousarray(B, dtype=dtype)
+    an = np.einsum("ij,ij->i", A, A).astype(np.float64)
+    bn = np.einsum("ij,ij->i", B, B).astype(np.float64)
+    d2 = (A @ B.T).astype(np.float64)
+    d2 *= -2.0
+    d2 += an[:, None]
+    d2 += bn[None, :]
+    return np.maximum(d2, 0.0, out=d2)
 
 
 def _db_blocks(db_X, block_rows):
@@ -73,17 +96,12 @@ def knn(query_X, db_X, k: int, *, exclude_self: bool = False, chunksize: int = 5
     Q = len(query_X)
     idx_out = np.empty((Q, k), dtype=np.int64)
     dist_out = np.empty((Q, k), dtype=np.float64)
-    dtype = np.float64 if query_X.dtype == np.float64 else np.float32
     for qa in range(0, Q, chunksize):
-        q = np.asarray(query_X[qa:qa + chunksize], dtype=dtype)
-        qn = (q.astype(np.float64) ** 2).sum(1)
+        q = query_X[qa:qa + chunksize]
         best_d = np.full((len(q), 0), np.inf)
         best_i = np.zeros((len(q), 0), dtype=np.int64)
         for off, X in _db_blocks(db_X, db_block):
-            X = np.asarray(X, dtype=dtype)
-            xn = (X.astype(np.float64) ** 2).sum(1)
-            d2 = qn[:, None] + xn[None, :] - 2.0 * (q @ X.T).astype(np.float64)
-            np.maximum(d2, 0, out=d2)
+            d2 = squared_distances(q, X)
             if exclude_self:
                 rows = np.arange(qa, qa + len(q))
                 inside = (rows >= off) & (rows < off + len(X))

@@ -184,6 +184,7 @@ def _query_distances(features, qX, image_ids, chunksize, budget_bytes=1 << 30):
     Documents come in store order; ``image_ids`` (the database order used by the experiment) must
     be the store's IDs in the same order.
     """
+    from ..features.metrics import squared_distances
     from ..features.store import FeatureStore
 
     with FeatureStore.open(features) as st:
@@ -192,13 +193,9 @@ def _query_distances(features, qX, image_ids, chunksize, budget_bytes=1 << 30):
             raise UsageError(f"{len(qX)} queries x {n:,} documents of distances do not fit in "
                              "memory at once", hint="run fewer queries per call (--query-id)")
         D = np.empty((n, len(qX)), dtype=np.float64)
-        q = np.asarray(qX, dtype=np.float64)
-        qq = (q * q).sum(1)
         at = 0
         for ids, X in st.iter_chunks(chunksize=min(chunksize, st.default_chunksize())):
-            X = np.asarray(X, dtype=np.float64)
-            d2 = (X * X).sum(1)[:, None] + qq[None, :] - 2.0 * X @ q.T
-            D[at:at + len(X)] = np.sqrt(np.maximum(d2, 0.0))
+            D[at:at + len(X)] = np.sqrt(squared_distances(X, qX))
             at += len(X)
         store_ids = np.asarray(st.ids)
     if len(store_ids) != len(image_ids) or not (store_ids == np.asarray(image_ids)).all():
