@@ -63,6 +63,24 @@ class Mapper(abc.ABC):
         return f"{self.name} ({self.n_workers} worker{'s' if self.n_workers != 1 else ''})"
 
 
+def _windowed(submit, items, window: int):
+    """Submit items as futures, at most ``window`` in flight; yield their results in order.
+
+    Futures still pending when the consumer stops (or an error is raised) are cancelled.
+    """
+    pending: collections.deque = collections.deque()
+    try:
+        for item in items:
+            pending.append(submit(item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+
+
 class SerialMapper(Mapper):
     """Runs everything in this process."""
 
@@ -87,19 +105,8 @@ class ProcessMapper(Mapper):
         self._pool = cf.ProcessPoolExecutor(max_workers=self.n_workers, mp_context=ctx)
 
     def imap(self, fn, items, *, window=None):
-        window = window or 2 * self.n_workers
-        pending: collections.deque = collections.deque()
-        it = iter(items)
-        try:
-            for item in it:
-                pending.append(self._pool.submit(fn, item))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for f in pending:
-                f.cancel()
+        return _windowed(lambda item: self._pool.submit(fn, item), items,
+                         window or 2 * self.n_workers)
 
     def close(self):
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -127,18 +134,8 @@ class DaskMapper(Mapper):
         self.scheduler = scheduler
 
     def imap(self, fn, items, *, window=None):
-        window = window or 2 * self.n_workers
-        pending: collections.deque = collections.deque()
-        try:
-            for item in items:
-                pending.append(self._client.submit(fn, item, pure=False))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for f in pending:
-                f.cancel()
+        return _windowed(lambda item: self._client.submit(fn, item, pure=False), items,
+                         window or 2 * self.n_workers)
 
     def close(self):
         self._client.close()

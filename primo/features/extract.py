@@ -18,6 +18,7 @@ the store (``FeatureStore.skipped`` and ``metadata["n_skipped"]``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -118,6 +119,20 @@ def _check_compatible(fs: FeatureStore, meta: dict, path):
                              hint="use the same --model/--weights as the store, or --overwrite")
 
 
+@contextlib.contextmanager
+def _removed_if_empty_on_error(fs: FeatureStore, output: Path):
+    """On an error: close the store, and delete it if it is a new partial file with no rows."""
+    try:
+        yield
+    except BaseException:
+        empty_new = fs.n == 0 and fs.path != output
+        p = fs.path
+        fs.close()
+        if empty_new:
+            p.unlink(missing_ok=True)
+        raise
+
+
 def _finish(fs: FeatureStore, final: Path | None) -> Path:
     """Close the store; rename a finished OUT.partial to OUT."""
     path = fs.path
@@ -174,7 +189,7 @@ def extract_images(inputs, output, model="vgg16", *, weights=None, batch_size: i
                              chunk_rows=chunk_rows)
     n_written = n_existing = 0
     skipped = list(missing)
-    try:
+    with _removed_if_empty_on_error(fs, output):
         existing = fs.existing_ids()
         todo = [r for r in refs if r.doc_id not in existing]
         n_existing = len(refs) - len(todo)
@@ -201,13 +216,6 @@ def extract_images(inputs, output, model="vgg16", *, weights=None, batch_size: i
                             hint="see the warnings above; give image files (JPEG, PNG, ...)")
         fs.update_metadata(n_skipped=len(fs.skipped), resize=resample, document_ids=ids)
         n_total, dim = fs.n, fs.dim
-    except BaseException:
-        empty_new = fs.n == 0 and fs.path != output
-        p = fs.path
-        fs.close()
-        if empty_new:
-            p.unlink(missing_ok=True)
-        raise
     path = _finish(fs, final)
     return ExtractResult(path, n_total, n_written, n_existing, len(skipped), dim, extractor.name,
                          time.time() - t0, skipped)
@@ -254,7 +262,7 @@ def extract_arrays(images, doc_ids, output, model="pixels", *, labels=None, weig
     fs, final = _open_target(output, extractor, meta, resume, overwrite, labels=labels is not None,
                              chunk_rows=chunk_rows)
     n_written = 0
-    try:
+    with _removed_if_empty_on_error(fs, output):
         existing = fs.existing_ids()
         todo = np.array([k for k, i in enumerate(doc_ids) if i not in existing], dtype=np.int64)
         n_existing = len(doc_ids) - len(todo)
@@ -270,13 +278,6 @@ def extract_arrays(images, doc_ids, output, model="pixels", *, labels=None, weig
         finally:
             bar.close()
         n_total, dim = fs.n, fs.dim
-    except BaseException:
-        empty_new = fs.n == 0 and fs.path != output
-        p = fs.path
-        fs.close()
-        if empty_new:
-            p.unlink(missing_ok=True)
-        raise
     path = _finish(fs, final)
     return ExtractResult(path, n_total, n_written, n_existing, 0, dim, extractor.name,
                          time.time() - t0, [])
