@@ -137,10 +137,9 @@ def fingerprint(source, sample: int = 256) -> str:
 
 def pairwise_sq_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances between rows of A and rows of B (float64, clipped at 0)."""
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
-    d = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
-    return np.maximum(d, 0.0)
+    from ..features.metrics import squared_distances
+
+    return squared_distances(np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64))
 
 
 def default_block_rows(dim: int) -> int:
@@ -366,23 +365,23 @@ class PairSampler:
             chunk_pairs = (b - a) * (m - a) - (b - a) * (b - a + 1) // 2
             quota = int(np.ceil(self.max_similar * chunk_pairs / max(total_pairs, 1))) + 1
             if near2 is not None:
-                ii, jj = np.nonzero((D > thr2) & (D <= near2) & upper)
-                if len(ii) > quota:
-                    pick = self.rng.choice(len(ii), size=quota, replace=False)
-                    ii, jj = ii[pick], jj[pick]
-                if len(ii):
-                    near.append(np.stack([ii + a, jj + a], axis=1))
-            ii, jj = np.nonzero((D <= thr2) & upper)
-            if len(ii) == 0:
-                continue
-            n_found += len(ii)
-            if len(ii) > quota:
-                pick = self.rng.choice(len(ii), size=quota, replace=False)
-                ii, jj = ii[pick], jj[pick]
-            found.append(np.stack([ii + a, jj + a], axis=1))
+                self._keep((D > thr2) & (D <= near2) & upper, quota, a, near)
+            n_found += self._keep((D <= thr2) & upper, quota, a, found)
         self.similar = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
         self.near = np.concatenate(near) if near else np.zeros((0, 2), np.int64)
         self.similar_total = n_found
+
+    def _keep(self, hit: np.ndarray, quota: int, offset: int, out: list) -> int:
+        """Append to ``out`` the (row, row) pairs where ``hit`` (a uniform ``quota`` of them when
+        there are more); return how many there were."""
+        ii, jj = np.nonzero(hit)
+        n = len(ii)
+        if n > quota:
+            pick = self.rng.choice(len(ii), size=quota, replace=False)
+            ii, jj = ii[pick], jj[pick]
+        if n:
+            out.append(np.stack([ii + offset, jj + offset], axis=1))
+        return n
 
     @property
     def similar_fraction(self) -> float:
