@@ -34,6 +34,11 @@ class PrimoError(Exception):
         self.hint = hint
         super().__init__(self._format())
 
+    def __reduce__(self):
+        # keep the fields when the error crosses a process boundary (worker -> main)
+        return (_rebuild, (type(self), self.raw_message, self.path, self.line, self.record,
+                           self.hint))
+
     def _format(self) -> str:
         where = []
         if self.path is not None:
@@ -65,3 +70,7 @@ class MissingDependencyError(UsageError, ImportError):
     """An optional dependency (NUPACK, TensorFlow, faiss, ...) is not installed."""
 
     exit_code = 2
+
+
+def _rebuild(cls, message, path, line, record, hint):
+    return cls(message, path=path, line=line, record=record, hint=hint)

@@ -75,6 +75,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..arrays import unique
 from ..progress import silenced_stderr
 
 from ..errors import UsageError
@@ -114,7 +115,7 @@ def count_found(candidates, nn_row, mark: np.ndarray) -> int:
     try:
         c = np.asarray(candidates, dtype=np.int64)
         c = c[c >= 0]
-        return int(np.count_nonzero(mark[np.unique(c)])) if len(c) else 0
+        return int(np.count_nonzero(mark[unique(c)])) if len(c) else 0
     finally:
         mark[nn_row] = False
 
@@ -590,7 +591,7 @@ class RandomProjectionLSH:
         shift = np.uint64(self.n_bits - n_bits)
         for t in range(n_tables):
             sk = self._sorted_keys(t, n_bits)
-            probes = np.unique((keys[t] >> shift) ^ masks)
+            probes = unique((keys[t] >> shift) ^ masks)
             lo = np.searchsorted(sk, probes, side="left")
             hi = np.searchsorted(sk, probes, side="right")
             for a, b in zip(lo.tolist(), hi.tolist()):
@@ -598,7 +599,7 @@ class RandomProjectionLSH:
                     parts.append(self.order_[t, a:b])
         if not parts:
             return np.empty(0, dtype=np.int64)
-        return np.unique(np.concatenate(parts)).astype(np.int64)
+        return unique(np.concatenate(parts)).astype(np.int64)
 
 
 class LSHPeer(Peer):

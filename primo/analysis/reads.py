@@ -437,6 +437,44 @@ class ReadAssigner:
         cb = _BASE2[self.scheme.codebook_array()].astype(np.int64)
         self._in_codebook[(cb * (4 ** np.arange(self._wl - 1, -1, -1))).sum(axis=1)] = True
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_kernel", None)   # rebuilt where it is used (tables of ~12 MB)
+        return state
+
+    # ---- the compiled common case ----------------------------------------------------------------
+    def _kernel_args(self):
+        """Arguments of :func:`primo.analysis._fastreads.assign` after the reads, or None when
+        the compiled kernel is not built, is switched off (``PRIMO_NO_KERNEL=1``) or does not
+        cover this read structure / scheme (then everything goes through numpy)."""
+        k = self.__dict__.get("_kernel", False)
+        if k is not False:
+            return k
+        k = None
+        S = self.structure
+        fast = _fastreads()
+        if (fast is not None and self.decoder.pool is not None and S.barcode_length == 30
+                and self._wl == 5 and 0 < len(S.ip) <= 64
+                and S.forward_ip_offset >= S.barcode_length):
+            t, pool = self.decoder._t, self.decoder.pool
+            # 5-mer (2 bits per base, first base highest) -> symbol; the decoder's keys use 3 bits
+            codes = (np.arange(1024)[:, None] >> (2 * np.arange(4, -1, -1))) & 3
+            from ..barcodes.decode import _kmer_keys
+
+            sym10 = np.ascontiguousarray(t.kmer_sym[_kmer_keys(codes)], dtype=np.uint8)
+            cap = self.decoder.max_distance
+            k = (self._ip.tobytes(), self._rcip.tobytes(), sym10,
+                 np.ascontiguousarray(self.scheme.codebook_array(), dtype=np.uint8),
+                 np.ascontiguousarray(t.syn, dtype=np.uint16),
+                 np.ascontiguousarray(t.rs_status, dtype=np.uint8),
+                 np.ascontiguousarray(t.rs_corr, dtype=np.uint8),
+                 np.ascontiguousarray(pool.words), np.ascontiguousarray(pool.prefix, np.int32),
+                 np.ascontiguousarray(self.positions_of(pool.indices), dtype=np.int32),
+                 (S.forward_ip_offset, S.reverse_ip_offset, S.max_shift, S.max_ip_mismatches,
+                  1 << 20 if cap is None else int(cap), len(S.ip)))
+        self._kernel = k
+        return k
+
     # ---- helpers -------------------------------------------------------------------------------
     def positions_of(self, indices) -> np.ndarray:
         """Document indices -> pool positions (-1 for indices not in the pool)."""
@@ -501,10 +539,29 @@ class ReadAssigner:
         starts, lens : int64 arrays
             Where each read's sequence starts in ``data`` and its length.
         """
-        S = self.structure
         a = np.asarray(data, dtype=np.uint8)
-        starts = np.asarray(starts, dtype=np.int64)
-        lens = np.asarray(lens, dtype=np.int64)
+        starts = np.ascontiguousarray(starts, dtype=np.int64)
+        lens = np.ascontiguousarray(lens, dtype=np.int64)
+        n = len(starts)
+        kargs = self._kernel_args() if n else None
+        if kargs is None:
+            return self._assign_numpy(a, starts, lens)
+        # the common case compiled; code 0 = left to the vectorised implementation
+        pos = np.empty(n, dtype=np.int64)
+        code = np.empty(n, dtype=np.uint8)
+        decided = _fastreads().assign(a, starts, lens, pos, code, *kargs)
+        if decided == n:
+            return _decided(pos, code)
+        out = _decided(pos, code)
+        rest = np.flatnonzero(code == 0)
+        sub = self._assign_numpy(a, starts[rest], lens[rest])
+        for f in dataclasses.fields(Assignment):
+            getattr(out, f.name)[rest] = getattr(sub, f.name)
+        return out
+
+    def _assign_numpy(self, a, starts, lens) -> Assignment:
+        """:meth:`assign_buffer` in numpy alone (every case)."""
+        S = self.structure
         n = len(starts)
         out = Assignment.empty(n)
         if n == 0:
@@ -771,6 +828,33 @@ _FAIL_PRIORITY = {R_NO_IP: 0, R_TRUNCATED: 1, R_UNCORRECTABLE: 2, R_NOT_IN_POOL:
                   R_ASSIGNED: 5, R_CONFLICT: 5}
 
 
+def _decided(pos: np.ndarray, code: np.ndarray) -> Assignment:
+    """Assignment from the compiled kernel's output (code: 1 | strand << 1 | stage << 2 |
+    how << 4, 0 = not decided: left unassigned here)."""
+    ok = code != 0
+    return Assignment(pos, np.where(ok, R_ASSIGNED, R_NO_IP).astype(np.uint8),
+                      np.where(ok, (code >> 1) & 1, -1).astype(np.int8),
+                      ((code >> 4) & 3).astype(np.uint8), ((code >> 2) & 3).astype(np.uint8))
+
+
+_FAST = False
+
+
+def _fastreads():
+    """The compiled kernel module, or None (not built, or ``PRIMO_NO_KERNEL=1``)."""
+    global _FAST
+    if _FAST is False:
+        if os.environ.get("PRIMO_NO_KERNEL", "") not in ("", "0"):
+            _FAST = None
+        else:
+            try:
+                from . import _fastreads as mod
+            except ImportError:
+                mod = None
+            _FAST = mod
+    return _FAST
+
+
 def _is_deletion_of(short: np.ndarray, long_: np.ndarray) -> np.ndarray:
     """Row-wise: is ``short`` (n x k) ``long_`` (n x k+1) with one base deleted? (N matches all)."""
     k = short.shape[1]
@@ -836,7 +920,21 @@ def _parse_chunk(data) -> _Parsed:
     a = np.frombuffer(data, dtype=np.uint8)
     if not len(a):
         return _Parsed(a, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, b"", b"")
-    if a[0] == 64:  # '@': FASTQ fast path
+    fast = _fastreads()
+    if a[0] == 64 and fast is not None:  # '@': FASTQ, compiled
+        cap = len(a) // 64 + 16
+        while True:
+            starts = np.empty(cap, dtype=np.int64)
+            lens = np.empty(cap, dtype=np.int64)
+            n, last = fast.parse_fastq(a, starts, lens)
+            if n != -2:
+                break
+            cap = len(a) // 6 + 16   # a record has at least 6 bytes
+        if n > 0:
+            first = a[1:starts[0] - 1].tobytes()
+            last = a[last + 1:starts[n - 1] - 1].tobytes()
+            return _Parsed(a, starts[:n], lens[:n], 4 * n, _mate_name(first), _mate_name(last))
+    elif a[0] == 64:  # '@': FASTQ fast path
         nl = np.flatnonzero(a == 10)
         if a[-1] != 10:
             nl = np.append(nl, len(a))
@@ -961,7 +1059,53 @@ def _count_task(task) -> dict:
     """Worker: one chunk (or a pair of mate chunks) -> assigned positions and counters."""
     spec, file_idx, data1, data2 = task
     t0 = time.process_time()
-    data1, data2 = _chunk_data(data1), _chunk_data(data2)
+    out = _count_chunk(spec, file_idx, _chunk_data(data1), _chunk_data(data2))
+    out["cpu"] = time.process_time() - t0
+    return out
+
+
+def _file_task(task) -> dict:
+    """Worker: a whole input (single file or mate pair), read and decompressed here -> the same
+    result as :func:`_count_task` for all its chunks together (a counts vector accumulated on the
+    way). Format problems come back as an error tuple with the lines read before the chunk;
+    unreadable files raise DataError."""
+    spec, file_idx, r1, r2, chunksize = task
+    t0 = time.process_time()
+    total = {"file": file_idx, "error": None, "n_lines": [0, 0], "reads": [0, 0], "cpu": 0.0,
+             "summary": [], "fragments": {}, "pairs": None, "lines_before": [0, 0]}
+    counts = None
+    summaries: list = [{}, {}]
+    for d1, d2 in _Reader(r1, r2, chunksize, threads=0):
+        res = _count_chunk(spec, file_idx, d1, d2)
+        if res["error"] is not None:
+            total["error"] = res["error"]
+            break
+        for m in (0, 1):
+            total["lines_before"][m] += res["n_lines"][m]
+            total["n_lines"][m] += res["n_lines"][m]
+            total["reads"][m] += res["reads"][m]
+        for k, sm in enumerate(res["summary"]):
+            _add(summaries[k], sm)
+        _add(total["fragments"], res["fragments"])
+        if res["pairs"]:
+            total["pairs"] = total["pairs"] or {}
+            _add(total["pairs"], res["pairs"])
+        if len(res["positions"]):
+            if counts is None:
+                counts = np.zeros(_engine(spec).n_pool, dtype=np.int64)
+            counts[res["positions"]] += res["counts"]
+    total["summary"] = [sm for sm in summaries if sm]
+    if counts is None:
+        total["positions"] = total["counts"] = np.zeros(0, np.int64)
+    else:
+        total["positions"] = np.flatnonzero(counts)
+        total["counts"] = counts[total["positions"]]
+    total["cpu"] = time.process_time() - t0
+    return total
+
+
+def _count_chunk(spec, file_idx, data1, data2) -> dict:
+    """One chunk (or a pair of mate chunks) -> assigned positions and counters."""
     out = {"file": file_idx, "error": None, "n_lines": [0, 0], "reads": [0, 0], "cpu": 0.0}
     parsed = []
     for mate, data in enumerate((data1, data2)):
@@ -1001,7 +1145,6 @@ def _count_task(task) -> dict:
     u, c = np.unique(pos, return_counts=True)
     out["positions"] = u.astype(np.int64)
     out["counts"] = c.astype(np.int64)
-    out["cpu"] = time.process_time() - t0
     return out
 
 
@@ -1093,15 +1236,16 @@ def _fastq_ring_chunks(fh, ring: _Ring, chunksize: int):
                         break
         finally:
             view.release()
-        # every chunk handed out moves the ring on, the last one of a file too
+        # every chunk handed out moves the ring on, the last one of a file too, before it is
+        # yielded: other files' chunks may take the next slots meanwhile
         if cut <= 0:                    # end of the file
             if end:
-                yield (path, end)
                 ring.advance()
+                yield (path, end)
             return
         carry = mm[cut:end]
-        yield (path, cut)
         ring.advance()
+        yield (path, cut)
 
 
 def _scratch_dir(need: int) -> str:
@@ -1185,8 +1329,12 @@ def pair_inputs(paths, paired: bool | None = None) -> list[tuple[Path, Path | No
     return out
 
 
-def _open_reads(path: Path):
-    """Binary stream of a read file, decompressed according to its content (not its name)."""
+def _open_reads(path: Path, threads: int = 1):
+    """Binary stream of a read file, decompressed according to its content (not its name).
+
+    ``threads=1``: a background thread decompresses while the caller works (the main process,
+    which only cuts chunks); ``0``: decompressed in the calling thread (a worker that processes
+    the chunks itself)."""
     if not path.exists():
         raise UsageError(f"read file {path} does not exist")
     if path.is_dir():
@@ -1206,8 +1354,8 @@ def _open_reads(path: Path):
         return open(path, "rb"), None
     import xopen
 
-    # one background thread decompresses while this one cuts chunks (gzip: ISA-L)
-    return xopen.xopen(path, "rb", format=fmt, threads=1), fmt
+    # gzip: ISA-L
+    return xopen.xopen(path, "rb", format=fmt, threads=threads), fmt
 
 
 def _read_errors():
@@ -1229,9 +1377,10 @@ class _Reader:
     Chunks are memoryviews valid until the next iteration.
     """
 
-    def __init__(self, r1: Path, r2: Path | None, chunksize: int):
+    def __init__(self, r1: Path, r2: Path | None, chunksize: int, threads: int = 1):
         self.paths = (r1, r2)
         self.chunksize = chunksize
+        self.threads = threads
         self.bytes = [0, 0]
 
     def __iter__(self):
@@ -1249,8 +1398,8 @@ class _Reader:
 
         r1, r2 = self.paths
         errs = _read_errors()
-        fh1, fmt1 = _open_reads(r1)
-        fh2, fmt2 = _open_reads(r2) if r2 is not None else (None, None)
+        fh1, fmt1 = _open_reads(r1, self.threads)
+        fh2, fmt2 = _open_reads(r2, self.threads) if r2 is not None else (None, None)
         self.formats = (fmt1, fmt2)
         try:
             for p, fh in ((r1, fh1), (r2, fh2)):
@@ -1516,7 +1665,7 @@ def _add(acc: dict, d: dict) -> None:
 def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStructure | None = None,
                 exclude=(), mapper=None, chunksize: int = DEFAULT_CHUNKSIZE,
                 min_yield: float = MIN_YIELD, allow_low_yield: bool = False,
-                show_progress: bool = True) -> ReadCounts:
+                show_progress: bool = True, by_file: bool | None = None) -> ReadCounts:
     """Count the reads of every pool document in FASTQ files.
 
     Parameters
@@ -1541,6 +1690,11 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
         fraction -- the pool does not match the reads -- unless ``allow_low_yield``.
     show_progress : bool
         Progress bar on stderr (when it is a terminal).
+    by_file : bool or None
+        Whole inputs as tasks, each read and decompressed by a worker (True), or chunks cut here
+        and handed out (False). None: whole inputs when the mapper is local processes and there
+        are at least as many inputs (lanes, mate pairs) as workers -- decompression then runs on
+        every core; the progress bar then moves once per input. Both give identical results.
 
     Returns
     -------
@@ -1608,25 +1762,43 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
         lines_done = [[0, 0] for _ in inputs]
         readers = [_Reader(r1, r2, chunksize) for r1, r2 in inputs]
 
-        def tasks():
-            for fi, rd in enumerate(readers):
-                if ring is not None and rd.paths[1] is None:
-                    for item in rd.chunks_into(ring):
-                        if isinstance(item, tuple):
-                            yield (spec, fi, item, None)
-                        else:  # not FASTQ: dnaio's chunks, copied into the ring
-                            yield (spec, fi, ring.put(item, 0), None)
-                            ring.advance()
-                    continue
-                for d1, d2 in rd:
-                    if ring is not None:
-                        t = (spec, fi, ring.put(d1, 0), None if d2 is None else ring.put(d2, 1))
+        def file_tasks(fi, rd):
+            if ring is not None and rd.paths[1] is None:
+                for item in rd.chunks_into(ring):
+                    if isinstance(item, tuple):
+                        yield (spec, fi, item, None)
+                    else:  # not FASTQ: dnaio's chunks, copied into the ring
+                        t = (spec, fi, ring.put(item, 0), None)
                         ring.advance()
                         yield t
-                    elif serial:   # processed before the next chunk is read: no copy
-                        yield (spec, fi, d1, d2)
-                    else:
-                        yield (spec, fi, bytes(d1), None if d2 is None else bytes(d2))
+                return
+            for d1, d2 in rd:
+                if ring is not None:
+                    t = (spec, fi, ring.put(d1, 0), None if d2 is None else ring.put(d2, 1))
+                    ring.advance()
+                    yield t
+                elif serial:   # processed before the next chunk is read: no copy
+                    yield (spec, fi, d1, d2)
+                else:
+                    yield (spec, fi, bytes(d1), None if d2 is None else bytes(d2))
+
+        def tasks():
+            # several files (lanes) are read at once, their chunks taken in turn: each file is
+            # decompressed by its own background thread, so decompression is not bound to one
+            # core; results still come back in each file's order
+            yield from _round_robin([file_tasks(fi, rd) for fi, rd in enumerate(readers)],
+                                    width=max(2, getattr(mapper, "n_workers", 1)))
+
+        # at least as many inputs as local worker processes: each worker reads, decompresses and
+        # counts whole inputs itself (no chunk passes through this process, decompression runs
+        # on every core); otherwise this process decompresses and hands out chunks
+        whole_files = (by_file if by_file is not None else
+                       isinstance(mapper, ProcessMapper) and len(inputs) >= mapper.n_workers >= 2)
+        if whole_files:
+            task_fn, window = _file_task, len(inputs)
+            task_iter = ((spec, fi, r1, r2, chunksize) for fi, (r1, r2) in enumerate(inputs))
+        else:
+            task_fn, task_iter = _count_task, tasks()
 
         serial = isinstance(mapper, SerialMapper)
         mates: dict = {}
@@ -1635,10 +1807,11 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
         n_frag = 0
         bar = progress(total=None, desc="reads", unit="read") if show_progress else None
         try:
-            for res in mapper.imap(_count_task, tasks(), window=window):
+            for res in mapper.imap(task_fn, task_iter, window=window):
                 fi = res["file"]
                 if res["error"] is not None:
-                    _raise_chunk_error(res["error"], inputs[fi], lines_done[fi])
+                    _raise_chunk_error(res["error"], inputs[fi],
+                                       res.get("lines_before", lines_done[fi]))
                 for m in (0, 1):
                     lines_done[fi][m] += res["n_lines"][m]
                     slot = file_slot[fi][m]
@@ -1710,6 +1883,25 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
     if not allow_low_yield and n_reads:
         _check_yield(n_reads, with_ip, assigned_reads, min_yield, pool_desc)
     return ReadCounts(image_ids, counts, stats)
+
+
+def _round_robin(gens, width: int):
+    """Items of the generators taken in turn, at most ``width`` of them started at once (the
+    next one starts when one is exhausted)."""
+    from collections import deque
+
+    pending = deque(gens)
+    active = deque()
+    while pending or active:
+        while pending and len(active) < width:
+            active.append(pending.popleft())
+        g = active.popleft()
+        try:
+            item = next(g)
+        except StopIteration:
+            continue
+        yield item
+        active.append(g)
 
 
 def _exclusions(image_ids, exclude) -> dict:

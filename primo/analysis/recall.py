@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arrays import unique
 from ..errors import DataError, UsageError
 
 __all__ = [
@@ -123,7 +124,7 @@ def threshold_table(counts, nn_positions):
     nn = np.asarray(nn_positions, dtype=np.int64).ravel()
     if nn.size and (nn.min() < 0 or nn.max() >= len(c)):
         raise UsageError("nearest-neighbour positions outside the database")
-    thresholds = np.unique(c)
+    thresholds = unique(c)
     sc = np.sort(c)
     sn = np.sort(c[nn])
     retrieved = len(sc) - np.searchsorted(sc, thresholds, side="left")

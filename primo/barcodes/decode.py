@@ -66,6 +66,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..arrays import unique
 from ..errors import UsageError
 from .scheme import BarcodeScheme, _inverse_permutation
 
@@ -318,7 +319,7 @@ class PoolTable:
     """
 
     def __init__(self, scheme: BarcodeScheme, pool_indices):
-        idx = np.unique(np.asarray(pool_indices, dtype=np.int64).ravel())
+        idx = unique(np.asarray(pool_indices, dtype=np.int64).ravel())
         ids = scheme.ids_of(idx)  # DataError for indices outside the scheme's range
         order = np.argsort(ids, kind="stable")
         self.indices = idx[order].astype(np.int32)      # document indices, by increasing ID
@@ -725,7 +726,7 @@ def decode_reference(barcodes, scheme: BarcodeScheme | None = None, pool_indices
     words = {w: i for i, w in enumerate(scheme.codebook)}
     pool_ids = None
     if pool_indices is not None:
-        pool_idx = np.unique(np.asarray(pool_indices, dtype=np.int64))
+        pool_idx = unique(np.asarray(pool_indices, dtype=np.int64))
         pool_ids = dict(zip(scheme.ids_of(pool_idx).tolist(), pool_idx.tolist()))
     cap = max_distance
     out = []

@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ..arrays import unique
 from ..errors import DataError, shorten
 from .decode import BAD_CHARACTERS, BAD_LENGTH, STATUS_NAMES, BarcodeDecoder
 from .scheme import BarcodeScheme
@@ -87,7 +88,7 @@ def encode_lines(lines: Iterable[str], scheme: BarcodeScheme | None = None, *,
     'CTGATAGTAGATCATAGATGACACGATGAT\\n'
     """
     scheme = scheme if scheme is not None else BarcodeScheme()
-    in_pool = np.unique(np.asarray(pool_indices, dtype=np.int64)) if pool_indices is not None \
+    in_pool = unique(np.asarray(pool_indices, dtype=np.int64)) if pool_indices is not None \
         else None
     for first, items in _chunks(lines, chunksize):
         idx = _parse_indices(items, first, path, scheme.n_ids)

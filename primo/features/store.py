@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arrays import unique
 from ..errors import DataError, UsageError
 from ..io import atomic_file, json_default, provenance
 
@@ -524,7 +525,7 @@ class FeatureStore:
             j = int(np.searchsorted(srt, lo + block, side="left"))
             hi = srt[j - 1] + 1
             part = srt[i:j]
-            if len(part) * 4 < hi - lo and len(np.unique(part)) == len(part):
+            if len(part) * 4 < hi - lo and len(unique(part)) == len(part):
                 data = Xd[part.tolist()] if len(part) > 1 else Xd[int(part[0]):int(part[0]) + 1]
                 out[order[i:j]] = data
             else:

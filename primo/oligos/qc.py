@@ -52,6 +52,7 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
+from ..arrays import unique
 from ..dna import revcomp
 from ..errors import DataError, UsageError
 from .layout import OligoLayout
@@ -519,7 +520,7 @@ class PoolQC:
         if L > cfg.max_length or L < cfg.min_length:
             problems.append(f"oligos have {L} nt; {cfg.provider} makes {cfg.min_length}.."
                             f"{cfg.max_length} nt")
-        failed = (np.unique(np.concatenate(self._failed)) if self._failed
+        failed = (unique(np.concatenate(self._failed)) if self._failed
                   else np.zeros(0, dtype=np.int64))
         stats = {
             "oligo_length": L,
