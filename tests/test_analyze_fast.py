@@ -54,11 +54,13 @@ def _hard_reads(oligos, n, seed=1, length=150):
     out = []
     for i in range(n):
         o = np.frombuffer(oligos[rng.integers(len(oligos))].encode(), np.uint8)
-        amp = np.concatenate([ACGT[rng.integers(0, 4, C.READ_RANDOM_PREFIX)], o,
-                              np.frombuffer(b"AGATCGGAAGAGC" * 4, np.uint8)])
+        # the random prefix sometimes shorter or longer (IP then far from its offset)
+        pre = C.READ_RANDOM_PREFIX if rng.random() < 0.95 else int(rng.integers(5, 45))
+        insert = np.concatenate([ACGT[rng.integers(0, 4, pre)], o])
         if rng.random() < 0.5:
-            amp = COMP[amp[::-1]]
-        r = amp[:length].copy()
+            insert = COMP[insert[::-1]]
+        adapter = np.frombuffer(b"AGATCGGAAGAGC" * 4, np.uint8)   # read-through
+        r = np.concatenate([insert, adapter])[:length].copy()
         k = rng.random()
         if k < 0.05:      # deletion / insertion somewhere
             p = int(rng.integers(0, length - 1))
@@ -249,6 +251,36 @@ def test_whole_files_and_chunks_agree(adir, pool, tmp_path):
         assert ({k: v for k, v in rc.stats.items() if k not in _TIMING}
                 == {k: v for k, v in out[0].stats.items() if k not in _TIMING})
     assert out[0].stats["inputs"][2]["reads"] == out[0].stats["inputs"][0]["reads"] > 0
+
+
+def test_deferred_batches_change_nothing(tmp_path, monkeypatch):
+    """Whole-input workers place the reads the kernel leaves in batches across chunks."""
+    import types
+
+    from primo.parallel import SerialMapper
+
+    oligos = _oligos(2000)
+    files = []
+    for k in range(2):
+        seqs = _hard_reads(oligos, 3000, seed=10 + k)
+        f = tmp_path / f"hard{k}.fastq"
+        f.write_bytes(b"".join(b"@r%d\n%s\n+\n%s\n" % (i, q, b"I" * len(q))
+                               for i, q in enumerate(seqs)))
+        files.append(f)
+    idx = np.flatnonzero(np.random.default_rng(0).random(2000) < 0.9)
+    pool = types.SimpleNamespace(image_ids=np.array([f"doc{i}" for i in idx]), indices=idx,
+                                 scheme=None, layout=None, path="hard pool")
+    kw = dict(paired=False, mapper=SerialMapper(), chunksize=64 * 1024, show_progress=False)
+    ref = R.count_reads(pool, files, by_file=False, **kw)
+    for batch in (1, 333, 10**6):
+        monkeypatch.setattr(R, "_DEFER_BATCH", batch)
+        rc = R.count_reads(pool, files, by_file=True, **kw)
+        assert (rc.counts == ref.counts).all()
+        assert ({k: v for k, v in rc.stats.items() if k not in _TIMING}
+                == {k: v for k, v in ref.stats.items() if k not in _TIMING})
+    st = ref.stats
+    assert st["ip_found_by"]["elsewhere"] > 0 and st["barcodes"]["indel_rescued"] > 0
+    assert st["reads_by_reason"]["not_in_pool"] > 0 and st["reads_by_reason"]["no_ip"] > 0
 
 
 @pytest.mark.parametrize("name,match", [

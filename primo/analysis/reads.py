@@ -62,16 +62,31 @@ fragment is counted once: the mate that decodes gives the document; if both deco
 documents the fragment is a ``conflict`` and is not counted. Mates must be in the same order in both
 files (the first and last record names of every chunk are checked).
 
-Files are decompressed in the main process (ISA-L gzip in a background thread) and cut into chunks
-of whole records of about ``chunksize`` bytes (16 MiB: the decoder has a fixed cost per call):
-single-end FASTQ by :func:`_fastq_chunks`, which finds record starts without counting every line,
-paired and FASTA files by :func:`dnaio.read_paired_chunks` / :func:`dnaio.read_chunks`. Chunks are
-processed by the pluggable map (:mod:`primo.parallel`), reaching local worker processes through a
-ring of shared-memory files (:class:`_Ring`) rather than pickles. Workers parse a chunk with numpy
-(newline positions, record checks) and fall back to :mod:`dnaio` for anything unusual, so malformed
-records are reported with dnaio's message, the file, the line and the record. Results are identical
-for any number of processes. Memory is bounded by the pool and the chunk size, not by the number
-of reads.
+How the work is spread
+----------------------
+Two ways, giving identical results:
+
+* **whole inputs per worker** (the default with local processes when there are at least as many
+  inputs -- lanes, mate pairs -- as workers; ``by_file``): each worker opens an input, decompresses
+  it itself (ISA-L) and counts it in chunks, so decompression runs on every core and no read
+  passes through the main process;
+* **chunks** (one input, or a Dask cluster): the main process decompresses (ISA-L in one
+  background thread per input; several inputs are read at once, their chunks taken in turn) and
+  cuts chunks of whole records of about ``chunksize`` bytes (16 MiB): single-end FASTQ by
+  :func:`_fastq_chunks`, which finds record starts without counting every line, paired and FASTA
+  files by :func:`dnaio.read_paired_chunks` / :func:`dnaio.read_chunks`. Chunks reach local worker
+  processes through a ring of shared-memory files (:class:`_Ring`) rather than pickles, and a Dask
+  cluster as bytes.
+
+Within a chunk, the common case runs in compiled code (``primo/analysis/_fastreads.c``, built at
+install time when a C compiler is present; ``PRIMO_NO_KERNEL=1`` switches it off): FASTQ record
+offsets, IP at or near its offset (stages a and b) in one orientation, and the barcode decoded by
+plain Reed-Solomon or the decoder's pool rule. Every read it does not decide (IP elsewhere or in
+both orientations, reads too short, barcodes that need the indel rescue or do not decode) goes
+through the vectorised numpy implementation, which covers every case -- whole-input workers
+gather such reads over chunks and place them in batches. Tests check that both give the same
+answer for every read. Malformed records are reported with dnaio's message, the file, the line and
+the record. Memory is bounded by the pool and the chunk size, not by the number of reads.
 
 Outputs (:meth:`ReadCounts.write`)
 ----------------------------------
@@ -529,7 +544,8 @@ class ReadAssigner:
         np.cumsum(lens[:-1], out=starts[1:])
         return self.assign_buffer(np.frombuffer(b"".join(seqs), dtype=np.uint8), starts, lens)
 
-    def assign_buffer(self, data: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> Assignment:
+    def assign_buffer(self, data: np.ndarray, starts: np.ndarray, lens: np.ndarray,
+                      defer: bool = False):
         """Place reads stored in one byte buffer.
 
         Parameters
@@ -538,6 +554,15 @@ class ReadAssigner:
             Bytes holding the sequences (e.g. a raw FASTQ chunk).
         starts, lens : int64 arrays
             Where each read's sequence starts in ``data`` and its length.
+        defer : bool
+            Return ``(assignment, rest)``: only the reads the compiled kernel decides are placed,
+            ``rest`` (indices) are left for the caller to place later, in a batch of its own
+            (:meth:`_assign_numpy`); their rows of ``assignment`` are meaningless. Without the
+            kernel ``rest`` is empty and everything is placed.
+
+        Returns
+        -------
+        Assignment (or ``(Assignment, rest)`` with ``defer``)
         """
         a = np.asarray(data, dtype=np.uint8)
         starts = np.ascontiguousarray(starts, dtype=np.int64)
@@ -545,15 +570,18 @@ class ReadAssigner:
         n = len(starts)
         kargs = self._kernel_args() if n else None
         if kargs is None:
-            return self._assign_numpy(a, starts, lens)
+            out = self._assign_numpy(a, starts, lens)
+            return (out, np.zeros(0, np.int64)) if defer else out
         # the common case compiled; code 0 = left to the vectorised implementation
         pos = np.empty(n, dtype=np.int64)
         code = np.empty(n, dtype=np.uint8)
         decided = _fastreads().assign(a, starts, lens, pos, code, *kargs)
-        if decided == n:
-            return _decided(pos, code)
         out = _decided(pos, code)
+        if decided == n:
+            return (out, np.zeros(0, np.int64)) if defer else out
         rest = np.flatnonzero(code == 0)
+        if defer:
+            return out, rest
         sub = self._assign_numpy(a, starts[rest], lens[rest])
         for f in dataclasses.fields(Assignment):
             getattr(out, f.name)[rest] = getattr(sub, f.name)
@@ -1075,8 +1103,17 @@ def _file_task(task) -> dict:
              "summary": [], "fragments": {}, "pairs": None, "lines_before": [0, 0]}
     counts = None
     summaries: list = [{}, {}]
-    for d1, d2 in _Reader(r1, r2, chunksize, threads=0):
-        res = _count_chunk(spec, file_idx, d1, d2)
+    deferred = _Deferred() if r2 is None else None
+
+    def results():
+        for d1, d2 in _Reader(r1, r2, chunksize, threads=0):
+            yield _count_chunk(spec, file_idx, d1, d2, deferred)
+            if deferred is not None and deferred.n >= deferred.batch:
+                yield _flush_deferred(spec, deferred)
+        if deferred is not None and deferred.n:
+            yield _flush_deferred(spec, deferred)
+
+    for res in results():
         if res["error"] is not None:
             total["error"] = res["error"]
             break
@@ -1104,8 +1141,45 @@ def _file_task(task) -> dict:
     return total
 
 
-def _count_chunk(spec, file_idx, data1, data2) -> dict:
-    """One chunk (or a pair of mate chunks) -> assigned positions and counters."""
+#: reads the kernel leaves undecided that are placed together (by whole-input workers)
+_DEFER_BATCH = 50_000
+
+
+class _Deferred:
+    """Reads the compiled kernel left undecided, gathered over chunks of a single-end input and
+    placed by the vectorised implementation in batches: its cost per call (~10 ms) would
+    otherwise be paid for every chunk's few hundred such reads."""
+
+    def __init__(self, batch: int | None = None):
+        self.batch = batch or _DEFER_BATCH
+        self.parts: list = []
+        self.n = 0
+
+    def add(self, a: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> None:
+        if not len(starts):
+            return
+        rel = np.zeros(len(lens), dtype=np.int64)
+        np.cumsum(lens[:-1], out=rel[1:])
+        idx = np.repeat(starts - rel, lens) + np.arange(int(lens.sum()), dtype=np.int64)
+        self.parts.append((a[idx], lens.copy()))
+        self.n += len(starts)
+
+    def take(self):
+        """(buffer, starts, lens) of everything gathered; empties the batch."""
+        a = np.concatenate([p[0] for p in self.parts]) if self.parts else np.zeros(0, np.uint8)
+        lens = np.concatenate([p[1] for p in self.parts]) if self.parts else np.zeros(0, np.int64)
+        starts = np.zeros(len(lens), dtype=np.int64)
+        if len(lens):
+            np.cumsum(lens[:-1], out=starts[1:])
+        self.parts, self.n = [], 0
+        return a, starts, lens
+
+
+def _count_chunk(spec, file_idx, data1, data2, deferred: _Deferred | None = None) -> dict:
+    """One chunk (or a pair of mate chunks) -> assigned positions and counters.
+
+    With ``deferred`` (single-end only), the reads the compiled kernel does not decide are added
+    to it instead of being placed now, and left out of this result."""
     out = {"file": file_idx, "error": None, "n_lines": [0, 0], "reads": [0, 0], "cpu": 0.0}
     parsed = []
     for mate, data in enumerate((data1, data2)):
@@ -1129,7 +1203,32 @@ def _count_chunk(spec, file_idx, data1, data2) -> dict:
                             f"paired with R2 read {other.decode('ascii', 'replace')!r}")
             return out
     eng = _engine(spec)
-    ass = [eng.assign_buffer(p.a, p.starts, p.lens) for p in parsed]
+    if deferred is not None and len(parsed) == 1:
+        p = parsed[0]
+        a, rest = eng.assign_buffer(p.a, p.starts, p.lens, defer=True)
+        if len(rest):
+            deferred.add(p.a, p.starts[rest], p.lens[rest])
+            keep = np.ones(p.n, dtype=bool)
+            keep[rest] = False
+            a = Assignment(*(getattr(a, f.name)[keep] for f in dataclasses.fields(Assignment)))
+        ass = [a]
+    else:
+        ass = [eng.assign_buffer(p.a, p.starts, p.lens) for p in parsed]
+    _outcome(out, ass)
+    return out
+
+
+def _flush_deferred(spec, deferred: _Deferred) -> dict:
+    """Place the reads gathered in ``deferred``: a result like :func:`_count_chunk`'s (with no
+    lines or reads of its own: they were counted with their chunks)."""
+    out = {"error": None, "n_lines": [0, 0], "reads": [0, 0]}
+    a, starts, lens = deferred.take()
+    _outcome(out, [_engine(spec)._assign_numpy(a, starts, lens)])
+    return out
+
+
+def _outcome(out: dict, ass: list) -> None:
+    """Summaries, fragment reasons and document counts of one chunk's assignments (in place)."""
     out["summary"] = [a.summary() for a in ass]
     if len(ass) == 1:
         pos = ass[0].position
@@ -1145,7 +1244,6 @@ def _count_chunk(spec, file_idx, data1, data2) -> dict:
     u, c = np.unique(pos, return_counts=True)
     out["positions"] = u.astype(np.int64)
     out["counts"] = c.astype(np.int64)
-    return out
 
 
 class _Ring:
