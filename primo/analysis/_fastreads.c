@@ -9,7 +9,7 @@
  *       arrays are too small.
  *
  *   assign(data, starts, lens, position, code, ip, rcip, ints, sym10, codebook, syn, rs_status,
- *          rs_corr, words, prefix, row_by_rank) -> number of reads decided
+ *          rs_corr, pool_words, row_by_rank) -> number of reads decided
  *       Places the reads whose IP is found at (or, with mismatches, near) its expected offset in
  *       exactly one orientation and whose barcode decodes by plain Reed-Solomon (exact, one error
  *       or erasures) to a pool document within the distance rules of
@@ -99,8 +99,9 @@ typedef struct {
     Py_ssize_t syn_stride;
     const uint8_t *rs_status;  /* 64 * 4096 */
     const uint8_t *rs_corr;    /* 64 * 4096 x 6 */
-    const uint64_t *words;     /* 2^18: pool membership bitmap over the 2^24 IDs */
-    const int32_t *prefix;     /* 2^18: members in the words before */
+    const uint64_t *words;     /* 2^18 x 2: pool membership bitmap over the 2^24 IDs (64 IDs per
+                                * word), each word followed by the members in the words before:
+                                * one cache line holds both */
     const int32_t *row;        /* rank of a member ID -> pool row (-1: none) */
     Py_ssize_t n_row;
 } Params;
@@ -119,7 +120,7 @@ static inline int dist5(const Params *P, const uint8_t *b, unsigned v) {
 }
 
 static inline int member(const Params *P, uint32_t id) {
-    return (int)((P->words[id >> 6] >> (id & 63)) & 1);
+    return (int)((P->words[2 * (id >> 6)] >> (id & 63)) & 1);
 }
 
 /* contribution of symbol v at position p to the ID (check positions 4, 5 contribute nothing) */
@@ -286,15 +287,15 @@ static Py_ssize_t assign_reads(const Params *P, const uint8_t *a, const int64_t 
     for (Py_ssize_t k = 0; k < n; k++) {
         if (k + AHEAD < n && code[k + AHEAD]) {
             uint32_t w = (uint32_t)position[k + AHEAD] >> 6;
-            __builtin_prefetch(P->words + w);
-            __builtin_prefetch(P->prefix + w);
+            __builtin_prefetch(P->words + 2 * w);
         }
         if (!code[k]) continue;
         uint32_t id = (uint32_t)position[k], w = id >> 6, bit = id & 63;
-        uint64_t word = P->words[w];
+        uint64_t word = P->words[2 * w];
         if (!((word >> bit) & 1)) { code[k] = 0; position[k] = -1; continue; }
         /* the rank of the ID among the pool's IDs */
-        position[k] = P->prefix[w] + __builtin_popcountll(word & ((((uint64_t)1) << bit) - 1));
+        position[k] = (int64_t)P->words[2 * w + 1] +
+                      __builtin_popcountll(word & ((((uint64_t)1) << bit) - 1));
     }
     for (Py_ssize_t k = 0; k < n; k++) {
         if (k + AHEAD < n && code[k + AHEAD]) {
@@ -315,15 +316,14 @@ static PyObject *assign(PyObject *self, PyObject *args) {
     Py_buffer b[NBUF];
     int li, ef, er, shift, max_mm, cap;
     memset(b, 0, sizeof(b));
-    /* data starts lens position code ip rcip sym10 codebook syn rs_status rs_corr words prefix
+    /* data starts lens position code ip rcip sym10 codebook syn rs_status rs_corr words
      * row, then the integers */
-    Py_buffer words, prefix, row;
+    Py_buffer words, row;
     memset(&words, 0, sizeof(words));
-    memset(&prefix, 0, sizeof(prefix));
     memset(&row, 0, sizeof(row));
-    if (!PyArg_ParseTuple(args, "y*y*y*w*w*y*y*y*y*y*y*y*y*y*y*(iiiiii)", &b[0], &b[1], &b[2],
+    if (!PyArg_ParseTuple(args, "y*y*y*w*w*y*y*y*y*y*y*y*y*y*(iiiiii)", &b[0], &b[1], &b[2],
                           &b[3], &b[4], &b[5], &b[6], &b[7], &b[8], &b[9], &b[10], &b[11],
-                          &words, &prefix, &row, &ef, &er, &shift, &max_mm, &cap, &li))
+                          &words, &row, &ef, &er, &shift, &max_mm, &cap, &li))
         return NULL;
     Py_ssize_t n = b[1].len / 8, decided = -1;
     const char *err = NULL;
@@ -332,7 +332,7 @@ static PyObject *assign(PyObject *self, PyObject *args) {
     else if (b[7].len != 1024 || b[8].len != 64 * 5) err = "codebook tables have the wrong size";
     else if (b[9].len % (6 * 2) != 0 || b[9].len / 12 < 64) err = "syndrome table has the wrong size";
     else if (b[10].len != 64 * 4096 || b[11].len != 64 * 4096 * 6) err = "RS tables have the wrong size";
-    else if (words.len != 8 * (1 << 18) || prefix.len != 4 * (1 << 18)) err = "pool bitmap has the wrong size";
+    else if (words.len != 16 * (1 << 18)) err = "pool bitmap has the wrong size";
     else if (li <= 0 || li > 64 || ef < 0 || er < 0 || shift < 0) err = "bad read structure";
     if (!err) {
         /* every offset a read's start plus a window can reach must lie in the buffer */
@@ -345,7 +345,7 @@ static PyObject *assign(PyObject *self, PyObject *args) {
             .ip = b[5].buf, .rcip = b[6].buf, .li = li, .ef = ef, .er = er, .shift = shift,
             .max_mm = max_mm, .cap = cap, .sym10 = b[7].buf, .cb = b[8].buf, .syn = b[9].buf,
             .syn_stride = b[9].len / 12, .rs_status = b[10].buf, .rs_corr = b[11].buf,
-            .words = words.buf, .prefix = prefix.buf, .row = row.buf, .n_row = row.len / 4,
+            .words = words.buf, .row = row.buf, .n_row = row.len / 4,
         };
         Py_BEGIN_ALLOW_THREADS
         decided = assign_reads(&P, b[0].buf, b[1].buf, b[2].buf, n, b[3].buf, b[4].buf);
@@ -353,7 +353,6 @@ static PyObject *assign(PyObject *self, PyObject *args) {
     }
     for (int i = 0; i < 12; i++) PyBuffer_Release(&b[i]);
     PyBuffer_Release(&words);
-    PyBuffer_Release(&prefix);
     PyBuffer_Release(&row);
     if (err) {
         PyErr_SetString(PyExc_ValueError, err);

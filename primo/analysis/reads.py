@@ -483,7 +483,7 @@ class ReadAssigner:
                  np.ascontiguousarray(t.syn, dtype=np.uint16),
                  np.ascontiguousarray(t.rs_status, dtype=np.uint8),
                  np.ascontiguousarray(t.rs_corr, dtype=np.uint8),
-                 np.ascontiguousarray(pool.words), np.ascontiguousarray(pool.prefix, np.int32),
+                 np.stack([pool.words, pool.prefix.astype(np.uint64)], axis=1),
                  np.ascontiguousarray(self.positions_of(pool.indices), dtype=np.int32),
                  (S.forward_ip_offset, S.reverse_ip_offset, S.max_shift, S.max_ip_mismatches,
                   1 << 20 if cap is None else int(cap), len(S.ip)))
