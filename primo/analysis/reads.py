@@ -1141,8 +1141,9 @@ def _file_task(task) -> dict:
     return total
 
 
-#: reads the kernel leaves undecided that are placed together (by whole-input workers)
-_DEFER_BATCH = 50_000
+#: reads the kernel leaves undecided that are placed together (by whole-input workers): enough
+#: to spread the ~10 ms a call costs, few enough to keep its temporaries small (~80 MB at 10,000)
+_DEFER_BATCH = 10_000
 
 
 class _Deferred:
