@@ -29,7 +29,7 @@ from .errors import DataError, UsageError
 
 __all__ = [
     "atomic_file", "atomic_dir", "open_output", "open_input", "is_gzip", "provenance",
-    "set_command", "write_json", "json_default", "read_csv_rows", "GZIP_LEVEL",
+    "set_command", "write_json", "json_default", "read_csv_rows", "gc_paused", "GZIP_LEVEL",
 ]
 
 GZIP_LEVEL = 3  # fast; level 9 is several times slower for a few % smaller files
@@ -179,25 +179,45 @@ class _CheckedGzip(io.RawIOBase):
 
     def __init__(self, path):
         self._path = path
-        self._gz = gzip.open(path, "rb")
+        try:  # ISA-L (a dnaio dependency) inflates ~2.5x faster than zlib
+            from isal import igzip, isal_zlib
+
+            self._gz = igzip.open(path, "rb")
+            self._errors = (EOFError, zlib.error, isal_zlib.error, OSError)
+        except ImportError:  # pragma: no cover
+            self._gz = gzip.open(path, "rb")
+            self._errors = (EOFError, zlib.error, OSError)
 
     def readable(self):
         return True
 
     def readinto(self, b):
         try:
-            data = self._gz.read(len(b))
-        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
+            return self._gz.readinto(b)
+        except self._errors as e:
             raise DataError(f"gzip data is truncated or corrupt ({e})", path=self._path,
                             hint="re-download or re-copy the file") from None
-        n = len(data)
-        b[:n] = data
-        return n
 
     def close(self):
         if not self.closed:
             self._gz.close()
         super().close()
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while millions of small objects (CSV rows) are
+    made and dropped: they hold no cycles, and the collections it would start cost ~30% of
+    reading a 1.6 M-row pool."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def write_json(path, obj) -> None:

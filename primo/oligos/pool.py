@@ -47,7 +47,8 @@ import numpy as np
 from ..barcodes import BarcodeScheme
 from ..dna import validate_sequence
 from ..errors import DataError, UsageError, shorten
-from ..io import atomic_dir, open_input, open_output, provenance, read_csv_rows, write_json
+from ..io import (atomic_dir, gc_paused, open_input, open_output, provenance, read_csv_rows,
+                  write_json)
 from .layout import OligoLayout
 from .qc import PoolQC, QCConfig, QCReport, KeyIndex, oligo_metrics
 
@@ -791,7 +792,7 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
     bc_store = _Column(expected if sequences else 0)
     ft_store = _Column(expected if sequences else 0)
     n = 0
-    with open_input(db, "pool file") as fh:
+    with open_input(db, "pool file") as fh, gc_paused():
         reader = csv.reader(fh)
         try:
             header = next(reader)
