@@ -115,6 +115,52 @@ def test_inexact_ip_elsewhere_needs_fp_context():
     assert R.REASONS[a.reason[1]] == "no_ip"
 
 
+def test_short_reads_placed_by_fp():
+    """Reads too short to hold IP (75-cycle runs) are placed by FP when forward."""
+    ra = R.ReadAssigner([5, 6, 1600042])
+    insert = "G" * 25 + _oligo(6)
+    fp_mm = "G" * 25 + "GCCGACGAGTTTCCATAG" + _oligo(6)[18:]      # 1 mismatch in FP
+    reads = [insert[:75], fp_mm[:75], insert[2:77],                    # prefix 2 nt shorter
+             insert[:73],                                               # ends with the barcode
+             insert[:70],                                               # 3 barcode nt missing
+             insert[:62],                                               # 11 missing: truncated
+             revcomp(insert)[:75],                                      # reverse: no barcode
+             ("G" * 25 + _oligo(6).replace(C.IP, "T" * 19))[:150]]      # 150 nt, IP destroyed
+    a = ra.assign(reads)
+    assert a.position.tolist() == [1, 1, 1, 1, 1, -1, -1, 1]
+    assert [R.REASONS[r] for r in a.reason[5:7]] == ["barcode_truncated", "no_ip"]
+    assert [R.IP_STAGES[g] for g in a.ip_stage] == ["fp_anchored"] * 6 + ["none", "fp_anchored"]
+    assert [R.HOW[h] for h in a.how[:5]] == ["exact"] * 4 + ["corrected"]
+    off = R.ReadAssigner([5, 6, 1600042], structure=R.ReadStructure(fp_anchor=False))
+    assert (off.assign(reads).position == -1).all()
+    assert R.ReadStructure().min_read_length == {"forward": 73, "reverse": 147}
+
+
+def test_paired_75_cycle_reads_count_every_fragment(tmp_path):
+    """2 x 75 nt: one mate of every fragment starts with the random prefix and FP."""
+    import types
+
+    rng = np.random.default_rng(5)
+    idx = np.arange(40) * 1000
+    pool = types.SimpleNamespace(image_ids=np.array([f"d{i}" for i in idx]), indices=idx,
+                                 scheme=None, layout=None, path="p")
+    truth = rng.integers(0, 40, 300)
+    r1, r2 = [], []
+    for k, d in enumerate(truth):
+        insert = "".join(rng.choice(list("ACGT"), 25)) + _oligo(int(idx[d])) + "AGATCGGAAG"
+        a, b = insert[:75], revcomp(insert)[:75]
+        if k % 2:
+            a, b = b, a
+        r1.append(f"@f{k} 1:N:0:1\n{a}\n+\n{'I' * 75}\n")
+        r2.append(f"@f{k} 2:N:0:1\n{b}\n+\n{'I' * 75}\n")
+    (tmp_path / "s_R1.fastq").write_text("".join(r1))
+    (tmp_path / "s_R2.fastq").write_text("".join(r2))
+    rc = R.count_reads(pool, [tmp_path / "s_R1.fastq", tmp_path / "s_R2.fastq"],
+                       show_progress=False)
+    assert (rc.counts == np.bincount(truth, minlength=40)).all()
+    assert rc.stats["paired_end"]["both_agree"] == 0 and rc.stats["fragments"] == 300
+
+
 def _reference(seq, pool_idx, S):
     """Per-read reference of the placement rule (no rescues), decoding with reedsolo."""
     li, bl = len(S.ip), S.barcode_length

@@ -26,6 +26,10 @@ How a read is placed
       flanking context, i.e. the last ``flank_length`` (8) nt of FP, with at most 1 mismatch, right
       5' of the barcode (forward) or right 3' of the reverse barcode (reverse).
 
+   d. otherwise (``fp_anchor``) FP within ``max_shift`` of its offset, with at most
+      ``max_ip_mismatches``: the barcode is read 3' of it. This places forward reads too short
+      to hold IP (it ends at nt 92; 75-cycle runs) -- their barcode ends at nt 73.
+
    Both orientations are tried; each orientation contributes at most one candidate (the best
    match: fewest mismatches, then closest to the expected offset).
 2. **Cut the barcode**: the ``barcode_length`` nt 5' of IP (forward), or the reverse complement of
@@ -130,7 +134,7 @@ HOW = ("none", "exact", "corrected", "indel_rescued")
 H_NONE, H_EXACT, H_CORRECTED, H_INDEL = range(4)
 
 #: how IP was found; ``Assignment.ip_stage`` holds indices into this tuple
-IP_STAGES = ("none", "exact_at_offset", "near_offset", "elsewhere")
+IP_STAGES = ("none", "exact_at_offset", "near_offset", "elsewhere", "fp_anchored")
 
 #: bytes of FASTQ per task
 DEFAULT_CHUNKSIZE = 16 * 1024 * 1024
@@ -191,6 +195,10 @@ class ReadStructure:
         Called bases in which a corrected barcode may differ from the decoded one (3).
     rescue_indels : bool
         Try the indel rescue for barcodes that do not decode.
+    fp_anchor : bool
+        When IP is not found at all, look for FP near its offset and read the barcode 3' of it
+        (stage d): reads shorter than ``forward_ip_offset + len(ip)`` (92 nt, e.g. 75-cycle
+        runs) are placed this way when forward; reverse reads need 147 nt for the barcode.
     """
 
     fp: str = C.FP
@@ -206,6 +214,7 @@ class ReadStructure:
     max_missing: int = 5
     max_barcode_mismatches: int = 3
     rescue_indels: bool = True
+    fp_anchor: bool = True
 
     def __post_init__(self):
         for name in ("fp", "ip", "rp"):
@@ -242,8 +251,10 @@ class ReadStructure:
 
     @property
     def min_read_length(self) -> dict:
-        """Read length needed to cover the barcode, per orientation."""
-        return {"forward": self.forward_ip_offset + len(self.ip),
+        """Read length needed to place a read, per orientation (forward reads are placed by FP
+        when they end before IP, if ``fp_anchor``)."""
+        fwd = self.forward_ip_offset + (0 if self.fp_anchor else len(self.ip))
+        return {"forward": fwd,
                 "reverse": self.reverse_ip_offset + len(self.ip) + self.barcode_length}
 
     def to_dict(self) -> dict:
@@ -442,6 +453,8 @@ class ReadAssigner:
         self._strict.max_distance = 0
         self._ip = _bytes(S.ip)
         self._rcip = _rc_bytes(S.ip)
+        self._fp = _bytes(S.fp)
+        self._rcfp = _rc_bytes(S.fp)
         self._fp_flank = _bytes(S.fp[len(S.fp) - S.flank_length:]) if S.flank_length else _bytes("")
         self._rcfp_flank = _COMP[self._fp_flank][::-1].copy()
         self._wl = self.scheme.word_length
@@ -631,6 +644,16 @@ class ReadAssigner:
                 c_ip[k0:] = [ci_]
                 c_stage[k0:] = [np.concatenate(c_stage[k0:])]
 
+        if S.fp_anchor:
+            # stage d: no IP anywhere (reads too short to hold it, or IP damaged): FP at its offset
+            have = np.zeros(n, dtype=bool)
+            for r_ in c_read:
+                have[r_] = True
+            none = np.flatnonzero(~have)
+            if none.size:
+                self._search_fp(a, starts, ends, none, c_read, c_strand, c_ip, c_stage, c_bc,
+                                c_miss)
+
         cr = np.concatenate(c_read)
         if cr.size == 0:
             return out
@@ -639,7 +662,7 @@ class ReadAssigner:
         cg = np.concatenate(c_stage)
         bc = np.concatenate(c_bc)
         miss = np.concatenate(c_miss)
-        pos, cat, how = self._read_barcodes(a, starts, ends, cr, cs, ci, bc, miss)
+        pos, cat, how = self._read_barcodes(a, starts, ends, cr, cs, ci, bc, miss, cg)
         self._reduce(out, cr, cs, cg, pos, cat, how)
         return out
 
@@ -712,6 +735,44 @@ class ReadAssigner:
             c_ip.append(starts[reads] + oo)
             c_stage.append(np.full(len(rr), 3, np.uint8))
 
+    def _search_fp(self, a, starts, ends, reads, c_read, c_strand, c_ip, c_stage, c_bc, c_miss):
+        """Stage d: FP within ``max_shift`` of its offset (forward reads: right after the random
+        prefix; reverse: right after the reverse barcode), with at most ``max_ip_mismatches``; the
+        barcode is then the ``barcode_length`` nt 3' of FP. Candidates carry the position IP
+        would have (so the barcode windows are the usual ones); barcode nt beyond either end of
+        the read count as missing."""
+        S = self.structure
+        lf, li, bl, D = len(S.fp), len(S.ip), S.barcode_length, S.max_shift
+        lo_r, hi_r = starts[reads], ends[reads]
+        e_rev = len(S.rp) + S.feature_length + li + bl
+        for strand, pat, e in ((0, self._fp, S.prefix_length), (1, self._rcfp, e_rev)):
+            lo = max(e - D, 0)
+            width = e + D + lf - lo
+            W = _window(a, lo_r + lo, width, lo_r, hi_r)
+            mm = _mismatch_profile(W, pat).astype(np.int16)
+            offs = np.arange(lo, lo + mm.shape[1])
+            key = mm * 1024 + np.abs(offs - e).astype(np.int16)[None, :]
+            b = key.argmin(axis=1)
+            best = mm[np.arange(len(reads)), b]
+            r = np.flatnonzero(best <= S.max_ip_mismatches)
+            if not r.size:
+                continue
+            fp_at = lo_r[r] + offs[b[r]]
+            if strand == 0:      # barcode right 3' of FP; IP would follow it
+                ci = fp_at + lf + bl
+                b0 = ci - bl
+            else:                # reverse: barcode* right 5' of FP*; IP* would precede it
+                ci = fp_at - bl - li
+                b0 = fp_at - bl
+            cr, cs = reads[r], np.full(len(r), strand, np.int8)
+            bc, _ = self._barcode_windows(a, starts, ends, cr, cs, ci, bl)
+            c_read.append(cr)
+            c_strand.append(cs)
+            c_ip.append(ci)
+            c_stage.append(np.full(len(r), 4, np.uint8))
+            c_bc.append(bc)
+            c_miss.append(np.maximum(lo_r[r] - b0, 0) + np.maximum(b0 + bl - hi_r[r], 0))
+
     # ---- barcodes -------------------------------------------------------------------------------
     def _barcode_windows(self, a, starts, ends, cr, cs, ci, width):
         """Oligo-frame windows of ``width`` nt ending just 5' of IP, and nt missing (off the read)."""
@@ -731,10 +792,12 @@ class ReadAssigner:
             missing[rv] = np.maximum(p + width - hi[rv], 0)
         return W, missing
 
-    def _read_barcodes(self, a, starts, ends, cr, cs, ci, bc, missing):
+    def _read_barcodes(self, a, starts, ends, cr, cs, ci, bc, missing, cg=None):
         """Decode every candidate's barcode; returns (position, category, how) per candidate.
 
         category: 0 exact, 1 corrected, 2 not in pool, 3 uncorrectable, 4 truncated, 5 ambiguous.
+        The indel rescue (which reads the barcode in IP's frame) is not tried for candidates
+        found by FP (stage 4).
         """
         S = self.structure
         nc = len(cr)
@@ -749,7 +812,10 @@ class ReadAssigner:
         how = np.zeros(nc, dtype=np.uint8)
         how[cat == 0] = H_EXACT
         how[cat == 1] = H_CORRECTED
-        failed = np.flatnonzero((cat == 2) | (cat == 3))
+        fail = (cat == 2) | (cat == 3)
+        if cg is not None:
+            fail &= cg != 4
+        failed = np.flatnonzero(fail)
         if failed.size and S.rescue_indels:
             rp = self._rescue_indels(a, starts, ends, cr[failed], cs[failed], ci[failed])
             got = rp >= 0
