@@ -118,6 +118,21 @@ def test_kernel_matches_numpy(structure):
     assert set(np.unique(got.ip_stage).tolist()) >= {0, 1, 2}
 
 
+@pytest.mark.parametrize("fp_anchor", [True, False])
+def test_kernel_matches_numpy_on_75_nt_reads(fp_anchor):
+    """75-cycle reads: no IP in them; forward ones are placed by FP (stage d), reverse ones have
+    nothing to place them by -- the kernel decides both kinds."""
+    oligos = _oligos(2000)
+    seqs = _hard_reads(oligos, 5000, seed=3, length=75)
+    ra = R.ReadAssigner(np.arange(0, 2000, 2), structure=R.ReadStructure(fp_anchor=fp_anchor))
+    got, ref, decided = _both(ra, seqs)
+    _same(got, ref)
+    assert decided > 0.6 * len(seqs)
+    placed = (ref.reason == R.R_ASSIGNED).mean()
+    # without FP only the few reads with a short random prefix hold IP
+    assert (0.15 < placed < 0.5) if fp_anchor else placed < 0.05
+
+
 def test_kernel_matches_numpy_on_art_reads(adir, pool):
     import dnaio
 

@@ -8,8 +8,8 @@
  *       (the Python parser then reports the problem with dnaio's message) and -2 when the output
  *       arrays are too small.
  *
- *   assign(data, starts, lens, position, code, ip, rcip, ints, sym10, codebook, syn, rs_status,
- *          rs_corr, pool_words, row_by_rank) -> number of reads decided
+ *   assign(data, starts, lens, position, code, ip, rcip, fp, rcfp, sym10, codebook, syn,
+ *          rs_status, rs_corr, pool_words, row_by_rank, ints) -> number of reads decided
  *       Places the reads whose IP is found at (or, with mismatches, near) its expected offset in
  *       exactly one orientation and whose barcode decodes by plain Reed-Solomon (exact, one error
  *       or erasures) to a pool document within the distance rules of
@@ -91,8 +91,9 @@ static PyObject *parse_fastq(PyObject *self, PyObject *args) {
  * reads -> documents
  * ------------------------------------------------------------------------------------------- */
 typedef struct {
-    const uint8_t *ip, *rcip;
+    const uint8_t *ip, *rcip, *fp, *rcfp;
     int li, ef, er, shift, max_mm, cap;
+    int lf, efp, erp, fp_anchor;   /* FP length, its offsets (forward / reverse), stage d on */
     const uint8_t *sym10;      /* 1024: 5-mer (2 bits per base) -> symbol, 64 = not a word */
     const uint8_t *cb;         /* 64 x 5: codebook words (ASCII) */
     const uint16_t *syn;       /* 6 x syn_stride: syndrome contribution of a symbol */
@@ -107,6 +108,8 @@ typedef struct {
 } Params;
 
 enum { H_EXACT = 1, H_CORRECTED = 2 };
+/* code of a read: bit 0 decided, bit 1 strand, bits 2-4 IP stage, bits 5-6 how, bit 7 no IP */
+#define NO_IP 0x80
 #define RS_ACCEPTED 4   /* rs_status codes below this are answers (exact / corrected) */
 
 static inline uint32_t word_id(const uint8_t *cw) {
@@ -242,6 +245,39 @@ static inline int near_search(const Params *P, const uint8_t *r, int64_t L, cons
     return best;
 }
 
+/* Is there anything stages b and c could take for IP: IP or IP* with at most max_mm mismatches at
+ * any offset, positions beyond the end of the read counting as mismatches? */
+static inline int ip_anywhere(const Params *P, const uint8_t *r, int64_t L) {
+    const int li = P->li, mx = P->max_mm;
+    for (int64_t off = 0; off + li <= L + mx; off++) {
+        int over = off + li > L ? (int)(off + li - L) : 0, in = li - over;
+        for (int s = 0; s < 2; s++) {
+            const uint8_t *pat = s ? P->rcip : P->ip;
+            int mm = over;
+            for (int j = 0; j < in && mm <= mx; j++) mm += CANON[r[off + j]] != pat[j];
+            if (mm <= mx) return 1;
+        }
+    }
+    return 0;
+}
+
+/* Stage d: best offset of FP (or FP*) within `shift` of e, positions beyond the read counting as
+ * mismatches (as the vectorised search's N filling does); -1 none within max_mm. */
+static inline int fp_search(const Params *P, const uint8_t *r, int64_t L, const uint8_t *pat,
+                            int e) {
+    int lo = e - P->shift > 0 ? e - P->shift : 0, hi = e + P->shift;
+    int best = -1, best_key = 1 << 30;
+    for (int off = lo; off <= hi; off++) {
+        int mm = 0;
+        for (int j = 0; j < P->lf && mm <= P->max_mm; j++)
+            mm += (off + j >= L) ? 1 : CANON[r[off + j]] != pat[j];
+        if (mm > P->max_mm) continue;
+        int key = mm * 1024 + (off > e ? off - e : e - off);
+        if (key < best_key) { best_key = key; best = off; }
+    }
+    return best;
+}
+
 static Py_ssize_t assign_reads(const Params *P, const uint8_t *a, const int64_t *starts,
                                const int64_t *lens, Py_ssize_t n, int64_t *position,
                                uint8_t *code) {
@@ -260,17 +296,38 @@ static Py_ssize_t assign_reads(const Params *P, const uint8_t *a, const int64_t 
         if (hf) { strand = 0; ci = ef; }
         else if (hr) { strand = 1; ci = er; }
         else {
-            stage = 2;
             int bf = near_search(P, r, L, P->ip, ef);
             int br = near_search(P, r, L, P->rcip, er);
-            if (bf == -2 || br == -2 || (bf >= 0) == (br >= 0)) continue;
-            if (bf >= 0) { strand = 0; ci = bf; } else { strand = 1; ci = br; }
+            if (bf >= 0 || br >= 0) {
+                stage = 2;
+                if (bf == -2 || br == -2 || (bf >= 0 && br >= 0)) continue;
+                if (bf >= 0) { strand = 0; ci = bf; } else { strand = 1; ci = br; }
+            } else {
+                /* no IP near its offsets: if none anywhere either, stage d (FP) or no IP */
+                if (ip_anywhere(P, r, L)) continue;
+                int ff = -1, fr = -1;
+                if (P->fp_anchor) {
+                    ff = fp_search(P, r, L, P->fp, P->efp);
+                    fr = fp_search(P, r, L, P->rcfp, P->erp);
+                }
+                if (ff < 0 && fr < 0) {
+                    code[k] = 1 | NO_IP;
+                    decided++;
+                    continue;
+                }
+                if (ff >= 0 && fr >= 0) continue;
+                stage = 4;
+                int b0 = ff >= 0 ? ff + P->lf : fr - 30;
+                if (b0 < 0 || (int64_t)b0 + 30 > L) continue;   /* barcode nt missing */
+                strand = ff >= 0 ? 0 : 1;
+                ci = strand == 0 ? b0 + 30 : b0 - li;            /* where IP would be */
+            }
         }
         if (strand == 0) {
             if (ci < 30) continue;
             for (int i = 0; i < 30; i++) bc[i] = CANON[r[ci - 30 + i]];
         } else {
-            if ((int64_t)ci + li + 30 > L) continue;
+            if (ci + li < 0 || (int64_t)ci + li + 30 > L) continue;
             const uint8_t *b = r + ci + li;
             for (int i = 0; i < 30; i++) bc[i] = COMP[b[29 - i]];
         }
@@ -278,18 +335,18 @@ static Py_ssize_t assign_reads(const Params *P, const uint8_t *a, const int64_t 
         int how;
         if (!decode_barcode(P, bc, &id, &how)) continue;
         position[k] = id;   /* the barcode ID for now: looked up in the pool below */
-        code[k] = (uint8_t)(1 | strand << 1 | stage << 2 | how << 4);
+        code[k] = (uint8_t)(1 | strand << 1 | stage << 2 | how << 5);
     }
     /* pool look-ups in passes of their own: the bitmap, prefix and row tables (~10 MB for a
      * 1.6 M-document pool) miss the cache at random; in a short loop with prefetching the
      * misses of many reads overlap instead of stalling one read at a time */
     enum { AHEAD = 16 };
     for (Py_ssize_t k = 0; k < n; k++) {
-        if (k + AHEAD < n && code[k + AHEAD]) {
+        if (k + AHEAD < n && (code[k + AHEAD] & (1 | NO_IP)) == 1) {
             uint32_t w = (uint32_t)position[k + AHEAD] >> 6;
             __builtin_prefetch(P->words + 2 * w);
         }
-        if (!code[k]) continue;
+        if ((code[k] & (1 | NO_IP)) != 1) continue;
         uint32_t id = (uint32_t)position[k], w = id >> 6, bit = id & 63;
         uint64_t word = P->words[2 * w];
         if (!((word >> bit) & 1)) { code[k] = 0; position[k] = -1; continue; }
@@ -298,11 +355,11 @@ static Py_ssize_t assign_reads(const Params *P, const uint8_t *a, const int64_t 
                       __builtin_popcountll(word & ((((uint64_t)1) << bit) - 1));
     }
     for (Py_ssize_t k = 0; k < n; k++) {
-        if (k + AHEAD < n && code[k + AHEAD]) {
+        if (k + AHEAD < n && (code[k + AHEAD] & (1 | NO_IP)) == 1) {
             int64_t rk = position[k + AHEAD];
             if (rk >= 0 && rk < P->n_row) __builtin_prefetch(P->row + rk);
         }
-        if (!code[k]) continue;
+        if ((code[k] & (1 | NO_IP)) != 1) continue;
         int64_t rk = position[k], r = rk >= 0 && rk < P->n_row ? P->row[rk] : -1;
         if (r < 0) { code[k] = 0; position[k] = -1; continue; }
         position[k] = r;
@@ -311,49 +368,61 @@ static Py_ssize_t assign_reads(const Params *P, const uint8_t *a, const int64_t 
     return decided;
 }
 
-#define NBUF 13
+/* buffers: data starts lens position code ip rcip fp rcfp sym10 codebook syn rs_status rs_corr
+ * words row; then the integers */
+enum { B_DATA, B_STARTS, B_LENS, B_POS, B_CODE, B_IP, B_RCIP, B_FP, B_RCFP, B_SYM10, B_CB, B_SYN,
+       B_STATUS, B_CORR, B_WORDS, B_ROW, NBUF };
+
 static PyObject *assign(PyObject *self, PyObject *args) {
     Py_buffer b[NBUF];
-    int li, ef, er, shift, max_mm, cap;
+    int li, ef, er, shift, max_mm, cap, lf, efp, erp, fp_anchor;
     memset(b, 0, sizeof(b));
-    /* data starts lens position code ip rcip sym10 codebook syn rs_status rs_corr words
-     * row, then the integers */
-    Py_buffer words, row;
-    memset(&words, 0, sizeof(words));
-    memset(&row, 0, sizeof(row));
-    if (!PyArg_ParseTuple(args, "y*y*y*w*w*y*y*y*y*y*y*y*y*y*(iiiiii)", &b[0], &b[1], &b[2],
-                          &b[3], &b[4], &b[5], &b[6], &b[7], &b[8], &b[9], &b[10], &b[11],
-                          &words, &row, &ef, &er, &shift, &max_mm, &cap, &li))
+    if (!PyArg_ParseTuple(args, "y*y*y*w*w*y*y*y*y*y*y*y*y*y*y*y*(iiiiiiiiii)", &b[0], &b[1],
+                          &b[2], &b[3], &b[4], &b[5], &b[6], &b[7], &b[8], &b[9], &b[10], &b[11],
+                          &b[12], &b[13], &b[14], &b[15], &ef, &er, &shift, &max_mm, &cap, &li,
+                          &lf, &efp, &erp, &fp_anchor))
         return NULL;
-    Py_ssize_t n = b[1].len / 8, decided = -1;
+    Py_ssize_t n = b[B_STARTS].len / 8, decided = -1;
     const char *err = NULL;
-    if (b[2].len / 8 != n || b[3].len / 8 != n || b[4].len != n) err = "output sizes differ";
-    else if (b[5].len != li || b[6].len != li) err = "IP length mismatch";
-    else if (b[7].len != 1024 || b[8].len != 64 * 5) err = "codebook tables have the wrong size";
-    else if (b[9].len % (6 * 2) != 0 || b[9].len / 12 < 64) err = "syndrome table has the wrong size";
-    else if (b[10].len != 64 * 4096 || b[11].len != 64 * 4096 * 6) err = "RS tables have the wrong size";
-    else if (words.len != 16 * (1 << 18)) err = "pool bitmap has the wrong size";
-    else if (li <= 0 || li > 64 || ef < 0 || er < 0 || shift < 0) err = "bad read structure";
+    if (b[B_LENS].len / 8 != n || b[B_POS].len / 8 != n || b[B_CODE].len != n)
+        err = "output sizes differ";
+    else if (b[B_IP].len != li || b[B_RCIP].len != li) err = "IP length mismatch";
+    else if (b[B_FP].len != lf || b[B_RCFP].len != lf) err = "FP length mismatch";
+    else if (b[B_SYM10].len != 1024 || b[B_CB].len != 64 * 5)
+        err = "codebook tables have the wrong size";
+    else if (b[B_SYN].len % (6 * 2) != 0 || b[B_SYN].len / 12 < 64)
+        err = "syndrome table has the wrong size";
+    else if (b[B_STATUS].len != 64 * 4096 || b[B_CORR].len != 64 * 4096 * 6)
+        err = "RS tables have the wrong size";
+    else if (b[B_WORDS].len != 16 * (1 << 18)) err = "pool bitmap has the wrong size";
+    else if (li <= 0 || li > 64 || lf <= 0 || lf > 64 || ef < 0 || er < 0 || shift < 0 ||
+             efp < 0 || erp < 0)
+        err = "bad read structure";
     if (!err) {
         /* every offset a read's start plus a window can reach must lie in the buffer */
-        const int64_t *st = (const int64_t *)b[1].buf, *ln = (const int64_t *)b[2].buf;
+        const int64_t *st = (const int64_t *)b[B_STARTS].buf, *ln = (const int64_t *)b[B_LENS].buf;
         for (Py_ssize_t k = 0; k < n; k++)
-            if (st[k] < 0 || ln[k] < 0 || st[k] + ln[k] > b[0].len) { err = "read outside the buffer"; break; }
+            if (st[k] < 0 || ln[k] < 0 || st[k] + ln[k] > b[B_DATA].len) {
+                err = "read outside the buffer";
+                break;
+            }
     }
     if (!err) {
         Params P = {
-            .ip = b[5].buf, .rcip = b[6].buf, .li = li, .ef = ef, .er = er, .shift = shift,
-            .max_mm = max_mm, .cap = cap, .sym10 = b[7].buf, .cb = b[8].buf, .syn = b[9].buf,
-            .syn_stride = b[9].len / 12, .rs_status = b[10].buf, .rs_corr = b[11].buf,
-            .words = words.buf, .row = row.buf, .n_row = row.len / 4,
+            .ip = b[B_IP].buf, .rcip = b[B_RCIP].buf, .fp = b[B_FP].buf, .rcfp = b[B_RCFP].buf,
+            .li = li, .ef = ef, .er = er, .shift = shift, .max_mm = max_mm, .cap = cap,
+            .lf = lf, .efp = efp, .erp = erp, .fp_anchor = fp_anchor,
+            .sym10 = b[B_SYM10].buf, .cb = b[B_CB].buf, .syn = b[B_SYN].buf,
+            .syn_stride = b[B_SYN].len / 12, .rs_status = b[B_STATUS].buf,
+            .rs_corr = b[B_CORR].buf, .words = b[B_WORDS].buf, .row = b[B_ROW].buf,
+            .n_row = b[B_ROW].len / 4,
         };
         Py_BEGIN_ALLOW_THREADS
-        decided = assign_reads(&P, b[0].buf, b[1].buf, b[2].buf, n, b[3].buf, b[4].buf);
+        decided = assign_reads(&P, b[B_DATA].buf, b[B_STARTS].buf, b[B_LENS].buf, n,
+                               b[B_POS].buf, b[B_CODE].buf);
         Py_END_ALLOW_THREADS
     }
-    for (int i = 0; i < 12; i++) PyBuffer_Release(&b[i]);
-    PyBuffer_Release(&words);
-    PyBuffer_Release(&row);
+    for (int i = 0; i < NBUF; i++) PyBuffer_Release(&b[i]);
     if (err) {
         PyErr_SetString(PyExc_ValueError, err);
         return NULL;

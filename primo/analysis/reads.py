@@ -491,7 +491,8 @@ class ReadAssigner:
 
             sym10 = np.ascontiguousarray(t.kmer_sym[_kmer_keys(codes)], dtype=np.uint8)
             cap = self.decoder.max_distance
-            k = (self._ip.tobytes(), self._rcip.tobytes(), sym10,
+            k = (self._ip.tobytes(), self._rcip.tobytes(), self._fp.tobytes(),
+                 self._rcfp.tobytes(), sym10,
                  np.ascontiguousarray(self.scheme.codebook_array(), dtype=np.uint8),
                  np.ascontiguousarray(t.syn, dtype=np.uint16),
                  np.ascontiguousarray(t.rs_status, dtype=np.uint8),
@@ -499,7 +500,9 @@ class ReadAssigner:
                  np.stack([pool.words, pool.prefix.astype(np.uint64)], axis=1),
                  np.ascontiguousarray(self.positions_of(pool.indices), dtype=np.int32),
                  (S.forward_ip_offset, S.reverse_ip_offset, S.max_shift, S.max_ip_mismatches,
-                  1 << 20 if cap is None else int(cap), len(S.ip)))
+                  1 << 20 if cap is None else int(cap), len(S.ip), len(S.fp), S.prefix_length,
+                  len(S.rp) + S.feature_length + len(S.ip) + S.barcode_length,
+                  int(S.fp_anchor)))
         self._kernel = k
         return k
 
@@ -924,11 +927,13 @@ _FAIL_PRIORITY = {R_NO_IP: 0, R_TRUNCATED: 1, R_UNCORRECTABLE: 2, R_NOT_IN_POOL:
 
 def _decided(pos: np.ndarray, code: np.ndarray) -> Assignment:
     """Assignment from the compiled kernel's output (code: 1 | strand << 1 | stage << 2 |
-    how << 4, 0 = not decided: left unassigned here)."""
-    ok = code != 0
+    how << 5 for a placed read, 1 | 128 for a read with neither IP nor FP; 0 = not decided: left
+    unassigned here)."""
+    ok = (code & 129) == 1
     return Assignment(pos, np.where(ok, R_ASSIGNED, R_NO_IP).astype(np.uint8),
                       np.where(ok, (code >> 1) & 1, -1).astype(np.int8),
-                      ((code >> 4) & 3).astype(np.uint8), ((code >> 2) & 3).astype(np.uint8))
+                      np.where(ok, (code >> 5) & 3, 0).astype(np.uint8),
+                      np.where(ok, (code >> 2) & 7, 0).astype(np.uint8))
 
 
 _FAST = False
