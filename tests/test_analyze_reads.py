@@ -136,7 +136,7 @@ def test_short_reads_placed_by_fp():
     assert R.ReadStructure().min_read_length == {"forward": 73, "reverse": 147}
 
 
-def test_paired_75_cycle_reads_count_every_fragment(tmp_path):
+def test_paired_75_cycle_reads_count_every_fragment(tmp_path, run_cli):
     """2 x 75 nt: one mate of every fragment starts with the random prefix and FP."""
     import types
 
@@ -159,6 +159,14 @@ def test_paired_75_cycle_reads_count_every_fragment(tmp_path):
                        show_progress=False)
     assert (rc.counts == np.bincount(truth, minlength=40)).all()
     assert rc.stats["paired_end"]["both_agree"] == 0 and rc.stats["fragments"] == 300
+    assert rc.stats["reads_too_short_for_reverse"] == 600
+    # the command line says why only half of single-end short reads are placed
+    with gzip.open(tmp_path / "database_seqs.csv.gz", "wt") as fh:
+        fh.write("ImageID,Sequence\n" + "".join(f"d{i},{_oligo(int(i))}\n" for i in idx))
+    res, out, err = run_cli(["analyze", "--pool", tmp_path / "database_seqs.csv.gz",
+                             tmp_path / "s_R1.fastq", "-o", tmp_path / "out", "-j", "1"])
+    assert res.exit_code == 0, err
+    assert "counted 150 of 300 reads" in out and "shorter than 147 nt" in out
 
 
 def _reference(seq, pool_idx, S):

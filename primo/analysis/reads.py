@@ -1192,6 +1192,7 @@ def _file_task(task) -> dict:
             total["lines_before"][m] += res["n_lines"][m]
             total["n_lines"][m] += res["n_lines"][m]
             total["reads"][m] += res["reads"][m]
+        total["short_reads"] = total.get("short_reads", 0) + res.get("short_reads", 0)
         for k, sm in enumerate(res["summary"]):
             _add(summaries[k], sm)
         _add(total["fragments"], res["fragments"])
@@ -1265,6 +1266,10 @@ def _count_chunk(spec, file_idx, data1, data2, deferred: _Deferred | None = None
         out["n_lines"][mate] = p.n_lines
         out["reads"][mate] = p.n
         parsed.append(p)
+    if parsed:
+        # reads too short for a reverse read to hold its barcode (only forward ones can be placed)
+        short = _short_for_reverse(_engine(spec).structure)
+        out["short_reads"] = int(sum(int((p.lens < short).sum()) for p in parsed))
     if len(parsed) == 2:
         p1, p2 = parsed
         if p1.n != p2.n or p1.first_name != p2.first_name or p1.last_name != p2.last_name:
@@ -1288,6 +1293,10 @@ def _count_chunk(spec, file_idx, data1, data2, deferred: _Deferred | None = None
         ass = [eng.assign_buffer(p.a, p.starts, p.lens) for p in parsed]
     _outcome(out, ass)
     return out
+
+
+def _short_for_reverse(S: ReadStructure) -> int:
+    return S.min_read_length["reverse"]
 
 
 def _flush_deferred(spec, deferred: _Deferred) -> dict:
@@ -1975,6 +1984,7 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
         frags: dict = {}
         pairs: dict = {}
         n_frag = 0
+        short_reads = 0
         bar = progress(total=None, desc="reads", unit="read") if show_progress else None
         try:
             for res in mapper.imap(task_fn, task_iter, window=window):
@@ -1988,6 +1998,7 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
                     if slot is not None:
                         files[slot]["reads"] += res["reads"][m]
                 worker_cpu += res["cpu"]
+                short_reads += res.get("short_reads", 0)
                 if len(res["counts"]):
                     counts[res["positions"]] += res["counts"]
                 for s in res.get("summary", []):
@@ -2031,6 +2042,8 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
         "oligo_found": mates.get("ip_found", {"forward": 0, "reverse": 0}),
         "ip_found_by": mates.get("ip_stage", {}),
         "reads_with_ip": int(with_ip),
+        "min_read_length": structure.min_read_length,
+        "reads_too_short_for_reverse": int(short_reads),
         "barcodes": mates.get("how", {}),
         "reads_by_reason": mates.get("reasons", {}),
         "assigned_by_strand": mates.get("assigned_strand", {}),

@@ -188,6 +188,12 @@ def _report(rc, out, search):
                    f"{'fragments' if s.get('paired') else 'reads'} ({100 * frac:.1f}%) for "
                    f"{s['documents_seen']:,} of {len(rc):,} documents; {n:,} reads in "
                    f"{s['seconds']:.1f} s ({rate / 1e6:.2f} M reads/s)")
+        short = s.get("reads_too_short_for_reverse", 0)
+        if n and short > n / 2:
+            need = s["min_read_length"]["reverse"]
+            click.echo(f"note: {short:,} of {n:,} reads are shorter than {need} nt: in those only "
+                       f"forward oligos hold the barcode, so about half of them cannot be placed"
+                       f"{'' if s.get('paired') else ' (paired-end reads place every fragment)'}")
     if search and "proportion_at_recall" in search:
         p = search["proportion_at_recall"].get("50%")
         if p is not None:
