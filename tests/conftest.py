@@ -17,6 +17,20 @@ def data_dir():
     return DATA
 
 
+@pytest.fixture(scope="session")
+def adir():
+    """The small analyze data set (ART reads of a 400-document pool; see its README)."""
+    return DATA / "analyze"
+
+
+@pytest.fixture(scope="session")
+def pool(adir):
+    """The pool of ``adir`` (without its sequences)."""
+    from primo.oligos.pool import read_pool
+
+    return read_pool(adir / "database_seqs.csv.gz", sequences=False)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     random.seed(0)

@@ -8,7 +8,6 @@ every read must come out exactly as the vectorised implementation alone places i
 from __future__ import annotations
 
 import dataclasses
-import io
 
 import numpy as np
 import pytest
@@ -19,20 +18,6 @@ from primo.barcodes import BarcodeScheme
 
 fast = pytest.importorskip("primo.analysis._fastreads",
                            reason="the C kernel was not built (no compiler at install time)")
-
-@pytest.fixture(scope="module")
-def adir(request):
-    from pathlib import Path
-
-    return Path(request.config.rootpath) / "tests" / "data" / "analyze"
-
-
-@pytest.fixture(scope="module")
-def pool(adir):
-    from primo.oligos.pool import read_pool
-
-    return read_pool(adir / "database_seqs.csv.gz", sequences=False)
-
 
 ACGT = np.frombuffer(b"ACGT", np.uint8)
 COMP = np.zeros(256, np.uint8)

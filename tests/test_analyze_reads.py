@@ -25,20 +25,6 @@ PROCS = [1, 2]
 
 
 @pytest.fixture(scope="module")
-def adir(request):
-    from pathlib import Path
-
-    return Path(request.config.rootpath) / "tests" / "data" / "analyze"
-
-
-@pytest.fixture(scope="module")
-def pool(adir):
-    from primo.oligos.pool import read_pool
-
-    return read_pool(adir / "database_seqs.csv.gz", sequences=False)
-
-
-@pytest.fixture(scope="module")
 def truth(adir, pool):
     with open(adir / "truth.csv") as fh:
         rows = list(csv.DictReader(fh))

@@ -305,6 +305,20 @@ def _sliding(a: np.ndarray, width: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(a, width)
 
 
+def _near_offset(a, lo, hi, pat, e: int, shift: int, max_mm: int):
+    """Best placement of ``pat`` within ``shift`` of offset ``e`` in each read ``a[lo:hi]``
+    (fewest mismatches, then closest to ``e``, then lowest; positions beyond a read mismatch):
+    ``(rows with at most max_mm mismatches, absolute position there)``."""
+    start = max(e - shift, 0)
+    W = _window(a, lo + start, e + shift + len(pat) - start, lo, hi)
+    mm = _mismatch_profile(W, pat).astype(np.int16)
+    offs = np.arange(start, start + mm.shape[1])
+    key = mm * 1024 + np.abs(offs - e).astype(np.int16)[None, :]
+    b = key.argmin(axis=1)
+    r = np.flatnonzero(mm[np.arange(len(lo)), b] <= max_mm)
+    return r, lo[r] + offs[b[r]]
+
+
 def _mismatch_profile(P: np.ndarray, pat: np.ndarray) -> np.ndarray:
     """Mismatches of ``pat`` at every offset of every row of P (n x (L - len(pat) + 1), uint8)."""
     k = len(pat)
@@ -673,23 +687,15 @@ class ReadAssigner:
     def _search_ip(self, a, starts, ends, rest, c_read, c_strand, c_ip, c_stage):
         """Stages b (near the expected offset, with mismatches) and c (anywhere)."""
         S = self.structure
-        li, D = len(S.ip), S.max_shift
+        D = S.max_shift
         lo_r, hi_r = starts[rest], ends[rest]
         found = np.zeros(len(rest), dtype=bool)
         for strand, pat, e in ((0, self._ip, S.forward_ip_offset),
                                (1, self._rcip, S.reverse_ip_offset)):
-            lo = max(e - D, 0)
-            width = e + D + li - lo
-            W = _window(a, lo_r + lo, width, lo_r, hi_r)
-            mm = _mismatch_profile(W, pat).astype(np.int16)
-            offs = np.arange(lo, lo + mm.shape[1])
-            key = mm * 1024 + np.abs(offs - e).astype(np.int16)[None, :]
-            b = key.argmin(axis=1)
-            best = mm[np.arange(len(rest)), b]
-            r = np.flatnonzero(best <= S.max_ip_mismatches)
+            r, at = _near_offset(a, lo_r, hi_r, pat, e, D, S.max_ip_mismatches)
             c_read.append(rest[r])
             c_strand.append(np.full(len(r), strand, np.int8))
-            c_ip.append(lo_r[r] + offs[b[r]])
+            c_ip.append(at)
             c_stage.append(np.full(len(r), 2, np.uint8))
             found[r] = True
         left = np.flatnonzero(~found)
@@ -749,18 +755,9 @@ class ReadAssigner:
         lo_r, hi_r = starts[reads], ends[reads]
         e_rev = len(S.rp) + S.feature_length + li + bl
         for strand, pat, e in ((0, self._fp, S.prefix_length), (1, self._rcfp, e_rev)):
-            lo = max(e - D, 0)
-            width = e + D + lf - lo
-            W = _window(a, lo_r + lo, width, lo_r, hi_r)
-            mm = _mismatch_profile(W, pat).astype(np.int16)
-            offs = np.arange(lo, lo + mm.shape[1])
-            key = mm * 1024 + np.abs(offs - e).astype(np.int16)[None, :]
-            b = key.argmin(axis=1)
-            best = mm[np.arange(len(reads)), b]
-            r = np.flatnonzero(best <= S.max_ip_mismatches)
+            r, fp_at = _near_offset(a, lo_r, hi_r, pat, e, D, S.max_ip_mismatches)
             if not r.size:
                 continue
-            fp_at = lo_r[r] + offs[b[r]]
             if strand == 0:      # barcode right 3' of FP; IP would follow it
                 ci = fp_at + lf + bl
                 b0 = ci - bl
