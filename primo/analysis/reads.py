@@ -250,12 +250,16 @@ class ReadStructure:
         return len(self.rp) + self.feature_length
 
     @property
+    def reverse_fp_offset(self) -> int:
+        """0-based position of FP* in a reverse read (right after the reverse barcode)."""
+        return self.reverse_ip_offset + len(self.ip) + self.barcode_length
+
+    @property
     def min_read_length(self) -> dict:
         """Read length needed to place a read, per orientation (forward reads are placed by FP
         when they end before IP, if ``fp_anchor``)."""
         fwd = self.forward_ip_offset + (0 if self.fp_anchor else len(self.ip))
-        return {"forward": fwd,
-                "reverse": self.reverse_ip_offset + len(self.ip) + self.barcode_length}
+        return {"forward": fwd, "reverse": self.reverse_fp_offset}
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -515,8 +519,7 @@ class ReadAssigner:
                  np.ascontiguousarray(self.positions_of(pool.indices), dtype=np.int32),
                  (S.forward_ip_offset, S.reverse_ip_offset, S.max_shift, S.max_ip_mismatches,
                   1 << 20 if cap is None else int(cap), len(S.ip), len(S.fp), S.prefix_length,
-                  len(S.rp) + S.feature_length + len(S.ip) + S.barcode_length,
-                  int(S.fp_anchor)))
+                  S.reverse_fp_offset, int(S.fp_anchor)))
         self._kernel = k
         return k
 
@@ -753,8 +756,8 @@ class ReadAssigner:
         S = self.structure
         lf, li, bl, D = len(S.fp), len(S.ip), S.barcode_length, S.max_shift
         lo_r, hi_r = starts[reads], ends[reads]
-        e_rev = len(S.rp) + S.feature_length + li + bl
-        for strand, pat, e in ((0, self._fp, S.prefix_length), (1, self._rcfp, e_rev)):
+        for strand, pat, e in ((0, self._fp, S.prefix_length),
+                               (1, self._rcfp, S.reverse_fp_offset)):
             r, fp_at = _near_offset(a, lo_r, hi_r, pat, e, D, S.max_ip_mismatches)
             if not r.size:
                 continue
