@@ -91,7 +91,9 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
 
     READS are FASTQ files (plain or gzip, any number of lanes). Each read holds 25 random nt and
     the oligo, forward or reverse-complemented; IP is located (up to 2 mismatches), the barcode 5'
-    of it is decoded with error and erasure correction and mapped to the pool's ImageID.
+    of it is decoded with error and erasure correction and mapped to the pool's ImageID. Reads too
+    short to hold IP (75-cycle runs) are placed by FP when forward. With as many files as
+    processes, each process reads whole files (decompression on every core).
     """
     from pathlib import Path
 
