@@ -514,6 +514,14 @@ def test_broken_distances(run_cli, adir, tmp_path, name, words, procs):
     assert not out.exists()
 
 
+def test_same_file_twice_is_refused(adir, pool, tmp_path):
+    link = tmp_path / "again.fastq.gz"
+    link.symlink_to(adir / "reads_R1.fastq.gz")
+    for files in ([adir / "reads_R1.fastq.gz"] * 2, [adir / "reads_R1.fastq.gz", link]):
+        with pytest.raises(UsageError, match="is given twice"):
+            R.count_reads(pool, files, paired=False, show_progress=False)
+
+
 def test_library_errors_name_the_file(adir, pool):
     with pytest.raises(DataError, match=r"malformed_plus\.fastq, line 11, record 3"):
         R.count_reads(pool, [adir / "malformed_plus.fastq"], paired=False, show_progress=False)

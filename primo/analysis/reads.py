@@ -1892,10 +1892,18 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
     if structure is None:
         structure = ReadStructure.from_layout(layout) if layout is not None else ReadStructure()
     inputs = pair_inputs(reads, paired)
+    seen: dict = {}
     for r1, r2 in inputs:
         for p in (r1, r2):
-            if p is not None and not p.exists():
+            if p is None:
+                continue
+            if not p.exists():
                 raise UsageError(f"read file {p} does not exist")
+            key = p.resolve()
+            if key in seen:
+                raise UsageError(f"read file {p} is given twice (also as {seen[key]}): its reads "
+                                 f"would be counted twice", hint="give each file once")
+            seen[key] = p
     excl = _exclusions(image_ids, exclude)
 
     own_mapper = mapper is None
