@@ -111,7 +111,7 @@ def main(argv=None):
             from distributed import LocalCluster
 
             cluster = stack.enter_context(LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                                                       dashboard_address=None))
+                                                       dashboard_address=":0"))
             dask = stack.enter_context(get_mapper(scheduler=cluster.scheduler_address))
             warm_up(dask, args.workers)
             configs.append((f"cached, Dask LocalCluster ({args.workers} workers)",

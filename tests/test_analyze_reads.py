@@ -537,7 +537,7 @@ def test_dask_local_cluster_matches_serial(run_cli, adir, pool, tmp_path):
     serial = R.count_reads(pool, files, mapper=SerialMapper(), chunksize=64 * 1024,
                            show_progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         res, _, err = run_cli(["analyze", "--pool", adir / "database_seqs.csv.gz", *files,
                                "-o", tmp_path / "out", "--scheduler", cluster.scheduler_address,
                                "--chunksize", "64K"])

@@ -34,7 +34,7 @@ def test_two_local_processes_match_serial(pairs, serial):
 def test_dask_local_cluster_matches_serial(pairs, serial):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         with get_mapper(scheduler=cluster.scheduler_address) as m:
             sim = Simulator()
             g = sim.free_energies(*pairs, mapper=m, chunksize=3)

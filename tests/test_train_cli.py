@@ -219,7 +219,7 @@ def test_dask_scheduler_gives_the_same_model(trained, store, tmp_path, run_cli):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "MODEL"
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         res, _, err = run_cli(["train", "--features", store, "-o", out,
                                "--scheduler", cluster.scheduler_address, *TINY])
     assert res.exit_code == 0, err

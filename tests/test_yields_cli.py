@@ -66,7 +66,7 @@ def test_gzip_in_and_out_and_settings(run_cli, tmp_path, expected):
 def test_dask_scheduler_option(run_cli, tmp_path, expected):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "y.csv"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as c:
         res, _, err = run_cli(["yields", DATA / "pairs.csv", "-o", out, "--scheduler",
                                c.scheduler_address, "--chunksize", "3"])
     assert res.exit_code == 0, err
