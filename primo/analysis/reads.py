@@ -500,7 +500,7 @@ class ReadAssigner:
         S = self.structure
         fast = _fastreads()
         if (fast is not None and self.decoder.pool is not None and S.barcode_length == 30
-                and self._wl == 5 and 0 < len(S.ip) <= 64
+                and self._wl == 5 and 0 < len(S.ip) <= 64 and 0 < len(S.fp) <= 64
                 and S.forward_ip_offset >= S.barcode_length):
             t, pool = self.decoder._t, self.decoder.pool
             # 5-mer (2 bits per base, first base highest) -> symbol; the decoder's keys use 3 bits
