@@ -251,6 +251,19 @@ def test_whole_files_and_chunks_agree(adir, pool, tmp_path):
         assert ({k: v for k, v in rc.stats.items() if k not in _TIMING}
                 == {k: v for k, v in out[0].stats.items() if k not in _TIMING})
     assert out[0].stats["inputs"][2]["reads"] == out[0].stats["inputs"][0]["reads"] > 0
+    # two mate-pair inputs (lanes) on two workers: whole pairs per worker
+    for m in (1, 2):
+        shutil.copy(adir / f"reads_R{m}.fastq.gz", tmp_path / f"lane2_R{m}.fastq.gz")
+    lanes = [adir / "reads_R1.fastq.gz", adir / "reads_R2.fastq.gz",
+             tmp_path / "lane2_R1.fastq.gz", tmp_path / "lane2_R2.fastq.gz"]
+    got = []
+    with ProcessMapper(2) as m:
+        for by_file in (True, False):
+            got.append(R.count_reads(pool, lanes, paired=True, mapper=m, chunksize=16 * 1024,
+                                     show_progress=False, by_file=by_file))
+    assert (got[0].counts == got[1].counts).all() and got[0].stats["fragments"] > 3000
+    assert ({k: v for k, v in got[0].stats.items() if k not in _TIMING}
+            == {k: v for k, v in got[1].stats.items() if k not in _TIMING})
 
 
 def test_deferred_batches_change_nothing(tmp_path, monkeypatch):
@@ -281,6 +294,58 @@ def test_deferred_batches_change_nothing(tmp_path, monkeypatch):
     st = ref.stats
     assert st["ip_found_by"]["elsewhere"] > 0 and st["barcodes"]["indel_rescued"] > 0
     assert st["reads_by_reason"]["not_in_pool"] > 0 and st["reads_by_reason"]["no_ip"] > 0
+
+
+def _hard_pairs(oligos, n, seed=0, length=150):
+    """Mate pairs: R1 and R2 read the two ends of one insert (either orientation first)."""
+    rng = np.random.default_rng(seed)
+    adapter = np.frombuffer(b"AGATCGGAAGAGC" * 4, np.uint8)
+    r1, r2 = [], []
+    for _ in range(n):
+        o = np.frombuffer(oligos[rng.integers(len(oligos))].encode(), np.uint8)
+        insert = np.concatenate([ACGT[rng.integers(0, 4, C.READ_RANDOM_PREFIX)], o])
+        ends = [np.concatenate([insert, adapter])[:length],
+                np.concatenate([COMP[insert[::-1]], adapter])[:length]]
+        if rng.random() < 0.5:
+            ends.reverse()
+        for out, r in zip((r1, r2), ends):
+            r = r.copy()
+            err = rng.random(len(r)) < rng.choice([0.0, 0.01, 0.05])
+            r[err] = ACGT[(np.searchsorted(ACGT, r[err]) + rng.integers(1, 4, err.sum())) % 4]
+            if rng.random() < 0.05:
+                r = r[:rng.integers(20, length)]
+            out.append(r.tobytes())
+    return r1, r2
+
+
+def test_deferred_mate_pairs_change_nothing(tmp_path, monkeypatch):
+    """Whole-input workers defer a fragment whole when the kernel leaves either mate."""
+    import types
+
+    from primo.parallel import SerialMapper
+
+    oligos = _oligos(1500)
+    r1, r2 = _hard_pairs(oligos, 3000, seed=21)
+    names = []
+    for k, reads in enumerate((r1, r2)):
+        f = tmp_path / f"frag_R{k + 1}.fastq"
+        f.write_bytes(b"".join(b"@f%d %d:N:0:1\n%s\n+\n%s\n" % (i, k + 1, q, b"I" * len(q))
+                               for i, q in enumerate(reads)))
+        names.append(f)
+    idx = np.flatnonzero(np.random.default_rng(1).random(1500) < 0.9)
+    pool = types.SimpleNamespace(image_ids=np.array([f"doc{i}" for i in idx]), indices=idx,
+                                 scheme=None, layout=None, path="hard pool")
+    kw = dict(mapper=SerialMapper(), chunksize=64 * 1024, show_progress=False)
+    ref = R.count_reads(pool, names, by_file=False, **kw)
+    assert ref.stats["paired"] and ref.stats["paired_end"]["conflicts"] >= 0
+    for batch in (1, 250, 10**6):
+        monkeypatch.setattr(R, "_DEFER_BATCH", batch)
+        rc = R.count_reads(pool, names, by_file=True, **kw)
+        assert (rc.counts == ref.counts).all()
+        assert ({k: v for k, v in rc.stats.items() if k not in _TIMING}
+                == {k: v for k, v in ref.stats.items() if k not in _TIMING})
+    fr = ref.stats["fragments_by_reason"]
+    assert fr["assigned"] > 2000 and sum(fr.values()) == 3000 and fr["not_in_pool"] > 0
 
 
 @pytest.mark.parametrize("name,match", [

@@ -1174,14 +1174,14 @@ def _file_task(task) -> dict:
              "summary": [], "fragments": {}, "pairs": None, "lines_before": [0, 0]}
     counts = None
     summaries: list = [{}, {}]
-    deferred = _Deferred() if r2 is None else None
+    deferred = _Deferred(1 if r2 is None else 2)
 
     def results():
         for d1, d2 in _Reader(r1, r2, chunksize, threads=0):
             yield _count_chunk(spec, file_idx, d1, d2, deferred)
-            if deferred is not None and deferred.n >= deferred.batch:
+            if deferred.n >= deferred.batch:
                 yield _flush_deferred(spec, deferred)
-        if deferred is not None and deferred.n:
+        if deferred.n:
             yield _flush_deferred(spec, deferred)
 
     for res in results():
@@ -1219,40 +1219,48 @@ _DEFER_BATCH = 10_000
 
 
 class _Deferred:
-    """Reads the compiled kernel left undecided, gathered over chunks of a single-end input and
-    placed by the vectorised implementation in batches: its cost per call (~10 ms) would
-    otherwise be paid for every chunk's few hundred such reads."""
+    """Reads (or mate pairs) the compiled kernel left undecided, gathered over the chunks of an
+    input and placed by the vectorised implementation in batches: its cost per call (~10 ms)
+    would otherwise be paid for every chunk's few hundred such reads. A fragment is deferred
+    whole when either of its mates is."""
 
-    def __init__(self, batch: int | None = None):
+    def __init__(self, mates: int = 1, batch: int | None = None):
         self.batch = batch or _DEFER_BATCH
-        self.parts: list = []
+        self.parts: list = [[] for _ in range(mates)]
         self.n = 0
 
-    def add(self, a: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> None:
-        if not len(starts):
+    def add(self, parsed: list, rows: np.ndarray) -> None:
+        """Rows ``rows`` of each mate's parsed chunk."""
+        if not len(rows):
             return
-        rel = np.zeros(len(lens), dtype=np.int64)
-        np.cumsum(lens[:-1], out=rel[1:])
-        idx = np.repeat(starts - rel, lens) + np.arange(int(lens.sum()), dtype=np.int64)
-        self.parts.append((a[idx], lens.copy()))
-        self.n += len(starts)
+        for parts, p in zip(self.parts, parsed):
+            starts, lens = p.starts[rows], p.lens[rows]
+            rel = np.zeros(len(lens), dtype=np.int64)
+            np.cumsum(lens[:-1], out=rel[1:])
+            idx = np.repeat(starts - rel, lens) + np.arange(int(lens.sum()), dtype=np.int64)
+            parts.append((p.a[idx], lens.copy()))
+        self.n += len(rows)
 
-    def take(self):
-        """(buffer, starts, lens) of everything gathered; empties the batch."""
-        a = np.concatenate([p[0] for p in self.parts]) if self.parts else np.zeros(0, np.uint8)
-        lens = np.concatenate([p[1] for p in self.parts]) if self.parts else np.zeros(0, np.int64)
-        starts = np.zeros(len(lens), dtype=np.int64)
-        if len(lens):
-            np.cumsum(lens[:-1], out=starts[1:])
-        self.parts, self.n = [], 0
-        return a, starts, lens
+    def take(self) -> list:
+        """Per mate, (buffer, starts, lens) of everything gathered; empties the batch."""
+        out = []
+        for parts in self.parts:
+            a = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint8)
+            lens = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+            starts = np.zeros(len(lens), dtype=np.int64)
+            if len(lens):
+                np.cumsum(lens[:-1], out=starts[1:])
+            out.append((a, starts, lens))
+        self.parts = [[] for _ in self.parts]
+        self.n = 0
+        return out
 
 
 def _count_chunk(spec, file_idx, data1, data2, deferred: _Deferred | None = None) -> dict:
     """One chunk (or a pair of mate chunks) -> assigned positions and counters.
 
-    With ``deferred`` (single-end only), the reads the compiled kernel does not decide are added
-    to it instead of being placed now, and left out of this result."""
+    With ``deferred``, the reads (fragments) the compiled kernel does not decide are added to it
+    instead of being placed now, and left out of this result."""
     out = {"file": file_idx, "error": None, "n_lines": [0, 0], "reads": [0, 0], "cpu": 0.0}
     parsed = []
     for mate, data in enumerate((data1, data2)):
@@ -1280,15 +1288,16 @@ def _count_chunk(spec, file_idx, data1, data2, deferred: _Deferred | None = None
                             f"paired with R2 read {other.decode('ascii', 'replace')!r}")
             return out
     eng = _engine(spec)
-    if deferred is not None and len(parsed) == 1:
-        p = parsed[0]
-        a, rest = eng.assign_buffer(p.a, p.starts, p.lens, defer=True)
+    if deferred is not None:
+        done = [eng.assign_buffer(p.a, p.starts, p.lens, defer=True) for p in parsed]
+        rest = done[0][1] if len(done) == 1 else np.union1d(done[0][1], done[1][1])
+        ass = [a for a, _ in done]
         if len(rest):
-            deferred.add(p.a, p.starts[rest], p.lens[rest])
-            keep = np.ones(p.n, dtype=bool)
+            deferred.add(parsed, rest)
+            keep = np.ones(parsed[0].n, dtype=bool)
             keep[rest] = False
-            a = Assignment(*(getattr(a, f.name)[keep] for f in dataclasses.fields(Assignment)))
-        ass = [a]
+            ass = [Assignment(*(getattr(a, f.name)[keep] for f in dataclasses.fields(Assignment)))
+                   for a in ass]
     else:
         ass = [eng.assign_buffer(p.a, p.starts, p.lens) for p in parsed]
     _outcome(out, ass)
@@ -1303,8 +1312,8 @@ def _flush_deferred(spec, deferred: _Deferred) -> dict:
     """Place the reads gathered in ``deferred``: a result like :func:`_count_chunk`'s (with no
     lines or reads of its own: they were counted with their chunks)."""
     out = {"error": None, "n_lines": [0, 0], "reads": [0, 0]}
-    a, starts, lens = deferred.take()
-    _outcome(out, [_engine(spec)._assign_numpy(a, starts, lens)])
+    eng = _engine(spec)
+    _outcome(out, [eng._assign_numpy(a, st, ln) for a, st, ln in deferred.take()])
     return out
 
 
