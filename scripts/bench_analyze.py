@@ -21,9 +21,13 @@ by ``scripts/analyze_accuracy.py``): 25 random nt + oligo, forward or reverse co
 substitutions rising from 0.2% to 1.2% along the read, 0.05% N, an indel in 3% of reads, binned
 NextSeq qualities, drawn from the pool's documents with a log-normal abundance.
 
-Example::
+With ``--paired`` each lane is an R1/R2 pair of files whose mates read the two ends of a fragment;
+primo counts fragments, the published approach greps every file (as it would).
+
+Examples::
 
     python scripts/bench_analyze.py --docs 1600000 --reads 3000000 --processes 2
+    python scripts/bench_analyze.py --docs 1600000 --reads 12000000 --files 4 [--paired]
 """
 
 from __future__ import annotations
@@ -91,8 +95,9 @@ def write_pool(path, ids, oligos):
 
 
 def generate_reads(oligos, n_reads: int, seed: int = 1, read_length: int = 150,
-                   chunk: int = 200_000, skew: float = 1.5):
-    """Yield FASTQ bytes of reads (see the module docstring)."""
+                   chunk: int = 200_000, skew: float = 1.5, paired: bool = False):
+    """Yield FASTQ bytes of reads (see the module docstring); with ``paired``, ``(R1, R2)`` bytes
+    of mate pairs that read the two ends of each fragment."""
     rng = np.random.default_rng(seed)
     n_docs, olen = oligos.shape
     w = rng.lognormal(0.0, skew, n_docs)
@@ -111,53 +116,79 @@ def generate_reads(oligos, n_reads: int, seed: int = 1, read_length: int = 150,
         amp[:, amp_len] = ord("A")
         rev = rng.random(m) < 0.5
         amp[rev, :amp_len] = COMP[amp[rev, :amp_len][:, ::-1]]
-        read = amp[:, :L].copy()
-        # an indel in 3% of reads: shift the rest of the read by one
-        ind = np.flatnonzero(rng.random(m) < 0.03)
-        for r, k, d in zip(ind, rng.integers(0, L, len(ind)), rng.integers(0, 2, len(ind))):
-            if d:   # deletion
-                read[r, k:] = amp[r, k + 1:k + 1 + L - k]
-            else:   # insertion
-                read[r, k + 1:] = amp[r, k:L - 1]
-        u = rng.random((m, L), dtype=np.float32)
-        b = rng.integers(0, 256, (m, L), dtype=np.uint8)
-        err = u < sub
-        codes = np.searchsorted(ACGT, read[err])
-        read[err] = ACGT[(codes + 1 + b[err] % 3) % 4]
-        isn = u > np.float32(1 - 0.0005)
-        read[isn] = ord("N")
-        q = Q_GOOD[b]
-        q[err] = Q_BAD[b[err]]
-        q[isn] = _Q[0]
-        names = "".join(f"@NB501{serial + i:07d}:7:HX:1:{11101 + i % 900}:{i % 25000}:"
-                        f"{(i * 7) % 20000} 1:N:0:1\n" for i in range(m)).encode()
-        nl = np.frombuffer(names, np.uint8)
-        ends = np.flatnonzero(nl == 10)
-        hlen = np.diff(np.r_[-1, ends])
-        rec_len = hlen + 2 * L + 4
-        out = np.empty(int(rec_len.sum()), dtype=np.uint8)
-        starts = np.r_[0, np.cumsum(rec_len)[:-1]]
-        # header
-        hstart = np.r_[0, ends[:-1] + 1]
-        idx = np.repeat(starts - hstart, hlen) + np.arange(len(nl))
-        out[idx] = nl
-        body = np.empty((m, 2 * L + 4), dtype=np.uint8)
-        body[:, :L] = read
-        body[:, L:L + 3] = np.frombuffer(b"\n+\n", np.uint8)
-        body[:, L + 3:2 * L + 3] = q
-        body[:, -1] = 10
-        bidx = (starts + hlen)[:, None] + np.arange(2 * L + 4)
-        out[bidx] = body
+        if not paired:
+            yield _fastq(serial, 1, *_sequenced(amp, rng, L, sub))
+        else:
+            other = amp.copy()
+            other[:, :amp_len] = COMP[amp[:, :amp_len][:, ::-1]]
+            yield (_fastq(serial, 1, *_sequenced(amp, rng, L, sub)),
+                   _fastq(serial, 2, *_sequenced(other, rng, L, sub)))
         serial += m
-        yield out.tobytes()
 
 
-def write_reads(path, oligos, n_reads, seed=1):
+def _sequenced(amp, rng, L, sub):
+    """Reads of the first ``L`` nt of each amplicon: an indel in 3 % of them, substitutions rising
+    along the read, Ns; binned NextSeq qualities. Returns (reads, qualities)."""
+    m = len(amp)
+    read = amp[:, :L].copy()
+    # an indel in 3% of reads: shift the rest of the read by one
+    ind = np.flatnonzero(rng.random(m) < 0.03)
+    for r, k, d in zip(ind, rng.integers(0, L, len(ind)), rng.integers(0, 2, len(ind))):
+        if d:   # deletion
+            read[r, k:] = amp[r, k + 1:k + 1 + L - k]
+        else:   # insertion
+            read[r, k + 1:] = amp[r, k:L - 1]
+    u = rng.random((m, L), dtype=np.float32)
+    b = rng.integers(0, 256, (m, L), dtype=np.uint8)
+    err = u < sub
+    codes = np.searchsorted(ACGT, read[err])
+    read[err] = ACGT[(codes + 1 + b[err] % 3) % 4]
+    isn = u > np.float32(1 - 0.0005)
+    read[isn] = ord("N")
+    q = Q_GOOD[b]
+    q[err] = Q_BAD[b[err]]
+    q[isn] = _Q[0]
+    return read, q
+
+
+def _fastq(serial, mate, read, q):
+    """FASTQ bytes of reads and qualities (n x L), Illumina-style names."""
+    m, L = read.shape
+    names = "".join(f"@NB501{serial + i:07d}:7:HX:1:{11101 + i % 900}:{i % 25000}:"
+                    f"{(i * 7) % 20000} {mate}:N:0:1\n" for i in range(m)).encode()
+    nl = np.frombuffer(names, np.uint8)
+    ends = np.flatnonzero(nl == 10)
+    hlen = np.diff(np.r_[-1, ends])
+    rec_len = hlen + 2 * L + 4
+    out = np.empty(int(rec_len.sum()), dtype=np.uint8)
+    starts = np.r_[0, np.cumsum(rec_len)[:-1]]
+    # header
+    hstart = np.r_[0, ends[:-1] + 1]
+    idx = np.repeat(starts - hstart, hlen) + np.arange(len(nl))
+    out[idx] = nl
+    body = np.empty((m, 2 * L + 4), dtype=np.uint8)
+    body[:, :L] = read
+    body[:, L:L + 3] = np.frombuffer(b"\n+\n", np.uint8)
+    body[:, L + 3:2 * L + 3] = q
+    body[:, -1] = 10
+    bidx = (starts + hlen)[:, None] + np.arange(2 * L + 4)
+    out[bidx] = body
+    return out.tobytes()
+
+
+def write_reads(path, oligos, n_reads, seed=1, path2=None):
+    """Reads to ``path`` (gzip); with ``path2``, mate pairs to ``path`` and ``path2``."""
     import isal.igzip as igzip
 
-    with igzip.open(path, "wb", compresslevel=1) as fh:
-        for data in generate_reads(oligos, n_reads, seed):
-            fh.write(data)
+    if path2 is None:
+        with igzip.open(path, "wb", compresslevel=1) as fh:
+            for data in generate_reads(oligos, n_reads, seed):
+                fh.write(data)
+        return
+    with igzip.open(path, "wb", compresslevel=1) as f1, igzip.open(path2, "wb", compresslevel=1) as f2:
+        for d1, d2 in generate_reads(oligos, n_reads, seed, paired=True):
+            f1.write(d1)
+            f2.write(d2)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -306,6 +337,8 @@ def main(argv=None):
     ap.add_argument("--files", type=int, default=1, help="split the reads over this many files")
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--workdir", default=None, help="keep (and reuse) generated data here")
+    ap.add_argument("--paired", action="store_true",
+                    help="mate pairs (R1/R2 files per lane; --reads counts both mates)")
     ap.add_argument("--skip-published", action="store_true")
     ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -313,14 +346,24 @@ def main(argv=None):
     work = Path(args.workdir or tempfile.mkdtemp(prefix="primo-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     pool = work / f"pool_{args.docs}.csv.gz"
-    reads = [work / f"reads_{args.docs}_{args.reads}_{k}.fastq.gz" for k in range(args.files)]
+    if args.paired:
+        reads = [work / f"pairs_{args.docs}_{args.reads}_{k}_R{m}.fastq.gz"
+                 for k in range(args.files) for m in (1, 2)]
+    else:
+        reads = [work / f"reads_{args.docs}_{args.reads}_{k}.fastq.gz" for k in range(args.files)]
     if args.generate_only:
         t = time.perf_counter()
         ids, idx, oligos = make_pool(args.docs)
-        write_pool(pool, ids, oligos)
-        per = -(-args.reads // args.files)
-        for k, r in enumerate(reads):
-            write_reads(r, oligos, min(per, args.reads - k * per), seed=1 + k)
+        if not pool.exists():
+            write_pool(pool, ids, oligos)
+        n = args.reads // 2 if args.paired else args.reads
+        per = -(-n // args.files)
+        for k in range(args.files):
+            count = min(per, n - k * per)
+            if args.paired:
+                write_reads(reads[2 * k], oligos, count, seed=1 + k, path2=reads[2 * k + 1])
+            else:
+                write_reads(reads[k], oligos, count, seed=1 + k)
         print(f"generated a {args.docs:,}-document pool and {args.reads:,} reads in "
               f"{time.perf_counter() - t:.1f} s ({work})")
         return 0
@@ -328,7 +371,7 @@ def main(argv=None):
         # in a separate process, so that this one stays small (getrusage of children below)
         subprocess.run([sys.executable, __file__, "--generate-only", "--docs", str(args.docs),
                         "--reads", str(args.reads), "--files", str(args.files), "--workdir",
-                        str(work)], check=True)
+                        str(work)] + (["--paired"] if args.paired else []), check=True)
     size = sum(r.stat().st_size for r in reads)
     print(f"reads: {args.reads:,} in {len(reads)} file(s), {size / 1e6:.0f} MB gzip; "
           f"pool {args.docs:,} documents; {os.cpu_count()} CPUs, load "
