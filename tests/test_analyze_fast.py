@@ -266,12 +266,31 @@ def test_whole_files_and_chunks_agree(adir, pool, tmp_path):
             == {k: v for k, v in got[1].stats.items() if k not in _TIMING})
 
 
-def test_deferred_batches_change_nothing(tmp_path, monkeypatch):
-    """Whole-input workers place the reads the kernel leaves in batches across chunks."""
+def _memory_pool(idx):
+    """The parts of a pool count_reads needs, for documents ``idx``."""
     import types
 
+    return types.SimpleNamespace(image_ids=np.array([f"doc{i}" for i in idx]), indices=idx,
+                                 scheme=None, layout=None, path="hard pool")
+
+
+def _same_for_any_batch(pool, files, monkeypatch, batches, **kw):
+    """count_reads by chunks (reference) == by whole files with each deferred-batch size."""
     from primo.parallel import SerialMapper
 
+    kw = dict(kw, mapper=SerialMapper(), chunksize=64 * 1024, show_progress=False)
+    ref = R.count_reads(pool, files, by_file=False, **kw)
+    for batch in batches:
+        monkeypatch.setattr(R, "_DEFER_BATCH", batch)
+        rc = R.count_reads(pool, files, by_file=True, **kw)
+        assert (rc.counts == ref.counts).all()
+        assert ({k: v for k, v in rc.stats.items() if k not in _TIMING}
+                == {k: v for k, v in ref.stats.items() if k not in _TIMING})
+    return ref
+
+
+def test_deferred_batches_change_nothing(tmp_path, monkeypatch):
+    """Whole-input workers place the reads the kernel leaves in batches across chunks."""
     oligos = _oligos(2000)
     files = []
     for k in range(2):
@@ -281,16 +300,8 @@ def test_deferred_batches_change_nothing(tmp_path, monkeypatch):
                                for i, q in enumerate(seqs)))
         files.append(f)
     idx = np.flatnonzero(np.random.default_rng(0).random(2000) < 0.9)
-    pool = types.SimpleNamespace(image_ids=np.array([f"doc{i}" for i in idx]), indices=idx,
-                                 scheme=None, layout=None, path="hard pool")
-    kw = dict(paired=False, mapper=SerialMapper(), chunksize=64 * 1024, show_progress=False)
-    ref = R.count_reads(pool, files, by_file=False, **kw)
-    for batch in (1, 333, 10**6):
-        monkeypatch.setattr(R, "_DEFER_BATCH", batch)
-        rc = R.count_reads(pool, files, by_file=True, **kw)
-        assert (rc.counts == ref.counts).all()
-        assert ({k: v for k, v in rc.stats.items() if k not in _TIMING}
-                == {k: v for k, v in ref.stats.items() if k not in _TIMING})
+    ref = _same_for_any_batch(_memory_pool(idx), files, monkeypatch, (1, 333, 10**6),
+                              paired=False)
     st = ref.stats
     assert st["ip_found_by"]["elsewhere"] > 0 and st["barcodes"]["indel_rescued"] > 0
     assert st["reads_by_reason"]["not_in_pool"] > 0 and st["reads_by_reason"]["no_ip"] > 0
@@ -320,10 +331,6 @@ def _hard_pairs(oligos, n, seed=0, length=150):
 
 def test_deferred_mate_pairs_change_nothing(tmp_path, monkeypatch):
     """Whole-input workers defer a fragment whole when the kernel leaves either mate."""
-    import types
-
-    from primo.parallel import SerialMapper
-
     oligos = _oligos(1500)
     r1, r2 = _hard_pairs(oligos, 3000, seed=21)
     names = []
@@ -333,17 +340,8 @@ def test_deferred_mate_pairs_change_nothing(tmp_path, monkeypatch):
                                for i, q in enumerate(reads)))
         names.append(f)
     idx = np.flatnonzero(np.random.default_rng(1).random(1500) < 0.9)
-    pool = types.SimpleNamespace(image_ids=np.array([f"doc{i}" for i in idx]), indices=idx,
-                                 scheme=None, layout=None, path="hard pool")
-    kw = dict(mapper=SerialMapper(), chunksize=64 * 1024, show_progress=False)
-    ref = R.count_reads(pool, names, by_file=False, **kw)
+    ref = _same_for_any_batch(_memory_pool(idx), names, monkeypatch, (1, 250, 10**6))
     assert ref.stats["paired"] and ref.stats["paired_end"]["conflicts"] >= 0
-    for batch in (1, 250, 10**6):
-        monkeypatch.setattr(R, "_DEFER_BATCH", batch)
-        rc = R.count_reads(pool, names, by_file=True, **kw)
-        assert (rc.counts == ref.counts).all()
-        assert ({k: v for k, v in rc.stats.items() if k not in _TIMING}
-                == {k: v for k, v in ref.stats.items() if k not in _TIMING})
     fr = ref.stats["fragments_by_reason"]
     assert fr["assigned"] > 2000 and sum(fr.values()) == 3000 and fr["not_in_pool"] > 0
 
