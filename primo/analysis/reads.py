@@ -1224,8 +1224,8 @@ class _Deferred:
     would otherwise be paid for every chunk's few hundred such reads. A fragment is deferred
     whole when either of its mates is."""
 
-    def __init__(self, mates: int = 1, batch: int | None = None):
-        self.batch = batch or _DEFER_BATCH
+    def __init__(self, mates: int = 1):
+        self.batch = _DEFER_BATCH
         self.parts: list = [[] for _ in range(mates)]
         self.n = 0
 
@@ -1274,10 +1274,6 @@ def _count_chunk(spec, file_idx, data1, data2, deferred: _Deferred | None = None
         out["n_lines"][mate] = p.n_lines
         out["reads"][mate] = p.n
         parsed.append(p)
-    if parsed:
-        # reads too short for a reverse read to hold its barcode (only forward ones can be placed)
-        short = _short_for_reverse(_engine(spec).structure)
-        out["short_reads"] = int(sum(int((p.lens < short).sum()) for p in parsed))
     if len(parsed) == 2:
         p1, p2 = parsed
         if p1.n != p2.n or p1.first_name != p2.first_name or p1.last_name != p2.last_name:
@@ -1288,6 +1284,9 @@ def _count_chunk(spec, file_idx, data1, data2, deferred: _Deferred | None = None
                             f"paired with R2 read {other.decode('ascii', 'replace')!r}")
             return out
     eng = _engine(spec)
+    # reads too short for a reverse read to hold its barcode (only forward ones can be placed)
+    short = eng.structure.min_read_length["reverse"]
+    out["short_reads"] = int(sum(int((p.lens < short).sum()) for p in parsed))
     if deferred is not None:
         done = [eng.assign_buffer(p.a, p.starts, p.lens, defer=True) for p in parsed]
         rest = done[0][1] if len(done) == 1 else np.union1d(done[0][1], done[1][1])
@@ -1302,10 +1301,6 @@ def _count_chunk(spec, file_idx, data1, data2, deferred: _Deferred | None = None
         ass = [eng.assign_buffer(p.a, p.starts, p.lens) for p in parsed]
     _outcome(out, ass)
     return out
-
-
-def _short_for_reverse(S: ReadStructure) -> int:
-    return S.min_read_length["reverse"]
 
 
 def _flush_deferred(spec, deferred: _Deferred) -> dict:
