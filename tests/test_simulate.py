@@ -32,7 +32,8 @@ def test_simulate_one_query_writes_published_layouts(tiny_workspace, queries, tm
     out = tmp_path / "sim"
     res, stdout, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
                                 "--query-id", _qid(queries, 0), "-o", out, "--refine", "15",
-                                "--k", "10", "-j", "1", "--seed", "4"])
+                                "--sample", "0", "--no-neighbours", "--k", "10", "-j", "1",
+                                "--seed", "4"])
     assert res.exit_code == 0, err
     counts = _rows(out / "counts.csv.gz")
     with FeatureStore.open(ws.features) as st:
@@ -40,6 +41,7 @@ def test_simulate_one_query_writes_published_layouts(tiny_workspace, queries, tm
     assert sum(int(r["Count"]) for r in counts) == 10 * len(counts)  # default depth
     ylds = _rows(out / "yields.csv.gz")
     assert sum(1 for r in ylds if r["Simulated Yield"] != "") == 15
+    assert all(r["Imputed Yield"] == "" for r in ylds)
     assert all(0 <= float(r["Predicted Yield"]) <= 1 for r in ylds)
     head = (out / "thresholds.csv").read_text().splitlines()[0]
     assert head == "Threshold,Number Retrieved,10-Nearest-Neighbor Recall"
@@ -121,3 +123,48 @@ def test_simulate_bad_input(tiny_workspace, queries, tmp_path, run_cli):
                            "--query-id", "nope", "-o", tmp_path / "o4"])
     assert res.exit_code == 1 and "nope" in err
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))
+
+
+def test_simulate_samples_the_rest_and_imputes_it(tiny_workspace, queries, tmp_path, run_cli):
+    """Outside the refined set and the neighbours, a stratified random sample is simulated and its
+    yields stand in for every other document (the predictor misses binders among unrelated
+    documents; leaving them at predicted values would flatter the recall curve)."""
+    from primo.analysis.recall import nearest_neighbors
+
+    ws = tiny_workspace
+    out = tmp_path / "s"
+    qid = _qid(queries, 1)
+    res, stdout, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
+                                "--query-id", qid, "-o", out, "--refine", "10", "--sample", "30",
+                                "--k", "10", "-j", "1", "--seed", "2"])
+    assert res.exit_code == 0, err
+    ylds = _rows(out / "yields.csv.gz")
+    dist = [float(r["Euclidean Distance"]) for r in _rows(out / "distances.csv.gz")]
+    pred = np.array([float(r["Predicted Yield"]) for r in ylds])
+    sim = np.array([float(r["Simulated Yield"]) if r["Simulated Yield"] else np.nan for r in ylds])
+    imp = np.array([float(r["Imputed Yield"]) if r["Imputed Yield"] else np.nan for r in ylds])
+    n = len(ylds)
+    top = set(np.lexsort((np.arange(n), -pred))[:10].tolist())
+    nn = set(nearest_neighbors(dist, 10).tolist())
+    simulated = set(np.flatnonzero(~np.isnan(sim)).tolist())
+    assert top | nn <= simulated
+    sampled = simulated - top - nn
+    assert 25 <= len(sampled) <= 30  # one stratum quota floor each
+    # every document has exactly one of simulated / imputed, apart from none
+    assert np.all(np.isnan(sim) != np.isnan(imp))
+    # an imputed yield is the simulated yield of a sampled document
+    pool = {round(float(sim[i]), 5) for i in sampled}
+    assert {round(float(v), 5) for v in imp[~np.isnan(imp)]} <= pool
+    q = json.loads((out / "summary.json").read_text())["queries"][0]
+    assert q["sampled"] == len(sampled) and q["imputed"] == n - len(simulated)
+    assert q["neighbours_simulated"] == 10
+    rate = float(np.mean(sim[sorted(sampled)] >= 0.5))
+    assert q["sampled_above_0.5"] == pytest.approx(rate)
+    assert q["estimated_binders_outside_refined"] == round(rate * (n - len(top | nn)))
+    assert "documents sampled outside the refined set" in stdout
+    # counts follow the yields used: simulated, else imputed
+    res, _, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
+                           "--query-id", qid, "-o", tmp_path / "s2", "--refine", "10",
+                           "--sample", "30", "--k", "10", "-j", "1", "--seed", "2"])
+    assert res.exit_code == 0, err
+    assert _rows(out / "yields.csv.gz") == _rows(tmp_path / "s2" / "yields.csv.gz")

@@ -1,7 +1,8 @@
 """``primo simulate --model MODEL/ --features F.h5 --query Q.h5 -o OUT/``: the experiment in silico.
 
 For each query: yields of its probe against every database document (the predictor for all, the
-thermodynamic simulator for the top ``--refine`` candidates), then the wet-lab step (synthesis
+thermodynamic simulator for the top ``--refine`` candidates, the k nearest documents and a random
+``--sample`` of the rest, whose yields stand in for the documents not simulated), then the wet-lab step (synthesis
 spread, PCR bias, bead capture with a non-specific background, sequencing depth) -> read counts,
 thresholds.csv / recall.png against the query's true nearest neighbours, and on request NextSeq-like
 reads (``--reads``) that ``primo analyze`` reads back.
@@ -32,6 +33,12 @@ __all__ = ["cli"]
 @click.option("--refine", type=int, default=1000, show_default=True,
               help="Top candidates (by predicted yield) whose yield the thermodynamic simulator "
                    "recomputes; 0 = predictor only, -1 = simulate every document.")
+@click.option("--sample", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Documents outside the refined set simulated at random; their yields are "
+                   "imputed to the other remaining documents (the predictor misses some binders "
+                   "among unrelated sequences). 0 = keep the predictor's values there.")
+@click.option("--no-neighbours", "neighbours", is_flag=True, flag_value=False, default=True,
+              help="Do not simulate the k nearest documents unless they are refined or sampled.")
 @click.option("--backend", default=None,
               help="Simulator backend for --refine (default: the model's, i.e. its training).")
 @click.option("--k", "k", type=click.IntRange(min=1), default=100, show_default=True,
@@ -58,8 +65,8 @@ __all__ = ["cli"]
               help="Documents per step (memory).")
 @parallel_options
 @debug_option
-def cli(model_dir, features, queries, query_ids, pool, output, refine, backend, k, labels, depth,
-        reads_per_document, background, capture_efficiency, sigma_synthesis, sigma_pcr,
+def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
+        backend, k, labels, depth, reads_per_document, background, capture_efficiency, sigma_synthesis, sigma_pcr,
         write_reads, read_length, seed, chunksize, processes, scheduler):
     """The wet-lab experiment in silico."""
     from ..analysis.wetlab import WetLabModel
@@ -71,8 +78,8 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, backend, 
                          capture_efficiency=capture_efficiency, background=background,
                          depth=depth, reads_per_document=reads_per_document,
                          read_length=read_length)
-    config = ExperimentConfig(refine=refine, k=k, chunksize=chunksize, seed=seed,
-                              reads=write_reads)
+    config = ExperimentConfig(refine=refine, sample=sample, neighbours=neighbours, k=k,
+                              chunksize=chunksize, seed=seed, reads=write_reads)
     lab = None
     if labels:
         from ..analysis.recall import read_labels
@@ -87,5 +94,10 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, backend, 
         par = q.get("proportion_at_recall") or {}
         fig = ", ".join(f"{key} recall at {v:.3%}" for key, v in par.items() if v is not None)
         click.echo(f"{q['query_id']}: {q['total_reads']:,} reads; {fig}")
+        if q.get("sampled"):
+            click.echo(f"  {q['sampled_above_0.5']:.1%} of {q['sampled']:,} documents sampled outside "
+                       f"the refined set bind at yield >= 0.5 (predictor: "
+                       f"{q['sampled_predicted_above_0.5']:.1%}): ~"
+                       f"{q['estimated_binders_outside_refined']:,} such documents in the database")
     click.echo(f"wrote {output} in {summary['timing']['total_seconds']:.1f} s", err=True)
     return summary

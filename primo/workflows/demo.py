@@ -48,6 +48,7 @@ class DemoSettings:
     eval_pairs: int = 100
     final_eval_pairs: int = 300
     refine: int = 300
+    sample: int = 300
     reads_per_document: float = 20.0
     seed: int = 0
 
@@ -55,6 +56,7 @@ class DemoSettings:
     def quick(cls) -> "DemoSettings":
         return cls(n_database=300, n_queries=2, rounds=1, steps=30, hidden=64, seed_pairs=60,
                    seed_epochs=3, sim_pairs=30, eval_pairs=20, final_eval_pairs=20, refine=20,
+                   sample=20,
                    reads_per_document=10.0)
 
 
@@ -159,7 +161,8 @@ def run_demo(out_dir, settings: DemoSettings | None = None, *, mapper=None, log=
     # 6. simulate ---------------------------------------------------------------------------
     t = step("simulate: the wet-lab experiment in silico")
     sim_dir = out / "simulation"
-    cfg = ExperimentConfig(refine=s.refine, k=min(100, n_db), seed=s.seed, reads=True)
+    cfg = ExperimentConfig(refine=s.refine, sample=s.sample, k=min(100, n_db), seed=s.seed,
+                           reads=True)
     sim = run_experiment(model, feats, qfeats, sim_dir, pool=pool_dir, config=cfg,
                          wetlab=WetLabModel(reads_per_document=s.reads_per_document),
                          mapper=mapper, labels=label_of, progress=False)
