@@ -199,6 +199,8 @@ def main(argv=None):
     ap.add_argument("--baseline-pairs", type=int, default=2000, help="random 80-mer pairs")
     ap.add_argument("--skip-train", action="store_true", help="evaluate an existing model")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training setting")
+    ap.add_argument("--temperature", type=float, default=None,
+                    help="hybridization temperature of the simulator (default 21 °C, the paper's)")
     args = ap.parse_args(argv)
 
     from primo.parallel import get_mapper
@@ -213,8 +215,13 @@ def main(argv=None):
         test_path = _features(args.test_features, "test", work, args.processes)
         if not args.skip_train:
             t = time.time()
-            result = train(train_path, out, settings, mapper=mapper, overwrite=True,
-                           log=lambda m: print(m, flush=True))
+            simulator = None
+            if args.temperature is not None:
+                from primo.predictor.simulator import Simulator
+
+                simulator = Simulator(temperature=args.temperature)
+            result = train(train_path, out, settings, simulator=simulator, mapper=mapper,
+                           overwrite=True, log=lambda m: print(m, flush=True))
             wall = time.time() - t
             card = result.card
         else:

@@ -210,6 +210,27 @@ def test_bad_threshold_value(store, tmp_path, run_cli):
     assert res.exit_code == 2 and "--steps must be at least 1" in err
 
 
+def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli):
+    """--temperature trains against the simulator at that temperature; the card records it and
+    primo simulate reuses it."""
+    from primo.model_dir import load_model
+    from primo.workflows.experiment import simulator_for
+
+    args = [a for a in TINY]
+    args[args.index("--rounds") + 1] = "1"
+    out = tmp_path / "M40"
+    res, _, err = run_cli(["train", "--features", store, "-o", out, "-j", "1",
+                           "--temperature", "40", *args])
+    assert res.exit_code == 0, err
+    card = json.loads((out / "card.json").read_text())
+    assert card["simulator"]["temperature_c"] == 40.0
+    assert simulator_for(load_model(out)).temperature == 40.0
+    res, _, err = run_cli(["train", "--features", store, "-o", tmp_path / "M", "--temperature",
+                           "500", *TINY])
+    assert res.exit_code == 2 and "temperature 500" in err and "Celsius" in err
+    assert not (tmp_path / "M").exists()
+
+
 def test_missing_store(tmp_path, run_cli):
     res, _, err = run_cli(["train", "--features", tmp_path / "nope.h5", "-o", tmp_path / "M"])
     assert res.exit_code == 2 and "nope.h5" in err and "does not exist" in err

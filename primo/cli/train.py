@@ -102,6 +102,10 @@ class _Threshold(click.ParamType):
               help="Held-out similar and random pairs simulated at the end.")
 @click.option("--block-rows", type=int, default=None,
               help="Rows per pair-sampling block (default: by memory, about 256 MB).")
+@click.option("--temperature", type=float, default=None, metavar="CELSIUS",
+              help="Hybridization temperature the simulator uses (default 21 °C, the paper's "
+                   "protocol); recorded in the model card and used by primo simulate. A more "
+                   "stringent protocol lowers the binding of unrelated documents.")
 @click.option("--seed", type=int, default=None,
               help="Random seed: the same seed gives the same model (drawn and recorded if omitted).")
 @click.option("--resume", is_flag=True,
@@ -116,8 +120,8 @@ def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, bat
         replay, relaxation, hard_negatives, near_factor, dissimilar_weight, encoder_lr,
         encoder_optimizer, predictor_lr, predictor_optimizer, hidden, window, conv_filters,
         global_pool, context, entropy, gc_balance, gc_target,
-        homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, seed, resume,
-        overwrite, processes, scheduler):
+        homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, temperature,
+        seed, resume, overwrite, processes, scheduler):
     """Train the feature -> DNA encoder and its yield predictor (alternating phases).
 
     Writes MODEL/ with encoder.keras, predictor.keras, card.json, metrics.csv (one row per round),
@@ -157,9 +161,14 @@ def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, bat
     def log(msg):
         click.echo(f"primo train: {msg}", err=True)
 
+    simulator = None
+    if temperature is not None and not resume:
+        from ..predictor.simulator import Simulator
+
+        simulator = Simulator(temperature=temperature)
     with mapper_from_options(processes, scheduler) as mapper:
-        result = train(features, output, settings, mapper=mapper, resume=resume,
-                       overwrite=overwrite, log=log)
+        result = train(features, output, settings, simulator=simulator, mapper=mapper,
+                       resume=resume, overwrite=overwrite, log=log)
     m = result.card.get("metrics", {})
     click.echo(f"{result.path}\trounds={result.rounds_done}\tthreshold={result.card['threshold']['value']:.6g}"
                f"\tsimilar>=0.5={_pct(m.get('sim_pos_similar'))}"
