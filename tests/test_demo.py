@@ -19,6 +19,9 @@ def test_quick_demo_runs_every_step(tmp_path, run_cli):
         assert stats["reads"] > 0
     md = (out / "report.md").read_text()
     assert "| primo |" in md and "![benchmark](benchmark/benchmarks.png)" in md
+    # the simulation sampled unrelated documents with the simulator, and the report says so
+    assert all(q["sampled"] > 0 for q in rep["steps"]["simulate"]["queries"])
+    assert "unrelated documents binding (sampled)" in md
     assert "<table" in (out / "report.html").read_text()
     # running it again over an earlier demo replaces it
     res, _, err = run_cli(["demo", "-o", out, "--quick", "-j", "1"])
