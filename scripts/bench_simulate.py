@@ -6,7 +6,8 @@ Issue target: a 1.6 M-document database in <= 2 minutes on a 2-core machine.
 Runs, in one run:
 
 * primo: ``primo simulate --pool POOL`` end to end (reads the pool, predicts the yield of every
-  document with the fixed-query predictor, refines the top 1,000 with ViennaRNA, wet lab, writes
+  document with the fixed-query predictor, simulates with ViennaRNA the top 1,000, the 100 nearest
+  documents and a random sample of 1,000 of the rest (imputed to the others), wet lab, writes
   counts / yields / distances / thresholds / recall.png) in a subprocess; wall time and peak RSS;
 * peers on the same documents: (a) the Keras predictor graph evaluated batch by batch (the direct
   way), timed on ``--peer-rows`` documents and projected; (b) the thermodynamic simulator on every
@@ -38,6 +39,7 @@ def main():
     ap.add_argument("--n", type=int, default=1_600_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/primo-scale"))
     ap.add_argument("--refine", type=int, default=1000)
+    ap.add_argument("--sample", type=int, default=1000)
     ap.add_argument("--peer-rows", type=int, default=100_000)
     ap.add_argument("--sim-pairs", type=int, default=200)
     args = ap.parse_args()
@@ -53,9 +55,11 @@ def main():
 
     with h5py.File(queries) as f:
         qid = f["ids"][0].decode()
-    print(f"primo simulate: 1 query x {args.n:,} documents, refine {args.refine} ...", flush=True)
+    print(f"primo simulate: 1 query x {args.n:,} documents, refine {args.refine}, sample "
+          f"{args.sample} ...", flush=True)
     dt, rss = run(["simulate", "-m", model, "-f", db, "--pool", pool, "-Q", queries,
-                   "--query-id", qid, "-o", out, "--refine", args.refine], "simulate")
+                   "--query-id", qid, "-o", out, "--refine", args.refine, "--sample", args.sample],
+                  "simulate")
 
     import numpy as np
 

@@ -40,9 +40,8 @@ import numpy as np  # noqa: E402
 FASHION_SETTINGS = dict(
     threshold=None,            # calibrated: the embedding is L2-normalised, 75 means nothing here
     threshold_quantile=0.05,   # 5 % of random pairs are similar (98 % of them share a class);
-                               # 0.005 halves the proportion scanned at 50 % 100-NN recall in
-                               # fashion_experiment.py (0.73 % vs 1.59 %) but loses the far
-                               # neighbours (90 % recall at 45 % vs 5 %): see README, figures
+                               # 0.005 binds fewer documents per query (fewer neighbours too):
+                               # see README, measured figures
     rounds=20,
     steps=500,
     batch_size=100,
