@@ -2,9 +2,9 @@
 
 For each query: yields of its probe against every database document (the predictor for all, the
 thermodynamic simulator for the top ``--refine`` candidates, the k nearest documents and a random
-``--sample`` of the rest, whose yields stand in for the documents not simulated), then the wet-lab step (synthesis
-spread, PCR bias, bead capture with a non-specific background, sequencing depth) -> read counts,
-thresholds.csv / recall.png against the query's true nearest neighbours, and on request NextSeq-like
+``--sample`` of the rest, whose yields stand in for the documents not simulated), then the wet-lab
+step (synthesis spread, PCR bias, bead capture with a non-specific background, sequencing depth)
+-> read counts, thresholds.csv / recall.png against the query's true nearest neighbours, and on request NextSeq-like
 reads (``--reads``) that ``primo analyze`` reads back.
 """
 
@@ -66,8 +66,8 @@ __all__ = ["cli"]
 @parallel_options
 @debug_option
 def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
-        backend, k, labels, depth, reads_per_document, background, capture_efficiency, sigma_synthesis, sigma_pcr,
-        write_reads, read_length, seed, chunksize, processes, scheduler):
+        backend, k, labels, depth, reads_per_document, background, capture_efficiency,
+        sigma_synthesis, sigma_pcr, write_reads, read_length, seed, chunksize, processes, scheduler):
     """The wet-lab experiment in silico."""
     from ..analysis.wetlab import WetLabModel
     from ..model_dir import load_model
@@ -95,8 +95,8 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
         fig = ", ".join(f"{key} recall at {v:.3%}" for key, v in par.items() if v is not None)
         click.echo(f"{q['query_id']}: {q['total_reads']:,} reads; {fig}")
         if q.get("sampled"):
-            click.echo(f"  {q['sampled_above_0.5']:.1%} of {q['sampled']:,} documents sampled outside "
-                       f"the refined set bind at yield >= 0.5 (predictor: "
+            click.echo(f"  {q['sampled_above_0.5']:.1%} of {q['sampled']:,} documents sampled "
+                       f"outside the refined set bind at yield >= 0.5 (predictor: "
                        f"{q['sampled_predicted_above_0.5']:.1%}): ~"
                        f"{q['estimated_binders_outside_refined']:,} such documents in the database")
     click.echo(f"wrote {output} in {summary['timing']['total_seconds']:.1f} s", err=True)
