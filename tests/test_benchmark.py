@@ -408,3 +408,42 @@ def test_docstring_examples(modname):
 
     res = doctest.testmod(importlib.import_module(modname), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_cli_ranking_by_enrichment(run_cli, stores):
+    """``--ranking enrichment`` reads DIR/<query>/enrichment.csv.gz (primo simulate
+    --input-library); an enrichment table that ranks the neighbours first gives the better curve."""
+    tmp, f, q, X, Q = stores
+    nn, _ = exact_knn(X, Q, k=20)
+    cdir = tmp / "sim"
+    rng = np.random.default_rng(1)
+    for i in range(len(Q)):
+        (cdir / f"query{i}").mkdir(parents=True)
+        count = rng.poisson(2.0, len(X))
+        with gzip.open(cdir / f"query{i}" / "counts.csv.gz", "wt") as fh:
+            fh.write("ImageID,Count\n")
+            fh.writelines(f"d{j},{c}\n" for j, c in enumerate(count))
+        enr = rng.random(len(X))
+        enr[nn[i]] += 1.0
+        with gzip.open(cdir / f"query{i}" / "enrichment.csv.gz", "wt") as fh:
+            fh.write("ImageID,Enrichment\n")
+            fh.writelines(f"d{j},{e:.6g}\n" for j, e in enumerate(enr))
+    outs = {}
+    for ranking in ("counts", "enrichment"):
+        out = tmp / ranking
+        res, _, err = run_cli(["benchmark", "-f", f, "-Q", q, "-o", out, "--k", 20, "--peers",
+                               "none", "--counts-dir", cdir, "--ranking", ranking])
+        assert res.exit_code == 0, err
+        outs[ranking] = json.loads((out / "summary.json").read_text())
+    assert outs["enrichment"]["parameters"]["primo_ranking"] == "enrichment"
+    pe = outs["enrichment"]["algorithms"]["primo"]["proportion_at_recall"]["0.9"]
+    pc = outs["counts"]["algorithms"]["primo"]["proportion_at_recall"]["0.9"]
+    assert pe is not None and pe < 0.05 and (pc is None or pc > 0.5)
+    # no enrichment tables: a one-line usage error that says how to make them
+    _expect_error(run_cli, ["benchmark", "-f", f, "-Q", q, "-o", tmp / "x", "--peers", "none",
+                            "--counts-dir", tmp / "counts-none", "--ranking", "enrichment"], 2,
+                  "is not a directory")
+    (tmp / "plain").mkdir()
+    _expect_error(run_cli, ["benchmark", "-f", f, "-Q", q, "-o", tmp / "x", "--peers", "none",
+                            "--counts-dir", tmp / "plain", "--ranking", "enrichment"], 2,
+                  "no enrichment table", "--input-library")

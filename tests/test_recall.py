@@ -201,3 +201,35 @@ def test_cli_features_query_and_counts_without_pool(run_cli, tmp_path):
     back = ReadCounts.read(out / "counts.csv.gz")
     assert back.image_ids.tolist() == ids and (back.counts == counts).all()
     assert (out / "recall.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_enrichment_scores_and_real_valued_thresholds(tmp_path):
+    from primo.analysis.recall import RecallCurve, enrichment_scores, recall_curve, threshold_table
+    from primo.errors import DataError, UsageError
+
+    c = np.array([0, 4, 4, 1, 9])
+    u = np.array([3, 1, 7, 0, 9])
+    e = enrichment_scores(c, u)
+    assert e[0] == 0  # not sequenced in the selection: never retrieved
+    a, n = 0.5, 5
+    want = ((c + a) / (c.sum() + a * n)) / ((u + a) / (u.sum() + a * n))
+    assert np.allclose(e[1:], want[1:])
+    assert e[1] > e[4] > e[2]  # fewer input reads per selected read, more enrichment
+    with pytest.raises(UsageError):
+        enrichment_scores(c, u[:3])
+    with pytest.raises(DataError):
+        enrichment_scores(c, -u)
+    # thresholds are the distinct scores; brute force
+    t, r, k = threshold_table(e, [1, 3])
+    assert t.dtype == np.float64 and t.tolist() == sorted(set(e.tolist()))
+    for ti, ri, ki in zip(t, r, k):
+        assert ri == (e >= ti).sum() and ki == (e[[1, 3]] >= ti).sum()
+    with pytest.raises(DataError):
+        threshold_table(np.array([0.5, np.nan]), [0])
+    # integral floats stay counts
+    assert threshold_table(np.array([2.0, 0.0]), [0])[0].dtype == np.int64
+    curve = recall_curve(e, nn_positions=[1, 3], name="q")
+    back = RecallCurve.read_csv(curve.write_csv(tmp_path / "t.csv"), n_db=5)
+    assert np.allclose(back.thresholds, curve.thresholds, rtol=1e-8)
+    assert back.retrieved.tolist() == curve.retrieved.tolist()
+    assert back.recall.tolist() == curve.recall.tolist()

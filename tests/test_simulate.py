@@ -168,3 +168,58 @@ def test_simulate_samples_the_rest_and_imputes_it(tiny_workspace, queries, tmp_p
                            "--sample", "30", "--k", "10", "-j", "1", "--seed", "2"])
     assert res.exit_code == 0, err
     assert _rows(out / "yields.csv.gz") == _rows(tmp_path / "s2" / "yields.csv.gz")
+
+
+def test_input_library_and_enrichment_ranking(tiny_workspace, queries, tmp_path, run_cli):
+    """``--input-library`` sequences the pool without hybridization once per run; every query is
+    also ranked by enrichment over it, and ``primo analyze --input-counts`` reproduces that
+    ranking from the counts files."""
+    ws = tiny_workspace
+    out = tmp_path / "s"
+    res, stdout, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
+                                "-o", out, "--refine", "5", "--sample", "10", "--k", "10",
+                                "--input-library", "20", "-j", "1", "--seed", "3"])
+    assert res.exit_code == 0, err
+    inp = _rows(out / "input_counts.csv.gz")
+    with FeatureStore.open(ws.features) as st:
+        ids = list(st.ids)
+    assert [r["ImageID"] for r in inp] == ids
+    assert sum(int(r["Count"]) for r in inp) == 20 * len(ids)
+    assert "ranked by enrichment over the input library" in stdout
+    summ = json.loads((out / "summary.json").read_text())
+    assert summ["config"]["input_reads_per_document"] == 20
+    qdirs = sorted(p for p in out.iterdir() if p.is_dir())
+    assert len(qdirs) == 3
+    for q, qs in zip(qdirs, sorted(summ["queries"], key=lambda x: x["query_id"])):
+        enr = _rows(q / "enrichment.csv.gz")
+        counts = _rows(q / "counts.csv.gz")
+        assert [r["ImageID"] for r in enr] == ids
+        # not sequenced in the selection: enrichment 0
+        assert all(float(e["Enrichment"]) == 0 for e, c in zip(enr, counts) if c["Count"] == "0")
+        assert (q / "enrichment" / "thresholds.csv").exists()
+        assert qs["enrichment"]["proportion_at_recall"]["100%"] is not None
+    # primo analyze ranks the same way from the files
+    q = qdirs[0]
+    an = tmp_path / "an"
+    res, stdout, err = run_cli(["analyze", "--counts", q / "counts.csv.gz", "--input-counts",
+                                out / "input_counts.csv.gz", "--distances",
+                                q / "distances.csv.gz", "--neighbors", "10", "-o", an])
+    assert res.exit_code == 0, err
+    assert "ranked by enrichment" in stdout
+    a = np.loadtxt(an / "thresholds.csv", delimiter=",", skiprows=1)
+    b = np.loadtxt(q / "enrichment" / "thresholds.csv", delimiter=",", skiprows=1)
+    assert a.shape == b.shape and np.allclose(a, b, rtol=1e-6)
+    e = _rows(an / "enrichment.csv.gz")
+    assert list(e[0]) == ["ImageID", "Count", "Input Count", "Enrichment"]
+    # an input library of another pool is refused, naming the file
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ImageID,Count\n" + "".join(f"{i},3\n" for i in ids[:-1]))
+    res, _, err = run_cli(["analyze", "--counts", q / "counts.csv.gz", "--input-counts", bad,
+                           "-o", tmp_path / "an2"])
+    assert res.exit_code == 1 and "bad.csv" in err and "does not cover" in err
+    assert not (tmp_path / "an2").exists()
+    empty = tmp_path / "empty.csv"
+    empty.write_text("ImageID,Count\n" + "".join(f"{i},0\n" for i in ids))
+    res, _, err = run_cli(["analyze", "--counts", q / "counts.csv.gz", "--input-counts", empty,
+                           "-o", tmp_path / "an3"])
+    assert res.exit_code == 1 and "no reads" in err

@@ -75,3 +75,39 @@ def test_write_reads_gzip_and_errors(tmp_path):
                 mism += sum(a != b for a, b in zip(rec.sequence, truth))
                 total += 150
     assert 0.005 < mism / total < 0.02
+
+
+def test_input_library_measures_the_pool_and_enrichment_removes_its_spread():
+    """One pool for every query; its input library divides the synthesis/PCR spread out of the
+    ranking, so documents of equal yield rank together and binders rank above weaker binders."""
+    from primo.analysis.recall import enrichment_scores
+    from primo.analysis.wetlab import pool_abundance, simulate_input_counts
+
+    n = 20_000
+    model = WetLabModel(sigma_synthesis=0.6)
+    a = pool_abundance(n, model, rng=3)
+    assert a.shape == (n,) and (a > 0).all()
+    assert np.std(np.log(a)) == pytest.approx(np.hypot(0.6, 0.15 * np.sqrt(2)), rel=0.05)
+    u = simulate_input_counts(a, model, rng=4, reads_per_document=40)
+    assert u.sum() == 40 * n and u.dtype == np.int64
+    # the input library follows the pool's abundance
+    assert np.corrcoef(np.log(a), np.log(u + 0.5))[0, 1] > 0.8
+    # strong binders (yield 1) and weaker ones (0.4); rank them by counts and by enrichment
+    y = np.zeros(n)
+    y[:300] = 1.0
+    y[300:900] = 0.4
+    c = simulate_counts(y, model, rng=5, abundance=a)
+    e = enrichment_scores(c, u)
+
+    def strong_in_top(score):
+        return np.isin(np.argsort(-score, kind="stable")[:300], np.arange(300)).mean()
+
+    assert strong_in_top(e) > strong_in_top(c.astype(float)) + 0.1
+    assert strong_in_top(e) > 0.75  # (0.97 with the true abundances; the input is sampled)
+    # same pool for two queries: the same abundance, not a new draw
+    c2 = simulate_counts(y, model, rng=6, abundance=a)
+    assert np.corrcoef(c[:300], c2[:300])[0, 1] > 0.5
+    with pytest.raises(ValueError):
+        simulate_counts(y, model, rng=5, abundance=a[:10])
+    with pytest.raises(ValueError):
+        simulate_input_counts(a, model, rng=4, reads_per_document=0)

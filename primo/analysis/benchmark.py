@@ -331,26 +331,27 @@ def primo_rows_from_points(query_ids, proportion, recall, params, db_size: int, 
     return rows
 
 
-def read_counts_table(path, db_index: dict, what: str = "counts table"):
+def read_counts_table(path, db_index: dict, what: str = "counts table", column: str = "Count"):
     """Read an ``ImageID,Count`` table (plain or gzip) into ``(rows, counts)`` of the database.
 
-    Counts may be integers (reads) or non-negative reals (yields). An ImageID that is not in the
-    database, a repeated ImageID, or a bad count raises :class:`DataError` naming file and line.
+    Counts may be integers (reads) or non-negative reals (yields, enrichment scores: ``column``
+    names the value column). An ImageID that is not in the database, a repeated ImageID, or a bad
+    count raises :class:`DataError` naming file and line.
     """
     rows, vals, seen = [], [], {}
-    for line, rec in read_csv_rows(path, ["ImageID", "Count"], what):
+    for line, rec in read_csv_rows(path, ["ImageID", column], what):
         iid = rec["ImageID"].strip()
         if iid in seen:
             raise DataError(f"ImageID {iid!r} appears twice (first on line {seen[iid]})", path=path,
                             line=line, hint="give one count per document")
         seen[iid] = line
         try:
-            c = float(rec["Count"])
+            c = float(rec[column])
         except ValueError:
-            raise DataError(f"Count {rec['Count']!r} is not a number", path=path, line=line,
+            raise DataError(f"{column} {rec[column]!r} is not a number", path=path, line=line,
                             hint="counts are read counts or yields, e.g. 12 or 0.37") from None
         if not math.isfinite(c) or c < 0:
-            raise DataError(f"Count {rec['Count']!r} is negative or not finite", path=path,
+            raise DataError(f"{column} {rec[column]!r} is negative or not finite", path=path,
                             line=line, hint="counts are >= 0")
         r = db_index.get(iid)
         if r is None:
@@ -361,34 +362,41 @@ def read_counts_table(path, db_index: dict, what: str = "counts table"):
     return np.array(rows, dtype=np.int64), np.array(vals, dtype=float)
 
 
-def _counts_file(directory: Path, qid: str):
-    for cand in (f"{qid}.csv.gz", f"{qid}.csv", f"{qid}/counts.csv.gz", f"{qid}/counts.csv"):
+def _counts_file(directory: Path, qid: str, ranking: str = "counts"):
+    cands = ((f"{qid}.csv.gz", f"{qid}.csv", f"{qid}/counts.csv.gz", f"{qid}/counts.csv")
+             if ranking == "counts" else (f"{qid}/enrichment.csv.gz", f"{qid}/enrichment.csv"))
+    for cand in cands:
         p = directory / cand
         if p.is_file():
             return p
     return None
 
 
-def read_counts_dir(directory, query_ids, db_index: dict):
+def read_counts_dir(directory, query_ids, db_index: dict, ranking: str = "counts"):
     """Counts of every query that has a table in ``directory``.
 
     A query's table is ``DIR/<query id>.csv[.gz]`` or ``DIR/<query id>/counts.csv[.gz]`` (the
-    layout ``primo analyze`` / ``primo simulate`` write). Queries without one are reported in
-    the second return value.
+    layout ``primo analyze`` / ``primo simulate`` write); with ``ranking="enrichment"``,
+    ``DIR/<query id>/enrichment.csv[.gz]`` (``primo simulate --input-library``), column
+    ``Enrichment``. Queries without one are reported in the second return value.
     """
+    if ranking not in ("counts", "enrichment"):
+        raise UsageError(f"unknown ranking {ranking!r}", hint="use counts or enrichment")
     directory = Path(directory)
     if not directory.is_dir():
         raise UsageError(f"--counts-dir {directory} is not a directory")
     out, missing = {}, []
     for q in query_ids:
-        p = _counts_file(directory, str(q))
+        p = _counts_file(directory, str(q), ranking)
         if p is None:
             missing.append(str(q))
             continue
-        out[str(q)] = read_counts_table(p, db_index)
+        out[str(q)] = read_counts_table(p, db_index,
+                                        column="Count" if ranking == "counts" else "Enrichment")
     if not out:
-        raise UsageError(f"--counts-dir {directory} has no counts table for any query",
-                         hint="name them <query id>.csv.gz with columns ImageID,Count")
+        raise UsageError(f"--counts-dir {directory} has no {ranking} table for any query",
+                         hint="name them <query id>.csv.gz with columns ImageID,Count"
+                         if ranking == "counts" else "simulate with --input-library")
     return out, missing
 
 
@@ -709,7 +717,8 @@ def _read_store(path, what):
 def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_options=None,
                      counts_dir=None, primo_curve=None, seed: int = 0, threads: int | None = None,
                      chunksize: int | None = None, mapper=None, n_thresholds: int = 500,
-                     title: str | None = None, recalls=SUMMARY_RECALLS) -> dict:
+                     title: str | None = None, recalls=SUMMARY_RECALLS,
+                     ranking: str = "counts") -> dict:
     """Run the benchmark on two feature stores and write ``out/`` (atomically).
 
     ``out`` receives ``benchmarks.csv``, ``benchmarks.png`` and ``summary.json`` (see the module
@@ -740,7 +749,7 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
     primo_rows, notes = None, []
     if counts_dir is not None:
         db_index = {i: r for r, i in enumerate(db_ids.tolist())}
-        counts, missing = read_counts_dir(counts_dir, qids, db_index)
+        counts, missing = read_counts_dir(counts_dir, qids, db_index, ranking)
         if missing:
             notes.append(f"no counts table for {len(missing)} of {len(qids)} queries "
                          f"(e.g. {missing[0]!r}); primo is averaged over the others")
@@ -763,6 +772,7 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
                        "database_size": N, "dim": D, "n_queries": len(qids),
                        "peers": list(peers), "peer_options": dict(peer_options or {}),
                        "seed": seed, "counts_dir": None if counts_dir is None else str(counts_dir),
+                       "primo_ranking": ranking if counts_dir is not None else None,
                        "primo_curve": None if primo_curve is None else str(primo_curve),
                        "curves": "mean over queries per parameter setting, Pareto frontier, "
                                  "linear interpolation (subsampling below the smallest setting)"},

@@ -57,7 +57,8 @@ from ..errors import DataError, UsageError
 __all__ = [
     "RecallCurve", "nearest_neighbors", "threshold_table", "recall_curve", "candidate_recall",
     "chance_curve", "oracle_curve", "load_distances", "distances_from_features", "read_labels",
-    "map_at_k_from_scores", "evaluate_counts", "recall_header", "THRESHOLD_COLUMNS",
+    "map_at_k_from_scores", "evaluate_counts", "enrichment_scores", "recall_header",
+    "THRESHOLD_COLUMNS",
 ]
 
 THRESHOLD_COLUMNS = ("Threshold", "Number Retrieved", "100-Nearest-Neighbor Recall")
@@ -97,13 +98,53 @@ def nearest_neighbors(distances, k: int = 100) -> np.ndarray:
     return sel[order].astype(np.int64)
 
 
+def _scores(counts) -> np.ndarray:
+    """Counts as int64, or non-integral scores (enrichment) as float64; never negative or NaN."""
+    c = np.asarray(counts).ravel()
+    if c.size and not np.issubdtype(c.dtype, np.integer):
+        c = c.astype(np.float64)
+        if np.isnan(c).any():
+            raise DataError("read counts / scores must not be NaN")
+        if np.all(c == np.round(c)):
+            c = c.astype(np.int64)
+    if c.size and (c < 0).any():
+        raise DataError("read counts must be non-negative")
+    return c if c.dtype == np.float64 else c.astype(np.int64)
+
+
+def enrichment_scores(counts, input_counts, pseudocount: float = 0.5) -> np.ndarray:
+    """Enrichment of each document over the input library: the ranking score with an input.
+
+    ``((c + a) / (C + a n)) / ((u + a) / (U + a n))`` for selected counts ``c`` (total ``C``),
+    input-library counts ``u`` (total ``U``), ``n`` documents and pseudocount ``a``; documents
+    with no read in the selection score 0, so the retrieved sets stay sets of sequenced documents.
+
+    >>> enrichment_scores([0, 4, 4], [3, 1, 7]).round(3).tolist()
+    [0.0, 3.947, 0.789]
+    """
+    c = np.asarray(counts, dtype=np.float64).ravel()
+    u = np.asarray(input_counts, dtype=np.float64).ravel()
+    if c.shape != u.shape:
+        raise UsageError(f"{len(u)} input counts for {len(c)} documents")
+    if (c < 0).any() or (u < 0).any():
+        raise DataError("read counts must be non-negative")
+    if not pseudocount > 0:
+        raise UsageError("the pseudocount must be > 0")
+    n = len(c)
+    a = float(pseudocount)
+    e = ((c + a) / (c.sum() + a * n)) / ((u + a) / (u.sum() + a * n))
+    e[c == 0] = 0.0
+    return e
+
+
 def threshold_table(counts, nn_positions):
     """Retrieved-set size and nearest-neighbour recall for every distinct read count.
 
     Parameters
     ----------
     counts : int array (n_db,)
-        Read count of every document (pool order).
+        Read count of every document (pool order); or a float score per document (enrichment),
+        whose distinct values are then the thresholds.
     nn_positions : int array (k,)
         Positions of the query's k nearest neighbours.
 
@@ -117,10 +158,7 @@ def threshold_table(counts, nn_positions):
     >>> t.tolist(), n.tolist(), r.tolist()
     ([0, 2, 5, 9], [5, 4, 2, 1], [2, 2, 1, 0])
     """
-    c = np.asarray(counts).ravel()
-    if c.size and (c < 0).any():
-        raise DataError("read counts must be non-negative")
-    c = c.astype(np.int64)
+    c = _scores(counts)
     nn = np.asarray(nn_positions, dtype=np.int64).ravel()
     if nn.size and (nn.min() < 0 or nn.max() >= len(c)):
         raise UsageError("nearest-neighbour positions outside the database")
@@ -203,7 +241,8 @@ class RecallCurve:
         with atomic_file(path) as tmp:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
                 fh.write(f"Threshold,Number Retrieved,{recall_header(self.k)}\n")
-                fh.write("".join(f"{t},{n},{r}\n" for t, n, r in
+                fmt = "{:.9g}" if self.thresholds.dtype.kind == "f" else "{}"
+                fh.write("".join(f"{fmt.format(t)},{n},{r}\n" for t, n, r in
                                  zip(self.thresholds.tolist(), self.retrieved.tolist(),
                                      self.recall.tolist())))
         return path
@@ -234,12 +273,14 @@ class RecallCurve:
                 if not row:
                     continue
                 try:
-                    rows.append([int(float(v)) for v in row[:3]])
+                    rows.append([float(v) for v in row[:3]])
                 except ValueError:
                     raise DataError(f"non-numeric row {row!r}", path=path,
                                     line=reader.line_num) from None
-        a = np.array(rows, dtype=np.int64).reshape(-1, 3)
-        return cls(name or path.stem, a[:, 0], a[:, 1], a[:, 2], kk, int(n_db))
+        a = np.array(rows, dtype=np.float64).reshape(-1, 3)
+        t = a[:, 0] if (a[:, 0] != np.round(a[:, 0])).any() else a[:, 0].astype(np.int64)
+        return cls(name or path.stem, t, a[:, 1].astype(np.int64), a[:, 2].astype(np.int64), kk,
+                   int(n_db))
 
 
 def recall_curve(counts, distances=None, *, nn_positions=None, k: int = 100,

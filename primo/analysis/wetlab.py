@@ -19,7 +19,17 @@ random process whose parameters are recorded with the results:
 5. **Sequencing**: ``depth`` reads drawn by multinomial sampling from the final abundances.
 
 :func:`simulate_counts` does steps 1–5 for yields of every document (vectorised; 1.6 M documents take
-about a second). :func:`write_reads` turns counts into NextSeq-like FASTQ records in the read
+about a second). Steps 1–2 happen once per pool, before the pool is split between queries:
+:func:`pool_abundance` draws them, and passing its result as ``abundance`` makes several queries
+share one synthesized pool, as in the laboratory.
+
+**Input library.** Sequencing an aliquot of that amplified pool *before* hybridization (the input,
+or "pre-selection", library of selection experiments) measures each document's abundance;
+:func:`simulate_input_counts` simulates it (library PCR, ``pcr_stages_after`` stages, then
+multinomial sampling) and :func:`primo.analysis.recall.enrichment_scores` divides it out of a
+query's read counts, so that ranking by enrichment removes the synthesis and enrichment-PCR spread
+(but not the per-query PCR after capture, nor the counting noise of either library). One input
+library serves every query of the pool. :func:`write_reads` turns counts into NextSeq-like FASTQ records in the read
 structure ``primo analyze`` expects: 25 random nt + the 165-nt oligo, forward or reverse-complemented
 with equal probability, truncated to ``read_length``, with substitution errors whose rate grows
 along the read (``error_start`` -> ``error_end``), Ns at a low rate, and binned NextSeq qualities
@@ -36,7 +46,8 @@ import numpy as np
 
 from ..constants import READ_RANDOM_PREFIX
 
-__all__ = ["WetLabModel", "simulate_counts", "write_reads", "reads_from_counts"]
+__all__ = ["WetLabModel", "pool_abundance", "simulate_counts", "simulate_input_counts",
+           "write_reads", "reads_from_counts"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,34 +86,71 @@ class WetLabModel:
         return dataclasses.asdict(self)
 
 
+def pool_abundance(n: int, model: WetLabModel = WetLabModel(), rng=None) -> np.ndarray:
+    """Relative abundance of each of ``n`` documents in the amplified pool (steps 1–2).
+
+    Log-normal synthesis spread times ``pcr_stages_before`` stages of PCR bias; float64, > 0.
+    """
+    rng = np.random.default_rng(rng)
+    log_a = rng.normal(0.0, model.sigma_synthesis, int(n))
+    for _ in range(model.pcr_stages_before):
+        log_a += rng.normal(0.0, model.sigma_pcr, int(n))
+    return np.exp(log_a)
+
+
+def _sequence(abundance, depth: int, model: WetLabModel, rng) -> np.ndarray:
+    """Library PCR (``pcr_stages_after`` stages of bias), then ``depth`` reads, multinomial."""
+    log_c = np.log(np.maximum(abundance, 1e-300))
+    for _ in range(model.pcr_stages_after):
+        log_c += rng.normal(0.0, model.sigma_pcr, log_c.size)
+    log_c -= log_c.max()
+    p = np.exp(log_c)
+    p /= p.sum()
+    return rng.multinomial(int(depth), p).astype(np.int64), p
+
+
 def simulate_counts(yields, model: WetLabModel = WetLabModel(), rng=None,
-                    return_abundance: bool = False):
+                    return_abundance: bool = False, abundance=None):
     """Read counts per document from duplex yields (array of N values in [0, 1]).
 
-    Returns an int64 array of N counts (and the final relative abundance if requested).
+    ``abundance``: the pool's document abundances (:func:`pool_abundance`); drawn here when not
+    given (a pool of its own for this query). Returns an int64 array of N counts (and the final
+    relative abundance if requested).
     """
     rng = np.random.default_rng(rng)
     y = np.clip(np.asarray(yields, dtype=np.float64), 0.0, 1.0)
     n = y.size
     if n == 0:
         return (np.zeros(0, np.int64), np.zeros(0)) if return_abundance else np.zeros(0, np.int64)
-    # 1-2: synthesis and PCR bias, in log space
-    log_a = rng.normal(0.0, model.sigma_synthesis, n)
-    for _ in range(model.pcr_stages_before):
-        log_a += rng.normal(0.0, model.sigma_pcr, n)
+    # 1-2: synthesis and PCR bias
+    if abundance is None:
+        abundance = pool_abundance(n, model, rng)
+    else:
+        abundance = np.asarray(abundance, dtype=np.float64)
+        if abundance.shape != y.shape:
+            raise ValueError(f"{abundance.size} abundances for {n} documents")
     # 3: capture
-    captured = np.exp(log_a) * (model.capture_efficiency * y + model.background)
-    # 4: PCR after release
-    log_c = np.log(np.maximum(captured, 1e-300))
-    for _ in range(model.pcr_stages_after):
-        log_c += rng.normal(0.0, model.sigma_pcr, n)
-    log_c -= log_c.max()
-    p = np.exp(log_c)
-    p /= p.sum()
-    # 5: sequencing
-    depth = model.reads_for(n)
-    counts = rng.multinomial(depth, p).astype(np.int64)
+    captured = abundance * (model.capture_efficiency * y + model.background)
+    # 4-5: PCR after release, sequencing
+    counts, p = _sequence(captured, model.reads_for(n), model, rng)
     return (counts, p) if return_abundance else counts
+
+
+def simulate_input_counts(abundance, model: WetLabModel = WetLabModel(), rng=None, *,
+                          reads_per_document: float = 10.0) -> np.ndarray:
+    """Read counts of the input library: the amplified pool sequenced without hybridization.
+
+    ``abundance`` from :func:`pool_abundance` (the same pool the queries capture from); the
+    library goes through the same sequencing PCR as a capture (``pcr_stages_after``) and is
+    sequenced to ``reads_per_document`` reads per document on average.
+    """
+    rng = np.random.default_rng(rng)
+    a = np.asarray(abundance, dtype=np.float64)
+    if a.size == 0:
+        return np.zeros(0, np.int64)
+    if not reads_per_document > 0:
+        raise ValueError("reads_per_document must be > 0")
+    return _sequence(a, int(round(reads_per_document * a.size)), model, rng)[0]
 
 
 # NextSeq 2-colour chemistry reports binned qualities

@@ -66,6 +66,9 @@ class _Size(click.ParamType):
               show_default=True, help="Called bases a corrected barcode may differ in.")
 @click.option("--chunksize", type=_Size(), default="16M", show_default=True,
               help="FASTQ bytes per parallel task (K/M suffixes).")
+@click.option("--input-counts", type=click.Path(dir_okay=False), default=None,
+              help="ImageID,Count of the input library (the pool sequenced without hybridization, "
+                   "counted by primo analyze): rank documents by enrichment over it.")
 @click.option("--distances", type=click.Path(dir_okay=False), default=None,
               help="The query's distances to every document (ImageID,Euclidean Distance).")
 @click.option("--features", type=click.Path(dir_okay=False), default=None,
@@ -85,8 +88,9 @@ class _Size(click.ParamType):
 @parallel_options
 @debug_option
 def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, min_yield,
-        prefix_length, max_ip_mismatches, max_barcode_mismatches, chunksize, distances, features,
-        query, query_id, k, labels, query_label, map_ks, name, no_progress, processes, scheduler):
+        prefix_length, max_ip_mismatches, max_barcode_mismatches, chunksize, input_counts,
+        distances, features, query, query_id, k, labels, query_label, map_ks, name, no_progress,
+        processes, scheduler):
     """Count the reads of every pool document and measure the search.
 
     READS are FASTQ files (plain or gzip, any number of lanes). Each read holds 25 random nt and
@@ -94,6 +98,10 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
     of it is decoded with error and erasure correction and mapped to the pool's ImageID. Reads too
     short to hold IP (75-cycle runs) are placed by FP when forward. With as many files as
     processes, each process reads whole files (decompression on every core).
+
+    With --input-counts (the same pool sequenced before hybridization), documents are ranked by
+    their enrichment over the input instead of their raw read count, which divides out the
+    synthesis and amplification spread of the pool; the curve and mAP@k then use that ranking.
     """
     from pathlib import Path
 
@@ -111,6 +119,7 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
         raise UsageError("--features and --query go together")
     for p, what in [(pool_path, "--pool"), (counts_file, "--counts"), (distances, "--distances"),
                     (features, "--features"), (query, "--query"), (labels, "--labels"),
+                    (input_counts, "--input-counts"),
                     *[(r, "read file") for r in reads]]:
         if p and not Path(p).exists():
             raise UsageError(f"{what} {p} does not exist")
@@ -145,16 +154,48 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
                 rc = R.align_counts(rc, pool.image_ids, source=counts_file)
             rc = R.apply_exclusions(rc, exclude)
         search = None
+        scores = None
+        if input_counts:
+            scores = _enrichment(rc, input_counts, tmp)
         if distances or features or labels:
             search = _search(rc, tmp, distances, features, query, query_id, k, labels,
-                             query_label, map_ks, name)
+                             query_label, map_ks, name, scores=scores)
+            if scores is not None:
+                search["ranking"] = f"enrichment over the input library {input_counts}"
             rc.stats["search"] = search
         rc.write(tmp)
     _report(rc, out, search)
     return {"counts": rc.stats, "search": search}
 
 
-def _search(rc, tmp, distances, features, query, query_id, k, labels, query_label, map_ks, name):
+def _enrichment(rc, input_counts, tmp):
+    """Enrichment scores of ``rc`` over the input library's counts; writes enrichment.csv.gz."""
+    import csv
+
+    from ..analysis import reads as R
+    from ..analysis.recall import enrichment_scores
+    from ..io import atomic_file, open_output
+
+    inp = R.align_counts(R.ReadCounts.read(input_counts), rc.image_ids, source=input_counts)
+    if inp.counts.sum() == 0:
+        from ..errors import DataError
+
+        raise DataError("the input library has no reads", path=input_counts,
+                        hint="give the counts of the pool sequenced without hybridization")
+    e = enrichment_scores(rc.counts, inp.counts)
+    with atomic_file(tmp / "enrichment.csv.gz", suffix=".gz") as t:
+        with open_output(t) as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["ImageID", "Count", "Input Count", "Enrichment"])
+            w.writerows(zip(rc.image_ids.tolist(), rc.counts.tolist(), inp.counts.tolist(),
+                            (f"{v:.6g}" for v in e)))
+    rc.stats["input_library"] = {"source": str(input_counts), "reads": int(inp.counts.sum()),
+                                 "documents_seen": int((inp.counts > 0).sum())}
+    return e
+
+
+def _search(rc, tmp, distances, features, query, query_id, k, labels, query_label, map_ks, name,
+            scores=None):
     from pathlib import Path
 
     from ..analysis import recall as Q
@@ -176,8 +217,9 @@ def _search(rc, tmp, distances, features, query, query_id, k, labels, query_labe
                                  hint="give --query-label, or a row for the query in --labels")
             query_label = table[str(qid)]
     ks = tuple(map_ks) or (5, 10, 100)
-    return Q.evaluate_counts(rc.counts, rc.image_ids, dist, tmp, k=k, name=name or qid or "primo",
-                             labels=lab, query_label=query_label, map_ks=ks)
+    return Q.evaluate_counts(rc.counts if scores is None else scores, rc.image_ids, dist, tmp, k=k,
+                             name=name or qid or "primo", labels=lab, query_label=query_label,
+                             map_ks=ks)
 
 
 def _report(rc, out, search):
@@ -198,8 +240,10 @@ def _report(rc, out, search):
                        f"{'' if s.get('paired') else ' (paired-end reads place every fragment)'}")
     if search and "proportion_at_recall" in search:
         p = search["proportion_at_recall"].get("50%")
+        how = " (ranked by enrichment over the input library)" if "ranking" in search else ""
         if p is not None:
-            click.echo(f"{search['k']}-NN recall 50% at {100 * p:.3g}% of the database retrieved")
+            click.echo(f"{search['k']}-NN recall 50% at {100 * p:.3g}% of the database "
+                       f"retrieved{how}")
     if search and "map_at_k" in search:
         click.echo("mAP@k: " + ", ".join(f"k={kk}: {v:.3f}" for kk, v in search["map_at_k"].items()))
     click.echo(f"wrote {out}")

@@ -50,6 +50,10 @@ def _parse_peer_options(values):
 @click.option("--counts-dir", type=click.Path(file_okay=False), default=None,
               help="primo curve from read counts / yields: DIR/<query id>.csv[.gz] "
                    "(ImageID,Count) per query.")
+@click.option("--ranking", type=click.Choice(["counts", "enrichment"]), default="counts",
+              show_default=True,
+              help="With --counts-dir: rank by read count, or by enrichment over the input "
+                   "library (DIR/<query id>/enrichment.csv.gz of primo simulate --input-library).")
 @click.option("--primo-curve", type=click.Path(dir_okay=False), default=None,
               help="primo curve from a CSV in the benchmarks layout (Query ID, Number Retrieved, "
                    "Nearest Neighbor Recall, Algorithm Parameters).")
@@ -61,8 +65,8 @@ def _parse_peer_options(values):
 @click.option("--title", default=None, help="Plot title.")
 @parallel_options
 @debug_option
-def cli(features, queries, out, k, peers, peer_option, counts_dir, primo_curve, seed, threads,
-        chunksize, title, processes, scheduler):
+def cli(features, queries, out, k, peers, peer_option, counts_dir, ranking, primo_curve, seed,
+        threads, chunksize, title, processes, scheduler):
     """Candidate-set size vs k-NN recall for primo and in-silico ANN peers (the paper's Fig. 4).
 
     \b
@@ -78,7 +82,8 @@ def cli(features, queries, out, k, peers, peer_option, counts_dir, primo_curve, 
             summary = benchmark_stores(features, queries, out, k=k, peers=peers,
                                        peer_options=options, counts_dir=counts_dir,
                                        primo_curve=primo_curve, seed=seed, threads=threads,
-                                       chunksize=chunksize, mapper=mapper, title=title)
+                                       chunksize=chunksize, mapper=mapper, title=title,
+                                       ranking=ranking)
     for w in caught:
         click.echo(f"primo benchmark: warning: {' '.join(str(w.message).split())}", err=True)
     click.echo(f"{'algorithm':<12} {'best recall':>11} {'prop@50%':>10} {'prop@90%':>10}")

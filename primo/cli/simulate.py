@@ -57,6 +57,11 @@ __all__ = ["cli"]
               help="Log-normal spread of oligo abundance after synthesis.")
 @click.option("--sigma-pcr", type=click.FloatRange(min=0), default=0.15, show_default=True,
               help="Log-normal amplification bias per PCR stage.")
+@click.option("--input-library", "input_reads", type=click.FloatRange(min=0), default=0.0,
+              show_default=True, metavar="READS_PER_DOC",
+              help="Also sequence the pool without hybridization at this depth (input_counts.csv.gz; "
+                   "0: not) and rank each query by enrichment over it (enrichment.csv.gz, "
+                   "enrichment/).")
 @click.option("--reads", "write_reads", is_flag=True,
               help="Also write reads.fastq.gz (25N + oligo, both orientations, NextSeq errors).")
 @click.option("--read-length", type=click.IntRange(min=50), default=150, show_default=True)
@@ -67,7 +72,8 @@ __all__ = ["cli"]
 @debug_option
 def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
         backend, k, labels, depth, reads_per_document, background, capture_efficiency,
-        sigma_synthesis, sigma_pcr, write_reads, read_length, seed, chunksize, processes, scheduler):
+        sigma_synthesis, sigma_pcr, input_reads, write_reads, read_length, seed, chunksize,
+        processes, scheduler):
     """The wet-lab experiment in silico."""
     from ..analysis.wetlab import WetLabModel
     from ..model_dir import load_model
@@ -79,7 +85,8 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
                          depth=depth, reads_per_document=reads_per_document,
                          read_length=read_length)
     config = ExperimentConfig(refine=refine, sample=sample, neighbours=neighbours, k=k,
-                              chunksize=chunksize, seed=seed, reads=write_reads)
+                              chunksize=chunksize, seed=seed, reads=write_reads,
+                              input_reads_per_document=input_reads)
     lab = None
     if labels:
         from ..analysis.recall import read_labels
@@ -94,6 +101,10 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
         par = q.get("proportion_at_recall") or {}
         fig = ", ".join(f"{key} recall at {v:.3%}" for key, v in par.items() if v is not None)
         click.echo(f"{q['query_id']}: {q['total_reads']:,} reads; {fig}")
+        enr = (q.get("enrichment") or {}).get("proportion_at_recall") or {}
+        if enr:
+            fig = ", ".join(f"{key} at {v:.3%}" for key, v in enr.items() if v is not None)
+            click.echo(f"  ranked by enrichment over the input library: {fig}")
         if q.get("sampled"):
             click.echo(f"  {q['sampled_above_0.5']:.1%} of {q['sampled']:,} documents sampled "
                        f"outside the refined set bind at yield >= 0.5 (predictor: "

@@ -46,6 +46,15 @@ Outputs (``OUT/`` for one query; ``OUT/<QueryID>/`` for each of several, plus ``
     recall.png         proportion retrieved vs 100-NN recall (chance and oracle lines)
     reads.fastq.gz     (with ``reads=True``) NextSeq-like reads that ``primo analyze`` reads back
     summary.json       parameters, timings, cascade statistics, recall figures, provenance
+
+All queries capture from **one** synthesized pool: the synthesis and enrichment-PCR spread of each
+document (:func:`~primo.analysis.wetlab.pool_abundance`) is drawn once per run. With
+``input_reads_per_document`` > 0 the run also sequences that pool without hybridization (the input
+library) and ranks every query by its enrichment over it as well::
+
+    input_counts.csv.gz          ImageID,Count   the input library (top level, one per run)
+    [<QueryID>/]enrichment.csv.gz  ImageID,Enrichment   the query's enrichment score per document
+    [<QueryID>/]enrichment/thresholds.csv, recall.png   the curve of the enrichment ranking
 """
 
 from __future__ import annotations
@@ -90,6 +99,8 @@ class ExperimentConfig:
     batch_size: int = 8192
     seed: int = 0
     reads: bool = False
+    #: reads per document of the simulated input library (0: none; see the module docstring)
+    input_reads_per_document: float = 0.0
 
 
 def load_database(model, *, features=None, pool=None, chunksize: int = 100_000,
@@ -285,7 +296,9 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
     """
     from ..features.store import FeatureStore
     from ..analysis.recall import evaluate_counts, nearest_neighbors
-    from ..analysis.wetlab import WetLabModel, simulate_counts, write_reads
+    from ..analysis.recall import enrichment_scores
+    from ..analysis.wetlab import (WetLabModel, pool_abundance, simulate_counts,
+                                   simulate_input_counts, write_reads)
     from ..io import atomic_dir, provenance, write_json
     from ..model_dir import PrimoModel, load_model
 
@@ -317,7 +330,15 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
     single = len(qids) == 1
     summaries = {}
     out_dir = Path(out_dir)
+    # one synthesized pool for every query; its input library, if sequenced
+    abundance = pool_abundance(n, wetlab, rng)
+    input_counts = None
     with atomic_dir(out_dir) as tmp:
+        if config.input_reads_per_document > 0:
+            input_counts = simulate_input_counts(
+                abundance, wetlab, rng, reads_per_document=config.input_reads_per_document)
+            _write_table(tmp / "input_counts.csv.gz", ["ImageID", "Count"],
+                         [db.image_ids, input_counts])
         for j, (qid, qseq) in enumerate(zip(qids, q_seqs)):
             tq = time.time()
             qdir = tmp if single else tmp / _safe_name(qid)
@@ -328,7 +349,7 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
                 chunksize=config.chunksize, batch_size=config.batch_size, progress=progress,
                 must=must, sample=config.sample, rng=np.random.default_rng([config.seed, j]))
             yields = np.where(np.isnan(sim), np.where(np.isnan(imp), pred, imp), sim)
-            counts = simulate_counts(yields, wetlab, rng=rng)
+            counts = simulate_counts(yields, wetlab, rng=rng, abundance=abundance)
             _write_table(qdir / "counts.csv.gz", ["ImageID", "Count"], [db.image_ids, counts])
             _write_table(qdir / "yields.csv.gz",
                          ["ImageID", "Predicted Yield", "Simulated Yield", "Imputed Yield"],
@@ -344,6 +365,14 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
                 qlab = labels[qid]
             s = evaluate_counts(counts, db.image_ids, D[:, j], qdir, k=config.k, name=qid,
                                 labels=lab, query_label=qlab)
+            if input_counts is not None:
+                e = enrichment_scores(counts, input_counts)
+                _write_table(qdir / "enrichment.csv.gz", ["ImageID", "Enrichment"],
+                             [db.image_ids, [f"{v:.6g}" for v in e]])
+                (qdir / "enrichment").mkdir()
+                s["enrichment"] = evaluate_counts(e, db.image_ids, D[:, j], qdir / "enrichment",
+                                                  k=config.k, name=qid, labels=lab,
+                                                  query_label=qlab)
             n_reads = None
             if config.reads:
                 nz = np.flatnonzero(counts)
