@@ -22,6 +22,12 @@ def test_quick_demo_runs_every_step(tmp_path, run_cli):
     # the simulation sampled unrelated documents with the simulator, and the report says so
     assert all(q["sampled"] > 0 for q in rep["steps"]["simulate"]["queries"])
     assert "unrelated documents binding (sampled)" in md
+    # the pool's input library, and each query ranked by enrichment over it
+    assert (out / "simulation" / "input_counts.csv.gz").exists()
+    for q in queries:
+        assert (out / "analysis" / q / "enrichment" / "thresholds.csv").exists()
+        assert "enrichment" in rep["steps"]["analyze"]["queries"][q]
+    assert "50% at, ranked by enrichment" in md
     assert "<table" in (out / "report.html").read_text()
     # running it again over an earlier demo replaces it
     res, _, err = run_cli(["demo", "-o", out, "--quick", "-j", "1"])
