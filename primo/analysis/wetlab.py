@@ -29,8 +29,9 @@ or "pre-selection", library of selection experiments) measures each document's a
 multinomial sampling) and :func:`primo.analysis.recall.enrichment_scores` divides it out of a
 query's read counts, so that ranking by enrichment removes the synthesis and enrichment-PCR spread
 (but not the per-query PCR after capture, nor the counting noise of either library). One input
-library serves every query of the pool. :func:`write_reads` turns counts into NextSeq-like FASTQ records in the read
-structure ``primo analyze`` expects: 25 random nt + the 165-nt oligo, forward or reverse-complemented
+library serves every query of the pool.
+
+:func:`write_reads` turns counts into NextSeq-like FASTQ records in the read structure ``primo analyze`` expects: 25 random nt + the 165-nt oligo, forward or reverse-complemented
 with equal probability, truncated to ``read_length``, with substitution errors whose rate grows
 along the read (``error_start`` -> ``error_end``), Ns at a low rate, and binned NextSeq qualities
 consistent with the errors.

@@ -59,9 +59,9 @@ __all__ = ["cli"]
               help="Log-normal amplification bias per PCR stage.")
 @click.option("--input-library", "input_reads", type=click.FloatRange(min=0), default=0.0,
               show_default=True, metavar="READS_PER_DOC",
-              help="Also sequence the pool without hybridization at this depth (input_counts.csv.gz; "
-                   "0: not) and rank each query by enrichment over it (enrichment.csv.gz, "
-                   "enrichment/).")
+              help="Also sequence the pool without hybridization at this depth "
+                   "(input_counts.csv.gz; 0: not) and rank each query by enrichment over it "
+                   "(enrichment.csv.gz, enrichment/).")
 @click.option("--reads", "write_reads", is_flag=True,
               help="Also write reads.fastq.gz (25N + oligo, both orientations, NextSeq errors).")
 @click.option("--read-length", type=click.IntRange(min=50), default=150, show_default=True)

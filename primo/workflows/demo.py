@@ -263,12 +263,13 @@ def _write_report(out: Path, report: dict, qids) -> None:
         a = st["analyze"]["queries"][q]
         par = a.get("proportion_at_recall") or {}
         mp = (a.get("map_at_k") or {}).get("10")
+        enr = ((a.get("enrichment") or {}).get("proportion_at_recall") or {}).get("50%")
         sq = next((x for x in st["simulate"]["queries"] if x["query_id"] == q), {})
         lines.append(f"| {q} | `{st['query']['probes'][q]}` | {sq.get('total_reads', 0):,} | "
                      f"{_pct(sq.get('sampled_above_0.5'))} | "
                      f"{_pct(par.get('50%'))} | {_pct(par.get('90%'))} | "
                      f"{'n/a' if mp is None else f'{mp:.3f}'} | "
-                     f"{_pct(((a.get('enrichment') or {}).get('proportion_at_recall') or {}).get('50%'))} |")
+                     f"{_pct(enr)} |")
     lines += ["", "Unrelated documents binding: the share of documents outside the simulated top of "
               "the predictor's ranking and the query's nearest neighbours that reach yield 0.5 in "
               "a random sample simulated with the thermodynamic model (their yields stand in for "
