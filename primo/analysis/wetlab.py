@@ -31,7 +31,8 @@ query's read counts, so that ranking by enrichment removes the synthesis and enr
 (but not the per-query PCR after capture, nor the counting noise of either library). One input
 library serves every query of the pool.
 
-:func:`write_reads` turns counts into NextSeq-like FASTQ records in the read structure ``primo analyze`` expects: 25 random nt + the 165-nt oligo, forward or reverse-complemented
+:func:`write_reads` turns counts into NextSeq-like FASTQ records in the read structure
+``primo analyze`` expects: 25 random nt + the 165-nt oligo, forward or reverse-complemented
 with equal probability, truncated to ``read_length``, with substitution errors whose rate grows
 along the read (``error_start`` -> ``error_end``), Ns at a low rate, and binned NextSeq qualities
 consistent with the errors.
