@@ -247,6 +247,17 @@ def json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def write_table(path, header, columns) -> None:
+    """Write a CSV table (gzip if ``path`` ends in .gz) from parallel ``columns``, atomically."""
+    import csv
+
+    with atomic_file(path, suffix=".gz" if str(path).endswith(".gz") else "") as tmp:
+        with open_output(tmp) as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(zip(*columns))
+
+
 def read_csv_rows(path, required: list[str], what: str = "CSV file"):
     """Yield ``(line_number, row_dict)`` from a CSV (plain or gzip) checking the header.
 

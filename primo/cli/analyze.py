@@ -170,11 +170,9 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
 
 def _enrichment(rc, input_counts, tmp):
     """Enrichment scores of ``rc`` over the input library's counts; writes enrichment.csv.gz."""
-    import csv
-
     from ..analysis import reads as R
     from ..analysis.recall import enrichment_scores
-    from ..io import atomic_file, open_output
+    from ..io import write_table
 
     inp = R.align_counts(R.ReadCounts.read(input_counts), rc.image_ids, source=input_counts)
     if inp.counts.sum() == 0:
@@ -183,12 +181,9 @@ def _enrichment(rc, input_counts, tmp):
         raise DataError("the input library has no reads", path=input_counts,
                         hint="give the counts of the pool sequenced without hybridization")
     e = enrichment_scores(rc.counts, inp.counts)
-    with atomic_file(tmp / "enrichment.csv.gz", suffix=".gz") as t:
-        with open_output(t) as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["ImageID", "Count", "Input Count", "Enrichment"])
-            w.writerows(zip(rc.image_ids.tolist(), rc.counts.tolist(), inp.counts.tolist(),
-                            (f"{v:.6g}" for v in e)))
+    write_table(tmp / "enrichment.csv.gz", ["ImageID", "Count", "Input Count", "Enrichment"],
+                [rc.image_ids.tolist(), rc.counts.tolist(), inp.counts.tolist(),
+                 [f"{v:.6g}" for v in e]])
     rc.stats["input_library"] = {"source": str(input_counts), "reads": int(inp.counts.sum()),
                                  "documents_seen": int((inp.counts > 0).sum())}
     return e

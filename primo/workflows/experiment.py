@@ -262,15 +262,9 @@ def _query_distances(features, qX, image_ids, chunksize, budget_bytes=1 << 30):
 
 
 def _write_table(path, header, columns):
-    import csv
+    from ..io import write_table
 
-    from ..io import atomic_file, open_output
-
-    with atomic_file(path, suffix=".gz" if str(path).endswith(".gz") else "") as tmp:
-        with open_output(tmp if not str(path).endswith(".gz") else tmp.with_name(tmp.name)) as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(header)
-            w.writerows(zip(*columns))
+    write_table(path, header, columns)
 
 
 def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=None,
