@@ -193,6 +193,7 @@ def extract_images(inputs, output, model="vgg16", *, weights=None, batch_size: i
         existing = fs.existing_ids()
         todo = [r for r in refs if r.doc_id not in existing]
         n_existing = len(refs) - len(todo)
+        source = {r.doc_id: os.path.abspath(r.path) for r in todo}  # recorded for result pages
         done_skips = {p for p, _ in fs.skipped}
         fs.add_skipped([(p, r) for p, r in missing if p not in done_skips])
         bar = progress(total=len(todo), desc=f"extract {extractor.name}", unit="img")
@@ -204,7 +205,7 @@ def extract_images(inputs, output, model="vgg16", *, weights=None, batch_size: i
                     skipped.extend(bad)
                     fs.add_skipped([(p, r) for p, r in bad if p not in done_skips])
                 if doc_ids:
-                    fs.append(doc_ids, extractor(images))
+                    fs.append(doc_ids, extractor(images), paths=[source[d] for d in doc_ids])
                     n_written += len(doc_ids)
                 bar.update(len(doc_ids) + len(bad))
         finally:

@@ -11,6 +11,10 @@ File format (HDF5, written with h5py)
     variable-length UTF-8 strings, shape (N_alloc,): the document ID of each row (unique).
 ``/labels`` (optional)
     int64, shape (N_alloc,): a class label per row (Fashion-MNIST class, synthetic cluster), or absent.
+``/paths`` (optional)
+    variable-length UTF-8 strings, shape (N_alloc,): the source image file of each row (absolute
+    path at extraction; ``""`` where unknown). Written by ``primo extract`` so that result pages
+    can show the documents' pictures; created on the first append that gives paths.
 ``/skipped`` (optional)
     variable-length UTF-8 strings, shape (K, 2): inputs that extraction skipped, (path, reason).
 root attributes
@@ -279,6 +283,23 @@ class FeatureStore:
         return self._h5["labels"][: self.n]
 
     @property
+    def has_paths(self) -> bool:
+        """Whether the store records source image paths (``/paths``)."""
+        return "paths" in self._h5
+
+    def paths_of(self, ids) -> list:
+        """Source image path of each of ``ids`` (``""`` where not recorded)."""
+        ids = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
+        if not ids or "paths" not in self._h5:
+            return [""] * len(ids)
+        rows = self.index_of(ids)
+        ds = self._h5["paths"]
+        ok = rows < ds.shape[0]
+        order = np.unique(rows[ok])
+        got = dict(zip(order.tolist(), ds.asstr()[order.tolist()] if len(order) else []))
+        return [_str(got.get(int(r), "")) for r in rows]
+
+    @property
     def metadata(self) -> dict:
         """The writer's description (extractor, dim, preprocessing, ...), a dict."""
         return json.loads(_str(self._h5.attrs.get("metadata", "{}")))
@@ -339,8 +360,10 @@ class FeatureStore:
             self._id_set = set(self.ids.tolist())
         return self._id_set
 
-    def append(self, ids, X, labels=None) -> None:
+    def append(self, ids, X, labels=None, paths=None) -> None:
         """Append rows: ``ids`` (N strings), ``X`` (N x D numbers), ``labels`` (N ints, stores with labels).
+
+        ``paths`` (N strings, optional): each row's source image file (``/paths``, see above).
 
         The batch is checked before anything is written: wrong dimension, NaN / inf values, empty or
         duplicate IDs (within the batch or against the store) raise :class:`DataError` naming the
@@ -405,6 +428,8 @@ class FeatureStore:
             if labels.shape != (len(ids),) or not np.issubdtype(labels.dtype, np.integer):
                 raise DataError(f"labels must be {len(ids)} integers, got shape {labels.shape} "
                                 f"dtype {labels.dtype}", **where)
+        if paths is not None and len(paths) != len(ids):
+            raise DataError(f"{len(paths)} image paths for {len(ids)} rows", **where)
         self._record_session()
         n0, k = self.n, len(ids)
         Xd, Id = f["features"], f["ids"]
@@ -416,6 +441,8 @@ class FeatureStore:
             Ld = f["labels"]
             Ld.resize(n0 + k, axis=0)
             Ld[n0:n0 + k] = labels.astype(np.int64)
+        if paths is not None or "paths" in f:
+            self._write_paths(n0, k, paths)
         f.flush()
         f.attrs["n_rows"] = n0 + k  # commit
         f.flush()
@@ -425,6 +452,16 @@ class FeatureStore:
                 self._id_index[i] = n0 + j
         if self._ids_cache is not None and len(self._ids_cache) == n0:
             self._ids_cache = np.concatenate([self._ids_cache, np.array(ids, dtype=str)])
+
+    def _write_paths(self, n0: int, k: int, paths) -> None:
+        f = self._h5
+        paths = [""] * k if paths is None else [str(p) for p in paths]
+        if "paths" not in f:
+            f.create_dataset("paths", shape=(n0,), maxshape=(None,),
+                             dtype=_h5py().string_dtype("utf-8"), chunks=(4096,))
+        Pd = f["paths"]
+        Pd.resize(n0 + k, axis=0)
+        Pd[n0:n0 + k] = np.array(paths, dtype=object)
 
     # ------------------------------------------------------------------ reading
     def _read_ids_range(self, start, stop) -> np.ndarray:
