@@ -27,7 +27,9 @@ Layout written by ``primo train``::
 ``layout``
     Primers and lengths of the oligo / probe layout the model was trained for.
 ``features``
-    ``{"dim", "extractor", "metadata"}``: what the encoder expects (metadata copied from the store).
+    ``{"dim", "extractor", "metadata"}``: what the encoder expects (metadata copied from the store:
+    the extractor's preprocessing, weights and ``weights_sha256`` among it; features from another
+    extractor, weights file or preprocessing are refused, see :meth:`PrimoModel.check_features`).
 ``encoder``, ``predictor``
     Architecture settings.
 ``training``, ``simulator``, ``data``, ``versions``, ``metrics``
@@ -255,6 +257,15 @@ class PrimoModel:
                 f"features come from extractor {extractor!r} but the model {self.path} was trained "
                 f"on {self.extractor!r} features", path=path,
                 hint=f"extract the features with {self.extractor!r}")
+        from .features.extractors import extractor_mismatch
+
+        trained = {**(self.card["features"].get("metadata") or {}), "extractor": self.extractor}
+        diff = extractor_mismatch(metadata, trained)
+        if diff:
+            raise DataError(f"features and the model {self.path} come from different extractors "
+                            f"({diff})", path=path,
+                            hint="extract the features with the model's extractor, weights and "
+                                 "preprocessing (its card.json, features.metadata)")
 
     def encode_onehot(self, X, batch_size: int = 4096) -> np.ndarray:
         """Feature vectors (N x D) -> soft one-hots (N x 80 x 4, float32)."""

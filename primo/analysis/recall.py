@@ -413,6 +413,13 @@ def distances_from_features(features, query, image_ids, query_id=None, chunksize
         if q.shape[0] != db.dim:
             raise DataError(f"query vectors have {q.shape[0]} dimensions, the database {db.dim}",
                             hint="extract both with the same feature extractor")
+        from ..features.extractors import extractor_mismatch
+
+        diff = extractor_mismatch(getattr(qs, "metadata", None), getattr(db, "metadata", None))
+        if diff:
+            raise DataError(f"query and database features come from different extractors ({diff})",
+                            path=query if isinstance(query, (str, Path)) else None,
+                            hint="extract both with the same --model and --weights")
         lookup = _pool_lookup(image_ids)
         n = len(lookup)
         d = np.full(n, np.nan, dtype=np.float64)

@@ -13,9 +13,20 @@ import click
 
 from ._options import debug_option, mapper_from_options, parallel_options
 
-MODEL_HELP = ("Feature extractor: vgg16 (FC2, 4096-d; default), hub:PATH (a TF-Hub / SavedModel "
-              "image feature-vector module folder), fashion-embed (bundled 64-d Fashion-MNIST "
-              "embedding), pixels[:SIZE[:rgb]] (raw pixels).")
+MODEL_HELP = ("Feature extractor: vgg16 (FC2, 4096-d; default), resnet50 (2048-d), mobilenet_v3_large "
+              "(960-d), efficientnet_b0 (1280-d) (Keras applications, ImageNet weights), "
+              "hub:PATH|HANDLE (a TF-Hub image feature-vector module: SavedModel folder, .tar.gz, or "
+              "a https:// handle in the TF-Hub cache), fashion-embed (bundled 64-d Fashion-MNIST "
+              "embedding), pixels[:SIZE[:rgb]] (raw pixels). See --list-models.")
+
+
+def _list_models(ctx, _param, value):
+    if not value or ctx.resilient_parsing:
+        return
+    from ..features.extractors import format_model_list
+
+    click.echo(format_model_list())
+    ctx.exit(0)
 
 
 @click.command(name="extract")
@@ -24,9 +35,11 @@ MODEL_HELP = ("Feature extractor: vgg16 (FC2, 4096-d; default), hub:PATH (a TF-H
               help="Feature store to write (HDF5).")
 @click.option("--model", "-m", default="vgg16", show_default=True, help=MODEL_HELP)
 @click.option("--weights", default=None, metavar="PATH|imagenet|none",
-              help="vgg16: weights file (default: imagenet from the Keras cache, "
-                   "~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels.h5); 'none' = random "
-                   "weights, for testing only. fashion-embed: another trained .npz.")
+              help="Keras applications: weights file (default: imagenet from the Keras cache, "
+                   "e.g. ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels.h5); 'none' = "
+                   "random weights, for testing only. fashion-embed: another trained .npz.")
+@click.option("--list-models", is_flag=True, expose_value=False, is_eager=True,
+              callback=_list_models, help="List the models and whether their weights are here.")
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=None,
               help="Images per forward pass (default: 32 for vgg16/hub, more for small models).")
 @click.option("--ids", type=click.Choice(["stem", "path"]), default="stem", show_default=True,
@@ -38,7 +51,8 @@ MODEL_HELP = ("Feature extractor: vgg16 (FC2, 4096-d; default), hub:PATH (a TF-H
               default="bilinear", show_default=True,
               help="Resize filter (nearest = like Keras load_img).")
 @click.option("--input-size", type=click.IntRange(min=8), default=None,
-              help="hub: input side when the module does not fix it (default 224).")
+              help="hub: input side when the module does not fix it; resnet50, mobilenet_v3_large, "
+                   "efficientnet_b0: input side (default 224).")
 @click.option("--input-range", type=click.Choice(["0-1", "0-255", "-1-1"]), default=None,
               help="hub: pixel value range the module expects (TF-Hub convention: 0-1).")
 @click.option("--invert", is_flag=True,
@@ -71,7 +85,9 @@ def cli(images, output, model, weights, batch_size, ids, resume, overwrite, resi
     \b
     primo extract photos/ -o features.h5                     # VGG16-FC2, ImageNet weights
     primo extract photos/ more.txt -o f.h5 --resume          # add new images, continue a run
+    primo extract photos/ -o r.h5 --model resnet50           # 2048-d, average pooled
     primo extract q.jpg -o q.h5 --model hub:/models/mobilenet_v3_feature_vector
+    primo extract --list-models                              # which weights are present
     primo extract --fashion-mnist test --model fashion-embed -o fm_test.h5
     primo extract --synthetic 1000000 -o syn.h5              # FC2-like, for scale tests
 

@@ -9,8 +9,8 @@ valid ``F.h5.partial``; ``resume=True`` continues it, skipping the documents alr
 finished ``F.h5``, ``resume=True`` appends the documents that are not yet in it (in place, each
 batch committed). Without either flag an existing output (or partial output) is an error.
 
-Resuming checks that the store was made by the same extractor (name, dimension, weights, input
-size): mixing feature spaces in one store is refused.
+Resuming checks that the store was made by the same extractor (name, dimension, weights and their
+sha256, input size, preprocessing): mixing feature spaces in one store is refused.
 
 Skipped inputs (undecodable images, missing listed files) are warned about on stderr and recorded in
 the store (``FeatureStore.skipped`` and ``metadata["n_skipped"]``).
@@ -67,7 +67,8 @@ def partial_path(output) -> Path:
     return output.with_name(output.name + ".partial")
 
 
-_COMPAT_KEYS = ("extractor", "dim", "weights", "input_size", "image_mode", "preprocessing")
+_COMPAT_KEYS = ("extractor", "dim", "weights", "weights_sha256", "input_size", "image_mode",
+                "preprocessing")
 
 
 def _open_target(output: Path, extractor: Extractor, meta: dict, resume: bool, overwrite: bool,
