@@ -714,6 +714,15 @@ def _read_store(path, what):
     return fs, ids
 
 
+def _check_same_extractor(db_meta, q_meta, queries):
+    from ..features.extractors import extractor_mismatch
+
+    diff = extractor_mismatch(q_meta, db_meta)
+    if diff:
+        raise DataError(f"queries and database come from different extractors ({diff})",
+                        path=queries, hint="extract queries and database with the same --model and --weights")
+
+
 def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_options=None,
                      counts_dir=None, primo_curve=None, seed: int = 0, threads: int | None = None,
                      chunksize: int | None = None, mapper=None, n_thresholds: int = 500,
@@ -736,11 +745,13 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
     qfs, qids = _read_store(queries, "query store")
     with qfs:
         Q = qfs.read()
+        qmeta = qfs.metadata
     if len(set(qids.tolist())) != len(qids):
         raise DataError("duplicate query ID", path=queries)
     fs, db_ids = _read_store(features, "database feature store")
     with fs:
         N, D = fs.n, fs.dim
+        _check_same_extractor(fs.metadata, qmeta, queries)
         check_inputs(N, D, Q, k, features=features, queries=queries)
         cs = int(chunksize or fs.default_chunksize())
         nn, _ = exact_knn(fs.iter_chunks(cs), Q, k, mapper=mapper)
