@@ -6,7 +6,10 @@ Writes into OUT/ (atomically: on any error OUT/ is left as it was):
 * ``stats.json``: reads per file, oligo orientation, barcode corrections, reads not counted by
   reason, paired-end agreement, excluded documents, throughput, provenance;
 * with ``--distances`` (or ``--features`` + ``--query``): ``thresholds.csv`` (published layout)
-  and ``recall.png`` (Fig. 3B); with ``--labels``: mAP@k in ``stats.json``.
+  and ``recall.png`` (Fig. 3B); with ``--labels``: mAP@k in ``stats.json``;
+* with distances, ``report.html`` (and ``report_files/``): the query's picture, the documents with
+  the most reads (``--gallery``), Fig. 3A/B/C (see :mod:`primo.workflows.report`); pictures come
+  from the feature stores (``primo extract`` records each image's file) or ``--images DIR``.
 
 ``--counts FILE`` starts from existing counts (e.g. the published ``sequencing/decoded`` files)
 instead of reads. Read files are FASTQ (or FASTA), plain or compressed, detected by content;
@@ -85,12 +88,18 @@ class _Size(click.ParamType):
               help="k for mAP@k; repeatable (default 5, 10, 100).")
 @click.option("--name", default=None, help="Curve label in recall.png (default: the query).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--gallery", type=click.IntRange(min=0), default=10, show_default=True,
+              metavar="N", help="report.html: draw the N documents with the most reads (and 5 "
+                                "per Fig. 3C threshold); 0: no pictures.")
+@click.option("--images", "images_dir", type=click.Path(file_okay=False), default=None,
+              help="report.html: folder of the documents' pictures, named <ImageID>.<ext> "
+                   "(default: the image files the feature stores record).")
 @parallel_options
 @debug_option
 def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, min_yield,
         prefix_length, max_ip_mismatches, max_barcode_mismatches, chunksize, input_counts,
         distances, features, query, query_id, k, labels, query_label, map_ks, name, no_progress,
-        processes, scheduler):
+        gallery, images_dir, processes, scheduler):
     """Count the reads of every pool document and measure the search.
 
     READS are FASTQ files (plain or gzip, any number of lanes). Each read holds 25 random nt and
@@ -119,7 +128,7 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
         raise UsageError("--features and --query go together")
     for p, what in [(pool_path, "--pool"), (counts_file, "--counts"), (distances, "--distances"),
                     (features, "--features"), (query, "--query"), (labels, "--labels"),
-                    (input_counts, "--input-counts"),
+                    (input_counts, "--input-counts"), (images_dir, "--images"),
                     *[(r, "read file") for r in reads]]:
         if p and not Path(p).exists():
             raise UsageError(f"{what} {p} does not exist")
@@ -159,7 +168,8 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
             scores = _enrichment(rc, input_counts, tmp)
         if distances or features or labels:
             search = _search(rc, tmp, distances, features, query, query_id, k, labels,
-                             query_label, map_ks, name, scores=scores)
+                             query_label, map_ks, name, scores=scores,
+                             page={"gallery": gallery, "images": images_dir})
             if scores is not None:
                 search["ranking"] = f"enrichment over the input library {input_counts}"
             rc.stats["search"] = search
@@ -190,7 +200,7 @@ def _enrichment(rc, input_counts, tmp):
 
 
 def _search(rc, tmp, distances, features, query, query_id, k, labels, query_label, map_ks, name,
-            scores=None):
+            scores=None, page=None):
     from pathlib import Path
 
     from ..analysis import recall as Q
@@ -212,9 +222,28 @@ def _search(rc, tmp, distances, features, query, query_id, k, labels, query_labe
                                  hint="give --query-label, or a row for the query in --labels")
             query_label = table[str(qid)]
     ks = tuple(map_ks) or (5, 10, 100)
-    return Q.evaluate_counts(rc.counts if scores is None else scores, rc.image_ids, dist, tmp, k=k,
-                             name=name or qid or "primo", labels=lab, query_label=query_label,
-                             map_ks=ks)
+    search = Q.evaluate_counts(rc.counts if scores is None else scores, rc.image_ids, dist, tmp,
+                               k=k, name=name or qid or "primo", labels=lab,
+                               query_label=query_label, map_ks=ks)
+    if page is not None and dist is not None:
+        search["report"] = _results_page(rc, tmp, dist, scores, qid or name or "query", k, lab,
+                                         query_label, features, query, **page)
+    return search
+
+
+def _results_page(rc, tmp, dist, scores, qid, k, lab, query_label, features, query, *, gallery,
+                  images):
+    """report.html: the query, the documents it retrieved, Fig. 3A/B/C."""
+    from ..analysis.results import summarize_query
+    from ..workflows.report import ImageSource, write_results_page
+
+    res = summarize_query(qid, rc.counts, dist, rc.image_ids, k=k, gallery=gallery, labels=lab,
+                          query_label=query_label, enrichment=scores)
+    src = ImageSource([features, query], images_dir=images)
+    info = write_results_page(tmp, [res], images=src, gallery=gallery > 0,
+                              title=f"primo analyze: query {qid}")
+    return {"page": "report.html", "pictures": info["pictures"],
+            "placeholders": len(info["placeholders"]), "why_no_pictures": info["why_no_pictures"]}
 
 
 def _report(rc, out, search):
