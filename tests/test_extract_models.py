@@ -63,6 +63,7 @@ def test_keras_application_random_weights(name, size, dim, few, tmp_path):
     assert meta["extractor"] == name and meta["dim"] == dim and meta["input_size"] == [size, size]
     assert meta["weights"] == "random (testing only)" and meta["weights_sha256"] is None
     assert meta["preprocessing"].startswith(f"resize to {size}x{size} RGB")
+    assert meta["extractor_options"] == ({} if name == "vgg16" else {"input_size": size})
     x = _decoded(few, ids, size)
     if name in ("resnet50", "vgg16"):
         # caffe mode: RGB -> BGR, ImageNet means subtracted, no scaling
@@ -202,6 +203,7 @@ def test_hub_local_folder_cache_layout_and_archive(run_cli, few, tmp_path, hub_m
     assert X.shape == (3, 6) and np.allclose(X, ref, atol=1e-5)
     assert meta["extractor"] == f"hub:{module}" and meta["input_size"] == [16, 16]
     assert "[0, 1]" in meta["preprocessing"] and len(meta["weights_sha256"]) == 64
+    assert meta["extractor_options"] == {"input_range": "0-1"}  # the module fixes the size
 
     # a handle, found in the TF-Hub cache: TFHUB_CACHE_DIR / sha1(handle)
     handle = "https://tfhub.dev/primo-tests/tiny/feature_vector/1"
@@ -287,3 +289,20 @@ def test_list_models_rows():
             "fashion-embed"} <= set(rows)
     assert rows["resnet50"]["dim"] == 2048 and rows["vgg16"]["dim"] == 4096
     assert rows["fashion-embed"]["present"] and not rows["resnet50"]["present"]
+
+
+def test_query_images_are_extracted_like_the_training_features(run_cli, few, tmp_path):
+    """`primo query --image` re-extracts with the options recorded in the card (here --invert)."""
+    from primo.model_dir import PrimoModel
+    from primo.workflows.query import query_features
+
+    db = tmp_path / "db.h5"
+    res, _, err = run_cli(["extract", few, "-o", db, "--model", "fashion-embed", "--invert"])
+    assert res.exit_code == 0, err
+    with FeatureStore.open(db) as fs:
+        ids, X, meta = fs.ids.tolist(), fs.read(), fs.metadata
+    assert meta["extractor_options"] == {"invert": True}
+    model = PrimoModel(tmp_path, {"features": {"dim": 64, "extractor": "fashion-embed",
+                                               "metadata": meta}})
+    qids, Q = query_features(model, images=[few / f"{i}.png" for i in ids])
+    assert qids.tolist() == ids and np.allclose(Q, X, atol=1e-6)

@@ -105,6 +105,7 @@ class Extractor(abc.ABC):
     preprocessing = ""
     weights_source = "none"
     weights_sha256 = None
+    options: dict = {}  # the get_extractor() keywords that rebuild this extractor (input_size, ...)
     default_batch_size = 32
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
@@ -128,7 +129,7 @@ class Extractor(abc.ABC):
         return {"extractor": self.name, "extractor_version": self.version, "dim": self.dim,
                 "input_size": list(self.input_size), "image_mode": self.image_mode,
                 "preprocessing": self.preprocessing, "weights": self.weights_source,
-                "weights_sha256": self.weights_sha256}
+                "weights_sha256": self.weights_sha256, "extractor_options": dict(self.options)}
 
 
 def extractor_mismatch(a: dict | None, b: dict | None) -> str | None:
@@ -274,6 +275,7 @@ class KerasAppExtractor(Extractor):
         if side < 32:
             raise UsageError(f"{app.name} needs images of at least 32x32, got --input-size {side}")
         self.input_size = (side, side)
+        self.options = {"input_size": side} if app.resizable else {}
         self.preprocessing = app.preprocessing.format(w=side, h=side)
         path = self._resolve(weights)
         if path is not None:
@@ -549,6 +551,9 @@ class HubExtractor(Extractor):
         elif input_size and (int(input_size) != h or int(input_size) != w):
             raise UsageError(f"module {path} takes {w}x{h} images; --input-size {input_size} does not fit")
         self.input_size = (int(w), int(h))
+        self.options = {"input_range": input_range}
+        if spec.shape.rank != 4 or spec.shape[1] is None or spec.shape[2] is None:
+            self.options["input_size"] = int(w)
         self._in_dtype = spec.dtype
         probe = self._call(np.zeros((1, self.input_size[1], self.input_size[0], 3), np.uint8), path)
         if probe.ndim != 2:
@@ -656,6 +661,7 @@ class FashionEmbedExtractor(Extractor):
         self._model, meta = load_embedder(weights)
         self.dim = int(self._model.output_shape[-1])
         self.invert = bool(invert)
+        self.options = {"invert": True} if self.invert else {}
         self.preprocessing = ("resize to 28x28 grayscale; " + ("invert; " if invert else "")
                               + "scale to [0, 1] (object bright on dark background, as Fashion-MNIST)")
         self.weights_source = str(weights) if weights else "bundled primo/data/fashion_embed.npz"
