@@ -788,12 +788,19 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
                        "curves": "mean over queries per parameter setting, Pareto frontier, "
                                  "linear interpolation (subsampling below the smallest setting)"},
         "skipped": result.skipped,
+        "skipped_rows": _skipped_rows(),   # NaN / inf rows left out with --skip-bad-rows
         "notes": notes,
         "how_counted": result.how_counted(),
         "algorithms": result.summary(recalls),
     }
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, command="benchmark") as tmp:
         write_benchmarks_csv(tmp / "benchmarks.csv", result.rows)
         plot_benchmark(result, tmp / "benchmarks.png", title)
         write_json(tmp / "summary.json", summary)
     return summary
+
+
+def _skipped_rows():
+    from ..features.store import skipped_rows
+
+    return skipped_rows()

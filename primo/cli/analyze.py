@@ -23,7 +23,8 @@ import re
 
 import click
 
-from ._options import debug_option, mapper_from_options, parallel_options
+from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
+                       skip_bad_rows_option)
 
 __all__ = ["cli"]
 
@@ -95,6 +96,10 @@ class _Size(click.ParamType):
               help="report.html: folder of the documents' pictures, named <ImageID>.<ext> "
                    "(default: the image files the feature stores record).")
 @parallel_options
+@overwrite_option("analyze", output="out",
+                  inputs=("pool_path", "reads", "counts_file", "input_counts", "distances",
+                          "features", "query", "labels"))
+@skip_bad_rows_option("analyze")
 @debug_option
 def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, min_yield,
         prefix_length, max_ip_mismatches, max_barcode_mismatches, chunksize, input_counts,

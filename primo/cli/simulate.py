@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import debug_option, mapper_from_options, parallel_options
+from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
+                       skip_bad_rows_option)
 
 __all__ = ["cli"]
 
@@ -69,6 +70,8 @@ __all__ = ["cli"]
 @click.option("--chunksize", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Documents per step (memory).")
 @parallel_options
+@overwrite_option("simulate", inputs=("model_dir", "features", "queries", "pool", "labels"))
+@skip_bad_rows_option("simulate")
 @debug_option
 def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
         backend, k, labels, depth, reads_per_document, background, capture_efficiency,

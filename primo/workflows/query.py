@@ -38,14 +38,17 @@ def query_features(model, *, features=None, images=None, query_ids=None, weights
             raise UsageError(f"the model {model.path} does not record the feature extractor it "
                              "was trained with", hint="extract the query features yourself and "
                                                       "pass --features Q.h5")
+        card_meta = (model.card.get("features") or {}).get("metadata") or {}
         if weights is None:
-            weights = ((model.card.get("features") or {}).get("metadata") or {}).get("weights")
+            weights = card_meta.get("weights")
             if weights not in (None, "imagenet", "none", "bundled") and not Path(str(weights)).exists():
                 weights = None
+        opts = card_meta.get("extractor_options") or {}  # input size, range, invert of the training features
         with tempfile.TemporaryDirectory(prefix="primo-query-") as tmp:
             store_path = Path(tmp) / "queries.h5"
             extract_images(list(images), store_path, extractor, weights=_weights_arg(weights),
-                           ids=ids, batch_size=batch_size)
+                           ids=ids, batch_size=batch_size, input_size=opts.get("input_size"),
+                           input_range=opts.get("input_range"), invert=bool(opts.get("invert")))
             with FeatureStore.open(store_path) as st:
                 qids, X = np.asarray(st.ids), st.read(0, st.n)
                 meta = st.metadata
