@@ -3,6 +3,13 @@
 * :func:`atomic_file` / :func:`atomic_dir`: write under a temporary name in the same directory and
   rename on success, so that a crash or an error never leaves a half-written output, and an existing
   output is only replaced once the new one is complete.
+* Output directories are never a user's files: every directory primo writes holds a marker,
+  ``.primo-output.json`` (the command that wrote it and its files). :func:`check_output_dir`
+  refuses an output directory that exists and holds files unless it is an earlier output of the
+  same command *and* ``--overwrite`` was given (:func:`output_policy`, set by the command line's
+  ``overwrite_option``); a directory holding files primo did not write, the output of another
+  command, the current directory, or an input of the same command is never replaced. Library
+  callers (no policy) may replace any directory carrying a primo marker, never a foreign one.
 * :func:`open_output`: text output, gzip-compressed (fast level) when the name ends in ``.gz``.
 * :func:`open_input`: text input, gzip detected by content (magic bytes), not by name; truncated gzip
   raises :class:`~primo.errors.DataError` naming the file.
@@ -12,7 +19,9 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
+import dataclasses
 import datetime as _dt
 import gzip
 import io
@@ -25,11 +34,13 @@ import zlib
 from pathlib import Path
 
 from . import __version__
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, shorten
 
 __all__ = [
     "atomic_file", "atomic_dir", "open_output", "open_input", "is_gzip", "provenance",
     "set_command", "write_json", "json_default", "read_csv_rows", "gc_paused", "GZIP_LEVEL",
+    "OUTPUT_MARKER", "output_policy", "check_output_dir", "check_output_file", "claim_output_dir",
+    "read_marker", "write_marker",
 ]
 
 GZIP_LEVEL = 3  # fast; level 9 is several times slower for a few % smaller files
@@ -65,6 +76,12 @@ def provenance(**extra) -> dict:
     return d
 
 
+def _cannot_write(path, e: OSError):
+    """A one-line error about ``path`` (the output the user named), not primo's temporary name."""
+    return UsageError(f"cannot write {path}: {e.strerror or e}",
+                      hint="choose an output in a directory you can write to")
+
+
 @contextlib.contextmanager
 def atomic_file(path, suffix: str = ""):
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
@@ -75,47 +92,293 @@ def atomic_file(path, suffix: str = ""):
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
         raise UsageError(f"cannot write {path}: directory {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=parent)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
     os.close(fd)
     tmp = Path(tmp)
     _default_mode(tmp, directory=False)
     try:
         yield tmp
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise _cannot_write(path, e) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
 
 
-@contextlib.contextmanager
-def atomic_dir(path):
-    """Yield a temporary directory beside ``path``; it becomes ``path`` if the block succeeds.
+# ---- output directories: never replace what primo did not write ------------------------------
 
-    An existing ``path`` is replaced only after the new directory is complete (it is moved aside,
-    the new one renamed in, then the old one deleted). On an exception the temporary directory is
-    deleted and ``path`` is untouched.
+OUTPUT_MARKER = ".primo-output.json"
+_MARKER_FORMAT = "primo-output"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Policy:
+    command: str
+    output: Path | None     # resolved
+    overwrite: bool
+    inputs: tuple           # ((as given, resolved), ...)
+
+
+_POLICY: contextvars.ContextVar = contextvars.ContextVar("primo_output_policy", default=None)
+
+
+def _resolve(p) -> Path:
+    return Path(os.path.expanduser(str(p))).resolve()
+
+
+def _flatten_inputs(inputs) -> tuple:
+    out = []
+    for v in inputs or ():
+        if v is None or v == "" or v == ():
+            continue
+        if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], Path):
+            out.append(v)   # already (as given, resolved)
+        elif isinstance(v, (list, tuple)):
+            out.extend(_flatten_inputs(v))
+        else:
+            out.append((str(v), _resolve(v)))
+    return tuple(out)
+
+
+@contextlib.contextmanager
+def output_policy(command: str, output=None, *, overwrite: bool = False, inputs=(),
+                  file: bool = False, sidecars=(), check: bool = True):
+    """The rules for one command's output, in force while the block runs.
+
+    ``output`` is checked at once (so that a refused output fails before any work):
+    :func:`check_output_dir`, or :func:`check_output_file` with ``file=True`` (``sidecars``: files
+    written beside it); ``check=False`` leaves that to the writer. :func:`atomic_dir` and :func:`claim_output_dir` apply ``command``,
+    ``overwrite`` and ``inputs`` when they write ``output``.
+    """
+    ins = _flatten_inputs(inputs)
+    if output is not None and check:
+        if file:
+            check_output_file(output, overwrite=overwrite, inputs=ins, sidecars=sidecars)
+        else:
+            check_output_dir(output, command, overwrite=overwrite, inputs=ins)
+    pol = _Policy(command, None if output is None else _resolve(output), bool(overwrite), ins)
+    token = _POLICY.set(pol)
+    try:
+        yield pol
+    finally:
+        _POLICY.reset(token)
+
+
+def _rules(path, command, overwrite, inputs):
+    """(command, overwrite, inputs) for writing the directory ``path``."""
+    pol = _POLICY.get()
+    if pol is not None and pol.output is not None and pol.output == _resolve(path):
+        return pol.command, pol.overwrite, pol.inputs
+    ins = _flatten_inputs(inputs) if inputs is not None else (pol.inputs if pol else ())
+    return command or (pol.command if pol else None), overwrite, ins
+
+
+def _names(paths, limit: int = 3) -> str:
+    names = sorted(str(p) for p in paths)
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _list_files(directory: Path) -> list:
+    """Every file (and symbolic link) under ``directory``, relative, in POSIX form; the marker
+    itself left out."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        r = Path(root)
+        for d in dirs:
+            if (r / d).is_symlink():
+                files.append(d)
+        for f in files:
+            rel = (r / f).relative_to(directory).as_posix()
+            if rel != OUTPUT_MARKER:
+                found.append(rel)
+    return sorted(found)
+
+
+def read_marker(directory) -> dict | None:
+    """The marker of an output directory primo wrote, or None (none, unreadable, not primo's)."""
+    p = Path(directory) / OUTPUT_MARKER
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(d, dict) or d.get("format") != _MARKER_FORMAT or not d.get("command"):
+        return None
+    return d
+
+
+def write_marker(directory, command: str | None, *, files: bool = True) -> None:
+    """Mark ``directory`` as written by ``primo COMMAND`` (listing its files, unless ``files`` is
+    False for a directory still being written in place)."""
+    directory = Path(directory)
+    d = {"format": _MARKER_FORMAT, "format_version": 1, "command": command or "python",
+         "provenance": provenance(),
+         "files": _list_files(directory) if files else None}
+    from .features.store import skipped_rows
+
+    rows = skipped_rows()
+    if rows:  # feature rows left out with --skip-bad-rows
+        d["skipped_rows"] = rows
+    with open(directory / OUTPUT_MARKER, "w", encoding="utf-8") as fh:
+        json.dump(d, fh, indent=2)
+        fh.write("\n")
+
+
+def _check_not_input(path: Path, rp: Path, inputs, what: str) -> None:
+    for given, ri in inputs:
+        if ri == rp:
+            raise UsageError(f"{what} {path} is the input {given} of this command",
+                             hint="choose a new output name")
+        if rp in ri.parents:
+            raise UsageError(f"{what} {path} holds the input {given} of this command",
+                             hint="choose a new output directory")
+        if ri in rp.parents and what == "output directory":
+            raise UsageError(f"{what} {path} is inside the input {given} of this command",
+                             hint="choose a new output directory outside it")
+
+
+def check_output_dir(path, command: str | None = None, *, overwrite: bool | None = None,
+                     inputs=()) -> dict | None:
+    """Refuse to write the directory ``path`` where that would lose files; return its marker.
+
+    Never replaced: the current directory (or one holding it), an input of the command (or a
+    directory holding one or inside one), a file, and a directory that holds files primo did not
+    write or the output of another command. An earlier output of the same ``command`` is replaced
+    only with ``overwrite=True``; ``overwrite=None`` (library callers) replaces any directory that
+    carries a primo marker and lists every file in it.
     """
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.exists() and not path.is_dir():
+    rp = _resolve(path)
+    cwd = _resolve(os.getcwd())
+    if rp == cwd:
+        raise UsageError(f"output directory {path} is the current directory",
+                         hint="choose a new directory: primo writes its output directory whole "
+                              "and would replace this one")
+    if rp in cwd.parents:
+        raise UsageError(f"output directory {path} holds the current directory",
+                         hint="choose a new directory")
+    _check_not_input(path, rp, _flatten_inputs(inputs), "output directory")
+    if not path.exists():
+        return None
+    if not path.is_dir():
         raise UsageError(f"cannot write directory {path}: a file of that name exists",
                          hint="choose another output name")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    entries = [e.name for e in path.iterdir()]
+    if not entries:
+        return None
+    which = f"`primo {command}`" if command else "the same command"
+    marker = read_marker(path)
+    if marker is None:
+        raise UsageError(f"output directory {path} exists and holds files primo did not write "
+                         f"({_names(entries)})",
+                         hint="choose a new directory; --overwrite replaces only an earlier "
+                              f"output of {which}")
+    mcmd = marker["command"]
+    if command is not None and mcmd != command:
+        raise UsageError(f"output directory {path} holds the output of `primo {mcmd}`",
+                         hint=f"choose a new directory; --overwrite replaces only an earlier "
+                              f"output of {which}")
+    if marker.get("files") is not None:
+        foreign = sorted(set(_list_files(path)) - set(marker["files"]))
+        if foreign:
+            raise UsageError(f"output directory {path} holds files primo did not write "
+                             f"({_names(foreign)}) beside an earlier output of `primo {mcmd}`",
+                             hint="choose a new directory, or move those files away first")
+    if overwrite is False:
+        raise UsageError(f"output directory {path} exists and holds files (an earlier output of "
+                         f"`primo {mcmd}`)",
+                         hint="choose a new directory, or pass --overwrite to replace it")
+    return marker
+
+
+def check_output_file(path, *, overwrite: bool | None = None, inputs=(), sidecars=()) -> None:
+    """Refuse to write the file ``path`` (and ``sidecars`` written beside it) over an input of the
+    command, or over an existing file unless ``overwrite`` is not False."""
+    path = Path(path)
+    ins = _flatten_inputs(inputs)
+    for p in [path, *map(Path, sidecars)]:
+        _check_not_input(p, _resolve(p), ins, "output")
+        if p.is_dir():
+            raise UsageError(f"output {p} is a directory", hint="give a file name")
+    if overwrite is False and path.exists():
+        raise UsageError(f"output {path} exists",
+                         hint="choose a new name, or pass --overwrite to replace it")
+
+
+def _replace_dir(path: Path, new: Path) -> None:
+    """Put the directory ``new`` in the place of ``path`` (already checked); delete the old one."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+        path.rmdir()
+        os.replace(new, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
+    try:
+        os.replace(path, old / "x")
+        os.replace(new, path)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path, *, command: str | None = None, overwrite: bool | None = None, inputs=None):
+    """Yield a temporary directory beside ``path``; it becomes ``path`` if the block succeeds.
+
+    The new directory gets the marker :data:`OUTPUT_MARKER` (``command`` and its files). An
+    existing ``path`` is replaced only where :func:`check_output_dir` allows it (with the rules of
+    :func:`output_policy` when ``path`` is that policy's output), and only after the new directory
+    is complete (it is moved aside, the new one renamed in, then the old one deleted). On an
+    exception the temporary directory is deleted and ``path`` is untouched.
+    """
+    path = Path(path)
+    command, overwrite, inputs = _rules(path, command, overwrite, inputs)
+    check_output_dir(path, command, overwrite=overwrite, inputs=inputs)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    except OSError as e:
+        raise _cannot_write(path, e) from None
     _default_mode(tmp, directory=True)
     try:
         yield tmp
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
-            os.replace(path, old / "x")
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+        write_marker(tmp, command)
+        if path.exists() or path.is_symlink():
+            # checked again: the directory may have changed while the output was computed
+            check_output_dir(path, command, overwrite=overwrite, inputs=inputs)
+            _replace_dir(path, tmp)
         else:
             os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def claim_output_dir(path, *, command: str | None = None, overwrite: bool | None = None,
+                     inputs=None) -> Path:
+    """Make ``path`` an output directory written in place (``primo train``): check it as
+    :func:`atomic_dir` does, delete an earlier output that may be replaced, create it and mark it
+    (its file list is written by a later :func:`write_marker`)."""
+    path = Path(path)
+    command, overwrite, inputs = _rules(path, command, overwrite, inputs)
+    marker = check_output_dir(path, command, overwrite=overwrite, inputs=inputs)
+    if marker is not None:
+        parent = path.parent if str(path.parent) else Path(".")
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
+        os.replace(path, old / "x")
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
+    write_marker(path, command, files=False)
+    return path
 
 
 def open_output(path, mode: str = "wt", level: int = GZIP_LEVEL):
@@ -261,7 +524,10 @@ def write_table(path, header, columns) -> None:
 def read_csv_rows(path, required: list[str], what: str = "CSV file"):
     """Yield ``(line_number, row_dict)`` from a CSV (plain or gzip) checking the header.
 
-    Raises DataError for an empty file or missing columns. Line numbers are 1-based file lines.
+    Raises DataError for an empty file, missing columns, and a row with fewer or more fields than
+    the header (a field beyond the header's columns would otherwise be dropped without a word; it
+    is usually an unquoted comma). Extra *named* columns are fine. Line numbers are 1-based file
+    lines.
     """
     fh = open_input(path, what)
     with fh:
@@ -283,7 +549,14 @@ def read_csv_rows(path, required: list[str], what: str = "CSV file"):
             line = reader.line_num
             if not row or all(not c.strip() for c in row):
                 continue
-            if len(row) < len(header):
-                raise DataError(f"row has {len(row)} fields, header has {len(header)}", path=path,
-                                line=line)
+            if len(row) != len(header) and not (
+                    len(row) > len(header) and not any(c.strip() for c in row[len(header):])):
+                # (empty trailing fields, as spreadsheets write them, are fine)
+                extra = "" if len(row) < len(header) else (
+                    f"; the field(s) beyond the header would be lost: "
+                    f"{', '.join(shorten(c, 20) for c in row[len(header):][:2])}")
+                raise DataError(f"row has {len(row)} fields, header has {len(header)}{extra}",
+                                path=path, line=line,
+                                hint="quote fields that hold commas, or name every column in the "
+                                     "header")
             yield line, {h: row[i] for h, i in pos.items()}

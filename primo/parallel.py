@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import collections
 import os
+import re
 from typing import Callable, Iterable, Iterator
 
 from .errors import MissingDependencyError, UsageError
@@ -112,6 +113,29 @@ class ProcessMapper(Mapper):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+_ADDRESS = re.compile(r"(?:(tcp|tls|ws|wss|inproc|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)"
+                      r"(?::(\d{1,5}))?/?")
+
+
+def _check_scheduler_address(address: str) -> None:
+    """Refuse at once what is not a scheduler address (``tcp://HOST:PORT``) or names a host that
+    does not resolve (Dask would retry until its timeout, then print a traceback)."""
+    import socket
+
+    m = _ADDRESS.fullmatch(str(address).strip())
+    hint = "give the scheduler's address as tcp://HOST:PORT, e.g. tcp://10.0.0.1:8786"
+    if not m or (m.group(1) is None and m.group(3) is None):
+        raise UsageError(f"--scheduler {address!r} is not a scheduler address", hint=hint)
+    proto, host = m.group(1) or "tcp", m.group(2).strip("[]")
+    if proto in ("tcp", "tls", "ws", "wss"):
+        try:
+            socket.getaddrinfo(host, None)
+        except (socket.gaierror, UnicodeError) as e:
+            raise UsageError(f"cannot reach the Dask scheduler at {address}: host {host!r} is "
+                             f"unknown ({e.strerror if hasattr(e, 'strerror') else e})",
+                             hint=hint) from None
+
+
 class DaskMapper(Mapper):
     """Tasks on an existing Dask.distributed cluster, given by its scheduler address."""
 
@@ -124,9 +148,10 @@ class DaskMapper(Mapper):
             raise MissingDependencyError(
                 "--scheduler needs Dask.distributed, which is not installed",
                 hint="pip install 'dask[distributed]'") from None
+        _check_scheduler_address(scheduler)
         try:
             self._client = Client(scheduler, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError) as e:
+        except Exception as e:  # noqa: BLE001 -- whatever stops the connection, say so in one line
             raise UsageError(f"cannot reach the Dask scheduler at {scheduler} ({e})",
                              hint="start one with `dask scheduler` or check the address") from None
         info = self._client.scheduler_info()

@@ -17,6 +17,7 @@ import pytest
 from primo import constants as C
 from primo.analysis import reads as R
 from primo.barcodes import BarcodeScheme
+from primo.io import write_marker
 from primo.barcodes.decode import decode_reference
 from primo.dna import revcomp
 from primo.errors import DataError, UsageError
@@ -365,8 +366,8 @@ def test_cli_writes_published_layouts(run_cli, adir, pool, tmp_path):
                                 "--distances", adir / "distances.csv.gz", "-j", "2",
                                 "--exclude", pool.image_ids[3]])
     assert res.exit_code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["counts.csv.gz", "recall.png", "stats.json",
-                                                     "thresholds.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".primo-output.json", "counts.csv.gz",
+                                                     "recall.png", "stats.json", "thresholds.csv"]
     with gzip.open(out / "counts.csv.gz", "rt", newline="") as fh:
         text = fh.read()
     lines = text.split("\n")
@@ -453,9 +454,10 @@ def test_broken_read_files(run_cli, adir, tmp_path, name, words, procs):
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("previous run")
+    write_marker(out, "analyze")  # an earlier output of primo analyze, which --overwrite replaces
     res, stdout, err = run_cli(["analyze", "--pool", adir / "database_seqs.csv.gz",
                                 adir / "reads_R1.fastq.gz", adir / name, "--single-end", "-o", out,
-                                "-j", procs])
+                                "-j", procs, "--overwrite"])
     assert res.exit_code == 1
     assert isinstance(res.error, DataError)
     line = err.strip()
@@ -463,7 +465,7 @@ def test_broken_read_files(run_cli, adir, tmp_path, name, words, procs):
     for w in words:
         assert w in line, (w, line)
     # the previous output is untouched and no temporary directory is left behind
-    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [".primo-output.json", "old.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 

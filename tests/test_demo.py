@@ -29,9 +29,13 @@ def test_quick_demo_runs_every_step(tmp_path, run_cli):
         assert "enrichment" in rep["steps"]["analyze"]["queries"][q]
     assert "50% at, ranked by enrichment" in md
     assert "<table" in (out / "report.html").read_text()
-    # running it again over an earlier demo replaces it
+    # an earlier demo is replaced only with --overwrite (not re-run here: it takes a while)
     res, _, err = run_cli(["demo", "-o", out, "--quick", "-j", "1"])
-    assert res.exit_code == 0, err
+    assert res.exit_code == 2 and "pass --overwrite" in err
+    from primo.io import check_output_dir
+
+    assert check_output_dir(out, "demo", overwrite=True)["command"] == "demo"
+    assert not [p for p in tmp_path.iterdir() if p.name != "demo"]  # no temporary directory left
 
 
 def test_demo_refuses_a_foreign_directory(tmp_path, run_cli):
@@ -39,5 +43,5 @@ def test_demo_refuses_a_foreign_directory(tmp_path, run_cli):
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
     res, _, err = run_cli(["demo", "-o", out, "--quick"])
-    assert res.exit_code == 2 and "not a primo demo directory" in err
+    assert res.exit_code == 2 and "primo did not write (precious.txt)" in err
     assert (out / "precious.txt").read_text() == "keep me"

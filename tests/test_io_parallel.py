@@ -35,7 +35,7 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
     assert (d / "a").read_text() == "1"
     with atomic_dir(d) as t:
         (t / "b").write_text("3")
-    assert sorted(os.listdir(d)) == ["b"]
+    assert sorted(os.listdir(d)) == [".primo-output.json", "b"]
     assert sorted(os.listdir(tmp_path)) == ["OUT"]
 
 

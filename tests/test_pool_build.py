@@ -50,7 +50,7 @@ def test_pool_directory_contents(tmp_path):
     res = build_pool(ids, feats, tmp_path / "pool", chunksize=3, name_prefix="bee")
     d = tmp_path / "pool"
     assert sorted(p.name for p in d.iterdir()) == sorted(
-        ["database_seqs.csv.gz", "twist_order.csv", "barcode_order.csv.gz", "qc_flags.csv.gz",
+        [".primo-output.json", "database_seqs.csv.gz", "twist_order.csv", "barcode_order.csv.gz", "qc_flags.csv.gz",
          "qc_summary.json", "manifest.json"])
     db = _rows(d / "database_seqs.csv.gz")
     assert db[0] == ["ImageID", "Sequence"] and [r[0] for r in db[1:]] == ids

@@ -164,9 +164,14 @@ def test_rebuild_over_existing_pool_replaces_it_only_when_complete(run_cli, olig
     out = tmp_path / "pool"
     assert run_cli(["pool", "build", oligo_data / "pairs.csv", "-o", out])[0].exit_code == 0
     before = (out / "database_seqs.csv.gz").read_bytes()
-    res, _, _ = run_cli(["pool", "build", oligo_data / "pairs_bad_base.csv", "-o", out])
+    # an earlier pool is replaced only with --overwrite
+    res, _, err = run_cli(["pool", "build", oligo_data / "pairs.csv", "-o", out])
+    assert res.exit_code == 2 and "--overwrite" in err
+    res, _, _ = run_cli(["pool", "build", oligo_data / "pairs_bad_base.csv", "-o", out,
+                         "--overwrite"])
     assert res.exit_code == 1
     assert (out / "database_seqs.csv.gz").read_bytes() == before
     shutil.copy(oligo_data / "pairs.csv", tmp_path / "again.csv")
-    assert run_cli(["pool", "build", tmp_path / "again.csv", "-o", out])[0].exit_code == 0
+    assert run_cli(["pool", "build", tmp_path / "again.csv", "-o", out,
+                    "--overwrite"])[0].exit_code == 0
     assert gzip.open(out / "database_seqs.csv.gz").read() == gzip.decompress(before)

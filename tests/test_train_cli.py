@@ -184,7 +184,8 @@ def test_threshold_without_similar_pairs_suggests_auto(store, tmp_path, run_cli)
 
 def test_existing_output_needs_resume_or_overwrite(trained, store, run_cli):
     res, _, err = run_cli(["train", "--features", store, "-o", trained, *TINY])
-    assert res.exit_code == 2 and "already exists" in err and "--resume" in err
+    assert res.exit_code == 2 and "holds an earlier `primo train` run" in err and "--resume" in err
+    assert "--overwrite" in err and len(err.strip().splitlines()) == 1
 
 
 def test_resume_without_checkpoint(store, tmp_path, run_cli):

@@ -50,7 +50,9 @@ How a read is placed
 A read is assigned when its candidates decode to exactly one pool document; two different documents
 make it ``ambiguous``. Base qualities are not used: the decoder's pool rule already places what
 erasing the lowest-quality symbols would (on ART and synthetic reads such a rescue placed no
-further read).
+further read). So a quality line is checked only for its length (that of the sequence): characters
+outside Phred+33, such as spaces, are accepted (checking every byte would slow the common path for
+no effect on the counts).
 
 Reasons a read is not counted: ``no_ip``, ``barcode_truncated``, ``uncorrectable``, ``not_in_pool``
 (a valid barcode of a document that is not in the pool), ``ambiguous``; for paired-end fragments

@@ -17,6 +17,7 @@ written already.
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -42,12 +43,22 @@ def _chunks(lines: Iterable[str], chunksize: int):
         first += len(chunk)
 
 
+_INDEX = re.compile(r"\s*-?[0-9]+\s*", re.ASCII)
+
+
 def _parse_indices(items: list[str], first: int, path, n_ids: int) -> np.ndarray:
-    """Integers of a chunk of lines; DataError naming the first line that is not one in range."""
-    try:
-        vals = [int(s) for s in items]
-    except ValueError:
-        vals = None
+    """Integers of a chunk of lines; DataError naming the first line that is not one in range.
+
+    Only ASCII digits are indices: Python's ``int`` also takes full-width and other Unicode digits,
+    ``_`` separators and a ``+`` sign, which are refused here (they are not what a file of indices
+    holds, and another tool would read them differently)."""
+    joined = "".join(items)
+    vals = None
+    if joined.isascii() and "_" not in joined and "+" not in joined:
+        try:
+            vals = [int(s) for s in items]
+        except ValueError:
+            vals = None
     if vals is not None:
         if min(vals) >= 0 and max(vals) < n_ids:
             return np.array(vals, dtype=np.int64)
@@ -55,9 +66,7 @@ def _parse_indices(items: list[str], first: int, path, n_ids: int) -> np.ndarray
         raise DataError(f"document index {vals[j]} is outside 0..{n_ids - 1:,}", path=path,
                         line=first + j, hint=f"the barcode scheme has {n_ids:,} IDs")
     for j, s in enumerate(items):
-        try:
-            int(s)
-        except ValueError:
+        if not _INDEX.fullmatch(s):
             what = "an empty line" if not s else shorten(s)
             raise DataError(f"{what} is not a document index", path=path, line=first + j,
                             hint="give one non-negative integer per line") from None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from ..parallel import get_mapper
 
-__all__ = ["parallel_options", "mapper_from_options", "debug_option"]
+__all__ = ["parallel_options", "mapper_from_options", "debug_option", "overwrite_option",
+           "skip_bad_rows_option"]
 
 
 def parallel_options(f):
@@ -26,3 +29,68 @@ def mapper_from_options(processes, scheduler):
 def debug_option(f):
     """Accept ``--debug`` after the subcommand too (it is handled in primo.cli.main)."""
     return click.option("--debug", is_flag=True, hidden=True, expose_value=False)(f)
+
+
+def overwrite_option(command: str, *, output: str = "output", inputs=(), file: bool = False,
+                     sidecars=None, pass_overwrite: bool = False, unless: str | None = None,
+                     check: bool = True):
+    """``--overwrite``, and the rules for the command's output (:func:`primo.io.output_policy`).
+
+    ``output`` names the parameter holding the output path, ``inputs`` the parameters holding
+    input paths (never replaced, even with --overwrite). Directory outputs: an existing directory
+    that holds files is replaced only if it is an earlier output of the same command and
+    --overwrite is given. File outputs (``file=True``; ``sidecars(output)`` lists the files
+    written beside it): an existing file is replaced only with --overwrite, an input never. The
+    check runs before the command does any work. ``pass_overwrite``: the command takes
+    ``overwrite`` itself; ``unless``: a flag parameter (``resume``) that continues an existing
+    output, so the check is the command's own; ``check=False``: the command checks its output
+    itself, early (with its own advice).
+    """
+    if file:
+        help_ = "Replace an existing output file (never an input of this command)."
+    else:
+        help_ = (f"Replace an earlier output directory of `primo {command}` (once the new one is "
+                 "complete; never a directory holding other files, nor an input).")
+
+    def deco(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            from ..io import output_policy
+
+            overwrite = kwargs["overwrite"] if pass_overwrite else kwargs.pop("overwrite")
+            out = kwargs.get(output)
+            if unless and kwargs.get(unless):
+                out = None
+            ins = [kwargs.get(name) for name in inputs]
+            side = sidecars(out) if (sidecars and out is not None) else ()
+            with output_policy(command, out, overwrite=overwrite, inputs=ins, file=file,
+                               sidecars=side, check=check):
+                return f(*args, **kwargs)
+
+        return click.option("--overwrite", is_flag=True, help=help_)(wrapper)
+
+    return deco
+
+
+def skip_bad_rows_option(command: str):
+    """``--skip-bad-rows``: feature stores read by the command leave out rows holding NaN or
+    infinite values, with a warning, and the output lists them (``skipped_rows``); without it the
+    first such row stops the command with an error naming the file, row and document."""
+
+    def deco(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            from ..features.store import bad_rows_policy
+
+            def warn(msg):
+                click.echo(f"primo {command}: warning: {' '.join(str(msg).split())}", err=True)
+
+            with bad_rows_policy(kwargs.pop("skip_bad_rows"), warn=warn):
+                return f(*args, **kwargs)
+
+        return click.option(
+            "--skip-bad-rows", is_flag=True,
+            help="Leave out feature vectors holding NaN or infinite values (warned about and "
+                 "listed in the output) instead of stopping at the first one.")(wrapper)
+
+    return deco

@@ -7,7 +7,8 @@ import warnings
 
 import click
 
-from ._options import debug_option, mapper_from_options, parallel_options
+from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
+                       skip_bad_rows_option)
 
 PEER_HELP = ("Comma-separated peers: hnsw, hnsw-sq, faiss-ivf, faiss-ivfpq, annoy, lsh, mrpt "
              "(default: all); 'none' for primo and the exact neighbours only.")
@@ -64,6 +65,9 @@ def _parse_peer_options(values):
               help="Database rows per chunk for the exact neighbours (default: ~64 MB).")
 @click.option("--title", default=None, help="Plot title.")
 @parallel_options
+@overwrite_option("benchmark", output="out",
+                  inputs=("features", "queries", "counts_dir", "primo_curve"))
+@skip_bad_rows_option("benchmark")
 @debug_option
 def cli(features, queries, out, k, peers, peer_option, counts_dir, ranking, primo_curve, seed,
         threads, chunksize, title, processes, scheduler):

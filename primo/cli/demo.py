@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import click
 
-from ._options import debug_option, mapper_from_options, parallel_options
+from ._options import debug_option, mapper_from_options, overwrite_option, parallel_options
 
 __all__ = ["cli"]
 
 
 @click.command("demo")
 @click.option("--output", "-o", default="demo-out", show_default=True, type=click.Path(),
-              help="Output directory (replaced if it holds an earlier demo).")
+              help="Output directory (written when the demo is complete).")
 @click.option("--quick", is_flag=True, help="A much smaller run (a minute or two).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @parallel_options
+@overwrite_option("demo")
 @debug_option
 def cli(output, quick, seed, processes, scheduler):
     """Extract -> train -> encode-db -> query -> simulate -> analyze -> benchmark on bundled data."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from ._options import debug_option
+from ._options import debug_option, overwrite_option, skip_bad_rows_option
 from .pool import _print_summary, _qc_config, _qc_options
 
 __all__ = ["cli"]
@@ -33,6 +33,8 @@ __all__ = ["cli"]
               help="Documents encoded and written per step (memory).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True,
               help="Encoder batch size.")
+@overwrite_option("encode-db", inputs=("model_dir", "features"))
+@skip_bad_rows_option("encode-db")
 @debug_option
 def cli(model_dir, features, output, qc, gc_min, gc_max, max_homopolymer, primer_match,
         max_pool_size, barcode_seed, name_prefix, chunksize, batch_size):

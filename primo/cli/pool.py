@@ -15,7 +15,7 @@ import json
 import click
 
 from .. import constants as C
-from ._options import debug_option, parallel_options
+from ._options import debug_option, overwrite_option, parallel_options
 
 __all__ = ["cli"]
 
@@ -91,6 +91,7 @@ def cli():
               help="Oligo names in the Twist sheet are PREFIX_<index>.")
 @click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True,
               help="Documents per chunk (memory).")
+@overwrite_option("pool build", output="out", inputs=("pairs",))
 @debug_option
 def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, feature_length,
           barcode_seed, qc_mode, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size,

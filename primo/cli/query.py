@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import click
 
-from ._options import debug_option
+from ._options import debug_option, overwrite_option, skip_bad_rows_option
 
 __all__ = ["cli"]
+
+
+def _probe_paths(out):
+    from ..oligos.probes import probe_paths
+
+    return probe_paths(out)
 
 
 @click.command("query")
@@ -30,6 +36,9 @@ __all__ = ["cli"]
 @click.option("--output", "-o", required=True, type=click.Path(), help="probes.csv to write.")
 @click.option("--scale", default=None, help="IDT synthesis scale (default: smallest that fits).")
 @click.option("--purification", default="HPLC", show_default=True, help="IDT purification.")
+@overwrite_option("query", file=True, inputs=("model_dir", "images", "features", "weights"),
+                  sidecars=lambda out: list(_probe_paths(out).values())[1:])
+@skip_bad_rows_option("query")
 @debug_option
 def cli(model_dir, images, features, query_ids, weights, ids, output, scale, purification):
     """Design query probes and their IDT order sheet."""

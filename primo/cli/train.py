@@ -6,7 +6,8 @@ import math
 
 import click
 
-from ._options import debug_option, mapper_from_options, parallel_options
+from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
+                       skip_bad_rows_option)
 
 
 class _Threshold(click.ParamType):
@@ -110,8 +111,10 @@ class _Threshold(click.ParamType):
               help="Random seed: the same seed gives the same model (drawn and recorded if omitted).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run in MODEL/ (its settings are kept; --rounds may grow).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing MODEL/ directory.")
 @parallel_options
+@overwrite_option("train", inputs=("features",), pass_overwrite=True, unless="resume",
+                  check=False)
+@skip_bad_rows_option("train")
 @debug_option
 @click.pass_context
 def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, batch_size, seed_pairs,

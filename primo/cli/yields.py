@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from .. import constants as C
-from ._options import debug_option, mapper_from_options, parallel_options
+from ._options import debug_option, mapper_from_options, overwrite_option, parallel_options
 
 __all__ = ["cli"]
 
@@ -41,6 +41,8 @@ __all__ = ["cli"]
 @click.option("--rows", "chunk_rows", type=click.IntRange(min=1), default=512, show_default=True,
               help="Rows read and written per batch (memory).")
 @parallel_options
+@overwrite_option("yields", output="out", file=True, inputs=("pairs",),
+                  sidecars=lambda out: [str(out) + ".json"])
 @debug_option
 def cli(pairs, out, backend, temperature, target_conc, query_conc, sodium, primer, toehold,
         feature_length, chunksize, chunk_rows, processes, scheduler):

@@ -24,6 +24,15 @@ root attributes
     ``provenance`` = a JSON list with one :func:`primo.io.provenance` record per writing session
     (creation, then each append session).
 
+Feature stores written by other tools are read too: an unchunked ``/features`` dataset, or one of
+float64 or integers, is read and converted to float32.
+
+Every read checks the rows it returns: a NaN or infinite value raises :class:`DataError` naming the
+file, the row index and the document ID. Inside :func:`bad_rows_policy` with ``skip=True`` (the
+command line's ``--skip-bad-rows``), :meth:`FeatureStore.open` instead scans the store once and
+leaves such rows out (the store then reads as if they were not there); they are reported through
+the policy's ``warn`` and listed by :func:`skipped_rows` for the output's manifest.
+
 Only the first ``n_rows`` rows exist. An append resizes the datasets, writes the rows, flushes,
 and only then raises ``n_rows``: a crash in the middle of an append leaves a store that opens with
 its last committed row count, and the next append overwrites the uncommitted tail.
@@ -43,6 +52,9 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -53,7 +65,8 @@ from ..arrays import unique
 from ..errors import DataError, UsageError
 from ..io import atomic_file, json_default, provenance
 
-__all__ = ["FeatureStore", "write_features", "read_features", "FORMAT_NAME", "default_chunk_rows"]
+__all__ = ["FeatureStore", "write_features", "read_features", "FORMAT_NAME", "default_chunk_rows",
+           "bad_rows_policy", "skipped_rows"]
 
 FORMAT_NAME = "primo-features"
 FORMAT_VERSION = 1
@@ -75,6 +88,51 @@ def _h5py():
     return h5py
 
 
+@dataclasses.dataclass
+class _BadRows:
+    skip: bool
+    warn: object = None
+    skipped: list = dataclasses.field(default_factory=list)
+
+
+_BAD_ROWS: contextvars.ContextVar = contextvars.ContextVar("primo_bad_rows", default=None)
+
+
+@contextlib.contextmanager
+def bad_rows_policy(skip: bool = False, warn=None):
+    """While the block runs, feature stores opened for reading leave out rows holding NaN or
+    infinite values (``skip=True``) instead of failing on them; ``warn(message)`` is told about each
+    store with such rows. Yields the policy; :func:`skipped_rows` lists what was left out."""
+    pol = _BadRows(bool(skip), warn)
+    token = _BAD_ROWS.set(pol)
+    try:
+        yield pol
+    finally:
+        _BAD_ROWS.reset(token)
+
+
+def skipped_rows() -> list:
+    """Rows left out so far under :func:`bad_rows_policy`: ``[{"path", "row", "id", "problem"}]``
+    (row = 0-based row index in the file)."""
+    pol = _BAD_ROWS.get()
+    return [dict(d) for d in pol.skipped] if pol is not None else []
+
+
+def _bad_rows_of(X) -> np.ndarray:
+    """Indices of rows of ``X`` holding NaN or infinite values."""
+    # fast path: NaN / inf propagate through a row sum; look closer only when one shows up
+    # (a float32 sum of huge finite values can overflow: the exact check decides)
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(X.sum(axis=1))
+    if finite.all():
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(~np.isfinite(X).all(axis=1))
+
+
+def _problem(x) -> str:
+    return "NaN" if np.isnan(x).any() else "infinite"
+
+
 class FeatureStore:
     """An open feature store (use :meth:`create` or :meth:`open`, as a context manager).
 
@@ -94,6 +152,7 @@ class FeatureStore:
         self._id_index: dict | None = None
         self._ids_cache: np.ndarray | None = None
         self._session_recorded = False
+        self._keep: np.ndarray | None = None   # rows read (others hold NaN / inf and are skipped)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -160,8 +219,11 @@ class FeatureStore:
         return fs
 
     @classmethod
-    def open(cls, path, mode: str = "r") -> "FeatureStore":
+    def open(cls, path, mode: str = "r", *, skip_bad_rows: bool | None = None) -> "FeatureStore":
         """Open an existing store; ``mode`` is ``"r"`` (read) or ``"r+"``/``"a"`` (append).
+
+        ``skip_bad_rows`` (read mode; default: as :func:`bad_rows_policy` says): scan the store
+        and leave out rows holding NaN or infinite values, instead of failing when one is read.
 
         Raises
         ------
@@ -194,7 +256,42 @@ class FeatureStore:
         except BaseException:
             f.close()
             raise
-        return cls(f, path, mode)
+        fs = cls(f, path, mode)
+        pol = _BAD_ROWS.get()
+        if skip_bad_rows is None:
+            skip_bad_rows = pol is not None and pol.skip
+        if skip_bad_rows and mode == "r":
+            try:
+                fs._leave_out_bad_rows(pol)
+            except BaseException:
+                fs.close()
+                raise
+        return fs
+
+    def _leave_out_bad_rows(self, pol) -> None:
+        n = self.n
+        step = self.default_chunksize()
+        bad = []
+        for a in range(0, n, step):
+            X = self._read_phys(a, min(n, a + step))
+            for r in _bad_rows_of(X):
+                bad.append((a + int(r), _problem(X[r])))
+        if not bad:
+            return
+        rows = np.array([r for r, _ in bad], dtype=np.int64)
+        ids = self._h5["ids"].asstr()
+        entries = [{"path": str(self.path), "row": int(r), "id": _str(ids[int(r)]), "problem": p}
+                   for r, p in bad]
+        self._keep = np.setdiff1d(np.arange(n, dtype=np.int64), rows)
+        self._ids_cache = self._id_index = self._id_set = None
+        if pol is not None:
+            pol.skipped.extend(entries)
+            if pol.warn is not None:
+                shown = ", ".join(f"row {e['row']} ({e['id']!r}, {e['problem']})"
+                                  for e in entries[:5])
+                more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+                pol.warn(f"{self.path}: left out {len(entries)} row(s) holding NaN or infinite "
+                         f"feature values: {shown}{more}")
 
     @staticmethod
     def _check_format(f, path):
@@ -216,8 +313,11 @@ class FeatureStore:
             raise DataError(f"feature store is damaged: matrix shape {X.shape} does not match "
                             f"dim={dim}", path=path, hint="re-create it with `primo extract`")
         if not (0 <= n <= X.shape[0] and n <= ids.shape[0]) or ("labels" in f and n > f["labels"].shape[0]):
-            raise DataError(f"feature store is damaged: n_rows={n} but the datasets hold "
-                            f"{X.shape[0]} rows", path=path, hint="re-create it with `primo extract`")
+            held = f"{X.shape[0]} feature rows and {ids.shape[0]} IDs"
+            if "labels" in f:
+                held += f" and {f['labels'].shape[0]} labels"
+            raise DataError(f"feature store is damaged: n_rows={n} but the datasets hold {held}",
+                            path=path, hint="re-create it with `primo extract`")
 
     def close(self) -> None:
         """Flush and close the file."""
@@ -251,7 +351,9 @@ class FeatureStore:
 
     @property
     def n(self) -> int:
-        """Number of (committed) rows."""
+        """Number of (committed) rows (less the rows left out, see :meth:`open`)."""
+        if self._keep is not None:
+            return len(self._keep)
         return int(self._h5.attrs["n_rows"])
 
     @property
@@ -261,8 +363,9 @@ class FeatureStore:
 
     @property
     def chunk_rows(self) -> int:
-        """Rows per HDF5 chunk."""
-        return int(self._h5["features"].chunks[0])
+        """Rows per HDF5 chunk (an unchunked store reads as if chunked by the default)."""
+        chunks = self._h5["features"].chunks
+        return int(chunks[0]) if chunks else default_chunk_rows(self.dim)
 
     @property
     def ids(self) -> np.ndarray:
@@ -280,6 +383,8 @@ class FeatureStore:
         """The integer label of each row (int64 array), or None if the store has none."""
         if "labels" not in self._h5:
             return None
+        if self._keep is not None:
+            return self._h5["labels"][: int(self._keep[-1]) + 1 if len(self._keep) else 0][self._keep]
         return self._h5["labels"][: self.n]
 
     @property
@@ -293,6 +398,8 @@ class FeatureStore:
         if not ids or "paths" not in self._h5:
             return [""] * len(ids)
         rows = self.index_of(ids)
+        if self._keep is not None:
+            rows = self._keep[rows]
         ds = self._h5["paths"]
         ok = rows < ds.shape[0]
         order = np.unique(rows[ok])
@@ -467,6 +574,10 @@ class FeatureStore:
     def _read_ids_range(self, start, stop) -> np.ndarray:
         if stop <= start:
             return np.array([], dtype=str)
+        if self._keep is not None:
+            phys = self._keep[start:stop]
+            raw = self._h5["ids"].asstr()[int(phys[0]):int(phys[-1]) + 1]
+            return np.asarray(raw, dtype=str)[phys - phys[0]]
         raw = self._h5["ids"].asstr()[start:stop]
         return np.asarray(raw, dtype=str)
 
@@ -487,11 +598,45 @@ class FeatureStore:
         return self._read_block(start, stop)
 
     def _read_block(self, start, stop) -> np.ndarray:
-        # read_direct into a fresh array: chunk-aligned reads bypass the HDF5 chunk cache
+        """Rows ``start:stop`` (of those read), checked."""
+        if self._keep is not None:
+            if stop <= start:
+                return np.empty((0, self.dim), dtype=np.float32)
+            phys = self._keep[start:stop]
+            return self._read_phys(int(phys[0]), int(phys[-1]) + 1)[phys - phys[0]]
+        out = self._read_phys(start, stop)
+        self._check_finite(out, np.arange(start, stop))
+        return out
+
+    def _read_phys(self, start, stop) -> np.ndarray:
+        """Rows ``start:stop`` of the file's matrix as float32, unchecked."""
         out = np.empty((stop - start, self.dim), dtype=np.float32)
         if stop > start:
-            self._h5["features"].read_direct(out, np.s_[start:stop], np.s_[0:stop - start])
+            ds = self._h5["features"]
+            if ds.dtype == np.float32:
+                # read_direct into a fresh array: chunk-aligned reads bypass the HDF5 chunk cache
+                ds.read_direct(out, np.s_[start:stop], np.s_[0:stop - start])
+            else:
+                self._check_dtype(ds)
+                out[:] = ds[start:stop]
         return out
+
+    def _check_dtype(self, ds) -> None:
+        if not (np.issubdtype(ds.dtype, np.floating) or np.issubdtype(ds.dtype, np.integer)
+                or ds.dtype == np.bool_):
+            raise DataError(f"the features dataset holds {ds.dtype} values, not numbers",
+                            path=self.path, hint="give a .h5 file written by `primo extract`")
+
+    def _check_finite(self, X, rows) -> None:
+        """DataError naming the first row of ``X`` with NaN / inf (``rows``: their file rows)."""
+        bad = _bad_rows_of(X)
+        if len(bad):
+            r = int(rows[int(bad[0])])
+            doc = _str(self._h5["ids"].asstr()[r]) if r < self._h5["ids"].shape[0] else "?"
+            raise DataError(f"NaN or infinite feature values in document {doc!r} (row index {r}: "
+                            f"{_problem(X[int(bad[0])])})", path=self.path, record=r + 1,
+                            hint="fix or drop that vector, or pass --skip-bad-rows to leave such "
+                                 "rows out")
 
     def read_rows(self, start: int = 0, stop: int | None = None):
         """``(ids, X)`` of rows ``start:stop``."""
@@ -520,7 +665,12 @@ class FeatureStore:
             b = min(stop, a + chunksize)
             out = (self._read_ids_range(a, b), self._read_block(a, b))
             if labels:
-                out = out + (self._h5["labels"][a:b],)
+                if self._keep is not None:
+                    phys = self._keep[a:b]
+                    lab = self._h5["labels"][int(phys[0]):int(phys[-1]) + 1][phys - phys[0]]
+                else:
+                    lab = self._h5["labels"][a:b]
+                out = out + (lab,)
             yield out
 
     def index_of(self, ids) -> np.ndarray:
@@ -552,6 +702,8 @@ class FeatureStore:
         if rows.min() < 0 or rows.max() >= self.n:
             raise DataError(f"row {int(rows.max() if rows.max() >= self.n else rows.min())} is "
                             f"outside the store's {self.n} rows", path=self.path)
+        if self._keep is not None:
+            rows = self._keep[rows]
         order = np.argsort(rows, kind="stable")
         srt = rows[order]
         Xd = self._h5["features"]
@@ -564,11 +716,15 @@ class FeatureStore:
             part = srt[i:j]
             if len(part) * 4 < hi - lo and len(unique(part)) == len(part):
                 data = Xd[part.tolist()] if len(part) > 1 else Xd[int(part[0]):int(part[0]) + 1]
+                if data.dtype != np.float32:
+                    self._check_dtype(Xd)
                 out[order[i:j]] = data
             else:
-                data = self._read_block(int(lo), int(hi))
+                data = self._read_phys(int(lo), int(hi))
                 out[order[i:j]] = data[part - lo]
             i = j
+        if self._keep is None:
+            self._check_finite(out, rows)
         return out
 
     def validate(self, chunksize: int | None = None) -> dict:

@@ -152,8 +152,9 @@ class PoolWriter:
     def __init__(self, out_dir, layout: OligoLayout | None = None,
                  scheme: BarcodeScheme | None = None, qc: str = "warn",
                  qc_config: QCConfig | None = None, *, name_prefix: str = "primo", source=None,
-                 extra_manifest: dict | None = None):
+                 extra_manifest: dict | None = None, command: str = "pool build"):
         self.out_dir = Path(out_dir)
+        self.command = command  # recorded in the directory's marker (primo.io.atomic_dir)
         self.layout = layout or OligoLayout()
         self.scheme = scheme or BarcodeScheme()
         if qc not in QC_MODES:
@@ -200,7 +201,7 @@ class PoolWriter:
             raise UsageError("this pool writer was aborted after an error; start a new one")
         if self._ctx is not None:
             return self
-        self._ctx = atomic_dir(self.out_dir)
+        self._ctx = atomic_dir(self.out_dir, command=self.command)
         self._tmp = self._ctx.__enter__()
         try:
             self._db = self._open_csv(DATABASE_FILE, ["ImageID", "Sequence"])
@@ -505,7 +506,7 @@ def build_pool_from_csv(pairs_csv, out_dir, *, id_column: str = "ImageID",
                 idx = []
                 for ln, r in chunk:
                     v = r[index_column].strip()
-                    if not re.fullmatch(r"\d+", v):
+                    if not re.fullmatch(r"[0-9]+", v):  # ASCII digits (not full-width ones)
                         raise DataError(f"{index_column} {shorten(v)} is not a non-negative integer",
                                         path=path, line=ln)
                     idx.append(int(v))

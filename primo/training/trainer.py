@@ -39,7 +39,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -608,7 +607,7 @@ class _Run:
     # ---- checkpoints
     def save_checkpoint(self, m: _Models, rnd: int, extra: dict) -> None:
         t = time.perf_counter()
-        with atomic_dir(self.out / CHECKPOINT) as tmp:
+        with atomic_dir(self.out / CHECKPOINT, command="train") as tmp:
             m.encoder.save(tmp / "encoder.keras")
             m.predictor.save(tmp / "predictor.keras")
             bt, bq, by = self.buffer
@@ -665,6 +664,9 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
           resume: bool = False, overwrite: bool = False, log=None, on_round=None) -> TrainResult:
     """Train an encoder and a yield predictor; write the model directory ``out``.
 
+    ``out`` must not exist, be empty, or (with ``overwrite``) hold an earlier ``primo train``
+    output: a directory holding other files is never replaced (:func:`primo.io.check_output_dir`).
+
     Parameters
     ----------
     features : str, Path, FeatureStore or ArrayFeatures
@@ -710,15 +712,15 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
         saved.rounds = max(saved.rounds, s.rounds) if settings is not None else saved.rounds
         s = saved
     else:
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            if not overwrite:
-                hint = ("continue the interrupted run with --resume, or pass --overwrite"
-                        if (out / CHECKPOINT).exists() else "choose another name or pass --overwrite")
-                raise UsageError(f"output {out} already exists", hint=hint)
-            if out.is_dir():
-                shutil.rmtree(out)
-            else:
-                out.unlink()
+        from ..io import claim_output_dir, read_marker
+
+        if (not overwrite and (out / CHECKPOINT).exists()
+                and (read_marker(out) or {}).get("command") == "train"):
+            raise UsageError(f"output directory {out} holds an earlier `primo train` run",
+                             hint="continue it with --resume, or pass --overwrite to replace it")
+        # an earlier model of primo train is replaced only with overwrite; never other files
+        claim_output_dir(out, command="train", overwrite=overwrite,
+                         inputs=[features] if isinstance(features, (str, os.PathLike)) else [])
         if s.seed is None:
             s.seed = int(np.random.SeedSequence().entropy % (2 ** 31))
     out.mkdir(parents=True, exist_ok=True)
@@ -899,6 +901,9 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
                     "tensorboard": "logs", "checkpoint": CHECKPOINT},
     }
     card = write_card(out, card)
+    from ..io import write_marker
+
+    write_marker(out, "train")  # the finished model's files: --overwrite may replace only those
     run.log(f"done in {elapsed:.0f} s (simulation {sim_s:.0f} s); held-out similar pairs reaching "
             f"yield 0.5: {metrics.get('sim_pos_similar', math.nan):.1%}, dissimilar: "
             f"{metrics.get('sim_pos_dissimilar', math.nan):.2%}")

@@ -75,7 +75,22 @@ def _pick_queries(labels, start: int, n: int):
 
 
 def run_demo(out_dir, settings: DemoSettings | None = None, *, mapper=None, log=print) -> dict:
-    """Run the whole pipeline into ``out_dir`` (see the module docstring); returns the report dict."""
+    """Run the whole pipeline into ``out_dir`` (see the module docstring); returns the report dict.
+
+    The demo is built in a temporary directory beside ``out_dir`` that becomes ``out_dir`` once it
+    is complete (an interrupted demo leaves nothing); an existing ``out_dir`` is replaced only if
+    it is an earlier demo (:func:`primo.io.atomic_dir`), never a directory holding other files.
+    """
+    from ..io import atomic_dir
+
+    final = Path(out_dir)
+    with atomic_dir(final, command="demo") as out:
+        report = _run_demo(out, settings or DemoSettings(), mapper, log)
+    log(f"primo demo: done in {report['total_seconds']:.0f} s; see {final / 'report.html'}")
+    return report
+
+
+def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     from PIL import Image
 
     from ..analysis.benchmark import benchmark_stores
@@ -93,14 +108,6 @@ def run_demo(out_dir, settings: DemoSettings | None = None, *, mapper=None, log=
     from .experiment import ExperimentConfig, run_experiment
     from .query import design_probes
 
-    s = settings or DemoSettings()
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not (out / "report.md").exists():
-            raise UsageError(f"{out} exists and is not a primo demo directory",
-                             hint="choose another output directory")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     steps, t_start = {}, time.time()
 
     def step(name):
@@ -212,7 +219,6 @@ def run_demo(out_dir, settings: DemoSettings | None = None, *, mapper=None, log=
               "total_seconds": round(time.time() - t_start, 1), "provenance": provenance()}
     write_json(out / "demo.json", report)
     _write_report(out, report, qids)
-    log(f"primo demo: done in {report['total_seconds']:.0f} s; see {out / 'report.html'}")
     return report
 
 

@@ -62,7 +62,7 @@ def encode_database(model, features, out_dir, *, chunksize: int = 50_000, batch_
         path, number of documents, QC report and manifest.
     """
     from ..barcodes import BarcodeScheme
-    from ..features.store import FeatureStore
+    from ..features.store import FeatureStore, skipped_rows
     from ..model_dir import load_model, PrimoModel
     from ..oligos.layout import OligoLayout
     from ..oligos.pool import PoolWriter
@@ -86,9 +86,12 @@ def encode_database(model, features, out_dir, *, chunksize: int = 50_000, batch_
             "model": {"path": str(model.path), "card_checksum": model.card.get("checksum"),
                       "threshold": model.threshold, "extractor": model.extractor},
             "features": {"path": str(features), "n": int(store.n), "dim": int(store.dim)},
+            # rows holding NaN / inf left out with --skip-bad-rows (primo.features.store)
+            "skipped_rows": skipped_rows(),
         }
         with PoolWriter(out_dir, layout=layout, scheme=scheme, qc=qc, qc_config=qc_config,
-                        name_prefix=name_prefix, source=features, extra_manifest=extra) as writer:
+                        name_prefix=name_prefix, source=features, extra_manifest=extra,
+                        command="encode-db") as writer:
             for ids, seqs in encode_store_chunks(model, store, chunksize, batch_size, progress):
                 writer.add(ids, seqs)
     return writer.result

@@ -81,6 +81,7 @@ def design_probes(model, out_path, *, features=None, images=None, query_ids=None
     """Encode queries and write the probe files; returns ``{"paths": ..., "features": ...}``."""
     from ..model_dir import PrimoModel, load_model
     from ..oligos.layout import ProbeLayout
+    from ..features.store import skipped_rows
     from ..oligos.probes import write_probes
 
     if not isinstance(model, PrimoModel):
@@ -97,7 +98,8 @@ def design_probes(model, out_path, *, features=None, images=None, query_ids=None
     extra = {"model": {"path": str(model.path), "card_checksum": model.card.get("checksum"),
                        "extractor": model.extractor},
              "query_source": str(features) if features is not None else [str(i) for i in images],
-             "feature_regions": dict(zip(map(str, qids), seqs))}
+             "feature_regions": dict(zip(map(str, qids), seqs)),
+             "skipped_rows": skipped_rows()}   # NaN / inf queries left out (--skip-bad-rows)
     paths = write_probes(list(qids), seqs, out_path, layout=layout, scale=scale,
                          purification=purification, extra_manifest=extra)
     return {"paths": paths, "query_ids": list(map(str, qids)), "features": seqs}

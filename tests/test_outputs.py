@@ -1,0 +1,243 @@
+"""Outputs never lose what a user already has (issue 15, section 1).
+
+Every directory primo writes carries ``.primo-output.json``; an existing directory is replaced
+only if it is an earlier output of the same command and ``--overwrite`` is given, never a directory
+holding other files, the current directory, or an input of the command.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from primo.errors import UsageError
+from primo.io import (OUTPUT_MARKER, atomic_dir, check_output_dir, claim_output_dir, read_marker,
+                      write_marker)
+
+DATA = Path(__file__).parent / "data"
+ADIR = DATA / "analyze"
+PAIRS = DATA / "oligos" / "pairs.csv"
+
+
+def _one_error_line(err, command):
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"primo {command.split()[0]}: error:"), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def _foreign_dir(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.txt").write_text("years of work")
+    return out
+
+
+# every command that writes a directory: (name, args with OUT for the output directory)
+DIR_COMMANDS = [
+    ("pool build", lambda t, out: ["pool", "build", PAIRS, "-o", out]),
+    ("analyze", lambda t, out: ["analyze", "--pool", ADIR / "database_seqs.csv.gz",
+                                ADIR / "reads_R1.fastq.gz", "-o", out, "-j", "1"]),
+    ("encode-db", lambda t, out: ["encode-db", "-m", t / "model", "-f", t / "f.h5", "-o", out]),
+    ("benchmark", lambda t, out: ["benchmark", "-f", t / "f.h5", "-Q", t / "q.h5", "-o", out]),
+    ("simulate", lambda t, out: ["simulate", "-m", t / "model", "-f", t / "f.h5", "-Q", t / "q.h5",
+                                 "-o", out]),
+    ("train", lambda t, out: ["train", "-f", t / "f.h5", "-o", out]),
+    ("demo", lambda t, out: ["demo", "--quick", "-o", out]),
+]
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
+@pytest.mark.parametrize("command,args", DIR_COMMANDS, ids=[c[0] for c in DIR_COMMANDS])
+def test_foreign_directory_survives(run_cli, tmp_path, command, args, overwrite):
+    out = _foreign_dir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res, _, err = run_cli(args(tmp_path, out) + (["--overwrite"] if overwrite else []))
+    assert res.exit_code == 2 and isinstance(res.error, UsageError)
+    line = _one_error_line(err, command)
+    assert "holds files primo did not write (thesis.txt)" in line and "choose a new directory" in line
+    assert (out / "thesis.txt").read_text() == "years of work"
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temporary directory left
+
+
+def test_earlier_output_needs_overwrite_and_other_commands_output_is_kept(run_cli, tmp_path):
+    out = tmp_path / "p"
+    assert run_cli(["pool", "build", PAIRS, "-o", out])[0].exit_code == 0
+    marker = read_marker(out)
+    assert marker["command"] == "pool build" and "database_seqs.csv.gz" in marker["files"]
+    assert marker["provenance"]["command"].startswith("primo pool build")
+    # the same command again: only with --overwrite
+    res, _, err = run_cli(["pool", "build", PAIRS, "-o", out])
+    assert res.exit_code == 2
+    assert "an earlier output of `primo pool build`" in err and "pass --overwrite" in err
+    # another command never replaces it, --overwrite or not
+    res, _, err = run_cli(["analyze", "--pool", ADIR / "database_seqs.csv.gz",
+                           ADIR / "reads_R1.fastq.gz", "-o", out, "--overwrite"])
+    assert res.exit_code == 2 and "holds the output of `primo pool build`" in err
+    # a file the user put into primo's output makes it theirs
+    (out / "notes.txt").write_text("mine")
+    res, _, err = run_cli(["pool", "build", PAIRS, "-o", out, "--overwrite"])
+    assert res.exit_code == 2 and "(notes.txt) beside an earlier output" in err
+    (out / "notes.txt").unlink()
+    res, _, err = run_cli(["pool", "build", PAIRS, "-o", out, "--overwrite"])
+    assert res.exit_code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+
+
+def test_an_input_is_never_the_output(run_cli, tmp_path):
+    pool = tmp_path / "poolB"
+    assert run_cli(["pool", "build", PAIRS, "-o", pool])[0].exit_code == 0
+    # turn it into an analyze output (same command), so that only the input rule protects it
+    write_marker(pool, "analyze")
+    before = {p.name: p.read_bytes() for p in pool.iterdir()}
+    res, _, err = run_cli(["analyze", "--pool", pool, ADIR / "reads_R1.fastq.gz", "-o", pool,
+                           "--overwrite"])
+    assert res.exit_code == 2
+    assert f"output directory {pool} is the input {pool} of this command" in _one_error_line(
+        err, "analyze")
+    assert {p.name: p.read_bytes() for p in pool.iterdir()} == before
+    # an output directory holding an input, or inside one
+    res, _, err = run_cli(["analyze", "--pool", pool, ADIR / "reads_R1.fastq.gz",
+                           "-o", pool / "sub"])
+    assert res.exit_code == 2 and "is inside the input" in err
+    reads = tmp_path / "run" / "r.fastq.gz"
+    reads.parent.mkdir()
+    reads.write_bytes((ADIR / "reads_R1.fastq.gz").read_bytes())
+    write_marker(reads.parent, "analyze")
+    res, _, err = run_cli(["analyze", "--pool", pool, reads, "-o", reads.parent, "--overwrite"])
+    assert res.exit_code == 2 and f"holds the input {reads}" in err
+    assert reads.exists()
+
+
+def test_current_directory_is_refused_without_leftovers(run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep.txt").write_text("x")
+    for out in [".", "./", str(tmp_path), ".."]:
+        res, _, err = run_cli(["pool", "build", PAIRS, "-o", out, "--overwrite"])
+        assert res.exit_code == 2
+        line = _one_error_line(err, "pool build")
+        assert "current directory" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    assert not [p for p in tmp_path.parent.iterdir() if p.name.endswith((".old", ".tmp"))]
+
+
+def test_output_under_a_file_names_the_output(run_cli, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    res, _, err = run_cli(["pool", "build", PAIRS, "-o", tmp_path / "afile" / "p"])
+    assert res.exit_code == 2
+    line = _one_error_line(err, "pool build")
+    assert f"cannot write {tmp_path / 'afile' / 'p'}" in line and ".tmp" not in line
+
+
+def test_single_file_outputs(run_cli, tmp_path):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_bytes((DATA / "yields" / "pairs.csv").read_bytes())
+    before = pairs.read_bytes()
+    res, _, err = run_cli(["yields", pairs, "-o", pairs, "--overwrite", "-j", "1"])
+    assert res.exit_code == 2 and "is the input" in _one_error_line(err, "yields")
+    assert pairs.read_bytes() == before
+    # the sidecar OUT.json must not be an input either
+    side = tmp_path / "y.csv.json"
+    side.write_bytes(before)
+    res, _, err = run_cli(["yields", side, "-o", tmp_path / "y.csv", "-j", "1"])
+    assert res.exit_code == 2 and f"output {side} is the input" in err
+    out = tmp_path / "y.csv"
+    out.write_text("mine")
+    res, _, err = run_cli(["yields", pairs, "-o", out, "-j", "1"])
+    assert res.exit_code == 2 and "pass --overwrite" in err and out.read_text() == "mine"
+    res, _, err = run_cli(["yields", pairs, "-o", out, "-j", "1", "--overwrite"])
+    assert res.exit_code == 0, err
+    assert "duplex_yield" in out.read_text().splitlines()[0]
+    # query: the probes file may not be the query feature store
+    q = tmp_path / "q.h5"
+    q.write_bytes(b"not really")
+    res, _, err = run_cli(["query", "-m", tmp_path / "model", "-f", q, "-o", q, "--overwrite"])
+    assert res.exit_code == 2 and "is the input" in _one_error_line(err, "query")
+    assert q.read_bytes() == b"not really"
+
+
+def test_train_overwrite_never_deletes_foreign_files(run_cli, tmp_path):
+    out = _foreign_dir(tmp_path)
+    (out / "checkpoint").mkdir()
+    res, _, err = run_cli(["train", "-f", tmp_path / "f.h5", "-o", out, "--overwrite"])
+    assert res.exit_code == 2 and "primo did not write" in err
+    assert (out / "thesis.txt").exists()
+    # library callers are held to the same rule
+    from primo.training.trainer import train
+
+    with pytest.raises(UsageError, match="primo did not write"):
+        train(tmp_path / "f.h5", out, overwrite=True)
+    assert (out / "thesis.txt").exists()
+
+
+def test_demo_interrupted_leaves_nothing_and_keeps_files(tmp_path):
+    from primo.workflows.demo import DemoSettings, run_demo
+
+    out = tmp_path / "demo"
+    calls = []
+
+    def log(msg):
+        calls.append(msg)
+        if len(calls) == 2:  # images written, extraction starting
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(out, DemoSettings.quick(), log=log)
+    assert list(tmp_path.iterdir()) == []
+    # an existing directory with a report.md of the user's is not a demo
+    out.mkdir()
+    (out / "report.md").write_text("my report")
+    (out / "data.csv").write_text("1,2")
+    with pytest.raises(UsageError, match="primo did not write"):
+        run_demo(out, DemoSettings.quick(), log=lambda m: None)
+    assert sorted(p.name for p in out.iterdir()) == ["data.csv", "report.md"]
+
+
+# ---- the library rules -----------------------------------------------------------------------
+def test_marker_lists_files_and_library_replaces_only_marked_dirs(tmp_path):
+    d = tmp_path / "OUT"
+    with atomic_dir(d, command="analyze") as t:
+        (t / "sub").mkdir()
+        (t / "sub" / "a.txt").write_text("1")
+    m = json.loads((d / OUTPUT_MARKER).read_text())
+    assert m["format"] == "primo-output" and m["command"] == "analyze"
+    assert m["files"] == ["sub/a.txt"]
+    assert check_output_dir(d, "analyze")["command"] == "analyze"   # library: replaceable
+    with pytest.raises(UsageError, match="pass --overwrite"):
+        check_output_dir(d, "analyze", overwrite=False)
+    with pytest.raises(UsageError, match="output of `primo analyze`"):
+        check_output_dir(d, "simulate", overwrite=True)
+    (d / "sub" / "b.txt").write_text("2")
+    with pytest.raises(UsageError, match=r"\(sub/b.txt\) beside"):
+        check_output_dir(d, "analyze", overwrite=True)
+    # a broken or foreign marker does not make a directory primo's
+    (d / OUTPUT_MARKER).write_text("{not json")
+    with pytest.raises(UsageError, match="primo did not write"):
+        with atomic_dir(d):
+            pass
+    assert (d / "sub" / "b.txt").exists()
+    # an empty directory is used; a file of the name is refused
+    e = tmp_path / "empty"
+    e.mkdir()
+    with atomic_dir(e) as t:
+        (t / "x").write_text("1")
+    assert (e / "x").exists() and read_marker(e)["command"] == "python"
+    with pytest.raises(UsageError, match="a file of that name exists"):
+        check_output_dir(e / "x")
+
+
+def test_claim_output_dir_keeps_foreign_and_replaces_own(tmp_path):
+    d = tmp_path / "M"
+    claim_output_dir(d, command="train")
+    assert read_marker(d)["files"] is None   # being written in place: any file is primo's
+    (d / "w.bin").write_text("1")
+    claim_output_dir(d, command="train", overwrite=True)
+    assert [p.name for p in d.iterdir()] == [OUTPUT_MARKER]
+    os.remove(d / OUTPUT_MARKER)
+    (d / "x").write_text("1")
+    with pytest.raises(UsageError):
+        claim_output_dir(d, command="train", overwrite=True)
+    assert (d / "x").exists()
