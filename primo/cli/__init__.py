@@ -126,7 +126,8 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
     if stdout is not None:
         sys.stdout = stdout
     name = _command_name(argv)
-    if name.removeprefix("primo ") in _TF_COMMANDS and not debug and "--help" not in argv:
+    if (name.removeprefix("primo ") in _TF_COMMANDS and not debug and "--help" not in argv
+            and "--list-models" not in argv):
         _import_tensorflow_quietly()
     try:
         value = cli.main(args=argv, prog_name="primo", standalone_mode=False)
