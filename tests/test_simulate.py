@@ -223,3 +223,57 @@ def test_input_library_and_enrichment_ranking(tiny_workspace, queries, tmp_path,
     res, _, err = run_cli(["analyze", "--counts", q / "counts.csv.gz", "--input-counts", empty,
                            "-o", tmp_path / "an3"])
     assert res.exit_code == 1 and "no reads" in err
+
+
+@pytest.mark.parametrize("capture", ["anneal", "equilibrium", "independent"])
+def test_capture_models_and_protocol_in_the_summary(capture, tiny_workspace, queries, tmp_path,
+                                                    run_cli):
+    ws = tiny_workspace
+    out = tmp_path / "s"
+    args = ["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries, "--query-id",
+            _qid(queries, 0), "-o", out, "--refine", "10", "--sample", "20", "--k", "10", "-j",
+            "1", "--capture", capture, "--probe-nm", "0.05", "--pool-nm", "20"]
+    if capture != "independent":
+        args += ["--decoys", "50"]
+    res, stdout, err = run_cli(args)
+    assert res.exit_code == 0, err
+    summ = json.loads((out / "summary.json").read_text())
+    assert summ["capture"]["model"] == capture
+    q = summ["queries"][0]
+    if capture == "independent":
+        assert summ["capture"]["protocol"] is None and "capture" not in q
+        assert not (out / "capture.csv.gz").exists()
+        return
+    proto = summ["capture"]["protocol"]
+    assert proto["probe_nm"] == 0.05 and proto["pool_nm"] == 20 and proto["decoys"] == 50
+    assert proto["anneal_to"] == 21.0  # the model card's temperature
+    cap = q["capture"]
+    assert cap["capture_model"] == capture
+    shares = (cap["probe_bound_simulated"] + cap["probe_bound_imputed"]
+              + cap["probe_bound_decoys"] + cap["probe_free"] + cap["probe_homodimer"])
+    assert shares == pytest.approx(1.0, abs=1e-6)
+    assert cap["decoys_simulated"] == 50
+    rows = _rows(out / "capture.csv.gz")
+    frac = np.array([float(r["Captured Fraction"]) for r in rows])
+    assert np.all((frac >= 0) & (frac <= 1))
+    src = {r["Energies"] for r in rows}
+    assert src <= {"simulated", "imputed"} and "simulated" in src
+    assert f"capture ({capture})" in stdout
+
+
+@pytest.mark.parametrize("extra, option", [
+    (["--probe-nm", "0"], "--probe-nm"), (["--pool-nm", "-3"], "--pool-nm"),
+    (["--anneal-from", "30", "--anneal-to", "40"], "--anneal-to"),
+    (["--decoys", "-1"], "--decoys"), (["--minutes-per-degree", "0"], "--minutes-per-degree"),
+    (["--anneal-from", "15"], "outside the anneal"),
+    (["--anneal-to", "30"], "outside the anneal"),
+])
+def test_simulate_refuses_a_bad_protocol(extra, option, tiny_workspace, queries, tmp_path,
+                                         run_cli):
+    ws = tiny_workspace
+    out = tmp_path / "o"
+    res, _, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
+                           "-o", out, "--refine", "5"] + extra)
+    assert res.exit_code == 2, err
+    assert option in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()

@@ -69,6 +69,31 @@ __all__ = ["cli"]
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--chunksize", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Documents per step (memory).")
+@click.option("--capture", type=click.Choice(["anneal", "equilibrium", "independent"]),
+              default="anneal", show_default=True,
+              help="Capture model: anneal (the probe competes for the pool down the anneal ramp; "
+                   "duplexes that cannot dissociate within a step keep it), equilibrium "
+                   "(competition at the final temperature), independent (each document alone "
+                   "with the probe at 1 nM: the paper's training proxy).")
+@click.option("--probe-nm", type=float, default=0.5, show_default=True,
+              help="Probe concentration in the hybridization (nM).")
+@click.option("--pool-nm", type=float, default=150.0, show_default=True,
+              help="Exposed feature regions of the whole pool (nM), shared by all documents.")
+@click.option("--na-molar", type=float, default=1.0, show_default=True,
+              help="Na+ (mol/L).")
+@click.option("--anneal-from", type=float, default=95.0, show_default=True,
+              help="Start of the anneal ramp (°C).")
+@click.option("--anneal-to", type=float, default=None,
+              help="End of the ramp, the hybridization temperature (°C; default: the model "
+                   "card's, 21 for the paper).")
+@click.option("--minutes-per-degree", type=float, default=20.0, show_default=True,
+              help="Anneal rate (minutes per °C).")
+@click.option("--decoys", type=int, default=0, show_default=True,
+              help="Random decoy strands added to the pool, each at the mean document "
+                   "concentration (the authors went up to 1,000x the database).")
+@click.option("--energy-nodes", type=int, default=4, show_default=True,
+              help="Temperatures at which binding energies are computed for the anneal "
+                   "(interpolated between).")
 @parallel_options
 @overwrite_option("simulate", inputs=("model_dir", "features", "queries", "pool", "labels"))
 @skip_bad_rows_option("simulate")
@@ -76,20 +101,44 @@ __all__ = ["cli"]
 def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
         backend, k, labels, depth, reads_per_document, background, capture_efficiency,
         sigma_synthesis, sigma_pcr, input_reads, write_reads, read_length, seed, chunksize,
-        processes, scheduler):
+        capture, probe_nm, pool_nm, na_molar, anneal_from, anneal_to, minutes_per_degree, decoys,
+        energy_nodes, processes, scheduler):
     """The wet-lab experiment in silico."""
     from ..analysis.wetlab import WetLabModel
     from ..model_dir import load_model
     from ..workflows.experiment import ExperimentConfig, run_experiment, simulator_for
 
+    from ..simulation.capture import Protocol
+
+    protocol = None
+    if capture != "independent" or decoys:
+        # checked before anything is loaded: a bad protocol is a usage error
+        protocol = Protocol(probe_nm=probe_nm, pool_nm=pool_nm, na_molar=na_molar,
+                            anneal_from=anneal_from,
+                            anneal_to=anneal_from if anneal_to is None else anneal_to,
+                            minutes_per_degree=minutes_per_degree, decoys=decoys,
+                            energy_nodes=energy_nodes)
+        if capture == "independent":
+            from ..errors import UsageError
+
+            raise UsageError("--decoys needs a competitive capture model",
+                             hint="use --capture anneal or equilibrium")
     model = load_model(model_dir)
+    if protocol is not None and anneal_to is None:
+        import dataclasses
+
+        card_t = float((model.card.get("simulator") or {}).get("temperature_c", 21.0))
+        if card_t > protocol.anneal_from:
+            protocol.check_temperature(card_t)  # one line: outside the ramp
+        protocol = dataclasses.replace(protocol, anneal_to=card_t)
     wetlab = WetLabModel(sigma_synthesis=sigma_synthesis, sigma_pcr=sigma_pcr,
                          capture_efficiency=capture_efficiency, background=background,
                          depth=depth, reads_per_document=reads_per_document,
                          read_length=read_length)
     config = ExperimentConfig(refine=refine, sample=sample, neighbours=neighbours, k=k,
                               chunksize=chunksize, seed=seed, reads=write_reads,
-                              input_reads_per_document=input_reads)
+                              input_reads_per_document=input_reads, capture=capture,
+                              protocol=protocol)
     lab = None
     if labels:
         from ..analysis.recall import read_labels
@@ -108,6 +157,14 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
         if enr:
             fig = ", ".join(f"{key} at {v:.3%}" for key, v in enr.items() if v is not None)
             click.echo(f"  ranked by enrichment over the input library: {fig}")
+        cap = q.get("capture")
+        if cap:
+            click.echo(f"  capture ({cap['capture_model']}): probe on simulated documents "
+                       f"{cap['probe_bound_simulated']:.1%}, on imputed "
+                       f"{cap['probe_bound_imputed']:.1%}"
+                       + (f", on decoys {cap['probe_bound_decoys']:.1%}" if cap['decoy_strands']
+                          else "") + f", free {cap['probe_free']:.1%}; "
+                       f"{cap['documents_captured_half']:,} documents captured >= 50 %")
         if q.get("sampled"):
             click.echo(f"  {q['sampled_above_0.5']:.1%} of {q['sampled']:,} documents sampled "
                        f"outside the refined set bind at yield >= 0.5 (predictor: "

@@ -486,12 +486,43 @@ class Simulator:
         y = self.yields(tt, qq, mapper=mapper, chunksize=chunksize, progress=progress)
         return y.reshape(len(targets), len(queries))
 
+    def at_temperature(self, temperature: float) -> "Simulator":
+        """The same simulator at another temperature (°C), kept so that its strand cache lasts."""
+        temperature = float(temperature)
+        if abs(temperature - self.temperature) < 1e-12:
+            return self
+        others = self.__dict__.setdefault("_others", {})
+        sim = others.get(temperature)
+        if sim is None:
+            sim = Simulator.from_dict(self.to_dict(), temperature=temperature,
+                                      cache_strands=self.cache_strands,
+                                      cache_size=self.cache_size)
+            others[temperature] = sim
+        return sim
+
+    def binding_energies(self, targets, queries, *, mapper=None, chunksize: int = 8,
+                         progress: bool = False, checked: bool = False) -> np.ndarray:
+        """Binding free energy ``dG = G_AB - G_A - G_B`` (kcal/mol, 1 M) of each pair.
+
+        The probe-target duplex's free energy of formation at the simulator's temperature, so
+        that ``K = exp(-dG / RT)`` in L/mol; ``inf`` where no duplex can form. Unlike the yield
+        it keeps ordering pairs that all bind at 1 nM (see :mod:`primo.simulation.thermo`).
+        """
+        from ..simulation.thermo import binding_energies
+
+        g = self.free_energies(targets, queries, mapper=mapper, chunksize=chunksize,
+                               progress=progress, checked=checked)
+        return binding_energies(g)[0]
+
     def clear_cache(self) -> None:
         self._cache.clear()
+        for sim in self.__dict__.get("_others", {}).values():
+            sim.clear_cache()
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_cache"] = OrderedDict()  # the cache stays with its process
+        state.pop("_others", None)
         return state
 
 

@@ -101,6 +101,14 @@ class ExperimentConfig:
     reads: bool = False
     #: reads per document of the simulated input library (0: none; see the module docstring)
     input_reads_per_document: float = 0.0
+    #: capture model (:data:`primo.simulation.capture.CAPTURE_MODELS`): anneal (default),
+    #: equilibrium, or independent (two-strand yields at 1 nM, the paper's training proxy)
+    capture: str = "anneal"
+    #: the hybridization protocol (:class:`primo.simulation.capture.Protocol`); None: the
+    #: paper's, ending at the model card's temperature
+    protocol: object = None
+    #: random decoy sequences simulated to stand for the protocol's decoys
+    decoy_sample: int = 1000
 
 
 def load_database(model, *, features=None, pool=None, chunksize: int = 100_000,
@@ -159,19 +167,9 @@ def _onehot(codes):
     return np.eye(4, dtype=np.float32)[codes]
 
 
-def cascade_yields(model, db: DatabaseCodes, query_seq: str, *, refine: int = 1000,
-                   simulator=None, mapper=None, chunksize: int = 100_000,
-                   batch_size: int = 8192, progress: bool = True, must=None, sample: int = 0,
-                   rng=None, strata: int = 10):
-    """Yields of one query against every document (see the module docstring).
-
-    The predictor for all; the simulator for the ``refine`` highest predictions, for the positions
-    in ``must`` and for ``sample`` documents drawn at random from the rest (within ``strata`` groups
-    of predicted yield), whose simulated yields are imputed to the other remaining documents.
-
-    Returns ``(predicted, simulated, refined_positions, imputed)``; ``simulated`` and ``imputed``
-    are NaN where not simulated / not imputed.
-    """
+def predict_all(model, db: DatabaseCodes, query_seq: str, *, chunksize: int = 100_000,
+                batch_size: int = 8192, progress: bool = True) -> np.ndarray:
+    """The predictor's yield for the query's probe with every document (float32)."""
     from ..dna import encode_seqs
     from ..progress import progress as _progress
 
@@ -195,31 +193,32 @@ def cascade_yields(model, db: DatabaseCodes, query_seq: str, *, refine: int = 10
                 q = np.broadcast_to(q1, t.shape)
                 pred[a:a + len(t)] = model.predict_yields(t, q, batch_size=batch_size)
             bar.update(min(chunksize, n - a))
+    return pred
+
+
+def cascade_yields(model, db: DatabaseCodes, query_seq: str, *, refine: int = 1000,
+                   simulator=None, mapper=None, chunksize: int = 100_000,
+                   batch_size: int = 8192, progress: bool = True, must=None, sample: int = 0,
+                   rng=None, strata: int = 10):
+    """Yields of one query against every document (see the module docstring).
+
+    The predictor for all; the simulator for the ``refine`` highest predictions, for the positions
+    in ``must`` and for ``sample`` documents drawn at random from the rest (within ``strata`` groups
+    of predicted yield), whose simulated yields are imputed to the other remaining documents.
+
+    Returns ``(predicted, simulated, refined_positions, imputed)``; ``simulated`` and ``imputed``
+    are NaN where not simulated / not imputed.
+    """
+    n = len(db)
+    pred = predict_all(model, db, query_seq, chunksize=chunksize, batch_size=batch_size,
+                       progress=progress)
+    from ..simulation.cascade import donors, select_documents
+
     simulated = np.full(n, np.nan)
     imputed = np.full(n, np.nan)
-    k = n if refine < 0 else min(int(refine), n)
-    # stable ranking: highest predicted first, ties by position
-    refined = np.lexsort((np.arange(n), -pred))[:k] if k > 0 else np.zeros(0, np.int64)
-    chosen = np.zeros(n, dtype=bool)
-    chosen[refined] = True
-    if must is not None:
-        chosen[np.asarray(must, dtype=np.int64)] = True
-    rest = np.flatnonzero(~chosen)
-    picks, groups = [], []
-    if sample > 0 and len(rest):
-        rng = np.random.default_rng(rng)
-        if sample >= len(rest):
-            picks = [rest]
-        else:
-            # strata of predicted yield, sampled in proportion to their size
-            order = rest[np.lexsort((rest, pred[rest]))]
-            groups = np.array_split(order, min(strata, sample))
-            quota = np.maximum(1, np.floor(sample * np.array([len(g) for g in groups])
-                                           / len(rest))).astype(int)
-            picks = [rng.choice(g, min(q, len(g)), replace=False) for g, q in zip(groups, quota)]
-    todo = np.flatnonzero(chosen)
-    if len(picks):
-        todo = np.concatenate([todo] + [np.sort(p) for p in picks])
+    rng = np.random.default_rng(rng)
+    sel = select_documents(pred, refine=refine, must=must, sample=sample, rng=rng, strata=strata)
+    todo = sel.simulated
     if len(todo):
         if simulator is None:
             from ..predictor.simulator import Simulator
@@ -227,10 +226,10 @@ def cascade_yields(model, db: DatabaseCodes, query_seq: str, *, refine: int = 10
             simulator = Simulator()
         simulated[todo] = simulator.yields(db.sequences(todo), [query_seq] * len(todo),
                                            mapper=mapper, progress=progress)
-    for g, p in zip(groups, picks):
-        left = g[np.isnan(simulated[g])]
-        if len(left):
-            imputed[left] = simulated[p][rng.integers(0, len(p), len(left))]
+    d = donors(sel, n, rng)
+    left = (d >= 0) & np.isnan(simulated)
+    imputed[left] = simulated[d[left]]
+    refined = sel.refined
     return pred, simulated, refined, imputed
 
 
@@ -326,6 +325,7 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
     out_dir = Path(out_dir)
     # one synthesized pool for every query; its input library, if sequenced
     abundance = pool_abundance(n, wetlab, rng)
+    protocol, simulator, conc = _protocol_for(model, config, simulator, abundance)
     input_counts = None
     with atomic_dir(out_dir) as tmp:
         if config.input_reads_per_document > 0:
@@ -338,12 +338,27 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
             qdir = tmp if single else tmp / _safe_name(qid)
             qdir.mkdir(exist_ok=True)
             must = nearest_neighbors(D[:, j], config.k) if config.neighbours else None
-            pred, sim, refined, imp = cascade_yields(
-                model, db, qseq, refine=config.refine, simulator=simulator, mapper=mapper,
-                chunksize=config.chunksize, batch_size=config.batch_size, progress=progress,
-                must=must, sample=config.sample, rng=np.random.default_rng([config.seed, j]))
-            yields = np.where(np.isnan(sim), np.where(np.isnan(imp), pred, imp), sim)
-            counts = simulate_counts(yields, wetlab, rng=rng, abundance=abundance)
+            qrng = np.random.default_rng([config.seed, j])
+            cap = None
+            if config.capture == "independent":
+                pred, sim, refined, imp = cascade_yields(
+                    model, db, qseq, refine=config.refine, simulator=simulator, mapper=mapper,
+                    chunksize=config.chunksize, batch_size=config.batch_size,
+                    progress=progress, must=must, sample=config.sample, rng=qrng)
+                captured = np.where(np.isnan(sim), np.where(np.isnan(imp), pred, imp), sim)
+            else:
+                pred, sim, refined, imp, cap = _capture_one(
+                    model, db, qseq, config, protocol, simulator, conc, must, qrng, mapper,
+                    progress)
+                captured = cap.fraction
+                _write_table(qdir / "capture.csv.gz",
+                             ["ImageID", "Binding dG (kcal/mol)", "Energies",
+                              "Captured Fraction"],
+                             [db.image_ids,
+                              ["" if np.isnan(v) else f"{v:.4f}" for v in cap.dg_final],
+                              np.asarray(["simulated", "imputed", "none"])[cap.source],
+                              [f"{v:.6g}" for v in cap.fraction]])
+            counts = simulate_counts(captured, wetlab, rng=rng, abundance=abundance)
             _write_table(qdir / "counts.csv.gz", ["ImageID", "Count"], [db.image_ids, counts])
             _write_table(qdir / "yields.csv.gz",
                          ["ImageID", "Predicted Yield", "Simulated Yield", "Imputed Yield"],
@@ -373,6 +388,8 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
                 n_reads = write_reads(qdir / "reads.fastq.gz", counts[nz], db.oligos_fn(nz),
                                       wetlab, rng=rng)
             s.update(_cascade_stats(pred, sim, refined, imp, must))
+            if cap is not None:
+                s["capture"] = cap.stats
             s.update({"query_id": qid, "query_features": qseq, "reads_written": n_reads,
                       "total_reads": int(counts.sum()), "seconds": round(time.time() - tq, 2)})
             if not single:
@@ -383,8 +400,11 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
             "database": {"documents": n, "features": str(features),
                          "pool": None if pool is None else str(pool)},
             "model": {"path": str(model.path), "card_checksum": model.card.get("checksum")},
-            "config": dataclasses.asdict(config), "wetlab": wetlab.to_dict(),
+            "config": {k: v for k, v in dataclasses.asdict(config).items() if k != "protocol"},
+            "wetlab": wetlab.to_dict(),
             "simulator": simulator.to_dict(),
+            "capture": {"model": config.capture,
+                        "protocol": None if protocol is None else protocol.to_dict()},
             "timing": {"database_seconds": round(t_db, 2),
                        "total_seconds": round(time.time() - t0, 2)},
             "provenance": provenance(),
@@ -398,6 +418,44 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
                                            k=config.k, name=q) for q in qids]
             plot_recall(curves, tmp / "recall.png", n_db=n, k=config.k)
     return summary
+
+
+def _protocol_for(model, config, simulator, abundance):
+    """The protocol, the simulator at its final temperature and each document's concentration."""
+    from ..simulation.capture import CAPTURE_MODELS, Protocol
+
+    if config.capture not in CAPTURE_MODELS:
+        raise UsageError(f"unknown capture model {config.capture!r}",
+                         hint=f"choose one of {', '.join(CAPTURE_MODELS)}")
+    if config.capture == "independent":
+        return None, simulator, None
+    card_t = float(simulator.temperature)
+    protocol = config.protocol
+    if protocol is None:
+        protocol = Protocol(anneal_to=card_t)
+    protocol.check_temperature(card_t)
+    if abs(protocol.anneal_to - card_t) > 1e-9 or abs(protocol.na_molar - simulator.sodium) > 1e-12:
+        from ..predictor.simulator import Simulator
+
+        simulator = Simulator.from_dict(simulator.to_dict(), temperature=protocol.anneal_to,
+                                        sodium=protocol.na_molar)
+    a = np.asarray(abundance, dtype=np.float64)
+    conc = protocol.pool_m / len(a) * a / a.mean()
+    return protocol, simulator, conc
+
+
+def _capture_one(model, db, qseq, config, protocol, simulator, conc, must, rng, mapper, progress):
+    """One query under a competitive capture model: the cascade, energies, the capture."""
+    from ..simulation.cascade import capture_query, select_documents
+
+    pred = predict_all(model, db, qseq, chunksize=config.chunksize, batch_size=config.batch_size,
+                       progress=progress)
+    sel = select_documents(pred, refine=config.refine, must=must, sample=config.sample, rng=rng)
+    cap = capture_query(db.sequences, qseq, sel, conc, protocol, simulator,
+                        capture=config.capture, rng=rng, mapper=mapper,
+                        decoy_sample=config.decoy_sample, feature_length=model.feature_length,
+                        progress=progress)
+    return pred, cap.simulated_yield, sel.refined, cap.imputed_yield, cap
 
 
 def simulator_for(model, backend: str | None = None):

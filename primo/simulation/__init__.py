@@ -1,0 +1,7 @@
+"""The laboratory in silico: capture models (competition for a limiting probe, the anneal) and the
+binding thermodynamics they need.
+
+* :mod:`primo.simulation.thermo` — binding free energies and their temperature dependence.
+* :mod:`primo.simulation.capture` — one probe against N targets: independent, equilibrium and
+  anneal capture models, and the protocol they simulate.
+"""

@@ -1,0 +1,206 @@
+"""Binding free energies and their temperature dependence, from the thermodynamic simulator.
+
+For a target strand ``A`` (feature region + RP) and a probe strand ``B`` (reverse complement of the
+query + toehold), the simulator gives ensemble free energies ``G_A, G_B, G_AA, G_BB, G_AB``
+(kcal/mol, 1 M standard state; :class:`primo.predictor.simulator.Simulator`). The *binding* free
+energies are the differences
+
+    dG_AB = G_AB - G_A - G_B      (the probe with the target)
+    dG_AA = G_AA - 2 G_A          (the target with itself; homodimer symmetry included)
+    dG_BB = G_BB - 2 G_B          (the probe with itself)
+
+so that ``K = exp(-dG / RT)`` (L/mol) is the association constant of each complex.
+
+Temperature dependence
+----------------------
+An anneal needs ``dG`` at every temperature of the ramp. Evaluating ViennaRNA at 75 temperatures
+per pair is out of the question at 1.6 M documents, so each ``dG`` is evaluated at a few *node*
+temperatures spread over the ramp (by default 4: the final temperature, the start of the ramp and
+two evenly between) and interpolated linearly in between. A two-state line ``dG = dH - T dS``
+through two temperatures was tried first and rejected: the ensemble free energy of an 86-bp
+duplex bends where the duplex melts, and the line was off by a median 1.3 kcal/mol (95th
+percentile 7.4, i.e. 4.6 decades of K) at the temperatures between and beyond its points, against
+0.4 kcal/mol (95th percentile 3.6; 2.2 decades) for 4 nodes and 0.17 (2.6) for 5, over 36 pairs
+from identical to 50 % changed that can lock the probe (``scripts/thermo_fit_error.py``,
+figures in the README). :func:`pair_thermodynamics` evaluates only what is needed: every pair at
+the final temperature, and the other nodes only for pairs that can lock the probe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..predictor.equilibrium import GAS_CONSTANT
+
+__all__ = ["Thermo", "binding_energies", "fit_line", "pair_thermodynamics", "node_temperatures",
+           "KELVIN"]
+
+KELVIN = 273.15
+
+
+def binding_energies(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(dG_AB, dG_AA, dG_BB)`` in kcal/mol from an ``(n, 5)`` array of simulator free energies.
+
+    ``+inf`` where a complex has no structure at all (it never forms).
+    """
+    g = np.asarray(g, dtype=np.float64).reshape(-1, 5)
+    with np.errstate(invalid="ignore"):
+        dab = g[:, 4] - g[:, 0] - g[:, 1]
+        daa = g[:, 2] - 2 * g[:, 0]
+        dbb = g[:, 3] - 2 * g[:, 1]
+    return dab, daa, dbb
+
+
+def fit_line(temperatures_c, dg) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares ``(dH, dS)`` of ``dG(T) = dH - T dS`` through ``dg[..., j]`` at ``temperatures_c[j]``.
+
+    ``dg`` has the temperatures on its last axis; rows with an infinite value at any temperature
+    get ``dH = +inf, dS = 0`` (the complex never forms).
+    """
+    t = np.asarray(temperatures_c, dtype=np.float64) + KELVIN
+    dg = np.asarray(dg, dtype=np.float64)
+    if t.size < 2 or dg.shape[-1] != t.size:
+        raise ValueError("need dG at two or more temperatures")
+    finite = np.isfinite(dg).all(axis=-1)
+    x = -t  # dG = dH + (-T) dS
+    xm = x.mean()
+    with np.errstate(invalid="ignore"):
+        ym = dg.mean(axis=-1)
+        ds = ((x - xm) * (dg - ym[..., None])).sum(axis=-1) / ((x - xm) ** 2).sum()
+        dh = ym - ds * xm
+    dh = np.where(finite, dh, np.inf)
+    ds = np.where(finite, ds, 0.0)
+    return dh, ds
+
+
+def node_temperatures(final_c: float, start_c: float, nodes: int = 4) -> np.ndarray:
+    """``nodes`` temperatures evenly from ``final_c`` to ``start_c`` (°C), the final one first."""
+    if nodes < 1:
+        raise ValueError("nodes must be >= 1")
+    if nodes == 1 or start_c <= final_c:
+        return np.asarray([float(final_c)])
+    return np.linspace(float(final_c), float(start_c), int(nodes))
+
+
+@dataclasses.dataclass
+class Thermo:
+    """Binding free energies of ``n`` targets with one probe at node temperatures.
+
+    ``nodes`` (°C, increasing, shape ``(k,)``); ``dg_ab`` (``(n, k)``, kcal/mol) of each target
+    with the probe, ``dg_aa`` (``(n, k)``) of each target with itself, ``dg_bb`` (``(k,)``) of the
+    probe with itself. Between nodes ``dG`` is linear in the temperature, beyond the last node it
+    continues the last segment, below the first it is the first node's value (the capture never
+    goes below its final temperature). ``+inf`` means the complex never forms.
+    """
+
+    nodes: np.ndarray
+    dg_ab: np.ndarray
+    dg_aa: np.ndarray
+    dg_bb: np.ndarray
+
+    def __post_init__(self):
+        self.nodes = np.atleast_1d(np.asarray(self.nodes, dtype=np.float64))
+        k = self.nodes.size
+        self.dg_ab = np.asarray(self.dg_ab, dtype=np.float64).reshape(-1, k)
+        self.dg_aa = np.asarray(self.dg_aa, dtype=np.float64).reshape(-1, k)
+        self.dg_bb = np.asarray(self.dg_bb, dtype=np.float64).reshape(k)
+        if self.dg_aa.shape != self.dg_ab.shape:
+            raise ValueError("dg_ab and dg_aa must have the same shape")
+        if k > 1 and not (np.diff(self.nodes) > 0).all():
+            raise ValueError("node temperatures must increase")
+
+    def __len__(self):
+        return len(self.dg_ab)
+
+    def _weights(self, temperature_c):
+        t = float(temperature_c)
+        k = self.nodes.size
+        if k == 1 or t <= self.nodes[0]:
+            return 0, 0, 0.0
+        j = int(np.clip(np.searchsorted(self.nodes, t) - 1, 0, k - 2))
+        w = (t - self.nodes[j]) / (self.nodes[j + 1] - self.nodes[j])
+        return j, j + 1, w
+
+    def _at(self, m, temperature_c):
+        j0, j1, w = self._weights(temperature_c)
+        a, b = m[..., j0], m[..., j1]
+        if w == 0.0:
+            return a.copy()
+        with np.errstate(invalid="ignore"):
+            out = a + w * (b - a)
+        return np.where(np.isinf(a) | np.isinf(b), np.inf, out)
+
+    def dg(self, temperature_c):
+        """``(dG_AB, dG_AA, dG_BB)`` at a temperature (°C)."""
+        return (self._at(self.dg_ab, temperature_c), self._at(self.dg_aa, temperature_c),
+                float(self._at(self.dg_bb, temperature_c)))
+
+    def log_k(self, temperature_c):
+        """Natural logs of ``(K_AB, K_AA, K_BB)`` (L/mol) at a temperature (°C)."""
+        rt = GAS_CONSTANT * (float(temperature_c) + KELVIN)
+        ab, aa, bb = self.dg(temperature_c)
+        return -ab / rt, -aa / rt, -bb / rt
+
+    def take(self, index) -> "Thermo":
+        index = np.asarray(index)
+        return Thermo(self.nodes, self.dg_ab[index], self.dg_aa[index], self.dg_bb)
+
+    @classmethod
+    def concatenate(cls, parts) -> "Thermo":
+        parts = list(parts)
+        return cls(parts[0].nodes, np.concatenate([p.dg_ab for p in parts]),
+                   np.concatenate([p.dg_aa for p in parts]), parts[0].dg_bb)
+
+    @classmethod
+    def constant(cls, dg_ab, dg_aa, dg_bb=np.inf, nodes=(21.0,)) -> "Thermo":
+        """Energies that do not change with temperature (the same value at every node)."""
+        nodes = np.atleast_1d(np.asarray(nodes, dtype=np.float64))
+        k = nodes.size
+        ab = np.repeat(np.asarray(dg_ab, dtype=np.float64).reshape(-1, 1), k, axis=1)
+        aa = np.repeat(np.asarray(dg_aa, dtype=np.float64).reshape(-1, 1), k, axis=1)
+        return cls(nodes, ab, aa, np.full(k, float(dg_bb)))
+
+
+def pair_thermodynamics(simulator, targets, query: str, *, nodes=None,
+                        lock_log_k: float | None = None, mapper=None, chunksize: int = 8,
+                        progress: bool = False, return_free_energies: bool = False):
+    """Binding free energies of every target sequence with one query, for a capture model.
+
+    Every pair is evaluated at the simulator's temperature (the end of the anneal, ``nodes[0]``).
+    Pairs whose association constant there reaches ``exp(lock_log_k)`` (the ones that may hold
+    the probe through a ramp step, see :mod:`primo.simulation.capture`) are evaluated at the other
+    ``nodes`` too; the others keep their final-temperature ``dG`` at every node: their ``K`` is
+    below the locking threshold at the end of the anneal, so they exchange at every step and their
+    final amount depends on the final temperature only. The probe's homodimer is evaluated at
+    every node. ``nodes=None`` (or one node) is the final temperature alone (equilibrium capture).
+
+    Returns the :class:`Thermo` (and, with ``return_free_energies``, the simulator's ``(n, 5)``
+    free energies of the pairs at the final temperature, from which two-strand yields follow).
+    """
+    targets = list(targets)
+    n = len(targets)
+    t_final = float(simulator.temperature)
+    nodes = np.asarray([t_final] if nodes is None else nodes, dtype=np.float64)
+    if abs(nodes[0] - t_final) > 1e-9:
+        raise ValueError("the first node must be the simulator's temperature")
+    g = simulator.free_energies(targets + [query], [query] * (n + 1), mapper=mapper,
+                                chunksize=chunksize, progress=progress, checked=True)
+    dab, daa, dbb = binding_energies(g)
+    thermo = Thermo.constant(dab[:n], daa[:n], dbb[n], nodes=nodes)
+    if nodes.size == 1:
+        return (thermo, g[:n]) if return_free_energies else thermo
+    rt = GAS_CONSTANT * (t_final + KELVIN)
+    lock = np.flatnonzero(-dab[:n] / rt >= lock_log_k) if lock_log_k is not None else \
+        np.zeros(0, np.int64)
+    sel = [targets[i] for i in lock] + [query]
+    for j, t in enumerate(nodes[1:], start=1):
+        gt = simulator.at_temperature(t).free_energies(sel, [query] * len(sel), mapper=mapper,
+                                                       chunksize=chunksize, progress=progress,
+                                                       checked=True)
+        a, aa, bb = binding_energies(gt)
+        thermo.dg_ab[lock, j] = a[:-1]
+        thermo.dg_aa[lock, j] = aa[:-1]
+        thermo.dg_bb[j] = bb[-1]
+    return (thermo, g[:n]) if return_free_energies else thermo
