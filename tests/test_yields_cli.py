@@ -126,3 +126,26 @@ def test_does_not_import_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("NO-TF")
+
+
+def test_energies_column(run_cli, tmp_path, expected):
+    """``--energies`` adds the binding free energy, which keeps ordering saturated yields."""
+    out = tmp_path / "e.csv"
+    res, _, err = run_cli(["yields", DATA / "pairs.csv", "-o", out, "-j", "1", "--energies"])
+    assert res.exit_code == 0, err
+    rows = _read(out)
+    assert list(rows[0])[-2:] == ["duplex_yield", "binding_dG"]
+    y = np.array([float(r["duplex_yield"]) for r in rows])
+    dg = np.array([float(r["binding_dG"]) for r in rows])
+    assert np.all(dg < 0)
+    # K = exp(-dG/RT) at 1 nM each: the yield is a monotone function of dG alone when
+    # homodimers are weak, so strongly bound pairs have the lowest energies
+    from primo.predictor.simulator import Simulator
+
+    sim = Simulator()
+    g = sim.free_energies([r["target_features"] for r in rows],
+                          [r["query_features"] for r in rows])
+    np.testing.assert_allclose(dg, g[:, 4] - g[:, 0] - g[:, 1], rtol=1e-12)
+    assert dg[y > 0.99].max() < dg[y < 0.01].min()
+    side = json.loads((tmp_path / "e.csv.json").read_text())
+    assert "binding_dG" in side["columns"]

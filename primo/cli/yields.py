@@ -40,12 +40,16 @@ __all__ = ["cli"]
               help="Pairs per parallel task.")
 @click.option("--rows", "chunk_rows", type=click.IntRange(min=1), default=512, show_default=True,
               help="Rows read and written per batch (memory).")
+@click.option("--energies", is_flag=True,
+              help="Also write binding_dG: the binding free energy G_AB - G_A - G_B (kcal/mol, "
+                   "1 M standard state) at --temperature, which keeps ordering pairs whose "
+                   "yields have all saturated.")
 @parallel_options
 @overwrite_option("yields", output="out", file=True, inputs=("pairs",),
                   sidecars=lambda out: [str(out) + ".json"])
 @debug_option
 def cli(pairs, out, backend, temperature, target_conc, query_conc, sodium, primer, toehold,
-        feature_length, chunksize, chunk_rows, processes, scheduler):
+        feature_length, chunksize, chunk_rows, energies, processes, scheduler):
     """Simulate hybridization yields of (target, query) feature sequence pairs.
 
     Target strand = target + primer, probe = reverse complement of (query + primer[:toehold]);
@@ -58,7 +62,7 @@ def cli(pairs, out, backend, temperature, target_conc, query_conc, sodium, prime
                     sodium=sodium, feature_length=feature_length or None)
     with mapper_from_options(processes, scheduler) as mapper:
         summary = simulate_csv(pairs, out, sim, mapper=mapper, chunk_rows=chunk_rows,
-                               chunksize=chunksize, progress=True)
+                               chunksize=chunksize, progress=True, energies=energies)
     click.echo(f"wrote {summary['pairs']:,} yields to {out} (mean {summary['mean_yield']:.4f}, "
                f"{summary['pairs_above_half']:,} above 0.5; {summary['seconds']:.1f} s, "
                f"{summary['mapper']})")

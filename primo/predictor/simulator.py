@@ -532,13 +532,16 @@ def get_simulator(name_or_auto: str = "vienna", **kwargs) -> Simulator:
 
 
 def simulate_csv(pairs_path, out_path, simulator: Simulator | None = None, *, mapper=None,
-                 chunk_rows: int = 512, chunksize: int = 8, progress: bool = False) -> dict:
+                 chunk_rows: int = 512, chunksize: int = 8, progress: bool = False,
+                 energies: bool = False) -> dict:
     """Yields of the (target, query) pairs of a CSV file, written as CSV with a JSON sidecar.
 
     Input (plain or gzip, detected by content): a header with at least ``target_features`` and
     ``query_features`` (feature sequences, same sense), one pair per row; other columns are kept.
     Output ``out_path`` (gzip if it ends in ``.gz``): the input columns plus ``duplex_yield`` (full
-    float precision), in input order; ``out_path + ".json"``: provenance, the simulator settings
+    float precision), in input order, and with ``energies`` also ``binding_dG`` (the pair's binding
+    free energy ``G_AB - G_A - G_B`` in kcal/mol, 1 M standard state, at the simulator's
+    temperature; ``inf`` when no duplex forms); ``out_path + ".json"``: provenance, the simulator settings
     (:meth:`Simulator.to_dict`) and counts. Both are written atomically. Rows are read, validated
     and simulated ``chunk_rows`` at a time, so memory does not grow with the file.
 
@@ -573,9 +576,13 @@ def simulate_csv(pairs_path, out_path, simulator: Simulator | None = None, *, ma
                 t, q = sim.check_pairs([r["target_features"] for _, r in chunk],
                                        [r["query_features"] for _, r in chunk],
                                        path=pairs_path, lines=lines)
-                y = sim.yields(t, q, mapper=mapper, chunksize=chunksize, checked=True)
-                for (_, row), yi in zip(chunk, y):
+                g = sim.free_energies(t, q, mapper=mapper, chunksize=chunksize, checked=True)
+                y = np.clip(sim.solve(g).yield_, 0.0, 1.0)
+                dg = g[:, 4] - g[:, 0] - g[:, 1]
+                for (_, row), yi, di in zip(chunk, y, dg):
                     row["duplex_yield"] = repr(float(yi))
+                    if energies:
+                        row["binding_dG"] = repr(float(di))
                     writer.writerow([row[h] for h in header])
                 stats["min"] = min(stats["min"], float(y.min()))
                 stats["max"] = max(stats["max"], float(y.max()))
@@ -588,6 +595,8 @@ def simulate_csv(pairs_path, out_path, simulator: Simulator | None = None, *, ma
             for line, row in rows_iter:
                 if header is None:
                     header = list(row) + ([] if "duplex_yield" in row else ["duplex_yield"])
+                    if energies and "binding_dG" not in header:
+                        header.append("binding_dG")
                     writer.writerow(header)
                 chunk.append((line, row))
                 if len(chunk) >= chunk_rows:
@@ -602,6 +611,9 @@ def simulate_csv(pairs_path, out_path, simulator: Simulator | None = None, *, ma
         input=str(pairs_path), output=str(out_path), pairs=n,
         mean_yield=stats["sum"] / n, min_yield=stats["min"], max_yield=stats["max"],
         pairs_above_half=stats["above_half"], seconds=round(time.time() - t0, 3),
+        columns={"duplex_yield": "[AB] / min(target_conc, query_conc) at equilibrium",
+                 **({"binding_dG": "G_AB - G_A - G_B, kcal/mol, 1 M standard state"}
+                    if energies else {})},
         mapper=(mapper.describe() if mapper is not None else "serial"),
         simulator=sim.to_dict(),
     )
