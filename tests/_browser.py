@@ -40,6 +40,14 @@ def require_browser() -> None:
         pytest.skip(why)
 
 
+def browser_available() -> bool:
+    """Whether the browser can run; under CI a missing browser fails the test instead."""
+    why = _missing()
+    if why and os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"browser test cannot run under CI: {why}")
+    return why is None
+
+
 def start_browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

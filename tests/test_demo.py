@@ -29,6 +29,15 @@ def test_quick_demo_runs_every_step(tmp_path, run_cli):
         assert "enrichment" in rep["steps"]["analyze"]["queries"][q]
     assert "50% at, ranked by enrichment" in md
     assert "<table" in (out / "report.html").read_text()
+    # the results page: each query with its picture and the pictures it retrieved (Fig. 3C), the
+    # benchmark figure; in a real browser every image loads and nothing is logged as an error
+    page = (out / "report.html").read_text()
+    assert "Fig. 3C" in page and "no-pictures" not in page and "benchmark/benchmarks.png" in page
+    from _browser import browser_available, check_page
+
+    if browser_available():
+        shown = check_page(out / "report.html", queries)
+        assert sum("/thumbs/" in src for src, _ in shown["images"]) >= len(queries) * (1 + 10)
     # an earlier demo is replaced only with --overwrite (not re-run here: it takes a while)
     res, _, err = run_cli(["demo", "-o", out, "--quick", "-j", "1"])
     assert res.exit_code == 2 and "pass --overwrite" in err

@@ -283,3 +283,21 @@ def test_moved_pictures_are_found_again(small_run, tmp_path, run_cli):
                            "--query", small_run / "q.h5", "--images", tmp_path / "nope", "-o",
                            tmp_path / "an2"])
     assert res.exit_code == 2 and "--images" in err and "nope" in err
+
+
+def test_the_browser_check_catches_broken_images_and_console_errors(tmp_path):
+    from _browser import require_browser
+
+    require_browser()
+    Image.new("L", (4, 4), 90).save(tmp_path / "ok.png")
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body><section class='query' data-query='q'>"
+                    "<img src='ok.png'><img src='missing.png'></section></body></html>")
+    with pytest.raises(AssertionError, match="missing.png"):
+        check_page(page, ["q"])
+    page.write_text("<html><body><section class='query' data-query='q'><img src='ok.png'>"
+                    "</section><script>console.error('boom')</script></body></html>")
+    with pytest.raises(AssertionError, match="boom"):
+        check_page(page, ["q"])
+    with pytest.raises(AssertionError):
+        check_page(page, ["q", "another query"])

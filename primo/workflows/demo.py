@@ -15,8 +15,9 @@ The bundled data are 2,000 Fashion-MNIST test images (MIT licence, ``primo/data/
 8. ``benchmark``: primo's curves against HNSW, faiss, annoy, LSH on the same database and queries;
 
 and ends with ``OUT/report.md`` and ``OUT/report.html`` (with the plots) saying what each step
-produced. Every step's output stays in ``OUT/`` for inspection. ``quick=True`` (``--quick``) runs a
-smaller version (for tests and a first look).
+produced; the HTML page also shows each query's picture, the images it retrieved and the paper's
+Fig. 3A/B/C (:mod:`primo.workflows.report`). Every step's output stays in ``OUT/`` for inspection.
+``quick=True`` (``--quick``) runs a smaller version (for tests and a first look).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     from ..analysis.reads import count_reads
     from ..analysis.reads import ReadCounts
     from ..analysis.recall import enrichment_scores, evaluate_counts, load_distances
+    from ..analysis.results import summarize_query
     from ..analysis.wetlab import WetLabModel
     from ..features.datasets import FASHION_MNIST_CLASSES, demo_arrays
     from ..features.extract import extract_images
@@ -183,6 +185,7 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     an_dir = out / "analysis"
     an_dir.mkdir()
     analysis = {}
+    pages = []   # each query's results, for report.html
     qids = [str(q) for q in probes["query_ids"]]
     db_labels = np.asarray([label_of[str(i)] for i in pool.image_ids], dtype=object)
     input_counts = None
@@ -206,6 +209,10 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
                 enrichment_scores(rc.counts, input_counts), pool.image_ids, dist,
                 qa / "enrichment", k=cfg.k, name=q, labels=db_labels, query_label=label_of[q])
         analysis[q] = {"stats": rc.stats, "summary": summ}
+        pages.append(summarize_query(
+            q, rc.counts, dist, pool.image_ids, k=cfg.k, labels=db_labels, query_label=label_of[q],
+            enrichment=None if input_counts is None else enrichment_scores(rc.counts,
+                                                                           input_counts)))
     steps["analyze"] = {"queries": {q: a["summary"] for q, a in analysis.items()},
                         "seconds": round(time.time() - t, 1)}
 
@@ -218,7 +225,7 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     report = {"settings": dataclasses.asdict(s), "steps": steps,
               "total_seconds": round(time.time() - t_start, 1), "provenance": provenance()}
     write_json(out / "demo.json", report)
-    _write_report(out, report, qids)
+    _write_report(out, report, qids, pages)
     return report
 
 
@@ -227,7 +234,7 @@ def _pct(v):
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
-def _write_report(out: Path, report: dict, qids) -> None:
+def _write_report(out: Path, report: dict, qids, pages=None) -> None:
     st = report["steps"]
     m = (st["train"].get("metrics") or {})
     lines = [
@@ -300,10 +307,20 @@ def _write_report(out: Path, report: dict, qids) -> None:
               "see README.md for the full-size figures and the commands that produce them.", ""]
     md = "\n".join(lines)
     (out / "report.md").write_text(md, encoding="utf-8")
-    (out / "report.html").write_text(_markdown_to_html(md), encoding="utf-8")
+    if pages is None:
+        (out / "report.html").write_text(_markdown_to_html(md), encoding="utf-8")
+        return
+    from .report import ImageSource, write_results_page
+
+    # the run summary, then one section per query (its Fig. 3B replaces the recall.png lines)
+    body = [line for line in md.splitlines()[1:]
+            if not (line.startswith("![") and line.endswith("/recall.png)"))]
+    write_results_page(out, pages, images=ImageSource([out / "features.h5", out / "queries.h5"]),
+                       title="primo demo report",
+                       intro_html=_markdown_to_html("\n".join(body), body_only=True))
 
 
-def _markdown_to_html(md: str) -> str:
+def _markdown_to_html(md: str, body_only: bool = False) -> str:
     """A small Markdown subset (headings, tables, images, code blocks, paragraphs) -> HTML."""
     import re
 
@@ -340,6 +357,8 @@ def _markdown_to_html(md: str) -> str:
     if in_table:
         out.append("</table>")
     body = "\n".join(out)
+    if body_only:
+        return body
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>primo demo report</title>"
             "</head><body style='font-family:sans-serif'>\n" + body + "\n</body></html>\n")
 

@@ -472,7 +472,7 @@ height:128px}
 .grid td:first-child{white-space:nowrap;font-size:.85em}
 .swatch{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-align:middle;
 border:1px solid #444}
-img.fig{max-width:100%;height:auto}
+img.fig{max-width:100%;height:auto}code{word-break:break-all}
 """
 
 
@@ -651,7 +651,7 @@ def write_results_page(out_dir, queries, *, images: ImageSource | None = None,
     used: set = set()
     anchors = [_anchor(r.query_id, used) for r in queries]
     if len(queries) > 1:
-        body += ["<h2>Queries</h2>", "<table><tr><th>query</th><th></th><th>label</th>"
+        body += ["<h2>Results by query</h2>", "<table><tr><th>query</th><th></th><th>label</th>"
                  "<th>50% recall at</th><th>90% recall at</th></tr>"]
         for r, a in zip(queries, anchors):
             thumb = pics.tag(r.query_id) if enabled else ""
