@@ -31,13 +31,15 @@ import numpy as np
 from .capture import CaptureResult, Protocol, anneal_capture, equilibrium_capture
 from .thermo import Thermo, node_temperatures, pair_thermodynamics
 
-__all__ = ["select_documents", "Selection", "capture_query", "QueryCapture"]
+__all__ = ["select_documents", "Selection", "donors", "query_energies", "QueryEnergies",
+           "capture_from_energies", "capture_query", "QueryCapture"]
 
 
 @dataclasses.dataclass
 class Selection:
     """The cascade's choice for one query (positions into the database)."""
 
+    n: int                       # documents in the database
     refined: np.ndarray          # top predictions, best first
     simulated: np.ndarray        # every simulated position (refined, must, sampled), sorted
     groups: list                 # strata of the remaining documents (position arrays)
@@ -72,7 +74,7 @@ def select_documents(pred, *, refine: int = 1000, must=None, sample: int = 0, rn
     todo = np.flatnonzero(chosen)
     if len(picks):
         todo = np.union1d(todo, np.concatenate(picks))
-    return Selection(refined, todo, list(groups), list(picks))
+    return Selection(n, refined, todo, list(groups), list(picks))
 
 
 def donors(selection: Selection, n: int, rng) -> np.ndarray:
@@ -107,6 +109,44 @@ def _random_features(n, length, rng):
     return ["".join(s) for s in np.asarray(list("ACGT"))[rng.integers(0, 4, (n, length))]]
 
 
+@dataclasses.dataclass
+class QueryEnergies:
+    """Everything a capture of one query needs that costs simulator time (computed once).
+
+    ``thermo`` has one row per simulated document (in ``selection.simulated`` order) followed by
+    one per simulated decoy sequence; ``free_energies`` the simulator's ``(n, 5)`` values of the
+    simulated documents at the final temperature (for two-strand yields).
+    """
+
+    selection: Selection
+    thermo: Thermo
+    free_energies: np.ndarray
+    n_decoy_rows: int
+    donor: np.ndarray
+
+
+def query_energies(db_sequences, query_seq: str, selection: Selection, simulator, *,
+                   nodes=None, lock_log_k=None, decoys: int = 0, decoy_sample: int = 1000,
+                   feature_length: int = 80, rng=None, mapper=None,
+                   progress: bool = False) -> QueryEnergies:
+    """Binding energies of the simulated documents (and of a decoy sample) with one query.
+
+    ``nodes``: temperatures (°C, the simulator's first) for the anneal; ``decoys``: how many decoy
+    strands the captures will add (``min(decoys, decoy_sample)`` random sequences are simulated;
+    a capture may then use any number of decoys, each sampled sequence standing for its share).
+    """
+    rng = np.random.default_rng(rng)
+    sim_pos = selection.simulated
+    seqs = list(db_sequences(sim_pos)) if len(sim_pos) else []
+    dec_seqs = _random_features(min(int(decoys), int(decoy_sample)), feature_length, rng) \
+        if decoys else []
+    th, g = pair_thermodynamics(simulator, seqs + dec_seqs, query_seq, nodes=nodes,
+                                lock_log_k=lock_log_k, mapper=mapper, progress=progress,
+                                return_free_energies=True)
+    donor = donors(selection, selection.n, rng)
+    return QueryEnergies(selection, th, g[:len(sim_pos)], len(dec_seqs), donor)
+
+
 def capture_query(db_sequences, query_seq: str, selection: Selection, concentrations,
                   protocol: Protocol, simulator, *, capture: str = "anneal", rng=None,
                   mapper=None, decoy_sample: int = 1000, feature_length: int = 80,
@@ -115,36 +155,57 @@ def capture_query(db_sequences, query_seq: str, selection: Selection, concentrat
 
     ``db_sequences(positions) -> list[str]`` gives feature regions; ``concentrations`` each
     document's exposed strands (mol/L); ``simulator`` is at the final temperature
-    (``protocol.anneal_to``).
+    (``protocol.anneal_to``). :func:`query_energies` then :func:`capture_from_energies`.
     """
-    rng = np.random.default_rng(rng)
-    conc = np.asarray(concentrations, dtype=np.float64)
-    n = conc.size
-    sim_pos = selection.simulated
     nodes = node_temperatures(protocol.anneal_to, protocol.anneal_from,
                               protocol.energy_nodes if capture == "anneal" else 1)
-    lock = protocol.lock_log_k if capture == "anneal" else None
-    seqs = db_sequences(sim_pos) if len(sim_pos) else []
-    n_dec = int(protocol.decoys)
-    dec_seqs = []
-    if n_dec:
-        dec_seqs = _random_features(min(n_dec, int(decoy_sample)), feature_length, rng)
-    th, g = pair_thermodynamics(simulator, list(seqs) + dec_seqs, query_seq, nodes=nodes,
-                                lock_log_k=lock, mapper=mapper, progress=progress,
-                                return_free_energies=True)
+    en = query_energies(db_sequences, query_seq, selection, simulator, nodes=nodes,
+                        lock_log_k=protocol.lock_log_k if capture == "anneal" else None,
+                        decoys=protocol.decoys, decoy_sample=decoy_sample,
+                        feature_length=feature_length, rng=rng, mapper=mapper, progress=progress)
+    return capture_from_energies(en, concentrations, protocol, simulator, capture=capture)
+
+
+def capture_from_energies(en: QueryEnergies, concentrations, protocol: Protocol, simulator=None, *,
+                          capture: str = "anneal") -> QueryCapture:
+    """The capture of one query under a protocol, from energies computed once.
+
+    ``capture="independent"`` gives each document its two-strand yield at the simulator's
+    concentrations (1 nM each) from the same energies.
+    """
+    conc = np.asarray(concentrations, dtype=np.float64)
+    n = conc.size
+    sel, th, donor = en.selection, en.thermo, en.donor
+    sim_pos = sel.simulated
     n_sim = len(sim_pos)
-    # species: each simulated document; pooled imputed documents per donor; pooled decoys
-    donor = donors(selection, n, rng)
     row_of = np.full(n, -1, dtype=np.int64)
     row_of[sim_pos] = np.arange(n_sim)
     imputed = (donor >= 0) & (row_of < 0)
-    imp_rows = row_of[donor[imputed]]
-    # homodimer check: pool only where it cannot matter
-    lka_max = np.max(-th.dg_aa / (0.0019872 * (nodes.min() + 273.15)), axis=1) \
-        if len(th) else np.zeros(0)
+    imp_pos = np.flatnonzero(imputed)
+    imp_rows = row_of[donor[imp_pos]]
+    y = np.full(n, np.nan)
+    y_imp = np.full(n, np.nan)
+    if n_sim and simulator is not None:
+        y_rows = np.clip(simulator.solve(en.free_energies).yield_, 0.0, 1.0)
+        y[sim_pos] = y_rows
+        y_imp[imp_pos] = y_rows[imp_rows]
+    dg = np.full(n, np.nan)
+    dg_rows = th.dg_ab[:, 0]
+    dg[sim_pos] = dg_rows[:n_sim]
+    dg[imp_pos] = dg_rows[imp_rows]
+    source = np.full(n, 2, dtype=np.uint8)
+    source[imp_pos] = 1
+    source[sim_pos] = 0
+    if capture == "independent":
+        fraction = np.where(np.isnan(y), np.where(np.isnan(y_imp), 0.0, y_imp), y)
+        stats = {"capture_model": capture}
+        return QueryCapture(fraction, y, y_imp, dg, source, None, stats)
+    # species: each simulated document; pooled imputed documents per donor; pooled decoys
+    t_low = float(th.nodes.min())
+    lka_max = np.max(-th.dg_aa / (0.0019872 * (t_low + 273.15)), axis=1) if len(th) else \
+        np.zeros(0)
     with np.errstate(over="ignore"):
         negligible = 8 * np.exp(np.minimum(lka_max, 700)) * conc.max() < 1e-9
-    imp_pos = np.flatnonzero(imputed)
     pool_ok = negligible[imp_rows] if len(imp_rows) else np.zeros(0, bool)
     pooled_rows, inverse = np.unique(imp_rows[pool_ok], return_inverse=True)
     pooled_conc = np.bincount(inverse, weights=conc[imp_pos[pool_ok]],
@@ -152,15 +213,22 @@ def capture_query(db_sequences, query_seq: str, selection: Selection, concentrat
     lone_pos = imp_pos[~pool_ok]
     species_rows = np.concatenate([np.arange(n_sim), pooled_rows, row_of[donor[lone_pos]]])
     species_conc = np.concatenate([conc[sim_pos], pooled_conc, conc[lone_pos]])
-    n_dec_species = len(dec_seqs)
+    n_dec = int(protocol.decoys)
+    n_dec_species = en.n_decoy_rows if n_dec else 0
+    if n_dec and not n_dec_species:
+        raise ValueError("the energies were computed without decoys")
     if n_dec_species:
-        mean_c = float(conc.mean())
         species_rows = np.concatenate([species_rows, n_sim + np.arange(n_dec_species)])
-        species_conc = np.concatenate([species_conc,
-                                       np.full(n_dec_species, mean_c * n_dec / n_dec_species)])
+        species_conc = np.concatenate([species_conc, np.full(n_dec_species,
+                                                             float(conc.mean()) * n_dec
+                                                             / n_dec_species)])
     sth = th.take(species_rows)
-    res = anneal_capture(sth, species_conc, protocol) if capture == "anneal" else \
-        equilibrium_capture(sth, species_conc, protocol)
+    if capture == "anneal":
+        res = anneal_capture(sth, species_conc, protocol)
+    elif capture == "equilibrium":
+        res = equilibrium_capture(sth, species_conc, protocol)
+    else:
+        raise ValueError(f"unknown capture model {capture!r}")
     frac_species = res.fraction
     fraction = np.zeros(n)
     a, b = n_sim, n_sim + len(pooled_rows)
@@ -168,21 +236,14 @@ def capture_query(db_sequences, query_seq: str, selection: Selection, concentrat
     if len(imp_pos):
         fraction[imp_pos[pool_ok]] = frac_species[a:b][inverse]
         fraction[lone_pos] = frac_species[b:b + len(lone_pos)]
-    dg = np.full(n, np.nan)
-    dg_rows = th.dg_ab[:, 0]
-    dg[sim_pos] = dg_rows[:n_sim]
-    dg[imp_pos] = dg_rows[row_of[donor[imp_pos]]]
-    source = np.full(n, 2, dtype=np.uint8)
-    source[imp_pos] = 1
-    source[sim_pos] = 0
     bound = res.bound
     probe = protocol.probe_m
+    end = len(bound) - n_dec_species
     stats = {
         "capture_model": capture,
         "probe_bound_simulated": float(bound[:a].sum() / probe),
-        "probe_bound_imputed": float(bound[a:len(bound) - n_dec_species].sum() / probe),
-        "probe_bound_decoys": float(bound[len(bound) - n_dec_species:].sum() / probe)
-        if n_dec_species else 0.0,
+        "probe_bound_imputed": float(bound[a:end].sum() / probe),
+        "probe_bound_decoys": float(bound[end:].sum() / probe),
         "probe_free": float(res.free_probe / probe),
         "probe_homodimer": float(2 * res.probe_homodimer / probe),
         "documents_captured_half": int((fraction >= 0.5).sum()),
@@ -191,15 +252,8 @@ def capture_query(db_sequences, query_seq: str, selection: Selection, concentrat
         "species": int(len(species_conc)),
         "decoy_strands": n_dec,
         "decoys_simulated": n_dec_species,
-        "energy_nodes_c": [float(t) for t in nodes],
+        "energy_nodes_c": [float(t) for t in th.nodes],
     }
     if n_dec_species:
-        stats["decoys_captured_fraction"] = float(bound[len(bound) - n_dec_species:].sum()
-                                                  / species_conc[-n_dec_species:].sum())
-    y = np.full(n, np.nan)
-    y_imp = np.full(n, np.nan)
-    if n_sim:
-        y_rows = np.clip(simulator.solve(g[:n_sim]).yield_, 0.0, 1.0)
-        y[sim_pos] = y_rows
-        y_imp[imp_pos] = y_rows[row_of[donor[imp_pos]]]
+        stats["decoys_captured_fraction"] = float(bound[end:].sum() / species_conc[end:].sum())
     return QueryCapture(fraction, y, y_imp, dg, source, res, stats)
