@@ -1,14 +1,18 @@
 #!/usr/bin/env python
 """Benchmark ``primo simulate`` at scale: one query against N synthetic 4096-d documents.
 
-Issue target: a 1.6 M-document database in <= 2 minutes on a 2-core machine.
+Issue target: a 1.6 M-document database in <= 2 minutes on a 2-core machine, peak memory <= 2 GB,
+with the default capture model (the anneal), timed side by side with ``--capture independent``.
 
 Runs, in one run:
 
 * primo: ``primo simulate --pool POOL`` end to end (reads the pool, predicts the yield of every
   document with the fixed-query predictor, simulates with ViennaRNA the top 1,000, the 100 nearest
-  documents and a random sample of 1,000 of the rest (imputed to the others), wet lab, writes
-  counts / yields / distances / thresholds / recall.png) in a subprocess; wall time and peak RSS;
+  documents and a random sample of 1,000 of the rest (imputed to the others), the capture, wet
+  lab, writes counts / yields / capture / distances / thresholds / recall.png) in a subprocess;
+  wall time and peak RSS; once with the default capture model (``--capture anneal``: energies at
+  4 node temperatures for the duplexes that can lock the probe, 75 ramp steps of the competitive
+  equilibrium) and once with ``--capture independent`` (two-strand yields at 1 nM), side by side;
 * peers on the same documents: (a) the Keras predictor graph evaluated batch by batch (the direct
   way), timed on ``--peer-rows`` documents and projected; (b) the thermodynamic simulator on every
   document (what the cascade avoids), timed on ``--sim-pairs`` pairs and projected;
@@ -42,24 +46,30 @@ def main():
     ap.add_argument("--sample", type=int, default=1000)
     ap.add_argument("--peer-rows", type=int, default=100_000)
     ap.add_argument("--sim-pairs", type=int, default=200)
+    ap.add_argument("--capture", default="anneal", choices=["anneal", "equilibrium"],
+                    help="the capture model timed against --capture independent")
     args = ap.parse_args()
     db, queries, model = ensure_data(args.workdir, args.n)
     pool = args.workdir / f"pool-{args.n}"
     if not pool.exists():
         print("encoding the database first ...", flush=True)
         run(["encode-db", "-m", model, "-f", db, "-o", pool, "--qc", "warn"], "encode-db")
-    out = args.workdir / "sim-out"
-    if out.exists():
-        shutil.rmtree(out)
     import h5py
 
     with h5py.File(queries) as f:
         qid = f["ids"][0].decode()
-    print(f"primo simulate: 1 query x {args.n:,} documents, refine {args.refine}, sample "
-          f"{args.sample} ...", flush=True)
-    dt, rss = run(["simulate", "-m", model, "-f", db, "--pool", pool, "-Q", queries,
-                   "--query-id", qid, "-o", out, "--refine", args.refine, "--sample", args.sample],
-                  "simulate")
+    times = {}
+    for capture in ("independent", args.capture):
+        out = args.workdir / f"sim-out-{capture}"
+        if out.exists():
+            shutil.rmtree(out)
+        print(f"primo simulate --capture {capture}: 1 query x {args.n:,} documents, refine "
+              f"{args.refine}, sample {args.sample} ...", flush=True)
+        times[capture] = run(["simulate", "-m", model, "-f", db, "--pool", pool, "-Q", queries,
+                              "--query-id", qid, "-o", out, "--refine", args.refine,
+                              "--sample", args.sample, "--capture", capture], "simulate")
+        print(f"  {times[capture][0]:.1f} s, peak RSS {times[capture][1]:.0f} MB", flush=True)
+    dt, rss = times[args.capture]
 
     import numpy as np
 
@@ -91,8 +101,12 @@ def main():
     rate = args.n / dt
     print()
     print(f"documents                        {args.n:,}")
-    print(f"primo simulate (end to end)      {dt:8.1f} s  {rate:12,.0f} docs/s  peak RSS "
-          f"{rss:.0f} MB")
+    di, ri = times["independent"]
+    print(f"primo simulate --capture {args.capture:11s} {dt:8.1f} s  {rate:12,.0f} docs/s  "
+          f"peak RSS {rss:.0f} MB")
+    print(f"primo simulate --capture independent {di:8.1f} s  {args.n / di:12,.0f} docs/s  "
+          f"peak RSS {ri:.0f} MB")
+    print(f"ratio {args.capture} / independent (time): {dt / di:.2f}")
     print(f"Keras predictor graph            {args.n / keras_rate:8.1f} s  {keras_rate:12,.0f} "
           f"docs/s  (projected from {args.peer_rows:,}; prediction only)")
     print(f"simulator on every document      {args.n / sim_rate:8.0f} s  {sim_rate:12,.1f} "
