@@ -158,10 +158,11 @@ def extract_images(inputs, output, model="vgg16", *, weights=None, batch_size: i
     output : path
         The feature store (``.h5``).
     model : str or Extractor
-        ``vgg16`` (default), ``hub:PATH``, ``fashion-embed``, ``pixels[:SIZE[:rgb]]``, or a built
+        ``vgg16`` (default), ``resnet50``, ``mobilenet_v3_large``, ``efficientnet_b0``,
+        ``hub:PATH|HANDLE``, ``fashion-embed``, ``pixels[:SIZE[:rgb]]``, or a built
         :class:`~primo.features.extractors.Extractor`.
     weights : str, optional
-        See :func:`~primo.features.extractors.get_extractor` (``"none"``: random VGG16, testing).
+        See :func:`~primo.features.extractors.get_extractor` (``"none"``: random weights, testing).
     batch_size : int, optional
         Images per forward pass (default: the extractor's).
     ids : {"stem", "path"}
@@ -172,7 +173,8 @@ def extract_images(inputs, output, model="vgg16", *, weights=None, batch_size: i
         Resize filter (``bilinear``, ``nearest`` like Keras ``load_img``, ``bicubic``, ``lanczos``).
     mapper : primo.parallel.Mapper, optional
         Decode images in worker processes (a few batches ahead of the network).
-    input_size, input_range : hub modules only; invert : fashion-embed only.
+    input_size : hub modules and the resizable Keras applications; input_range : hub modules;
+        invert : fashion-embed only.
     chunk_rows : int, optional
         HDF5 chunk rows of a new store.
     """
