@@ -46,6 +46,8 @@ Outputs (``OUT/`` for one query; ``OUT/<QueryID>/`` for each of several, plus ``
     recall.png         proportion retrieved vs 100-NN recall (chance and oracle lines)
     reads.fastq.gz     (with ``reads=True``) NextSeq-like reads that ``primo analyze`` reads back
     summary.json       parameters, timings, cascade statistics, recall figures, provenance
+    report.html        (top level) each query's picture, the documents it retrieved, Fig. 3A/B/C
+                       (:mod:`primo.workflows.report`), with ``report_files/``
 
 All queries capture from **one** synthesized pool: the synthesis and enrichment-PCR spread of each
 document (:func:`~primo.analysis.wetlab.pool_abundance`) is drawn once per run. With
@@ -101,6 +103,10 @@ class ExperimentConfig:
     reads: bool = False
     #: reads per document of the simulated input library (0: none; see the module docstring)
     input_reads_per_document: float = 0.0
+    #: report.html: documents with the most reads drawn per query (0: no pictures), and a folder
+    #: of the documents' pictures besides the files the feature stores record
+    gallery: int = 10
+    images: str | None = None
     #: capture model (:data:`primo.simulation.capture.CAPTURE_MODELS`): anneal (default),
     #: equilibrium, or independent (two-strand yields at 1 nM, the paper's training proxy)
     capture: str = "anneal"
@@ -292,7 +298,9 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
     from ..analysis.recall import enrichment_scores
     from ..analysis.wetlab import (WetLabModel, pool_abundance, simulate_counts,
                                    simulate_input_counts, write_reads)
+    from ..analysis.results import summarize_query
     from ..io import atomic_dir, provenance, write_json
+    from .report import ImageSource, write_results_page
     from ..model_dir import PrimoModel, load_model
 
     t0 = time.time()
@@ -327,6 +335,7 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
     abundance = pool_abundance(n, wetlab, rng)
     protocol, simulator, conc = _protocol_for(model, config, simulator, abundance)
     input_counts = None
+    pages = []   # each query's results, condensed for report.html
     with atomic_dir(out_dir) as tmp:
         if config.input_reads_per_document > 0:
             input_counts = simulate_input_counts(
@@ -395,6 +404,9 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
             if not single:
                 write_json(qdir / "summary.json", {**s, "provenance": provenance()})
             summaries[qid] = s
+            pages.append(summarize_query(qid, counts, D[:, j], db.image_ids, k=config.k,
+                                         gallery=config.gallery, labels=lab, query_label=qlab,
+                                         enrichment=None if input_counts is None else e))
         summary = {
             "format": "primo-simulation", "queries": list(summaries.values()),
             "database": {"documents": n, "features": str(features),
@@ -410,6 +422,8 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
             "provenance": provenance(),
         }
         write_json(tmp / "summary.json", summary)
+        write_results_page(tmp, pages, images=ImageSource([features, queries], config.images),
+                           gallery=config.gallery > 0, title="primo simulate: search results")
         if not single:
             from ..analysis.plots import plot_recall
             from ..analysis.recall import RecallCurve
