@@ -94,6 +94,13 @@ __all__ = ["cli"]
 @click.option("--energy-nodes", type=int, default=4, show_default=True,
               help="Temperatures at which binding energies are computed for the anneal "
                    "(interpolated between).")
+@click.option("--gallery", type=click.IntRange(min=0), default=10, show_default=True,
+              metavar="N", help="report.html: draw the N documents with the most reads per query "
+                                "(and 5 per Fig. 3C threshold); 0: no pictures.")
+@click.option("--images", "images_dir", type=click.Path(exists=True, file_okay=False),
+              default=None,
+              help="report.html: folder of the documents' pictures, named <ImageID>.<ext> "
+                   "(default: the image files the feature stores record).")
 @parallel_options
 @overwrite_option("simulate", inputs=("model_dir", "features", "queries", "pool", "labels"))
 @skip_bad_rows_option("simulate")
@@ -102,7 +109,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
         backend, k, labels, depth, reads_per_document, background, capture_efficiency,
         sigma_synthesis, sigma_pcr, input_reads, write_reads, read_length, seed, chunksize,
         capture, probe_nm, pool_nm, na_molar, anneal_from, anneal_to, minutes_per_degree, decoys,
-        energy_nodes, processes, scheduler):
+        energy_nodes, gallery, images_dir, processes, scheduler):
     """The wet-lab experiment in silico."""
     from ..analysis.wetlab import WetLabModel
     from ..model_dir import load_model
@@ -138,7 +145,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
     config = ExperimentConfig(refine=refine, sample=sample, neighbours=neighbours, k=k,
                               chunksize=chunksize, seed=seed, reads=write_reads,
                               input_reads_per_document=input_reads, capture=capture,
-                              protocol=protocol)
+                              protocol=protocol, gallery=gallery, images=images_dir)
     lab = None
     if labels:
         from ..analysis.recall import read_labels
