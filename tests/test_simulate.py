@@ -64,11 +64,18 @@ def test_simulate_is_deterministic_and_several_queries(tiny_workspace, queries, 
                                "-o", out, "--refine", "5", "--k", "10", "-j", "1", "--seed", "9"])
         assert res.exit_code == 0, err
         outs.append(out)
-    subdirs = sorted(p.name for p in outs[0].iterdir() if p.is_dir())
+    subdirs = sorted(p.name for p in outs[0].iterdir() if p.is_dir() and p.name != "report_files")
     assert len(subdirs) == 3
     for s in subdirs:
         assert _rows(outs[0] / s / "counts.csv.gz") == _rows(outs[1] / s / "counts.csv.gz")
     assert (outs[0] / "recall.png").exists()
+    # the results page: one section per query, the pictures the feature store recorded
+    page = (outs[0] / "report.html").read_text()
+    assert page.count("<section class='query'") == 3 and "no-pictures" not in page
+    from _browser import browser_available, check_page
+
+    if browser_available():
+        check_page(outs[0] / "report.html", [_qid(queries, i) for i in range(3)])
 
 
 def test_simulated_reads_are_read_back_by_analyze(tiny_workspace, queries, tmp_path, run_cli):
@@ -188,7 +195,7 @@ def test_input_library_and_enrichment_ranking(tiny_workspace, queries, tmp_path,
     assert "ranked by enrichment over the input library" in stdout
     summ = json.loads((out / "summary.json").read_text())
     assert summ["config"]["input_reads_per_document"] == 20
-    qdirs = sorted(p for p in out.iterdir() if p.is_dir())
+    qdirs = sorted(p for p in out.iterdir() if p.is_dir() and p.name != "report_files")
     assert len(qdirs) == 3
     for q, qs in zip(qdirs, sorted(summ["queries"], key=lambda x: x["query_id"])):
         enr = _rows(q / "enrichment.csv.gz")
