@@ -538,25 +538,42 @@ def read_csv_rows(path, required: list[str], what: str = "CSV file"):
             raise DataError(f"{what} is empty", path=path,
                             hint=f"expected a header with columns {', '.join(required)}") from None
         except csv.Error as e:
-            raise DataError(f"not a CSV file ({e})", path=path) from None
+            raise DataError(f"not a CSV file ({e})", path=path, line=1) from None
+        except UnicodeDecodeError:
+            raise DataError(f"{what} is not text (not UTF-8)", path=path,
+                            hint="give a CSV file, plain or gzip-compressed") from None
         header = [h.strip().lstrip("\ufeff") for h in header]
         missing = [c for c in required if c not in header]
         if missing:
             raise DataError(f"{what} lacks column(s) {', '.join(missing)} (has {', '.join(header) or 'none'})",
                             path=path, line=1, hint=f"expected columns {', '.join(required)}")
         pos = {h: i for i, h in enumerate(header)}
-        for row in reader:
-            line = reader.line_num
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(header) and not (
-                    len(row) > len(header) and not any(c.strip() for c in row[len(header):])):
-                # (empty trailing fields, as spreadsheets write them, are fine)
-                extra = "" if len(row) < len(header) else (
-                    f"; the field(s) beyond the header would be lost: "
-                    f"{', '.join(shorten(c, 20) for c in row[len(header):][:2])}")
-                raise DataError(f"row has {len(row)} fields, header has {len(header)}{extra}",
-                                path=path, line=line,
-                                hint="quote fields that hold commas, or name every column in the "
-                                     "header")
-            yield line, {h: row[i] for h, i in pos.items()}
+        yield from _csv_body(reader, header, pos, path, what)
+
+
+def _csv_body(reader, header, pos, path, what):
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:   # e.g. a field larger than the csv module's limit (128 KiB)
+            raise DataError(f"unreadable CSV row ({e})", path=path, line=reader.line_num,
+                            hint="is it the right file? fields hold one sequence or ID") from None
+        except UnicodeDecodeError:
+            raise DataError(f"{what} holds bytes that are not text (not UTF-8)", path=path,
+                            hint="give a CSV file, plain or gzip-compressed") from None
+        line = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != len(header) and not (
+                len(row) > len(header) and not any(c.strip() for c in row[len(header):])):
+            # (empty trailing fields, as spreadsheets write them, are fine)
+            extra = "" if len(row) < len(header) else (
+                f"; the field(s) beyond the header would be lost: "
+                f"{', '.join(shorten(c, 20) for c in row[len(header):][:2])}")
+            raise DataError(f"row has {len(row)} fields, header has {len(header)}{extra}",
+                            path=path, line=line,
+                            hint="quote fields that hold commas, or name every column in the "
+                                 "header")
+        yield line, {h: row[i] for h, i in pos.items()}

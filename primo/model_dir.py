@@ -53,6 +53,7 @@ from .io import json_default
 from .errors import DataError, UsageError
 
 __all__ = ["PrimoModel", "load_model", "write_card", "read_card", "card_checksum", "file_sha256",
+           "load_keras_file",
            "CARD_NAME", "ENCODER_NAME", "PREDICTOR_NAME", "FORMAT_NAME", "FORMAT_VERSION",
            "versions_compatible"]
 
@@ -85,6 +86,51 @@ def card_checksum(card: dict) -> str:
     return "sha256:" + hashlib.sha256(_canonical(card)).hexdigest()
 
 
+
+
+def load_keras_file(loader, path, what: str):
+    """``loader(path)`` (a Keras ``.keras`` loader), any failure turned into one
+    :class:`DataError` that says which file and why (Keras raises long, nested errors: a truncated
+    archive ends in "file not found", a foreign layer in "Could not locate class")."""
+    import zipfile
+
+    from .errors import PrimoError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"the {what} file is missing", path=path,
+                        hint="restore the model directory, or train again")
+    try:
+        model = loader(path)
+    except PrimoError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- whatever Keras raises, one line naming the file
+        text = " ".join(str(e).split())
+        if isinstance(e, (zipfile.BadZipFile, EOFError)) or not zipfile.is_zipfile(path):
+            why = "the file is truncated or not a .keras archive"
+        elif "Lambda" in text or "safe_mode" in text:
+            why = ("it holds a Lambda layer (arbitrary code), which primo refuses to load "
+                   "(safe_mode)")
+        elif "Could not locate" in text or "Unknown layer" in text:
+            import re
+
+            m = re.search(r"class '([^']+)'", text)
+            why = (f"it is not a primo {what}" + (f" (it holds layer class {m.group(1)!r})" if m
+                                                  else "") + "; was another file copied over it?")
+        else:
+            why = f"Keras cannot load it: {type(e).__name__}: {text[:160]}"
+        raise DataError(f"cannot load the {what}: {why}", path=path,
+                        hint="restore the model directory, or train again") from None
+    n_in = len(getattr(model, "inputs", None) or [])
+    expected = {"encoder": 1, "predictor": 2}.get(what)
+    if expected is not None and n_in != expected:
+        names = ", ".join(str(getattr(t, "name", "?")).split(":")[0] for t in model.inputs)
+        raise DataError(f"cannot load the {what}: it is not a primo {what} (it takes {n_in} "
+                        f"input(s): {names}); was another file copied over it?", path=path,
+                        hint="restore the model directory, or train again")
+    return model
 
 
 def versions_compatible(a: str, b: str) -> bool:
@@ -231,7 +277,8 @@ class PrimoModel:
         if self._encoder is None:
             from .encoder.model import load_encoder
 
-            self._encoder = load_encoder(self.path / self.card["files"]["encoder"]["path"])
+            self._encoder = load_keras_file(
+                load_encoder, self.path / self.card["files"]["encoder"]["path"], "encoder")
         return self._encoder
 
     @property
@@ -240,7 +287,8 @@ class PrimoModel:
         if self._predictor is None:
             from .predictor.model import load_predictor
 
-            self._predictor = load_predictor(self.path / self.card["files"]["predictor"]["path"])
+            self._predictor = load_keras_file(
+                load_predictor, self.path / self.card["files"]["predictor"]["path"], "predictor")
         return self._predictor
 
     def check_features(self, dim: int, metadata: dict | None = None, path=None) -> None:

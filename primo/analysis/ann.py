@@ -124,7 +124,12 @@ def _seq(v) -> tuple:
     """An option given as one value or several, as a tuple of ints."""
     if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
         v = [v]
-    return tuple(int(x) for x in v)
+    try:
+        return tuple(int(x) for x in v)
+    except (TypeError, ValueError):
+        raise UsageError(f"peer option value {', '.join(map(str, v))} is not a whole number "
+                         "(or a comma-separated list of them)",
+                         hint="e.g. --peer-option hnsw.ef_search=100,200,400") from None
 
 
 def _params(**kw) -> str:
@@ -714,7 +719,7 @@ def resolve_peers(names, options: dict | None = None, seed: int = 0, threads: in
         opts = options.get(n, {})
         try:
             peers.append(PEERS[n](seed=seed, threads=threads, **opts))
-        except TypeError as e:
+        except (TypeError, ValueError) as e:   # unknown option, or a value of the wrong kind
             raise UsageError(f"bad option for peer {n} ({e})",
                              hint=f"options of {n}: {_option_names(PEERS[n])}") from None
     return peers, skipped

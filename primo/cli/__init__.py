@@ -44,8 +44,10 @@ COMMANDS = {
 }
 
 
-# commands that run TensorFlow: it is imported up front with its C++ start-up chatter silenced
+# commands that run TensorFlow: it is imported before they run (once their options have parsed),
+# with its C++ start-up chatter silenced (not with --debug)
 _TF_COMMANDS = {"extract", "train", "encode-db", "query", "simulate", "demo"}
+_TF_QUIET_IMPORT = True
 
 
 def _import_tensorflow_quietly() -> None:
@@ -73,7 +75,20 @@ class LazyGroup(click.Group):
         if name not in COMMANDS or not _module_exists(COMMANDS[name][0]):
             return None
         mod = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
-        return mod.cli
+        cmd = mod.cli
+        if name in _TF_COMMANDS and not getattr(cmd, "_primo_tf_wrapped", False):
+            # TensorFlow is imported (its start-up chatter silenced) once the command line has
+            # parsed: a usage error (``extract -j 0``) is reported at once, not after the import
+            invoke = cmd.invoke
+
+            def invoke_after_tf(ctx, _invoke=invoke):
+                if _TF_QUIET_IMPORT and not ctx.params.get("list_models"):
+                    _import_tensorflow_quietly()
+                return _invoke(ctx)
+
+            cmd.invoke = invoke_after_tf
+            cmd._primo_tf_wrapped = True
+        return cmd
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
@@ -126,9 +141,8 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
     if stdout is not None:
         sys.stdout = stdout
     name = _command_name(argv)
-    if (name.removeprefix("primo ") in _TF_COMMANDS and not debug and "--help" not in argv
-            and "--list-models" not in argv):
-        _import_tensorflow_quietly()
+    global _TF_QUIET_IMPORT
+    _TF_QUIET_IMPORT = not debug
     try:
         value = cli.main(args=argv, prog_name="primo", standalone_mode=False)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -155,6 +169,13 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
     except KeyboardInterrupt:
         _say(name, "interrupted; outputs that were not finished were not written")
         return Result(exit_code=130)
+    except UnicodeDecodeError as e:
+        # a binary file where text was expected, found by a reader that does not name its file
+        if debug:
+            raise
+        _say(name, f"an input is not UTF-8 text ({e.reason} at byte {e.start}); give text files "
+                   "(CSV, FASTQ, lists), plain or gzip-compressed")
+        return Result(exit_code=1, error=e)
     except MemoryError as e:
         if debug:
             raise

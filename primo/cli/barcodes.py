@@ -89,6 +89,10 @@ def encode(input_path, seed, pool, chunksize):
 def decode(input_path, seed, pool, chunksize, with_status, max_distance):
     """Read barcodes (one per line) and write document indices; an empty line when rejected.
 
+    A barcode that cannot be decoded is rejected (empty output line, the reason with --status);
+    an input line that is not a barcode at all (empty, not 30 nt, letters other than A C G T N)
+    stops the run with an error naming its line.
+
     Corrects one wrong 5-mer, or two unreadable ones (not a codebook word, or containing N); with
     --pool it rejects documents not in the pool and resolves harder cases when exactly one pool
     document fits best. INPUT is a file (plain or gzip) or '-' for stdin (default).

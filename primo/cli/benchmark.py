@@ -30,7 +30,11 @@ def _parse_peer_options(values):
         except ValueError:
             parsed = val
         if isinstance(parsed, str) and "," in parsed:
-            parsed = [json.loads(x) for x in parsed.split(",")]
+            try:
+                parsed = [json.loads(x) for x in parsed.split(",")]
+            except ValueError:
+                raise UsageError(f"--peer-option {v!r}: {val!r} is not a list of numbers",
+                                 hint="e.g. --peer-option hnsw.ef_search=100,200,400") from None
         out.setdefault(peer, {})[opt] = parsed
     return out
 

@@ -246,7 +246,13 @@ class FeatureStore:
         try:
             f = h5py.File(path, mode)
         except OSError as e:
-            if "lock" in str(e).lower():
+            text = str(e).lower()
+            m = __import__("re").search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", text)
+            if m:
+                raise DataError(f"the HDF5 file is truncated ({int(m.group(1)):,} of "
+                                f"{int(m.group(2)):,} bytes)", path=path,
+                                hint="copy it again, or re-create it with `primo extract`") from None
+            if "unable to lock file" in text or "file locking" in text:
                 raise UsageError(f"cannot open {path}: it is open for writing elsewhere ({e})",
                                  path=None) from None
             raise DataError("not an HDF5 file (cannot open it as a feature store)", path=path,

@@ -482,7 +482,12 @@ def build_pool_from_csv(pairs_csv, out_dir, *, id_column: str = "ImageID",
     path = Path(pairs_csv)
     if feature_column is None:
         with open_input(path, "pairs file") as fh:
-            header = next(csv.reader(fh), None)
+            try:
+                header = next(csv.reader(fh), None)
+            except (csv.Error, UnicodeDecodeError) as e:
+                raise DataError("pairs file is not a CSV text file" + (
+                    f" ({e})" if isinstance(e, csv.Error) else " (not UTF-8)"), path=path,
+                    hint="give a CSV file, plain or gzip-compressed") from None
         if header is None:
             raise DataError("pairs file is empty", path=path,
                             hint=f"expected a header with {id_column} and a feature column")

@@ -743,6 +743,7 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
 
 def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays, log, on_round):
     from ..encoder.model import load_encoder
+    from ..model_dir import load_keras_file
     from ..predictor.model import load_predictor
 
     if simulator is None:
@@ -770,8 +771,8 @@ def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays
             run.sampler.refresh()
         ck = out / CHECKPOINT
         m = _Models(s, source.dim, None, 1.0, s.seed,
-                    encoder=load_encoder(ck / "encoder.keras"),
-                    predictor=load_predictor(ck / "predictor.keras"))
+                    encoder=load_keras_file(load_encoder, ck / "encoder.keras", "encoder"),
+                    predictor=load_keras_file(load_predictor, ck / "predictor.keras", "predictor"))
         m.load_optimizer_arrays(arrays)
         run.buffer = (arrays["buffer_t"], arrays["buffer_q"], arrays["buffer_y"])
         start_round = int(state["round"]) + 1
