@@ -313,8 +313,13 @@ def _write_report(out: Path, report: dict, qids, pages=None) -> None:
     from .report import ImageSource, write_results_page
 
     # the run summary, then one section per query (its Fig. 3B replaces the recall.png lines)
-    body = [line for line in md.splitlines()[1:]
-            if not (line.startswith("![") and line.endswith("/recall.png)"))]
+    body = []
+    for line in md.splitlines()[1:]:
+        if line.startswith("![") and line.endswith("/recall.png)"):
+            line = "Each query's curve is its Fig. 3B, below."
+            if body and body[-1] == line:
+                continue
+        body.append(line)
     write_results_page(out, pages, images=ImageSource([out / "features.h5", out / "queries.h5"]),
                        title="primo demo report",
                        intro_html=_markdown_to_html("\n".join(body), body_only=True))
