@@ -103,14 +103,26 @@ class ProcessMapper(Mapper):
 
         self.n_workers = processes or default_processes()
         ctx = mp.get_context(start_method)
-        self._pool = cf.ProcessPoolExecutor(max_workers=self.n_workers, mp_context=ctx)
+        self._pool = cf.ProcessPoolExecutor(max_workers=self.n_workers, mp_context=ctx,
+                                            initializer=_worker_signals)
 
     def imap(self, fn, items, *, window=None):
         return _windowed(lambda item: self._pool.submit(fn, item), items,
                          window or 2 * self.n_workers)
 
     def close(self):
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        except Exception:  # noqa: BLE001 -- a pool whose workers were killed is closed anyway
+            pass
+
+
+def _worker_signals() -> None:
+    """In a worker: leave Ctrl-C (SIGINT, sent to the whole process group) to the main process,
+    which cancels the work and closes the pool; a worker would only print a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 _ADDRESS = re.compile(r"(?:(tcp|tls|ws|wss|inproc|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)"

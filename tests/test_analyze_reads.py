@@ -367,7 +367,8 @@ def test_cli_writes_published_layouts(run_cli, adir, pool, tmp_path):
                                 "--exclude", pool.image_ids[3]])
     assert res.exit_code == 0, err
     assert sorted(p.name for p in out.iterdir()) == [".primo-output.json", "counts.csv.gz",
-                                                     "recall.png", "stats.json", "thresholds.csv"]
+                                                     "recall.png", "report.html", "report_files",
+                                                     "stats.json", "thresholds.csv"]
     with gzip.open(out / "counts.csv.gz", "rt", newline="") as fh:
         text = fh.read()
     lines = text.split("\n")

@@ -305,3 +305,41 @@ def test_keras_file_corruptions(run_cli, tiny_workspace, tmp_path):
         line = _error_line(err, 1, res)
         assert "encoder.keras" in line and "cannot load the encoder" in line
         assert not (d / "pool").exists()
+
+
+# ---- interruption -----------------------------------------------------------------------------
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_interrupted_parallel_analyze_leaves_nothing(tmp_path, sig):
+    """``timeout -s TERM`` (or Ctrl-C) signals the whole process group while ``analyze -j 2``
+    counts: the temporary output is removed, the workers end quietly, one line is printed."""
+    import os
+    import signal
+    import time
+
+    reads = gzip.open(ADIR / "reads_R1.fastq.gz").read()
+    with gzip.open(tmp_path / "big.fastq.gz", "wb", compresslevel=1) as fh:
+        for _ in range(60):
+            fh.write(reads)
+    run = tmp_path / "run"
+    run.mkdir()
+    cmd = [sys.executable, "-c", "from primo.cli import entry; entry()", "analyze", "--pool",
+           str(POOL), str(tmp_path / "big.fastq.gz"), "-o", "out", "-j", "2", "--chunksize", "32K"]
+    p = subprocess.Popen(cmd, cwd=run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while not any(q.name.endswith(".tmp") for q in run.iterdir()):
+            assert p.poll() is None and time.time() < deadline, "analyze ended before counting"
+            time.sleep(0.02)
+        time.sleep(0.3)  # the workers are counting
+        os.killpg(p.pid, getattr(signal, sig))
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == (143 if sig == "SIGTERM" else 130), err
+    assert "Traceback" not in err and "leaked" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines == [f"primo analyze: error: {'terminated' if sig == 'SIGTERM' else 'aborted'}; "
+                     "outputs that were not finished were not written"], err
+    assert list(run.iterdir()) == []

@@ -153,8 +153,11 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
             raise
         _say(name, str(e))
         return Result(exit_code=e.exit_code, error=e)
-    except click.exceptions.Abort:
-        _say(name, "aborted")
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, Terminated):   # click wraps KeyboardInterrupt in Abort
+            _say(name, "terminated; outputs that were not finished were not written")
+            return Result(exit_code=143)
+        _say(name, "aborted; outputs that were not finished were not written")
         return Result(exit_code=130)
     except click.exceptions.Exit as e:
         return Result(exit_code=e.exit_code)
@@ -166,9 +169,10 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
             msg += f" (see `{e.ctx.command_path} --help`)"
         _say(name, msg)
         return Result(exit_code=e.exit_code, error=e)
-    except KeyboardInterrupt:
-        _say(name, "interrupted; outputs that were not finished were not written")
-        return Result(exit_code=130)
+    except KeyboardInterrupt as e:
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        _say(name, f"{what}; outputs that were not finished were not written")
+        return Result(exit_code=143 if isinstance(e, Terminated) else 130)
     except UnicodeDecodeError as e:
         # a binary file where text was expected, found by a reader that does not name its file
         if debug:
@@ -204,5 +208,28 @@ def _say(name: str, msg: str) -> None:
     click.echo(f"{name}: error: {msg}", err=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that unfinished outputs are removed and worker
+    pools are closed as on Ctrl-C (the default action would leave temporary files behind)."""
+
+
+def _on_sigterm(signum, frame):
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a second SIGTERM ends the process at once
+    if os.getpid() != _MAIN_PID:   # a process forked from this one: end it as the default would
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise Terminated()
+
+
+_MAIN_PID = os.getpid()
+
+
 def entry() -> None:  # console script
+    import signal
+
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
+    signal.signal(signal.SIGTERM, _on_sigterm)
     sys.exit(main().exit_code)
