@@ -241,3 +241,72 @@ def test_claim_output_dir_keeps_foreign_and_replaces_own(tmp_path):
     with pytest.raises(UsageError):
         claim_output_dir(d, command="train", overwrite=True)
     assert (d / "x").exists()
+
+
+def test_benchmark_replaces_its_earlier_output_only_with_overwrite(run_cli, tmp_path):
+    good = DATA / "broken" / "hdf5" / "good.h5"
+    out = tmp_path / "b"
+    args = ["benchmark", "-f", good, "-Q", good, "-o", out, "--peers", "none"]
+    assert run_cli(args + ["--k", "3"])[0].exit_code == 0
+    assert read_marker(out)["command"] == "benchmark"
+    res, _, err = run_cli(args + ["--k", "4"])
+    assert res.exit_code == 2 and "pass --overwrite" in err
+    assert json.loads((out / "summary.json").read_text())["parameters"]["k"] == 3
+    res, _, err = run_cli(args + ["--k", "4", "--overwrite"])
+    assert res.exit_code == 0, err
+    assert json.loads((out / "summary.json").read_text())["parameters"]["k"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+@pytest.mark.parametrize("command,args", [
+    ("encode-db", lambda t: ["encode-db", "-m", t / "model", "-f", t / "f.h5", "-o", t / "model"]),
+    ("simulate", lambda t: ["simulate", "-m", t / "model", "-f", t / "f.h5", "-Q", t / "q.h5",
+                            "-o", t / "model" / "sim"]),
+    ("benchmark", lambda t: ["benchmark", "-f", t / "f.h5", "-Q", t / "q.h5", "-o", t]),
+    ("train", lambda t: ["train", "-f", t / "model" / "f.h5", "-o", t / "model"]),
+], ids=["encode-db", "simulate", "benchmark", "train"])
+def test_inputs_of_other_commands_are_never_the_output(run_cli, tmp_path, monkeypatch, command,
+                                                        args):
+    monkeypatch.chdir(tmp_path.parent)
+    (tmp_path / "model").mkdir()
+    write_marker(tmp_path / "model", command)   # even an output of the same command
+    write_marker(tmp_path, command)
+    res, _, err = run_cli(args(tmp_path) + ["--overwrite"])
+    assert res.exit_code == 2
+    line = _one_error_line(err, command)
+    assert "the input" in line and "of this command" in line, line
+    assert (tmp_path / "model" / OUTPUT_MARKER).exists()
+
+
+def _unwritable_dir(tmp_path):
+    """A directory where files cannot be created: a read-only one, or (as root, who may write
+    anywhere) /sys, where the kernel refuses new files."""
+    import tempfile
+
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        return ro
+    try:
+        fd, name = tempfile.mkstemp(dir="/sys")
+    except OSError:
+        return Path("/sys")
+    os.close(fd)
+    os.unlink(name)
+    pytest.skip("no unwritable directory here")
+
+
+def test_unwritable_folder_names_the_output(run_cli, tmp_path):
+    ro = _unwritable_dir(tmp_path)
+    try:
+        res, _, err = run_cli(["yields", DATA / "yields" / "pairs.csv", "-o", ro / "y.csv",
+                               "-j", "1"])
+        assert res.exit_code == 2
+        line = _one_error_line(err, "yields")
+        assert f"cannot write {ro / 'y.csv'}" in line and ".tmp" not in line
+        res, _, err = run_cli(["pool", "build", PAIRS, "-o", ro / "p"])
+        assert res.exit_code == 2 and f"cannot write {ro / 'p'}" in err and ".tmp" not in err
+    finally:
+        if ro != Path("/sys"):
+            ro.chmod(0o755)
