@@ -310,3 +310,12 @@ def test_unwritable_folder_names_the_output(run_cli, tmp_path):
     finally:
         if ro != Path("/sys"):
             ro.chmod(0o755)
+
+
+def test_pool_check_flags_never_over_the_pool(run_cli, tmp_path):
+    pool = tmp_path / "database_seqs.csv.gz"
+    pool.write_bytes((ADIR / "database_seqs.csv.gz").read_bytes())
+    before = pool.read_bytes()
+    res, _, err = run_cli(["pool", "check", pool, "--flags", pool])
+    assert res.exit_code == 2 and "is the input" in _one_error_line(err, "pool check")
+    assert pool.read_bytes() == before

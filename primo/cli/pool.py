@@ -141,6 +141,10 @@ def check(pool, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size, fl
     from ..oligos.qc import QCConfig
     from ._options import mapper_from_options
 
+    if flags_out:
+        from ..io import check_output_file
+
+        check_output_file(flags_out, inputs=[pool])   # never over the pool it checks
     p = read_pool(pool, allow_duplicates=True)
     base = QCConfig.from_dict((p.manifest.get("qc") or {}).get("config"))
     config = _qc_config(base, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
