@@ -10,7 +10,9 @@
 
 The page opens offline from any folder (all links are relative) and stays small: per query it
 draws the query, the ``gallery`` documents with the most reads and 5 documents at each of the 4
-Fig. 3C thresholds (about 3 kB per photograph thumbnail; 100 queries make a page of ~15 MB).
+Fig. 3C thresholds: thumbnails of photographs take ~2.5 kB, a query's figure ~14 kB; 100 queries
+of a 200,000-document run made a 3.9 MB page (1,102 distinct thumbnails), and with no picture
+shared between queries it would stay under 10 MB.
 
 For each query (one ``<section class="query">``): the query picture; the documents with the most
 reads with their counts, distance to the query (and its rank: 1 = the nearest document) and labels
@@ -520,8 +522,10 @@ def _query_section(res, pics: _Pictures, fig_url: str | None, anchor: str) -> st
            f"<tr><th>documents in the database</th><td>{res.n_db:,}</td></tr>",
            f"<tr><th>reads counted</th><td>{res.total_reads:,.0f}</td></tr>"
            if res.ranking == "reads" else "",
-           f"<tr><th>{res.k}-NN recall 50% reached at</th><td>{_pct(p50)} of the database</td></tr>",
-           f"<tr><th>{res.k}-NN recall 90% reached at</th><td>{_pct(p90)} of the database</td></tr>"]
+           f"<tr><th>{res.k}-NN recall 50% reached at</th><td>{_pct(p50)} of the database"
+           "</td></tr>",
+           f"<tr><th>{res.k}-NN recall 90% reached at</th><td>{_pct(p90)} of the database"
+           "</td></tr>"]
     if res.enrichment is not None:
         e50 = res.enrichment.proportion_at_recall(0.5)
         out.append(f"<tr><th>50% recall, ranked by enrichment</th><td>{_pct(e50)} of the "
