@@ -40,7 +40,7 @@ __all__ = [
     "atomic_file", "atomic_dir", "open_output", "open_input", "is_gzip", "provenance",
     "set_command", "write_json", "json_default", "read_csv_rows", "gc_paused", "GZIP_LEVEL",
     "OUTPUT_MARKER", "output_policy", "check_output_dir", "check_output_file", "claim_output_dir",
-    "read_marker", "write_marker",
+    "building_dir", "read_marker", "write_marker",
 ]
 
 GZIP_LEVEL = 3  # fast; level 9 is several times slower for a few % smaller files
@@ -358,6 +358,49 @@ def atomic_dir(path, *, command: str | None = None, overwrite: bool | None = Non
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def building_dir(path, *, command: str | None = None, overwrite: bool | None = None,
+                 inputs=None):
+    """Yield ``path`` to be written in place, for outputs that record their own paths (the
+    demo: feature stores, model cards and manifests name the files beside them).
+
+    The rules of :func:`atomic_dir` apply. An earlier output that may be replaced is moved aside
+    first and deleted once the block succeeds; on an exception (Ctrl-C, SIGTERM included)
+    ``path`` is deleted and the earlier output put back, so an interrupted run leaves nothing
+    half-built (only a killed process can).
+    """
+    path = Path(path)
+    command, overwrite, inputs = _rules(path, command, overwrite, inputs)
+    check_output_dir(path, command, overwrite=overwrite, inputs=inputs)
+    if path.is_symlink():
+        path = path.resolve()   # written where the link points
+    parent = path.parent if str(path.parent) else Path(".")
+    old = None
+    empty_dir = path.is_dir()   # the user's empty directory: left in place on failure
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        if empty_dir and any(path.iterdir()):   # an earlier output that may be replaced
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
+            os.replace(path, old / "x")
+            empty_dir = False
+        path.mkdir(exist_ok=True)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
+    try:
+        yield path
+        write_marker(path, command)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        if old is not None:
+            os.replace(old / "x", path)
+        elif empty_dir:
+            path.mkdir(exist_ok=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def claim_output_dir(path, *, command: str | None = None, overwrite: bool | None = None,

@@ -319,3 +319,31 @@ def test_pool_check_flags_never_over_the_pool(run_cli, tmp_path):
     res, _, err = run_cli(["pool", "check", pool, "--flags", pool])
     assert res.exit_code == 2 and "is the input" in _one_error_line(err, "pool check")
     assert pool.read_bytes() == before
+
+
+def test_building_dir_puts_an_earlier_output_back_on_failure(tmp_path):
+    from primo.io import building_dir
+
+    d = tmp_path / "demo"
+    with building_dir(d, command="demo") as out:
+        assert out == d
+        (out / "a.txt").write_text("first")
+    assert read_marker(d)["files"] == ["a.txt"]
+    with pytest.raises(KeyboardInterrupt):
+        with building_dir(d, command="demo") as out:
+            assert not (out / "a.txt").exists()   # written in place, from empty
+            (out / "b.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in d.iterdir()) == [OUTPUT_MARKER, "a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    with pytest.raises(UsageError, match="pass --overwrite"):
+        with building_dir(d, command="demo", overwrite=False):
+            pass
+    # the user's empty directory stays, empty, after a failure
+    e = tmp_path / "empty"
+    e.mkdir()
+    with pytest.raises(RuntimeError):
+        with building_dir(e, command="demo") as out:
+            (out / "x").write_text("1")
+            raise RuntimeError
+    assert e.is_dir() and list(e.iterdir()) == []

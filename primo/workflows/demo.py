@@ -78,14 +78,14 @@ def _pick_queries(labels, start: int, n: int):
 def run_demo(out_dir, settings: DemoSettings | None = None, *, mapper=None, log=print) -> dict:
     """Run the whole pipeline into ``out_dir`` (see the module docstring); returns the report dict.
 
-    The demo is built in a temporary directory beside ``out_dir`` that becomes ``out_dir`` once it
-    is complete (an interrupted demo leaves nothing); an existing ``out_dir`` is replaced only if
-    it is an earlier demo (:func:`primo.io.atomic_dir`), never a directory holding other files.
+    An interrupted demo leaves nothing (``out_dir`` is deleted, an earlier demo it replaces put
+    back); an existing ``out_dir`` is replaced only if it is an earlier demo
+    (:func:`primo.io.building_dir`), never a directory holding other files.
     """
-    from ..io import atomic_dir
+    from ..io import building_dir
 
     final = Path(out_dir)
-    with atomic_dir(final, command="demo") as out:
+    with building_dir(final, command="demo") as out:
         report = _run_demo(out, settings or DemoSettings(), mapper, log)
     log(f"primo demo: done in {report['total_seconds']:.0f} s; see {final / 'report.html'}")
     return report
