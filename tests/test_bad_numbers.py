@@ -186,3 +186,19 @@ def test_benchmark_and_train_refuse_nan_rows(tiny_workspace, nan_features, tmp_p
                            "--rounds", "1", "--steps", "2", "-j", "1"])
     assert res.exit_code == 1 and repr(bad_id) in _err_line(err) and "threshold nan" not in err
     assert not (tmp_path / "m" / "card.json").exists()
+
+
+def test_training_source_leaves_out_bad_rows(tmp_path):
+    from primo.training.data import fingerprint, open_features
+
+    p = tmp_path / "f.h5"
+    ids, X = _store(p, n=12)
+    _poison(p, [3])
+    with pytest.raises(DataError, match="row index 3"):
+        with open_features(p) as fs:
+            fingerprint(fs)
+    with bad_rows_policy(skip=True):
+        with open_features(p) as fs:
+            assert fs.n == 11 and "d03" not in fs.ids.tolist()
+            assert np.array_equal(fs.read_index(np.arange(11)), np.delete(X, 3, axis=0))
+            fingerprint(fs)

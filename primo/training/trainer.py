@@ -801,7 +801,9 @@ def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays
                  "dim": int(source.dim), "fingerprint": fp, "heldout_rows": int(len(run.heldout)),
                  "training_rows": int(source.n - len(run.heldout)),
                  "block_rows": int(run.sampler.block_rows),
-                 "similar_fraction_in_block": float(run.sampler.similar_fraction)}
+                 "similar_fraction_in_block": float(run.sampler.similar_fraction),
+                 # rows holding NaN / inf left out with --skip-bad-rows
+                 "skipped_rows": _skipped_rows()}
     extra = {"scaling": stats, "before": before, "data": data_info}
     tb = TensorBoardLog(out / "logs")
     try:
@@ -917,3 +919,9 @@ def _quantiles(y) -> dict:
         return {}
     qs = [0.05, 0.25, 0.5, 0.75, 0.95]
     return {f"q{int(q * 100):02d}": float(v) for q, v in zip(qs, np.quantile(y, qs))}
+
+
+def _skipped_rows() -> list:
+    from ..features.store import skipped_rows
+
+    return skipped_rows()
