@@ -153,8 +153,9 @@ def output_policy(command: str, output=None, *, overwrite: bool = False, inputs=
 
     ``output`` is checked at once (so that a refused output fails before any work):
     :func:`check_output_dir`, or :func:`check_output_file` with ``file=True`` (``sidecars``: files
-    written beside it); ``check=False`` leaves that to the writer. :func:`atomic_dir` and :func:`claim_output_dir` apply ``command``,
-    ``overwrite`` and ``inputs`` when they write ``output``.
+    written beside it); ``check=False`` leaves that to the writer. :func:`atomic_dir`,
+    :func:`building_dir` and :func:`claim_output_dir` apply ``command``, ``overwrite`` and
+    ``inputs`` when they write ``output``.
     """
     ins = _flatten_inputs(inputs)
     if output is not None and check:

@@ -57,7 +57,8 @@ def test_foreign_directory_survives(run_cli, tmp_path, command, args, overwrite)
     res, _, err = run_cli(args(tmp_path, out) + (["--overwrite"] if overwrite else []))
     assert res.exit_code == 2 and isinstance(res.error, UsageError)
     line = _one_error_line(err, command)
-    assert "holds files primo did not write (thesis.txt)" in line and "choose a new directory" in line
+    assert "holds files primo did not write (thesis.txt)" in line
+    assert "choose a new directory" in line
     assert (out / "thesis.txt").read_text() == "years of work"
     assert sorted(p.name for p in out.iterdir()) == ["thesis.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temporary directory left

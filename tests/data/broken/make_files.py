@@ -44,7 +44,8 @@ def barcode_files():
     _w(d / "fullwidth_indices.txt", "1\n\uff11\uff12\n")
     _w(d / "underscore_index.txt", "5\n1_000\n")
     _w(d / "plus_index.txt", "+7\n")
-    _w(d / "decode_empty_line.txt", "CTGATAGTAGATCATAGATGACACGATGAT\n\nCTGATAGTAGATCATAGATGACACGATGAT\n")
+    bc = "CTGATAGTAGATCATAGATGACACGATGAT"
+    _w(d / "decode_empty_line.txt", f"{bc}\n\n{bc}\n")
 
 
 def fastq_files():
