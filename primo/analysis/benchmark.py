@@ -751,8 +751,8 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
     fs, db_ids = _read_store(features, "database feature store")
     with fs:
         N, D = fs.n, fs.dim
-        _check_same_extractor(fs.metadata, qmeta, queries)
         check_inputs(N, D, Q, k, features=features, queries=queries)
+        _check_same_extractor(fs.metadata, qmeta, queries)
         cs = int(chunksize or fs.default_chunksize())
         nn, _ = exact_knn(fs.iter_chunks(cs), Q, k, mapper=mapper)
         X = fs.read() if peers else None
