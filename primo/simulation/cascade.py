@@ -13,10 +13,12 @@ per query. The cascade (shared by every capture model):
    is then right in number, not in identity; the k nearest are exact.
 
 For the competitive capture models (:func:`capture_query`) the imputed documents that share a
-donor are pooled into one species whose concentration is the sum of theirs (exact when, as for
-the fM–pM strands of a pool, the target's homodimer is negligible: ``8 K_AA c < 1e-9`` at every
-node; documents where it is not stay separate), so the equilibrium and the anneal run over a few
-thousand species instead of N. Decoys (random feature regions added to the pool) are represented
+donor are pooled into one species whose concentration is the sum of theirs. A target's bound
+amount is linear in its concentration apart from its homodimer, so pooling is exact to a relative
+``r / 4`` with ``r = 8 K_AA c``; documents with ``r >= 1e-5`` at any node stay separate (for the
+fM–pM strands of a pool, ``r`` is ~1e-6 or less). The equilibrium and the anneal then run over a
+few thousand species instead of N. Decoys (random feature regions added to the pool) are
+represented
 the same way: ``decoy_sample`` random sequences are simulated and each stands for
 ``decoys / decoy_sample`` strands. Every captured amount is reported by where its energies came
 from (simulated, imputed, decoy), so a user can see how much of the probe rests on imputation.
@@ -205,7 +207,7 @@ def capture_from_energies(en: QueryEnergies, concentrations, protocol: Protocol,
     lka_max = np.max(-th.dg_aa / (0.0019872 * (t_low + 273.15)), axis=1) if len(th) else \
         np.zeros(0)
     with np.errstate(over="ignore"):
-        negligible = 8 * np.exp(np.minimum(lka_max, 700)) * conc.max() < 1e-9
+        negligible = 8 * np.exp(np.minimum(lka_max, 700)) * conc.max() < 1e-5
     pool_ok = negligible[imp_rows] if len(imp_rows) else np.zeros(0, bool)
     pooled_rows, inverse = np.unique(imp_rows[pool_ok], return_inverse=True)
     pooled_conc = np.bincount(inverse, weights=conc[imp_pos[pool_ok]],
