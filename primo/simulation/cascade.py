@@ -18,8 +18,7 @@ amount is linear in its concentration apart from its homodimer, so pooling is ex
 ``r / 4`` with ``r = 8 K_AA c``; documents with ``r >= 1e-5`` at any node stay separate (for the
 fM–pM strands of a pool, ``r`` is ~1e-6 or less). The equilibrium and the anneal then run over a
 few thousand species instead of N. Decoys (random feature regions added to the pool) are
-represented
-the same way: ``decoy_sample`` random sequences are simulated and each stands for
+represented the same way: ``decoy_sample`` random sequences are simulated and each stands for
 ``decoys / decoy_sample`` strands. Every captured amount is reported by where its energies came
 from (simulated, imputed, decoy), so a user can see how much of the probe rests on imputation.
 """
