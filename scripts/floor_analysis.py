@@ -82,7 +82,7 @@ def _longest_run(a):
     return best
 
 
-def predictors_of_binding(t, q, y, n_duplex):
+def predictors_of_binding(t, q, y, n_duplex, temperature: float = 21.0):
     import RNA
 
     from primo.predictor import thermo_vienna
@@ -104,11 +104,16 @@ def predictors_of_binding(t, q, y, n_duplex):
     }
     rows = [(k, auc(v, lab), len(lab)) for k, v in feats.items()]
     thermo_vienna.ensure_parameters()
-    md = RNA.md()
-    md.temperature = 21.0
-    k = min(n_duplex, len(y))
-    e = np.array([RNA.duplexfold(target_strand(a), query_strand(b)).energy
-                  for a, b in zip(_seqs(t[:k]), _seqs(q[:k]))])
+    # RNA.duplexfold takes no model details: it reads ViennaRNA's global defaults, so the
+    # temperature is set there (an RNA.md() object made here would be ignored: 37 °C)
+    old_t = RNA.cvar.temperature
+    RNA.cvar.temperature = float(temperature)
+    try:
+        k = min(n_duplex, len(y))
+        e = np.array([RNA.duplexfold(target_strand(a), query_strand(b)).energy
+                      for a, b in zip(_seqs(t[:k]), _seqs(q[:k]))])
+    finally:
+        RNA.cvar.temperature = old_t
     rows.append(("ViennaRNA hybrid-only duplex energy (duplexfold)", auc(-e, lab[:k]), k))
     return rows
 
@@ -140,7 +145,7 @@ def main(argv=None):
         y = sim.yields(_seqs(t), _seqs(q), mapper=mp, progress=False)
         print(f"1. {args.pairs:,} random 80-mer pairs at 21 °C: {(y >= 0.5).mean():.2%} reach "
               f"yield 0.5 ({int((y >= 0.5).sum())} pairs). ROC AUC of simple features for them:")
-        for name, a, n in predictors_of_binding(t, q, y, args.duplex_pairs):
+        for name, a, n in predictors_of_binding(t, q, y, args.duplex_pairs, sim.temperature):
             print(f"   {a:.3f}  {name} (n={n:,})")
         print(flush=True)
 
