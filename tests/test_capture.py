@@ -199,3 +199,24 @@ def test_protocol_ramp_and_lock():
     assert p.to_dict()["lock_k_per_molar"] == pytest.approx(1e6 * 1200)
     with pytest.raises(UsageError, match="outside the anneal"):
         p.check_temperature(99.0)
+
+
+def test_pair_thermodynamics_evaluates_nodes_for_pairs_that_can_lock():
+    """Real ViennaRNA energies: a perfect match is evaluated at every node (its dG rises with the
+    temperature), an unrelated pair keeps its final-temperature dG; node values are direct ones."""
+    from primo.predictor.simulator import Simulator
+    from primo.simulation.thermo import pair_thermodynamics
+
+    rng = np.random.default_rng(5)
+    q = "".join(rng.choice(list("ACGT"), 80))
+    other = "AC" * 40  # no complement of the random probe beyond a few bases
+    sim = Simulator()
+    nodes = node_temperatures(21.0, 95.0, 3)
+    th = pair_thermodynamics(sim, [q, other], q, nodes=nodes, lock_log_k=np.log(1.2e9))
+    assert th.dg_ab.shape == (2, 3)
+    assert np.all(np.diff(th.dg_ab[0]) > 0)              # weaker as it warms
+    assert np.all(th.dg_ab[1] == th.dg_ab[1, 0])          # no node evaluation needed
+    direct = sim.at_temperature(nodes[1]).binding_energies([q], [q])[0]
+    assert th.dg_ab[0, 1] == pytest.approx(direct, abs=1e-9)
+    assert th.dg_ab[0, 0] == pytest.approx(sim.binding_energies([q], [q])[0], abs=1e-9)
+    assert np.isfinite(th.dg_bb).all()                    # the probe's homodimer at every node
