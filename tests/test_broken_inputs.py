@@ -308,30 +308,60 @@ def test_keras_file_corruptions(run_cli, tiny_workspace, tmp_path):
 
 
 # ---- interruption -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def big_fastq(tmp_path_factory):
+    """~250,000 reads (a few seconds of `analyze -j 2`)."""
+    p = tmp_path_factory.mktemp("big") / "big.fastq.gz"
+    reads = gzip.open(ADIR / "reads_R1.fastq.gz").read()
+    with gzip.open(p, "wb", compresslevel=1) as fh:
+        for _ in range(150):
+            fh.write(reads)
+    return p
+
+
+def _descendants(pid: int) -> list:
+    """Process IDs below ``pid`` (Linux /proc)."""
+    parents = {}
+    for st in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = st.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(st.parent.name)] = int(fields[1])
+    out, todo = [], [pid]
+    while todo:
+        q = todo.pop()
+        kids = [c for c, pp in parents.items() if pp == q]
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
-def test_interrupted_parallel_analyze_leaves_nothing(tmp_path, sig):
+def test_interrupted_parallel_analyze_leaves_nothing(tmp_path, big_fastq, sig):
     """``timeout -s TERM`` (or Ctrl-C) signals the whole process group while ``analyze -j 2``
     counts: the temporary output is removed, the workers end quietly, one line is printed."""
     import os
     import signal
     import time
 
-    reads = gzip.open(ADIR / "reads_R1.fastq.gz").read()
-    with gzip.open(tmp_path / "big.fastq.gz", "wb", compresslevel=1) as fh:
-        for _ in range(60):
-            fh.write(reads)
     run = tmp_path / "run"
     run.mkdir()
     cmd = [sys.executable, "-c", "from primo.cli import entry; entry()", "analyze", "--pool",
-           str(POOL), str(tmp_path / "big.fastq.gz"), "-o", "out", "-j", "2", "--chunksize", "32K"]
+           str(POOL), str(big_fastq), "-o", "out", "-j", "2", "--chunksize", "32K"]
     p = subprocess.Popen(cmd, cwd=run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     try:
+        # wait until the workers count (a process being started, e.g. the forkserver, that
+        # gets the signal while Python itself starts up prints a fatal error of its own)
         deadline = time.time() + 120
-        while not any(q.name.endswith(".tmp") for q in run.iterdir()):
+        while not (any(q.name.endswith(".tmp") for q in run.iterdir())
+                   and len(_descendants(p.pid)) >= 4):   # forkserver, tracker, 2 workers
             assert p.poll() is None and time.time() < deadline, "analyze ended before counting"
             time.sleep(0.02)
-        time.sleep(0.3)  # the workers are counting
+        time.sleep(0.5)
+        assert p.poll() is None, "analyze ended before it was signalled"
         os.killpg(p.pid, getattr(signal, sig))
         _, err = p.communicate(timeout=60)
     finally:
