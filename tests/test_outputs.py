@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from primo.errors import UsageError
@@ -348,3 +349,14 @@ def test_building_dir_puts_an_earlier_output_back_on_failure(tmp_path):
             (out / "x").write_text("1")
             raise RuntimeError
     assert e.is_dir() and list(e.iterdir()) == []
+
+
+def test_extract_never_writes_over_an_input_image(run_cli, tmp_path):
+    from PIL import Image
+
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(img)
+    before = img.read_bytes()
+    res, _, err = run_cli(["extract", img, "-m", "fashion-embed", "-o", img, "--overwrite"])
+    assert res.exit_code == 2 and "is the input" in _one_error_line(err, "extract")
+    assert img.read_bytes() == before

@@ -97,7 +97,11 @@ def cli(images, output, model, weights, batch_size, ids, resume, overwrite, resi
     network itself always uses all CPUs through TensorFlow.
     """
     from ..errors import UsageError
+    from ..io import check_output_file
 
+    # the store is never written over one of its inputs, --overwrite or not
+    check_output_file(output, inputs=[*images, None if weights in (None, "imagenet", "none")
+                                      else weights])
     sources = sum([bool(images), fmnist is not None, synthetic is not None])
     if sources == 0:
         raise UsageError("nothing to extract", hint="give IMAGES..., --fashion-mnist SPLIT or --synthetic N")
