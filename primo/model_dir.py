@@ -116,7 +116,7 @@ def load_keras_file(loader, path, what: str):
         elif "Could not locate" in text or "Unknown layer" in text:
             import re
 
-            m = re.search(r"class '([^']+)'", text)
+            m = re.search(r"(?:Could not locate|Unknown layer)[^']*'([^']+)'", text)
             why = (f"it is not a primo {what}" + (f" (it holds layer class {m.group(1)!r})" if m
                                                   else "") + "; was another file copied over it?")
         else:
