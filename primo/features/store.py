@@ -291,8 +291,11 @@ class FeatureStore:
         self._keep = np.setdiff1d(np.arange(n, dtype=np.int64), rows)
         self._ids_cache = self._id_index = self._id_set = None
         if pol is not None:
+            # a store opened again (simulate reads --features more than once) is told of once
+            seen = {(d["path"], d["row"]) for d in pol.skipped}
+            entries = [e for e in entries if (e["path"], e["row"]) not in seen]
             pol.skipped.extend(entries)
-            if pol.warn is not None:
+            if entries and pol.warn is not None:
                 shown = ", ".join(f"row {e['row']} ({e['id']!r}, {e['problem']})"
                                   for e in entries[:5])
                 more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
