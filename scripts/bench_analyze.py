@@ -379,7 +379,7 @@ def main(argv=None):
 
     out = work / "out"
     cmd = [sys.executable, "-m", "primo", "analyze", "--pool", str(pool), *map(str, reads),
-           "-o", str(out), "-j", str(args.processes), "--no-progress"]
+           "-o", str(out), "-j", str(args.processes), "--no-progress", "--overwrite"]
     wall, cpu, rss, maxrss, per, proc, _, err = measure(cmd, stdout=subprocess.DEVNULL,
                                                         stderr=subprocess.PIPE)
     if proc.returncode:
