@@ -33,7 +33,7 @@ def debug_option(f):
 
 def overwrite_option(command: str, *, output: str = "output", inputs=(), file: bool = False,
                      sidecars=None, pass_overwrite: bool = False, unless: str | None = None,
-                     check: bool = True):
+                     check: bool = True, help: str | None = None):
     """``--overwrite``, and the rules for the command's output (:func:`primo.io.output_policy`).
 
     ``output`` names the parameter holding the output path, ``inputs`` the parameters holding
@@ -44,9 +44,11 @@ def overwrite_option(command: str, *, output: str = "output", inputs=(), file: b
     check runs before the command does any work. ``pass_overwrite``: the command takes
     ``overwrite`` itself; ``unless``: a flag parameter (``resume``) that continues an existing
     output, so the check is the command's own; ``check=False``: the command checks its output
-    itself, early (with its own advice).
+    itself, early (with its own advice); ``help``: the option's help instead of the default.
     """
-    if file:
+    if help:
+        help_ = help
+    elif file:
         help_ = "Replace an existing output file (never an input of this command)."
     else:
         help_ = (f"Replace an earlier output directory of `primo {command}` (once the new one is "

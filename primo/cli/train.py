@@ -113,7 +113,9 @@ class _Threshold(click.ParamType):
               help="Continue an interrupted run in MODEL/ (its settings are kept; --rounds may grow).")
 @parallel_options
 @overwrite_option("train", inputs=("features",), pass_overwrite=True, unless="resume",
-                  check=False)
+                  check=False,
+                  help="Replace an earlier model directory of `primo train` (deleted when "
+                       "training starts; never a directory holding other files, nor an input).")
 @skip_bad_rows_option("train")
 @debug_option
 @click.pass_context
