@@ -19,11 +19,12 @@ temperatures spread over the ramp (by default 4: the final temperature, the star
 two evenly between) and interpolated linearly in between. A two-state line ``dG = dH - T dS``
 through two temperatures was tried first and rejected: the ensemble free energy of an 86-bp
 duplex bends where the duplex melts, and the line was off by a median 1.3 kcal/mol (95th
-percentile 7.4, i.e. 4.6 decades of K) at the temperatures between and beyond its points, against
-0.4 kcal/mol (95th percentile 3.6; 2.2 decades) for 4 nodes and 0.17 (2.6) for 5, over 36 pairs
-from identical to 50 % changed that can lock the probe (``scripts/thermo_fit_error.py``,
-figures in the README). :func:`pair_thermodynamics` evaluates only what is needed: every pair at
-the final temperature, and the other nodes only for pairs that can lock the probe.
+percentile 7.5, i.e. 4.6 decades of K) at the temperatures between and beyond its points, against
+0.49 kcal/mol (95th percentile 3.4; 2.1 decades) for 4 nodes and 0.28 (1.6; 1.0 decade) for 5,
+over 28 pairs from identical to 50 % changed that can lock the probe
+(``scripts/thermo_fit_error.py``, figures in the README). :func:`pair_thermodynamics` evaluates
+only what is needed: every pair at the final temperature, and the other nodes only for pairs that
+can lock the probe.
 """
 
 from __future__ import annotations
