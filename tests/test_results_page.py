@@ -204,7 +204,8 @@ def small_run(tmp_path_factory):
     qdir = d / "q"
     qdir.mkdir()
     shutil.copy(d / "imgs" / "fmnist-test-00003.png", qdir / "query-1.png")
-    assert main(["extract", str(d / "imgs"), "--model", "pixels:8", "-o", str(d / "f.h5")]).exit_code == 0
+    assert main(["extract", str(d / "imgs"), "--model", "pixels:8", "-o",
+                 str(d / "f.h5")]).exit_code == 0
     assert main(["extract", str(qdir), "--model", "pixels:8", "-o", str(d / "q.h5")]).exit_code == 0
     with FeatureStore.open(d / "f.h5") as fs:
         ids = fs.ids.tolist()
@@ -241,7 +242,8 @@ def test_analyze_writes_the_page_and_it_opens_in_a_browser(small_run, tmp_path, 
                            "-o", out])
     assert res.exit_code == 0, err
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["search"]["report"]["pictures"] >= 7 and not stats["search"]["report"]["placeholders"]
+    assert stats["search"]["report"]["pictures"] >= 7
+    assert not stats["search"]["report"]["placeholders"]
     page = (out / "report.html").read_text()
     assert "query-1" in page and "Fig. 3C" in page and "Shirt" in page
     shown = check_page(out / "report.html", ["query-1"])
@@ -253,7 +255,8 @@ def test_moved_pictures_are_found_again(small_run, tmp_path, run_cli):
 
     a = tmp_path / "a"
     shutil.copytree(small_run / "imgs", a / "imgs")
-    assert main(["extract", str(a / "imgs"), "--model", "pixels:8", "-o", str(a / "f.h5")]).exit_code == 0
+    assert main(["extract", str(a / "imgs"), "--model", "pixels:8", "-o",
+                 str(a / "f.h5")]).exit_code == 0
     # the store moved with its pictures: found under the store's new folder
     shutil.move(a, tmp_path / "b")
     src = ImageSource([tmp_path / "b" / "f.h5"], bundled=False)
