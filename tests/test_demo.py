@@ -22,6 +22,9 @@ def test_quick_demo_runs_every_step(tmp_path, run_cli):
     # the simulation sampled unrelated documents with the simulator, and the report says so
     assert all(q["sampled"] > 0 for q in rep["steps"]["simulate"]["queries"])
     assert "unrelated documents binding (sampled)" in md
+    # the default capture model and protocol ran, and the report says which
+    assert rep["steps"]["simulate"]["capture"]["model"] == "anneal"
+    assert "anneal model: probe 0.5 nM against the pool's 150 nM, annealed 95 → 21 °C" in md
     # the pool's input library, and each query ranked by enrichment over it
     assert (out / "simulation" / "input_counts.csv.gz").exists()
     for q in queries:

@@ -177,7 +177,8 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     sim = run_experiment(model, feats, qfeats, sim_dir, pool=pool_dir, config=cfg,
                          wetlab=WetLabModel(reads_per_document=s.reads_per_document),
                          mapper=mapper, labels=label_of, progress=False)
-    steps["simulate"] = {"queries": sim["queries"], "seconds": round(time.time() - t, 1)}
+    steps["simulate"] = {"queries": sim["queries"], "seconds": round(time.time() - t, 1),
+                         "capture": sim.get("capture")}
 
     # 7. analyze ----------------------------------------------------------------------------
     t = step("analyze: reads -> counts -> recall")
@@ -230,6 +231,38 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ report
+def _capture_words(capture) -> str:
+    """The capture model and protocol of a simulation, in words (for the report)."""
+    if not capture:
+        return "independent"
+    p = capture.get("protocol")
+    if not p:
+        return f"{capture['model']} model: each document alone with the probe at 1 nM"
+    words = (f"{capture['model']} model: probe {p['probe_nm']:g} nM against the pool's "
+             f"{p['pool_nm']:g} nM")
+    if capture["model"] == "anneal":
+        words += (f", annealed {p['anneal_from']:g} → {p['anneal_to']:g} °C at "
+                  f"{p['minutes_per_degree']:g} min/°C")
+    else:
+        words += f", at equilibrium at {p['anneal_to']:g} °C"
+    return words + (f", {p['decoys']:,} decoys" if p.get("decoys") else "")
+
+
+def _capacity_words(capture, n_db: int) -> str:
+    """How many documents' strands the probe can hold under the run's protocol."""
+    p = (capture or {}).get("protocol")
+    if not p:
+        return ("Capture: each document met the probe alone (`--capture independent`): no "
+                "competition for the probe.")
+    held = n_db * p["probe_nm"] / p["pool_nm"]
+    return (f"Capture: {_capture_words(capture)} (`primo simulate --capture {capture['model']}`). "
+            f"The probe is the limiting reagent: it can hold the strands of about {held:,.1f} of "
+            f"the {n_db:,} documents, so documents compete for it and the rest come back at "
+            "background level. The paper's pool of 1.6 M documents at the same ratio is held "
+            "for ~5,300 documents; raise `--probe-nm` to see a small database's curve with more "
+            "probe.")
+
+
 def _pct(v):
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
@@ -252,8 +285,8 @@ def _write_report(out: Path, report: dict, qids, pages=None) -> None:
         f"({'passed' if (st['encode-db']['qc'] or {}).get('passed') else 'flags: see pool/qc_summary.json'}) "
         f"| {st['encode-db']['seconds']} |",
         f"| query | `probes.csv`, `probes_idt_order.csv` | {st['query']['seconds']} |",
-        f"| simulate | `simulation/`: yields, read counts and reads per query | "
-        f"{st['simulate']['seconds']} |",
+        f"| simulate | `simulation/`: capture ({_capture_words(st['simulate'].get('capture'))}), "
+        f"read counts and reads per query | {st['simulate']['seconds']} |",
         f"| analyze | `analysis/`: counts.csv.gz, stats.json, thresholds.csv, recall.png per query | "
         f"{st['analyze']['seconds']} |",
         f"| benchmark | `benchmark/`: benchmarks.csv, benchmarks.png, summary.json | "
@@ -290,6 +323,7 @@ def _write_report(out: Path, report: dict, qids, pages=None) -> None:
               "read counts divided by those of the input library (the pool sequenced without "
               "hybridization, `simulation/input_counts.csv.gz`; `primo analyze --input-counts`), "
               "which removes the pool's synthesis spread from the ranking.", "",
+              _capacity_words(st["simulate"].get("capture"), st["images"]["database"]), "",
               "Proportion of the database retrieved vs recall of the query's nearest "
               "neighbours (counts from the simulated reads, read back by `analyze`):", ""]
     for q in qids:
