@@ -38,7 +38,8 @@ from keras import ops  # noqa: E402
 from ..constants import FEATURE_LENGTH  # noqa: E402
 
 __all__ = ["LocalMatch", "AppendContext", "build_predictor", "load_predictor",
-           "local_match_reference", "PREDICTOR_DEFAULTS"]
+           "local_match_reference", "PREDICTOR_DEFAULTS", "PREDICTORS", "DuplexScan",
+           "build_scan_predictor", "predictor_outputs"]
 
 #: architecture defaults (DESIGN.md "Fixed facts")
 PREDICTOR_DEFAULTS = {
@@ -210,3 +211,168 @@ def build_predictor(length: int = FEATURE_LENGTH, *, window: int = 3, pool_size:
 def load_predictor(path) -> keras.Model:
     """Load a predictor ``.keras`` file with ``safe_mode=True``."""
     return keras.saving.load_model(str(path), safe_mode=True, compile=False)
+
+
+# --------------------------------------------------------------------------- the soft duplex scan
+#: predictors ``primo train --predictor`` knows; "local-match" is the paper's
+PREDICTORS = ("local-match", "scan")
+
+_NEG = -1.0e4  # "impossible" in the log semiring (finite: no NaN gradients through logsumexp)
+
+
+@keras.saving.register_keras_serializable(package="primo")
+class DuplexScan(keras.layers.Layer):
+    """Soft Smith-Waterman over every diagonal of the target-strand x probe pairing matrix.
+
+    Call on ``[target, query]``: one-hots (or soft one-hots) ``(batch, La, 4)`` and ``(batch, Lb,
+    4)`` *in the same sense* (the probe is the reverse complement of ``query``), so that target
+    position ``i`` pairs with query position ``j`` when their bases are equal, and an antiparallel
+    helix runs along ``(i, j) -> (i + 1, j + 1)``. Returns ``(batch, 1)``: the log-partition
+    function ``log Z`` (a soft maximum over every duplex) of a nearest-neighbour model with
+    learned parameters, in units of ``RT`` (larger = binds more strongly):
+
+    * ``stack``: a 16 x 16 table, target dinucleotide x query dinucleotide (mismatched stacks
+      included), for each step ``(i-1, j-1) -> (i, j)`` of a helix;
+    * ``pair_match`` / ``pair_mismatch``: the closing pair of a helix start, a bulge or a loop;
+    * ``init``: starting a helix;
+    * ``bulge1``, ``bulge2``: one or two unpaired bases on either strand (the helix moves to a
+      neighbouring diagonal); ``loop22``: a 2 x 2 internal loop.
+
+    ``H_i[k]`` is the log-sum over all helices whose last pair is target base ``i`` with the
+    query base on diagonal ``k``. The pairing matrix is *skewed* (row ``i`` = all diagonals), so
+    one step of the recursion updates every diagonal of every pair in the batch at once and the
+    sequential part is a single ``tf.scan`` over the ``La`` target positions, each step looking
+    back at most 3 rows. Every diagonal is seen, so shifted and bulged duplexes count, unlike
+    :class:`LocalMatch`.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
+    def build(self, input_shapes):
+        eye = np.eye(4, dtype="float32")
+        # initial stack table: +1.5 for a matched step, -0.5 with one mismatch, -1 with two
+        n_match = (eye[:, None, :, None] + eye[None, :, None, :]).reshape(16, 16)
+        table = np.select([n_match == 2, n_match == 1], [1.5, -0.5], -1.0).astype("float32")
+        const = keras.initializers.Constant
+        self.stack = self.add_weight(name="stack", shape=(16, 16), initializer=const(table))
+        self.scalars = {}
+        for name, v in (("pair_match", 0.5), ("pair_mismatch", -1.0), ("init", -4.0),
+                        ("bulge1", -3.0), ("bulge2", -4.0), ("loop22", -3.0)):
+            self.scalars[name] = self.add_weight(name=name, shape=(), initializer=const(v))
+        la, lb = int(input_shapes[0][1]), int(input_shapes[1][1])
+        self._la, self._lb = la, lb
+        nd = la + lb - 1
+        # skew: row i, diagonal k = i + (lb - 1 - j)  <->  j = i + lb - 1 - k
+        i = np.arange(la)[:, None]
+        k = np.arange(nd)[None, :]
+        j = i + lb - 1 - k
+        valid = (j >= 0) & (j < lb)
+        self._valid = valid
+        self._gather = np.where(valid, i * lb + np.clip(j, 0, lb - 1), la * lb).astype("int32")
+        super().build(input_shapes)
+
+    def _skew(self, m):
+        """(batch, La, Lb) -> (batch, La, La + Lb - 1), impossible cells = _NEG."""
+        b = ops.shape(m)[0]
+        flat = ops.reshape(m, (b, self._la * self._lb))
+        flat = ops.concatenate([flat, ops.full((b, 1), _NEG, dtype=m.dtype)], axis=1)
+        return ops.take(flat, ops.convert_to_tensor(self._gather), axis=1)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        t, q = inputs
+        la, lb = self._la, self._lb
+        sc = self.scalars
+        match = ops.einsum("bic,bjc->bij", t, q)  # (b, la, lb) soft match indicator
+        pair = sc["pair_match"] * match + sc["pair_mismatch"] * (1.0 - match)
+        # dinucleotides ending at each position (position 0: none -> zeros)
+        dt = ops.reshape(ops.einsum("bia,bic->biac", t[:, :-1], t[:, 1:]), (-1, la - 1, 16))
+        dq = ops.reshape(ops.einsum("bja,bjc->bjac", q[:, :-1], q[:, 1:]), (-1, lb - 1, 16))
+        stk = ops.einsum("bix,xy,bjy->bij", dt, self.stack, dq)  # step (i-1,j-1)->(i,j)
+        stk = ops.pad(stk, ((0, 0), (1, 0), (1, 0)), constant_values=_NEG)
+        # the recursion runs on exp(h - c): products and sums, no logarithm per cell; each row is
+        # rescaled by its maximum and the scale c carried in log space (no overflow/underflow of
+        # what matters)
+        e_pair = tf.transpose(ops.exp(self._skew(pair)), (1, 0, 2))  # (la, b, nd); invalid: 0
+        e_stk = tf.transpose(ops.exp(self._skew(stk)), (1, 0, 2))
+        valid = tf.constant(self._valid.astype("float32"), dtype=e_pair.dtype)  # (la, nd)
+        e_init = ops.exp(sc["init"])
+        e_b1, e_b2, e_l22 = ops.exp(sc["bulge1"]), ops.exp(sc["bulge2"]), ops.exp(sc["loop22"])
+        nd = la + lb - 1
+
+        def shift(h, s):  # h[:, k - s] (s > 0: from a lower diagonal), zeros shifted in
+            pad = tf.zeros([tf.shape(h)[0], abs(s)], h.dtype)
+            if s > 0:
+                return tf.concat([pad, h[:, :nd - s]], axis=1)
+            return tf.concat([h[:, -s:], pad], axis=1)
+
+        def step(carry, xs):
+            h1, h2, h3, c1, c2, c3, logz = carry  # rows i-1, i-2, i-3 (scaled) and their log scales
+            ep, es, v = xs
+            c = tf.maximum(tf.maximum(c1, c2), c3)  # (b, 1)
+            f1, f2, f3 = tf.exp(c1 - c), tf.exp(c2 - c), tf.exp(c3 - c)
+            g1, g2, g3 = h1 * f1, h2 * f2, h3 * f3
+            closing = (e_init * tf.exp(-c)
+                       + e_b1 * (shift(g2, 1) + shift(g1, -1))   # bulge of 1 on either strand
+                       + e_b2 * (shift(g3, 2) + shift(g1, -2))   # bulge of 2 on either strand
+                       + e_l22 * g3)                             # 2 x 2 internal loop
+            raw = (g1 * es + closing * ep) * v[None, :]
+            m = tf.reduce_max(raw, axis=1, keepdims=True)
+            m = tf.maximum(m, tf.constant(1e-30, raw.dtype))
+            h = raw / m
+            cn = c + tf.math.log(m)
+            row = tf.math.log(tf.reduce_sum(h, axis=1, keepdims=True)) + cn
+            logz = tf.reduce_logsumexp(tf.concat([logz, row], axis=1), axis=1, keepdims=True)
+            return (h, h1, h2, cn, c1, c2, logz)
+
+        b = tf.shape(e_pair)[1]
+        z0 = tf.zeros([b, nd], e_pair.dtype)
+        c0 = tf.zeros([b, 1], e_pair.dtype)
+        l0 = tf.fill([b, 1], tf.constant(_NEG, e_pair.dtype))
+        out = tf.scan(step, (e_pair, e_stk, valid), initializer=(z0, z0, z0, c0, c0, c0, l0))
+        z = out[-1][-1]
+        return ops.reshape(z, (-1, 1))
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], 1)
+
+    def get_config(self):
+        return super().get_config()
+
+
+def build_scan_predictor(length: int = FEATURE_LENGTH, *, context: bool = True,
+                         name: str = "predictor") -> keras.Model:
+    """The soft duplex scan predictor: ``model([target, query]) -> [yield, energy]``.
+
+    Both sequences get their strands' primer context (target + RP, query + RP[:6], as in the
+    simulator) with :class:`AppendContext`, :class:`DuplexScan` gives ``log Z``, and two affine
+    heads read it: ``yield`` (Dense 1 sigmoid, in [0, 1]) and ``energy`` (Dense 1 linear, the
+    binding free energy in kcal/mol at the hybridization temperature). Initialised from
+    constants, so it needs no seed.
+    """
+    from ..constants import RP, TOEHOLD
+
+    t = keras.Input((length, 4), name="target")
+    q = keras.Input((length, 4), name="query")
+    t_in, q_in = t, q
+    if context:
+        t_in = AppendContext(RP, name="target_context")(t)
+        q_in = AppendContext(RP[:TOEHOLD], name="query_context")(q)
+    z = DuplexScan(name="duplex_scan")([t_in, q_in])
+    const = keras.initializers.Constant
+    y = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=const(1.0),
+                           bias_initializer=const(-8.0), name="yield")(z)
+    e = keras.layers.Dense(1, kernel_initializer=const(-1.0), bias_initializer=const(0.0),
+                           name="energy")(z)
+    return keras.Model([t, q], [y, e], name=name)
+
+
+def predictor_outputs(out):
+    """``(yield, energy or None)`` from a predictor's output (one tensor, or [yield, energy])."""
+    if isinstance(out, (list, tuple)):
+        return out[0], (out[1] if len(out) > 1 else None)
+    if isinstance(out, dict):
+        return out["yield"], out.get("energy")
+    return out, None
