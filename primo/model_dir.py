@@ -218,6 +218,14 @@ def read_card(path) -> dict:
     if card["checksum"] != card_checksum(card):
         raise DataError("model card was modified after training (checksum mismatch): tampered",
                         path=card_path, hint="restore the original card.json or retrain the model")
+    kind = (card.get("predictor") or {}).get("kind", "local-match")
+    from .training.trainer import PREDICTORS
+
+    if kind not in PREDICTORS:
+        raise DataError(f"model card names predictor {kind!r}, which primo {__version__} does not "
+                        f"know", path=card_path,
+                        hint=f"upgrade primo, or use a model trained with --predictor "
+                             f"{'|'.join(PREDICTORS)}")
     for key in ("encoder", "predictor"):
         entry = card["files"].get(key) or {}
         f = path / str(entry.get("path", ""))
@@ -337,7 +345,10 @@ class PrimoModel:
         q = np.asarray(query_onehot, dtype=np.float32)
         if t.shape != q.shape or t.ndim != 3 or t.shape[2] != 4:
             raise DataError(f"target and query one-hots must both be N x L x 4, got {t.shape} and {q.shape}")
-        out = [np.asarray(self.predictor([t[a:a + batch_size], q[a:a + batch_size]], training=False))
+        from .predictor.model import predictor_outputs
+
+        out = [np.asarray(predictor_outputs(
+            self.predictor([t[a:a + batch_size], q[a:a + batch_size]], training=False))[0])
                for a in range(0, len(t), batch_size)]
         return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
 

@@ -85,6 +85,23 @@ class _Threshold(click.ParamType):
               show_default=True, help="Predictor global pooling (average in the paper).")
 @click.option("--context", type=click.Choice(["none", "toehold"]), default="none", show_default=True,
               help="Show the predictor the probe's toehold (RP[:6]) after both sequences.")
+@click.option("--predictor", "predictor", default="local-match", show_default=True,
+              metavar="local-match|scan",
+              help="Yield predictor: the paper's local-match network, or the soft duplex scan "
+                   "(every diagonal of the pairing matrix; also predicts the binding energy).")
+@click.option("--objective", default="paper", show_default=True,
+              metavar="paper|rank|hamming-triplet",
+              help="Encoder objective: the paper's yield cross-entropy; rank (similar documents "
+                   "out-bind far ones by --margin kcal/mol of predicted energy); hamming-triplet "
+                   "(predictor-free triplet loss on soft Hamming distance).")
+@click.option("--margin", type=float, default=None,
+              help="Triplet margin: kcal/mol for rank [default 2], fraction of positions for "
+                   "hamming-triplet [default 0.1].")
+@click.option("--rank-candidates", type=int, default=16, show_default=True,
+              help="Far in-batch documents per anchor among which rank / hamming-triplet mine "
+                   "the hardest negative.")
+@click.option("--energy-weight", type=float, default=1.0, show_default=True,
+              help="Weight of the binding-energy regression in the predictor's loss (scan).")
 @click.option("--entropy", type=float, default=1e-2, show_default=True,
               help="Strength of the encoder's per-position entropy regularizer.")
 @click.option("--gc-balance", type=float, default=0.0, show_default=True,
@@ -124,7 +141,7 @@ def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, bat
         predictor_epochs,
         replay, relaxation, hard_negatives, near_factor, dissimilar_weight, encoder_lr,
         encoder_optimizer, predictor_lr, predictor_optimizer, hidden, window, conv_filters,
-        global_pool, context, entropy, gc_balance, gc_target,
+        global_pool, context, predictor, objective, margin, rank_candidates, energy_weight, entropy, gc_balance, gc_target,
         homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, temperature,
         seed, resume, overwrite, processes, scheduler):
     """Train the feature -> DNA encoder and its yield predictor (alternating phases).
@@ -160,7 +177,8 @@ def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, bat
             context="" if context == "none" else context, entropy=entropy,
             gc_balance=gc_balance, gc_target=gc_target, homopolymer=homopolymer, max_run=max_run,
             heldout_rows=heldout_rows, eval_pairs=eval_pairs, final_eval_pairs=final_eval_pairs,
-            block_rows=block_rows, seed=seed)
+            block_rows=block_rows, seed=seed, predictor=predictor, objective=objective,
+            margin=margin, rank_candidates=rank_candidates, energy_weight=energy_weight)
         settings.check()
 
     def log(msg):

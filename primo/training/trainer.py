@@ -53,7 +53,19 @@ from ..progress import progress
 from . import data as _data
 from .metrics import COLUMNS, TensorBoardLog, agreement, bce, separation, write_metrics_csv
 
-__all__ = ["TrainSettings", "train", "mutate_codes", "seed_pair_codes", "TrainResult"]
+__all__ = ["TrainSettings", "train", "mutate_codes", "seed_pair_codes", "TrainResult",
+           "PREDICTORS", "OBJECTIVES"]
+
+#: ``--predictor`` choices (the first is the paper's; :data:`primo.predictor.model.PREDICTORS`)
+PREDICTORS = ("local-match", "scan")
+#: ``--objective`` choices (the first is the paper's)
+OBJECTIVES = ("paper", "rank", "hamming-triplet")
+#: default margins: rank (kcal/mol of predicted binding energy), hamming-triplet (fraction of the
+#: 80 positions)
+DEFAULT_MARGINS = {"rank": 2.0, "hamming-triplet": 0.1}
+#: RT at 21 °C (kcal/mol): local-match has no energy head; its "energy" for the rank objective is
+#: -RT logit(yield), the two-state binding energy relative to the half-yield point
+_RT21 = 0.0019872 * (273.15 + 21.0)
 
 CHECKPOINT = "checkpoint"
 _STATE = "state.json"
@@ -105,6 +117,22 @@ class TrainSettings:
         Pair-sampling block size (rows) and how often (rounds) a new block is loaded.
     seed : int or None
         Random seed (None: drawn from the OS and recorded).
+    predictor : {"local-match", "scan"}
+        The paper's local-match network, or the soft duplex scan
+        (:class:`primo.predictor.model.DuplexScan`), which also predicts the binding free energy
+        and is fit to the simulator's energies as well as its yields (``energy_weight``).
+    objective : {"paper", "rank", "hamming-triplet"}
+        Encoder loss: the paper's yield cross-entropy; ``rank``: each anchor of a similar pair
+        must out-bind (lower predicted energy) the hardest of ``rank_candidates`` in-batch
+        dissimilar documents by ``margin`` kcal/mol; ``hamming-triplet``: predictor-free triplet
+        loss on the soft-one-hot Hamming distance (fraction of positions), margin ``margin``.
+    margin : float or None
+        Triplet margin (None: :data:`DEFAULT_MARGINS`).
+    rank_candidates : int
+        Dissimilar in-batch candidates per anchor for ``rank`` and ``hamming-triplet``.
+    energy_weight : float
+        Weight of the energy regression (Huber on kcal/mol / 10) in the predictor's loss, for
+        predictors with an energy head.
     """
 
     threshold: float | None = 75.0
@@ -152,6 +180,11 @@ class TrainSettings:
     block_rows: int | None = None
     refresh_every: int = 1
     seed: int | None = None
+    predictor: str = "local-match"
+    objective: str = "paper"
+    margin: float | None = None
+    rank_candidates: int = 16
+    energy_weight: float = 1.0
 
     def check(self) -> None:
         """Raise :class:`UsageError` for impossible values."""
@@ -190,6 +223,23 @@ class TrainSettings:
         need(0 < self.gc_target < 1, f"--gc-target must be in (0, 1), got {self.gc_target}")
         for name in ("entropy", "gc_balance", "homopolymer"):
             need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must not be negative")
+        need(self.predictor in PREDICTORS, f"unknown predictor {self.predictor!r}",
+             hint=f"--predictor is one of {', '.join(PREDICTORS)}")
+        need(self.objective in OBJECTIVES, f"unknown objective {self.objective!r}",
+             hint=f"--objective is one of {', '.join(OBJECTIVES)}")
+        if self.margin is not None:
+            need(math.isfinite(self.margin) and self.margin > 0,
+                 f"--margin must be a positive number, got {self.margin}")
+        need(self.rank_candidates >= 1, "--rank-candidates must be at least 1")
+        need(math.isfinite(self.energy_weight) and self.energy_weight >= 0,
+             "--energy-weight must not be negative")
+
+    @property
+    def margin_value(self) -> float | None:
+        """The margin in use (the objective's default when none is set)."""
+        if self.margin is not None:
+            return float(self.margin)
+        return DEFAULT_MARGINS.get(self.objective)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -262,6 +312,24 @@ def _simulate(sim, t_codes, q_codes, mapper) -> np.ndarray:
     return np.clip(y, 0.0, 1.0)
 
 
+def _energy_targets(e) -> np.ndarray:
+    """Simulated binding energies as regression targets: no duplex (inf) -> 0, clipped to
+    [-200, 10] kcal/mol."""
+    e = np.nan_to_num(np.asarray(e, dtype=np.float64), nan=0.0, posinf=0.0, neginf=-200.0)
+    return np.clip(e, -200.0, 10.0).astype(np.float32)
+
+
+def _simulate_energies(sim, t_codes, q_codes, mapper):
+    """Yields and binding energies (kcal/mol) of pairs, from one free-energy computation."""
+    if len(t_codes) == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    from ..simulation.thermo import binding_energies
+
+    g = sim.free_energies(_seqs(t_codes), _seqs(q_codes), mapper=mapper, progress=True)
+    y = np.clip(np.asarray(sim.solve(g).yield_, dtype=np.float32).reshape(-1), 0.0, 1.0)
+    return y, _energy_targets(binding_energies(g)[0])
+
+
 def _context_bases(context: str) -> str:
     return RP[:TOEHOLD] if context == "toehold" else ""
 
@@ -302,7 +370,7 @@ class _Models:
         import tensorflow as tf
 
         from ..encoder.model import SequenceRegularization, build_encoder
-        from ..predictor.model import build_predictor
+        from ..predictor.model import build_predictor, build_scan_predictor, predictor_outputs
 
         self.tf = tf
         self.keras = keras
@@ -313,6 +381,8 @@ class _Models:
                                     homopolymer=s.homopolymer,
                                     max_run=s.max_run, scaling=s.scaling, center=center,
                                     scale=scale, seed=seed)
+        if predictor is None and s.predictor == "scan":
+            predictor = build_scan_predictor(FEATURE_LENGTH)
         if predictor is None:
             predictor = build_predictor(FEATURE_LENGTH, window=s.window, pool_size=s.pool_size,
                                         conv_filters=s.conv_filters, conv_width=s.conv_width,
@@ -344,6 +414,9 @@ class _Models:
         onehot = tf.TensorSpec([None, FEATURE_LENGTH, 4], tf.float32)
         vec = tf.TensorSpec([None], tf.float32)
 
+        def _yield(out):
+            return predictor_outputs(out)[0]
+
         @tf.function(input_signature=[feat, feat, vec])
         def enc_step(xa, xb, y):
             n = tf.shape(xa)[0]
@@ -352,7 +425,7 @@ class _Models:
                 h = s_
                 if straight_through:
                     h = s_ + tf.stop_gradient(tf.one_hot(tf.argmax(s_, axis=-1), 4) - s_)
-                p = pred([h[:n], h[n:]], training=False)
+                p = _yield(pred([h[:n], h[n:]], training=False))
                 loss_bce = _bce(y, p, w_dis)
                 loss_reg = reg.penalty(s_, h if straight_through else None)
                 loss = loss_bce + loss_reg
@@ -364,10 +437,83 @@ class _Models:
         @tf.function(input_signature=[onehot, onehot, vec])
         def pred_step(t, q, y):
             with tf.GradientTape() as tape:
-                loss = _bce(y, pred([t, q], training=True))
+                loss = _bce(y, _yield(pred([t, q], training=True)))
             grads = tape.gradient(loss, pred.trainable_variables)
             popt.apply_gradients(zip(grads, pred.trainable_variables))
             return loss
+
+        w_energy = float(s.energy_weight)
+
+        @tf.function(input_signature=[onehot, onehot, vec, vec])
+        def pred_energy_step(t, q, y, e):
+            """Yield cross-entropy + energy regression (Huber on kcal/mol / 10)."""
+            with tf.GradientTape() as tape:
+                p, en = predictor_outputs(pred([t, q], training=True))
+                loss = _bce(y, p)
+                if en is not None:
+                    loss += w_energy * _huber((tf.reshape(en, [-1]) - e) / 10.0)
+            grads = tape.gradient(loss, pred.trainable_variables)
+            popt.apply_gradients(zip(grads, pred.trainable_variables))
+            return loss
+
+        def _huber(d):
+            a = tf.abs(d)
+            return tf.reduce_mean(tf.where(a < 1.0, 0.5 * d * d, a - 0.5))
+
+        margin = s.margin_value
+        objective = s.objective
+        idx = tf.TensorSpec([None, None], tf.int32)
+        mat = tf.TensorSpec([None, None], tf.float32)
+
+        def _energy(t, q):
+            """Predicted binding energy (kcal/mol); local-match: -RT logit(yield)."""
+            p, en = predictor_outputs(pred([t, q], training=False))
+            if en is not None:
+                return tf.reshape(en, [-1])
+            p = tf.clip_by_value(tf.reshape(p, [-1]), eps, 1 - eps)
+            return -_RT21 * (tf.math.log(p) - tf.math.log(1 - p))
+
+        @tf.function(input_signature=[feat, feat, idx, idx, mat])
+        def triplet_step(xa, xb, anchors, neg, w):
+            """rank / hamming-triplet: anchors (A,) index similar pairs (xa[a], xb[a]); neg (A, K)
+            index dissimilar candidates among xb, w (A, K) their weights (0 = no candidate)."""
+            n = tf.shape(xa)[0]
+            anchors = tf.reshape(anchors, [-1])
+            k = tf.shape(neg)[1]
+            with tf.GradientTape() as tape:
+                s_ = enc(tf.concat([xa, xb], 0), training=False)
+                h = s_
+                if straight_through:
+                    h = s_ + tf.stop_gradient(tf.one_hot(tf.argmax(s_, axis=-1), 4) - s_)
+                src = s_ if objective == "hamming-triplet" else h
+                ha = tf.gather(src[:n], anchors)                   # (A, L, 4)
+                hp = tf.gather(src[n:], anchors)                   # their positives
+                hn = tf.gather(src[n:], tf.reshape(neg, [-1]))     # (A*K, L, 4)
+                ha_k = tf.repeat(ha, k, axis=0)
+                if objective == "hamming-triplet":
+                    d_pos = 1.0 - tf.reduce_mean(tf.reduce_sum(ha * hp, -1), -1)
+                    d_neg = 1.0 - tf.reduce_mean(tf.reduce_sum(ha_k * hn, -1), -1)
+                    viol = tf.nn.relu(d_pos[:, None] - tf.reshape(d_neg, [-1, k]) + margin)
+                    wsum = tf.maximum(tf.reduce_sum(w), 1.0)
+                    loss_obj = tf.reduce_sum(viol * w) / wsum
+                    ok = tf.cast(d_pos[:, None] < tf.reshape(d_neg, [-1, k]), tf.float32)
+                    acc = tf.reduce_sum(ok * w) / wsum
+                else:
+                    e_pos = _energy(ha, hp)                                    # (A,)
+                    e_neg = tf.reshape(_energy(ha_k, hn), [-1, k])             # (A, K)
+                    # the hardest candidate: the far document the predictor says binds best
+                    e_neg = tf.where(w > 0, e_neg, tf.constant(1e9, tf.float32))
+                    hard = tf.reduce_min(e_neg, axis=1)
+                    has = tf.cast(tf.reduce_max(w, axis=1) > 0, tf.float32)
+                    viol = tf.nn.relu(e_pos - hard + margin) * has
+                    loss_obj = tf.reduce_sum(viol) / tf.maximum(tf.reduce_sum(has), 1.0)
+                    acc = (tf.reduce_sum(tf.cast(e_pos < hard, tf.float32) * has)
+                           / tf.maximum(tf.reduce_sum(has), 1.0))
+                loss_reg = reg.penalty(s_, h if straight_through else None)
+                loss = loss_obj + loss_reg
+            grads = tape.gradient(loss, enc.trainable_variables)
+            eopt.apply_gradients(zip(grads, enc.trainable_variables))
+            return loss, loss_obj, loss_reg, acc
 
         @tf.function(input_signature=[feat])
         def encode_codes(x):
@@ -375,9 +521,10 @@ class _Models:
 
         @tf.function(input_signature=[onehot, onehot])
         def predict(t, q):
-            return tf.reshape(pred([t, q], training=False), [-1])
+            return tf.reshape(_yield(pred([t, q], training=False)), [-1])
 
         self.enc_step, self.pred_step = enc_step, pred_step
+        self.triplet_step, self.pred_energy_step = triplet_step, pred_energy_step
         self._encode_codes, self._predict = encode_codes, predict
 
     def encode_codes(self, X, batch: int = 4096) -> np.ndarray:
@@ -392,8 +539,11 @@ class _Models:
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def fit_predictor(self, t_codes, q_codes, y, epochs: int, batch: int,
-                      rng: np.random.Generator) -> float:
+                      rng: np.random.Generator, energies=None) -> float:
+        """Refit the predictor; with ``energies`` (kcal/mol, one per pair) its energy head too."""
         eye = np.eye(4, dtype=np.float32)
+        if energies is not None:
+            e = _energy_targets(energies)
         n = len(y)
         last = math.nan
         for _ in range(epochs):
@@ -402,6 +552,10 @@ class _Models:
             for a in range(0, n, batch):
                 idx = order[a:a + batch]
                 if len(idx) == 0:
+                    continue
+                if energies is not None:
+                    losses.append(float(self.pred_energy_step(
+                        eye[t_codes[idx]], eye[q_codes[idx]], y[idx].astype(np.float32), e[idx])))
                     continue
                 losses.append(float(self.pred_step(eye[t_codes[idx]], eye[q_codes[idx]],
                                                    y[idx].astype(np.float32))))
@@ -442,11 +596,14 @@ class _Run:
                        "setup_s": 0.0}
         self.elapsed_before = 0.0
         self.t0 = time.perf_counter()
+        # the replay buffer's binding energies (predictors with an energy head)
+        self.buffer_e = None
 
     # ---- random streams (separate so that changing one phase does not shift another)
     def make_rngs(self, seed: int):
         ss = np.random.SeedSequence(seed)
-        names = ["split", "threshold", "seed_pairs", "sampler", "fit", "eval", "stats"]
+        # a new stream goes at the end: the earlier ones stay what they were
+        names = ["split", "threshold", "seed_pairs", "sampler", "fit", "eval", "stats", "objective"]
         self.rngs = {n: np.random.default_rng(c) for n, c in zip(names, ss.spawn(len(names)))}
 
     def rng_state(self) -> dict:
@@ -454,7 +611,8 @@ class _Run:
 
     def set_rng_state(self, state: dict) -> None:
         for k, st in state.items():
-            self.rngs[k].bit_generator.state = st
+            if k in self.rngs:
+                self.rngs[k].bit_generator.state = st
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.t0
@@ -504,6 +662,15 @@ class _Run:
                 f"{smp.min_distance:.4g})", path=where,
                 hint="use --threshold auto to calibrate it from the distance distribution, or a "
                      "larger --threshold")
+        if self.s.objective == "rank":
+            anchors = len(np.unique(smp.similar)) if len(smp.similar) else 0
+            if anchors < 3:
+                raise DataError(
+                    f"--objective rank needs at least 3 documents that have a similar neighbour; "
+                    f"threshold {self.threshold:g} gives {anchors} among {len(smp.X):,} "
+                    f"training rows",
+                    path=where, hint="use a larger --threshold (or --threshold auto with a larger "
+                                     "--threshold-quantile), more documents, or --objective paper")
         if smp.similar_fraction > 0.5:
             raise DataError(f"similarity threshold {self.threshold:g} makes "
                             f"{smp.similar_fraction:.0%} of pairs similar", path=where,
@@ -517,16 +684,26 @@ class _Run:
         self.log(f"seeding the predictor: simulating {s.seed_pairs:,} random mutant pairs "
                  f"({self.mapper_desc()})")
         t = time.perf_counter()
-        y = self.simulate(t_codes, q_codes, desc="seed pairs")
+        e = None
+        if self.energies:
+            y, e = _simulate_energies(self.sim, t_codes, q_codes, self.mapper)
+        else:
+            y = self.simulate(t_codes, q_codes, desc="seed pairs")
         self.timing["seed_simulation_s"] += time.perf_counter() - t
         t = time.perf_counter()
         loss = math.nan
         if len(y):
             loss = m.fit_predictor(t_codes, q_codes, y, s.seed_epochs, s.predictor_batch,
-                                   self.rngs["fit"])
+                                   self.rngs["fit"], energies=e)
         self.timing["seed_fit_s"] += time.perf_counter() - t
         self.buffer = (t_codes, q_codes, y)
+        self.buffer_e = e
         return loss
+
+    @property
+    def energies(self) -> bool:
+        """The predictor has an energy head, fit to the simulator's binding energies."""
+        return self.s.predictor != "local-match"
 
     def simulate(self, t_codes, q_codes, desc="simulation"):
         """Simulated yields of pairs of codes (one simulator call: strands are computed once)."""
@@ -544,7 +721,13 @@ class _Run:
         for _ in progress(range(s.steps), total=s.steps, desc=f"round {rnd} encoder", unit="step",
                           leave=False):
             xa, xb, y = self.sampler.balanced(s.batch_size, s.hard_negatives)
-            out = m.enc_step(tf.constant(xa), tf.constant(xb), tf.constant(y))
+            if s.objective == "paper":
+                out = m.enc_step(tf.constant(xa), tf.constant(xb), tf.constant(y))
+            else:
+                anchors, neg, w = _triplets(xa, xb, y, self.threshold, s.rank_candidates,
+                                            self.rngs["objective"])
+                out = m.triplet_step(tf.constant(xa), tf.constant(xb), tf.constant(anchors),
+                                     tf.constant(neg), tf.constant(w))
             sums += np.array([float(v) for v in out])
         self.timing["encoder_s"] += (dt := time.perf_counter() - t)
         mean = sums / max(s.steps, 1)
@@ -561,7 +744,11 @@ class _Run:
                                         near_fraction=s.sim_near_fraction)
         ta, qa = m.encode_codes(xa), m.encode_codes(xb)
         t = time.perf_counter()
-        y = self.simulate(ta, qa, desc=f"round {rnd} simulation")
+        e = None
+        if self.energies:
+            y, e = _simulate_energies(self.sim, ta, qa, self.mapper)
+        else:
+            y = self.simulate(ta, qa, desc=f"round {rnd} simulation")
         row["time_simulation_s"] = time.perf_counter() - t
         self.timing["simulation_s"] += row["time_simulation_s"]
         t = time.perf_counter()
@@ -574,9 +761,14 @@ class _Run:
                       np.concatenate([bq, qa])[-s.replay:] if s.replay else qa,
                       np.concatenate([by, y])[-s.replay:] if s.replay else y)
         self.buffer = (bt, bq, by)
+        be = None
+        if e is not None:
+            be = np.concatenate([self.buffer_e, e])[-s.replay:] if s.replay else e
+            self.buffer_e = be
         if s.predictor_epochs:
             row["predictor_loss"] = m.fit_predictor(bt, bq, by, s.predictor_epochs,
-                                                    s.predictor_batch, self.rngs["fit"])
+                                                    s.predictor_batch, self.rngs["fit"],
+                                                    energies=be)
         row["time_predictor_s"] = time.perf_counter() - t
         self.timing["predictor_s"] += row["time_predictor_s"]
         return row
@@ -611,8 +803,9 @@ class _Run:
             m.encoder.save(tmp / "encoder.keras")
             m.predictor.save(tmp / "predictor.keras")
             bt, bq, by = self.buffer
+            more = {} if getattr(self, "buffer_e", None) is None else {"buffer_e": self.buffer_e}
             np.savez(tmp / _ARRAYS, buffer_t=bt, buffer_q=bq, buffer_y=by, heldout=self.heldout,
-                     **m.optimizer_arrays())
+                     **more, **m.optimizer_arrays())
             state = {"round": rnd, "settings": self.s.to_dict(), "rng": self.rng_state(),
                      "threshold": self.threshold_info, "metrics": self.metrics,
                      "timing": self.timing, "elapsed_s": self.elapsed(),
@@ -775,6 +968,10 @@ def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays
                     predictor=load_keras_file(load_predictor, ck / "predictor.keras", "predictor"))
         m.load_optimizer_arrays(arrays)
         run.buffer = (arrays["buffer_t"], arrays["buffer_q"], arrays["buffer_y"])
+        run.buffer_e = arrays.get("buffer_e")
+        if run.energies and run.buffer_e is None:
+            raise DataError("checkpoint lacks the replay buffer's energies", path=ck,
+                            hint="start again without --resume")
         start_round = int(state["round"]) + 1
         stats = state["scaling"]
         before = state.get("before")
@@ -889,11 +1086,9 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
                     "homopolymer": s.homopolymer, "max_run": s.max_run,
                     "scaling": {"kind": s.scaling, **extra["scaling"]},
                     "discretization": "argmax per position, channels A, C, G, T"},
-        "predictor": {"window": s.window, "pool_size": s.pool_size,
-                      "conv_filters": s.conv_filters, "conv_width": s.conv_width,
-                      "global_pool": s.global_pool, "context": _context_bases(s.context),
-                      "inputs": "target one-hot, query one-hot (same sense)",
-                      "output": "yield of target + RP with revcomp(query + RP[:6])"},
+        "predictor": _predictor_card(s),
+        "objective": {"name": s.objective, "margin": s.margin_value,
+                      "rank_candidates": s.rank_candidates if s.objective != "paper" else None},
         "training": {**s.to_dict(), "rounds_completed": run.metrics[-1]["round"],
                      "timing": timing, "mapper": run.mapper_desc()},
         "simulator": _simulator_settings(run.sim),
@@ -911,6 +1106,39 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
             f"yield 0.5: {metrics.get('sim_pos_similar', math.nan):.1%}, dissimilar: "
             f"{metrics.get('sim_pos_dissimilar', math.nan):.2%}")
     return TrainResult(out, card, run.metrics, int(run.metrics[-1]["round"]))
+
+
+def _predictor_card(s: TrainSettings) -> dict:
+    if s.predictor == "scan":
+        from ..constants import RP as _rp
+
+        return {"kind": "scan", "context": {"target": _rp, "query": _rp[:TOEHOLD]},
+                "energy_weight": s.energy_weight,
+                "inputs": "target one-hot, query one-hot (same sense)",
+                "output": ["yield of target + RP with revcomp(query + RP[:6])",
+                           "binding free energy (kcal/mol) at the hybridization temperature"]}
+    return {"kind": "local-match", "window": s.window, "pool_size": s.pool_size,
+            "conv_filters": s.conv_filters, "conv_width": s.conv_width,
+            "global_pool": s.global_pool, "context": _context_bases(s.context),
+            "inputs": "target one-hot, query one-hot (same sense)",
+            "output": "yield of target + RP with revcomp(query + RP[:6])"}
+
+
+def _triplets(xa, xb, y, threshold: float, k: int, rng: np.random.Generator):
+    """In-batch triplets of a balanced batch: the anchors (rows of the similar pairs, each with its
+    own positive ``xb[a]``) and, per anchor, ``k`` candidates among ``xb`` that are dissimilar to it
+    (distance > threshold), drawn with replacement; weight 0 where an anchor has none."""
+    anchors = np.flatnonzero(np.asarray(y) > 0.5).astype(np.int32)
+    d2 = _data.pairwise_sq_distances(xa[anchors], xb)
+    far = d2 > float(threshold) ** 2
+    neg = np.zeros((len(anchors), k), np.int32)
+    w = np.zeros((len(anchors), k), np.float32)
+    for r in range(len(anchors)):
+        cand = np.flatnonzero(far[r])
+        if len(cand):
+            neg[r] = rng.choice(cand, size=k, replace=len(cand) < k)
+            w[r] = 1.0
+    return anchors.reshape(-1, 1), neg, w
 
 
 def _quantiles(y) -> dict:
