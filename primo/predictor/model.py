@@ -238,12 +238,13 @@ class DuplexScan(keras.layers.Layer):
     * ``bulge1``, ``bulge2``: one or two unpaired bases on either strand (the helix moves to a
       neighbouring diagonal); ``loop22``: a 2 x 2 internal loop.
 
-    ``H_i[k]`` is the log-sum over all helices whose last pair is target base ``i`` with the
-    query base on diagonal ``k``. The pairing matrix is *skewed* (row ``i`` = all diagonals), so
-    one step of the recursion updates every diagonal of every pair in the batch at once and the
-    sequential part is a single ``tf.scan`` over the ``La`` target positions, each step looking
-    back at most 3 rows. Every diagonal is seen, so shifted and bulged duplexes count, unlike
-    :class:`LocalMatch`.
+    ``H_i[j]`` is the log-sum over all helices whose last pair is target base ``i`` with query
+    base ``j``. Every move of a helix (stack, bulge, loop) goes down at least one row of the
+    pairing matrix, so a whole row -- every query position, hence every diagonal that crosses
+    it, of every pair in the batch -- is updated at once from the three rows above it: the
+    sequential part is one ``tf.scan`` of ``La`` steps over ``(batch, Lb)`` tensors, in the
+    exponential domain (sums and products, one rescaling per row). Every diagonal is seen, so
+    shifted and bulged duplexes count, unlike :class:`LocalMatch`.
     """
 
     def __init__(self, **kwargs):
@@ -260,24 +261,8 @@ class DuplexScan(keras.layers.Layer):
         for name, v in (("pair_match", 0.5), ("pair_mismatch", -1.0), ("init", -4.0),
                         ("bulge1", -3.0), ("bulge2", -4.0), ("loop22", -3.0)):
             self.scalars[name] = self.add_weight(name=name, shape=(), initializer=const(v))
-        la, lb = int(input_shapes[0][1]), int(input_shapes[1][1])
-        self._la, self._lb = la, lb
-        nd = la + lb - 1
-        # skew: row i, diagonal k = i + (lb - 1 - j)  <->  j = i + lb - 1 - k
-        i = np.arange(la)[:, None]
-        k = np.arange(nd)[None, :]
-        j = i + lb - 1 - k
-        valid = (j >= 0) & (j < lb)
-        self._valid = valid
-        self._gather = np.where(valid, i * lb + np.clip(j, 0, lb - 1), la * lb).astype("int32")
+        self._la, self._lb = int(input_shapes[0][1]), int(input_shapes[1][1])
         super().build(input_shapes)
-
-    def _skew(self, m):
-        """(batch, La, Lb) -> (batch, La, La + Lb - 1), impossible cells = _NEG."""
-        b = ops.shape(m)[0]
-        flat = ops.reshape(m, (b, self._la * self._lb))
-        flat = ops.concatenate([flat, ops.full((b, 1), _NEG, dtype=m.dtype)], axis=1)
-        return ops.take(flat, ops.convert_to_tensor(self._gather), axis=1)
 
     def call(self, inputs):
         import tensorflow as tf
@@ -295,30 +280,26 @@ class DuplexScan(keras.layers.Layer):
         # the recursion runs on exp(h - c): products and sums, no logarithm per cell; each row is
         # rescaled by its maximum and the scale c carried in log space (no overflow/underflow of
         # what matters)
-        e_pair = tf.transpose(ops.exp(self._skew(pair)), (1, 0, 2))  # (la, b, nd); invalid: 0
-        e_stk = tf.transpose(ops.exp(self._skew(stk)), (1, 0, 2))
-        valid = tf.constant(self._valid.astype("float32"), dtype=e_pair.dtype)  # (la, nd)
+        e_pair = tf.transpose(ops.exp(pair), (1, 0, 2))  # (la, b, lb)
+        e_stk = tf.transpose(ops.exp(stk), (1, 0, 2))
         e_init = ops.exp(sc["init"])
         e_b1, e_b2, e_l22 = ops.exp(sc["bulge1"]), ops.exp(sc["bulge2"]), ops.exp(sc["loop22"])
-        nd = la + lb - 1
 
-        def shift(h, s):  # h[:, k - s] (s > 0: from a lower diagonal), zeros shifted in
-            pad = tf.zeros([tf.shape(h)[0], abs(s)], h.dtype)
-            if s > 0:
-                return tf.concat([pad, h[:, :nd - s]], axis=1)
-            return tf.concat([h[:, -s:], pad], axis=1)
+        def shift(h, s):  # h[:, j - s], zeros shifted in
+            pad = tf.zeros([tf.shape(h)[0], s], h.dtype)
+            return tf.concat([pad, h[:, :lb - s]], axis=1)
 
         def step(carry, xs):
             h1, h2, h3, c1, c2, c3, logz = carry  # rows i-1, i-2, i-3 (scaled) and their log scales
-            ep, es, v = xs
+            ep, es = xs
             c = tf.maximum(tf.maximum(c1, c2), c3)  # (b, 1)
             f1, f2, f3 = tf.exp(c1 - c), tf.exp(c2 - c), tf.exp(c3 - c)
             g1, g2, g3 = h1 * f1, h2 * f2, h3 * f3
             closing = (e_init * tf.exp(-c)
-                       + e_b1 * (shift(g2, 1) + shift(g1, -1))   # bulge of 1 on either strand
-                       + e_b2 * (shift(g3, 2) + shift(g1, -2))   # bulge of 2 on either strand
-                       + e_l22 * g3)                             # 2 x 2 internal loop
-            raw = (g1 * es + closing * ep) * v[None, :]
+                       + e_b1 * (shift(g2, 1) + shift(g1, 2))   # bulge of 1 on either strand
+                       + e_b2 * (shift(g3, 1) + shift(g1, 3))   # bulge of 2 on either strand
+                       + e_l22 * shift(g3, 3))                  # 2 x 2 internal loop
+            raw = shift(g1, 1) * es + closing * ep              # stack / close a new pair
             m = tf.reduce_max(raw, axis=1, keepdims=True)
             m = tf.maximum(m, tf.constant(1e-30, raw.dtype))
             h = raw / m
@@ -328,10 +309,10 @@ class DuplexScan(keras.layers.Layer):
             return (h, h1, h2, cn, c1, c2, logz)
 
         b = tf.shape(e_pair)[1]
-        z0 = tf.zeros([b, nd], e_pair.dtype)
+        z0 = tf.zeros([b, lb], e_pair.dtype)
         c0 = tf.zeros([b, 1], e_pair.dtype)
         l0 = tf.fill([b, 1], tf.constant(_NEG, e_pair.dtype))
-        out = tf.scan(step, (e_pair, e_stk, valid), initializer=(z0, z0, z0, c0, c0, c0, l0))
+        out = tf.scan(step, (e_pair, e_stk), initializer=(z0, z0, z0, c0, c0, c0, l0))
         z = out[-1][-1]
         return ops.reshape(z, (-1, 1))
 
