@@ -310,13 +310,13 @@ def test_keras_file_corruptions(run_cli, tiny_workspace, tmp_path):
 # ---- interruption -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def big_fastq(tmp_path_factory):
-    """~1,000,000 reads (seconds of `analyze -j 2` even with the C kernel): one gzip member of
-    ~245,000 reads written four times (a multi-member gzip file, as `cat a.gz b.gz` makes)."""
+    """~2,000,000 reads (seconds of `analyze -j 2` even with the C kernel): one gzip member of
+    ~245,000 reads written eight times (a multi-member gzip file, as `cat a.gz b.gz` makes)."""
     p = tmp_path_factory.mktemp("big") / "big.fastq.gz"
     reads = gzip.open(ADIR / "reads_R1.fastq.gz").read()
     member = gzip.compress(reads * 150, compresslevel=1)
     with open(p, "wb") as fh:
-        for _ in range(4):
+        for _ in range(8):
             fh.write(member)
     return p
 
@@ -359,8 +359,11 @@ def test_interrupted_parallel_analyze_leaves_nothing(tmp_path, big_fastq, sig):
         if run.exists():
             shutil.rmtree(run)
         run.mkdir()
+        # SIGINT back to its default in the child: a shell that starts a job in the background
+        # (as CI may run the suite) hands it SIGINT ignored, and Python then keeps ignoring it
         p = subprocess.Popen(cmd, cwd=run, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
+                             text=True, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             # wait until the workers count (a process being started, e.g. the forkserver, that
             # gets the signal while Python itself starts up prints a fatal error of its own)
@@ -369,7 +372,7 @@ def test_interrupted_parallel_analyze_leaves_nothing(tmp_path, big_fastq, sig):
                        and len(_descendants(p.pid)) >= 4):   # forkserver, tracker, 2 workers
                 assert p.poll() is None and time.time() < deadline, "analyze ended before counting"
                 time.sleep(0.02)
-            time.sleep(0.1)
+            time.sleep(0.5)   # the workers' imports are done (a signal during one prints)
             assert p.poll() is None, "analyze ended before it was signalled"
             os.killpg(p.pid, getattr(signal, sig))
             _, err = p.communicate(timeout=60)
