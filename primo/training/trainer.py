@@ -417,14 +417,20 @@ class _Models:
         def _yield(out):
             return predictor_outputs(out)[0]
 
+        def _encode(xa, xb):
+            """Soft encodings of both sides, and what the predictor sees (straight-through: the
+            discrete bases forward, the soft gradient backward)."""
+            s_ = enc(tf.concat([xa, xb], 0), training=False)
+            h = s_
+            if straight_through:
+                h = s_ + tf.stop_gradient(tf.one_hot(tf.argmax(s_, axis=-1), 4) - s_)
+            return s_, h
+
         @tf.function(input_signature=[feat, feat, vec])
         def enc_step(xa, xb, y):
             n = tf.shape(xa)[0]
             with tf.GradientTape() as tape:
-                s_ = enc(tf.concat([xa, xb], 0), training=False)
-                h = s_
-                if straight_through:
-                    h = s_ + tf.stop_gradient(tf.one_hot(tf.argmax(s_, axis=-1), 4) - s_)
+                s_, h = _encode(xa, xb)
                 p = _yield(pred([h[:n], h[n:]], training=False))
                 loss_bce = _bce(y, p, w_dis)
                 loss_reg = reg.penalty(s_, h if straight_through else None)
@@ -481,10 +487,7 @@ class _Models:
             anchors = tf.reshape(anchors, [-1])
             k = tf.shape(neg)[1]
             with tf.GradientTape() as tape:
-                s_ = enc(tf.concat([xa, xb], 0), training=False)
-                h = s_
-                if straight_through:
-                    h = s_ + tf.stop_gradient(tf.one_hot(tf.argmax(s_, axis=-1), 4) - s_)
+                s_, h = _encode(xa, xb)
                 src = s_ if objective == "hamming-triplet" else h
                 ha = tf.gather(src[:n], anchors)                   # (A, L, 4)
                 hp = tf.gather(src[n:], anchors)                   # their positives
