@@ -156,7 +156,7 @@ def local_match_reference(target: np.ndarray, query: np.ndarray, window: int = 3
 def build_predictor(length: int = FEATURE_LENGTH, *, window: int = 3, pool_size: int = 3,
                     conv_filters: int = 36, conv_width: int = 3, conv_activation: str = "tanh",
                     global_pool: str = "average", context: str = "", seed: int | None = None,
-                    name: str = "predictor") -> keras.Model:
+                    energy_head: bool = False, name: str = "predictor") -> keras.Model:
     """The yield predictor as a functional Keras model with inputs ``target`` and ``query``.
 
     Parameters
@@ -173,11 +173,15 @@ def build_predictor(length: int = FEATURE_LENGTH, *, window: int = 3, pool_size:
         "" in the paper; ``RP[:6]`` shows the predictor the probe's toehold.
     seed : int, optional
         Seed of the weight initializers (reproducible models).
+    energy_head : bool
+        Also predict the binding free energy (kcal/mol at the hybridization temperature) with a
+        linear head on the pooled features (not in the paper; the ``rank`` objective ranks by it).
 
     Returns
     -------
     keras.Model
-        ``model([target, query]) -> (batch, 1)`` yields in [0, 1].
+        ``model([target, query]) -> (batch, 1)`` yields in [0, 1]; with ``energy_head``
+        ``[yield, energy]``.
     """
     n_local = length + len(context) - window + 1
     if n_local // pool_size < conv_width:
@@ -205,6 +209,9 @@ def build_predictor(length: int = FEATURE_LENGTH, *, window: int = 3, pool_size:
     else:
         raise ValueError(f"global_pool must be 'average', 'max' or 'both', got {global_pool!r}")
     y = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=init(2), name="yield")(x)
+    if energy_head:
+        e = keras.layers.Dense(1, kernel_initializer=init(3), name="energy")(x)
+        return keras.Model([t, q], [y, e], name=name)
     return keras.Model([t, q], y, name=name)
 
 

@@ -24,6 +24,15 @@ seeded) has the columns of :data:`COLUMNS`:
     Predictor/simulator agreement on "yield > 0.5" over those held-out pairs.
 ``gc_mean``, ``max_homopolymer``
     Mean GC fraction and mean longest homopolymer of the held-out documents' sequences.
+``fresh_uncertain``, ``fresh_far_picked``
+    Fresh pairs chosen as the predictor's most uncertain, and as far pairs it predicts to bind
+    (``sim_candidates`` > 1; empty otherwise).
+``fresh_far_sim_pos``, ``buffer_sim_pos``
+    The class balance: share of the fresh dissimilar pairs simulated to yield >= 0.5 (far pairs
+    that bind), and of binders in the replay buffer the predictor is refit on.
+``capture_p50``, ``capture_p90``, ``capture_map10``, ``capture_probe_far``, ``time_capture_s``
+    The held-out mini-database captured with the default protocol
+    (:mod:`primo.training.capture_eval`), in the rounds it is evaluated.
 ``time_encoder_s``, ``time_predictor_s``, ``time_simulation_s``, ``time_eval_s``, ``elapsed_s``
     Seconds spent this round in TensorFlow encoder steps, predictor refits, simulation of fresh
     pairs, held-out evaluation (simulation included); wall time since the start of training.
@@ -48,6 +57,8 @@ COLUMNS = [
     "eval_similar", "eval_dissimilar", "sim_pos_similar", "sim_pos_dissimilar",
     "sim_median_similar", "sim_median_dissimilar", "eval_agree", "gc_mean", "max_homopolymer",
     "time_encoder_s", "time_predictor_s", "time_simulation_s", "time_eval_s", "elapsed_s",
+    "fresh_uncertain", "fresh_far_picked", "fresh_far_sim_pos", "buffer_sim_pos",
+    "capture_p50", "capture_p90", "capture_map10", "capture_probe_far", "time_capture_s",
 ]
 
 

@@ -39,6 +39,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,8 @@ DEFAULT_MARGINS = {"rank": 2.0, "hamming-triplet": 0.1}
 _RT21 = 0.0019872 * (273.15 + 21.0)
 
 CHECKPOINT = "checkpoint"
+#: the encoder and predictor of the best capture-evaluated round so far (removed when training ends)
+BEST = "checkpoint-best"
 _STATE = "state.json"
 _ARRAYS = "arrays.npz"
 
@@ -133,6 +136,26 @@ class TrainSettings:
     energy_weight : float
         Weight of the energy regression (Huber on kcal/mol / 10) in the predictor's loss, for
         predictors with an energy head.
+    energy_head : bool or None
+        Give local-match an energy head (a linear read-out of its pooled features, fit to the
+        simulator's binding energies). None: on for every objective but the paper's (the
+        ``rank`` objective ranks by it); the scan always has one.
+    sim_candidates, sim_uncertain, sim_far_binders
+        Predictor-phase sampling: draw ``sim_candidates`` x ``sim_pairs`` candidate pairs (1 =
+        the paper: the fresh pairs are random), score them with the current predictor, and
+        simulate the ``sim_uncertain`` share whose predicted yield is closest to 0.5, the
+        ``sim_far_binders`` share of dissimilar pairs the predictor scores highest (the far pairs
+        that bind, which random pairs hold only ~3 % of), and random pairs for the rest.
+    capture_eval_docs, capture_eval_queries, capture_eval_k, capture_eval_every,
+    capture_eval_refine, capture_eval_sample
+        The held-out mini-database captured with the default protocol
+        (:mod:`primo.training.capture_eval`): its documents (0 = off), queries, nearest
+        neighbours for recall, every how many rounds (and at the last), and the cascade's refined
+        and sampled documents per query.
+    keep_best : bool or None
+        Keep the round with the best capture evaluation (lowest proportion at 50 % recall) as the
+        final model instead of the last round. None: on for every objective but the paper's
+        (which keeps its last round, as the paper does).
     """
 
     threshold: float | None = 75.0
@@ -185,6 +208,17 @@ class TrainSettings:
     margin: float | None = None
     rank_candidates: int = 16
     energy_weight: float = 1.0
+    energy_head: bool | None = None
+    sim_candidates: int = 1
+    sim_uncertain: float = 0.0
+    sim_far_binders: float = 0.0
+    capture_eval_docs: int = 3000
+    capture_eval_queries: int = 20
+    capture_eval_k: int = 10
+    capture_eval_every: int = 5
+    capture_eval_refine: int = 100
+    capture_eval_sample: int = 100
+    keep_best: bool | None = None
 
     def check(self) -> None:
         """Raise :class:`UsageError` for impossible values."""
@@ -233,6 +267,27 @@ class TrainSettings:
         need(self.rank_candidates >= 1, "--rank-candidates must be at least 1")
         need(math.isfinite(self.energy_weight) and self.energy_weight >= 0,
              "--energy-weight must not be negative")
+        need(self.sim_candidates >= 1, "--sim-candidates must be at least 1")
+        need(0 <= self.sim_uncertain <= 1 and 0 <= self.sim_far_binders <= 1
+             and self.sim_uncertain + self.sim_far_binders <= 1,
+             "--sim-uncertain and --sim-far-binders must be shares in [0, 1] summing to at most 1")
+        for name in ("capture_eval_docs", "capture_eval_queries", "capture_eval_refine",
+                     "capture_eval_sample"):
+            need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must not be negative")
+        for name in ("capture_eval_k", "capture_eval_every"):
+            need(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+
+    @property
+    def uses_energies(self) -> bool:
+        """The predictor has an energy head (fit to the simulator's binding energies)."""
+        if self.predictor != "local-match":
+            return True
+        return self.objective != "paper" if self.energy_head is None else bool(self.energy_head)
+
+    @property
+    def keeps_best(self) -> bool:
+        """Keep the best capture-evaluated round (``keep_best``, None: unless the paper's objective)."""
+        return self.objective != "paper" if self.keep_best is None else bool(self.keep_best)
 
     @property
     def margin_value(self) -> float | None:
@@ -387,7 +442,8 @@ class _Models:
             predictor = build_predictor(FEATURE_LENGTH, window=s.window, pool_size=s.pool_size,
                                         conv_filters=s.conv_filters, conv_width=s.conv_width,
                                         global_pool=s.global_pool,
-                                        context=_context_bases(s.context), seed=seed + 100)
+                                        context=_context_bases(s.context), seed=seed + 100,
+                                        energy_head=s.uses_energies)
         self.encoder = encoder
         self.predictor = predictor
         self.reg = next(l for l in encoder.layers if isinstance(l, SequenceRegularization))
@@ -606,7 +662,8 @@ class _Run:
     def make_rngs(self, seed: int):
         ss = np.random.SeedSequence(seed)
         # a new stream goes at the end: the earlier ones stay what they were
-        names = ["split", "threshold", "seed_pairs", "sampler", "fit", "eval", "stats", "objective"]
+        names = ["split", "threshold", "seed_pairs", "sampler", "fit", "eval", "stats", "objective",
+                 "fresh"]
         self.rngs = {n: np.random.default_rng(c) for n, c in zip(names, ss.spawn(len(names)))}
 
     def rng_state(self) -> dict:
@@ -706,7 +763,7 @@ class _Run:
     @property
     def energies(self) -> bool:
         """The predictor has an energy head, fit to the simulator's binding energies."""
-        return self.s.predictor != "local-match"
+        return self.s.uses_energies
 
     def simulate(self, t_codes, q_codes, desc="simulation"):
         """Simulated yields of pairs of codes (one simulator call: strands are computed once)."""
@@ -743,9 +800,13 @@ class _Run:
         if s.sim_pairs == 0:
             return {"fresh_pairs": 0}
         docs = s.sim_docs if s.sim_docs is not None else max(2, s.sim_pairs // 4)
-        xa, xb, _ = self.sampler.random(s.sim_pairs, s.sim_similar_fraction, docs=docs,
-                                        near_fraction=s.sim_near_fraction)
+        xa, xb, dist = self.sampler.random(s.sim_pairs * s.sim_candidates, s.sim_similar_fraction,
+                                           docs=docs, near_fraction=s.sim_near_fraction)
         ta, qa = m.encode_codes(xa), m.encode_codes(xb)
+        if s.sim_candidates > 1:
+            pick, row["fresh_uncertain"], row["fresh_far_picked"] = self._choose_fresh(
+                m, ta, qa, dist)
+            ta, qa, dist = ta[pick], qa[pick], dist[pick]
         t = time.perf_counter()
         e = None
         if self.energies:
@@ -759,6 +820,8 @@ class _Run:
         row.update({"fresh_pairs": len(y), "fresh_mae": float(np.abs(p - y).mean()),
                     "fresh_bce": bce(p, y), "fresh_agree": agreement(p, y),
                     "fresh_sim_pos": float((y > 0.5).mean())})
+        far = dist > self.threshold
+        row["fresh_far_sim_pos"] = float((y[far] >= 0.5).mean()) if far.any() else math.nan
         bt, bq, by = self.buffer
         bt, bq, by = (np.concatenate([bt, ta])[-s.replay:] if s.replay else ta,
                       np.concatenate([bq, qa])[-s.replay:] if s.replay else qa,
@@ -768,6 +831,7 @@ class _Run:
         if e is not None:
             be = np.concatenate([self.buffer_e, e])[-s.replay:] if s.replay else e
             self.buffer_e = be
+        row["buffer_sim_pos"] = float((by >= 0.5).mean()) if len(by) else math.nan
         if s.predictor_epochs:
             row["predictor_loss"] = m.fit_predictor(bt, bq, by, s.predictor_epochs,
                                                     s.predictor_batch, self.rngs["fit"],
@@ -775,6 +839,79 @@ class _Run:
         row["time_predictor_s"] = time.perf_counter() - t
         self.timing["predictor_s"] += row["time_predictor_s"]
         return row
+
+    def _choose_fresh(self, m: _Models, ta, qa, dist):
+        """Which candidate pairs to simulate: the most uncertain, the far pairs predicted to bind
+        best, and random ones for the rest (``sim_candidates`` > 1)."""
+        s = self.s
+        n = s.sim_pairs
+        p = m.predict_codes(ta, qa)
+        taken = np.zeros(len(p), bool)
+        n_unc = int(round(n * s.sim_uncertain))
+        n_far = int(round(n * s.sim_far_binders))
+        unc = np.lexsort((np.arange(len(p)), np.abs(p - 0.5)))[:n_unc]
+        taken[unc] = True
+        far = np.flatnonzero((dist > self.threshold) & ~taken)
+        far = far[np.lexsort((far, -p[far]))][:n_far]
+        taken[far] = True
+        rest = np.flatnonzero(~taken)
+        rnd = self.rngs["fresh"].choice(rest, size=min(len(rest), n - n_unc - len(far)),
+                                        replace=False)
+        return np.sort(np.concatenate([unc, far, rnd])), n_unc, len(far)
+
+    # ---- search quality under the capture model (held-out mini-database)
+    def setup_capture_eval(self):
+        """The fixed mini-database (drawn from the seed alone, so a resumed run gets the same)."""
+        from .capture_eval import make_capture_eval_set
+
+        s = self.s
+        self.capture_set = None
+        if not (s.capture_eval_docs and s.capture_eval_queries and len(self.heldout)
+                and hasattr(self.sim, "temperature") and hasattr(self.sim, "free_energies")):
+            return
+        rng = np.random.default_rng([int(s.seed), 0xCA97])
+        self.capture_set = make_capture_eval_set(self.source, self.heldout, s.capture_eval_docs,
+                                                 s.capture_eval_queries, s.capture_eval_k, rng)
+        if self.capture_set is None:
+            self.log("capture evaluation off: too few held-out rows for a mini-database")
+
+    def capture_due(self, rnd: int) -> bool:
+        return self.capture_set is not None and (rnd % self.s.capture_eval_every == 0
+                                                 or rnd == self.s.rounds)
+
+    def evaluate_capture(self, m: _Models, rnd: int) -> dict:
+        from ..simulation.capture import Protocol
+        from .capture_eval import evaluate_capture
+
+        t = time.perf_counter()
+        sim = self.sim
+        protocol = Protocol(anneal_to=float(sim.temperature),
+                            na_molar=float(getattr(sim, "sodium", 1.0)))
+        row = evaluate_capture(self.capture_set, m.encode_codes, m.predict_codes, sim, protocol,
+                               refine=self.s.capture_eval_refine,
+                               sample=self.s.capture_eval_sample,
+                               rng=np.random.default_rng([int(self.s.seed), 0xCA97, rnd]),
+                               mapper=self.mapper)
+        self.capture_relevance = row.pop("capture_map10_relevance")
+        self.protocol = protocol.to_dict()
+        row["time_capture_s"] = time.perf_counter() - t
+        self.timing["capture_eval_s"] = self.timing.get("capture_eval_s", 0.0) + row["time_capture_s"]
+        return row
+
+    def best_round(self) -> dict | None:
+        """The metrics row of the best capture-evaluated round so far (None before the first)."""
+        from .capture_eval import better
+
+        best = None
+        for row in self.metrics:
+            if "capture_p50" in row and better(row, best):
+                best = row
+        return best
+
+    def save_best(self, m: _Models) -> None:
+        with atomic_dir(self.out / BEST, command="train") as tmp:
+            m.encoder.save(tmp / "encoder.keras")
+            m.predictor.save(tmp / "predictor.keras")
 
     def evaluate(self, m: _Models, which: str = "round", desc="held-out pairs"):
         """Simulate a held-out set; returns (metrics, distances, yields, predicted, kind)."""
@@ -961,6 +1098,7 @@ def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays
         run.timing.update(state["timing"])
         run.elapsed_before = float(state["elapsed_s"])
         run.setup_data(heldout=arrays["heldout"], threshold_info=state["threshold"])
+        run.setup_capture_eval()
         if state.get("segments") and not run.sampler.whole:
             run.sampler.refresh(state["segments"])
         else:
@@ -981,6 +1119,7 @@ def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays
         run.log(f"resuming after round {state['round']} of {s.rounds}")
     else:
         run.setup_data()
+        run.setup_capture_eval()
         run.sampler.refresh()
         run.check_block()
         center, msq = _data.row_norm_stats(source, rows=np.setdiff1d(np.arange(source.n), run.heldout),
@@ -1021,8 +1160,12 @@ def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays
             if rnd % s.eval_every == 0 or rnd == s.rounds:
                 ev = run.evaluate(m, "round", desc=f"round {rnd} held-out")[0]
                 row.update(ev)
+            if run.capture_due(rnd):
+                row.update(run.evaluate_capture(m, rnd))
             row["elapsed_s"] = run.elapsed()
             run.metrics.append(row)
+            if "capture_p50" in row and run.best_round() is row and s.keeps_best:
+                run.save_best(m)
             write_metrics_csv(out / "metrics.csv", run.metrics)
             tb.write(row)
             run.save_checkpoint(m, rnd, extra)
@@ -1049,6 +1192,7 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
     from ..model_dir import ENCODER_NAME, PREDICTOR_NAME, write_card
     from .plots import plot_yield_separation
 
+    selection = _keep_best(run, m, s, out)
     final_row, d, y, p, kind = run.evaluate(m, "final", desc="final held-out evaluation")
     with atomic_file(out / ENCODER_NAME, suffix=".keras") as tmp:
         m.encoder.save(tmp)
@@ -1094,6 +1238,8 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
                       "rank_candidates": s.rank_candidates if s.objective != "paper" else None},
         "training": {**s.to_dict(), "rounds_completed": run.metrics[-1]["round"],
                      "timing": timing, "mapper": run.mapper_desc()},
+        "selection": selection,
+        "capture_eval": _capture_card(run),
         "simulator": _simulator_settings(run.sim),
         "data": extra["data"],
         "versions": _versions(),
@@ -1105,17 +1251,61 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
     from ..io import write_marker
 
     write_marker(out, "train")  # the finished model's files: --overwrite may replace only those
+    if (out / BEST).is_dir():
+        shutil.rmtree(out / BEST, ignore_errors=True)  # its models are the kept round's, above
     run.log(f"done in {elapsed:.0f} s (simulation {sim_s:.0f} s); held-out similar pairs reaching "
             f"yield 0.5: {metrics.get('sim_pos_similar', math.nan):.1%}, dissimilar: "
             f"{metrics.get('sim_pos_dissimilar', math.nan):.2%}")
     return TrainResult(out, card, run.metrics, int(run.metrics[-1]["round"]))
 
 
+def _keep_best(run: _Run, m: _Models, s: TrainSettings, out: Path) -> dict:
+    """Load the best capture-evaluated round's models into ``m`` (``keep_best``); say which."""
+    last = int(run.metrics[-1]["round"])
+    best = run.best_round()
+    sel = {"kept_round": last, "last_round": last, "by": "last round"}
+    if best is None or not s.keeps_best:
+        return sel
+    sel.update({"by": "lowest capture_p50 (ties: highest capture_map10)",
+                "kept_round": int(best["round"])})
+    if int(best["round"]) != last:
+        from ..encoder.model import load_encoder
+        from ..model_dir import load_keras_file
+        from ..predictor.model import load_predictor
+
+        m.encoder.set_weights(load_keras_file(load_encoder, out / BEST / "encoder.keras",
+                                              "encoder").get_weights())
+        m.predictor.set_weights(load_keras_file(load_predictor, out / BEST / "predictor.keras",
+                                                "predictor").get_weights())
+        run.log(f"keeping round {best['round']} (capture evaluation: proportion at 50 % recall "
+                f"{best['capture_p50']:.3%}, mAP@10 {best['capture_map10']:.3f}) over round {last}")
+    return sel
+
+
+def _capture_card(run: _Run) -> dict | None:
+    es = getattr(run, "capture_set", None)
+    if es is None:
+        return None
+    s = run.s
+    rows = [r for r in run.metrics if "capture_p50" in r]
+    best = run.best_round()
+    keys = ("capture_p50", "capture_p90", "capture_map10", "capture_probe_far")
+    return {"documents": int(es.n_db), "queries": int(len(es.query_rows)), "k": int(es.k),
+            "every": s.capture_eval_every, "refine": s.capture_eval_refine,
+            "sample": s.capture_eval_sample, "capture_model": "anneal",
+            "protocol": getattr(run, "protocol", None),
+            "map10_relevance": getattr(run, "capture_relevance", None),
+            "rounds": {int(r["round"]): {k: r.get(k) for k in keys} for r in rows},
+            "best": None if best is None else {"round": int(best["round"]),
+                                               **{k: best.get(k) for k in keys}}}
+
+
 def _predictor_card(s: TrainSettings) -> dict:
     if s.predictor == "scan":
         from ..constants import RP as _rp
 
-        return {"kind": "scan", "context": {"target": _rp, "query": _rp[:TOEHOLD]},
+        return {"kind": "scan", "energy_head": True,
+                "context": {"target": _rp, "query": _rp[:TOEHOLD]},
                 "energy_weight": s.energy_weight,
                 "inputs": "target one-hot, query one-hot (same sense)",
                 "output": ["yield of target + RP with revcomp(query + RP[:6])",
@@ -1123,6 +1313,8 @@ def _predictor_card(s: TrainSettings) -> dict:
     return {"kind": "local-match", "window": s.window, "pool_size": s.pool_size,
             "conv_filters": s.conv_filters, "conv_width": s.conv_width,
             "global_pool": s.global_pool, "context": _context_bases(s.context),
+            "energy_head": s.uses_energies,
+            "energy_weight": s.energy_weight if s.uses_energies else None,
             "inputs": "target one-hot, query one-hot (same sense)",
             "output": "yield of target + RP with revcomp(query + RP[:6])"}
 
