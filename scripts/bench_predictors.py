@@ -25,6 +25,8 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1, help="TensorFlow intra/inter-op threads")
+    ap.add_argument("--loops", type=int, nargs="*", default=[2, 3],
+                    help="also time the parallel scan (DuplexScan(loops=n)) for these n")
     a = ap.parse_args(argv)
 
     import numpy as np
@@ -76,11 +78,15 @@ def main(argv=None):
         return out
 
     lm = rates(build_predictor(seed=0), "local-match")
-    sc = rates(build_scan_predictor(), "scan")
-    print(f"batch {a.batch}, {a.repeats} repeats, {a.threads} thread(s); pairs/s")
-    print(f"{'':12s}{'local-match':>14s}{'scan':>12s}{'ratio':>8s}")
+    cols = [("scan (row recursion)", rates(build_scan_predictor(), "scan"))]
+    for n in a.loops:
+        cols.append((f"scan loops={n}", rates(build_scan_predictor(loops=n), f"scan{n}")))
+    print(f"batch {a.batch}, {a.repeats} repeats, {a.threads} thread(s); pairs/s "
+          "(ratio: local-match / scan)")
+    print(f"{'':12s}{'local-match':>14s}" + "".join(f"{n:>24s}{'ratio':>8s}" for n, _ in cols))
     for kind in ("inference", "train step"):
-        print(f"{kind:12s}{lm[kind]:14.0f}{sc[kind]:12.0f}{lm[kind] / sc[kind]:8.1f}x")
+        print(f"{kind:12s}{lm[kind]:14.0f}"
+              + "".join(f"{c[kind]:24.0f}{lm[kind] / c[kind]:7.1f}x" for _, c in cols))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,27 @@ class _Threshold(click.ParamType):
                    "the hardest negative.")
 @click.option("--energy-weight", type=float, default=1.0, show_default=True,
               help="Weight of the binding-energy regression in the predictor's loss (scan).")
+@click.option("--energy-head/--no-energy-head", "energy_head", default=None,
+              help="Give local-match a binding-energy head [default: on unless --objective "
+                   "paper; the scan always has one].")
+@click.option("--sim-candidates", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Candidate pairs per fresh pair of the predictor phase (1 = random fresh "
+                   "pairs, the paper); the predictor picks among them with the next two options.")
+@click.option("--sim-uncertain", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of fresh pairs taken among the candidates the predictor is least sure of.")
+@click.option("--sim-far-binders", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of fresh pairs taken among dissimilar candidates the predictor says bind.")
+@click.option("--capture-eval-docs", type=click.IntRange(0, 1_000_000), default=3000,
+              show_default=True,
+              help="Held-out documents of the mini-database captured with the default protocol "
+                   "during training (0 = off).")
+@click.option("--capture-eval-queries", type=click.IntRange(0, 10_000), default=20,
+              show_default=True, help="Held-out queries of that mini-database.")
+@click.option("--capture-eval-every", type=click.IntRange(1, 10_000), default=5, show_default=True,
+              help="Capture-evaluate every this many rounds (and at the last).")
+@click.option("--keep-best/--keep-last", "keep_best", default=None,
+              help="Keep the round with the best capture evaluation, or the last round "
+                   "[default: best unless --objective paper].")
 @click.option("--entropy", type=float, default=1e-2, show_default=True,
               help="Strength of the encoder's per-position entropy regularizer.")
 @click.option("--gc-balance", type=float, default=0.0, show_default=True,
@@ -141,7 +162,9 @@ def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, bat
         predictor_epochs,
         replay, relaxation, hard_negatives, near_factor, dissimilar_weight, encoder_lr,
         encoder_optimizer, predictor_lr, predictor_optimizer, hidden, window, conv_filters,
-        global_pool, context, predictor, objective, margin, rank_candidates, energy_weight, entropy, gc_balance, gc_target,
+        global_pool, context, predictor, objective, margin, rank_candidates, energy_weight,
+        energy_head, sim_candidates, sim_uncertain, sim_far_binders, capture_eval_docs,
+        capture_eval_queries, capture_eval_every, keep_best, entropy, gc_balance, gc_target,
         homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, temperature,
         seed, resume, overwrite, processes, scheduler):
     """Train the feature -> DNA encoder and its yield predictor (alternating phases).
@@ -178,7 +201,11 @@ def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, bat
             gc_balance=gc_balance, gc_target=gc_target, homopolymer=homopolymer, max_run=max_run,
             heldout_rows=heldout_rows, eval_pairs=eval_pairs, final_eval_pairs=final_eval_pairs,
             block_rows=block_rows, seed=seed, predictor=predictor, objective=objective,
-            margin=margin, rank_candidates=rank_candidates, energy_weight=energy_weight)
+            margin=margin, rank_candidates=rank_candidates, energy_weight=energy_weight,
+            energy_head=energy_head, sim_candidates=sim_candidates, sim_uncertain=sim_uncertain,
+            sim_far_binders=sim_far_binders, capture_eval_docs=capture_eval_docs,
+            capture_eval_queries=capture_eval_queries, capture_eval_every=capture_eval_every,
+            keep_best=keep_best)
         settings.check()
 
     def log(msg):

@@ -252,10 +252,24 @@ class DuplexScan(keras.layers.Layer):
     sequential part is one ``tf.scan`` of ``La`` steps over ``(batch, Lb)`` tensors, in the
     exponential domain (sums and products, one rescaling per row). Every diagonal is seen, so
     shifted and bulged duplexes count, unlike :class:`LocalMatch`.
+
+    ``loops``: with ``None`` (the row recursion above) every number of bulges and loops per
+    duplex is summed. With an integer ``n`` the layer sums the duplexes with at most ``n``
+    bulges/internal loops, with no sequential loop at all: along one diagonal a helix is a
+    *linear* recurrence ``x_i = a_i x_(i-1) + b_i`` (stack, or start), which a cumulative
+    log-sum-exp solves in parallel, ``log x_i = A_i + logcumsumexp_(k<=i)(log b_k - A_k)`` with
+    ``A`` the cumulative stack weights. The matrix is skewed so that diagonals are columns, and
+    each of the ``n + 1`` passes feeds the previous pass's helices, moved to the neighbouring
+    diagonals by a bulge or a loop, into the next one's starts. The sum converges to the exact
+    one as ``n`` grows (the tests compare them); ``scripts/bench_predictors.py`` measures the
+    speed.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, loops: int | None = None, **kwargs):
         super().__init__(**kwargs)
+        if loops is not None and int(loops) < 0:
+            raise ValueError(f"loops must be None or >= 0, got {loops}")
+        self.loops = None if loops is None else int(loops)
 
     def build(self, input_shapes):
         eye = np.eye(4, dtype="float32")
@@ -271,10 +285,8 @@ class DuplexScan(keras.layers.Layer):
         self._la, self._lb = int(input_shapes[0][1]), int(input_shapes[1][1])
         super().build(input_shapes)
 
-    def call(self, inputs):
-        import tensorflow as tf
-
-        t, q = inputs
+    def _energies(self, t, q):
+        """Log-weights of closing a pair at (i, j) and of the stack step (i-1, j-1) -> (i, j)."""
         la, lb = self._la, self._lb
         sc = self.scalars
         match = ops.einsum("bic,bjc->bij", t, q)  # (b, la, lb) soft match indicator
@@ -283,6 +295,17 @@ class DuplexScan(keras.layers.Layer):
         dt = ops.reshape(ops.einsum("bia,bic->biac", t[:, :-1], t[:, 1:]), (-1, la - 1, 16))
         dq = ops.reshape(ops.einsum("bja,bjc->bjac", q[:, :-1], q[:, 1:]), (-1, lb - 1, 16))
         stk = ops.einsum("bix,xy,bjy->bij", dt, self.stack, dq)  # step (i-1,j-1)->(i,j)
+        return pair, stk
+
+    def call(self, inputs):
+        if self.loops is not None:
+            return self._call_parallel(inputs)
+        import tensorflow as tf
+
+        t, q = inputs
+        la, lb = self._la, self._lb
+        sc = self.scalars
+        pair, stk = self._energies(t, q)
         stk = ops.pad(stk, ((0, 0), (1, 0), (1, 0)), constant_values=_NEG)
         # the recursion runs on exp(h - c): products and sums, no logarithm per cell; each row is
         # rescaled by its maximum and the scale c carried in log space (no overflow/underflow of
@@ -323,22 +346,80 @@ class DuplexScan(keras.layers.Layer):
         z = out[-1][-1]
         return ops.reshape(z, (-1, 1))
 
+    def _skew_index(self):
+        """Gather indices that make diagonals columns: cell (i, d) of the skewed matrix is (i, j =
+        i + d - (la - 1)) of a row padded by ``la - 1`` on both sides; and which cells are real."""
+        la, lb = self._la, self._lb
+        w = lb + 2 * (la - 1)
+        i = np.arange(la)[:, None]
+        d = np.arange(la + lb - 1)[None, :]
+        j = i + d - (la - 1)
+        valid = (j >= 0) & (j < lb)
+        start = valid & ((i == 0) | (j == 0))
+        return (i * w + d + i).astype("int32"), valid, start, w
+
+    def _call_parallel(self, inputs):
+        import tensorflow as tf
+
+        t, q = inputs
+        la, lb = self._la, self._lb
+        n_d = la + lb - 1
+        sc = self.scalars
+        pair, stk = self._energies(t, q)
+        stk = ops.pad(stk, ((0, 0), (1, 0), (1, 0)))
+        idx, valid, start, w = self._skew_index()
+
+        def skew(m):  # (b, la, lb) -> (b, la, n_d), zeros outside the matrix
+            m = tf.pad(m, [[0, 0], [0, 0], [la - 1, la - 1]])
+            return tf.gather(tf.reshape(m, [-1, la * w]), idx, axis=1)
+
+        neg = tf.constant(_NEG, pair.dtype)
+        v = tf.constant(valid)
+        # stack weight along each diagonal (0 where no helix continues: starts, outside)
+        a = skew(stk) * tf.constant((valid & ~start).astype("float32"), pair.dtype)
+        cum_a = tf.cumsum(a, axis=1)
+        pair_s = skew(pair)
+
+        def helices(log_b):  # x_i = a_i x_(i-1) + b_i along every diagonal, in log space
+            b = tf.where(v, log_b, neg)
+            h = cum_a + tf.math.cumulative_logsumexp(b - cum_a, axis=1)
+            return tf.where(v, h, neg)
+
+        def moved(h, di, dd):  # out[i, d] = h[i - di, d + dd], "impossible" outside
+            h = tf.pad(h, [[0, 0], [di, 0], [max(0, -dd), max(0, dd)]], constant_values=_NEG)
+            c0 = max(0, dd)
+            return h[:, :la, c0:c0 + n_d]
+
+        init = sc["init"] + tf.zeros_like(pair_s)
+        h = helices(init + pair_s)
+        for _ in range(self.loops):
+            closing = tf.reduce_logsumexp(tf.stack([
+                init,
+                sc["bulge1"] + moved(h, 2, 1), sc["bulge1"] + moved(h, 1, -1),
+                sc["bulge2"] + moved(h, 3, 2), sc["bulge2"] + moved(h, 1, -2),
+                sc["loop22"] + moved(h, 3, 0)]), axis=0)
+            h = helices(closing + pair_s)
+        z = tf.reduce_logsumexp(tf.reshape(h, [tf.shape(h)[0], la * n_d]), axis=1)
+        return ops.reshape(z, (-1, 1))
+
     def compute_output_shape(self, input_shapes):
         return (input_shapes[0][0], 1)
 
     def get_config(self):
-        return super().get_config()
+        config = super().get_config()
+        config.update({"loops": self.loops})
+        return config
 
 
 def build_scan_predictor(length: int = FEATURE_LENGTH, *, context: bool = True,
-                         name: str = "predictor") -> keras.Model:
+                         loops: int | None = None, name: str = "predictor") -> keras.Model:
     """The soft duplex scan predictor: ``model([target, query]) -> [yield, energy]``.
 
     Both sequences get their strands' primer context (target + RP, query + RP[:6], as in the
     simulator) with :class:`AppendContext`, :class:`DuplexScan` gives ``log Z``, and two affine
     heads read it: ``yield`` (Dense 1 sigmoid, in [0, 1]) and ``energy`` (Dense 1 linear, the
     binding free energy in kcal/mol at the hybridization temperature). Initialised from
-    constants, so it needs no seed.
+    constants, so it needs no seed. ``loops``: see :class:`DuplexScan` (None: the row recursion).
     """
     from ..constants import RP, TOEHOLD
 
@@ -348,7 +429,7 @@ def build_scan_predictor(length: int = FEATURE_LENGTH, *, context: bool = True,
     if context:
         t_in = AppendContext(RP, name="target_context")(t)
         q_in = AppendContext(RP[:TOEHOLD], name="query_context")(q)
-    z = DuplexScan(name="duplex_scan")([t_in, q_in])
+    z = DuplexScan(loops=loops, name="duplex_scan")([t_in, q_in])
     const = keras.initializers.Constant
     y = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=const(1.0),
                            bias_initializer=const(-8.0), name="yield")(z)
