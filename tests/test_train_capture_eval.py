@@ -174,3 +174,20 @@ def test_local_match_energy_head_saves_and_loads_safely(tmp_path):
     # the paper's predictor has one output, as before
     assert not isinstance(build_predictor(seed=0)([t, q]), (list, tuple))
     assert keras.saving.get_registered_object("primo>LocalMatch") is not None
+
+
+def test_capture_evaluation_leaves_the_papers_training_unchanged(store, tmp_path):
+    """The paper's setting trains the same model, bit for bit, with the capture evaluation on or
+    off: it only reads the models (and keeps the last round)."""
+    from primo.model_dir import load_model
+    from primo.training.trainer import train
+
+    kw = dict(objective="paper", rounds=2, capture_eval_every=1)
+    train(store, tmp_path / "ON", _settings(**kw))
+    train(store, tmp_path / "OFF", _settings(capture_eval_docs=0, **kw))
+    on, off = load_model(tmp_path / "ON"), load_model(tmp_path / "OFF")
+    for a, b in ((on.encoder, off.encoder), (on.predictor, off.predictor)):
+        assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+    card_on = json.loads((tmp_path / "ON" / "card.json").read_text())
+    card_off = json.loads((tmp_path / "OFF" / "card.json").read_text())
+    assert set(card_on["capture_eval"]["rounds"]) == {"1", "2"} and card_off["capture_eval"] is None
