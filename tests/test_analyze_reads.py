@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from primo import constants as C
-from primo.analysis import reads as R
+from primo import reads as R
+from primo.reads import fastq
 from primo.barcodes import BarcodeScheme
 from primo.io import write_marker
 from primo.barcodes.decode import decode_reference
@@ -306,7 +307,7 @@ def test_chunking_keeps_records_whole():
     data = "".join(recs).encode()
     for size in (64, 300, 1000, 5000):
         # chunks are views of one reused buffer: copy each before the next
-        chunks = [bytes(c) for c in R._fastq_chunks(io.BytesIO(data), size)]
+        chunks = [bytes(c) for c in fastq._fastq_chunks(io.BytesIO(data), size)]
         assert b"".join(chunks) == data
         names = []
         for c in chunks:

@@ -10,7 +10,7 @@ from primo.analysis import recall as Q
 from primo.errors import DataError, UsageError
 
 
-@pytest.mark.parametrize("modname", ["primo.analysis.recall", "primo.analysis.reads",
+@pytest.mark.parametrize("modname", ["primo.analysis.recall", "primo.reads.assign",
                                      "primo.analysis.plots"])
 def test_docstring_examples(modname):
     res = doctest.testmod(importlib.import_module(modname), optionflags=doctest.ELLIPSIS)
@@ -196,7 +196,7 @@ def test_cli_features_query_and_counts_without_pool(run_cli, tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["search"]["name"] == "query" and stats["excluded"] == {"img299": before}
     assert stats["counted"] == int(counts.sum())
-    from primo.analysis.reads import ReadCounts
+    from primo.reads import ReadCounts
 
     back = ReadCounts.read(out / "counts.csv.gz")
     assert back.image_ids.tolist() == ids and (back.counts == counts).all()

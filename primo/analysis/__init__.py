@@ -2,7 +2,6 @@
 
 Modules (imported on use, so ``import primo.analysis`` stays light):
 
-* :mod:`primo.analysis.reads` -- FASTQ reads -> per-document read counts (``primo analyze``);
 * :mod:`primo.analysis.recall` -- nearest neighbours, threshold tables, recall curves, mAP@k;
 * :mod:`primo.analysis.plots` -- Fig. 3B-style recall plots (matplotlib);
 * :mod:`primo.analysis.wetlab` -- the wet-lab step in silico;

@@ -14,7 +14,7 @@ Writes into OUT/ (atomically: on any error OUT/ is left as it was):
 ``--counts FILE`` starts from existing counts (e.g. the published ``sequencing/decoded`` files)
 instead of reads. Read files are FASTQ (or FASTA), plain or compressed, detected by content;
 ``X_R1_Y``/``X_R2_Y`` names are paired automatically (``--paired``: files are R1 R2 R1 R2 ...;
-``--single-end``: no pairing). See :mod:`primo.analysis.reads` for how reads are placed.
+``--single-end``: no pairing). See :mod:`primo.reads` for how reads are placed.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
         if p and not Path(p).exists():
             raise UsageError(f"{what} {p} does not exist")
 
-    from ..analysis import reads as R
+    from .. import reads as R
 
     pool = None
     if pool_path:
@@ -185,7 +185,7 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
 
 def _enrichment(rc, input_counts, tmp):
     """Enrichment scores of ``rc`` over the input library's counts; writes enrichment.csv.gz."""
-    from ..analysis import reads as R
+    from .. import reads as R
     from ..analysis.recall import enrichment_scores
     from ..io import write_table
 

@@ -95,8 +95,8 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     from PIL import Image
 
     from ..analysis.benchmark import benchmark_stores
-    from ..analysis.reads import count_reads
-    from ..analysis.reads import ReadCounts
+    from ..reads import count_reads
+    from ..reads import ReadCounts
     from ..analysis.recall import enrichment_scores, evaluate_counts, load_distances
     from ..analysis.results import summarize_query
     from ..analysis.wetlab import WetLabModel
@@ -191,7 +191,7 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     db_labels = np.asarray([label_of[str(i)] for i in pool.image_ids], dtype=object)
     input_counts = None
     if (sim_dir / "input_counts.csv.gz").exists():
-        from ..analysis.reads import align_counts
+        from ..reads import align_counts
 
         input_counts = align_counts(ReadCounts.read(sim_dir / "input_counts.csv.gz"),
                                     pool.image_ids).counts
