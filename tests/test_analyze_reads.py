@@ -416,7 +416,7 @@ def test_cli_counts_input_and_labels(run_cli, adir, pool, tmp_path):
                                 "--labels", labels, "--query-id", "q1", "--map-k", "5"])
     assert res.exit_code == 0, err
     stats = json.loads((out / "stats.json").read_text())
-    from primo.analysis.recall import map_at_k_from_scores
+    from primo.evaluation.recall import map_at_k_from_scores
 
     assert stats["search"]["map_at_k"]["5"] == pytest.approx(
         map_at_k_from_scores(c, lab, "cat", 5)[0])

@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pytest
 
-from primo.analysis import ann
-from primo.analysis.benchmark import (
+from primo.benchmark import peers as ann
+from primo.benchmark.core import (
     BENCHMARK_COLUMNS, BenchmarkRow, PeerSkippedWarning, exact_knn, mean_points, pareto_frontier,
     primo_rows_from_counts, primo_rows_from_points, proportion_at_recall, read_counts_table,
     run_benchmark,
@@ -401,7 +401,7 @@ def test_benchmark_row_csv_format():
         ["primo", "q", "12", "100", "10", "3.5", "t=1"]
 
 
-@pytest.mark.parametrize("modname", ["primo.analysis.ann", "primo.analysis.benchmark"])
+@pytest.mark.parametrize("modname", ["primo.benchmark.peers", "primo.benchmark.core"])
 def test_docstring_examples(modname):
     import doctest
     import importlib

@@ -6,12 +6,12 @@ import importlib
 import numpy as np
 import pytest
 
-from primo.analysis import recall as Q
+from primo.evaluation import recall as Q
 from primo.errors import DataError, UsageError
 
 
-@pytest.mark.parametrize("modname", ["primo.analysis.recall", "primo.reads.assign",
-                                     "primo.analysis.plots"])
+@pytest.mark.parametrize("modname", ["primo.evaluation.recall", "primo.reads.assign",
+                                     "primo.evaluation.plots"])
 def test_docstring_examples(modname):
     res = doctest.testmod(importlib.import_module(modname), optionflags=doctest.ELLIPSIS)
     assert res.failed == 0
@@ -144,7 +144,7 @@ def test_plot_recall_several_curves(tmp_path):
         counts = rng.poisson(1, 2000)
         curves.append(Q.recall_curve(counts, rng.random(2000), k=100, name=name))
     curves.append(("tuple", np.array([0.1, 0.5, 1.0]), np.array([0.001, 0.01, 0.5])))
-    from primo.analysis.plots import plot_recall
+    from primo.evaluation.plots import plot_recall
 
     p = plot_recall(curves, tmp_path / "r.png", n_db=2000, title="test")
     data = p.read_bytes()
@@ -204,7 +204,7 @@ def test_cli_features_query_and_counts_without_pool(run_cli, tmp_path):
 
 
 def test_enrichment_scores_and_real_valued_thresholds(tmp_path):
-    from primo.analysis.recall import RecallCurve, enrichment_scores, recall_curve, threshold_table
+    from primo.evaluation.recall import RecallCurve, enrichment_scores, recall_curve, threshold_table
     from primo.errors import DataError, UsageError
 
     c = np.array([0, 4, 4, 1, 9])

@@ -136,7 +136,7 @@ def test_simulate_samples_the_rest_and_imputes_it(tiny_workspace, queries, tmp_p
     """Outside the refined set and the neighbours, a stratified random sample is simulated and its
     yields stand in for every other document (the predictor misses binders among unrelated
     documents; leaving them at predicted values would flatter the recall curve)."""
-    from primo.analysis.recall import nearest_neighbors
+    from primo.evaluation.recall import nearest_neighbors
 
     ws = tiny_workspace
     out = tmp_path / "s"

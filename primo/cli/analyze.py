@@ -186,7 +186,7 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
 def _enrichment(rc, input_counts, tmp):
     """Enrichment scores of ``rc`` over the input library's counts; writes enrichment.csv.gz."""
     from .. import reads as R
-    from ..analysis.recall import enrichment_scores
+    from ..evaluation.recall import enrichment_scores
     from ..io import write_table
 
     inp = R.align_counts(R.ReadCounts.read(input_counts), rc.image_ids, source=input_counts)
@@ -208,7 +208,7 @@ def _search(rc, tmp, distances, features, query, query_id, k, labels, query_labe
             scores=None, page=None):
     from pathlib import Path
 
-    from ..analysis import recall as Q
+    from ..evaluation import recall as Q
     from ..errors import UsageError
 
     dist = None
@@ -239,7 +239,7 @@ def _search(rc, tmp, distances, features, query, query_id, k, labels, query_labe
 def _results_page(rc, tmp, dist, scores, qid, k, lab, query_label, features, query, *, gallery,
                   images):
     """report.html: the query, the documents it retrieved, Fig. 3A/B/C."""
-    from ..analysis.results import summarize_query
+    from ..evaluation.results import summarize_query
     from ..workflows.report import ImageSource, write_results_page
 
     res = summarize_query(qid, rc.counts, dist, rc.image_ids, k=k, gallery=gallery, labels=lab,

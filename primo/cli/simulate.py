@@ -111,7 +111,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
         capture, probe_nm, pool_nm, na_molar, anneal_from, anneal_to, minutes_per_degree, decoys,
         energy_nodes, gallery, images_dir, processes, scheduler):
     """The wet-lab experiment in silico."""
-    from ..analysis.wetlab import WetLabModel
+    from ..simulation.wetlab import WetLabModel
     from ..model_dir import load_model
     from ..workflows.experiment import ExperimentConfig, run_experiment, simulator_for
 
@@ -148,7 +148,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
                               protocol=protocol, gallery=gallery, images=images_dir)
     lab = None
     if labels:
-        from ..analysis.recall import read_labels
+        from ..evaluation.recall import read_labels
 
         lab = read_labels(labels)
     with mapper_from_options(processes, scheduler) as mapper:

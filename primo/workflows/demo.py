@@ -94,12 +94,12 @@ def run_demo(out_dir, settings: DemoSettings | None = None, *, mapper=None, log=
 def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     from PIL import Image
 
-    from ..analysis.benchmark import benchmark_stores
+    from ..benchmark.core import benchmark_stores
     from ..reads import count_reads
     from ..reads import ReadCounts
-    from ..analysis.recall import enrichment_scores, evaluate_counts, load_distances
-    from ..analysis.results import summarize_query
-    from ..analysis.wetlab import WetLabModel
+    from ..evaluation.recall import enrichment_scores, evaluate_counts, load_distances
+    from ..evaluation.results import summarize_query
+    from ..simulation.wetlab import WetLabModel
     from ..features.datasets import FASHION_MNIST_CLASSES, demo_arrays
     from ..features.extract import extract_images
     from ..io import provenance, write_json

@@ -1,7 +1,7 @@
 """The similarity-search experiment in silico: ``primo simulate``.
 
 For each query, every database document gets a duplex yield with the query's probe, and the wet-lab
-step (:mod:`primo.analysis.wetlab`) turns yields into read counts (and, on request, reads).
+step (:mod:`primo.simulation.wetlab`) turns yields into read counts (and, on request, reads).
 
 Yields: a cascade
 -----------------
@@ -50,7 +50,7 @@ Outputs (``OUT/`` for one query; ``OUT/<QueryID>/`` for each of several, plus ``
                        (:mod:`primo.workflows.report`), with ``report_files/``
 
 All queries capture from **one** synthesized pool: the synthesis and enrichment-PCR spread of each
-document (:func:`~primo.analysis.wetlab.pool_abundance`) is drawn once per run. With
+document (:func:`~primo.simulation.wetlab.pool_abundance`) is drawn once per run. With
 ``input_reads_per_document`` > 0 the run also sequences that pool without hybridization (the input
 library) and ranks every query by its enrichment over it as well::
 
@@ -294,11 +294,11 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
         document and query labels, for mAP@k.
     """
     from ..features.store import FeatureStore
-    from ..analysis.recall import evaluate_counts, nearest_neighbors
-    from ..analysis.recall import enrichment_scores
-    from ..analysis.wetlab import (WetLabModel, pool_abundance, simulate_counts,
+    from ..evaluation.recall import evaluate_counts, nearest_neighbors
+    from ..evaluation.recall import enrichment_scores
+    from ..simulation.wetlab import (WetLabModel, pool_abundance, simulate_counts,
                                    simulate_input_counts, write_reads)
-    from ..analysis.results import summarize_query
+    from ..evaluation.results import summarize_query
     from ..io import atomic_dir, provenance, write_json
     from .report import ImageSource, write_results_page
     from ..model_dir import PrimoModel, load_model
@@ -425,8 +425,8 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
         write_results_page(tmp, pages, images=ImageSource([features, queries], config.images),
                            gallery=config.gallery > 0, title="primo simulate: search results")
         if not single:
-            from ..analysis.plots import plot_recall
-            from ..analysis.recall import RecallCurve
+            from ..evaluation.plots import plot_recall
+            from ..evaluation.recall import RecallCurve
 
             curves = [RecallCurve.read_csv(tmp / _safe_name(q) / "thresholds.csv", n_db=n,
                                            k=config.k, name=q) for q in qids]

@@ -18,10 +18,10 @@ For each query (one ``<section class="query">``): the query picture; the documen
 reads with their counts, distance to the query (and its rank: 1 = the nearest document) and labels
 when known; Fig. 3A, the distances to the query among the documents at or above each threshold
 (box plots: quartiles, whiskers at the 5th and 95th percentiles; computed by
-:func:`primo.analysis.results.distance_boxes`, never listed); Fig. 3B, the proportion of the
+:func:`primo.evaluation.results.distance_boxes`, never listed); Fig. 3B, the proportion of the
 database retrieved against k-NN recall with the chance and oracle lines and the Fig. 3C thresholds
 marked; Fig. 3C, the 5 closest documents within the retrieved set at 4 thresholds chosen as
-:func:`primo.analysis.results.choose_thresholds` explains; and, with an input library, the ranking
+:func:`primo.evaluation.results.choose_thresholds` explains; and, with an input library, the ranking
 by enrichment over it.
 
 Where pictures come from (:class:`ImageSource`), in this order: the source file recorded for each
@@ -36,7 +36,7 @@ the page still shows every table and figure and says why there are none.
 Example
 -------
 >>> import numpy as np, tempfile, pathlib
->>> from primo.analysis.results import summarize_query
+>>> from primo.evaluation.results import summarize_query
 >>> rng = np.random.default_rng(0)
 >>> d = rng.uniform(0, 10, 300)
 >>> r = summarize_query("q1", rng.poisson(30 * np.exp(-d)), d, [f"doc{i}" for i in range(300)],
@@ -345,7 +345,7 @@ class ThumbnailCache:
 def plot_query_figure(res, path, dpi: int = 90) -> Path:
     """Fig. 3A (distances among the retrieved documents) and 3B (retrieved vs recall) of a query.
 
-    ``res`` is a :class:`~primo.analysis.results.QueryResults`. The Fig. 3C thresholds have the
+    ``res`` is a :class:`~primo.evaluation.results.QueryResults`. The Fig. 3C thresholds have the
     colours of :data:`THRESHOLD_COLORS` in both panels. Written as a palette PNG (small).
     """
     import matplotlib
@@ -354,7 +354,7 @@ def plot_query_figure(res, path, dpi: int = 90) -> Path:
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from ..analysis.recall import chance_curve, oracle_curve
+    from ..evaluation.recall import chance_curve, oracle_curve
 
     colors = {t: THRESHOLD_COLORS[i % len(THRESHOLD_COLORS)] for i, t in enumerate(res.chosen)}
     unit = "reads" if res.ranking == "reads" else "enrichment"
@@ -593,7 +593,7 @@ def write_results_page(out_dir, queries, *, images: ImageSource | None = None,
     out_dir : path
         An existing folder (the command's output; callers write it atomically).
     queries : list of QueryResults
-        From :func:`primo.analysis.results.summarize_query`, one per query (its ``gallery``
+        From :func:`primo.evaluation.results.summarize_query`, one per query (its ``gallery``
         decides how many documents with the most reads are drawn).
     images : ImageSource, optional
         Where pictures come from; None: the page has no pictures and says so.
