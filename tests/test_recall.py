@@ -61,7 +61,7 @@ def test_recall_curve_csv_roundtrip(tmp_path):
     assert c.proportion_at_recall(1.0) == pytest.approx(full)
     assert c.proportion_at_recall(0.5) <= full
     s = c.summary()
-    assert set(s["proportion_at_recall"]) == {"10%", "50%", "90%", "100%"}
+    assert set(s["proportion_at_recall"]) == {"0.1", "0.5", "0.9", "1"}
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="not a thresholds file"):
         Q.RecallCurve.read_csv(tmp_path / "bad.csv", n_db=10)

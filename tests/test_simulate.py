@@ -204,7 +204,7 @@ def test_input_library_and_enrichment_ranking(tiny_workspace, queries, tmp_path,
         # not sequenced in the selection: enrichment 0
         assert all(float(e["Enrichment"]) == 0 for e, c in zip(enr, counts) if c["Count"] == "0")
         assert (q / "enrichment" / "thresholds.csv").exists()
-        assert qs["enrichment"]["proportion_at_recall"]["100%"] is not None
+        assert qs["enrichment"]["proportion_at_recall"]["1"] is not None
     # primo analyze ranks the same way from the files
     q = qdirs[0]
     an = tmp_path / "an"

@@ -19,9 +19,10 @@ factor (the paper's dashed lines).
 Curves and figures are **means over queries per parameter setting** (one setting is what a user
 deploys; a threshold is one setting for primo), then reduced to the Pareto frontier (no other
 setting has both a smaller mean proportion and a higher mean recall). "Proportion at 50 % / 90 %
-recall" is read off that frontier by linear interpolation between neighbouring settings (which a
-random mixture of the two settings achieves) and from the origin to the first one (subsampling).
-It is ``None`` when the algorithm never reaches that recall.
+recall" is :func:`primo.evaluation.recall.proportion_at_recall` of those means: read off that
+frontier by linear interpolation between neighbouring settings (which a random mixture of the two
+settings achieves) and from the origin to the first one (subsampling); ``None`` when the
+algorithm never reaches that recall.
 
 Exact k-NN comes from :func:`exact_knn`, which streams the database in chunks (float32 BLAS
 distances, then the best candidates of each chunk re-scored in float64; ties broken by row), so
@@ -68,13 +69,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, UsageError
+from ..evaluation.recall import pareto_frontier, proportion_at_recall, recall_key
 from ..io import atomic_dir, open_output, provenance, read_csv_rows, write_json
 
 __all__ = [
     "BENCHMARK_COLUMNS", "BenchmarkRow", "BenchmarkResult", "PeerSkippedWarning", "exact_knn",
     "run_benchmark", "run_peers", "primo_rows_from_counts", "primo_rows_from_points",
-    "read_counts_table", "read_counts_dir", "read_primo_curve", "mean_points", "pareto_frontier",
-    "proportion_at_recall", "write_benchmarks_csv", "plot_benchmark", "benchmark_stores",
+    "read_counts_table", "read_counts_dir", "read_primo_curve", "mean_points",
+    "write_benchmarks_csv", "plot_benchmark", "benchmark_stores",
     "check_inputs",
 ]
 
@@ -460,51 +462,6 @@ def mean_points(rows):
     return out
 
 
-def pareto_frontier(points):
-    """Points not beaten by another (smaller proportion and higher recall), by proportion.
-
-    ``points`` are ``(proportion, recall, ...)`` tuples; the result has strictly increasing
-    proportion and recall.
-
-    Examples
-    --------
-    >>> pareto_frontier([(0.1, 0.5), (0.2, 0.4), (0.3, 0.9), (0.05, 0.2)])
-    [(0.05, 0.2), (0.1, 0.5), (0.3, 0.9)]
-    """
-    best, out = -1.0, []
-    for p in sorted(points, key=lambda t: (t[0], -t[1])):
-        if p[1] > best:
-            out.append(p)
-            best = p[1]
-    return out
-
-
-def proportion_at_recall(points, recall: float):
-    """Proportion retrieved needed for ``recall`` on the frontier (None if never reached).
-
-    Between the origin and the first frontier point the algorithm is subsampled; between
-    frontier points the two settings are mixed, so both are straight lines.
-
-    Examples
-    --------
-    >>> proportion_at_recall([(0.01, 0.4), (0.05, 0.8)], 0.2)
-    0.005
-    >>> round(proportion_at_recall([(0.01, 0.4), (0.05, 0.8)], 0.6), 6)
-    0.03
-    >>> proportion_at_recall([(0.01, 0.4)], 0.9) is None
-    True
-    """
-    front = pareto_frontier(points)
-    prev_p, prev_r = 0.0, 0.0
-    for p, r, *_ in front:
-        if r >= recall:
-            if r == prev_r:
-                return float(p)
-            return float(prev_p + (recall - prev_r) * (p - prev_p) / (r - prev_r))
-        prev_p, prev_r = p, r
-    return None
-
-
 # ------------------------------------------------------------------------------------ results
 @dataclasses.dataclass
 class BenchmarkResult:
@@ -534,7 +491,7 @@ class BenchmarkResult:
             front = pareto_frontier(pts)
             for rc in recalls:
                 pr = proportion_at_recall(pts, rc)
-                key = f"{rc:g}"
+                key = recall_key(rc)
                 d["proportion_at_recall"][key] = None if pr is None else float(f"{pr:.6g}")
                 d["retrieved_at_recall"][key] = None if pr is None else round(pr * self.db_size, 1)
                 if pr is not None:
@@ -546,7 +503,7 @@ class BenchmarkResult:
             algs[alg] = d
         n = self.db_size
         for rc in recalls:
-            key = f"{rc:g}"
+            key = recall_key(rc)
             algs.setdefault("chance", {"proportion_at_recall": {}, "retrieved_at_recall": {}})
             algs.setdefault("oracle", {"proportion_at_recall": {}, "retrieved_at_recall": {}})
             algs["chance"]["proportion_at_recall"][key] = rc

@@ -268,7 +268,7 @@ def _report(rc, out, search):
                        f"forward oligos hold the barcode, so about half of them cannot be placed"
                        f"{'' if s.get('paired') else ' (paired-end reads place every fragment)'}")
     if search and "proportion_at_recall" in search:
-        p = search["proportion_at_recall"].get("50%")
+        p = search["proportion_at_recall"].get("0.5")
         how = " (ranked by enrichment over the input library)" if "ranking" in search else ""
         if p is not None:
             click.echo(f"{search['k']}-NN recall 50% at {100 * p:.3g}% of the database "

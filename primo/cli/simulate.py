@@ -158,11 +158,12 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
                                  labels=lab)
     for q in summary["queries"]:
         par = q.get("proportion_at_recall") or {}
-        fig = ", ".join(f"{key} recall at {v:.3%}" for key, v in par.items() if v is not None)
+        fig = ", ".join(f"{float(key):.0%} recall at {v:.3%}" for key, v in par.items()
+                        if v is not None)
         click.echo(f"{q['query_id']}: {q['total_reads']:,} reads; {fig}")
         enr = (q.get("enrichment") or {}).get("proportion_at_recall") or {}
         if enr:
-            fig = ", ".join(f"{key} at {v:.3%}" for key, v in enr.items() if v is not None)
+            fig = ", ".join(f"{float(key):.0%} at {v:.3%}" for key, v in enr.items() if v is not None)
             click.echo(f"  ranked by enrichment over the input library: {fig}")
         cap = q.get("capture")
         if cap:

@@ -41,6 +41,22 @@ A retrieved document is relevant when its label equals the query's label; AP@k i
 :func:`primo.features.metrics.average_precision_at_k` (paper 004's definition).
 
 Nearest neighbours are ranked by Euclidean distance, ties again by pool order.
+
+Proportion of the database retrieved at recall r
+------------------------------------------------
+One definition, :func:`proportion_at_recall`, used by ``analyze``, ``simulate``, ``benchmark``,
+the demo and the scripts behind the README's figures. The settings of a search (thresholds of a
+read count, parameters of an ANN index) give points (proportion retrieved, k-NN recall as a
+fraction of k); for a benchmark they are means over queries per setting. Points beaten by another
+(a smaller proportion and a higher recall) are dropped (:func:`pareto_frontier`), and the
+proportion needed for recall r is read off the rest by linear interpolation between neighbouring
+points (a random mixture of the two settings achieves it) and from the origin to the first point
+(uniform subsampling of the smallest retrieved set). It is None when recall r is never reached.
+
+In JSON summaries the levels are keyed ``f"{r:g}"`` (:func:`recall_key`): ``"0.1"``, ``"0.5"``,
+``"0.9"``, ``"1"``. Up to primo 0.1.0 the ``proportion_at_recall`` of ``analyze``'s ``stats.json``
+and ``simulate``'s ``summary.json`` had ``"10%"``, ``"50%"``, ``"90%"``, ``"100%"`` keys and a step
+function (the smallest proportion at a threshold reaching r), which is never below this one.
 """
 
 from __future__ import annotations
@@ -58,10 +74,71 @@ __all__ = [
     "RecallCurve", "nearest_neighbors", "threshold_table", "recall_curve", "candidate_recall",
     "chance_curve", "oracle_curve", "load_distances", "distances_from_features", "read_labels",
     "map_at_k_from_scores", "evaluate_counts", "enrichment_scores", "recall_header",
-    "THRESHOLD_COLUMNS",
+    "THRESHOLD_COLUMNS", "pareto_frontier", "proportion_at_recall", "recall_key", "SUMMARY_RECALLS",
 ]
 
 THRESHOLD_COLUMNS = ("Threshold", "Number Retrieved", "100-Nearest-Neighbor Recall")
+
+
+#: the recall levels of a curve's summary
+SUMMARY_RECALLS = (0.1, 0.5, 0.9, 1.0)
+
+
+def recall_key(recall: float) -> str:
+    """The JSON key of a recall level: ``"0.5"`` for 50 %.
+
+    >>> [recall_key(r) for r in (0.1, 0.5, 1.0)]
+    ['0.1', '0.5', '1']
+    """
+    return f"{recall:g}"
+
+
+def pareto_frontier(points):
+    """Points not beaten by another (smaller proportion and higher recall), by proportion.
+
+    ``points`` are ``(proportion, recall, ...)`` tuples; the result has strictly increasing
+    proportion and recall.
+
+    Examples
+    --------
+    >>> pareto_frontier([(0.1, 0.5), (0.2, 0.4), (0.3, 0.9), (0.05, 0.2)])
+    [(0.05, 0.2), (0.1, 0.5), (0.3, 0.9)]
+    """
+    best, out = -1.0, []
+    for p in sorted(points, key=lambda t: (t[0], -t[1])):
+        if p[1] > best:
+            out.append(p)
+            best = p[1]
+    return out
+
+
+def proportion_at_recall(points, recall: float):
+    """Proportion retrieved needed for ``recall`` (a fraction of k) on the frontier of ``points``
+    (``(proportion, recall, ...)``); None if never reached. See the module docstring.
+
+    Between the origin and the first frontier point the search is subsampled; between frontier
+    points the two settings are mixed, so both are straight lines. A point whose recall equals
+    ``recall`` (to 1e-12) gives its own proportion.
+
+    Examples
+    --------
+    >>> proportion_at_recall([(0.01, 0.4), (0.05, 0.8)], 0.2)
+    0.005
+    >>> round(proportion_at_recall([(0.01, 0.4), (0.05, 0.8)], 0.6), 6)
+    0.03
+    >>> proportion_at_recall([(0.01, 0.4), (0.05, 0.8)], 0.8)
+    0.05
+    >>> proportion_at_recall([(0.01, 0.4)], 0.9) is None
+    True
+    """
+    prev_p, prev_r = 0.0, 0.0
+    for p, r, *_ in pareto_frontier(points):
+        if r >= recall - 1e-12:
+            if r <= recall or r == prev_r:
+                return float(p)
+            return float(prev_p + (recall - prev_r) * (p - prev_p) / (r - prev_r))
+        prev_p, prev_r = p, r
+    return None
 
 
 def recall_header(k: int = 100) -> str:
@@ -218,19 +295,18 @@ class RecallCurve:
         return self.recall / self.k
 
     def proportion_at_recall(self, fraction: float):
-        """Smallest proportion retrieved at which recall reaches ``fraction`` (None if never)."""
-        ok = self.recall_fraction >= fraction - 1e-12
-        if not ok.any():
-            return None
-        return float(self.proportion[ok].min())
+        """Proportion retrieved needed for recall ``fraction`` (:func:`proportion_at_recall` over
+        the thresholds; None if never reached)."""
+        return proportion_at_recall(zip(self.proportion.tolist(),
+                                        self.recall_fraction.tolist()), fraction)
 
     def summary(self) -> dict:
         """Headline figures (JSON-serialisable)."""
         return {
             "name": self.name, "k": int(self.k), "database_size": int(self.n_db),
             "thresholds": int(len(self.thresholds)),
-            "proportion_at_recall": {f"{int(f * 100)}%": self.proportion_at_recall(f)
-                                     for f in (0.1, 0.5, 0.9, 1.0)},
+            "proportion_at_recall": {recall_key(f): self.proportion_at_recall(f)
+                                     for f in SUMMARY_RECALLS},
         }
 
     def write_csv(self, path) -> Path:

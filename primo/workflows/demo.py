@@ -309,11 +309,11 @@ def _write_report(out: Path, report: dict, qids, pages=None) -> None:
         a = st["analyze"]["queries"][q]
         par = a.get("proportion_at_recall") or {}
         mp = (a.get("map_at_k") or {}).get("10")
-        enr = ((a.get("enrichment") or {}).get("proportion_at_recall") or {}).get("50%")
+        enr = ((a.get("enrichment") or {}).get("proportion_at_recall") or {}).get("0.5")
         sq = next((x for x in st["simulate"]["queries"] if x["query_id"] == q), {})
         lines.append(f"| {q} | `{st['query']['probes'][q]}` | {sq.get('total_reads', 0):,} | "
                      f"{_pct(sq.get('sampled_above_0.5'))} | "
-                     f"{_pct(par.get('50%'))} | {_pct(par.get('90%'))} | "
+                     f"{_pct(par.get('0.5'))} | {_pct(par.get('0.9'))} | "
                      f"{'n/a' if mp is None else f'{mp:.3f}'} | "
                      f"{_pct(enr)} |")
     lines += ["", "Unrelated documents binding: the share of documents outside the simulated top of "
