@@ -10,11 +10,12 @@ import pytest
 
 from primo.benchmark import peers as ann
 from primo.benchmark.core import (
-    BENCHMARK_COLUMNS, BenchmarkRow, PeerSkippedWarning, exact_knn, mean_points,
+    BENCHMARK_COLUMNS, BenchmarkRow, PeerSkippedWarning, mean_points,
     primo_rows_from_counts, primo_rows_from_points, read_counts_table,
     run_benchmark,
 )
 from primo.errors import DataError, UsageError
+from primo.evaluation.neighbors import exact_knn
 from primo.evaluation.recall import pareto_frontier, proportion_at_recall
 from primo.features.store import write_features
 

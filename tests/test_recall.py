@@ -11,7 +11,7 @@ from primo.errors import DataError, UsageError
 
 
 @pytest.mark.parametrize("modname", ["primo.evaluation.recall", "primo.reads.assign",
-                                     "primo.evaluation.plots"])
+                                     "primo.evaluation.plots", "primo.evaluation.neighbors"])
 def test_docstring_examples(modname):
     res = doctest.testmod(importlib.import_module(modname), optionflags=doctest.ELLIPSIS)
     assert res.failed == 0

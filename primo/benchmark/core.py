@@ -24,7 +24,7 @@ frontier by linear interpolation between neighbouring settings (which a random m
 settings achieves) and from the origin to the first one (subsampling); ``None`` when the
 algorithm never reaches that recall.
 
-Exact k-NN comes from :func:`exact_knn`, which streams the database in chunks (float32 BLAS
+Exact k-NN comes from :func:`primo.evaluation.neighbors.exact_knn`, which streams the database in chunks (float32 BLAS
 distances, then the best candidates of each chunk re-scored in float64; ties broken by row), so
 1.6 M x 4096 databases pass in bounded memory. The peers themselves need the database in memory.
 
@@ -69,11 +69,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, UsageError
+from ..evaluation.neighbors import exact_knn
 from ..evaluation.recall import pareto_frontier, proportion_at_recall, recall_key
 from ..io import atomic_dir, open_output, provenance, read_csv_rows, write_json
 
 __all__ = [
-    "BENCHMARK_COLUMNS", "BenchmarkRow", "BenchmarkResult", "PeerSkippedWarning", "exact_knn",
+    "BENCHMARK_COLUMNS", "BenchmarkRow", "BenchmarkResult", "PeerSkippedWarning",
     "run_benchmark", "run_peers", "primo_rows_from_counts", "primo_rows_from_points",
     "read_counts_table", "read_counts_dir", "read_primo_curve", "mean_points",
     "write_benchmarks_csv", "plot_benchmark", "benchmark_stores",
@@ -111,104 +112,6 @@ class BenchmarkRow:
 def _num(v) -> str:
     v = float(v)
     return str(int(v)) if v.is_integer() else repr(round(v, 6))
-
-
-# ------------------------------------------------------------------------------------ exact k-NN
-def _chunk_topk(item):
-    """Best ``kk`` rows of one database chunk for every query: (rows, float64 squared distances)."""
-    offset, Xc, Q, k = item
-    Xc = np.ascontiguousarray(Xc, dtype=np.float32)
-    C = Xc.shape[0]
-    M, D = Q.shape
-    kk = min(C, k + max(8, k // 8))
-    Q32 = Q.astype(np.float32)
-    d2 = (np.einsum("ij,ij->i", Xc, Xc)[None, :] - 2.0 * (Q32 @ Xc.T)
-          + np.einsum("ij,ij->i", Q32, Q32)[:, None])
-    if kk < C:
-        part = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
-    else:
-        part = np.broadcast_to(np.arange(C), (M, C)).copy()
-    exact = np.empty(part.shape, dtype=np.float64)
-    Q64 = Q.astype(np.float64)
-    block = max(1, (1 << 23) // max(1, kk * D))
-    for a in range(0, M, block):
-        b = min(M, a + block)
-        diff = Xc[part[a:b]].astype(np.float64) - Q64[a:b, None, :]
-        exact[a:b] = np.einsum("mkd,mkd->mk", diff, diff)
-    return part.astype(np.int64) + offset, exact
-
-
-def _merge_topk(rows_a, d_a, rows_b, d_b, k):
-    rows = np.concatenate([rows_a, rows_b], axis=1)
-    d = np.concatenate([d_a, d_b], axis=1)
-    order = np.lexsort((rows, d), axis=-1)[:, :k]
-    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(d, order, axis=1)
-
-
-def _iter_chunks(database, chunksize):
-    if isinstance(database, np.ndarray):
-        for a in range(0, database.shape[0], chunksize):
-            yield database[a:a + chunksize]
-        return
-    for ch in database:
-        yield ch[1] if isinstance(ch, tuple) else ch
-
-
-def exact_knn(database, Q, k: int = 100, chunksize: int = 65536, mapper=None):
-    """Exact k nearest neighbours (Euclidean) of each query, streaming the database in chunks.
-
-    Parameters
-    ----------
-    database : numpy.ndarray or iterable
-        N x D matrix, or an iterable of row chunks in order (arrays, or ``(ids, X)`` tuples such as
-        :meth:`primo.features.store.FeatureStore.iter_chunks` yields).
-    Q : array (M x D)
-        Queries.
-    k : int
-        Neighbours per query (the database must have at least k rows).
-    chunksize : int
-        Rows per chunk when ``database`` is an array.
-    mapper : primo.parallel.Mapper, optional
-        Where chunks are scored (serial by default).
-
-    Returns
-    -------
-    rows : numpy.ndarray (M x k, int64)
-        Database row numbers, nearest first (ties broken by the smaller row).
-    dist : numpy.ndarray (M x k, float64)
-        Their Euclidean distances.
-
-    Examples
-    --------
-    >>> X = np.array([[0.0], [3.0], [1.0], [10.0]], dtype=np.float32)
-    >>> rows, dist = exact_knn(X, np.array([[0.9]]), k=2, chunksize=3)
-    >>> rows.tolist(), np.round(dist, 3).tolist()
-    ([[2, 0]], [[0.1, 0.9]])
-    """
-    Q = np.atleast_2d(np.asarray(Q, dtype=np.float32))
-    if k < 1:
-        raise UsageError(f"k must be at least 1, got {k}")
-    M = Q.shape[0]
-    rows = np.empty((M, 0), dtype=np.int64)
-    dist = np.empty((M, 0), dtype=np.float64)
-    offsets = {"n": 0}
-
-    def items():
-        for Xc in _iter_chunks(database, int(chunksize)):
-            if Xc.shape[1] != Q.shape[1]:
-                raise DataError(f"database vectors have {Xc.shape[1]} dimensions, queries "
-                                f"{Q.shape[1]}", hint="use features from the same extractor")
-            off = offsets["n"]
-            offsets["n"] += Xc.shape[0]
-            yield off, Xc, Q, k
-
-    results = mapper.imap(_chunk_topk, items()) if mapper is not None else map(_chunk_topk, items())
-    for r, d in results:
-        rows, dist = _merge_topk(rows, dist, r, d, k)
-    if offsets["n"] < k:
-        raise UsageError(f"k={k} is larger than the database ({offsets['n']} documents)",
-                         hint=f"use --k {max(1, offsets['n'])} or less")
-    return rows, np.sqrt(np.maximum(dist, 0.0))
 
 
 # ------------------------------------------------------------------------------------ peers

@@ -38,7 +38,7 @@ Ranking for mAP@k
 Documents are ranked by read count, highest first; ties are broken by pool order (the row of the
 document in the pool's ``database_seqs.csv.gz``), so the ranking, and mAP@k, are deterministic.
 A retrieved document is relevant when its label equals the query's label; AP@k is
-:func:`primo.features.metrics.average_precision_at_k` (paper 004's definition).
+:func:`primo.evaluation.neighbors.average_precision_at_k` (paper 004's definition).
 
 Nearest neighbours are ranked by Euclidean distance, ties again by pool order.
 
@@ -563,7 +563,7 @@ def map_at_k_from_scores(scores, db_labels, query_labels, k: int = 10):
     >>> round(m, 3)
     1.0
     """
-    from ..features.metrics import average_precision_at_k
+    from .neighbors import average_precision_at_k
 
     S = np.asarray(scores, dtype=np.float64)
     if S.ndim == 1:

@@ -79,7 +79,7 @@ def _query_distances(features, qX, image_ids, chunksize, budget_bytes=1 << 30):
     Documents come in store order; ``image_ids`` (the database order used by the experiment) must
     be the store's IDs in the same order.
     """
-    from ..features.metrics import squared_distances
+    from ..evaluation.neighbors import squared_distances
     from ..features.store import FeatureStore
 
     with FeatureStore.open(features) as st:
