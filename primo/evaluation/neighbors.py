@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 
-__all__ = ["map_at_k", "knn", "exact_knn", "average_precision_at_k", "squared_distances"]
+__all__ = ["map_at_k", "knn", "exact_knn", "average_precision_at_k", "squared_distances",
+           "query_distances"]
 
 
 def squared_distances(A, B) -> np.ndarray:
@@ -46,21 +47,37 @@ def squared_distances(A, B) -> np.ndarray:
     return np.maximum(d2, 0.0, out=d2)
 
 
+def query_distances(database, Q, chunksize: int | None = None):
+    """Euclidean distances of every database row to every query, streamed in the store's order.
+
+    Yields ``(ids, D)`` per chunk of ``database`` (a :class:`~primo.features.store.FeatureStore`):
+    the chunk's ImageIDs and their distances to the queries ``Q`` (float64, rows x queries),
+    computed by :func:`squared_distances` in float64.
+
+    >>> class Store:
+    ...     def iter_chunks(self, chunksize=None):
+    ...         yield ["a", "b"], np.array([[0.0, 0.0], [3.0, 4.0]])
+    >>> [(ids, D.tolist()) for ids, D in query_distances(Store(), [[0.0, 0.0]])]
+    [(['a', 'b'], [[0.0], [5.0]])]
+    """
+    Q64 = np.atleast_2d(np.asarray(Q, dtype=np.float64))
+    for ids, X in database.iter_chunks(chunksize):
+        yield ids, np.sqrt(squared_distances(np.asarray(X, dtype=np.float64), Q64))
+
+
 def _db_blocks(db_X, block_rows):
-    """Yield (offset, block) of the database: an array, or a FeatureStore streamed in chunks."""
+    """The database's rows in blocks, in order: an array, or a FeatureStore streamed in chunks."""
     if hasattr(db_X, "iter_chunks"):
-        off = 0
         for _, X in db_X.iter_chunks(block_rows):
-            yield off, X
-            off += len(X)
+            yield X
     else:
         for a in range(0, len(db_X), block_rows):
-            yield a, db_X[a:a + block_rows]
+            yield db_X[a:a + block_rows]
 
 
 def knn(query_X, db_X, k: int, *, exclude_self: bool = False, chunksize: int = 512,
         db_block: int = 8192):
-    """Exact k nearest neighbours by Euclidean distance.
+    """Exact k nearest neighbours by Euclidean distance (:func:`exact_knn`, queries in chunks).
 
     Parameters
     ----------
@@ -97,30 +114,12 @@ def knn(query_X, db_X, k: int, *, exclude_self: bool = False, chunksize: int = 5
     idx_out = np.empty((Q, k), dtype=np.int64)
     dist_out = np.empty((Q, k), dtype=np.float64)
     for qa in range(0, Q, chunksize):
-        q = query_X[qa:qa + chunksize]
-        best_d = np.full((len(q), 0), np.inf)
-        best_i = np.zeros((len(q), 0), dtype=np.int64)
-        for off, X in _db_blocks(db_X, db_block):
-            d2 = squared_distances(q, X)
-            if exclude_self:
-                rows = np.arange(qa, qa + len(q))
-                inside = (rows >= off) & (rows < off + len(X))
-                d2[np.flatnonzero(inside), rows[inside] - off] = np.inf
-            cand_d = np.concatenate([best_d, d2], axis=1)
-            cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(off, off + len(X)),
-                                                             d2.shape)], axis=1)
-            kk = min(k, cand_d.shape[1])
-            if cand_d.shape[1] > kk:
-                part = np.argpartition(cand_d, kk - 1, axis=1)[:, :kk]
-                cand_d = np.take_along_axis(cand_d, part, 1)
-                cand_i = np.take_along_axis(cand_i, part, 1)
-            order = np.lexsort((cand_i, cand_d), axis=1) if cand_d.size else None
-            if order is not None:
-                cand_d = np.take_along_axis(cand_d, order, 1)
-                cand_i = np.take_along_axis(cand_i, order, 1)
-            best_d, best_i = cand_d, cand_i
-        idx_out[qa:qa + len(q)] = best_i
-        dist_out[qa:qa + len(q)] = np.sqrt(best_d)
+        qb = min(Q, qa + chunksize)
+        if exclude_self:
+            idx, dist = _without_self(query_X, db_X, k, qa, qb, db_block)
+        else:
+            idx, dist = exact_knn(_db_blocks(db_X, db_block), query_X[qa:qb], k)
+        idx_out[qa:qb], dist_out[qa:qb] = idx, dist
     return idx_out, dist_out
 
 
@@ -174,8 +173,8 @@ def map_at_k(query_X, query_labels, db_X, db_labels, k: int = 10, *, exclude_sel
     for qa in range(0, len(query_X), chunksize):
         qb = min(len(query_X), qa + chunksize)
         if exclude_self:
-            # knn with exclude_self needs global row numbers: run it on the full query set slice
-            idx, _ = _knn_self_slice(query_X, db_X, k, qa, qb, chunksize)
+            # the queries are database rows qa:qb (global row numbers)
+            idx, _ = _without_self(query_X, db_X, k, qa, qb, chunksize)
         else:
             idx, _ = knn(query_X[qa:qb], db_X, k, chunksize=chunksize)
         rel = db_labels[idx] == query_labels[qa:qb, None]
@@ -184,9 +183,9 @@ def map_at_k(query_X, query_labels, db_X, db_labels, k: int = 10, *, exclude_sel
     return (m, aps) if return_per_query else m
 
 
-def _knn_self_slice(query_X, db_X, k, qa, qb, chunksize):
-    """knn of queries qa:qb (which are db rows qa:qb) excluding each one's own row."""
-    idx, dist = knn(query_X[qa:qb], db_X, k + 1, chunksize=chunksize)
+def _without_self(query_X, db_X, k, qa, qb, db_block):
+    """k-NN of queries qa:qb (which are database rows qa:qb) excluding each one's own row."""
+    idx, dist = exact_knn(_db_blocks(db_X, db_block), query_X[qa:qb], k + 1)
     own = idx == np.arange(qa, qb)[:, None]
     # drop the query's own row if present, else the (k+1)-th neighbour
     keep = ~own
@@ -204,9 +203,7 @@ def _chunk_topk(item):
     C = Xc.shape[0]
     M, D = Q.shape
     kk = min(C, k + max(8, k // 8))
-    Q32 = Q.astype(np.float32)
-    d2 = (np.einsum("ij,ij->i", Xc, Xc)[None, :] - 2.0 * (Q32 @ Xc.T)
-          + np.einsum("ij,ij->i", Q32, Q32)[:, None])
+    d2 = squared_distances(Q.astype(np.float32), Xc)
     if kk < C:
         part = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
     else:

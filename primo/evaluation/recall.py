@@ -499,13 +499,13 @@ def distances_from_features(features, query, image_ids, query_id=None, chunksize
         lookup = _pool_lookup(image_ids)
         n = len(lookup)
         d = np.full(n, np.nan, dtype=np.float64)
-        for ids, X in db.iter_chunks(chunksize):
+        from .neighbors import query_distances
+
+        for ids, dq in query_distances(db, q[None, :], chunksize):
             pos = np.fromiter((lookup.get(str(i), -1) for i in np.asarray(ids).tolist()),
                               dtype=np.int64, count=len(ids))
             keep = pos >= 0
-            if keep.any():
-                diff = np.asarray(X, dtype=np.float64)[keep] - q
-                d[pos[keep]] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            d[pos[keep]] = dq[keep, 0]
         missing = int(np.isnan(d).sum())
         if missing:
             first = str(np.asarray(image_ids)[np.flatnonzero(np.isnan(d))[0]])

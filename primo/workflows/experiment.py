@@ -79,7 +79,7 @@ def _query_distances(features, qX, image_ids, chunksize, budget_bytes=1 << 30):
     Documents come in store order; ``image_ids`` (the database order used by the experiment) must
     be the store's IDs in the same order.
     """
-    from ..evaluation.neighbors import squared_distances
+    from ..evaluation.neighbors import query_distances
     from ..features.store import FeatureStore
 
     with FeatureStore.open(features) as st:
@@ -89,9 +89,9 @@ def _query_distances(features, qX, image_ids, chunksize, budget_bytes=1 << 30):
                              "memory at once", hint="run fewer queries per call (--query-id)")
         D = np.empty((n, len(qX)), dtype=np.float64)
         at = 0
-        for ids, X in st.iter_chunks(chunksize=min(chunksize, st.default_chunksize())):
-            D[at:at + len(X)] = np.sqrt(squared_distances(X, qX))
-            at += len(X)
+        for _, d in query_distances(st, qX, chunksize=min(chunksize, st.default_chunksize())):
+            D[at:at + len(d)] = d
+            at += len(d)
         store_ids = np.asarray(st.ids)
     if len(store_ids) != len(image_ids) or not (store_ids == np.asarray(image_ids)).all():
         raise DataError("the pool's documents are not the feature store's documents in the same "
