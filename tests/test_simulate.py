@@ -201,6 +201,9 @@ def test_input_library_and_enrichment_ranking(tiny_workspace, queries, tmp_path,
         enr = _rows(q / "enrichment.csv.gz")
         counts = _rows(q / "counts.csv.gz")
         assert [r["ImageID"] for r in enr] == ids
+        # the layout primo analyze writes
+        assert list(enr[0]) == ["ImageID", "Count", "Input Count", "Enrichment"]
+        assert [e["Count"] for e in enr] == [c["Count"] for c in counts]
         # not sequenced in the selection: enrichment 0
         assert all(float(e["Enrichment"]) == 0 for e, c in zip(enr, counts) if c["Count"] == "0")
         assert (q / "enrichment" / "thresholds.csv").exists()

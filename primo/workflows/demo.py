@@ -25,13 +25,11 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
 
 __all__ = ["DemoSettings", "run_demo"]
 
@@ -97,8 +95,7 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     from ..benchmark.core import benchmark_stores
     from ..reads import count_reads
     from ..reads import ReadCounts
-    from ..evaluation.recall import enrichment_scores, evaluate_counts, load_distances
-    from ..evaluation.results import summarize_query
+    from ..evaluation.recall import load_distances
     from ..simulation.wetlab import WetLabModel
     from ..features.datasets import FASHION_MNIST_CLASSES, demo_arrays
     from ..features.extract import extract_images
@@ -106,6 +103,7 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     from ..model_dir import load_model
     from ..oligos.pool import read_pool
     from ..training.trainer import TrainSettings, train
+    from .analyze import evaluate_query, write_enrichment
     from .encode_db import encode_database
     from .experiment import ExperimentConfig, run_experiment
     from .query import design_probes
@@ -202,18 +200,14 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
         qa.mkdir()
         rc.write(qa)
         dist = load_distances(qsim / "distances.csv.gz", pool.image_ids)
-        summ = evaluate_counts(rc.counts, pool.image_ids, dist, qa, k=cfg.k, name=q,
-                               labels=db_labels, query_label=label_of[q])
+        e = None
         if input_counts is not None:
-            (qa / "enrichment").mkdir()
-            summ["enrichment"] = evaluate_counts(
-                enrichment_scores(rc.counts, input_counts), pool.image_ids, dist,
-                qa / "enrichment", k=cfg.k, name=q, labels=db_labels, query_label=label_of[q])
+            e = write_enrichment(qa / "enrichment.csv.gz", pool.image_ids, rc.counts,
+                                 input_counts)
+        summ, page = evaluate_query(qa, rc.counts, pool.image_ids, dist, name=q, k=cfg.k,
+                                    enrichment=e, labels=db_labels, query_label=label_of[q])
         analysis[q] = {"stats": rc.stats, "summary": summ}
-        pages.append(summarize_query(
-            q, rc.counts, dist, pool.image_ids, k=cfg.k, labels=db_labels, query_label=label_of[q],
-            enrichment=None if input_counts is None else enrichment_scores(rc.counts,
-                                                                           input_counts)))
+        pages.append(page)
     steps["analyze"] = {"queries": {q: a["summary"] for q, a in analysis.items()},
                         "seconds": round(time.time() - t, 1)}
 

@@ -26,7 +26,9 @@ document (:func:`~primo.simulation.wetlab.pool_abundance`) is drawn once per run
 library) and ranks every query by its enrichment over it as well::
 
     input_counts.csv.gz          ImageID,Count   the input library (top level, one per run)
-    [<QueryID>/]enrichment.csv.gz  ImageID,Enrichment   the query's enrichment score per document
+    [<QueryID>/]enrichment.csv.gz  ImageID,Count,Input Count,Enrichment   the query's enrichment
+                                   score per document (:mod:`primo.workflows.analyze`; up to
+                                   primo 0.1.0 only ImageID,Enrichment)
     [<QueryID>/]enrichment/thresholds.csv, recall.png   the curve of the enrichment ranking
 """
 
@@ -128,11 +130,10 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
         document and query labels, for mAP@k.
     """
     from ..features.store import FeatureStore
-    from ..evaluation.recall import evaluate_counts, nearest_neighbors
-    from ..evaluation.recall import enrichment_scores
+    from ..evaluation.recall import nearest_neighbors
     from ..simulation.wetlab import (WetLabModel, pool_abundance, simulate_counts,
-                                   simulate_input_counts, write_reads)
-    from ..evaluation.results import summarize_query
+                                     simulate_input_counts, write_reads)
+    from .analyze import evaluate_query, write_enrichment
     from ..io import atomic_dir, provenance, write_json
     from .report import ImageSource, write_results_page
     from ..model_dir import PrimoModel, load_model
@@ -215,16 +216,13 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
                 # mAP@k needs the query's label; a query without one gets recall figures only
                 lab = np.asarray([labels.get(str(i)) for i in db.image_ids], dtype=object)
                 qlab = labels[qid]
-            s = evaluate_counts(counts, db.image_ids, D[:, j], qdir, k=config.k, name=qid,
-                                labels=lab, query_label=qlab)
+            e = None
             if input_counts is not None:
-                e = enrichment_scores(counts, input_counts)
-                _write_table(qdir / "enrichment.csv.gz", ["ImageID", "Enrichment"],
-                             [db.image_ids, [f"{v:.6g}" for v in e]])
-                (qdir / "enrichment").mkdir()
-                s["enrichment"] = evaluate_counts(e, db.image_ids, D[:, j], qdir / "enrichment",
-                                                  k=config.k, name=qid, labels=lab,
-                                                  query_label=qlab)
+                e = write_enrichment(qdir / "enrichment.csv.gz", db.image_ids, counts,
+                                     input_counts)
+            s, page = evaluate_query(qdir, counts, db.image_ids, D[:, j], name=qid, k=config.k,
+                                     enrichment=e, labels=lab, query_label=qlab,
+                                     gallery=config.gallery)
             n_reads = None
             if config.reads:
                 nz = np.flatnonzero(counts)
@@ -238,9 +236,7 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
             if not single:
                 write_json(qdir / "summary.json", {**s, "provenance": provenance()})
             summaries[qid] = s
-            pages.append(summarize_query(qid, counts, D[:, j], db.image_ids, k=config.k,
-                                         gallery=config.gallery, labels=lab, query_label=qlab,
-                                         enrichment=None if input_counts is None else e))
+            pages.append(page)
         summary = {
             "format": "primo-simulation", "queries": list(summaries.values()),
             "database": {"documents": n, "features": str(features),
