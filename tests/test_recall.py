@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from primo.evaluation import recall as Q
+from primo.workflows.analyze import evaluate_counts
 from primo.errors import DataError, UsageError
 
 
@@ -157,12 +158,12 @@ def test_evaluate_counts_writes_files(tmp_path):
     counts = rng.poisson(1, 300)
     ids = np.array([f"i{k}" for k in range(300)])
     labels = np.where(np.arange(300) % 3 == 0, "a", "b").astype(object)
-    s = Q.evaluate_counts(counts, ids, rng.random(300), tmp_path, k=20, name="q",
+    s = evaluate_counts(counts, ids, rng.random(300), tmp_path, k=20, name="q",
                           labels=labels, query_label="a", map_ks=(5,))
     assert (tmp_path / "thresholds.csv").exists() and (tmp_path / "recall.png").exists()
     assert s["k"] == 20 and set(s["map_at_k"]) == {"5"}
     with pytest.raises(UsageError, match="query's label"):
-        Q.evaluate_counts(counts, ids, None, tmp_path, labels=labels)
+        evaluate_counts(counts, ids, None, tmp_path, labels=labels)
 
 
 def test_cli_features_query_and_counts_without_pool(run_cli, tmp_path):

@@ -73,7 +73,7 @@ from ..errors import DataError, UsageError
 __all__ = [
     "RecallCurve", "nearest_neighbors", "threshold_table", "recall_curve", "candidate_recall",
     "chance_curve", "oracle_curve", "load_distances", "distances_from_features", "read_labels",
-    "map_at_k_from_scores", "evaluate_counts", "enrichment_scores", "recall_header",
+    "map_at_k_from_scores", "enrichment_scores", "recall_header",
     "THRESHOLD_COLUMNS", "pareto_frontier", "proportion_at_recall", "recall_key", "SUMMARY_RECALLS",
 ]
 
@@ -584,43 +584,3 @@ def map_at_k_from_scores(scores, db_labels, query_labels, k: int = 10):
         rel[i] = dl[top] == ql[i]
     ap = average_precision_at_k(rel)
     return float(ap.mean()) if len(ap) else 0.0, ap
-
-
-# --------------------------------------------------------------------------------------------------
-# one query, end to end
-# --------------------------------------------------------------------------------------------------
-def evaluate_counts(counts, image_ids, distances, out_dir, *, k: int = 100, name: str = "primo",
-                    labels=None, query_label=None, map_ks=(5, 10, 100), plot: bool = True) -> dict:
-    """Write ``thresholds.csv`` (and ``recall.png``) for one query; return a summary dict.
-
-    Parameters
-    ----------
-    counts : int array (n_db,)
-    image_ids : array of str (n_db,)
-    distances : float array (n_db,) or None
-        The query's distance to every document (pool order); None: only mAP@k.
-    out_dir : path
-        Existing directory (the CLI passes the temporary output directory).
-    labels : array (n_db,), optional
-        Document labels; with ``query_label``, mAP@k for each k in ``map_ks``.
-    """
-    out_dir = Path(out_dir)
-    summary = {"name": name}
-    if distances is not None:
-        curve = recall_curve(counts, distances, k=k, name=name)
-        curve.write_csv(out_dir / "thresholds.csv")
-        summary = curve.summary()
-        nn = nearest_neighbors(distances, k)
-        summary["nearest_neighbors_seen"] = int((np.asarray(counts)[nn] > 0).sum())
-    if labels is not None:
-        if query_label is None:
-            raise UsageError("mAP@k needs the query's label",
-                             hint="put the query's ImageID in --labels or give --query-label")
-        summary["map_at_k"] = {str(kk): map_at_k_from_scores(counts, labels, query_label, kk)[0]
-                               for kk in map_ks}
-        summary["query_label"] = str(query_label)
-    if plot and distances is not None:
-        from .plots import plot_recall
-
-        plot_recall([curve], out_dir / "recall.png", n_db=len(counts), k=k)
-    return summary

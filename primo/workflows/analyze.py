@@ -16,7 +16,7 @@ Outputs (into an existing directory)
     :func:`primo.evaluation.recall.enrichment_scores` with 6 significant digits. (``primo
     simulate`` wrote only ``ImageID,Enrichment`` up to primo 0.1.0.)
 ``thresholds.csv``, ``recall.png``
-    The curve of the ranking (:func:`primo.evaluation.recall.evaluate_counts`): by read count, or
+    The curve of the ranking (:func:`evaluate_counts`): by read count, or
     by enrichment when ``rank_by_enrichment`` (``primo analyze --input-counts``).
 ``enrichment/thresholds.csv``, ``enrichment/recall.png``
     With an input library and a ranking by read count (``simulate``, the demo): the enrichment
@@ -33,7 +33,8 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 
-__all__ = ["analyze", "count", "evaluate_query", "write_enrichment", "ENRICHMENT_COLUMNS"]
+__all__ = ["analyze", "count", "evaluate_counts", "evaluate_query", "write_enrichment",
+           "ENRICHMENT_COLUMNS"]
 
 #: the layout of ``enrichment.csv.gz``
 ENRICHMENT_COLUMNS = ["ImageID", "Count", "Input Count", "Enrichment"]
@@ -53,6 +54,45 @@ def write_enrichment(path, image_ids, counts, input_counts) -> np.ndarray:
                 [np.asarray(image_ids).tolist(), np.asarray(counts).tolist(),
                  np.asarray(input_counts).tolist(), [f"{v:.6g}" for v in e]])
     return e
+
+
+def evaluate_counts(counts, image_ids, distances, out_dir, *, k: int = 100, name: str = "primo",
+                    labels=None, query_label=None, map_ks=DEFAULT_MAP_KS,
+                    plot: bool = True) -> dict:
+    """Write ``thresholds.csv`` (and ``recall.png``) for one query; return a summary dict.
+
+    Parameters
+    ----------
+    counts : int array (n_db,)
+    image_ids : array of str (n_db,)
+    distances : float array (n_db,) or None
+        The query's distance to every document (pool order); None: only mAP@k.
+    out_dir : path
+        Existing directory (the CLI passes the temporary output directory).
+    labels : array (n_db,), optional
+        Document labels; with ``query_label``, mAP@k for each k in ``map_ks``.
+    """
+    from ..evaluation.plots import plot_recall
+    from ..evaluation.recall import map_at_k_from_scores, nearest_neighbors, recall_curve
+
+    out_dir = Path(out_dir)
+    summary = {"name": name}
+    if distances is not None:
+        curve = recall_curve(counts, distances, k=k, name=name)
+        curve.write_csv(out_dir / "thresholds.csv")
+        summary = curve.summary()
+        nn = nearest_neighbors(distances, k)
+        summary["nearest_neighbors_seen"] = int((np.asarray(counts)[nn] > 0).sum())
+    if labels is not None:
+        if query_label is None:
+            raise UsageError("mAP@k needs the query's label",
+                             hint="put the query's ImageID in --labels or give --query-label")
+        summary["map_at_k"] = {str(kk): map_at_k_from_scores(counts, labels, query_label, kk)[0]
+                               for kk in map_ks}
+        summary["query_label"] = str(query_label)
+    if plot and distances is not None:
+        plot_recall([curve], out_dir / "recall.png", n_db=len(counts), k=k)
+    return summary
 
 
 def evaluate_query(out_dir, counts, image_ids, distances, *, name: str, k: int = 100,
@@ -79,7 +119,7 @@ def evaluate_query(out_dir, counts, image_ids, distances, *, name: str, k: int =
         The top-level curve ranks by ``enrichment`` (``primo analyze``); otherwise by read count,
         and the enrichment ranking goes to ``enrichment/``.
     labels, query_label, map_ks
-        mAP@k (see :func:`primo.evaluation.recall.evaluate_counts`).
+        mAP@k (see :func:`evaluate_counts`).
     page : bool
         Also condense the query for a results page (with distances).
     page_id, gallery
@@ -89,7 +129,6 @@ def evaluate_query(out_dir, counts, image_ids, distances, *, name: str, k: int =
     -------
     (summary dict, :class:`primo.evaluation.results.QueryResults` or None)
     """
-    from ..evaluation.recall import evaluate_counts
     from ..evaluation.results import summarize_query
 
     out_dir = Path(out_dir)
