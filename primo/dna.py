@@ -18,12 +18,15 @@ __all__ = [
 BASES = "ACGT"
 _COMP = str.maketrans("ACGTacgtNn", "TGCAtgcaNn")
 
-# byte -> code (A=0 C=1 G=2 T=3, anything else 255)
-_CODE = np.full(256, 255, dtype=np.uint8)
+#: ASCII byte -> base code (A=0 C=1 G=2 T=3, either case; anything else 255): the one look-up
+#: table from bytes to codes (``BYTE_CODE[np.frombuffer(b"ACGT", np.uint8)]`` -> 0 1 2 3)
+BYTE_CODE = np.full(256, 255, dtype=np.uint8)
 for _i, _b in enumerate(BASES):
-    _CODE[ord(_b)] = _i
-    _CODE[ord(_b.lower())] = _i
-_LETTERS = np.frombuffer(BASES.encode(), dtype=np.uint8)
+    BYTE_CODE[ord(_b)] = _i
+    BYTE_CODE[ord(_b.lower())] = _i
+#: base code -> ASCII byte (the inverse of :data:`BYTE_CODE`)
+LETTERS = np.frombuffer(BASES.encode(), dtype=np.uint8)
+_CODE, _LETTERS = BYTE_CODE, LETTERS
 
 
 def revcomp(seq: str) -> str:

@@ -40,7 +40,7 @@ __all__ = [
     "atomic_file", "atomic_dir", "open_output", "open_input", "is_gzip", "provenance",
     "set_command", "write_json", "json_default", "read_csv_rows", "gc_paused", "GZIP_LEVEL",
     "OUTPUT_MARKER", "output_policy", "check_output_dir", "check_output_file", "claim_output_dir",
-    "building_dir", "read_marker", "write_marker",
+    "building_dir", "read_marker", "write_marker", "default_permissions",
 ]
 
 GZIP_LEVEL = 3  # fast; level 9 is several times slower for a few % smaller files
@@ -49,9 +49,30 @@ _COMMAND: str | None = None
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask, read without changing it where the system allows."""
+    try:  # Linux: read it without changing it (os.umask would briefly change it for all threads)
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (other threads may see 022 meanwhile)
     os.umask(mask)
     return mask
+
+
+def default_permissions(path) -> None:
+    """Give a finished output (a file, or a directory and its files) the permissions of a normally
+    created one (temporary names are created private: 0600 / 0700)."""
+    path = Path(path)
+    if path.is_dir():
+        _default_mode(path, directory=True)
+        for p in path.iterdir():
+            if p.is_file():
+                _default_mode(p, directory=False)
+    else:
+        _default_mode(path, directory=False)
 
 
 def _default_mode(path, directory: bool) -> None:

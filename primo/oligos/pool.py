@@ -38,17 +38,19 @@ import csv
 import dataclasses
 import itertools
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from ..barcodes import BarcodeScheme
+from ..barcodes.parse import BarcodeParser
+from ..dna import BYTE_CODE as _CODE
+from ..dna import LETTERS as _LETTERS
 from ..dna import validate_sequence
 from ..errors import DataError, UsageError, shorten
-from ..io import (atomic_dir, gc_paused, open_input, open_output, provenance, read_csv_rows,
-                  write_json)
+from ..io import (atomic_dir, default_permissions, gc_paused, open_input, open_output, provenance,
+                  read_csv_rows, write_json)
 from .layout import OligoLayout
 from .qc import PoolQC, QCConfig, QCReport, KeyIndex, oligo_metrics
 
@@ -66,42 +68,10 @@ FORMAT_VERSION = 1
 QC_MODES = ("fail", "warn", "off")
 DEFAULT_CHUNKSIZE = 50_000
 
-_CODE = np.full(256, 255, dtype=np.uint8)
-for _i, _b in enumerate("ACGT"):
-    _CODE[ord(_b)] = _i
-    _CODE[ord(_b.lower())] = _i
-_LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
 _UPPER = np.arange(256, dtype=np.uint8)
 _UPPER[ord("a"):ord("z") + 1] -= 32
 _NAME_OK = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
-
-
-def _umask() -> int:
-    try:  # Linux: read it without changing it (os.umask would briefly change it for all threads)
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def default_permissions(path) -> None:
-    """Give a finished output (a file, or a directory and its files) the permissions of a normally
-    created one (temporary names are created private: 0600 / 0700)."""
-    mask = _umask()
-    path = Path(path)
-    if path.is_dir():
-        os.chmod(path, 0o777 & ~mask)
-        for p in path.iterdir():
-            if p.is_file():
-                os.chmod(p, 0o666 & ~mask)
-    else:
-        os.chmod(path, 0o666 & ~mask)
 
 
 def _hash_strings(strings) -> np.ndarray:
@@ -647,53 +617,6 @@ def _pool_source(path) -> tuple[Path, dict, OligoLayout, BarcodeScheme]:
     return path, {}, OligoLayout(), BarcodeScheme()
 
 
-class _BarcodeParser:
-    """Exact (no error correction) barcode -> codeword -> document index, vectorised."""
-
-    def __init__(self, scheme: BarcodeScheme):
-        self.scheme = scheme
-        self.w = scheme.word_length
-        self.k = scheme.data_symbols + scheme.check_symbols
-        if self.w > 12:
-            raise UsageError("codebook words longer than 12 nt are not supported")
-        self.table = np.full(4 ** self.w, 255, dtype=np.uint8)
-        for sym, word in enumerate(scheme.codebook):
-            v = 0
-            for ch in word:
-                v = v * 4 + "ACGT".index(ch)
-            self.table[v] = sym
-
-    def parse(self, bcodes: np.ndarray):
-        """Barcode codes (N x w*k, values 0..3) -> (indices, problem_row, problem_text)."""
-        n = len(bcodes)
-        words = bcodes.reshape(n, self.k, self.w)
-        dt = np.uint16 if self.w <= 8 else np.uint32
-        v = np.zeros((n, self.k), dtype=dt)
-        for j in range(self.w):
-            v <<= dt(2)
-            v |= words[:, :, j]
-        sym = self.table[v]
-        bad = (sym == 255).any(axis=1)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            j = int(np.flatnonzero(sym[i] == 255)[0])
-            word = "".join("ACGT"[int(c)] for c in words[i, j])
-            return None, i, f"barcode word {j + 1} {word!r} is not in the codebook"
-        d = self.scheme.data_symbols
-        check = self.scheme.field.rs_encode(sym[:, :d], self.scheme.check_symbols,
-                                            self.scheme.fcr)[:, d:]
-        bad = (check != sym[:, d:]).any(axis=1)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            return None, i, "barcode is not an exact Reed-Solomon codeword (check symbols differ)"
-        ids = self.scheme.ids_of_codewords(sym)
-        bad = ids >= self.scheme.n_ids
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            return None, i, f"barcode encodes ID {int(ids[i])}, outside the scheme's {self.scheme.n_ids:,} IDs"
-        return self.scheme.indices_of(ids), -1, ""
-
-
 def _first_repeat(keys: np.ndarray) -> tuple[int, int]:
     """(position of the first element equal to an earlier one, position of that earlier one), or
     (-1, -1) when all keys are distinct."""
@@ -789,7 +712,7 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
         rows parsed per vectorised step.
     """
     db, manifest, layout, scheme = _pool_source(path)
-    parser = _BarcodeParser(scheme)
+    parser = BarcodeParser(scheme)
     L = layout.length
     ids_parts, idx_parts, id_keys = [], [], []
     expected = manifest.get("documents")

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+from ..dna import BYTE_CODE
 from ..errors import DataError, UsageError
 from .kernel import fastreads
 from .structure import (HOW, IP_STAGES, REASONS, R_AMBIGUOUS, R_ASSIGNED, R_CONFLICT, R_NO_IP,
@@ -27,10 +28,7 @@ for _a, _b in zip(b"ACGT", b"TGCA"):
 
 
 # byte -> 2-bit base code (A0 C1 G2 T3, either case), anything else 4
-_BASE2 = np.full(256, 4, dtype=np.uint8)
-for _i, _b in enumerate(b"ACGT"):
-    _BASE2[_b] = _i
-    _BASE2[_b + 32] = _i
+_BASE2 = np.minimum(BYTE_CODE, 4)
 
 
 def _bytes(s: str) -> np.ndarray:
