@@ -46,7 +46,6 @@ import numpy as np
 from ..barcodes import BarcodeScheme
 from ..barcodes.parse import BarcodeParser
 from ..dna import BYTE_CODE as _CODE
-from ..dna import LETTERS as _LETTERS
 from ..dna import validate_sequence
 from ..errors import DataError, UsageError, shorten
 from ..io import (atomic_dir, default_permissions, gc_paused, open_input, open_output, provenance,
@@ -253,23 +252,54 @@ class PoolWriter:
             raise UsageError("lines must have one entry per document")
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        # ImageIDs
+        rec = np.arange(self._n, self._n + n, dtype=np.int64)
+        ids = self._check_ids(ids, lines, rec)
+        if lines is not None:
+            self._lines.append(np.asarray(lines, dtype=np.int64))
+        idx = self._check_indices(indices, lines, rec)
+        fbytes = self._feature_bytes(feats, lines)
+        # the layout assembles the oligos (ASCII bytes); QC reads their base codes
+        lay = self.layout
+        oligos = lay.oligo_codes(self.scheme.encode_bytes(idx),
+                                 fbytes.view(f"S{lay.feature_length}").ravel())
+        seqs = [s.decode("ascii") for s in
+                np.ascontiguousarray(oligos).view(f"S{lay.length}").ravel()]
+        if self._qc is not None:
+            flags = self._qc.check(_CODE[oligos], idx, ids)
+            if flags:
+                self._flags.writerows(flags)
+        self._write_rows(ids, idx, seqs)
+        # bookkeeping
+        if self._in_order and not np.array_equal(idx, np.arange(self._n, self._n + n)):
+            self._in_order = False
+        lo, hi = int(idx.min()), int(idx.max())
+        self._idx_min = lo if self._idx_min is None else min(self._idx_min, lo)
+        self._idx_max = hi if self._idx_max is None else max(self._idx_max, hi)
+        self._n += n
+        self._next_default = max(self._next_default, hi + 1) if indices is not None else \
+            self._next_default + n
+        return idx
+
+    def _check_ids(self, ids, lines, rec) -> list:
+        """The chunk's ImageIDs, stripped; DataError for an empty, multi-line or repeated one."""
         ids = [s.strip() for s in ids]
         for i, s in enumerate(ids):
             if not s or "\n" in s or "\r" in s:
                 what = "is empty" if not s else f"{shorten(s)} contains a line break"
                 raise DataError(f"ImageID {what}", **self._where(i, lines),
                                 hint="every document needs a one-line ImageID")
-        rec = np.arange(self._n, self._n + n, dtype=np.int64)
         prev = self._ids.add(_hash_strings(ids), rec)
         if (prev >= 0).any():
             i = int(np.flatnonzero(prev >= 0)[0])
             raise DataError(f"duplicate ImageID {shorten(ids[i])} (first at "
                             f"{self._describe_record(int(prev[i]), lines, rec)})",
                             **self._where(i, lines), hint="ImageIDs must be unique in a pool")
-        if lines is not None:
-            self._lines.append(np.asarray(lines, dtype=np.int64))
-        # indices
+        return ids
+
+    def _check_indices(self, indices, lines, rec) -> np.ndarray:
+        """The chunk's document indices (default: the next ones); DataError for a negative,
+        repeated or too large one."""
+        n = len(rec)
         if indices is None:
             idx = np.arange(self._next_default, self._next_default + n, dtype=np.int64)
         else:
@@ -291,38 +321,27 @@ class PoolWriter:
             raise DataError(f"duplicate document index {idx[i]} (first at "
                             f"{self._describe_record(int(prev[i]), lines, rec)})",
                             **self._where(i, lines), hint="document indices must be unique")
-        # features
-        L = self.layout.feature_length
-        fcodes = None
-        if all(isinstance(f, str) for f in feats):
+        return idx
+
+    def _feature_bytes(self, feats, lines) -> np.ndarray:
+        """The feature sequences as ASCII bytes (N x feature length, either case), read in one
+        pass in the common case; otherwise the first bad one raises DataError naming its record."""
+        n, L = len(feats), self.layout.feature_length
+        if all(isinstance(f, str) and len(f) == L for f in feats):
             try:
                 buf = "".join(feats).encode("ascii")
             except UnicodeEncodeError:
                 buf = b""
             if len(buf) == n * L:
-                fcodes = _CODE[np.frombuffer(buf, dtype=np.uint8)].reshape(n, L)
-                if (fcodes == 255).any():
-                    fcodes = None
-        if fcodes is None:
-            for i, f in enumerate(feats):
-                validate_sequence(f, length=L, what="feature sequence", **self._where(i, lines))
-            raise DataError("feature sequences could not be read", path=self.source)  # pragma: no cover
-        # oligos
-        bc = self.scheme.encode_bytes(idx)
-        bcodes = _CODE[np.ascontiguousarray(bc).view(np.uint8).reshape(n, -1)]
-        lay = self.layout
-        codes = np.empty((n, lay.length), dtype=np.uint8)
-        codes[:, lay.fp_slice] = _CODE[np.frombuffer(lay.fp.encode(), dtype=np.uint8)]
-        codes[:, lay.barcode_slice] = bcodes
-        codes[:, lay.ip_slice] = _CODE[np.frombuffer(lay.ip.encode(), dtype=np.uint8)]
-        codes[:, lay.feature_slice] = fcodes
-        codes[:, lay.rp_slice] = _CODE[np.frombuffer(lay.rp.encode(), dtype=np.uint8)]
-        seqs = [s.decode("ascii") for s in
-                np.ascontiguousarray(_LETTERS[codes]).view(f"S{lay.length}").ravel()]
-        if self._qc is not None:
-            flags = self._qc.check(codes, idx, ids)
-            if flags:
-                self._flags.writerows(flags)
+                m = np.frombuffer(buf, dtype=np.uint8).reshape(n, L)
+                if not (_CODE[m] == 255).any():
+                    return m
+        for i, f in enumerate(feats):
+            validate_sequence(f, length=L, what="feature sequence", **self._where(i, lines))
+        raise DataError("feature sequences could not be read", path=self.source)  # pragma: no cover
+
+    def _write_rows(self, ids, idx, seqs) -> None:
+        """database_seqs, barcode_order and the Twist order rows of a chunk."""
         idx_list = idx.tolist()
         names = [f"{self.name_prefix}_{i}" for i in idx_list]
         if any(_NEEDS_QUOTES.search(s) for s in ids):
@@ -332,16 +351,6 @@ class PoolWriter:
             self._db_fh.write("".join(f"{a},{b}\n" for a, b in zip(ids, seqs)))
             self._order_fh.write("".join(f"{a},{b}\n" for a, b in zip(idx_list, ids)))
         self._twist_fh.write("".join(f"{a},{b}\n" for a, b in zip(names, seqs)))
-        # bookkeeping
-        if self._in_order and not np.array_equal(idx, np.arange(self._n, self._n + n)):
-            self._in_order = False
-        lo, hi = int(idx.min()), int(idx.max())
-        self._idx_min = lo if self._idx_min is None else min(self._idx_min, lo)
-        self._idx_max = hi if self._idx_max is None else max(self._idx_max, hi)
-        self._n += n
-        self._next_default = max(self._next_default, hi + 1) if indices is not None else \
-            self._next_default + n
-        return idx
 
     def _describe_record(self, r: int, lines, rec) -> str:
         if lines is not None:
