@@ -71,7 +71,7 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..evaluation.neighbors import exact_knn
 from ..evaluation.recall import pareto_frontier, proportion_at_recall, recall_key
-from ..io import atomic_dir, open_output, provenance, read_csv_rows, write_json
+from ..io import atomic_dir, open_output, provenance, read_csv_rows, read_id_table, write_json
 
 __all__ = [
     "BENCHMARK_COLUMNS", "BenchmarkRow", "BenchmarkResult", "PeerSkippedWarning",
@@ -243,27 +243,17 @@ def read_counts_table(path, db_index: dict, what: str = "counts table", column: 
     names the value column). An ImageID that is not in the database, a repeated ImageID, or a bad
     count raises :class:`DataError` naming file and line.
     """
-    rows, vals, seen = [], [], {}
-    for line, rec in read_csv_rows(path, ["ImageID", column], what):
-        iid = rec["ImageID"].strip()
-        if iid in seen:
-            raise DataError(f"ImageID {iid!r} appears twice (first on line {seen[iid]})", path=path,
-                            line=line, hint="give one count per document")
-        seen[iid] = line
-        try:
-            c = float(rec[column])
-        except ValueError:
-            raise DataError(f"{column} {rec[column]!r} is not a number", path=path, line=line,
-                            hint="counts are read counts or yields, e.g. 12 or 0.37") from None
-        if not math.isfinite(c) or c < 0:
-            raise DataError(f"{column} {rec[column]!r} is negative or not finite", path=path,
-                            line=line, hint="counts are >= 0")
+    ids, vals, lines = read_id_table(
+        path, column, what=what, convert=float, kind="a number",
+        check=lambda c: "" if math.isfinite(c) and c >= 0 else "is negative or not finite",
+        hint="counts are read counts or yields (>= 0), e.g. 12 or 0.37")
+    rows = []
+    for iid, line in zip(ids, lines):
         r = db_index.get(iid)
         if r is None:
             raise DataError(f"ImageID {iid!r} is not in the database feature store", path=path,
                             line=line, hint="use counts of the same database as --features")
         rows.append(r)
-        vals.append(c)
     return np.array(rows, dtype=np.int64), np.array(vals, dtype=float)
 
 

@@ -411,29 +411,21 @@ def load_distances(path, image_ids) -> np.ndarray:
     Raises DataError for unknown ImageIDs (naming the line), duplicates, non-numeric or negative
     values, and for a file that does not cover every pool document.
     """
-    from ..io import read_csv_rows
+    from ..io import read_id_table
 
     lookup = _pool_lookup(image_ids)
     n = len(lookup)
     d = np.full(n, np.nan, dtype=np.float64)
     seen = np.zeros(n, dtype=bool)
-    for line, row in read_csv_rows(path, ["ImageID", "Euclidean Distance"],
-                                   what="distances file"):
-        iid = row["ImageID"].strip()
+    ids, values, lines = read_id_table(
+        path, "Euclidean Distance", what="distances file", convert=float, kind="a number",
+        check=lambda v: "" if math.isfinite(v) and v >= 0 else
+        "is not a finite non-negative number")
+    for iid, v, line in zip(ids, values, lines):
         p = lookup.get(iid)
         if p is None:
             raise DataError(f"ImageID {iid!r} is not a document of the pool", path=path, line=line,
                             hint="the distances must be to the documents of this pool (--pool)")
-        if seen[p]:
-            raise DataError(f"ImageID {iid!r} appears twice", path=path, line=line)
-        try:
-            v = float(row["Euclidean Distance"])
-        except ValueError:
-            raise DataError(f"distance {row['Euclidean Distance']!r} of {iid!r} is not a number",
-                            path=path, line=line) from None
-        if not math.isfinite(v) or v < 0:
-            raise DataError(f"distance {v} of {iid!r} is not a finite non-negative number",
-                            path=path, line=line)
         d[p] = v
         seen[p] = True
     missing = int((~seen).sum())
@@ -525,14 +517,10 @@ def read_labels(path, image_ids=None):
     With ``image_ids`` every pool document needs a label; extra rows (e.g. the query's) are kept in
     the returned dict only.
     """
-    from ..io import read_csv_rows
+    from ..io import read_id_table
 
-    labels = {}
-    for line, row in read_csv_rows(path, ["ImageID", "Label"], what="labels file"):
-        iid = row["ImageID"].strip()
-        if iid in labels:
-            raise DataError(f"ImageID {iid!r} has two labels", path=path, line=line)
-        labels[iid] = row["Label"].strip()
+    ids, values, _ = read_id_table(path, "Label", what="labels file")
+    labels = dict(zip(ids, values))
     if image_ids is None:
         return labels
     ids = [str(i) for i in np.asarray(image_ids).tolist()]

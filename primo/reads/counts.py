@@ -70,28 +70,15 @@ class ReadCounts:
     @classmethod
     def read(cls, path) -> "ReadCounts":
         """Read an ``ImageID,Count`` file (plain or gzip; e.g. a published ``decoded`` file)."""
-        from ..io import read_csv_rows
+        from ..io import read_id_table
 
-        ids, counts = [], []
-        for line, row in read_csv_rows(path, ["ImageID", "Count"], what="read counts file"):
-            iid = row["ImageID"].strip()
-            try:
-                c = int(row["Count"])
-            except ValueError:
-                raise DataError(f"Count {row['Count']!r} of ImageID {iid!r} is not an integer",
-                                path=path, line=line) from None
-            if c < 0:
-                raise DataError(f"Count of ImageID {iid!r} is negative ({c})", path=path, line=line)
-            ids.append(iid)
-            counts.append(c)
+        ids, counts, _ = read_id_table(path, "Count", what="read counts file", convert=int,
+                                       kind="an integer",
+                                       check=lambda c: "is negative" if c < 0 else "")
         if not ids:
             raise DataError("read counts file has no rows", path=path,
                             hint="expected ImageID,Count for every pool document")
         arr = np.array(ids, dtype=object)
-        u, first, n = np.unique(arr, return_index=True, return_counts=True)
-        if (n > 1).any():
-            dup = u[n > 1][0]
-            raise DataError(f"ImageID {dup!r} appears more than once", path=path)
         return cls(arr, np.array(counts, dtype=np.int64), {"counts_file": str(path)})
 
 
