@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import constants as C
 from ..errors import UsageError
+from ..oligos.layout import OligoLayout
 
 #: why a read (fragment) is or is not counted; ``Assignment.reason`` holds indices into this tuple
 REASONS = ("assigned", "no_ip", "barcode_truncated", "uncorrectable", "not_in_pool", "ambiguous",
@@ -27,13 +28,14 @@ IP_STAGES = ("none", "exact_at_offset", "near_offset", "elsewhere", "fp_anchored
 # --------------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class ReadStructure:
-    """Where the oligo sits in a read and how tolerant the search is (see the module docstring).
+    """Where the oligo sits in a read and how tolerant the search is (see :mod:`primo.reads`).
 
     Parameters
     ----------
-    fp, ip, rp : str
-        Primer sites of the oligo (the pool's layout).
-    barcode_length, feature_length : int
+    layout : primo.oligos.layout.OligoLayout
+        The pool's oligo layout (primer sites, barcode and feature lengths), default the
+        published one; its fields are readable here too (``fp``, ``ip``, ``rp``,
+        ``barcode_length``, ``feature_length``).
     prefix_length : int
         Random nt before FP in forward reads (25).
     max_ip_mismatches : int
@@ -54,11 +56,7 @@ class ReadStructure:
         runs) are placed this way when forward; reverse reads need 147 nt for the barcode.
     """
 
-    fp: str = C.FP
-    ip: str = C.IP
-    rp: str = C.RP
-    barcode_length: int = C.BARCODE_LENGTH
-    feature_length: int = C.FEATURE_LENGTH
+    layout: OligoLayout = dataclasses.field(default_factory=OligoLayout)
     prefix_length: int = C.READ_RANDOM_PREFIX
     max_ip_mismatches: int = 2
     max_shift: int = 4
@@ -70,14 +68,9 @@ class ReadStructure:
     fp_anchor: bool = True
 
     def __post_init__(self):
-        for name in ("fp", "ip", "rp"):
-            s = str(getattr(self, name)).upper()
-            if not s or set(s) - set("ACGT"):
-                raise UsageError(f"read structure: {name} must be an A/C/G/T sequence, got {s!r}")
-            object.__setattr__(self, name, s)
-        for name in ("barcode_length", "feature_length", "prefix_length", "max_ip_mismatches",
-                     "max_shift", "flank_length", "max_flank_mismatches", "max_missing",
-                     "max_barcode_mismatches"):
+        if not isinstance(self.layout, OligoLayout):
+            raise UsageError(f"read structure: layout must be an OligoLayout, got {self.layout!r}")
+        for name in _TOLERANCES:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 raise UsageError(f"read structure: {name} must be a non-negative integer, got {v!r}")
@@ -89,8 +82,14 @@ class ReadStructure:
     @classmethod
     def from_layout(cls, layout, **kw) -> "ReadStructure":
         """The read structure of an :class:`primo.oligos.layout.OligoLayout` (plus overrides)."""
-        return cls(fp=layout.fp, ip=layout.ip, rp=layout.rp, barcode_length=layout.barcode_length,
-                   feature_length=layout.feature_length, **kw)
+        return cls(layout=layout, **kw)
+
+    # the layout's fields
+    fp = property(lambda self: self.layout.fp, doc="FP, the forward primer site.")
+    ip = property(lambda self: self.layout.ip, doc="IP, the internal primer site.")
+    rp = property(lambda self: self.layout.rp, doc="RP, the reverse primer site.")
+    barcode_length = property(lambda self: self.layout.barcode_length)
+    feature_length = property(lambda self: self.layout.feature_length)
 
     @property
     def forward_ip_offset(self) -> int:
@@ -115,7 +114,15 @@ class ReadStructure:
         return {"forward": fwd, "reverse": self.reverse_fp_offset}
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        """The layout's fields, the tolerances and the offsets (``stats.json``)."""
+        d = {name: getattr(self, name) for name in ("fp", "ip", "rp", "barcode_length",
+                                                     "feature_length")}
+        d.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name != "layout"})
         d["forward_ip_offset"] = self.forward_ip_offset
         d["reverse_ip_offset"] = self.reverse_ip_offset
         return d
+
+
+_TOLERANCES = ("prefix_length", "max_ip_mismatches", "max_shift", "flank_length",
+               "max_flank_mismatches", "max_missing", "max_barcode_mismatches")
