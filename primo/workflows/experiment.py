@@ -129,28 +129,16 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
     labels : dict ImageID -> label, optional
         document and query labels, for mAP@k.
     """
-    from ..features.store import FeatureStore
-    from ..evaluation.recall import nearest_neighbors
-    from ..simulation.wetlab import (WetLabModel, pool_abundance, simulate_counts,
-                                     simulate_input_counts, write_reads)
-    from .analyze import evaluate_query, write_enrichment
-    from ..io import atomic_dir, provenance, write_json
-    from .report import ImageSource, write_results_page
+    from ..io import atomic_dir, write_json
     from ..model_dir import PrimoModel, load_model
+    from ..simulation.wetlab import WetLabModel, pool_abundance, simulate_input_counts
+    from .report import ImageSource, write_results_page
 
     t0 = time.time()
     if not isinstance(model, PrimoModel):
         model = load_model(model)
     wetlab = wetlab or WetLabModel()
-    with FeatureStore.open(queries) as qs:
-        if qs.n == 0:
-            raise DataError("the query feature store holds no queries", path=queries,
-                            hint="extract query features with `primo extract`")
-        model.check_features(qs.dim, qs.metadata, path=queries)
-        qids = [str(q) for q in (query_ids or np.asarray(qs.ids).tolist())]
-        qX = np.asarray(qs.read_ids(qids), dtype=np.float32)
-    if len(set(qids)) != len(qids):
-        raise UsageError("a query is named twice", hint="give each --query-id once")
+    qids, qX = _read_queries(model, queries, query_ids)
     db = load_database(model, features=features, pool=pool, chunksize=config.chunksize,
                        progress=progress)
     n = len(db)
@@ -161,96 +149,27 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
     D = _query_distances(features, qX, db.image_ids, config.chunksize)
     q_seqs = model.encode_features(qX)
     rng = np.random.default_rng(config.seed)
-    if simulator is None:
-        simulator = simulator_for(model)
-    single = len(qids) == 1
-    summaries = {}
-    out_dir = Path(out_dir)
     # one synthesized pool for every query; its input library, if sequenced
     abundance = pool_abundance(n, wetlab, rng)
-    protocol, simulator, conc = protocol_for(model, config, simulator, abundance)
-    input_counts = None
-    pages = []   # each query's results, condensed for report.html
-    with atomic_dir(out_dir) as tmp:
+    protocol, simulator, conc = protocol_for(model, config, simulator or simulator_for(model),
+                                             abundance)
+    run = _Run(model, db, config, wetlab, simulator, protocol, conc, abundance, rng, mapper,
+               progress, labels)
+    single = len(qids) == 1
+    summaries, pages = {}, []   # pages: each query's results, condensed for report.html
+    with atomic_dir(Path(out_dir)) as tmp:
         if config.input_reads_per_document > 0:
-            input_counts = simulate_input_counts(
+            run.input_counts = simulate_input_counts(
                 abundance, wetlab, rng, reads_per_document=config.input_reads_per_document)
             _write_table(tmp / "input_counts.csv.gz", ["ImageID", "Count"],
-                         [db.image_ids, input_counts])
+                         [db.image_ids, run.input_counts])
         for j, (qid, qseq) in enumerate(zip(qids, q_seqs)):
-            tq = time.time()
             qdir = tmp if single else tmp / _safe_name(qid)
             qdir.mkdir(exist_ok=True)
-            must = nearest_neighbors(D[:, j], config.k) if config.neighbours else None
-            qrng = np.random.default_rng([config.seed, j])
-            cap = None
-            if config.capture == "independent":
-                pred, sim, refined, imp = cascade_yields(
-                    model, db, qseq, refine=config.refine, simulator=simulator, mapper=mapper,
-                    chunksize=config.chunksize, batch_size=config.batch_size,
-                    progress=progress, must=must, sample=config.sample, rng=qrng)
-                captured = np.where(np.isnan(sim), np.where(np.isnan(imp), pred, imp), sim)
-            else:
-                pred, sim, refined, imp, cap = capture_one(
-                    model, db, qseq, config, protocol, simulator, conc, must, qrng, mapper,
-                    progress)
-                captured = cap.fraction
-                _write_table(qdir / "capture.csv.gz",
-                             ["ImageID", "Binding dG (kcal/mol)", "Energies",
-                              "Captured Fraction"],
-                             [db.image_ids,
-                              ["" if np.isnan(v) else f"{v:.4f}" for v in cap.dg_final],
-                              np.asarray(["simulated", "imputed", "none"])[cap.source],
-                              [f"{v:.6g}" for v in cap.fraction]])
-            counts = simulate_counts(captured, wetlab, rng=rng, abundance=abundance)
-            _write_table(qdir / "counts.csv.gz", ["ImageID", "Count"], [db.image_ids, counts])
-            _write_table(qdir / "yields.csv.gz",
-                         ["ImageID", "Predicted Yield", "Simulated Yield", "Imputed Yield"],
-                         [db.image_ids, [f"{p:.6g}" for p in pred],
-                          ["" if np.isnan(s) else f"{s:.6g}" for s in sim],
-                          ["" if np.isnan(v) else f"{v:.6g}" for v in imp]])
-            _write_table(qdir / "distances.csv.gz", ["ImageID", "Euclidean Distance"],
-                         [db.image_ids, [f"{d:.6g}" for d in D[:, j]]])
-            lab = qlab = None
-            if labels is not None and labels.get(qid) is not None:
-                # mAP@k needs the query's label; a query without one gets recall figures only
-                lab = np.asarray([labels.get(str(i)) for i in db.image_ids], dtype=object)
-                qlab = labels[qid]
-            e = None
-            if input_counts is not None:
-                e = write_enrichment(qdir / "enrichment.csv.gz", db.image_ids, counts,
-                                     input_counts)
-            s, page = evaluate_query(qdir, counts, db.image_ids, D[:, j], name=qid, k=config.k,
-                                     enrichment=e, labels=lab, query_label=qlab,
-                                     gallery=config.gallery)
-            n_reads = None
-            if config.reads:
-                nz = np.flatnonzero(counts)
-                n_reads = write_reads(qdir / "reads.fastq.gz", counts[nz], db.oligos_fn(nz),
-                                      wetlab, rng=rng)
-            s.update(cascade_stats(pred, sim, refined, imp, must))
-            if cap is not None:
-                s["capture"] = cap.stats
-            s.update({"query_id": qid, "query_features": qseq, "reads_written": n_reads,
-                      "total_reads": int(counts.sum()), "seconds": round(time.time() - tq, 2)})
-            if not single:
-                write_json(qdir / "summary.json", {**s, "provenance": provenance()})
-            summaries[qid] = s
+            summaries[qid], page = _simulate_query(run, j, qid, qseq, D[:, j], qdir,
+                                                   summary_file=not single)
             pages.append(page)
-        summary = {
-            "format": "primo-simulation", "queries": list(summaries.values()),
-            "database": {"documents": n, "features": str(features),
-                         "pool": None if pool is None else str(pool)},
-            "model": {"path": str(model.path), "card_checksum": model.card.get("checksum")},
-            "config": {k: v for k, v in dataclasses.asdict(config).items() if k != "protocol"},
-            "wetlab": wetlab.to_dict(),
-            "simulator": simulator.to_dict(),
-            "capture": {"model": config.capture,
-                        "protocol": None if protocol is None else protocol.to_dict()},
-            "timing": {"database_seconds": round(t_db, 2),
-                       "total_seconds": round(time.time() - t0, 2)},
-            "provenance": provenance(),
-        }
+        summary = _summary(run, summaries, features, pool, t0, t_db)
         write_json(tmp / "summary.json", summary)
         write_results_page(tmp, pages, images=ImageSource([features, queries], config.images),
                            gallery=config.gallery > 0, title="primo simulate: search results")
@@ -262,6 +181,137 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
                                            k=config.k, name=q) for q in qids]
             plot_recall(curves, tmp / "recall.png", n_db=n, k=config.k)
     return summary
+
+
+@dataclasses.dataclass
+class _Run:
+    """What every query of a run shares."""
+
+    model: object
+    db: DatabaseCodes
+    config: ExperimentConfig
+    wetlab: object
+    simulator: object
+    protocol: object
+    conc: object            # each document's concentration (competitive capture models)
+    abundance: np.ndarray   # the synthesized pool's spread, drawn once per run
+    rng: np.random.Generator
+    mapper: object
+    progress: bool
+    labels: dict | None
+    input_counts: np.ndarray | None = None
+
+
+def _read_queries(model, queries, query_ids):
+    """(query IDs, their feature vectors float32) from the query store."""
+    from ..features.store import FeatureStore
+
+    with FeatureStore.open(queries) as qs:
+        if qs.n == 0:
+            raise DataError("the query feature store holds no queries", path=queries,
+                            hint="extract query features with `primo extract`")
+        model.check_features(qs.dim, qs.metadata, path=queries)
+        qids = [str(q) for q in (query_ids or np.asarray(qs.ids).tolist())]
+        qX = np.asarray(qs.read_ids(qids), dtype=np.float32)
+    if len(set(qids)) != len(qids):
+        raise UsageError("a query is named twice", hint="give each --query-id once")
+    return qids, qX
+
+
+def _simulate_query(run: _Run, j: int, qid: str, qseq: str, dist, qdir, summary_file: bool):
+    """One query: yields, capture, read counts, their evaluation; files into ``qdir``.
+    Returns (the query's summary, its results page)."""
+    from ..evaluation.recall import nearest_neighbors
+    from ..io import provenance, write_json
+    from ..simulation.wetlab import simulate_counts, write_reads
+    from .analyze import evaluate_query, write_enrichment
+
+    config, db = run.config, run.db
+    tq = time.time()
+    must = nearest_neighbors(dist, config.k) if config.neighbours else None
+    pred, sim, refined, imp, cap, captured = _captured(run, j, qseq, must, qdir)
+    counts = simulate_counts(captured, run.wetlab, rng=run.rng, abundance=run.abundance)
+    _write_query_tables(qdir, db.image_ids, counts, pred, sim, imp, dist)
+    lab = qlab = None
+    if run.labels is not None and run.labels.get(qid) is not None:
+        # mAP@k needs the query's label; a query without one gets recall figures only
+        lab = np.asarray([run.labels.get(str(i)) for i in db.image_ids], dtype=object)
+        qlab = run.labels[qid]
+    e = None
+    if run.input_counts is not None:
+        e = write_enrichment(qdir / "enrichment.csv.gz", db.image_ids, counts, run.input_counts)
+    s, page = evaluate_query(qdir, counts, db.image_ids, dist, name=qid, k=config.k,
+                             enrichment=e, labels=lab, query_label=qlab, gallery=config.gallery)
+    n_reads = None
+    if config.reads:
+        nz = np.flatnonzero(counts)
+        n_reads = write_reads(qdir / "reads.fastq.gz", counts[nz], db.oligos_fn(nz),
+                              run.wetlab, rng=run.rng)
+    s.update(cascade_stats(pred, sim, refined, imp, must))
+    if cap is not None:
+        s["capture"] = cap.stats
+    s.update({"query_id": qid, "query_features": qseq, "reads_written": n_reads,
+              "total_reads": int(counts.sum()), "seconds": round(time.time() - tq, 2)})
+    if summary_file:
+        write_json(qdir / "summary.json", {**s, "provenance": provenance()})
+    return s, page
+
+
+def _captured(run: _Run, j: int, qseq: str, must, qdir):
+    """The cascade's yields and each document's captured fraction for one query (under a
+    competitive capture model also ``capture.csv.gz``): (predicted, simulated, refined, imputed,
+    capture result or None, captured)."""
+    config = run.config
+    qrng = np.random.default_rng([config.seed, j])
+    if config.capture == "independent":
+        pred, sim, refined, imp = cascade_yields(
+            run.model, run.db, qseq, refine=config.refine, simulator=run.simulator,
+            mapper=run.mapper, chunksize=config.chunksize, batch_size=config.batch_size,
+            progress=run.progress, must=must, sample=config.sample, rng=qrng)
+        captured = np.where(np.isnan(sim), np.where(np.isnan(imp), pred, imp), sim)
+        return pred, sim, refined, imp, None, captured
+    pred, sim, refined, imp, cap = capture_one(
+        run.model, run.db, qseq, config, run.protocol, run.simulator, run.conc, must, qrng,
+        run.mapper, run.progress)
+    _write_table(qdir / "capture.csv.gz",
+                 ["ImageID", "Binding dG (kcal/mol)", "Energies", "Captured Fraction"],
+                 [run.db.image_ids, ["" if np.isnan(v) else f"{v:.4f}" for v in cap.dg_final],
+                  np.asarray(["simulated", "imputed", "none"])[cap.source],
+                  [f"{v:.6g}" for v in cap.fraction]])
+    return pred, sim, refined, imp, cap, cap.fraction
+
+
+def _write_query_tables(qdir, image_ids, counts, pred, sim, imp, dist) -> None:
+    """counts.csv.gz, yields.csv.gz and distances.csv.gz of one query."""
+    _write_table(qdir / "counts.csv.gz", ["ImageID", "Count"], [image_ids, counts])
+    _write_table(qdir / "yields.csv.gz",
+                 ["ImageID", "Predicted Yield", "Simulated Yield", "Imputed Yield"],
+                 [image_ids, [f"{p:.6g}" for p in pred],
+                  ["" if np.isnan(s) else f"{s:.6g}" for s in sim],
+                  ["" if np.isnan(v) else f"{v:.6g}" for v in imp]])
+    _write_table(qdir / "distances.csv.gz", ["ImageID", "Euclidean Distance"],
+                 [image_ids, [f"{d:.6g}" for d in dist]])
+
+
+def _summary(run: _Run, summaries: dict, features, pool, t0: float, t_db: float) -> dict:
+    """The run's summary.json."""
+    from ..io import provenance
+
+    config = run.config
+    return {
+        "format": "primo-simulation", "queries": list(summaries.values()),
+        "database": {"documents": len(run.db), "features": str(features),
+                     "pool": None if pool is None else str(pool)},
+        "model": {"path": str(run.model.path), "card_checksum": run.model.card.get("checksum")},
+        "config": {k: v for k, v in dataclasses.asdict(config).items() if k != "protocol"},
+        "wetlab": run.wetlab.to_dict(),
+        "simulator": run.simulator.to_dict(),
+        "capture": {"model": config.capture,
+                    "protocol": None if run.protocol is None else run.protocol.to_dict()},
+        "timing": {"database_seconds": round(t_db, 2),
+                   "total_seconds": round(time.time() - t0, 2)},
+        "provenance": provenance(),
+    }
 
 
 def _safe_name(qid: str) -> str:
