@@ -722,7 +722,6 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
     """
     db, manifest, layout, scheme = _pool_source(path)
     parser = BarcodeParser(scheme)
-    L = layout.length
     ids_parts, idx_parts, id_keys = [], [], []
     expected = manifest.get("documents")
     # sequences go straight into preallocated arrays when the manifest gives the count (no
@@ -732,25 +731,7 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
     n = 0
     with open_input(db, "pool file") as fh, gc_paused():
         reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError("pool file is empty", path=db,
-                            hint="expected a header ImageID,Sequence and one row per oligo") from None
-        except csv.Error as e:
-            raise DataError(f"not a CSV file ({e})", path=db) from None
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        if "ImageID" not in header or "Sequence" not in header:
-            raise DataError(f"pool file lacks column(s) "
-                            f"{', '.join(c for c in ('ImageID', 'Sequence') if c not in header)} "
-                            f"(has {', '.join(header) or 'none'})", path=db, line=1,
-                            hint="expected the published layout ImageID,Sequence")
-        ci, cs = header.index("ImageID"), header.index("Sequence")
-        need = max(ci, cs) + 1
-
-        def fail(rec, msg, hint=None):
-            raise DataError(msg, path=db, line=_exact_line(db, rec), hint=hint)
-
+        columns = _pool_header(reader, db)
         while True:
             try:
                 rows = list(itertools.islice(reader, chunksize))
@@ -761,55 +742,17 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
             rows = [r for r in rows if r]  # csv gives [] for a blank line
             if not rows:
                 continue
-            m = len(rows)
-            short = [j for j, r in enumerate(rows) if len(r) < need]
-            if short:
-                j = short[0]
-                fail(n + j, f"row has {len(rows[j])} field(s), expected ImageID and Sequence")
-            ids = [r[ci] for r in rows]
-            seqs = [r[cs] for r in rows]
-            if not all(ids):
-                fail(n + ids.index(""), "ImageID is empty")
-            lens = np.fromiter(map(len, seqs), dtype=np.int64, count=m)
-            if (lens != L).any():
-                j = int(np.flatnonzero(lens != L)[0])
-                fail(n + j, f"sequence {shorten(seqs[j])} has {lens[j]} nt, expected {L}",
-                     hint=layout.describe())
-            try:
-                buf = "".join(seqs).encode("ascii")
-            except UnicodeEncodeError:
-                j = next(j for j, s in enumerate(seqs) if not s.isascii())
-                fail(n + j, f"sequence {shorten(seqs[j])} has non-ASCII characters")
-            mat = np.frombuffer(buf, dtype=np.uint8).reshape(m, L)
-            if (mat >= ord("a")).any():
-                mat = _UPPER[mat]
-            codes = _CODE[mat]
-            const_ok = (codes != 255).all(axis=1)
-            for sl, part in ((layout.fp_slice, layout.fp), (layout.ip_slice, layout.ip),
-                             (layout.rp_slice, layout.rp)):
-                ref = _CODE[np.frombuffer(part.encode(), dtype=np.uint8)]
-                const_ok &= (codes[:, sl] == ref).all(axis=1)
-            if not const_ok.all():
-                j = int(np.flatnonzero(~const_ok)[0])
-                why = layout.problems(np.frombuffer(seqs[j].upper().encode(), np.uint8)[None, :])[0]
-                fail(n + j, f"sequence does not follow the layout: {why}", hint=layout.describe())
-            idx, j, why = parser.parse(np.ascontiguousarray(codes[:, layout.barcode_slice]))
-            if idx is None:
-                bcs = seqs[j][layout.barcode_slice].upper()
-                fail(n + j, f"{why}: {bcs}", hint="pool rows must hold exact barcodes of the pool's "
-                                                  "scheme (check the manifest's barcode parameters)")
+            ids, idx, mat = _parse_rows(rows, n, columns, layout, parser, db)
             if not allow_duplicates:
                 id_keys.append(_hash_strings(ids))
             ids_parts.append(np.array(ids))
             idx_parts.append(idx.astype(np.int64))
             if sequences:
-                bc = np.ascontiguousarray(mat[:, layout.barcode_slice]).view(
-                    f"S{layout.barcode_length}").ravel()
-                ft = np.ascontiguousarray(mat[:, layout.feature_slice]).view(
-                    f"S{layout.feature_length}").ravel()
-                bc_store.append(bc)
-                ft_store.append(ft)
-            n += m
+                bc_store.append(np.ascontiguousarray(mat[:, layout.barcode_slice]).view(
+                    f"S{layout.barcode_length}").ravel())
+                ft_store.append(np.ascontiguousarray(mat[:, layout.feature_slice]).view(
+                    f"S{layout.feature_length}").ravel())
+            n += len(rows)
     if n == 0:
         raise DataError("pool file has a header but no oligos", path=db)
     if expected is not None and int(expected) != n:
@@ -818,18 +761,91 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
     image_ids = _concat(ids_parts)
     indices = _concat(idx_parts)
     if not allow_duplicates:
-        for keys, what in ((indices, "barcode"), (np.concatenate(id_keys), "ImageID")):
-            j, first = _first_repeat(keys)
-            if j >= 0:
-                name = (f"barcode of document index {indices[j]}" if what == "barcode"
-                        else f"ImageID {shorten(str(image_ids[j]))}")
-                raise DataError(f"{name} repeats the one on line {_exact_line(db, first)}",
-                                path=db, line=_exact_line(db, j),
-                                hint=f"each oligo needs its own {what}")
+        _check_unique(image_ids, indices, np.concatenate(id_keys), db)
     return Pool(image_ids=image_ids, indices=indices,
                 barcodes=bc_store.finish() if sequences else None,
                 features=ft_store.finish() if sequences else None,
                 layout=layout, scheme=scheme, manifest=manifest, path=Path(path))
+
+
+def _pool_header(reader, db) -> tuple[int, int]:
+    """The columns of ImageID and Sequence, from the header row."""
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError("pool file is empty", path=db,
+                        hint="expected a header ImageID,Sequence and one row per oligo") from None
+    except csv.Error as e:
+        raise DataError(f"not a CSV file ({e})", path=db) from None
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    if "ImageID" not in header or "Sequence" not in header:
+        raise DataError(f"pool file lacks column(s) "
+                        f"{', '.join(c for c in ('ImageID', 'Sequence') if c not in header)} "
+                        f"(has {', '.join(header) or 'none'})", path=db, line=1,
+                        hint="expected the published layout ImageID,Sequence")
+    return header.index("ImageID"), header.index("Sequence")
+
+
+def _fail(db, rec: int, msg: str, hint=None):
+    raise DataError(msg, path=db, line=_exact_line(db, rec), hint=hint)
+
+
+def _parse_rows(rows, n: int, columns, layout: OligoLayout, parser: BarcodeParser, db):
+    """A chunk of pool rows (records ``n``.. of the file) -> (ImageIDs, document indices, the
+    oligos as upper-case ASCII bytes); DataError naming the line of the first bad row."""
+    ci, cs = columns
+    L = layout.length
+    m = len(rows)
+    short = [j for j, r in enumerate(rows) if len(r) < max(ci, cs) + 1]
+    if short:
+        j = short[0]
+        _fail(db, n + j, f"row has {len(rows[j])} field(s), expected ImageID and Sequence")
+    ids = [r[ci] for r in rows]
+    seqs = [r[cs] for r in rows]
+    if not all(ids):
+        _fail(db, n + ids.index(""), "ImageID is empty")
+    lens = np.fromiter(map(len, seqs), dtype=np.int64, count=m)
+    if (lens != L).any():
+        j = int(np.flatnonzero(lens != L)[0])
+        _fail(db, n + j, f"sequence {shorten(seqs[j])} has {lens[j]} nt, expected {L}",
+              hint=layout.describe())
+    try:
+        buf = "".join(seqs).encode("ascii")
+    except UnicodeEncodeError:
+        j = next(j for j, s in enumerate(seqs) if not s.isascii())
+        _fail(db, n + j, f"sequence {shorten(seqs[j])} has non-ASCII characters")
+    mat = np.frombuffer(buf, dtype=np.uint8).reshape(m, L)
+    if (mat >= ord("a")).any():
+        mat = _UPPER[mat]
+    codes = _CODE[mat]
+    const_ok = (codes != 255).all(axis=1)
+    for sl, part in ((layout.fp_slice, layout.fp), (layout.ip_slice, layout.ip),
+                     (layout.rp_slice, layout.rp)):
+        ref = _CODE[np.frombuffer(part.encode(), dtype=np.uint8)]
+        const_ok &= (codes[:, sl] == ref).all(axis=1)
+    if not const_ok.all():
+        j = int(np.flatnonzero(~const_ok)[0])
+        why = layout.problems(np.frombuffer(seqs[j].upper().encode(), np.uint8)[None, :])[0]
+        _fail(db, n + j, f"sequence does not follow the layout: {why}", hint=layout.describe())
+    idx, j, why = parser.parse(np.ascontiguousarray(codes[:, layout.barcode_slice]))
+    if idx is None:
+        bcs = seqs[j][layout.barcode_slice].upper()
+        _fail(db, n + j, f"{why}: {bcs}", hint="pool rows must hold exact barcodes of the pool's "
+                                               "scheme (check the manifest's barcode parameters)")
+    return ids, idx, mat
+
+
+def _check_unique(image_ids, indices, id_keys, db) -> None:
+    """DataError naming both lines when a barcode (document index) or an ImageID (its key)
+    repeats."""
+    for keys, what in ((indices, "barcode"), (id_keys, "ImageID")):
+        j, first = _first_repeat(keys)
+        if j >= 0:
+            name = (f"barcode of document index {indices[j]}" if what == "barcode"
+                    else f"ImageID {shorten(str(image_ids[j]))}")
+            raise DataError(f"{name} repeats the one on line {_exact_line(db, first)}",
+                            path=db, line=_exact_line(db, j),
+                            hint=f"each oligo needs its own {what}")
 
 
 def pool_info(path, *, verify: bool = False) -> dict:
