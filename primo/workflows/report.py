@@ -582,6 +582,43 @@ def _anchor(qid: str, used: set) -> str:
     return b
 
 
+def _find_pictures(queries, images, gallery):
+    """(ImageID -> picture file or None, why the page has no pictures or None, pictures on?) for
+    the queries and the documents the page draws."""
+    if gallery and images is not None:
+        ids = []
+        for r in queries:
+            ids.append(r.query_id)
+            for rr in (r, r.enrichment):
+                if rr is None:
+                    continue
+                ids += [d.image_id for d in rr.top]
+                ids += [d.image_id for docs in rr.grid.values() for d in docs]
+        found = images.find(ids)
+        if not any(v is not None for v in found.values()):
+            return found, images.why_none(), False
+        return found, None, True
+    if not gallery:
+        return {}, "pictures are turned off (--gallery 0).", False
+    return {}, ("no source of pictures was given: give --images DIR (pictures named "
+                "<ImageID>.png/.jpg), or use feature stores made by primo extract, which records "
+                "each image's file."), False
+
+
+def _queries_table(queries, anchors, pics, enabled) -> list:
+    """The table of every query's figures (pages with several queries)."""
+    rows = ["<h2>Results by query</h2>", "<table><tr><th>query</th><th></th><th>label</th>"
+            "<th>50% recall at</th><th>90% recall at</th></tr>"]
+    for r, a in zip(queries, anchors):
+        thumb = pics.tag(r.query_id) if enabled else ""
+        rows.append(f"<tr><td><a href='#{a}'>{html.escape(r.query_id)}</a></td>"
+                    f"<td class='doc'>{thumb}</td><td>{html.escape(r.label or '')}</td>"
+                    f"<td>{_pct(r.proportion_at_recall(0.5))}</td>"
+                    f"<td>{_pct(r.proportion_at_recall(0.9))}</td></tr>")
+    rows.append("</table>")
+    return rows
+
+
 def write_results_page(out_dir, queries, *, images: ImageSource | None = None,
                        title: str = "primo: search results", gallery: bool = True,
                        intro_html: str = "", extra_html: str = "", page: str = "report.html",
@@ -621,28 +658,7 @@ def write_results_page(out_dir, queries, *, images: ImageSource | None = None,
     files.mkdir(exist_ok=True)
     prefix = files.name + "/"
     cache = ThumbnailCache(files / "thumbs", url_prefix=prefix + "thumbs/", warn=warn)
-    why = None
-    found = {}
-    enabled = bool(gallery) and images is not None
-    if enabled:
-        ids = []
-        for r in queries:
-            ids.append(r.query_id)
-            for rr in (r, r.enrichment):
-                if rr is None:
-                    continue
-                ids += [d.image_id for d in rr.top]
-                ids += [d.image_id for docs in rr.grid.values() for d in docs]
-        found = images.find(ids)
-        if not any(v is not None for v in found.values()):
-            why = images.why_none()
-            enabled = False
-    elif not gallery:
-        why = "pictures are turned off (--gallery 0)."
-    else:
-        why = ("no source of pictures was given: give --images DIR (pictures named "
-               "<ImageID>.png/.jpg), or use feature stores made by primo extract, which records "
-               "each image's file.")
+    found, why, enabled = _find_pictures(queries, images, gallery)
     pics = _Pictures(cache, found, why, enabled)
     prov = provenance()
     sub = subtitle or (f"primo {prov.get('primo_version')} · {prov.get('command', '')}")
@@ -655,15 +671,7 @@ def write_results_page(out_dir, queries, *, images: ImageSource | None = None,
     used: set = set()
     anchors = [_anchor(r.query_id, used) for r in queries]
     if len(queries) > 1:
-        body += ["<h2>Results by query</h2>", "<table><tr><th>query</th><th></th><th>label</th>"
-                 "<th>50% recall at</th><th>90% recall at</th></tr>"]
-        for r, a in zip(queries, anchors):
-            thumb = pics.tag(r.query_id) if enabled else ""
-            body.append(f"<tr><td><a href='#{a}'>{html.escape(r.query_id)}</a></td>"
-                        f"<td class='doc'>{thumb}</td><td>{html.escape(r.label or '')}</td>"
-                        f"<td>{_pct(r.proportion_at_recall(0.5))}</td>"
-                        f"<td>{_pct(r.proportion_at_recall(0.9))}</td></tr>")
-        body.append("</table>")
+        body += _queries_table(queries, anchors, pics, enabled)
     for r, a in zip(queries, anchors):
         fig = files / f"{a}.png"
         plot_query_figure(r, fig)
