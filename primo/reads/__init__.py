@@ -120,5 +120,6 @@ from .structure import HOW, IP_STAGES, REASONS, ReadStructure
 
 __all__ = [
     "ReadStructure", "ReadAssigner", "Assignment", "ReadCounts", "count_reads", "pair_inputs",
-    "align_counts", "apply_exclusions", "REASONS", "HOW", "DEFAULT_CHUNKSIZE", "MIN_YIELD",
+    "align_counts", "apply_exclusions", "REASONS", "HOW", "IP_STAGES", "DEFAULT_CHUNKSIZE",
+    "MIN_YIELD",
 ]
