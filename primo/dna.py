@@ -11,19 +11,21 @@ import numpy as np
 from .errors import DataError
 
 __all__ = [
-    "BASES", "revcomp", "validate_sequence", "encode_seqs", "decode_seqs", "onehot",
-    "from_onehot", "revcomp_onehot", "gc_fraction", "longest_homopolymer",
+    "BASES", "BYTE_CODE", "LETTERS", "revcomp", "validate_sequence", "encode_seqs", "decode_seqs",
+    "onehot", "from_onehot", "revcomp_onehot", "gc_fraction", "longest_homopolymer",
 ]
 
 BASES = "ACGT"
 _COMP = str.maketrans("ACGTacgtNn", "TGCAtgcaNn")
 
-# byte -> code (A=0 C=1 G=2 T=3, anything else 255)
-_CODE = np.full(256, 255, dtype=np.uint8)
+#: ASCII byte -> base code (A=0 C=1 G=2 T=3, either case; anything else 255): the one look-up
+#: table from bytes to codes (``BYTE_CODE[np.frombuffer(b"ACGT", np.uint8)]`` -> 0 1 2 3)
+BYTE_CODE = np.full(256, 255, dtype=np.uint8)
 for _i, _b in enumerate(BASES):
-    _CODE[ord(_b)] = _i
-    _CODE[ord(_b.lower())] = _i
-_LETTERS = np.frombuffer(BASES.encode(), dtype=np.uint8)
+    BYTE_CODE[ord(_b)] = _i
+    BYTE_CODE[ord(_b.lower())] = _i
+#: base code -> ASCII byte (the inverse of :data:`BYTE_CODE`)
+LETTERS = np.frombuffer(BASES.encode(), dtype=np.uint8)
 
 
 def revcomp(seq: str) -> str:
@@ -70,7 +72,7 @@ def encode_seqs(seqs, length: int | None = None, *, what: str = "sequence", path
     except UnicodeEncodeError:
         buf = None
     if buf is not None and len(buf) == L * len(seqs):
-        codes = _CODE[np.frombuffer(buf, dtype=np.uint8)].reshape(len(seqs), L)
+        codes = BYTE_CODE[np.frombuffer(buf, dtype=np.uint8)].reshape(len(seqs), L)
         if not (codes == 255).any():
             return codes
     # slow path: report the first bad one; clean (stripped, upper-cased) sequences are encoded
@@ -78,7 +80,7 @@ def encode_seqs(seqs, length: int | None = None, *, what: str = "sequence", path
     for i, s in enumerate(seqs):
         kw = {"line": first_line + i} if first_line is not None else {"record": i}
         clean.append(validate_sequence(s, length=L, what=what, path=path, **kw))
-    return _CODE[np.frombuffer("".join(clean).encode("ascii"), dtype=np.uint8)].reshape(len(clean), L)
+    return BYTE_CODE[np.frombuffer("".join(clean).encode("ascii"), dtype=np.uint8)].reshape(len(clean), L)
 
 
 def decode_seqs(codes: np.ndarray) -> list[str]:
@@ -86,7 +88,7 @@ def decode_seqs(codes: np.ndarray) -> list[str]:
     codes = np.asarray(codes, dtype=np.uint8)
     if codes.ndim == 1:
         codes = codes[None, :]
-    letters = _LETTERS[codes]
+    letters = LETTERS[codes]
     return [row.tobytes().decode("ascii") for row in letters]
 
 

@@ -38,9 +38,10 @@ from .errors import DataError, UsageError, shorten
 
 __all__ = [
     "atomic_file", "atomic_dir", "open_output", "open_input", "is_gzip", "provenance",
-    "set_command", "write_json", "json_default", "read_csv_rows", "gc_paused", "GZIP_LEVEL",
+    "set_command", "write_json", "json_default", "read_csv_rows", "read_id_table", "gc_paused",
+    "GZIP_LEVEL",
     "OUTPUT_MARKER", "output_policy", "check_output_dir", "check_output_file", "claim_output_dir",
-    "building_dir", "read_marker", "write_marker",
+    "building_dir", "read_marker", "write_marker", "default_permissions",
 ]
 
 GZIP_LEVEL = 3  # fast; level 9 is several times slower for a few % smaller files
@@ -49,9 +50,30 @@ _COMMAND: str | None = None
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask, read without changing it where the system allows."""
+    try:  # Linux: read it without changing it (os.umask would briefly change it for all threads)
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (other threads may see 022 meanwhile)
     os.umask(mask)
     return mask
+
+
+def default_permissions(path) -> None:
+    """Give a finished output (a file, or a directory and its files) the permissions of a normally
+    created one (temporary names are created private: 0600 / 0700)."""
+    path = Path(path)
+    if path.is_dir():
+        _default_mode(path, directory=True)
+        for p in path.iterdir():
+            if p.is_file():
+                _default_mode(p, directory=False)
+    else:
+        _default_mode(path, directory=False)
 
 
 def _default_mode(path, directory: bool) -> None:
@@ -593,6 +615,39 @@ def read_csv_rows(path, required: list[str], what: str = "CSV file"):
                             path=path, line=1, hint=f"expected columns {', '.join(required)}")
         pos = {h: i for i, h in enumerate(header)}
         yield from _csv_body(reader, header, pos, path, what)
+
+
+def read_id_table(path, column: str, *, what: str, convert=str, kind: str = "valid",
+                  check=None, hint: str | None = None):
+    """An ``ImageID,<column>`` table (plain or gzip: read counts, distances, labels, enrichment)
+    -> ``(image_ids, values, lines)``, lists in file order (``lines``: each row's file line).
+
+    ``convert`` turns a value's text into a value; a ValueError becomes a DataError naming the line
+    (``"<column> 'x' of ImageID 'a' is not <kind>"``). ``check(value)`` returns what is wrong with
+    a value ('' when nothing is). A repeated ImageID raises DataError naming both lines. ``hint``
+    goes with the value errors.
+    """
+    ids, values, lines, first = [], [], [], {}
+    for line, row in read_csv_rows(path, ["ImageID", column], what=what):
+        iid = row["ImageID"].strip()
+        if iid in first:
+            raise DataError(f"ImageID {iid!r} appears twice (first on line {first[iid]})",
+                            path=path, line=line, hint=f"give one {column} per document")
+        first[iid] = line
+        text = row[column].strip()
+        try:
+            v = convert(text)
+        except ValueError:
+            raise DataError(f"{column} {text!r} of ImageID {iid!r} is not {kind}", path=path,
+                            line=line, hint=hint) from None
+        problem = check(v) if check is not None else ""
+        if problem:
+            raise DataError(f"{column} {text!r} of ImageID {iid!r} {problem}", path=path,
+                            line=line, hint=hint)
+        ids.append(iid)
+        values.append(v)
+        lines.append(line)
+    return ids, values, lines
 
 
 def _csv_body(reader, header, pos, path, what):

@@ -13,7 +13,7 @@ art-nextgen-simulation-tools), not from primo's own error model:
    that covers the barcode in both orientations; ``--qshift`` lowers ART's quality scores (and so
    raises its substitution rate, x10^(-qshift/10)); ``--indel`` sets its insertion and deletion
    rates per base;
-4. every read is placed by :class:`primo.analysis.reads.ReadAssigner` (the engine of
+4. every read is placed by :class:`primo.reads.ReadAssigner` (the engine of
    ``primo analyze``) and by a reimplementation of the published pipeline (exact IP, forward
    strand only, exact codebook, ``reedsolo``); the counts of :func:`count_reads` over the FASTQ
    files are checked against the per-read assignments;
@@ -45,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from primo import constants as C  # noqa: E402
-from primo.analysis.reads import ReadAssigner, count_reads, pair_inputs  # noqa: E402,F401
+from primo.reads import ReadAssigner, count_reads, pair_inputs  # noqa: E402,F401
 from primo.barcodes import BarcodeScheme  # noqa: E402
 
 ACGT = np.frombuffer(b"ACGT", dtype=np.uint8)

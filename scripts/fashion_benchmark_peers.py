@@ -57,7 +57,7 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=100)
     args = ap.parse_args(argv)
 
-    from primo.analysis.benchmark import benchmark_stores
+    from primo.benchmark.core import benchmark_stores
     from primo.features.store import write_features
 
     train = load_split("train", args.dir).reshape(-1, 784).astype(np.float32)

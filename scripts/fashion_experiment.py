@@ -144,7 +144,7 @@ def main():
     simsum = json.loads((sim / "summary.json").read_text())
     maps = [q.get("map_at_k", {}).get("10") for q in simsum["queries"]]
     maps = [m for m in maps if m is not None]
-    from primo.features.metrics import map_at_k
+    from primo.evaluation.neighbors import map_at_k
 
     with FeatureStore.open(w / "train-embed.h5") as st:
         dbX, dbL = st.read(0, st.n), st.labels

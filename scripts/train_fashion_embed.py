@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 from primo import __version__  # noqa: E402
 from primo.features.datasets import load_fashion_mnist  # noqa: E402
 from primo.features.embed import embed, save_embedder, train_embedder  # noqa: E402
-from primo.features.metrics import map_at_k  # noqa: E402
+from primo.evaluation.neighbors import map_at_k  # noqa: E402
 
 
 def main(argv=None):

@@ -1,4 +1,4 @@
-"""The compiled common case of ``primo analyze`` (primo/analysis/_fastreads.c) against numpy.
+"""The compiled common case of ``primo analyze`` (primo/reads/_fastreads.c) against numpy.
 
 The kernel decides only the reads it can (IP at or near its offset in one orientation, a barcode
 plain Reed-Solomon decodes into the pool) and leaves the rest to the vectorised implementation;
@@ -13,10 +13,13 @@ import numpy as np
 import pytest
 
 from primo import constants as C
-from primo.analysis import reads as R
+from primo import reads as R
+from primo.reads import counting, fastq, workers
+from primo.reads import kernel as K
+from primo.reads.structure import R_ASSIGNED
 from primo.barcodes import BarcodeScheme
 
-fast = pytest.importorskip("primo.analysis._fastreads",
+fast = pytest.importorskip("primo.reads._fastreads",
                            reason="the C kernel was not built (no compiler at install time)")
 
 ACGT = np.frombuffer(b"ACGT", np.uint8)
@@ -98,7 +101,7 @@ def test_kernel_matches_numpy(structure):
     got, ref, decided = _both(ra, seqs)
     _same(got, ref)
     assert decided > 0.15 * len(seqs)             # the kernel did its share ...
-    assert (ref.reason != R.R_ASSIGNED).sum() > 500  # ... and numpy the rest, of every kind
+    assert (ref.reason != R_ASSIGNED).sum() > 500  # ... and numpy the rest, of every kind
     assert set(np.unique(ref.reason).tolist()) >= {0, 1, 3, 4}
     assert set(np.unique(got.ip_stage).tolist()) >= {0, 1, 2}
 
@@ -113,7 +116,7 @@ def test_kernel_matches_numpy_on_75_nt_reads(fp_anchor):
     got, ref, decided = _both(ra, seqs)
     _same(got, ref)
     assert decided > 0.6 * len(seqs)
-    placed = (ref.reason == R.R_ASSIGNED).mean()
+    placed = (ref.reason == R_ASSIGNED).mean()
     # without FP only the few reads with a short random prefix hold IP
     assert (0.15 < placed < 0.5) if fp_anchor else placed < 0.05
 
@@ -143,13 +146,13 @@ def test_kernel_uses_the_pool_rows_not_the_indices():
 
 
 def test_switched_off_by_environment(monkeypatch):
-    monkeypatch.setattr(R, "_FAST", False)
+    monkeypatch.setattr(K, "_FAST", False)
     monkeypatch.setenv("PRIMO_NO_KERNEL", "1")
-    assert R._fastreads() is None
+    assert K.fastreads() is None
     assert R.ReadAssigner([1, 2])._kernel_args() is None
-    monkeypatch.setattr(R, "_FAST", False)
+    monkeypatch.setattr(K, "_FAST", False)
     monkeypatch.delenv("PRIMO_NO_KERNEL")
-    assert R._fastreads() is fast
+    assert K.fastreads() is fast
 
 
 def test_kernel_survives_pickling():
@@ -177,14 +180,14 @@ def test_kernel_rejects_inconsistent_arguments():
 def _parse_both(data, monkeypatch):
     out = []
     for kernel in (True, False):
-        monkeypatch.setattr(R, "_FAST", fast if kernel else None)
+        monkeypatch.setattr(K, "_FAST", fast if kernel else None)
         try:
-            p = R._parse_chunk(data)
+            p = fastq._parse_chunk(data)
             out.append(("ok", p.starts.tolist(), p.lens.tolist(), p.n_lines, p.first_name,
                         p.last_name, [bytes(p.a[s:s + n]) for s, n in zip(p.starts, p.lens)]))
-        except R._FormatProblem as e:
+        except fastq._FormatProblem as e:
             out.append(("error", e.line, e.message))
-    monkeypatch.setattr(R, "_FAST", False)
+    monkeypatch.setattr(K, "_FAST", False)
     return out
 
 
@@ -218,8 +221,8 @@ def test_parser_matches_numpy_and_dnaio(monkeypatch):
 
 def test_round_robin_takes_files_in_turn():
     gens = [iter("ab"), iter("cdef"), iter(""), iter("g")]
-    assert list(R._round_robin(gens, width=2)) == list("acbdefg")
-    assert list(R._round_robin([iter("ab"), iter("cd")], width=1)) == list("abcd")
+    assert list(counting._round_robin(gens, width=2)) == list("acbdefg")
+    assert list(counting._round_robin([iter("ab"), iter("cd")], width=1)) == list("abcd")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -281,7 +284,7 @@ def _same_for_any_batch(pool, files, monkeypatch, batches, **kw):
     kw = dict(kw, mapper=SerialMapper(), chunksize=64 * 1024, show_progress=False)
     ref = R.count_reads(pool, files, by_file=False, **kw)
     for batch in batches:
-        monkeypatch.setattr(R, "_DEFER_BATCH", batch)
+        monkeypatch.setattr(workers, "_DEFER_BATCH", batch)
         rc = R.count_reads(pool, files, by_file=True, **kw)
         assert (rc.counts == ref.counts).all()
         assert ({k: v for k, v in rc.stats.items() if k not in _TIMING}

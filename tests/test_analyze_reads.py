@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from primo import constants as C
-from primo.analysis import reads as R
+from primo import reads as R
+from primo.reads import fastq
 from primo.barcodes import BarcodeScheme
 from primo.io import write_marker
 from primo.barcodes.decode import decode_reference
@@ -306,7 +307,7 @@ def test_chunking_keeps_records_whole():
     data = "".join(recs).encode()
     for size in (64, 300, 1000, 5000):
         # chunks are views of one reused buffer: copy each before the next
-        chunks = [bytes(c) for c in R._fastq_chunks(io.BytesIO(data), size)]
+        chunks = [bytes(c) for c in fastq._fastq_chunks(io.BytesIO(data), size)]
         assert b"".join(chunks) == data
         names = []
         for c in chunks:
@@ -415,7 +416,7 @@ def test_cli_counts_input_and_labels(run_cli, adir, pool, tmp_path):
                                 "--labels", labels, "--query-id", "q1", "--map-k", "5"])
     assert res.exit_code == 0, err
     stats = json.loads((out / "stats.json").read_text())
-    from primo.analysis.recall import map_at_k_from_scores
+    from primo.evaluation.recall import map_at_k_from_scores
 
     assert stats["search"]["map_at_k"]["5"] == pytest.approx(
         map_at_k_from_scores(c, lab, "cat", 5)[0])

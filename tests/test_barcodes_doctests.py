@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["primo.barcodes.scheme", "primo.barcodes.decode", "primo.barcodes.stream"]
+MODULES = ["primo.barcodes.scheme", "primo.barcodes.decode", "primo.barcodes.stream",
+           "primo.barcodes.parse"]
 
 
 @pytest.mark.parametrize("name", MODULES)

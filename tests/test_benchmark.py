@@ -8,13 +8,15 @@ import warnings
 import numpy as np
 import pytest
 
-from primo.analysis import ann
-from primo.analysis.benchmark import (
-    BENCHMARK_COLUMNS, BenchmarkRow, PeerSkippedWarning, exact_knn, mean_points, pareto_frontier,
-    primo_rows_from_counts, primo_rows_from_points, proportion_at_recall, read_counts_table,
+from primo.benchmark import peers as ann
+from primo.benchmark.core import (
+    BENCHMARK_COLUMNS, BenchmarkRow, PeerSkippedWarning, mean_points,
+    primo_rows_from_counts, primo_rows_from_points, read_counts_table,
     run_benchmark,
 )
 from primo.errors import DataError, UsageError
+from primo.evaluation.neighbors import exact_knn
+from primo.evaluation.recall import pareto_frontier, proportion_at_recall
 from primo.features.store import write_features
 
 
@@ -401,7 +403,7 @@ def test_benchmark_row_csv_format():
         ["primo", "q", "12", "100", "10", "3.5", "t=1"]
 
 
-@pytest.mark.parametrize("modname", ["primo.analysis.ann", "primo.analysis.benchmark"])
+@pytest.mark.parametrize("modname", ["primo.benchmark.peers", "primo.benchmark.core"])
 def test_docstring_examples(modname):
     import doctest
     import importlib

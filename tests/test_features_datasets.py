@@ -9,7 +9,7 @@ import pytest
 from primo.errors import DataError, UsageError
 from primo.features.datasets import (FASHION_MNIST_DIR, demo_arrays, demo_images, load_fashion_mnist,
                                      read_idx)
-from primo.features.metrics import map_at_k
+from primo.evaluation.neighbors import map_at_k
 from primo.features.synthetic import SyntheticFC2, pair_share_within, write_synthetic
 from primo.features.store import FeatureStore
 from primo.parallel import get_mapper

@@ -4,11 +4,10 @@ import doctest
 
 import pytest
 
-import primo.features.metrics
 import primo.features.store
 
 
-@pytest.mark.parametrize("module", [primo.features.store, primo.features.metrics])
+@pytest.mark.parametrize("module", [primo.features.store])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

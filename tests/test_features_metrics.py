@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from primo.errors import UsageError
-from primo.features.metrics import average_precision_at_k, knn, map_at_k
+from primo.evaluation.neighbors import average_precision_at_k, knn, map_at_k
 from primo.features.store import FeatureStore, write_features
 
 

@@ -6,12 +6,13 @@ import importlib
 import numpy as np
 import pytest
 
-from primo.analysis import recall as Q
+from primo.evaluation import recall as Q
+from primo.workflows.analyze import evaluate_counts
 from primo.errors import DataError, UsageError
 
 
-@pytest.mark.parametrize("modname", ["primo.analysis.recall", "primo.analysis.reads",
-                                     "primo.analysis.plots"])
+@pytest.mark.parametrize("modname", ["primo.evaluation.recall", "primo.reads.assign",
+                                     "primo.evaluation.plots", "primo.evaluation.neighbors"])
 def test_docstring_examples(modname):
     res = doctest.testmod(importlib.import_module(modname), optionflags=doctest.ELLIPSIS)
     assert res.failed == 0
@@ -61,7 +62,7 @@ def test_recall_curve_csv_roundtrip(tmp_path):
     assert c.proportion_at_recall(1.0) == pytest.approx(full)
     assert c.proportion_at_recall(0.5) <= full
     s = c.summary()
-    assert set(s["proportion_at_recall"]) == {"10%", "50%", "90%", "100%"}
+    assert set(s["proportion_at_recall"]) == {"0.1", "0.5", "0.9", "1"}
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="not a thresholds file"):
         Q.RecallCurve.read_csv(tmp_path / "bad.csv", n_db=10)
@@ -144,7 +145,7 @@ def test_plot_recall_several_curves(tmp_path):
         counts = rng.poisson(1, 2000)
         curves.append(Q.recall_curve(counts, rng.random(2000), k=100, name=name))
     curves.append(("tuple", np.array([0.1, 0.5, 1.0]), np.array([0.001, 0.01, 0.5])))
-    from primo.analysis.plots import plot_recall
+    from primo.evaluation.plots import plot_recall
 
     p = plot_recall(curves, tmp_path / "r.png", n_db=2000, title="test")
     data = p.read_bytes()
@@ -157,12 +158,12 @@ def test_evaluate_counts_writes_files(tmp_path):
     counts = rng.poisson(1, 300)
     ids = np.array([f"i{k}" for k in range(300)])
     labels = np.where(np.arange(300) % 3 == 0, "a", "b").astype(object)
-    s = Q.evaluate_counts(counts, ids, rng.random(300), tmp_path, k=20, name="q",
+    s = evaluate_counts(counts, ids, rng.random(300), tmp_path, k=20, name="q",
                           labels=labels, query_label="a", map_ks=(5,))
     assert (tmp_path / "thresholds.csv").exists() and (tmp_path / "recall.png").exists()
     assert s["k"] == 20 and set(s["map_at_k"]) == {"5"}
     with pytest.raises(UsageError, match="query's label"):
-        Q.evaluate_counts(counts, ids, None, tmp_path, labels=labels)
+        evaluate_counts(counts, ids, None, tmp_path, labels=labels)
 
 
 def test_cli_features_query_and_counts_without_pool(run_cli, tmp_path):
@@ -196,7 +197,7 @@ def test_cli_features_query_and_counts_without_pool(run_cli, tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["search"]["name"] == "query" and stats["excluded"] == {"img299": before}
     assert stats["counted"] == int(counts.sum())
-    from primo.analysis.reads import ReadCounts
+    from primo.reads import ReadCounts
 
     back = ReadCounts.read(out / "counts.csv.gz")
     assert back.image_ids.tolist() == ids and (back.counts == counts).all()
@@ -204,7 +205,7 @@ def test_cli_features_query_and_counts_without_pool(run_cli, tmp_path):
 
 
 def test_enrichment_scores_and_real_valued_thresholds(tmp_path):
-    from primo.analysis.recall import RecallCurve, enrichment_scores, recall_curve, threshold_table
+    from primo.evaluation.recall import RecallCurve, enrichment_scores, recall_curve, threshold_table
     from primo.errors import DataError, UsageError
 
     c = np.array([0, 4, 4, 1, 9])

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import primo.analysis.results
+import primo.evaluation.results
 import primo.workflows.report
-from primo.analysis.results import choose_thresholds, distance_boxes, summarize_query
+from primo.evaluation.results import choose_thresholds, distance_boxes, summarize_query
 from primo.errors import UsageError
 from primo.workflows.report import ImageSource, ThumbnailCache, write_results_page
 
 from _browser import check_page
 
 
-@pytest.mark.parametrize("module", [primo.analysis.results, primo.workflows.report])
+@pytest.mark.parametrize("module", [primo.evaluation.results, primo.workflows.report])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -136,7 +136,7 @@ def test_simulate_samples_the_rest_and_imputes_it(tiny_workspace, queries, tmp_p
     """Outside the refined set and the neighbours, a stratified random sample is simulated and its
     yields stand in for every other document (the predictor misses binders among unrelated
     documents; leaving them at predicted values would flatter the recall curve)."""
-    from primo.analysis.recall import nearest_neighbors
+    from primo.evaluation.recall import nearest_neighbors
 
     ws = tiny_workspace
     out = tmp_path / "s"
@@ -201,10 +201,13 @@ def test_input_library_and_enrichment_ranking(tiny_workspace, queries, tmp_path,
         enr = _rows(q / "enrichment.csv.gz")
         counts = _rows(q / "counts.csv.gz")
         assert [r["ImageID"] for r in enr] == ids
+        # the layout primo analyze writes
+        assert list(enr[0]) == ["ImageID", "Count", "Input Count", "Enrichment"]
+        assert [e["Count"] for e in enr] == [c["Count"] for c in counts]
         # not sequenced in the selection: enrichment 0
         assert all(float(e["Enrichment"]) == 0 for e, c in zip(enr, counts) if c["Count"] == "0")
         assert (q / "enrichment" / "thresholds.csv").exists()
-        assert qs["enrichment"]["proportion_at_recall"]["100%"] is not None
+        assert qs["enrichment"]["proportion_at_recall"]["1"] is not None
     # primo analyze ranks the same way from the files
     q = qdirs[0]
     an = tmp_path / "an"

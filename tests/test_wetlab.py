@@ -4,7 +4,7 @@ import dnaio
 import numpy as np
 import pytest
 
-from primo.analysis.wetlab import WetLabModel, reads_from_counts, simulate_counts, write_reads
+from primo.simulation.wetlab import WetLabModel, reads_from_counts, simulate_counts, write_reads
 from primo.barcodes import BarcodeScheme
 from primo.constants import FP, IP, READ_RANDOM_PREFIX, RP
 from primo.dna import revcomp
@@ -80,8 +80,8 @@ def test_write_reads_gzip_and_errors(tmp_path):
 def test_input_library_measures_the_pool_and_enrichment_removes_its_spread():
     """One pool for every query; its input library divides the synthesis/PCR spread out of the
     ranking, so documents of equal yield rank together and binders rank above weaker binders."""
-    from primo.analysis.recall import enrichment_scores
-    from primo.analysis.wetlab import pool_abundance, simulate_input_counts
+    from primo.evaluation.recall import enrichment_scores
+    from primo.simulation.wetlab import pool_abundance, simulate_input_counts
 
     n = 20_000
     model = WetLabModel(sigma_synthesis=0.6)

@@ -1,10 +1,6 @@
-"""Analysis of similarity-search experiments: reads -> counts -> search quality.
+"""Old import paths kept for scripts that other work in progress still uses (to be removed).
 
-Modules (imported on use, so ``import primo.analysis`` stays light):
-
-* :mod:`primo.analysis.reads` -- FASTQ reads -> per-document read counts (``primo analyze``);
-* :mod:`primo.analysis.recall` -- nearest neighbours, threshold tables, recall curves, mAP@k;
-* :mod:`primo.analysis.plots` -- Fig. 3B-style recall plots (matplotlib);
-* :mod:`primo.analysis.wetlab` -- the wet-lab step in silico;
-* :mod:`primo.analysis.benchmark` / :mod:`primo.analysis.ann` -- primo against ANN peers.
+Everything here moved: reads to :mod:`primo.reads`; recall curves, thresholds and plots to
+:mod:`primo.evaluation`; the ANN peers and the benchmark to :mod:`primo.benchmark`; the wet-lab
+step to :mod:`primo.simulation.wetlab`.
 """

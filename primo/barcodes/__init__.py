@@ -5,6 +5,8 @@
 * :mod:`primo.barcodes.decode`: :class:`BarcodeDecoder`, bulk decoding with error and erasure
   correction and pool-restricted resolution, its status table, and the per-codeword
   :func:`decode_reference` built on reedsolo;
+* :mod:`primo.barcodes.parse`: :class:`BarcodeParser`, exact barcodes (no correction) ->
+  document indices, for the barcodes of a pool file;
 * :mod:`primo.barcodes.stream`: line-oriented encode/decode for pipes (``primo barcodes``).
 """
 

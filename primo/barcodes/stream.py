@@ -27,7 +27,7 @@ from ..errors import DataError, shorten
 from .decode import BAD_CHARACTERS, BAD_LENGTH, STATUS_NAMES, BarcodeDecoder
 from .scheme import BarcodeScheme
 
-__all__ = ["encode_lines", "decode_lines", "load_pool", "DEFAULT_CHUNKSIZE"]
+__all__ = ["encode_lines", "decode_lines", "DEFAULT_CHUNKSIZE"]
 
 DEFAULT_CHUNKSIZE = 1 << 16
 
@@ -163,14 +163,3 @@ def decode_lines(lines: Iterable[str], decoder: BarcodeDecoder | None = None, *,
         if status:
             out = out + "\t" + names[res.status].astype(object)
         yield "\n".join(out.tolist()) + "\n"
-
-
-def load_pool(path):
-    """``(scheme, document indices)`` of a pool directory or ``database_seqs.csv.gz``.
-
-    Reads it with :func:`primo.oligos.pool.read_pool` (barcodes and features are not kept).
-    """
-    from ..oligos.pool import read_pool
-
-    pool = read_pool(path, sequences=False)
-    return pool.scheme, np.asarray(pool.indices, dtype=np.int64)

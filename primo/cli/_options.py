@@ -9,7 +9,7 @@ import click
 from ..parallel import get_mapper
 
 __all__ = ["parallel_options", "mapper_from_options", "debug_option", "overwrite_option",
-           "skip_bad_rows_option"]
+           "skip_bad_rows_option", "qc_options", "qc_config", "print_qc_summary"]
 
 
 def parallel_options(f):
@@ -96,3 +96,48 @@ def skip_bad_rows_option(command: str):
                  "listed in the output) instead of stopping at the first one.")(wrapper)
 
     return deco
+
+
+def qc_options(f):
+    """The manufacturability thresholds (``--gc-min`` .. ``--max-pool-size``) of ``pool`` and
+    ``encode-db``; None where not given."""
+    f = click.option("--max-pool-size", type=click.IntRange(min=1), default=None,
+                     help="Largest pool the provider takes (default: no limit).")(f)
+    f = click.option("--primer-match", type=click.IntRange(min=4, max=31), default=None,
+                     help="Flag a primer's 3'-terminal N nt (either orientation) inside a barcode "
+                          "or feature region [default: 10].")(f)
+    f = click.option("--max-homopolymer", type=click.IntRange(min=1), default=None,
+                     help="Longest allowed run of one base [default: 6].")(f)
+    f = click.option("--gc-max", type=click.FloatRange(0, 1), default=None,
+                     help="Highest GC fraction of an oligo [default: 0.65].")(f)
+    f = click.option("--gc-min", type=click.FloatRange(0, 1), default=None,
+                     help="Lowest GC fraction of an oligo [default: 0.25].")(f)
+    return f
+
+
+def qc_config(base, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size):
+    """``base`` (default: the default QCConfig) with the thresholds given on the command line."""
+    import dataclasses
+
+    from ..oligos.qc import QCConfig
+
+    base = base or QCConfig()
+    changes = {k: v for k, v in dict(gc_min=gc_min, gc_max=gc_max, max_homopolymer=max_homopolymer,
+                                     primer_match=primer_match,
+                                     max_pool_size=max_pool_size).items() if v is not None}
+    return dataclasses.replace(base, **changes) if changes else base
+
+
+def print_qc_summary(summary: dict) -> None:
+    """The QC summary of a pool, for the terminal."""
+    echo = click.echo
+    echo(f"QC {'passed' if summary.get('passed') else 'FAILED'}: "
+         f"{summary.get('documents_failed', 0):,} of {summary.get('documents', 0):,} oligos flagged")
+    for check, n in (summary.get("checks_failed") or {}).items():
+        echo(f"  {check:20s} {n:,}")
+    for p in summary.get("pool_problems") or []:
+        echo(f"  pool: {p}")
+    st = summary.get("stats") or {}
+    if st.get("gc_mean") is not None:
+        echo(f"  GC mean {st['gc_mean']:.3f} (min {st['gc_min']:.3f}, max {st['gc_max']:.3f}); "
+             f"longest homopolymer {st['longest_homopolymer']}")

@@ -14,7 +14,7 @@ Writes into OUT/ (atomically: on any error OUT/ is left as it was):
 ``--counts FILE`` starts from existing counts (e.g. the published ``sequencing/decoded`` files)
 instead of reads. Read files are FASTQ (or FASTA), plain or compressed, detected by content;
 ``X_R1_Y``/``X_R2_Y`` names are paired automatically (``--paired``: files are R1 R2 R1 R2 ...;
-``--single-end``: no pairing). See :mod:`primo.analysis.reads` for how reads are placed.
+``--single-end``: no pairing). See :mod:`primo.reads` for how reads are placed.
 """
 
 from __future__ import annotations
@@ -138,117 +138,26 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
         if p and not Path(p).exists():
             raise UsageError(f"{what} {p} does not exist")
 
-    from ..analysis import reads as R
+    from contextlib import nullcontext
 
-    pool = None
-    if pool_path:
-        import time
+    from ..workflows.analyze import analyze, count
 
-        from ..oligos.pool import read_pool
-
-        t = time.perf_counter()
-        pool = read_pool(pool_path, sequences=False)
-        pool_seconds = time.perf_counter() - t
     with atomic_dir(out) as tmp:
-        if reads:
-            structure = R.ReadStructure.from_layout(
-                pool.layout, prefix_length=prefix_length, max_ip_mismatches=max_ip_mismatches,
-                max_barcode_mismatches=max_barcode_mismatches)
-            with mapper_from_options(processes, scheduler) as mapper:
-                rc = R.count_reads(pool, list(reads), paired={"paired": True, "single": False}
-                                   .get(pairing), structure=structure, exclude=exclude,
-                                   mapper=mapper, chunksize=chunksize, min_yield=min_yield,
-                                   allow_low_yield=allow_low_yield,
-                                   show_progress=not no_progress)
-            rc.stats["pool"]["source"] = str(pool_path)
-            rc.stats["pool"]["load_seconds"] = round(pool_seconds, 3)
-        else:
-            rc = R.ReadCounts.read(counts_file)
-            if pool is not None:
-                rc = R.align_counts(rc, pool.image_ids, source=counts_file)
-            rc = R.apply_exclusions(rc, exclude)
-        search = None
-        scores = None
-        if input_counts:
-            scores = _enrichment(rc, input_counts, tmp)
-        if distances or features or labels:
-            search = _search(rc, tmp, distances, features, query, query_id, k, labels,
-                             query_label, map_ks, name, scores=scores,
-                             page={"gallery": gallery, "images": images_dir})
-            if scores is not None:
-                search["ranking"] = f"enrichment over the input library {input_counts}"
-            rc.stats["search"] = search
-        rc.write(tmp)
+        # worker processes (or a cluster) only to decode reads
+        with mapper_from_options(processes, scheduler) if reads else nullcontext() as mapper:
+            rc = count(pool_path=pool_path, reads=reads, counts_file=counts_file,
+                       paired={"paired": True, "single": False}.get(pairing), exclude=exclude,
+                       structure_options={"prefix_length": prefix_length,
+                                          "max_ip_mismatches": max_ip_mismatches,
+                                          "max_barcode_mismatches": max_barcode_mismatches},
+                       mapper=mapper, chunksize=chunksize, min_yield=min_yield,
+                       allow_low_yield=allow_low_yield, show_progress=not no_progress)
+        search = analyze(tmp, rc, input_counts=input_counts, distances=distances,
+                         features=features, query=query, query_id=query_id, k=k, labels=labels,
+                         query_label=query_label, map_ks=map_ks, name=name, gallery=gallery,
+                         images=images_dir)
     _report(rc, out, search)
     return {"counts": rc.stats, "search": search}
-
-
-def _enrichment(rc, input_counts, tmp):
-    """Enrichment scores of ``rc`` over the input library's counts; writes enrichment.csv.gz."""
-    from ..analysis import reads as R
-    from ..analysis.recall import enrichment_scores
-    from ..io import write_table
-
-    inp = R.align_counts(R.ReadCounts.read(input_counts), rc.image_ids, source=input_counts)
-    if inp.counts.sum() == 0:
-        from ..errors import DataError
-
-        raise DataError("the input library has no reads", path=input_counts,
-                        hint="give the counts of the pool sequenced without hybridization")
-    e = enrichment_scores(rc.counts, inp.counts)
-    write_table(tmp / "enrichment.csv.gz", ["ImageID", "Count", "Input Count", "Enrichment"],
-                [rc.image_ids.tolist(), rc.counts.tolist(), inp.counts.tolist(),
-                 [f"{v:.6g}" for v in e]])
-    rc.stats["input_library"] = {"source": str(input_counts), "reads": int(inp.counts.sum()),
-                                 "documents_seen": int((inp.counts > 0).sum())}
-    return e
-
-
-def _search(rc, tmp, distances, features, query, query_id, k, labels, query_label, map_ks, name,
-            scores=None, page=None):
-    from pathlib import Path
-
-    from ..analysis import recall as Q
-    from ..errors import UsageError
-
-    dist = None
-    qid = query_id
-    if distances:
-        dist = Q.load_distances(distances, rc.image_ids)
-        qid = qid or Path(distances).name.split(".")[0]
-    elif features:
-        dist, qid = Q.distances_from_features(features, query, rc.image_ids, query_id=query_id)
-    lab = None
-    if labels:
-        lab, table = Q.read_labels(labels, rc.image_ids)
-        if query_label is None:
-            if qid is None or str(qid) not in table:
-                raise UsageError("the query's label is unknown",
-                                 hint="give --query-label, or a row for the query in --labels")
-            query_label = table[str(qid)]
-    ks = tuple(map_ks) or (5, 10, 100)
-    search = Q.evaluate_counts(rc.counts if scores is None else scores, rc.image_ids, dist, tmp,
-                               k=k, name=name or qid or "primo", labels=lab,
-                               query_label=query_label, map_ks=ks)
-    if page is not None and dist is not None:
-        search["report"] = _results_page(rc, tmp, dist, scores, qid or name or "query", k, lab,
-                                         query_label, features, query, **page)
-    return search
-
-
-def _results_page(rc, tmp, dist, scores, qid, k, lab, query_label, features, query, *, gallery,
-                  images):
-    """report.html: the query, the documents it retrieved, Fig. 3A/B/C."""
-    from ..analysis.results import summarize_query
-    from ..workflows.report import ImageSource, write_results_page
-
-    res = summarize_query(qid, rc.counts, dist, rc.image_ids, k=k, gallery=gallery, labels=lab,
-                          query_label=query_label, enrichment=scores)
-    src = ImageSource([features, query], images_dir=images)
-    info = write_results_page(tmp, [res], images=src, gallery=gallery > 0,
-                              title=f"primo analyze: query {qid}")
-    return {"page": "report.html", "pictures": info["pictures"],
-            "placeholders": len(info["placeholders"]), "why_no_pictures": info["why_no_pictures"]}
 
 
 def _report(rc, out, search):
@@ -268,7 +177,7 @@ def _report(rc, out, search):
                        f"forward oligos hold the barcode, so about half of them cannot be placed"
                        f"{'' if s.get('paired') else ' (paired-end reads place every fragment)'}")
     if search and "proportion_at_recall" in search:
-        p = search["proportion_at_recall"].get("50%")
+        p = search["proportion_at_recall"].get("0.5")
         how = " (ranked by enrichment over the input library)" if "ranking" in search else ""
         if p is not None:
             click.echo(f"{search['k']}-NN recall 50% at {100 * p:.3g}% of the database "

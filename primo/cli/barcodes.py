@@ -19,9 +19,13 @@ def _scheme_and_pool(seed, pool):
         if seed is not None:
             raise UsageError("--seed and --pool both choose the barcode scheme",
                              hint="give only --pool: the pool's manifest holds its scheme")
-        from ..barcodes.stream import load_pool
+        import numpy as np
 
-        return load_pool(pool)
+        from ..oligos.pool import read_pool
+
+        # the pool's scheme and its documents (barcodes and features are not kept)
+        p = read_pool(pool, sequences=False)
+        return p.scheme, np.asarray(p.indices, dtype=np.int64)
     return BarcodeScheme(seed=42 if seed is None else seed), None
 
 

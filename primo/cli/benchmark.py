@@ -81,7 +81,7 @@ def cli(features, queries, out, k, peers, peer_option, counts_dir, ranking, prim
     Writes OUT/benchmarks.csv (published layout), OUT/benchmarks.png and OUT/summary.json
     (the proportion of the database each algorithm scans for 50% and 90% mean recall).
     """
-    from ..analysis.benchmark import benchmark_stores
+    from ..benchmark.core import benchmark_stores
 
     options = _parse_peer_options(peer_option)
     with mapper_from_options(processes, scheduler) as mapper:

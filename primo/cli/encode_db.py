@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import debug_option, overwrite_option, skip_bad_rows_option
-from .pool import _print_summary, _qc_config, _qc_options
+from ._options import (debug_option, overwrite_option, print_qc_summary, qc_config, qc_options,
+                       skip_bad_rows_option)
 
 __all__ = ["cli"]
 
@@ -24,7 +24,7 @@ __all__ = ["cli"]
 @click.option("--output", "-o", required=True, type=click.Path(), help="Pool directory to write.")
 @click.option("--qc", type=click.Choice(["fail", "warn", "off"]), default="fail", show_default=True,
               help="Stop (nothing written) or only warn when oligos fail manufacturability QC.")
-@_qc_options
+@qc_options
 @click.option("--barcode-seed", type=int, default=42, show_default=True,
               help="Seed of the index -> ID permutation (42 = the published pool).")
 @click.option("--name-prefix", default="primo", show_default=True,
@@ -42,11 +42,11 @@ def cli(model_dir, features, output, qc, gc_min, gc_max, max_homopolymer, primer
     from ..barcodes import BarcodeScheme
     from ..workflows.encode_db import encode_database
 
-    cfg = _qc_config(None, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
+    cfg = qc_config(None, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
     res = encode_database(model_dir, features, output, chunksize=chunksize, batch_size=batch_size,
                           qc=qc, qc_config=cfg, scheme=BarcodeScheme(seed=barcode_seed),
                           name_prefix=name_prefix)
     click.echo(f"wrote {res.n_documents:,} oligos to {res.path}", err=True)
     if res.report is not None:
-        _print_summary(res.report.summary())
+        print_qc_summary(res.report.summary())
     return res

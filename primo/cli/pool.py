@@ -15,50 +15,10 @@ import json
 import click
 
 from .. import constants as C
-from ._options import debug_option, overwrite_option, parallel_options
+from ._options import (debug_option, overwrite_option, parallel_options, print_qc_summary,
+                       qc_config, qc_options)
 
 __all__ = ["cli"]
-
-
-def _qc_options(f):
-    f = click.option("--max-pool-size", type=click.IntRange(min=1), default=None,
-                     help="Largest pool the provider takes (default: no limit).")(f)
-    f = click.option("--primer-match", type=click.IntRange(min=4, max=31), default=None,
-                     help="Flag a primer's 3'-terminal N nt (either orientation) inside a barcode "
-                          "or feature region [default: 10].")(f)
-    f = click.option("--max-homopolymer", type=click.IntRange(min=1), default=None,
-                     help="Longest allowed run of one base [default: 6].")(f)
-    f = click.option("--gc-max", type=click.FloatRange(0, 1), default=None,
-                     help="Highest GC fraction of an oligo [default: 0.65].")(f)
-    f = click.option("--gc-min", type=click.FloatRange(0, 1), default=None,
-                     help="Lowest GC fraction of an oligo [default: 0.25].")(f)
-    return f
-
-
-def _qc_config(base, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size):
-    import dataclasses
-
-    from ..oligos.qc import QCConfig
-
-    base = base or QCConfig()
-    changes = {k: v for k, v in dict(gc_min=gc_min, gc_max=gc_max, max_homopolymer=max_homopolymer,
-                                     primer_match=primer_match,
-                                     max_pool_size=max_pool_size).items() if v is not None}
-    return dataclasses.replace(base, **changes) if changes else base
-
-
-def _print_summary(summary: dict) -> None:
-    echo = click.echo
-    echo(f"QC {'passed' if summary.get('passed') else 'FAILED'}: "
-         f"{summary.get('documents_failed', 0):,} of {summary.get('documents', 0):,} oligos flagged")
-    for check, n in (summary.get("checks_failed") or {}).items():
-        echo(f"  {check:20s} {n:,}")
-    for p in summary.get("pool_problems") or []:
-        echo(f"  pool: {p}")
-    st = summary.get("stats") or {}
-    if st.get("gc_mean") is not None:
-        echo(f"  GC mean {st['gc_mean']:.3f} (min {st['gc_min']:.3f}, max {st['gc_max']:.3f}); "
-             f"longest homopolymer {st['longest_homopolymer']}")
 
 
 @click.group("pool")
@@ -86,7 +46,7 @@ def cli():
 @click.option("--qc", "qc_mode", type=click.Choice(["fail", "warn", "off"]), default="warn",
               show_default=True,
               help="fail: write nothing if any oligo fails QC; warn: write the pool and report.")
-@_qc_options
+@qc_options
 @click.option("--name-prefix", default="primo", show_default=True,
               help="Oligo names in the Twist sheet are PREFIX_<index>.")
 @click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True,
@@ -107,14 +67,14 @@ def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, featu
 
     layout = OligoLayout(fp=fp, ip=ip, rp=rp, feature_length=feature_length)
     scheme = BarcodeScheme(seed=barcode_seed)
-    config = _qc_config(None, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
+    config = qc_config(None, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
     res = build_pool_from_csv(pairs, out, id_column=id_column, feature_column=feature_column,
                               index_column=index_column, layout=layout, scheme=scheme,
                               qc=qc_mode, qc_config=config, chunksize=chunksize,
                               name_prefix=name_prefix)
     click.echo(f"wrote {res.n_documents:,} oligos ({layout.length} nt) to {res.path}")
     if res.report is not None:
-        _print_summary(res.report.summary())
+        print_qc_summary(res.report.summary())
         if res.report.failed:
             click.echo(f"primo pool build: warning: {res.report.message()} "
                        f"(details in {res.path / 'qc_flags.csv.gz'})", err=True)
@@ -123,7 +83,7 @@ def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, featu
 
 @cli.command("check")
 @click.argument("pool", type=click.Path())
-@_qc_options
+@qc_options
 @click.option("--flags", "flags_out", type=click.Path(dir_okay=False), default=None,
               help="Also write every flagged check to this CSV (index,ImageID,check,value,limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -147,7 +107,7 @@ def check(pool, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size, fl
         check_output_file(flags_out, inputs=[pool])   # never over the pool it checks
     p = read_pool(pool, allow_duplicates=True)
     base = QCConfig.from_dict((p.manifest.get("qc") or {}).get("config"))
-    config = _qc_config(base, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
+    config = qc_config(base, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
     with mapper_from_options(processes, scheduler) as mapper:
         report = check_pool(p, config=config, chunksize=chunksize, mapper=mapper,
                             max_flags=None if flags_out else 1000)
@@ -157,7 +117,7 @@ def check(pool, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size, fl
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
-        _print_summary(summary)
+        print_qc_summary(summary)
     if report.failed:
         raise DataError(report.message(), path=pool,
                         hint="see --flags FILE for every flagged oligo")

@@ -111,7 +111,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
         capture, probe_nm, pool_nm, na_molar, anneal_from, anneal_to, minutes_per_degree, decoys,
         energy_nodes, gallery, images_dir, processes, scheduler):
     """The wet-lab experiment in silico."""
-    from ..analysis.wetlab import WetLabModel
+    from ..simulation.wetlab import WetLabModel
     from ..model_dir import load_model
     from ..workflows.experiment import ExperimentConfig, run_experiment, simulator_for
 
@@ -148,7 +148,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
                               protocol=protocol, gallery=gallery, images=images_dir)
     lab = None
     if labels:
-        from ..analysis.recall import read_labels
+        from ..evaluation.recall import read_labels
 
         lab = read_labels(labels)
     with mapper_from_options(processes, scheduler) as mapper:
@@ -158,11 +158,12 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
                                  labels=lab)
     for q in summary["queries"]:
         par = q.get("proportion_at_recall") or {}
-        fig = ", ".join(f"{key} recall at {v:.3%}" for key, v in par.items() if v is not None)
+        fig = ", ".join(f"{float(key):.0%} recall at {v:.3%}" for key, v in par.items()
+                        if v is not None)
         click.echo(f"{q['query_id']}: {q['total_reads']:,} reads; {fig}")
         enr = (q.get("enrichment") or {}).get("proportion_at_recall") or {}
         if enr:
-            fig = ", ".join(f"{key} at {v:.3%}" for key, v in enr.items() if v is not None)
+            fig = ", ".join(f"{float(key):.0%} at {v:.3%}" for key, v in enr.items() if v is not None)
             click.echo(f"  ranked by enrichment over the input library: {fig}")
         cap = q.get("capture")
         if cap:

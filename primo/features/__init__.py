@@ -10,12 +10,10 @@
 * :mod:`primo.features.datasets`: Fashion-MNIST (IDX files) and the bundled demo subset.
 * :mod:`primo.features.embed`: the triplet-loss Fashion-MNIST embedding (paper 003).
 * :mod:`primo.features.synthetic`: FC2-like synthetic features for scale tests.
-* :mod:`primo.features.metrics`: mAP@k (paper 004).
 
 TensorFlow is imported only by the functions that run a network.
 """
 
-from .metrics import map_at_k
 from .store import FeatureStore, read_features, write_features
 
-__all__ = ["FeatureStore", "read_features", "write_features", "map_at_k"]
+__all__ = ["FeatureStore", "read_features", "write_features"]

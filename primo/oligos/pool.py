@@ -38,17 +38,18 @@ import csv
 import dataclasses
 import itertools
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from ..barcodes import BarcodeScheme
+from ..barcodes.parse import BarcodeParser
+from ..dna import BYTE_CODE as _CODE
 from ..dna import validate_sequence
 from ..errors import DataError, UsageError, shorten
-from ..io import (atomic_dir, gc_paused, open_input, open_output, provenance, read_csv_rows,
-                  write_json)
+from ..io import (atomic_dir, default_permissions, gc_paused, open_input, open_output, provenance,
+                  read_csv_rows, write_json)
 from .layout import OligoLayout
 from .qc import PoolQC, QCConfig, QCReport, KeyIndex, oligo_metrics
 
@@ -66,42 +67,10 @@ FORMAT_VERSION = 1
 QC_MODES = ("fail", "warn", "off")
 DEFAULT_CHUNKSIZE = 50_000
 
-_CODE = np.full(256, 255, dtype=np.uint8)
-for _i, _b in enumerate("ACGT"):
-    _CODE[ord(_b)] = _i
-    _CODE[ord(_b.lower())] = _i
-_LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
 _UPPER = np.arange(256, dtype=np.uint8)
 _UPPER[ord("a"):ord("z") + 1] -= 32
 _NAME_OK = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
-
-
-def _umask() -> int:
-    try:  # Linux: read it without changing it (os.umask would briefly change it for all threads)
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def default_permissions(path) -> None:
-    """Give a finished output (a file, or a directory and its files) the permissions of a normally
-    created one (temporary names are created private: 0600 / 0700)."""
-    mask = _umask()
-    path = Path(path)
-    if path.is_dir():
-        os.chmod(path, 0o777 & ~mask)
-        for p in path.iterdir():
-            if p.is_file():
-                os.chmod(p, 0o666 & ~mask)
-    else:
-        os.chmod(path, 0o666 & ~mask)
 
 
 def _hash_strings(strings) -> np.ndarray:
@@ -283,23 +252,54 @@ class PoolWriter:
             raise UsageError("lines must have one entry per document")
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        # ImageIDs
+        rec = np.arange(self._n, self._n + n, dtype=np.int64)
+        ids = self._check_ids(ids, lines, rec)
+        if lines is not None:
+            self._lines.append(np.asarray(lines, dtype=np.int64))
+        idx = self._check_indices(indices, lines, rec)
+        fbytes = self._feature_bytes(feats, lines)
+        # the layout assembles the oligos (ASCII bytes); QC reads their base codes
+        lay = self.layout
+        oligos = lay.oligo_codes(self.scheme.encode_bytes(idx),
+                                 fbytes.view(f"S{lay.feature_length}").ravel())
+        seqs = [s.decode("ascii") for s in
+                np.ascontiguousarray(oligos).view(f"S{lay.length}").ravel()]
+        if self._qc is not None:
+            flags = self._qc.check(_CODE[oligos], idx, ids)
+            if flags:
+                self._flags.writerows(flags)
+        self._write_rows(ids, idx, seqs)
+        # bookkeeping
+        if self._in_order and not np.array_equal(idx, np.arange(self._n, self._n + n)):
+            self._in_order = False
+        lo, hi = int(idx.min()), int(idx.max())
+        self._idx_min = lo if self._idx_min is None else min(self._idx_min, lo)
+        self._idx_max = hi if self._idx_max is None else max(self._idx_max, hi)
+        self._n += n
+        self._next_default = max(self._next_default, hi + 1) if indices is not None else \
+            self._next_default + n
+        return idx
+
+    def _check_ids(self, ids, lines, rec) -> list:
+        """The chunk's ImageIDs, stripped; DataError for an empty, multi-line or repeated one."""
         ids = [s.strip() for s in ids]
         for i, s in enumerate(ids):
             if not s or "\n" in s or "\r" in s:
                 what = "is empty" if not s else f"{shorten(s)} contains a line break"
                 raise DataError(f"ImageID {what}", **self._where(i, lines),
                                 hint="every document needs a one-line ImageID")
-        rec = np.arange(self._n, self._n + n, dtype=np.int64)
         prev = self._ids.add(_hash_strings(ids), rec)
         if (prev >= 0).any():
             i = int(np.flatnonzero(prev >= 0)[0])
             raise DataError(f"duplicate ImageID {shorten(ids[i])} (first at "
                             f"{self._describe_record(int(prev[i]), lines, rec)})",
                             **self._where(i, lines), hint="ImageIDs must be unique in a pool")
-        if lines is not None:
-            self._lines.append(np.asarray(lines, dtype=np.int64))
-        # indices
+        return ids
+
+    def _check_indices(self, indices, lines, rec) -> np.ndarray:
+        """The chunk's document indices (default: the next ones); DataError for a negative,
+        repeated or too large one."""
+        n = len(rec)
         if indices is None:
             idx = np.arange(self._next_default, self._next_default + n, dtype=np.int64)
         else:
@@ -321,38 +321,27 @@ class PoolWriter:
             raise DataError(f"duplicate document index {idx[i]} (first at "
                             f"{self._describe_record(int(prev[i]), lines, rec)})",
                             **self._where(i, lines), hint="document indices must be unique")
-        # features
-        L = self.layout.feature_length
-        fcodes = None
-        if all(isinstance(f, str) for f in feats):
+        return idx
+
+    def _feature_bytes(self, feats, lines) -> np.ndarray:
+        """The feature sequences as ASCII bytes (N x feature length, either case), read in one
+        pass in the common case; otherwise the first bad one raises DataError naming its record."""
+        n, L = len(feats), self.layout.feature_length
+        if all(isinstance(f, str) and len(f) == L for f in feats):
             try:
                 buf = "".join(feats).encode("ascii")
             except UnicodeEncodeError:
                 buf = b""
             if len(buf) == n * L:
-                fcodes = _CODE[np.frombuffer(buf, dtype=np.uint8)].reshape(n, L)
-                if (fcodes == 255).any():
-                    fcodes = None
-        if fcodes is None:
-            for i, f in enumerate(feats):
-                validate_sequence(f, length=L, what="feature sequence", **self._where(i, lines))
-            raise DataError("feature sequences could not be read", path=self.source)  # pragma: no cover
-        # oligos
-        bc = self.scheme.encode_bytes(idx)
-        bcodes = _CODE[np.ascontiguousarray(bc).view(np.uint8).reshape(n, -1)]
-        lay = self.layout
-        codes = np.empty((n, lay.length), dtype=np.uint8)
-        codes[:, lay.fp_slice] = _CODE[np.frombuffer(lay.fp.encode(), dtype=np.uint8)]
-        codes[:, lay.barcode_slice] = bcodes
-        codes[:, lay.ip_slice] = _CODE[np.frombuffer(lay.ip.encode(), dtype=np.uint8)]
-        codes[:, lay.feature_slice] = fcodes
-        codes[:, lay.rp_slice] = _CODE[np.frombuffer(lay.rp.encode(), dtype=np.uint8)]
-        seqs = [s.decode("ascii") for s in
-                np.ascontiguousarray(_LETTERS[codes]).view(f"S{lay.length}").ravel()]
-        if self._qc is not None:
-            flags = self._qc.check(codes, idx, ids)
-            if flags:
-                self._flags.writerows(flags)
+                m = np.frombuffer(buf, dtype=np.uint8).reshape(n, L)
+                if not (_CODE[m] == 255).any():
+                    return m
+        for i, f in enumerate(feats):
+            validate_sequence(f, length=L, what="feature sequence", **self._where(i, lines))
+        raise DataError("feature sequences could not be read", path=self.source)  # pragma: no cover
+
+    def _write_rows(self, ids, idx, seqs) -> None:
+        """database_seqs, barcode_order and the Twist order rows of a chunk."""
         idx_list = idx.tolist()
         names = [f"{self.name_prefix}_{i}" for i in idx_list]
         if any(_NEEDS_QUOTES.search(s) for s in ids):
@@ -362,16 +351,6 @@ class PoolWriter:
             self._db_fh.write("".join(f"{a},{b}\n" for a, b in zip(ids, seqs)))
             self._order_fh.write("".join(f"{a},{b}\n" for a, b in zip(idx_list, ids)))
         self._twist_fh.write("".join(f"{a},{b}\n" for a, b in zip(names, seqs)))
-        # bookkeeping
-        if self._in_order and not np.array_equal(idx, np.arange(self._n, self._n + n)):
-            self._in_order = False
-        lo, hi = int(idx.min()), int(idx.max())
-        self._idx_min = lo if self._idx_min is None else min(self._idx_min, lo)
-        self._idx_max = hi if self._idx_max is None else max(self._idx_max, hi)
-        self._n += n
-        self._next_default = max(self._next_default, hi + 1) if indices is not None else \
-            self._next_default + n
-        return idx
 
     def _describe_record(self, r: int, lines, rec) -> str:
         if lines is not None:
@@ -647,53 +626,6 @@ def _pool_source(path) -> tuple[Path, dict, OligoLayout, BarcodeScheme]:
     return path, {}, OligoLayout(), BarcodeScheme()
 
 
-class _BarcodeParser:
-    """Exact (no error correction) barcode -> codeword -> document index, vectorised."""
-
-    def __init__(self, scheme: BarcodeScheme):
-        self.scheme = scheme
-        self.w = scheme.word_length
-        self.k = scheme.data_symbols + scheme.check_symbols
-        if self.w > 12:
-            raise UsageError("codebook words longer than 12 nt are not supported")
-        self.table = np.full(4 ** self.w, 255, dtype=np.uint8)
-        for sym, word in enumerate(scheme.codebook):
-            v = 0
-            for ch in word:
-                v = v * 4 + "ACGT".index(ch)
-            self.table[v] = sym
-
-    def parse(self, bcodes: np.ndarray):
-        """Barcode codes (N x w*k, values 0..3) -> (indices, problem_row, problem_text)."""
-        n = len(bcodes)
-        words = bcodes.reshape(n, self.k, self.w)
-        dt = np.uint16 if self.w <= 8 else np.uint32
-        v = np.zeros((n, self.k), dtype=dt)
-        for j in range(self.w):
-            v <<= dt(2)
-            v |= words[:, :, j]
-        sym = self.table[v]
-        bad = (sym == 255).any(axis=1)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            j = int(np.flatnonzero(sym[i] == 255)[0])
-            word = "".join("ACGT"[int(c)] for c in words[i, j])
-            return None, i, f"barcode word {j + 1} {word!r} is not in the codebook"
-        d = self.scheme.data_symbols
-        check = self.scheme.field.rs_encode(sym[:, :d], self.scheme.check_symbols,
-                                            self.scheme.fcr)[:, d:]
-        bad = (check != sym[:, d:]).any(axis=1)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            return None, i, "barcode is not an exact Reed-Solomon codeword (check symbols differ)"
-        ids = self.scheme.ids_of_codewords(sym)
-        bad = ids >= self.scheme.n_ids
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            return None, i, f"barcode encodes ID {int(ids[i])}, outside the scheme's {self.scheme.n_ids:,} IDs"
-        return self.scheme.indices_of(ids), -1, ""
-
-
 def _first_repeat(keys: np.ndarray) -> tuple[int, int]:
     """(position of the first element equal to an earlier one, position of that earlier one), or
     (-1, -1) when all keys are distinct."""
@@ -789,8 +721,7 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
         rows parsed per vectorised step.
     """
     db, manifest, layout, scheme = _pool_source(path)
-    parser = _BarcodeParser(scheme)
-    L = layout.length
+    parser = BarcodeParser(scheme)
     ids_parts, idx_parts, id_keys = [], [], []
     expected = manifest.get("documents")
     # sequences go straight into preallocated arrays when the manifest gives the count (no
@@ -800,25 +731,7 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
     n = 0
     with open_input(db, "pool file") as fh, gc_paused():
         reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError("pool file is empty", path=db,
-                            hint="expected a header ImageID,Sequence and one row per oligo") from None
-        except csv.Error as e:
-            raise DataError(f"not a CSV file ({e})", path=db) from None
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        if "ImageID" not in header or "Sequence" not in header:
-            raise DataError(f"pool file lacks column(s) "
-                            f"{', '.join(c for c in ('ImageID', 'Sequence') if c not in header)} "
-                            f"(has {', '.join(header) or 'none'})", path=db, line=1,
-                            hint="expected the published layout ImageID,Sequence")
-        ci, cs = header.index("ImageID"), header.index("Sequence")
-        need = max(ci, cs) + 1
-
-        def fail(rec, msg, hint=None):
-            raise DataError(msg, path=db, line=_exact_line(db, rec), hint=hint)
-
+        columns = _pool_header(reader, db)
         while True:
             try:
                 rows = list(itertools.islice(reader, chunksize))
@@ -829,55 +742,17 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
             rows = [r for r in rows if r]  # csv gives [] for a blank line
             if not rows:
                 continue
-            m = len(rows)
-            short = [j for j, r in enumerate(rows) if len(r) < need]
-            if short:
-                j = short[0]
-                fail(n + j, f"row has {len(rows[j])} field(s), expected ImageID and Sequence")
-            ids = [r[ci] for r in rows]
-            seqs = [r[cs] for r in rows]
-            if not all(ids):
-                fail(n + ids.index(""), "ImageID is empty")
-            lens = np.fromiter(map(len, seqs), dtype=np.int64, count=m)
-            if (lens != L).any():
-                j = int(np.flatnonzero(lens != L)[0])
-                fail(n + j, f"sequence {shorten(seqs[j])} has {lens[j]} nt, expected {L}",
-                     hint=layout.describe())
-            try:
-                buf = "".join(seqs).encode("ascii")
-            except UnicodeEncodeError:
-                j = next(j for j, s in enumerate(seqs) if not s.isascii())
-                fail(n + j, f"sequence {shorten(seqs[j])} has non-ASCII characters")
-            mat = np.frombuffer(buf, dtype=np.uint8).reshape(m, L)
-            if (mat >= ord("a")).any():
-                mat = _UPPER[mat]
-            codes = _CODE[mat]
-            const_ok = (codes != 255).all(axis=1)
-            for sl, part in ((layout.fp_slice, layout.fp), (layout.ip_slice, layout.ip),
-                             (layout.rp_slice, layout.rp)):
-                ref = _CODE[np.frombuffer(part.encode(), dtype=np.uint8)]
-                const_ok &= (codes[:, sl] == ref).all(axis=1)
-            if not const_ok.all():
-                j = int(np.flatnonzero(~const_ok)[0])
-                why = layout.problems(np.frombuffer(seqs[j].upper().encode(), np.uint8)[None, :])[0]
-                fail(n + j, f"sequence does not follow the layout: {why}", hint=layout.describe())
-            idx, j, why = parser.parse(np.ascontiguousarray(codes[:, layout.barcode_slice]))
-            if idx is None:
-                bcs = seqs[j][layout.barcode_slice].upper()
-                fail(n + j, f"{why}: {bcs}", hint="pool rows must hold exact barcodes of the pool's "
-                                                  "scheme (check the manifest's barcode parameters)")
+            ids, idx, mat = _parse_rows(rows, n, columns, layout, parser, db)
             if not allow_duplicates:
                 id_keys.append(_hash_strings(ids))
             ids_parts.append(np.array(ids))
             idx_parts.append(idx.astype(np.int64))
             if sequences:
-                bc = np.ascontiguousarray(mat[:, layout.barcode_slice]).view(
-                    f"S{layout.barcode_length}").ravel()
-                ft = np.ascontiguousarray(mat[:, layout.feature_slice]).view(
-                    f"S{layout.feature_length}").ravel()
-                bc_store.append(bc)
-                ft_store.append(ft)
-            n += m
+                bc_store.append(np.ascontiguousarray(mat[:, layout.barcode_slice]).view(
+                    f"S{layout.barcode_length}").ravel())
+                ft_store.append(np.ascontiguousarray(mat[:, layout.feature_slice]).view(
+                    f"S{layout.feature_length}").ravel())
+            n += len(rows)
     if n == 0:
         raise DataError("pool file has a header but no oligos", path=db)
     if expected is not None and int(expected) != n:
@@ -886,18 +761,91 @@ def read_pool(path, *, sequences: bool = True, allow_duplicates: bool = False,
     image_ids = _concat(ids_parts)
     indices = _concat(idx_parts)
     if not allow_duplicates:
-        for keys, what in ((indices, "barcode"), (np.concatenate(id_keys), "ImageID")):
-            j, first = _first_repeat(keys)
-            if j >= 0:
-                name = (f"barcode of document index {indices[j]}" if what == "barcode"
-                        else f"ImageID {shorten(str(image_ids[j]))}")
-                raise DataError(f"{name} repeats the one on line {_exact_line(db, first)}",
-                                path=db, line=_exact_line(db, j),
-                                hint=f"each oligo needs its own {what}")
+        _check_unique(image_ids, indices, np.concatenate(id_keys), db)
     return Pool(image_ids=image_ids, indices=indices,
                 barcodes=bc_store.finish() if sequences else None,
                 features=ft_store.finish() if sequences else None,
                 layout=layout, scheme=scheme, manifest=manifest, path=Path(path))
+
+
+def _pool_header(reader, db) -> tuple[int, int]:
+    """The columns of ImageID and Sequence, from the header row."""
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError("pool file is empty", path=db,
+                        hint="expected a header ImageID,Sequence and one row per oligo") from None
+    except csv.Error as e:
+        raise DataError(f"not a CSV file ({e})", path=db) from None
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    if "ImageID" not in header or "Sequence" not in header:
+        raise DataError(f"pool file lacks column(s) "
+                        f"{', '.join(c for c in ('ImageID', 'Sequence') if c not in header)} "
+                        f"(has {', '.join(header) or 'none'})", path=db, line=1,
+                        hint="expected the published layout ImageID,Sequence")
+    return header.index("ImageID"), header.index("Sequence")
+
+
+def _fail(db, rec: int, msg: str, hint=None):
+    raise DataError(msg, path=db, line=_exact_line(db, rec), hint=hint)
+
+
+def _parse_rows(rows, n: int, columns, layout: OligoLayout, parser: BarcodeParser, db):
+    """A chunk of pool rows (records ``n``.. of the file) -> (ImageIDs, document indices, the
+    oligos as upper-case ASCII bytes); DataError naming the line of the first bad row."""
+    ci, cs = columns
+    L = layout.length
+    m = len(rows)
+    short = [j for j, r in enumerate(rows) if len(r) < max(ci, cs) + 1]
+    if short:
+        j = short[0]
+        _fail(db, n + j, f"row has {len(rows[j])} field(s), expected ImageID and Sequence")
+    ids = [r[ci] for r in rows]
+    seqs = [r[cs] for r in rows]
+    if not all(ids):
+        _fail(db, n + ids.index(""), "ImageID is empty")
+    lens = np.fromiter(map(len, seqs), dtype=np.int64, count=m)
+    if (lens != L).any():
+        j = int(np.flatnonzero(lens != L)[0])
+        _fail(db, n + j, f"sequence {shorten(seqs[j])} has {lens[j]} nt, expected {L}",
+              hint=layout.describe())
+    try:
+        buf = "".join(seqs).encode("ascii")
+    except UnicodeEncodeError:
+        j = next(j for j, s in enumerate(seqs) if not s.isascii())
+        _fail(db, n + j, f"sequence {shorten(seqs[j])} has non-ASCII characters")
+    mat = np.frombuffer(buf, dtype=np.uint8).reshape(m, L)
+    if (mat >= ord("a")).any():
+        mat = _UPPER[mat]
+    codes = _CODE[mat]
+    const_ok = (codes != 255).all(axis=1)
+    for sl, part in ((layout.fp_slice, layout.fp), (layout.ip_slice, layout.ip),
+                     (layout.rp_slice, layout.rp)):
+        ref = _CODE[np.frombuffer(part.encode(), dtype=np.uint8)]
+        const_ok &= (codes[:, sl] == ref).all(axis=1)
+    if not const_ok.all():
+        j = int(np.flatnonzero(~const_ok)[0])
+        why = layout.problems(np.frombuffer(seqs[j].upper().encode(), np.uint8)[None, :])[0]
+        _fail(db, n + j, f"sequence does not follow the layout: {why}", hint=layout.describe())
+    idx, j, why = parser.parse(np.ascontiguousarray(codes[:, layout.barcode_slice]))
+    if idx is None:
+        bcs = seqs[j][layout.barcode_slice].upper()
+        _fail(db, n + j, f"{why}: {bcs}", hint="pool rows must hold exact barcodes of the pool's "
+                                               "scheme (check the manifest's barcode parameters)")
+    return ids, idx, mat
+
+
+def _check_unique(image_ids, indices, id_keys, db) -> None:
+    """DataError naming both lines when a barcode (document index) or an ImageID (its key)
+    repeats."""
+    for keys, what in ((indices, "barcode"), (id_keys, "ImageID")):
+        j, first = _first_repeat(keys)
+        if j >= 0:
+            name = (f"barcode of document index {indices[j]}" if what == "barcode"
+                    else f"ImageID {shorten(str(image_ids[j]))}")
+            raise DataError(f"{name} repeats the one on line {_exact_line(db, first)}",
+                            path=db, line=_exact_line(db, j),
+                            hint=f"each oligo needs its own {what}")
 
 
 def pool_info(path, *, verify: bool = False) -> dict:

@@ -29,9 +29,8 @@ import re
 from pathlib import Path
 
 from ..errors import DataError, UsageError, shorten
-from ..io import atomic_file, open_output, provenance
+from ..io import atomic_file, default_permissions, open_output, provenance
 from .layout import ProbeLayout, to_idt_notation
-from .pool import default_permissions
 
 __all__ = ["write_probes", "probe_paths", "IDT_SCALES", "IDT_PURIFICATIONS", "idt_scale_for"]
 

@@ -53,6 +53,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from ..arrays import unique
+from ..dna import BYTE_CODE as _CODE
 from ..dna import revcomp
 from ..errors import DataError, UsageError
 from .layout import OligoLayout
@@ -63,11 +64,6 @@ __all__ = ["QCConfig", "QCFlag", "QCReport", "PoolQC", "check_sequences", "oligo
 CHECKS = ("length", "alphabet", "gc", "window_gc", "window_gc_spread", "homopolymer",
           "primer_site", "duplicate_barcode", "duplicate_sequence")
 
-# ASCII -> code A=0 C=1 G=2 T=3 (255 otherwise), as primo.dna
-_CODE = np.full(256, 255, dtype=np.uint8)
-for _i, _b in enumerate("ACGT"):
-    _CODE[ord(_b)] = _i
-    _CODE[ord(_b.lower())] = _i
 
 
 @dataclasses.dataclass(frozen=True)

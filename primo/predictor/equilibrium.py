@@ -117,6 +117,9 @@ def solve_equilibrium(log_k_ab, log_k_aa, log_k_bb, a0, b0, *, tol: float = 1e-1
     >>> round(float(eq.yield_), 6)  # K c = 1: [AB] = c (3 - sqrt 5) / 2
     0.381966
     """
+    # This reads best whole: one vectorised solver whose set-up (regime, bracket), safeguarded
+    # Newton iteration and assembly share a dozen per-pair arrays; split, each piece would take
+    # and return most of them.
     lab, laa, lbb, a0, b0 = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in
                                                  (log_k_ab, log_k_aa, log_k_bb, a0, b0)))
     shape = lab.shape

@@ -25,13 +25,11 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
 
 __all__ = ["DemoSettings", "run_demo"]
 
@@ -92,19 +90,11 @@ def run_demo(out_dir, settings: DemoSettings | None = None, *, mapper=None, log=
 
 
 def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
-    from PIL import Image
-
-    from ..analysis.benchmark import benchmark_stores
-    from ..analysis.reads import count_reads
-    from ..analysis.reads import ReadCounts
-    from ..analysis.recall import enrichment_scores, evaluate_counts, load_distances
-    from ..analysis.results import summarize_query
-    from ..analysis.wetlab import WetLabModel
-    from ..features.datasets import FASHION_MNIST_CLASSES, demo_arrays
+    from ..benchmark.core import benchmark_stores
     from ..features.extract import extract_images
     from ..io import provenance, write_json
     from ..model_dir import load_model
-    from ..oligos.pool import read_pool
+    from ..simulation.wetlab import WetLabModel
     from ..training.trainer import TrainSettings, train
     from .encode_db import encode_database
     from .experiment import ExperimentConfig, run_experiment
@@ -118,22 +108,9 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
 
     # 1. images -----------------------------------------------------------------------------
     t = step("writing the bundled Fashion-MNIST images")
-    ids, images, labels = demo_arrays()
-    n_db = min(s.n_database, len(ids) - s.n_queries)
-    q_rows = _pick_queries(labels, n_db, s.n_queries)
     img_dir, q_dir = out / "images", out / "queries"
-    img_dir.mkdir()
-    q_dir.mkdir()
-    for i in range(n_db):
-        Image.fromarray(images[i]).save(img_dir / f"{ids[i]}.png")
-    for i in q_rows:
-        Image.fromarray(images[i]).save(q_dir / f"{ids[i]}.png")
-    with open(out / "labels.csv", "w", encoding="utf-8") as fh:
-        fh.write("ImageID,Label\n")
-        for i in list(range(n_db)) + q_rows:
-            fh.write(f"{ids[i]},{FASHION_MNIST_CLASSES[int(labels[i])]}\n")
-    label_of = {ids[i]: FASHION_MNIST_CLASSES[int(labels[i])] for i in list(range(n_db)) + q_rows}
-    steps["images"] = {"database": n_db, "queries": [ids[i] for i in q_rows],
+    n_db, query_ids, label_of = _write_images(out, img_dir, q_dir, s)
+    steps["images"] = {"database": n_db, "queries": query_ids,
                        "seconds": round(time.time() - t, 1)}
 
     # 2. extract ----------------------------------------------------------------------------
@@ -182,40 +159,10 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
 
     # 7. analyze ----------------------------------------------------------------------------
     t = step("analyze: reads -> counts -> recall")
-    pool = read_pool(pool_dir)
     an_dir = out / "analysis"
-    an_dir.mkdir()
-    analysis = {}
-    pages = []   # each query's results, for report.html
     qids = [str(q) for q in probes["query_ids"]]
-    db_labels = np.asarray([label_of[str(i)] for i in pool.image_ids], dtype=object)
-    input_counts = None
-    if (sim_dir / "input_counts.csv.gz").exists():
-        from ..analysis.reads import align_counts
-
-        input_counts = align_counts(ReadCounts.read(sim_dir / "input_counts.csv.gz"),
-                                    pool.image_ids).counts
-    for q in qids:
-        qsim = sim_dir / q if len(qids) > 1 else sim_dir
-        rc = count_reads(pool, [qsim / "reads.fastq.gz"], mapper=mapper, show_progress=False)
-        qa = an_dir / q
-        qa.mkdir()
-        rc.write(qa)
-        dist = load_distances(qsim / "distances.csv.gz", pool.image_ids)
-        summ = evaluate_counts(rc.counts, pool.image_ids, dist, qa, k=cfg.k, name=q,
-                               labels=db_labels, query_label=label_of[q])
-        if input_counts is not None:
-            (qa / "enrichment").mkdir()
-            summ["enrichment"] = evaluate_counts(
-                enrichment_scores(rc.counts, input_counts), pool.image_ids, dist,
-                qa / "enrichment", k=cfg.k, name=q, labels=db_labels, query_label=label_of[q])
-        analysis[q] = {"stats": rc.stats, "summary": summ}
-        pages.append(summarize_query(
-            q, rc.counts, dist, pool.image_ids, k=cfg.k, labels=db_labels, query_label=label_of[q],
-            enrichment=None if input_counts is None else enrichment_scores(rc.counts,
-                                                                           input_counts)))
-    steps["analyze"] = {"queries": {q: a["summary"] for q, a in analysis.items()},
-                        "seconds": round(time.time() - t, 1)}
+    analysis, pages = _analyze(an_dir, pool_dir, sim_dir, qids, label_of, cfg.k, mapper)
+    steps["analyze"] = {"queries": analysis, "seconds": round(time.time() - t, 1)}
 
     # 8. benchmark --------------------------------------------------------------------------
     t = step("benchmark: primo against HNSW, faiss, annoy, LSH")
@@ -228,6 +175,63 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     write_json(out / "demo.json", report)
     _write_report(out, report, qids, pages)
     return report
+
+
+def _write_images(out: Path, img_dir: Path, q_dir: Path, s: DemoSettings):
+    """The bundled images as PNG files and ``labels.csv``: (database size, query ImageIDs,
+    ImageID -> label)."""
+    from PIL import Image
+
+    from ..features.datasets import FASHION_MNIST_CLASSES, demo_arrays
+
+    ids, images, labels = demo_arrays()
+    n_db = min(s.n_database, len(ids) - s.n_queries)
+    q_rows = _pick_queries(labels, n_db, s.n_queries)
+    img_dir.mkdir()
+    q_dir.mkdir()
+    for i in range(n_db):
+        Image.fromarray(images[i]).save(img_dir / f"{ids[i]}.png")
+    for i in q_rows:
+        Image.fromarray(images[i]).save(q_dir / f"{ids[i]}.png")
+    with open(out / "labels.csv", "w", encoding="utf-8") as fh:
+        fh.write("ImageID,Label\n")
+        for i in list(range(n_db)) + q_rows:
+            fh.write(f"{ids[i]},{FASHION_MNIST_CLASSES[int(labels[i])]}\n")
+    label_of = {ids[i]: FASHION_MNIST_CLASSES[int(labels[i])] for i in list(range(n_db)) + q_rows}
+    return n_db, [ids[i] for i in q_rows], label_of
+
+
+def _analyze(an_dir: Path, pool_dir: Path, sim_dir: Path, qids, label_of: dict, k: int, mapper):
+    """Each query's simulated reads read back (``primo analyze``): ({query: summary}, pages)."""
+    from ..evaluation.recall import load_distances
+    from ..oligos.pool import read_pool
+    from ..reads import ReadCounts, align_counts, count_reads
+    from .analyze import evaluate_query, write_enrichment
+
+    pool = read_pool(pool_dir)
+    an_dir.mkdir()
+    analysis, pages = {}, []   # pages: each query's results, for report.html
+    db_labels = np.asarray([label_of[str(i)] for i in pool.image_ids], dtype=object)
+    input_counts = None
+    if (sim_dir / "input_counts.csv.gz").exists():
+        input_counts = align_counts(ReadCounts.read(sim_dir / "input_counts.csv.gz"),
+                                    pool.image_ids).counts
+    for q in qids:
+        qsim = sim_dir / q if len(qids) > 1 else sim_dir
+        rc = count_reads(pool, [qsim / "reads.fastq.gz"], mapper=mapper, show_progress=False)
+        qa = an_dir / q
+        qa.mkdir()
+        rc.write(qa)
+        dist = load_distances(qsim / "distances.csv.gz", pool.image_ids)
+        e = None
+        if input_counts is not None:
+            e = write_enrichment(qa / "enrichment.csv.gz", pool.image_ids, rc.counts,
+                                 input_counts)
+        analysis[q], page = evaluate_query(qa, rc.counts, pool.image_ids, dist, name=q, k=k,
+                                           enrichment=e, labels=db_labels,
+                                           query_label=label_of[q])
+        pages.append(page)
+    return analysis, pages
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -309,11 +313,11 @@ def _write_report(out: Path, report: dict, qids, pages=None) -> None:
         a = st["analyze"]["queries"][q]
         par = a.get("proportion_at_recall") or {}
         mp = (a.get("map_at_k") or {}).get("10")
-        enr = ((a.get("enrichment") or {}).get("proportion_at_recall") or {}).get("50%")
+        enr = ((a.get("enrichment") or {}).get("proportion_at_recall") or {}).get("0.5")
         sq = next((x for x in st["simulate"]["queries"] if x["query_id"] == q), {})
         lines.append(f"| {q} | `{st['query']['probes'][q]}` | {sq.get('total_reads', 0):,} | "
                      f"{_pct(sq.get('sampled_above_0.5'))} | "
-                     f"{_pct(par.get('50%'))} | {_pct(par.get('90%'))} | "
+                     f"{_pct(par.get('0.5'))} | {_pct(par.get('0.9'))} | "
                      f"{'n/a' if mp is None else f'{mp:.3f}'} | "
                      f"{_pct(enr)} |")
     lines += ["", "Unrelated documents binding: the share of documents outside the simulated top of "

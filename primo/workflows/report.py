@@ -18,10 +18,10 @@ For each query (one ``<section class="query">``): the query picture; the documen
 reads with their counts, distance to the query (and its rank: 1 = the nearest document) and labels
 when known; Fig. 3A, the distances to the query among the documents at or above each threshold
 (box plots: quartiles, whiskers at the 5th and 95th percentiles; computed by
-:func:`primo.analysis.results.distance_boxes`, never listed); Fig. 3B, the proportion of the
+:func:`primo.evaluation.results.distance_boxes`, never listed); Fig. 3B, the proportion of the
 database retrieved against k-NN recall with the chance and oracle lines and the Fig. 3C thresholds
 marked; Fig. 3C, the 5 closest documents within the retrieved set at 4 thresholds chosen as
-:func:`primo.analysis.results.choose_thresholds` explains; and, with an input library, the ranking
+:func:`primo.evaluation.results.choose_thresholds` explains; and, with an input library, the ranking
 by enrichment over it.
 
 Where pictures come from (:class:`ImageSource`), in this order: the source file recorded for each
@@ -36,7 +36,7 @@ the page still shows every table and figure and says why there are none.
 Example
 -------
 >>> import numpy as np, tempfile, pathlib
->>> from primo.analysis.results import summarize_query
+>>> from primo.evaluation.results import summarize_query
 >>> rng = np.random.default_rng(0)
 >>> d = rng.uniform(0, 10, 300)
 >>> r = summarize_query("q1", rng.poisson(30 * np.exp(-d)), d, [f"doc{i}" for i in range(300)],
@@ -345,7 +345,7 @@ class ThumbnailCache:
 def plot_query_figure(res, path, dpi: int = 90) -> Path:
     """Fig. 3A (distances among the retrieved documents) and 3B (retrieved vs recall) of a query.
 
-    ``res`` is a :class:`~primo.analysis.results.QueryResults`. The Fig. 3C thresholds have the
+    ``res`` is a :class:`~primo.evaluation.results.QueryResults`. The Fig. 3C thresholds have the
     colours of :data:`THRESHOLD_COLORS` in both panels. Written as a palette PNG (small).
     """
     import matplotlib
@@ -354,7 +354,7 @@ def plot_query_figure(res, path, dpi: int = 90) -> Path:
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from ..analysis.recall import chance_curve, oracle_curve
+    from ..evaluation.recall import chance_curve, oracle_curve
 
     colors = {t: THRESHOLD_COLORS[i % len(THRESHOLD_COLORS)] for i, t in enumerate(res.chosen)}
     unit = "reads" if res.ranking == "reads" else "enrichment"
@@ -582,6 +582,43 @@ def _anchor(qid: str, used: set) -> str:
     return b
 
 
+def _find_pictures(queries, images, gallery):
+    """(ImageID -> picture file or None, why the page has no pictures or None, pictures on?) for
+    the queries and the documents the page draws."""
+    if gallery and images is not None:
+        ids = []
+        for r in queries:
+            ids.append(r.query_id)
+            for rr in (r, r.enrichment):
+                if rr is None:
+                    continue
+                ids += [d.image_id for d in rr.top]
+                ids += [d.image_id for docs in rr.grid.values() for d in docs]
+        found = images.find(ids)
+        if not any(v is not None for v in found.values()):
+            return found, images.why_none(), False
+        return found, None, True
+    if not gallery:
+        return {}, "pictures are turned off (--gallery 0).", False
+    return {}, ("no source of pictures was given: give --images DIR (pictures named "
+                "<ImageID>.png/.jpg), or use feature stores made by primo extract, which records "
+                "each image's file."), False
+
+
+def _queries_table(queries, anchors, pics, enabled) -> list:
+    """The table of every query's figures (pages with several queries)."""
+    rows = ["<h2>Results by query</h2>", "<table><tr><th>query</th><th></th><th>label</th>"
+            "<th>50% recall at</th><th>90% recall at</th></tr>"]
+    for r, a in zip(queries, anchors):
+        thumb = pics.tag(r.query_id) if enabled else ""
+        rows.append(f"<tr><td><a href='#{a}'>{html.escape(r.query_id)}</a></td>"
+                    f"<td class='doc'>{thumb}</td><td>{html.escape(r.label or '')}</td>"
+                    f"<td>{_pct(r.proportion_at_recall(0.5))}</td>"
+                    f"<td>{_pct(r.proportion_at_recall(0.9))}</td></tr>")
+    rows.append("</table>")
+    return rows
+
+
 def write_results_page(out_dir, queries, *, images: ImageSource | None = None,
                        title: str = "primo: search results", gallery: bool = True,
                        intro_html: str = "", extra_html: str = "", page: str = "report.html",
@@ -593,7 +630,7 @@ def write_results_page(out_dir, queries, *, images: ImageSource | None = None,
     out_dir : path
         An existing folder (the command's output; callers write it atomically).
     queries : list of QueryResults
-        From :func:`primo.analysis.results.summarize_query`, one per query (its ``gallery``
+        From :func:`primo.evaluation.results.summarize_query`, one per query (its ``gallery``
         decides how many documents with the most reads are drawn).
     images : ImageSource, optional
         Where pictures come from; None: the page has no pictures and says so.
@@ -621,28 +658,7 @@ def write_results_page(out_dir, queries, *, images: ImageSource | None = None,
     files.mkdir(exist_ok=True)
     prefix = files.name + "/"
     cache = ThumbnailCache(files / "thumbs", url_prefix=prefix + "thumbs/", warn=warn)
-    why = None
-    found = {}
-    enabled = bool(gallery) and images is not None
-    if enabled:
-        ids = []
-        for r in queries:
-            ids.append(r.query_id)
-            for rr in (r, r.enrichment):
-                if rr is None:
-                    continue
-                ids += [d.image_id for d in rr.top]
-                ids += [d.image_id for docs in rr.grid.values() for d in docs]
-        found = images.find(ids)
-        if not any(v is not None for v in found.values()):
-            why = images.why_none()
-            enabled = False
-    elif not gallery:
-        why = "pictures are turned off (--gallery 0)."
-    else:
-        why = ("no source of pictures was given: give --images DIR (pictures named "
-               "<ImageID>.png/.jpg), or use feature stores made by primo extract, which records "
-               "each image's file.")
+    found, why, enabled = _find_pictures(queries, images, gallery)
     pics = _Pictures(cache, found, why, enabled)
     prov = provenance()
     sub = subtitle or (f"primo {prov.get('primo_version')} · {prov.get('command', '')}")
@@ -655,15 +671,7 @@ def write_results_page(out_dir, queries, *, images: ImageSource | None = None,
     used: set = set()
     anchors = [_anchor(r.query_id, used) for r in queries]
     if len(queries) > 1:
-        body += ["<h2>Results by query</h2>", "<table><tr><th>query</th><th></th><th>label</th>"
-                 "<th>50% recall at</th><th>90% recall at</th></tr>"]
-        for r, a in zip(queries, anchors):
-            thumb = pics.tag(r.query_id) if enabled else ""
-            body.append(f"<tr><td><a href='#{a}'>{html.escape(r.query_id)}</a></td>"
-                        f"<td class='doc'>{thumb}</td><td>{html.escape(r.label or '')}</td>"
-                        f"<td>{_pct(r.proportion_at_recall(0.5))}</td>"
-                        f"<td>{_pct(r.proportion_at_recall(0.9))}</td></tr>")
-        body.append("</table>")
+        body += _queries_table(queries, anchors, pics, enabled)
     for r, a in zip(queries, anchors):
         fig = files / f"{a}.png"
         plot_query_figure(r, fig)

@@ -37,7 +37,7 @@ def plot_recall(curves, path, n_db: int, k: int = 100, title: str | None = None,
     Parameters
     ----------
     curves : list
-        :class:`~primo.analysis.recall.RecallCurve` objects, or ``(name, recall_fraction,
+        :class:`~primo.evaluation.recall.RecallCurve` objects, or ``(name, recall_fraction,
         proportion)`` tuples, or dicts with ``name``, ``recall``, ``proportion``.
     path : path
         Output file (PNG, or any format matplotlib knows by extension).

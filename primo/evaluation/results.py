@@ -79,9 +79,12 @@ class QueryResults:
         return self.retrieved / max(self.n_db, 1)
 
     def proportion_at_recall(self, fraction: float):
-        """Smallest proportion retrieved at which recall reaches ``fraction`` (None if never)."""
-        ok = self.recall / self.k >= fraction - 1e-12
-        return float(self.proportion[ok].min()) if ok.any() else None
+        """Proportion retrieved needed for recall ``fraction``
+        (:func:`primo.evaluation.recall.proportion_at_recall`; None if never reached)."""
+        from .recall import proportion_at_recall
+
+        return proportion_at_recall(zip(self.proportion.tolist(), (self.recall / self.k).tolist()),
+                                    fraction)
 
     def at(self, threshold):
         """``(retrieved, recall)`` at one of the curve's thresholds."""

@@ -1,5 +1,5 @@
 /*
- * primo.analysis._fastreads -- the common case of `primo analyze` in compiled code.
+ * primo.reads._fastreads -- the common case of `primo analyze` in compiled code.
  *
  * Two functions, both working on a chunk of FASTQ held in one byte buffer:
  *
@@ -14,7 +14,7 @@
  *       exactly one orientation and whose barcode decodes by plain Reed-Solomon (exact, one error
  *       or erasures) to a pool document within the distance rules of
  *       primo.barcodes.decode.BarcodeDecoder. Everything else gets code 0 and is handed back to
- *       the vectorised numpy implementation (primo.analysis.reads.ReadAssigner), which handles
+ *       the vectorised numpy implementation (primo.reads.ReadAssigner), which handles
  *       every case; for the reads decided here both give the same answer (tests check this).
  *
  * The tables come from primo.barcodes.decode (rs_tables, PoolTable); nothing here is specific to

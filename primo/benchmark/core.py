@@ -1,0 +1,656 @@
+"""primo against in-silico similarity search: candidate-set size vs k-NN recall.
+
+The paper (Bee et al., Fig. 4 and "Benchmarking of in silico algorithms") compares DNA similarity
+search with approximate nearest-neighbour indexes on one footing. For a query, an algorithm's
+*candidate set* is the set of documents it retrieves from memory and compares to the query; for
+primo it is the set of documents whose read count (or simulated yield) reaches a threshold. Each
+search parameter (or threshold) gives one point per query:
+
+* proportion retrieved = |candidate set| / database size (y axis, log scale), and
+* k-NN recall = (true k nearest neighbours in the candidate set) / k (x axis, log scale).
+
+How each peer's candidate set is counted is written in :mod:`primo.benchmark.peers` (and in
+``summary.json`` under ``how_counted``). The baselines are analytic: *chance* (a uniform random
+subset: recall = proportion) and *oracle* (exactly the nearest neighbours: proportion = recall x
+k / N). Algorithms that cannot produce small candidate sets are extended towards the origin by
+uniform subsampling of their smallest candidate set, which scales size and recall by the same
+factor (the paper's dashed lines).
+
+Curves and figures are **means over queries per parameter setting** (one setting is what a user
+deploys; a threshold is one setting for primo), then reduced to the Pareto frontier (no other
+setting has both a smaller mean proportion and a higher mean recall). "Proportion at 50 % / 90 %
+recall" is :func:`primo.evaluation.recall.proportion_at_recall` of those means: read off that
+frontier by linear interpolation between neighbouring settings (which a random mixture of the two
+settings achieves) and from the origin to the first one (subsampling); ``None`` when the
+algorithm never reaches that recall.
+
+Exact k-NN comes from :func:`primo.evaluation.neighbors.exact_knn`, which streams the database in chunks (float32 BLAS
+distances, then the best candidates of each chunk re-scored in float64; ties broken by row), so
+1.6 M x 4096 databases pass in bounded memory. The peers themselves need the database in memory.
+
+Output files (:func:`benchmark_stores`, ``primo benchmark``)
+-------------------------------------------------------------
+``benchmarks.csv``
+    The published primo-data layout (``analysis/benchmarks.csv``), one row per algorithm, query
+    and parameter setting, no comment lines::
+
+        Algorithm,Query ID,Number Retrieved,Database Size,# of Nearest Neighbors,Nearest Neighbor Recall,Algorithm Parameters
+        faiss-ivf,q0,1843,60000,100,61,nlist=980 nprobe=8
+
+    ``Nearest Neighbor Recall`` is a *count* (how many of the ``# of Nearest Neighbors`` true
+    neighbours the candidate set holds), as in the published file; divide by ``# of Nearest
+    Neighbors`` for the fraction. ``Algorithm Parameters`` is ``key=value`` separated by spaces.
+    Chance and oracle are plotted and summarised analytically, not written as rows.
+``benchmarks.png``
+    Fig. 4-style plot: mean proportion retrieved vs mean k-NN recall, log-log, one colour per
+    algorithm (frontier line, dashed subsampling extension, faint dots for every setting), chance
+    (grey dashed) and oracle (grey dash-dot).
+``summary.json``
+    ``provenance``, the parameters (k, database size, dimension, queries, peers and their
+    options, seed), ``skipped`` peers with the reason, ``how_counted`` per algorithm, and per
+    algorithm: settings measured, best mean recall, build and search seconds, and
+    ``proportion_at_recall`` / ``retrieved_at_recall`` for 50 % and 90 %.
+
+primo curves come from read counts or yields (``ImageID,Count`` tables, one per query; a
+document absent from the table has count 0) thresholded on a shared log-spaced grid
+(:func:`primo_rows_from_counts`), or from precomputed points in the benchmarks layout
+(:func:`read_primo_curve`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, UsageError
+from ..evaluation.neighbors import exact_knn
+from ..evaluation.recall import pareto_frontier, proportion_at_recall, recall_key
+from ..io import atomic_dir, open_output, provenance, read_csv_rows, read_id_table, write_json
+
+__all__ = [
+    "BENCHMARK_COLUMNS", "BenchmarkRow", "BenchmarkResult", "PeerSkippedWarning",
+    "run_benchmark", "run_peers", "primo_rows_from_counts", "primo_rows_from_points",
+    "read_counts_table", "read_counts_dir", "read_primo_curve", "mean_points",
+    "write_benchmarks_csv", "plot_benchmark", "benchmark_stores",
+    "check_inputs",
+]
+
+BENCHMARK_COLUMNS = ["Algorithm", "Query ID", "Number Retrieved", "Database Size",
+                     "# of Nearest Neighbors", "Nearest Neighbor Recall", "Algorithm Parameters"]
+
+#: recall levels reported in the summary
+SUMMARY_RECALLS = (0.5, 0.9)
+
+
+class PeerSkippedWarning(UserWarning):
+    """A peer was skipped (its library is missing); the message is one line."""
+
+
+@dataclasses.dataclass
+class BenchmarkRow:
+    """One row of ``benchmarks.csv`` (``n_found`` is the recall *count*)."""
+
+    algorithm: str
+    query_id: str
+    n_retrieved: float
+    db_size: int
+    k: int
+    n_found: float
+    params: str
+
+    def as_csv(self) -> list:
+        return [self.algorithm, self.query_id, _num(self.n_retrieved), str(int(self.db_size)),
+                str(int(self.k)), _num(self.n_found), self.params]
+
+
+def _num(v) -> str:
+    v = float(v)
+    return str(int(v)) if v.is_integer() else repr(round(v, 6))
+
+
+# ------------------------------------------------------------------------------------ peers
+def run_peers(X, Q, query_ids, nn, k, peers, progress_cb=None):
+    """Build each peer over ``X`` and sweep its parameters on ``Q``.
+
+    Returns ``(rows, info)`` where ``info[name]`` holds ``build_s``, ``search_s`` and
+    ``how_counted``.
+    """
+    N = X.shape[0]
+    rows, info = [], {}
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
+    from ..progress import progress
+
+    bar = progress(total=len(peers), desc="peers", unit="peer")
+    for peer in peers:
+        bar.set_postfix_str(peer.name)
+        t0 = time.perf_counter()
+        peer.build(X)
+        t1 = time.perf_counter()
+        n_settings = 0
+        for point in peer.sweep(Q, nn, k):
+            n_settings += 1
+            for qid, nr, nf in zip(query_ids, point.n_retrieved.tolist(), point.n_found.tolist()):
+                rows.append(BenchmarkRow(peer.name, str(qid), int(nr), N, k, int(nf), point.params))
+            if progress_cb:
+                progress_cb(peer.name, point)
+        t2 = time.perf_counter()
+        info[peer.name] = {"build_s": round(t1 - t0, 3), "search_s": round(t2 - t1, 3),
+                           "settings": n_settings, "how_counted": peer.how_counted}
+        # free the index before the next peer is built
+        for attr in ("index", "lsh", "X", "_indexes", "quantizer", "_list_ids"):
+            if hasattr(peer, attr):
+                setattr(peer, attr, None)
+        bar.update(1)
+    bar.close()
+    return rows, info
+
+
+# ------------------------------------------------------------------------------------ primo curves
+PRIMO_HOW_COUNTED = ("primo: retrieved = documents whose read count (or simulated yield) is at or "
+                     "above the threshold; found = true neighbours among them; thresholds on a "
+                     "shared log-spaced grid so that queries can be averaged per threshold")
+
+
+def _threshold_grid(max_count: float, n_thresholds: int) -> np.ndarray:
+    if max_count <= 0:
+        return np.array([1.0])
+    if float(max_count).is_integer() and max_count >= 1:
+        return np.unique(np.logspace(0, math.log10(max_count), n_thresholds).astype(np.int64)).astype(float)
+    lo = max_count * 1e-6
+    return np.unique(np.logspace(math.log10(lo), math.log10(max_count), n_thresholds))
+
+
+def primo_rows_from_counts(counts_by_query: dict, nn, query_ids, db_size: int, k: int,
+                           n_thresholds: int = 500, algorithm: str = "primo"):
+    """Benchmark rows of primo from per-document counts (or yields) per query.
+
+    Parameters
+    ----------
+    counts_by_query : dict
+        ``{query id: (rows, values)}``: database row numbers and their count (or yield); rows not
+        given count 0. Queries missing from the dict get no primo rows.
+    nn : array (M x k)
+        Exact neighbour rows of the queries, in ``query_ids`` order.
+    n_thresholds : int
+        Size of the shared log-spaced threshold grid (1 .. the largest count), as in the
+        original analysis.
+
+    Examples
+    --------
+    >>> rows = primo_rows_from_counts({"q": (np.array([0, 1, 2]), np.array([9, 3, 1]))},
+    ...                               np.array([[0, 2]]), ["q"], db_size=10, k=2, n_thresholds=3)
+    >>> [(r.params, r.n_retrieved, r.n_found) for r in rows]
+    [('threshold=1', 3, 2), ('threshold=3', 2, 1), ('threshold=9', 1, 1)]
+    """
+    present = [(i, q) for i, q in enumerate(query_ids) if q in counts_by_query]
+    if not present:
+        return []
+    mx = 0.0
+    for _, q in present:
+        v = np.asarray(counts_by_query[q][1], dtype=float)
+        if len(v):
+            mx = max(mx, float(v.max()))
+    grid = _threshold_grid(mx, n_thresholds)
+    rows = []
+    for i, q in present:
+        r, v = counts_by_query[q]
+        r = np.asarray(r, dtype=np.int64)
+        v = np.asarray(v, dtype=float)
+        full = np.zeros(db_size, dtype=float)
+        full[r] = v
+        srt = np.sort(v[v > 0])
+        nn_vals = full[np.asarray(nn[i], dtype=np.int64)]
+        for t in grid:
+            n_ret = len(srt) - int(np.searchsorted(srt, t, side="left"))
+            found = int(np.count_nonzero(nn_vals >= t))
+            rows.append(BenchmarkRow(algorithm, str(q), n_ret, db_size, k, found,
+                                     f"threshold={_num(t)}"))
+    return rows
+
+
+def primo_rows_from_points(query_ids, proportion, recall, params, db_size: int, k: int,
+                           algorithm: str = "primo"):
+    """Benchmark rows of primo from (proportion retrieved, recall fraction) arrays.
+
+    All four sequences have one entry per point; ``params`` labels the setting (e.g. the
+    threshold) so that points of different queries can be averaged together.
+    """
+    n = len(query_ids)
+    if not (len(proportion) == len(recall) == len(params) == n):
+        raise UsageError("query_ids, proportion, recall and params must have the same length")
+    rows = []
+    for q, p, r, s in zip(query_ids, proportion, recall, params):
+        p, r = float(p), float(r)
+        if not (0 <= p <= 1 and 0 <= r <= 1):
+            raise DataError(f"primo point of query {q!r} out of range (proportion {p}, recall {r})",
+                            hint="proportion and recall are fractions between 0 and 1")
+        rows.append(BenchmarkRow(algorithm, str(q), round(p * db_size, 6), db_size, k,
+                                 round(r * k, 6), str(s)))
+    return rows
+
+
+def read_counts_table(path, db_index: dict, what: str = "counts table", column: str = "Count"):
+    """Read an ``ImageID,Count`` table (plain or gzip) into ``(rows, counts)`` of the database.
+
+    Counts may be integers (reads) or non-negative reals (yields, enrichment scores: ``column``
+    names the value column). An ImageID that is not in the database, a repeated ImageID, or a bad
+    count raises :class:`DataError` naming file and line.
+    """
+    ids, vals, lines = read_id_table(
+        path, column, what=what, convert=float, kind="a number",
+        check=lambda c: "" if math.isfinite(c) and c >= 0 else "is negative or not finite",
+        hint="counts are read counts or yields (>= 0), e.g. 12 or 0.37")
+    rows = []
+    for iid, line in zip(ids, lines):
+        r = db_index.get(iid)
+        if r is None:
+            raise DataError(f"ImageID {iid!r} is not in the database feature store", path=path,
+                            line=line, hint="use counts of the same database as --features")
+        rows.append(r)
+    return np.array(rows, dtype=np.int64), np.array(vals, dtype=float)
+
+
+def _counts_file(directory: Path, qid: str, ranking: str = "counts"):
+    cands = ((f"{qid}.csv.gz", f"{qid}.csv", f"{qid}/counts.csv.gz", f"{qid}/counts.csv")
+             if ranking == "counts" else (f"{qid}/enrichment.csv.gz", f"{qid}/enrichment.csv"))
+    for cand in cands:
+        p = directory / cand
+        if p.is_file():
+            return p
+    return None
+
+
+def read_counts_dir(directory, query_ids, db_index: dict, ranking: str = "counts"):
+    """Counts of every query that has a table in ``directory``.
+
+    A query's table is ``DIR/<query id>.csv[.gz]`` or ``DIR/<query id>/counts.csv[.gz]`` (the
+    layout ``primo analyze`` / ``primo simulate`` write); with ``ranking="enrichment"``,
+    ``DIR/<query id>/enrichment.csv[.gz]`` (``primo simulate --input-library``), column
+    ``Enrichment``. Queries without one are reported in the second return value.
+    """
+    if ranking not in ("counts", "enrichment"):
+        raise UsageError(f"unknown ranking {ranking!r}", hint="use counts or enrichment")
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UsageError(f"--counts-dir {directory} is not a directory")
+    out, missing = {}, []
+    for q in query_ids:
+        p = _counts_file(directory, str(q), ranking)
+        if p is None:
+            missing.append(str(q))
+            continue
+        out[str(q)] = read_counts_table(p, db_index,
+                                        column="Count" if ranking == "counts" else "Enrichment")
+    if not out:
+        raise UsageError(f"--counts-dir {directory} has no {ranking} table for any query",
+                         hint="name them <query id>.csv.gz with columns ImageID,Count"
+                         if ranking == "counts" else "simulate with --input-library")
+    return out, missing
+
+
+def read_primo_curve(path, query_ids=None, db_size: int | None = None, k: int | None = None):
+    """primo rows from a CSV in the benchmarks layout (other algorithms' rows are ignored).
+
+    Required columns: ``Query ID``, ``Number Retrieved``, ``Nearest Neighbor Recall``; optional:
+    ``Algorithm`` (rows whose value is not ``primo`` are skipped), ``Database Size``,
+    ``# of Nearest Neighbors`` (must match this benchmark), ``Algorithm Parameters``.
+    """
+    req = ["Query ID", "Number Retrieved", "Nearest Neighbor Recall"]
+    rows = []
+    known = None if query_ids is None else {str(q) for q in query_ids}
+    for line, rec in read_csv_rows(path, req, "primo curve"):
+        if rec.get("Algorithm", "primo").strip() not in ("primo", ""):
+            continue
+        q = rec["Query ID"].strip()
+        if known is not None and q not in known:
+            raise DataError(f"Query ID {q!r} is not in the query store", path=path, line=line,
+                            hint="use the IDs of --queries")
+        try:
+            nr, nf = float(rec["Number Retrieved"]), float(rec["Nearest Neighbor Recall"])
+            n_db = int(float(rec.get("Database Size") or db_size or 0))
+            kk = int(float(rec.get("# of Nearest Neighbors") or k or 0))
+        except ValueError:
+            raise DataError("a number column holds something that is not a number", path=path,
+                            line=line) from None
+        if db_size is not None and n_db != db_size:
+            raise DataError(f"Database Size {n_db} differs from the database ({db_size})",
+                            path=path, line=line, hint="use a curve of the same database")
+        if k is not None and kk != k:
+            raise DataError(f"# of Nearest Neighbors {kk} differs from --k {k}", path=path,
+                            line=line, hint=f"run with --k {kk}")
+        if not (0 <= nr <= n_db and 0 <= nf <= kk):
+            raise DataError(f"Number Retrieved {nr} / recall {nf} out of range", path=path,
+                            line=line)
+        rows.append(BenchmarkRow("primo", q, nr, n_db, kk, nf,
+                                 (rec.get("Algorithm Parameters") or f"row={line}").strip()))
+    if not rows:
+        raise DataError("no primo rows", path=path,
+                        hint="the file needs rows with Algorithm=primo (or no Algorithm column)")
+    return rows
+
+
+# ------------------------------------------------------------------------------------ curves
+def mean_points(rows):
+    """Mean (proportion retrieved, recall fraction) per algorithm and parameter setting.
+
+    Returns ``{algorithm: [(mean proportion, mean recall, params, n queries), ...]}``.
+    """
+    acc: dict = {}
+    for r in rows:
+        key = (r.algorithm, r.params)
+        a = acc.setdefault(key, [0.0, 0.0, 0])
+        a[0] += r.n_retrieved / r.db_size
+        a[1] += r.n_found / r.k
+        a[2] += 1
+    out: dict = {}
+    for (alg, params), (p, rc, n) in acc.items():
+        out.setdefault(alg, []).append((p / n, rc / n, params, n))
+    return out
+
+
+# ------------------------------------------------------------------------------------ results
+@dataclasses.dataclass
+class BenchmarkResult:
+    """Rows of every algorithm plus what the summary and plot need."""
+
+    rows: list
+    db_size: int
+    dim: int
+    k: int
+    query_ids: list
+    skipped: list
+    info: dict
+    seed: int = 0
+    peer_options: dict = dataclasses.field(default_factory=dict)
+
+    def points(self):
+        return mean_points(self.rows)
+
+    def summary(self, recalls=SUMMARY_RECALLS) -> dict:
+        """Per algorithm: best mean recall and the proportion needed at each recall level."""
+        algs = {}
+        for alg, pts in self.points().items():
+            d = {"settings": len(pts), "best_mean_recall": round(max(p[1] for p in pts), 4)}
+            d.update({k: v for k, v in self.info.get(alg, {}).items() if k != "how_counted"})
+            d["proportion_at_recall"], d["retrieved_at_recall"], d["setting_near"] = {}, {}, {}
+            d["read_off"] = {}
+            front = pareto_frontier(pts)
+            for rc in recalls:
+                pr = proportion_at_recall(pts, rc)
+                key = recall_key(rc)
+                d["proportion_at_recall"][key] = None if pr is None else float(f"{pr:.6g}")
+                d["retrieved_at_recall"][key] = None if pr is None else round(pr * self.db_size, 1)
+                if pr is not None:
+                    d["setting_near"][key] = next(p[2] for p in front if p[1] >= rc)
+                    # below the smallest setting the figure is the subsampling extension
+                    d["read_off"][key] = ("subsampled smallest setting" if rc < front[0][1]
+                                          else "measured" if any(p[1] == rc for p in front)
+                                          else "interpolated between settings")
+            algs[alg] = d
+        n = self.db_size
+        for rc in recalls:
+            key = recall_key(rc)
+            algs.setdefault("chance", {"proportion_at_recall": {}, "retrieved_at_recall": {}})
+            algs.setdefault("oracle", {"proportion_at_recall": {}, "retrieved_at_recall": {}})
+            algs["chance"]["proportion_at_recall"][key] = rc
+            algs["chance"]["retrieved_at_recall"][key] = round(rc * n, 1)
+            algs["oracle"]["proportion_at_recall"][key] = float(f"{rc * self.k / n:.6g}")
+            algs["oracle"]["retrieved_at_recall"][key] = round(rc * self.k, 1)
+        return algs
+
+    def how_counted(self) -> dict:
+        d = {name: v["how_counted"] for name, v in self.info.items() if "how_counted" in v}
+        d["chance"] = "uniform random subset: expected recall = proportion retrieved (analytic)"
+        d["oracle"] = "exactly the k nearest neighbours: proportion = recall x k / N (analytic)"
+        return d
+
+
+def check_inputs(N: int, D: int, Q, k: int, *, features=None, queries=None):
+    """Raise the benchmark's input errors: no queries, dimension mismatch, k > N."""
+    Q = np.asarray(Q)
+    if Q.ndim != 2 or Q.shape[0] == 0:
+        raise DataError("the query store holds no queries", path=queries,
+                        hint="extract at least one query image into it")
+    if N == 0:
+        raise DataError("the database feature store holds no documents", path=features,
+                        hint="extract the database images into it")
+    if Q.shape[1] != D:
+        raise DataError(f"queries have {Q.shape[1]} dimensions but the database has {D}",
+                        path=queries, hint="extract queries and database with the same extractor")
+    if k < 1:
+        raise UsageError(f"--k must be at least 1, got {k}")
+    if k > N:
+        raise UsageError(f"--k {k} is larger than the database ({N} documents)",
+                         hint=f"use --k {N} or less")
+
+
+def run_benchmark(X, Q, query_ids=None, k: int = 100, peers=None, peer_options=None,
+                  primo_rows=None, seed: int = 0, threads: int | None = None,
+                  chunksize: int = 65536, mapper=None, nn=None):
+    """Benchmark peers (and primo rows, if given) on an in-memory database.
+
+    Parameters
+    ----------
+    X : array (N x D)
+        Database vectors.
+    Q : array (M x D)
+        Queries.
+    query_ids : list of str, optional
+        Defaults to ``q0, q1, ...``.
+    peers : iterable of str or str, optional
+        Peer names (:data:`primo.benchmark.peers.PEERS`; default
+        :data:`~primo.benchmark.peers.DEFAULT_PEERS`). A peer whose library is missing is skipped
+        with a :class:`PeerSkippedWarning`. Pass ``[]`` for none.
+    peer_options : dict, optional
+        ``{peer: {option: value}}``, e.g. ``{"faiss-ivf": {"nlist": 256}}``.
+    primo_rows : list of BenchmarkRow, or callable ``nn -> rows``, optional
+        primo's rows (a callable receives the exact neighbours, for :func:`primo_rows_from_counts`).
+    nn : array (M x k), optional
+        Exact neighbours if already known (else computed with :func:`exact_knn`).
+
+    Returns
+    -------
+    BenchmarkResult
+    """
+    from .peers import DEFAULT_PEERS, resolve_peers
+
+    X = np.asarray(X, dtype=np.float32)
+    Q = np.atleast_2d(np.asarray(Q, dtype=np.float32))
+    N, D = X.shape
+    check_inputs(N, D, Q, k)
+    query_ids = [f"q{i}" for i in range(len(Q))] if query_ids is None else [str(q) for q in query_ids]
+    if len(query_ids) != len(Q):
+        raise UsageError(f"{len(query_ids)} query IDs for {len(Q)} queries")
+    peers = DEFAULT_PEERS if peers is None else peers
+    if nn is None:
+        nn, _ = exact_knn(X, Q, k, chunksize=chunksize, mapper=mapper)
+    rows, skipped = [], []
+    if peers:
+        peer_objs, skipped = resolve_peers(peers, peer_options, seed=seed, threads=threads)
+        for msg in skipped:
+            warnings.warn(msg, PeerSkippedWarning, stacklevel=2)
+        rows, info = run_peers(X, Q, query_ids, nn, k, peer_objs)
+    else:
+        info = {}
+    if primo_rows is not None:
+        pr = primo_rows(nn) if callable(primo_rows) else primo_rows
+        rows.extend(pr)
+        if pr:
+            info.setdefault("primo", {"how_counted": PRIMO_HOW_COUNTED})
+    return BenchmarkResult(rows, N, D, k, query_ids, skipped, info, seed, dict(peer_options or {}))
+
+
+# ------------------------------------------------------------------------------------ output
+def write_benchmarks_csv(path, rows) -> None:
+    """Write rows in the published benchmarks layout (no comment lines), atomically."""
+    from ..io import atomic_file
+
+    with atomic_file(path) as tmp:
+        with open_output(tmp) as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(BENCHMARK_COLUMNS)
+            for r in rows:
+                w.writerow(r.as_csv())
+
+
+_COLORS = {"primo": "tab:blue", "hnsw": "tab:orange", "hnsw-sq": "tab:red", "faiss-ivf": "tab:brown",
+           "faiss-ivfpq": "tab:pink", "annoy": "tab:green", "mrpt": "tab:purple", "lsh": "tab:olive"}
+
+
+def plot_benchmark(result: BenchmarkResult, path, title: str | None = None) -> None:
+    """Fig. 4-style plot (mean over queries): proportion retrieved vs k-NN recall, log-log."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    N, k = result.db_size, result.k
+    pts = result.points()
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    xmin = 1e-2
+    x = np.logspace(math.log10(xmin), 0, 200)
+    ax.plot(x, x, ls="--", color="grey", alpha=0.7, label="chance")
+    ax.plot(x, x * k / N, ls="-.", color="grey", alpha=0.7, label="oracle")
+    extra = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+    order = sorted(pts, key=lambda a: (a != "primo", a))
+    for alg in order:
+        color = _COLORS.get(alg) or next(extra)
+        allp = np.array([(p[1], p[0]) for p in pts[alg]])
+        front = pareto_frontier(pts[alg])
+        ax.scatter(allp[:, 0], allp[:, 1], s=6, color=color, alpha=0.25, linewidths=0)
+        fr = np.array([(p[1], p[0]) for p in front if p[1] > 0])
+        if len(fr) == 0:
+            continue
+        ax.plot(fr[:, 0], fr[:, 1], "-o", ms=3, color=color, lw=2 if alg == "primo" else 1.4,
+                label=alg)
+        r0, p0 = fr[0]
+        if r0 > xmin:
+            xs = np.array([xmin, r0])
+            ax.plot(xs, p0 * xs / r0, ls="--", color=color, lw=1.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(xmin, 1.05)
+    ax.set_ylim(k / N * xmin / 2, 1.5)
+    ax.set_xlabel(f"{k}-nearest-neighbour recall (mean over {len(result.query_ids)} queries)")
+    ax.set_ylabel("proportion of the database retrieved")
+    ax.set_title(title or f"candidate set vs recall (N={N:,}, D={result.dim})")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _read_store(path, what):
+    from ..features.store import FeatureStore
+
+    fs = FeatureStore.open(path)
+    ids = fs.ids
+    if len(ids):
+        uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
+        if len(uniq) != len(ids):
+            d = int(np.argmax(counts > 1))
+            fs.close()
+            raise DataError(f"duplicate document ID {str(uniq[d])!r} ({int(counts[d])} rows) in "
+                            f"the {what}", path=path, record=int(first[d]) + 1,
+                            hint="document IDs must be unique; re-create the store")
+    return fs, ids
+
+
+def _check_same_extractor(db_meta, q_meta, queries):
+    from ..features.extractors import extractor_mismatch
+
+    diff = extractor_mismatch(q_meta, db_meta)
+    if diff:
+        raise DataError(f"queries and database come from different extractors ({diff})",
+                        path=queries, hint="extract queries and database with the same --model and --weights")
+
+
+def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_options=None,
+                     counts_dir=None, primo_curve=None, seed: int = 0, threads: int | None = None,
+                     chunksize: int | None = None, mapper=None, n_thresholds: int = 500,
+                     title: str | None = None, recalls=SUMMARY_RECALLS,
+                     ranking: str = "counts") -> dict:
+    """Run the benchmark on two feature stores and write ``out/`` (atomically).
+
+    ``out`` receives ``benchmarks.csv``, ``benchmarks.png`` and ``summary.json`` (see the module
+    docstring). The exact neighbours stream the database; peers load it into memory (pass
+    ``peers=[]`` to benchmark primo only on databases larger than memory).
+    Returns the summary dict.
+    """
+    if counts_dir is not None and primo_curve is not None:
+        raise UsageError("give either --counts-dir or --primo-curve, not both")
+    from .peers import DEFAULT_PEERS
+
+    peers = DEFAULT_PEERS if peers is None else peers
+    if isinstance(peers, str):
+        peers = [] if peers.strip().lower() in ("", "none") else [p.strip() for p in peers.split(",") if p.strip()]
+    qfs, qids = _read_store(queries, "query store")
+    with qfs:
+        Q = qfs.read()
+        qmeta = qfs.metadata
+    if len(set(qids.tolist())) != len(qids):
+        raise DataError("duplicate query ID", path=queries)
+    fs, db_ids = _read_store(features, "database feature store")
+    with fs:
+        N, D = fs.n, fs.dim
+        check_inputs(N, D, Q, k, features=features, queries=queries)
+        _check_same_extractor(fs.metadata, qmeta, queries)
+        cs = int(chunksize or fs.default_chunksize())
+        nn, _ = exact_knn(fs.iter_chunks(cs), Q, k, mapper=mapper)
+        X = fs.read() if peers else None
+    qids = [str(q) for q in qids.tolist()]
+    primo_rows, notes = None, []
+    if counts_dir is not None:
+        db_index = {i: r for r, i in enumerate(db_ids.tolist())}
+        counts, missing = read_counts_dir(counts_dir, qids, db_index, ranking)
+        if missing:
+            notes.append(f"no counts table for {len(missing)} of {len(qids)} queries "
+                         f"(e.g. {missing[0]!r}); primo is averaged over the others")
+            warnings.warn(notes[-1], UserWarning, stacklevel=2)
+        primo_rows = primo_rows_from_counts(counts, nn, qids, N, k, n_thresholds)
+    elif primo_curve is not None:
+        primo_rows = read_primo_curve(primo_curve, qids, N, k)
+    if X is None:
+        result = BenchmarkResult([], N, D, k, qids, [], {}, seed, dict(peer_options or {}))
+        if primo_rows:
+            result.rows.extend(primo_rows)
+            result.info["primo"] = {"how_counted": PRIMO_HOW_COUNTED}
+    else:
+        result = run_benchmark(X, Q, qids, k, peers, peer_options, primo_rows, seed, threads,
+                               nn=nn)
+        del X
+    summary = {
+        "provenance": provenance(),
+        "parameters": {"features": str(features), "queries": str(queries), "k": k,
+                       "database_size": N, "dim": D, "n_queries": len(qids),
+                       "peers": list(peers), "peer_options": dict(peer_options or {}),
+                       "seed": seed, "counts_dir": None if counts_dir is None else str(counts_dir),
+                       "primo_ranking": ranking if counts_dir is not None else None,
+                       "primo_curve": None if primo_curve is None else str(primo_curve),
+                       "curves": "mean over queries per parameter setting, Pareto frontier, "
+                                 "linear interpolation (subsampling below the smallest setting)"},
+        "skipped": result.skipped,
+        "skipped_rows": _skipped_rows(),   # NaN / inf rows left out with --skip-bad-rows
+        "notes": notes,
+        "how_counted": result.how_counted(),
+        "algorithms": result.summary(recalls),
+    }
+    with atomic_dir(out, command="benchmark") as tmp:
+        write_benchmarks_csv(tmp / "benchmarks.csv", result.rows)
+        plot_benchmark(result, tmp / "benchmarks.png", title)
+        write_json(tmp / "summary.json", summary)
+    return summary
+
+
+def _skipped_rows():
+    from ..features.store import skipped_rows
+
+    return skipped_rows()

@@ -1,0 +1,279 @@
+"""The similarity search in silico: one query's probe against every database document.
+
+The database as the lab has it (:class:`DatabaseCodes`, from a pool or encoded by the model), each
+document's predicted yield (:func:`predict_all`), the cascade that refines them with the
+simulator (:func:`cascade_yields`), and the competitive capture of the protocol
+(:func:`capture_one`). :mod:`primo.workflows.experiment` (``primo simulate``) runs it per query
+and writes the outputs.
+
+Yields: a cascade
+-----------------
+The thermodynamic simulator costs ~17 ms per pair (ViennaRNA, one core), so 1.6 M documents would take
+7.5 CPU-hours per query. The trained yield predictor costs microseconds per pair, but it is an
+approximation fitted to the simulator. primo therefore
+
+1. predicts the yield of **every** document with the predictor (database feature regions discretized,
+   as synthesized; the query as its discrete probe);
+2. re-computes with the **simulator** the ``refine`` documents with the highest predicted yields
+   (default 1,000), and uses the simulated value for them;
+3. simulates the query's ``k`` **nearest documents** (by feature distance) as well, so the recall
+   side of the curve never rests on the predictor;
+4. simulates a **random sample** of the remaining documents (``sample``, 1,000 by default, drawn
+   within ten strata of predicted yield) and gives every other remaining document the simulated
+   yield of a sampled document of its stratum drawn at random (hot-deck imputation).
+
+Why the top of the ranking: read counts are dominated by documents with high yields (capture is
+proportional to yield, plus a small non-specific background), so errors of the predictor matter where
+yields are high. Why the sample: the predictor does not see every high yield. Unrelated sequences
+sometimes bind through imperfect duplexes that the predictor's local-match features cannot see
+(about 3 % of random 80-mer pairs reach 0.5 with ViennaRNA at 21 °C); measured on Fashion-MNIST, a
+model whose predictor put none of them above 0.5 left ~4 % of the database binding outside its top
+300. Leaving those documents at their predicted yields would draw a recall curve far better than
+the experiment would give. With the sample, the number of documents at each read count is right in
+expectation (which of the unrelated documents bind is not known without simulating them all; the
+k nearest neighbours are simulated exactly, so the recall figures are unbiased). ``yields.csv.gz``
+says for every document whether its yield was simulated or imputed, and the summary reports the
+sampled binding rate and the estimated number of binders outside the refined set, so a user can
+see what the predictor missed. ``sample=0`` keeps the predictor's values for the remaining
+documents (the bias above); ``refine=-1`` (or a value >= N) simulates every document (exact,
+slow). ``refine=0`` uses the predictor alone for the top of the ranking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import DataError, UsageError
+
+__all__ = ["DatabaseCodes", "load_database", "predict_all", "cascade_yields", "protocol_for",
+           "capture_one", "simulator_for", "cascade_stats"]
+
+
+@dataclasses.dataclass
+class DatabaseCodes:
+    """The database as the lab has it: ImageIDs, discrete feature regions (uint8 codes), oligos."""
+
+    image_ids: np.ndarray          # str
+    codes: np.ndarray              # uint8 N x L (A=0 C=1 G=2 T=3)
+    indices: np.ndarray            # int64 document indices (barcodes)
+    oligos_fn: object = None       # callable(positions) -> list of full oligo sequences
+
+    def __len__(self):
+        return len(self.image_ids)
+
+    def sequences(self, positions) -> list[str]:
+        from ..dna import decode_seqs
+
+        return decode_seqs(self.codes[np.asarray(positions)])
+
+
+def load_database(model, *, features=None, pool=None, chunksize: int = 100_000,
+                  progress: bool = True) -> DatabaseCodes:
+    """Discrete feature regions of every database document.
+
+    From a pool (``pool``: its feature regions, barcodes and ImageIDs, exactly as ordered) or, without
+    one, by encoding the feature store with the model (document index = row order).
+    """
+    from ..dna import encode_seqs
+    from ..oligos.layout import OligoLayout
+
+    layout = OligoLayout.from_dict(model.card.get("layout"))
+    if pool is not None:
+        from ..oligos.pool import read_pool
+
+        p = read_pool(pool)
+        if p.layout.feature_length != model.feature_length:
+            raise DataError(f"the pool's feature regions are {p.layout.feature_length} nt but the "
+                            f"model writes {model.feature_length} nt", path=pool)
+        codes = encode_seqs(p.features, p.layout.feature_length, what="feature region", path=pool)
+        return DatabaseCodes(np.asarray(p.image_ids), codes, np.asarray(p.indices, np.int64),
+                             lambda pos, _p=p: [_p.oligos(int(i), int(i) + 1)[0] for i in pos])
+    if features is None:
+        raise UsageError("give the database as --features F.h5 (and optionally --pool POOL)")
+    from ..barcodes import BarcodeScheme
+    from ..features.store import FeatureStore
+    from ..progress import progress as _progress
+
+    with FeatureStore.open(features) as store:
+        if store.n == 0:
+            raise DataError("the database feature store holds no documents", path=features)
+        model.check_features(store.dim, store.metadata, path=features)
+        ids = np.asarray(store.ids)
+        codes = np.empty((store.n, model.feature_length), dtype=np.uint8)
+        at = 0
+        with _progress(total=store.n, desc="encoding database", unit="doc",
+                       disable=not progress) as bar:
+            for _, X in store.iter_chunks(chunksize=min(chunksize, store.default_chunksize())):
+                codes[at:at + len(X)] = model.encode_onehot(X).argmax(-1)
+                at += len(X)
+                bar.update(len(X))
+    scheme = BarcodeScheme()
+    indices = np.arange(len(ids), dtype=np.int64)
+
+    def oligos(pos, _codes=codes, _layout=layout, _scheme=scheme):
+        from ..dna import decode_seqs
+
+        pos = np.asarray(pos)
+        return _layout.oligos(list(_scheme.encode(pos)), decode_seqs(_codes[pos]))
+
+    return DatabaseCodes(ids, codes, indices, oligos)
+
+
+def _onehot(codes):
+    return np.eye(4, dtype=np.float32)[codes]
+
+
+def predict_all(model, db: DatabaseCodes, query_seq: str, *, chunksize: int = 100_000,
+                batch_size: int = 8192, progress: bool = True) -> np.ndarray:
+    """The predictor's yield for the query's probe with every document (float32)."""
+    from ..dna import encode_seqs
+    from ..progress import progress as _progress
+
+    n = len(db)
+    q_codes = encode_seqs([query_seq], model.feature_length, what="query feature region")
+    q1 = _onehot(q_codes)[0]
+    pred = np.empty(n, dtype=np.float32)
+    try:
+        # the same predictor, evaluated as one affine map + element-wise tail for this query
+        from ..predictor.fixed_query import FixedQueryPredictor
+
+        fast = FixedQueryPredictor(model.predictor, q1)
+    except ValueError:
+        fast = None
+    with _progress(total=n, desc="predicting yields", unit="doc", disable=not progress) as bar:
+        for a in range(0, n, chunksize):
+            if fast is not None:
+                pred[a:a + chunksize] = fast(db.codes[a:a + chunksize])
+            else:
+                t = _onehot(db.codes[a:a + chunksize])
+                q = np.broadcast_to(q1, t.shape)
+                pred[a:a + len(t)] = model.predict_yields(t, q, batch_size=batch_size)
+            bar.update(min(chunksize, n - a))
+    return pred
+
+
+def cascade_yields(model, db: DatabaseCodes, query_seq: str, *, refine: int = 1000,
+                   simulator=None, mapper=None, chunksize: int = 100_000,
+                   batch_size: int = 8192, progress: bool = True, must=None, sample: int = 0,
+                   rng=None, strata: int = 10):
+    """Yields of one query against every document (see the module docstring).
+
+    The predictor for all; the simulator for the ``refine`` highest predictions, for the positions
+    in ``must`` and for ``sample`` documents drawn at random from the rest (within ``strata`` groups
+    of predicted yield), whose simulated yields are imputed to the other remaining documents.
+
+    Returns ``(predicted, simulated, refined_positions, imputed)``; ``simulated`` and ``imputed``
+    are NaN where not simulated / not imputed.
+    """
+    n = len(db)
+    pred = predict_all(model, db, query_seq, chunksize=chunksize, batch_size=batch_size,
+                       progress=progress)
+    from ..simulation.cascade import donors, select_documents
+
+    simulated = np.full(n, np.nan)
+    imputed = np.full(n, np.nan)
+    rng = np.random.default_rng(rng)
+    sel = select_documents(pred, refine=refine, must=must, sample=sample, rng=rng, strata=strata)
+    todo = sel.simulated
+    if len(todo):
+        if simulator is None:
+            from ..predictor.simulator import Simulator
+
+            simulator = Simulator()
+        simulated[todo] = simulator.yields(db.sequences(todo), [query_seq] * len(todo),
+                                           mapper=mapper, progress=progress)
+    d = donors(sel, n, rng)
+    left = (d >= 0) & np.isnan(simulated)
+    imputed[left] = simulated[d[left]]
+    refined = sel.refined
+    return pred, simulated, refined, imputed
+
+
+def protocol_for(model, config, simulator, abundance):
+    """The protocol, the simulator at its final temperature and each document's concentration."""
+    from ..simulation.capture import CAPTURE_MODELS, Protocol
+
+    if config.capture not in CAPTURE_MODELS:
+        raise UsageError(f"unknown capture model {config.capture!r}",
+                         hint=f"choose one of {', '.join(CAPTURE_MODELS)}")
+    if config.capture == "independent":
+        return None, simulator, None
+    card_t = float(simulator.temperature)
+    protocol = config.protocol
+    if protocol is None:
+        protocol = Protocol(anneal_to=card_t)
+    protocol.check_temperature(card_t)
+    if abs(protocol.anneal_to - card_t) > 1e-9 or abs(protocol.na_molar - simulator.sodium) > 1e-12:
+        from ..predictor.simulator import Simulator
+
+        simulator = Simulator.from_dict(simulator.to_dict(), temperature=protocol.anneal_to,
+                                        sodium=protocol.na_molar)
+    a = np.asarray(abundance, dtype=np.float64)
+    conc = protocol.pool_m / len(a) * a / a.mean()
+    return protocol, simulator, conc
+
+
+def capture_one(model, db, qseq, config, protocol, simulator, conc, must, rng, mapper, progress):
+    """One query under a competitive capture model: the cascade, energies, the capture."""
+    from ..simulation.cascade import capture_query, select_documents
+
+    pred = predict_all(model, db, qseq, chunksize=config.chunksize, batch_size=config.batch_size,
+                       progress=progress)
+    sel = select_documents(pred, refine=config.refine, must=must, sample=config.sample, rng=rng)
+    cap = capture_query(db.sequences, qseq, sel, conc, protocol, simulator,
+                        capture=config.capture, rng=rng, mapper=mapper,
+                        decoy_sample=config.decoy_sample, feature_length=model.feature_length,
+                        progress=progress)
+    return pred, cap.simulated_yield, sel.refined, cap.imputed_yield, cap
+
+
+def simulator_for(model, backend: str | None = None):
+    """The simulator the model was trained with (its card), on ``backend`` if given.
+
+    A model trained with NUPACK falls back to ViennaRNA when NUPACK is not installed here.
+    """
+    from ..predictor import thermo_nupack
+    from ..predictor.simulator import Simulator
+
+    settings = dict(model.card.get("simulator") or {})
+    if backend:
+        settings["backend"] = backend
+    if settings.get("backend") == "nupack" and not thermo_nupack.available() and not backend:
+        settings["backend"] = "vienna"
+    return Simulator.from_dict(settings) if settings else Simulator()
+
+
+def cascade_stats(pred, sim, refined, imputed=None, must=None) -> dict:
+    ref = np.asarray(refined)
+    out = {"predicted_above_0.5": int((pred >= 0.5).sum()),
+           "predicted_above_0.05": int((pred >= 0.05).sum()),
+           "refined": int(len(ref)),
+           "simulated": int((~np.isnan(sim)).sum())}
+    if len(ref):
+        p, s = pred[ref], sim[ref]
+        out.update({"refined_changed_side_of_0.5": int(((p >= 0.5) != (s >= 0.5)).sum()),
+                    "refined_mean_abs_error": float(np.mean(np.abs(p - s))),
+                    "lowest_refined_prediction": float(p.min()),
+                    "simulated_above_0.5": int((s >= 0.5).sum())})
+    if must is not None:
+        out["neighbours_simulated"] = int(len(must))
+        out["neighbours_above_0.5"] = int((sim[np.asarray(must)] >= 0.5).sum())
+    if imputed is not None:
+        # the random sample of documents outside the refined set and the neighbours
+        top = np.zeros(len(pred), dtype=bool)
+        top[ref] = True
+        if must is not None:
+            top[np.asarray(must)] = True
+        outside = ~top
+        sampled = outside & ~np.isnan(sim)
+        out["sampled"] = int(sampled.sum())
+        if sampled.any():
+            rate = float((sim[sampled] >= 0.5).mean())
+            out["sampled_above_0.5"] = rate
+            out["sampled_predicted_above_0.5"] = float((pred[sampled] >= 0.5).mean())
+            # sampled within strata in proportion to size: the plain rate estimates the whole
+            out["estimated_binders_outside_refined"] = int(round(rate * outside.sum()))
+        out["imputed"] = int((~np.isnan(imputed)).sum())
+    return out
