@@ -65,7 +65,7 @@ def curve_matrix(counts_by_query, nn, grid):
 
 
 def at_recall(R, F, n_db, k, rc, idx=None):
-    from primo.analysis.benchmark import proportion_at_recall
+    from primo.evaluation.recall import proportion_at_recall
 
     if idx is not None:
         R, F = R[idx], F[idx]
@@ -97,9 +97,10 @@ def main():
     out = args.output or args.work / f"capture-{args.model.name}"
     out.mkdir(parents=True, exist_ok=True)
 
-    from primo.analysis.benchmark import exact_knn, run_benchmark
-    from primo.analysis.recall import map_at_k_from_scores
-    from primo.analysis.wetlab import WetLabModel, pool_abundance, simulate_counts
+    from primo.benchmark.core import run_benchmark
+    from primo.evaluation.neighbors import exact_knn
+    from primo.evaluation.recall import map_at_k_from_scores
+    from primo.simulation.wetlab import WetLabModel, pool_abundance, simulate_counts
     from primo.cli import _import_tensorflow_quietly
     from primo.features.store import FeatureStore
     from primo.model_dir import load_model
@@ -108,7 +109,7 @@ def main():
     from primo.simulation.cascade import (capture_from_energies, query_energies,
                                           select_documents)
     from primo.simulation.thermo import node_temperatures
-    from primo.workflows.experiment import load_database, predict_all, simulator_for
+    from primo.simulation.search import load_database, predict_all, simulator_for
 
     _import_tensorflow_quietly()
     model = load_model(args.model)
@@ -196,13 +197,14 @@ def main():
         br = run_benchmark(X, Q, qids, k=k, nn=nn)
         for alg, v in br.summary().items():
             peers[alg] = v.get("proportion_at_recall")
-        from primo.analysis.benchmark import mean_points, pareto_frontier
+        from primo.benchmark.core import mean_points
+        from primo.evaluation.recall import pareto_frontier
 
         peer_pts = {a: [(p, r) for p, r, *_ in pareto_frontier(pts)]
                     for a, pts in mean_points(br.rows).items()}
     else:
         peer_pts = {}
-    from primo.features.metrics import map_at_k
+    from primo.evaluation.neighbors import map_at_k
 
     exact_map = float(map_at_k(Q, qlab, X, labels, k=10))
     summary = {"queries": len(qids), "documents": n, "model": str(args.model),
@@ -240,7 +242,7 @@ def main():
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from primo.analysis.benchmark import pareto_frontier
+    from primo.evaluation.recall import pareto_frontier
 
     def draw(path, labels_, title, with_peers):
         fig, ax = plt.subplots(figsize=(7.5, 5.2))

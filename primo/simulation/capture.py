@@ -50,7 +50,7 @@ so documents *compete* for it. Three models of that step, chosen by name
     washes keep what is bound at the end of the ramp.
 
 The captured fraction of each document (bound / total) then feeds the bead capture, PCR and
-sequencing of :mod:`primo.analysis.wetlab`.
+sequencing of :mod:`primo.simulation.wetlab`.
 
 Concentrations: each document's exposed strands are ``pool_nm / N`` times its relative abundance
 in the amplified pool (mean 1); each decoy (random feature region, ``decoys`` of them) is at the
@@ -239,6 +239,9 @@ def solve_capture(log_k, log_k_aa, log_k_pp, conc, probe_total, *, locked=None,
     CaptureResult
         ``bound`` includes the locked amounts.
     """
+    # This reads best whole (103 lines with its docstring): input checks, the bracket of the one
+    # unknown (log free probe), the safeguarded Newton iteration and the closed-form split of each
+    # target share the same per-target arrays; split, each piece would take and return most of them.
     conc = np.asarray(conc, dtype=np.float64).ravel()
     lk = np.broadcast_to(np.asarray(log_k, dtype=np.float64), conc.shape).ravel()
     lka = np.broadcast_to(np.asarray(log_k_aa, dtype=np.float64), conc.shape).ravel()

@@ -14,7 +14,7 @@ Reported per evaluated round (``metrics.csv``) and for the kept round (``card.js
 ``capture_p50`` / ``capture_p90``
     proportion of the mini-database retrieved at 50 % / 90 % mean recall of each query's
     ``capture_eval_k`` nearest neighbours (feature space), on the Pareto frontier of the
-    threshold sweep over captured fractions (:func:`primo.analysis.benchmark.proportion_at_recall`;
+    threshold sweep over captured fractions (:func:`primo.evaluation.recall.proportion_at_recall`;
     empty when never reached);
 ``capture_map10``
     mAP@10 of the ranking by captured fraction, relevant = same label when the features carry
@@ -99,8 +99,8 @@ def _curve_points(F: np.ndarray, nn: np.ndarray):
 
 
 def _map10(F, es: CaptureEvalSet):
-    from ..analysis.recall import map_at_k_from_scores
-    from ..features.metrics import average_precision_at_k
+    from ..evaluation.neighbors import average_precision_at_k
+    from ..evaluation.recall import map_at_k_from_scores
 
     if es.labels_db is not None:
         return map_at_k_from_scores(F, es.labels_db, es.labels_q, k=10)[0], "label"
@@ -118,7 +118,7 @@ def evaluate_capture(es: CaptureEvalSet, encode_codes, predict_codes, simulator,
     predictor, which only chooses what to simulate); ``simulator`` at the protocol's final
     temperature.
     """
-    from ..analysis.benchmark import proportion_at_recall
+    from ..evaluation.recall import proportion_at_recall
     from ..dna import decode_seqs
     from ..simulation.cascade import capture_query, select_documents
 

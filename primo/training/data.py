@@ -137,7 +137,7 @@ def fingerprint(source, sample: int = 256) -> str:
 
 def pairwise_sq_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances between rows of A and rows of B (float64, clipped at 0)."""
-    from ..features.metrics import squared_distances
+    from ..evaluation.neighbors import squared_distances
 
     return squared_distances(np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64))
 
