@@ -79,9 +79,10 @@ def run_one(name, seed, args):
 
     out = Path(args.work) / f"{name}-s{seed}"
     s = TrainSettings(**{**BASE, **CONFIGS[name], **_parse_set(args.set), "seed": seed})
+    resume = (out / "checkpoint" / "state.json").exists()  # an interrupted run continues
     with get_mapper(args.processes) as mp:
-        train(args.features, out, s, mapper=mp, overwrite=True,
-              log=lambda m: print(f"[{name} s{seed}] {m}", flush=True))
+        train(args.features, out, None if resume else s, mapper=mp, overwrite=not resume,
+              resume=resume, log=lambda m: print(f"[{name} s{seed}] {m}", flush=True))
 
 
 def summarize(card):
