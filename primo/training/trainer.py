@@ -425,7 +425,7 @@ class _Models:
         import tensorflow as tf
 
         from ..encoder.model import SequenceRegularization, build_encoder
-        from ..predictor.model import build_predictor, build_scan_predictor, predictor_outputs
+        from ..predictor.model import build_predictor, build_scan_predictor
 
         self.tf = tf
         self.keras = keras
@@ -454,41 +454,73 @@ class _Models:
         self.enc_opt.build(encoder.trainable_variables)
         self.pred_opt.build(predictor.trainable_variables)
 
-        enc, pred, reg, eopt, popt = encoder, predictor, self.reg, self.enc_opt, self.pred_opt
-        eps = 1e-7
-        straight_through = s.relaxation == "straight-through"
+        self.straight_through = s.relaxation == "straight-through"
+        self._compile_yield_steps(s)
+        self._compile_triplet_step(s)
+        self._compile_io()
 
+    # -- the pieces every compiled step shares
+    _EPS = 1e-7
+
+    def _bce(self, y, p, w_neg=1.0):
+        tf = self.tf
+        p = tf.clip_by_value(tf.reshape(p, [-1]), self._EPS, 1 - self._EPS)
+        return -tf.reduce_mean(y * tf.math.log(p) + w_neg * (1 - y) * tf.math.log(1 - p))
+
+    def _specs(self):
+        """Fixed signatures (any batch size, one trace each): the same graphs, hence the same
+        numerics, in a fresh run and in a resumed one."""
+        tf = self.tf
+        return (tf.TensorSpec([None, self.encoder.input_shape[-1]], tf.float32),
+                tf.TensorSpec([None, FEATURE_LENGTH, 4], tf.float32),
+                tf.TensorSpec([None], tf.float32))
+
+    def _encode(self, xa, xb):
+        """Soft encodings of both sides, and what the predictor sees (straight-through: the
+        discrete bases forward, the soft gradient backward)."""
+        tf = self.tf
+        s_ = self.encoder(tf.concat([xa, xb], 0), training=False)
+        h = s_
+        if self.straight_through:
+            h = s_ + tf.stop_gradient(tf.one_hot(tf.argmax(s_, axis=-1), 4) - s_)
+        return s_, h
+
+    def _energy(self, t, q):
+        """Predicted binding energy (kcal/mol); without an energy head, -RT logit(yield)."""
+        from ..predictor.model import predictor_outputs
+
+        tf = self.tf
+        p, en = predictor_outputs(self.predictor([t, q], training=False))
+        if en is not None:
+            return tf.reshape(en, [-1])
+        p = tf.clip_by_value(tf.reshape(p, [-1]), self._EPS, 1 - self._EPS)
+        return -_RT21 * (tf.math.log(p) - tf.math.log(1 - p))
+
+    @staticmethod
+    def _huber(tf, d):
+        a = tf.abs(d)
+        return tf.reduce_mean(tf.where(a < 1.0, 0.5 * d * d, a - 0.5))
+
+    # -- compiled steps
+    def _compile_yield_steps(self, s: TrainSettings) -> None:
+        """The paper's encoder step and the predictor's fit steps (with and without energies)."""
+        from ..predictor.model import predictor_outputs
+
+        tf = self.tf
+        enc, pred, reg, eopt, popt = (self.encoder, self.predictor, self.reg, self.enc_opt,
+                                      self.pred_opt)
+        straight_through = self.straight_through
         w_dis = float(s.dissimilar_weight)
-
-        def _bce(y, p, w_neg=1.0):
-            p = tf.clip_by_value(tf.reshape(p, [-1]), eps, 1 - eps)
-            return -tf.reduce_mean(y * tf.math.log(p) + w_neg * (1 - y) * tf.math.log(1 - p))
-
-        # fixed signatures (any batch size, one trace each): the same graphs, hence the same
-        # numerics, in a fresh run and in a resumed one
-        feat = tf.TensorSpec([None, encoder.input_shape[-1]], tf.float32)
-        onehot = tf.TensorSpec([None, FEATURE_LENGTH, 4], tf.float32)
-        vec = tf.TensorSpec([None], tf.float32)
-
-        def _yield(out):
-            return predictor_outputs(out)[0]
-
-        def _encode(xa, xb):
-            """Soft encodings of both sides, and what the predictor sees (straight-through: the
-            discrete bases forward, the soft gradient backward)."""
-            s_ = enc(tf.concat([xa, xb], 0), training=False)
-            h = s_
-            if straight_through:
-                h = s_ + tf.stop_gradient(tf.one_hot(tf.argmax(s_, axis=-1), 4) - s_)
-            return s_, h
+        w_energy = float(s.energy_weight)
+        feat, onehot, vec = self._specs()
 
         @tf.function(input_signature=[feat, feat, vec])
         def enc_step(xa, xb, y):
             n = tf.shape(xa)[0]
             with tf.GradientTape() as tape:
-                s_, h = _encode(xa, xb)
-                p = _yield(pred([h[:n], h[n:]], training=False))
-                loss_bce = _bce(y, p, w_dis)
+                s_, h = self._encode(xa, xb)
+                p = predictor_outputs(pred([h[:n], h[n:]], training=False))[0]
+                loss_bce = self._bce(y, p, w_dis)
                 loss_reg = reg.penalty(s_, h if straight_through else None)
                 loss = loss_bce + loss_reg
             grads = tape.gradient(loss, enc.trainable_variables)
@@ -499,51 +531,45 @@ class _Models:
         @tf.function(input_signature=[onehot, onehot, vec])
         def pred_step(t, q, y):
             with tf.GradientTape() as tape:
-                loss = _bce(y, _yield(pred([t, q], training=True)))
+                loss = self._bce(y, predictor_outputs(pred([t, q], training=True))[0])
             grads = tape.gradient(loss, pred.trainable_variables)
             popt.apply_gradients(zip(grads, pred.trainable_variables))
             return loss
-
-        w_energy = float(s.energy_weight)
 
         @tf.function(input_signature=[onehot, onehot, vec, vec])
         def pred_energy_step(t, q, y, e):
             """Yield cross-entropy + energy regression (Huber on kcal/mol / 10)."""
             with tf.GradientTape() as tape:
                 p, en = predictor_outputs(pred([t, q], training=True))
-                loss = _bce(y, p)
+                loss = self._bce(y, p)
                 if en is not None:
-                    loss += w_energy * _huber((tf.reshape(en, [-1]) - e) / 10.0)
+                    loss += w_energy * self._huber(tf, (tf.reshape(en, [-1]) - e) / 10.0)
             grads = tape.gradient(loss, pred.trainable_variables)
             popt.apply_gradients(zip(grads, pred.trainable_variables))
             return loss
 
-        def _huber(d):
-            a = tf.abs(d)
-            return tf.reduce_mean(tf.where(a < 1.0, 0.5 * d * d, a - 0.5))
+        self.enc_step, self.pred_step, self.pred_energy_step = enc_step, pred_step, pred_energy_step
 
+    def _compile_triplet_step(self, s: TrainSettings) -> None:
+        """The encoder step of rank / hamming-triplet."""
+        tf = self.tf
+        enc, reg, eopt = self.encoder, self.reg, self.enc_opt
+        straight_through = self.straight_through
         margin = s.margin_value
         objective = s.objective
+        feat, _, _ = self._specs()
         idx = tf.TensorSpec([None, None], tf.int32)
         mat = tf.TensorSpec([None, None], tf.float32)
 
-        def _energy(t, q):
-            """Predicted binding energy (kcal/mol); local-match: -RT logit(yield)."""
-            p, en = predictor_outputs(pred([t, q], training=False))
-            if en is not None:
-                return tf.reshape(en, [-1])
-            p = tf.clip_by_value(tf.reshape(p, [-1]), eps, 1 - eps)
-            return -_RT21 * (tf.math.log(p) - tf.math.log(1 - p))
-
         @tf.function(input_signature=[feat, feat, idx, idx, mat])
         def triplet_step(xa, xb, anchors, neg, w):
-            """rank / hamming-triplet: anchors (A,) index similar pairs (xa[a], xb[a]); neg (A, K)
-            index dissimilar candidates among xb, w (A, K) their weights (0 = no candidate)."""
+            """anchors (A,) index similar pairs (xa[a], xb[a]); neg (A, K) index dissimilar
+            candidates among xb, w (A, K) their weights (0 = no candidate)."""
             n = tf.shape(xa)[0]
             anchors = tf.reshape(anchors, [-1])
             k = tf.shape(neg)[1]
             with tf.GradientTape() as tape:
-                s_, h = _encode(xa, xb)
+                s_, h = self._encode(xa, xb)
                 src = s_ if objective == "hamming-triplet" else h
                 ha = tf.gather(src[:n], anchors)                   # (A, L, 4)
                 hp = tf.gather(src[n:], anchors)                   # their positives
@@ -558,8 +584,8 @@ class _Models:
                     ok = tf.cast(d_pos[:, None] < tf.reshape(d_neg, [-1, k]), tf.float32)
                     acc = tf.reduce_sum(ok * w) / wsum
                 else:
-                    e_pos = _energy(ha, hp)                                    # (A,)
-                    e_neg = tf.reshape(_energy(ha_k, hn), [-1, k])             # (A, K)
+                    e_pos = self._energy(ha, hp)                               # (A,)
+                    e_neg = tf.reshape(self._energy(ha_k, hn), [-1, k])        # (A, K)
                     # the hardest candidate: the far document the predictor says binds best
                     e_neg = tf.where(w > 0, e_neg, tf.constant(1e9, tf.float32))
                     hard = tf.reduce_min(e_neg, axis=1)
@@ -574,16 +600,24 @@ class _Models:
             eopt.apply_gradients(zip(grads, enc.trainable_variables))
             return loss, loss_obj, loss_reg, acc
 
+        self.triplet_step = triplet_step
+
+    def _compile_io(self) -> None:
+        """Encoding to codes and predicting yields (no training)."""
+        from ..predictor.model import predictor_outputs
+
+        tf = self.tf
+        enc, pred = self.encoder, self.predictor
+        feat, onehot, _ = self._specs()
+
         @tf.function(input_signature=[feat])
         def encode_codes(x):
             return tf.cast(tf.argmax(enc(x, training=False), axis=-1), tf.uint8)
 
         @tf.function(input_signature=[onehot, onehot])
         def predict(t, q):
-            return tf.reshape(_yield(pred([t, q], training=False)), [-1])
+            return tf.reshape(predictor_outputs(pred([t, q], training=False))[0], [-1])
 
-        self.enc_step, self.pred_step = enc_step, pred_step
-        self.triplet_step, self.pred_energy_step = triplet_step, pred_energy_step
         self._encode_codes, self._predict = encode_codes, predict
 
     def encode_codes(self, X, batch: int = 4096) -> np.ndarray:
@@ -1074,11 +1108,69 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
             source.close()
 
 
-def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays, log, on_round):
+def _resume(run: _Run, out: Path, state: dict, arrays: dict, fp: str):
+    """A run continued from its checkpoint: models, optimizer state, buffer, random streams."""
     from ..encoder.model import load_encoder
     from ..model_dir import load_keras_file
     from ..predictor.model import load_predictor
 
+    s, source = run.s, run.source
+    if state.get("data", {}).get("fingerprint") != fp:
+        raise DataError("the features differ from those the interrupted run was trained on "
+                        f"(fingerprint {fp} != {state.get('data', {}).get('fingerprint')})",
+                        path=getattr(source, "path", None),
+                        hint="resume with the same --features, or start again without --resume")
+    run.set_rng_state(state["rng"])
+    run.metrics = state["metrics"]
+    run.timing.update(state["timing"])
+    run.elapsed_before = float(state["elapsed_s"])
+    run.setup_data(heldout=arrays["heldout"], threshold_info=state["threshold"])
+    run.setup_capture_eval()
+    if state.get("segments") and not run.sampler.whole:
+        run.sampler.refresh(state["segments"])
+    else:
+        run.sampler.refresh()
+    ck = out / CHECKPOINT
+    m = _Models(s, source.dim, None, 1.0, s.seed,
+                encoder=load_keras_file(load_encoder, ck / "encoder.keras", "encoder"),
+                predictor=load_keras_file(load_predictor, ck / "predictor.keras", "predictor"))
+    m.load_optimizer_arrays(arrays)
+    run.buffer = (arrays["buffer_t"], arrays["buffer_q"], arrays["buffer_y"])
+    run.buffer_e = arrays.get("buffer_e")
+    if run.energies and run.buffer_e is None:
+        raise DataError("checkpoint lacks the replay buffer's energies", path=ck,
+                        hint="start again without --resume")
+    start_round = int(state["round"]) + 1
+    stats = state["scaling"]
+    before = state.get("before")
+    run.log(f"resuming after round {state['round']} of {s.rounds}")
+    return m, start_round, stats, before
+
+
+def _start(run: _Run, t_setup: float):
+    """A new run: held-out rows, threshold, feature scaling, models, the seeded predictor."""
+    from ..encoder.model import feature_scaling_from_stats
+
+    s, source = run.s, run.source
+    run.setup_data()
+    run.setup_capture_eval()
+    run.sampler.refresh()
+    run.check_block()
+    center, msq = _data.row_norm_stats(source, rows=np.setdiff1d(np.arange(source.n), run.heldout),
+                                       rng=run.rngs["stats"])
+    center, scale = feature_scaling_from_stats(center, msq, source.dim)
+    stats = {"scale": scale, "centered_rms_norm": math.sqrt(msq)}
+    m = _Models(s, source.dim, center, scale, s.seed)
+    run.timing["setup_s"] += time.perf_counter() - t_setup
+    seed_loss = run.seed_predictor(m)
+    row0, d0, y0, _, _ = run.evaluate(m, "round", desc="round 0 held-out")
+    row0.update({"round": 0, "predictor_loss": seed_loss, "elapsed_s": run.elapsed()})
+    run.metrics = [row0]
+    before = {"distance": d0.tolist(), "yield": y0.tolist()}
+    return m, stats, before
+
+
+def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays, log, on_round):
     if simulator is None:
         simulator = _default_simulator(state.get("simulator") if state else None)
     sim = simulator
@@ -1088,53 +1180,9 @@ def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays
     t_setup = time.perf_counter()
     fp = _data.fingerprint(source)
     if state is not None:
-        if state.get("data", {}).get("fingerprint") != fp:
-            raise DataError("the features differ from those the interrupted run was trained on "
-                            f"(fingerprint {fp} != {state.get('data', {}).get('fingerprint')})",
-                            path=getattr(source, "path", None),
-                            hint="resume with the same --features, or start again without --resume")
-        run.set_rng_state(state["rng"])
-        run.metrics = state["metrics"]
-        run.timing.update(state["timing"])
-        run.elapsed_before = float(state["elapsed_s"])
-        run.setup_data(heldout=arrays["heldout"], threshold_info=state["threshold"])
-        run.setup_capture_eval()
-        if state.get("segments") and not run.sampler.whole:
-            run.sampler.refresh(state["segments"])
-        else:
-            run.sampler.refresh()
-        ck = out / CHECKPOINT
-        m = _Models(s, source.dim, None, 1.0, s.seed,
-                    encoder=load_keras_file(load_encoder, ck / "encoder.keras", "encoder"),
-                    predictor=load_keras_file(load_predictor, ck / "predictor.keras", "predictor"))
-        m.load_optimizer_arrays(arrays)
-        run.buffer = (arrays["buffer_t"], arrays["buffer_q"], arrays["buffer_y"])
-        run.buffer_e = arrays.get("buffer_e")
-        if run.energies and run.buffer_e is None:
-            raise DataError("checkpoint lacks the replay buffer's energies", path=ck,
-                            hint="start again without --resume")
-        start_round = int(state["round"]) + 1
-        stats = state["scaling"]
-        before = state.get("before")
-        run.log(f"resuming after round {state['round']} of {s.rounds}")
+        m, start_round, stats, before = _resume(run, out, state, arrays, fp)
     else:
-        run.setup_data()
-        run.setup_capture_eval()
-        run.sampler.refresh()
-        run.check_block()
-        center, msq = _data.row_norm_stats(source, rows=np.setdiff1d(np.arange(source.n), run.heldout),
-                                           rng=run.rngs["stats"])
-        from ..encoder.model import feature_scaling_from_stats
-
-        center, scale = feature_scaling_from_stats(center, msq, source.dim)
-        stats = {"scale": scale, "centered_rms_norm": math.sqrt(msq)}
-        m = _Models(s, source.dim, center, scale, s.seed)
-        run.timing["setup_s"] += time.perf_counter() - t_setup
-        seed_loss = run.seed_predictor(m)
-        row0, d0, y0, _, _ = run.evaluate(m, "round", desc="round 0 held-out")
-        row0.update({"round": 0, "predictor_loss": seed_loss, "elapsed_s": run.elapsed()})
-        run.metrics = [row0]
-        before = {"distance": d0.tolist(), "yield": y0.tolist()}
+        m, stats, before = _start(run, t_setup)
         start_round = 1
     data_info = {"path": str(getattr(source, "path", "") or ""), "n": int(source.n),
                  "dim": int(source.dim), "fingerprint": fp, "heldout_rows": int(len(run.heldout)),
