@@ -403,15 +403,6 @@ def test_benchmark_row_csv_format():
         ["primo", "q", "12", "100", "10", "3.5", "t=1"]
 
 
-@pytest.mark.parametrize("modname", ["primo.benchmark.peers", "primo.benchmark.core"])
-def test_docstring_examples(modname):
-    import doctest
-    import importlib
-
-    res = doctest.testmod(importlib.import_module(modname), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert res.attempted > 0 and res.failed == 0
-
-
 def test_cli_ranking_by_enrichment(run_cli, stores):
     """``--ranking enrichment`` reads DIR/<query>/enrichment.csv.gz (primo simulate
     --input-library); an enrichment table that ranks the neighbours first gives the better curve."""

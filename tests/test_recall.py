@@ -1,6 +1,5 @@
 """Counts -> search quality: nearest neighbours, threshold tables, recall curves, mAP@k, plots."""
 
-import doctest
 import importlib
 
 import numpy as np
@@ -9,13 +8,6 @@ import pytest
 from primo.evaluation import recall as Q
 from primo.workflows.analyze import evaluate_counts
 from primo.errors import DataError, UsageError
-
-
-@pytest.mark.parametrize("modname", ["primo.evaluation.recall", "primo.reads.assign",
-                                     "primo.evaluation.plots", "primo.evaluation.neighbors"])
-def test_docstring_examples(modname):
-    res = doctest.testmod(importlib.import_module(modname), optionflags=doctest.ELLIPSIS)
-    assert res.failed == 0
 
 
 def test_nearest_neighbors_ties_and_errors():

@@ -1,7 +1,6 @@
 """The results page: threshold selection, computed distance distributions, the thumbnail cache,
 image paths recorded at extraction, ``primo analyze``'s report.html opened in a real browser."""
 
-import doctest
 import json
 import re
 import shutil
@@ -17,12 +16,6 @@ from primo.errors import UsageError
 from primo.workflows.report import ImageSource, ThumbnailCache, write_results_page
 
 from _browser import check_page
-
-
-@pytest.mark.parametrize("module", [primo.evaluation.results, primo.workflows.report])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # ------------------------------------------------------------------------- threshold selection

@@ -50,9 +50,15 @@ def test_simulate_one_query_writes_published_layouts(tiny_workspace, queries, tm
     q = summ["queries"][0]
     assert q["refined"] == 15 and summ["config"]["refine"] == 15
     assert "simulate" in summ["provenance"]["command"]
-    # the query itself is in the database: its own document is its nearest neighbour, the top
-    # refined candidate has the highest simulated yield class
-    assert q["simulated_above_0.5"] >= 0
+    # the query itself is in the database: its own document is its nearest neighbour (distance 0),
+    # it is refined, and its probe is its perfect complement (simulated yield ~1)
+    own = q["query_id"].removeprefix("q-")
+    dist = {r["ImageID"]: float(r["Euclidean Distance"]) for r in _rows(out / "distances.csv.gz")}
+    assert dist[own] == 0 and min(dist.values()) == 0
+    sim = {r["ImageID"]: float(r["Simulated Yield"]) for r in ylds if r["Simulated Yield"] != ""}
+    assert sim[own] > 0.99
+    # the summary counts what yields.csv.gz holds
+    assert q["simulated_above_0.5"] == sum(y >= 0.5 for y in sim.values()) >= 1
 
 
 def test_simulate_is_deterministic_and_several_queries(tiny_workspace, queries, tmp_path, run_cli):

@@ -13,7 +13,7 @@ __all__ = ["cli"]
 @click.option("--output", "-o", default="demo-out", show_default=True, type=click.Path(),
               help="Output directory (written when the demo is complete).")
 @click.option("--quick", is_flag=True, help="A much smaller run (a minute or two).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the whole run.")
 @parallel_options
 @overwrite_option("demo")
 @debug_option

@@ -87,7 +87,8 @@ def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, featu
 @click.option("--flags", "flags_out", type=click.Path(dir_okay=False), default=None,
               help="Also write every flagged check to this CSV (index,ImageID,check,value,limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True)
+@click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True,
+              help="Documents per chunk (memory).")
 @parallel_options
 @debug_option
 def check(pool, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size, flags_out, as_json,

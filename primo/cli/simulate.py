@@ -49,11 +49,11 @@ __all__ = ["cli"]
 @click.option("--depth", type=click.IntRange(min=1), default=None,
               help="Sequencing reads per query (default: --reads-per-document x documents).")
 @click.option("--reads-per-document", type=click.FloatRange(min=0, min_open=True), default=10.0,
-              show_default=True)
+              show_default=True, help="Mean sequencing reads per document (sets --depth's default).")
 @click.option("--background", type=click.FloatRange(min=0), default=2e-4, show_default=True,
               help="Fraction of unbound strands the beads carry over.")
 @click.option("--capture-efficiency", type=click.FloatRange(0, 1, min_open=True), default=0.8,
-              show_default=True)
+              show_default=True, help="Fraction of the probe-bound strands the beads pull out.")
 @click.option("--sigma-synthesis", type=click.FloatRange(min=0), default=0.42, show_default=True,
               help="Log-normal spread of oligo abundance after synthesis.")
 @click.option("--sigma-pcr", type=click.FloatRange(min=0), default=0.15, show_default=True,
@@ -65,8 +65,10 @@ __all__ = ["cli"]
                    "(enrichment.csv.gz, enrichment/).")
 @click.option("--reads", "write_reads", is_flag=True,
               help="Also write reads.fastq.gz (25N + oligo, both orientations, NextSeq errors).")
-@click.option("--read-length", type=click.IntRange(min=50), default=150, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--read-length", type=click.IntRange(min=50), default=150, show_default=True,
+              help="Length of the simulated reads written with --reads.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed (sampling, abundances, read counts, reads).")
 @click.option("--chunksize", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Documents per step (memory).")
 @click.option("--capture", type=click.Choice(["anneal", "equilibrium", "independent"]),
