@@ -165,7 +165,7 @@ def test_query_refuses_or_skips_a_nan_query(tiny_workspace, nan_features, tmp_pa
     res, _, err = run_cli(["query", "-m", tiny_workspace.model, "-f", p, "-o", out,
                            "--skip-bad-rows"])
     assert res.exit_code == 0, err
-    assert bad_id not in res.value["query_ids"]
+    assert bad_id not in res.value.query_ids
     man = json.loads((tmp_path / "probes_manifest.json").read_text())
     assert [d["id"] for d in man["skipped_rows"]] == [bad_id]
 
