@@ -432,6 +432,9 @@ def test_cli_usage_errors(run_cli, adir, tmp_path):
     res, _, err = run_cli(["analyze", "--pool", adir / "database_seqs.csv.gz",
                            adir / "reads_R1.fastq.gz", "-o", tmp_path / "o", "--exclude", "nope"])
     assert res.exit_code == 2 and "nope" in err
+    # the library names the problem, the command line adds the option
+    assert "error: --exclude: excluded ImageID nope: no document of the pool has it" in err
+    assert isinstance(res.error, UsageError) and "--" not in str(res.error)
     assert not (tmp_path / "o").exists()
 
 

@@ -347,7 +347,7 @@ def test_cli_dimension_mismatch(run_cli, stores):
 def test_cli_k_larger_than_database(run_cli, stores):
     tmp, f, q, _, _ = stores
     _expect_error(run_cli, ["benchmark", "-f", f, "-Q", q, "-o", tmp / "o", "--k", 5000], 2,
-                  "--k 5000 is larger than the database (1200 documents)", "use --k 1200 or less")
+                  "--k: k = 5000 is larger than the database (1200 documents)", "use 1200 or less")
 
 
 def test_cli_duplicate_ids(run_cli, stores):
