@@ -44,6 +44,6 @@ def test_library_errors_get_their_option_on_the_command_line(run_cli, tmp_path):
     from primo.cli import _flag_of
 
     assert _flag_of(["analyze", "--pool", "p"], "k") == "--neighbors"
-    assert _flag_of(["benchmark"], "k") == "--k"
-    assert _flag_of(["pool", "build", "x.csv"], "chunksize") == "--chunksize"
+    assert _flag_of(["benchmark"], "k") == "--neighbors"
+    assert _flag_of(["pool", "build", "x.csv"], "chunksize") == "--chunk-rows"
     assert _flag_of(["nonsense"], "k") is None and _flag_of(["yields"], "nope") is None

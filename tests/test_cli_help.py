@@ -27,3 +27,26 @@ def test_help(name, run_cli):
         missing = [p.opts[0] for p in cmd.params
                    if isinstance(p, click.Option) and not p.hidden and not (p.help or "").strip()]
         assert not missing, f"primo {' '.join(path)}: options without help text: {missing}"
+
+
+def test_old_spellings_work_for_one_release_with_a_note(run_cli):
+    """Options renamed to the vocabulary (DEVELOPING.md) keep their old spelling, hidden, with a
+    deprecation note on stderr."""
+    from primo.barcodes import BarcodeScheme
+
+    want = BarcodeScheme(seed=7).encode([5])[0]
+    for opt in ("--barcode-seed", "--seed"):
+        res, out, err = run_cli(["barcodes", "encode", opt, "7"], stdin="5\n")
+        assert res.exit_code == 0 and out.strip() == want, err
+        assert ("--seed is deprecated" in err) == (opt == "--seed")
+        if opt == "--seed":
+            assert "use --barcode-seed" in err and err.count("\n") == 1
+    bc = BarcodeScheme().encode([3])[0]
+    res, out, err = run_cli(["barcodes", "decode", "--max-distance", "30"], stdin=bc + "\n")
+    assert res.exit_code == 0 and out.strip() == "3" and "use --max-barcode-mismatches" in err
+    res, out, _ = run_cli(["barcodes", "decode", "--help"])
+    assert "--max-barcode-mismatches" in out and "--max-distance" not in out
+    for cmd, old in (("simulate", "--k"), ("simulate", "--query"), ("analyze", "--chunksize"),
+                     ("yields", "--rows"), ("benchmark", "--chunksize")):
+        _, out, _ = run_cli([cmd, "--help"])
+        assert f"{old} " not in out and f"{old}," not in out, (cmd, old)

@@ -177,7 +177,7 @@ def test_cli_features_query_and_counts_without_pool(run_cli, tmp_path):
                                                               for i, c in zip(ids, counts)))
     out = tmp_path / "out"
     res, stdout, err = run_cli(["analyze", "--counts", tmp_path / "c.csv", "--features",
-                                tmp_path / "db.h5", "--query", tmp_path / "q.h5", "-o", out,
+                                tmp_path / "db.h5", "--queries", tmp_path / "q.h5", "-o", out,
                                 "--neighbors", "10", "--exclude", "img299"])
     assert res.exit_code == 0, err
     lines = (out / "thresholds.csv").read_text().splitlines()

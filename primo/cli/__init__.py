@@ -184,7 +184,7 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
     except MemoryError as e:
         if debug:
             raise
-        _say(name, "out of memory; lower --chunksize or --batch-size")
+        _say(name, "out of memory; lower the chunk size (--chunk-rows / --chunk-bytes) or --batch-size")
         return Result(exit_code=1, error=e)
     except OSError as e:
         # disk full, permission denied, too many open files...: the user's environment, not a bug
