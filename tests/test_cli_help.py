@@ -50,3 +50,9 @@ def test_old_spellings_work_for_one_release_with_a_note(run_cli):
                      ("yields", "--rows"), ("benchmark", "--chunksize")):
         _, out, _ = run_cli([cmd, "--help"])
         assert f"{old} " not in out and f"{old}," not in out, (cmd, old)
+
+
+def test_an_error_with_an_old_spelling_stays_one_line(run_cli, tmp_path):
+    res, _, err = run_cli(["simulate", "-m", tmp_path / "nope", "-f", tmp_path / "f.h5",
+                           "--query", tmp_path / "q.h5", "-o", tmp_path / "o"])
+    assert res.exit_code != 0 and len(err.strip().splitlines()) == 1, err

@@ -19,18 +19,22 @@ __all__ = ["parallel_options", "mapper_from_options", "debug_option", "overwrite
 # stays for one release as a hidden alias that says, on stderr, what replaces it.
 def renamed_option(old: str, new: str, name: str, *, is_flag: bool = False, **kw):
     """``old`` (hidden) sets the parameter ``name`` of the option now spelled ``new``, with a
-    deprecation note on stderr; it goes in the next release."""
+    deprecation note on stderr once the command has run (an error stays one line); it goes in
+    the next release."""
     hidden = "renamed_" + old.lstrip("-").replace("-", "_")
 
     def deco(f):
         @functools.wraps(f)
         def wrapper(*args, **kwargs):
             value = kwargs.pop(hidden)
-            if value not in (None, False, ()):
+            used = value not in (None, False, ())
+            if used:
+                kwargs[name] = value
+            result = f(*args, **kwargs)
+            if used:
                 click.echo(f"primo: warning: {old} is deprecated and goes in the next release; "
                            f"use {new}", err=True)
-                kwargs[name] = value
-            return f(*args, **kwargs)
+            return result
 
         opts = dict(kw, is_flag=True) if is_flag else dict(kw, default=None)
         return click.option(old, hidden, hidden=True, **opts)(wrapper)

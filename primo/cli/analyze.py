@@ -122,9 +122,6 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
     from ..errors import UsageError
     from ..io import atomic_dir
 
-    if no_progress:
-        click.echo("primo: warning: --no-progress is deprecated and goes in the next release; use "
-                   "the global -q (primo -q analyze ...)", err=True)
     if bool(reads) == bool(counts_file):
         raise UsageError("give read files or --counts (one of them)",
                          hint="primo analyze --pool POOL READS... -o OUT")
@@ -160,6 +157,9 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
                          query_label=query_label, map_ks=map_ks, name=name, gallery=gallery,
                          images=images_dir)
     _report(rc, out, search)
+    if no_progress:   # after the run, so that an error stays one line
+        click.echo("primo: warning: --no-progress is deprecated and goes in the next release; use "
+                   "the global -q (primo -q analyze ...)", err=True)
     return {"counts": rc.stats, "search": search}
 
 
