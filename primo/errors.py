@@ -4,6 +4,10 @@ Every error a user can cause is a :class:`PrimoError`. Its message is one line t
 wrong, where (file, line, record) and how to fix it. The command line prints it on stderr and exits
 with :attr:`PrimoError.exit_code`: 1 for bad data, 2 for bad usage. Anything else is a bug and shows
 a traceback.
+
+Messages speak library terms: an error about an argument names the argument (``k``,
+``batch_size``) and sets ``option`` to its name; the command line then adds the option that set it
+(``--k``), so a library user never reads of flags they did not pass.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ class PrimoError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, path=None, line=None, record=None, hint: str | None = None):
+    def __init__(self, message: str, *, path=None, line=None, record=None, hint: str | None = None,
+                 option: str | None = None):
         self.raw_message = message
+        self.option = option
         self.path = None if path is None else str(path)
         self.line = line
         self.record = record
@@ -37,7 +43,7 @@ class PrimoError(Exception):
     def __reduce__(self):
         # keep the fields when the error crosses a process boundary (worker -> main)
         return (_rebuild, (type(self), self.raw_message, self.path, self.line, self.record,
-                           self.hint))
+                           self.hint, self.option))
 
     def _format(self) -> str:
         where = []
@@ -72,5 +78,5 @@ class MissingDependencyError(UsageError, ImportError):
     exit_code = 2
 
 
-def _rebuild(cls, message, path, line, record, hint):
-    return cls(message, path=path, line=line, record=record, hint=hint)
+def _rebuild(cls, message, path, line, record, hint, option=None):
+    return cls(message, path=path, line=line, record=record, hint=hint, option=option)

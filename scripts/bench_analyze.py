@@ -378,8 +378,8 @@ def main(argv=None):
           f"{os.getloadavg()[0]:.1f}")
 
     out = work / "out"
-    cmd = [sys.executable, "-m", "primo", "analyze", "--pool", str(pool), *map(str, reads),
-           "-o", str(out), "-j", str(args.processes), "--no-progress", "--overwrite"]
+    cmd = [sys.executable, "-m", "primo", "-q", "analyze", "--pool", str(pool), *map(str, reads),
+           "-o", str(out), "-j", str(args.processes), "--overwrite"]
     wall, cpu, rss, maxrss, per, proc, _, err = measure(cmd, stdout=subprocess.DEVNULL,
                                                         stderr=subprocess.PIPE)
     if proc.returncode:

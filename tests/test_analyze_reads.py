@@ -397,7 +397,7 @@ def test_cli_writes_published_layouts(run_cli, adir, pool, tmp_path):
         assert n_ret == (counts >= t).sum() and rec == (counts[nn] >= t).sum()
     assert set(rows[:, 0]) == set(counts.tolist())
     assert (out / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "wrote" in stdout
+    assert f"wrote {out}" in err and "wrote" not in stdout   # messages about files: stderr
 
 
 def test_cli_counts_input_and_labels(run_cli, adir, pool, tmp_path):
@@ -428,10 +428,13 @@ def test_cli_usage_errors(run_cli, adir, tmp_path):
     assert res.exit_code == 2 and "read files or --counts" in err
     res, _, err = run_cli(["analyze", "--pool", adir / "database_seqs.csv.gz",
                            adir / "reads_R1.fastq.gz", "-o", tmp_path / "o", "--features", "x.h5"])
-    assert res.exit_code == 2 and "--query" in err
+    assert res.exit_code == 2 and "-Q/--queries" in err
     res, _, err = run_cli(["analyze", "--pool", adir / "database_seqs.csv.gz",
                            adir / "reads_R1.fastq.gz", "-o", tmp_path / "o", "--exclude", "nope"])
     assert res.exit_code == 2 and "nope" in err
+    # the library names the problem, the command line adds the option
+    assert "error: --exclude: excluded ImageID nope: no document of the pool has it" in err
+    assert isinstance(res.error, UsageError) and "--" not in str(res.error)
     assert not (tmp_path / "o").exists()
 
 
@@ -544,7 +547,7 @@ def test_dask_local_cluster_matches_serial(run_cli, adir, pool, tmp_path):
                                   dashboard_address=":0") as cluster:
         res, _, err = run_cli(["analyze", "--pool", adir / "database_seqs.csv.gz", *files,
                                "-o", tmp_path / "out", "--scheduler", cluster.scheduler_address,
-                               "--chunksize", "64K"])
+                               "--chunk-bytes", "64K"])
     assert res.exit_code == 0, err
     back = R.ReadCounts.read(tmp_path / "out" / "counts.csv.gz")
     assert (back.counts == serial.counts).all()

@@ -165,7 +165,7 @@ def test_query_refuses_or_skips_a_nan_query(tiny_workspace, nan_features, tmp_pa
     res, _, err = run_cli(["query", "-m", tiny_workspace.model, "-f", p, "-o", out,
                            "--skip-bad-rows"])
     assert res.exit_code == 0, err
-    assert bad_id not in res.value["query_ids"]
+    assert bad_id not in res.value.query_ids
     man = json.loads((tmp_path / "probes_manifest.json").read_text())
     assert [d["id"] for d in man["skipped_rows"]] == [bad_id]
 
@@ -173,10 +173,10 @@ def test_query_refuses_or_skips_a_nan_query(tiny_workspace, nan_features, tmp_pa
 def test_benchmark_and_train_refuse_nan_rows(tiny_workspace, nan_features, tmp_path, run_cli):
     p, bad_id = nan_features
     res, _, err = run_cli(["benchmark", "-f", p, "-Q", tiny_workspace.features, "-o",
-                           tmp_path / "b", "--peers", "none", "--k", "5"])
+                           tmp_path / "b", "--peers", "none", "--neighbors", "5"])
     assert res.exit_code == 1 and repr(bad_id) in _err_line(err)
     res, _, err = run_cli(["benchmark", "-f", p, "-Q", p, "-o", tmp_path / "b", "--peers", "none",
-                           "--k", "5", "--skip-bad-rows"])
+                           "--neighbors", "5", "--skip-bad-rows"])
     assert res.exit_code == 0, err
     summ = json.loads((tmp_path / "b" / "summary.json").read_text())
     # the database and the queries are the same store: its bad row is listed and warned of once

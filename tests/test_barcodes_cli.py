@@ -49,7 +49,7 @@ def test_encode_streams_in_chunks(run_cli):
 
 
 def test_encode_with_seed(run_cli):
-    res, out, _ = run_cli(["barcodes", "encode", "--seed", "7"], stdin="5\n")
+    res, out, _ = run_cli(["barcodes", "encode", "--barcode-seed", "7"], stdin="5\n")
     assert out.strip() == BarcodeScheme(seed=7).encode([5])[0]
     assert out.strip() != BarcodeScheme().encode([5])[0]
 
@@ -115,7 +115,7 @@ def test_decode_max_distance(run_cli):
     bc = PUBLISHED[:5] + "GGGGG" + PUBLISHED[10:20] + "GGGGG" + PUBLISHED[25:]
     _, out, _ = run_cli(["barcodes", "decode", "--status"], stdin=bc + "\n")
     assert out == "\ttoo_distant\n"
-    _, out, _ = run_cli(["barcodes", "decode", "--status", "--max-distance", "30"], stdin=bc + "\n")
+    _, out, _ = run_cli(["barcodes", "decode", "--status", "--max-barcode-mismatches", "30"], stdin=bc + "\n")
     assert out == "1600042\tcorrected_erasure\n"
 
 
@@ -162,9 +162,9 @@ def test_encode_index_not_in_pool(run_cli, pool_dir):
 
 
 def test_pool_and_seed_conflict(run_cli, pool_dir):
-    res, out, err = run_cli(["barcodes", "decode", "--pool", pool_dir, "--seed", "3"], stdin="")
+    res, out, err = run_cli(["barcodes", "decode", "--pool", pool_dir, "--barcode-seed", "3"], stdin="")
     assert res.exit_code == 2 and isinstance(res.error, UsageError)
-    _one_line_error(err, "--seed and --pool")
+    _one_line_error(err, "--barcode-seed and --pool")
 
 
 def test_missing_pool_and_input(run_cli, tmp_path):

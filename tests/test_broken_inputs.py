@@ -59,22 +59,22 @@ CASES = [
     ("barcodes-decode-empty", ["barcodes", "decode", B / "barcodes" / "decode_empty_line.txt"], 1,
      ["line 2", "an empty line, expected a 30-nt barcode"]),
     ("hdf5-truncated", ["benchmark", "-f", B / "hdf5" / "truncated.h5", "-Q", GOOD_H5, "-o", "OUT",
-                        "--peers", "none", "--k", "3"], 1,
+                        "--peers", "none", "--neighbors", "3"], 1,
      ["truncated.h5", "the HDF5 file is truncated (13,852 of 27,704 bytes)"]),
     ("hdf5-nan", ["benchmark", "-f", B / "hdf5" / "nan_row.h5", "-Q", GOOD_H5, "-o", "OUT",
-                  "--peers", "none", "--k", "3"], 1,
+                  "--peers", "none", "--neighbors", "3"], 1,
      ["nan_row.h5", "row index 7", "'doc07'", "--skip-bad-rows"]),
     ("hdf5-ids-short", ["benchmark", "-f", B / "hdf5" / "ids_short.h5", "-Q", GOOD_H5, "-o", "OUT",
-                        "--peers", "none", "--k", "3"], 1,
+                        "--peers", "none", "--neighbors", "3"], 1,
      ["ids_short.h5", "12 feature rows and 9 IDs"]),
     ("hdf5-not-a-store", ["benchmark", "-f", B / "hdf5" / "not_a_store.h5", "-Q", GOOD_H5, "-o",
-                          "OUT", "--peers", "none", "--k", "3"], 1,
+                          "OUT", "--peers", "none", "--neighbors", "3"], 1,
      ["not_a_store.h5", "not a primo feature store (has embeddings)"]),
     ("peer-option-word", ["benchmark", "-f", GOOD_H5, "-Q", GOOD_H5, "-o", "OUT", "--peers", "hnsw",
-                          "--peer-option", "hnsw.ef_search=abc", "--k", "3"], 2,
+                          "--peer-option", "hnsw.ef_search=abc", "--neighbors", "3"], 2,
      ["peer option value abc is not a whole number"]),
     ("peer-option-list", ["benchmark", "-f", GOOD_H5, "-Q", GOOD_H5, "-o", "OUT", "--peers", "hnsw",
-                          "--peer-option", "hnsw.ef_search=1,x", "--k", "3"], 2,
+                          "--peer-option", "hnsw.ef_search=1,x", "--neighbors", "3"], 2,
      ["'1,x' is not a list of numbers"]),
     ("scheduler-not-an-address", ["yields", DATA / "yields" / "pairs.csv", "-o", "OUT",
                                   "--scheduler", "notaurl"], 2,
@@ -128,7 +128,7 @@ def test_accepted_inputs(run_cli, tmp_path):
     # feature stores of other tools: unchunked float64 / int16 matrices are read as float32
     for name in ["float64_unchunked.h5", "int_unchunked.h5"]:
         res, _, err = run_cli(["benchmark", "-f", B / "hdf5" / name, "-Q", B / "hdf5" / name,
-                               "-o", tmp_path / name, "--peers", "none", "--k", "3"])
+                               "-o", tmp_path / name, "--peers", "none", "--neighbors", "3"])
         assert res.exit_code == 0, err
         s = json.loads((tmp_path / name / "summary.json").read_text())
         assert s["parameters"]["database_size"] == 12
@@ -267,7 +267,7 @@ FORMATS = {
     "gzip": (_gzip, lambda p, out: ["analyze", "--pool", POOL, p, "-o", out, "-j", "1"]),
     "csv": (_csv, lambda p, out: ["pool", "build", p, "-o", out]),
     "hdf5": (_hdf5, lambda p, out: ["benchmark", "-f", p, "-Q", GOOD_H5, "-o", out,
-                                    "--peers", "none", "--k", "3"]),
+                                    "--peers", "none", "--neighbors", "3"]),
     "image": (_image, lambda p, out: ["extract", p, "-m", "fashion-embed", "-o", out]),
 }
 
@@ -352,7 +352,7 @@ def test_interrupted_parallel_analyze_leaves_nothing(tmp_path, big_fastq, sig):
 
     run = tmp_path / "run"
     cmd = [sys.executable, "-c", "from primo.cli import entry; entry()", "analyze", "--pool",
-           str(POOL), str(big_fastq), "-o", "out", "-j", "2", "--chunksize", "32K"]
+           str(POOL), str(big_fastq), "-o", "out", "-j", "2", "--chunk-bytes", "32K"]
     for attempt in range(3):
         # a run that finished its counting before the signal reached it is not what this test
         # is about (a fast machine): it is repeated, at most twice

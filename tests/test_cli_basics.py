@@ -33,3 +33,17 @@ def test_error_messages_are_one_line():
 def test_console_script_runs_as_module():
     r = subprocess.run([sys.executable, "-m", "primo", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and primo.__version__ in r.stdout
+
+
+def test_library_errors_get_their_option_on_the_command_line(run_cli, tmp_path):
+    """A library error names its argument (``option``); the command line adds the flag."""
+    import pickle
+
+    e = UsageError("k = 5 is larger than the database (3 documents)", option="k")
+    assert "--" not in str(e) and pickle.loads(pickle.dumps(e)).option == "k"
+    from primo.cli import _flag_of
+
+    assert _flag_of(["analyze", "--pool", "p"], "k") == "--neighbors"
+    assert _flag_of(["benchmark"], "k") == "--neighbors"
+    assert _flag_of(["pool", "build", "x.csv"], "chunksize") == "--chunk-rows"
+    assert _flag_of(["nonsense"], "k") is None and _flag_of(["yields"], "nope") is None

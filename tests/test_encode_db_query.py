@@ -14,7 +14,7 @@ def test_encode_db_writes_a_pool_matching_the_encoder(tiny_workspace, tmp_path, 
     ws = tiny_workspace
     out = tmp_path / "pool"
     res, out_s, err = run_cli(["encode-db", "-m", ws.model, "-f", ws.features, "-o", out,
-                               "--qc", "warn", "--chunksize", "7"])
+                               "--qc", "warn", "--chunk-rows", "7"])
     assert res.exit_code == 0, err
     pool = read_pool(out)
     with FeatureStore.open(ws.features) as st:

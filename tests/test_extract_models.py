@@ -89,7 +89,7 @@ def test_keras_application_from_the_cli(run_cli, few, tmp_path):
     res, stdout, err = run_cli(["extract", few, "-o", out, "--model", "mobilenet_v3_large",
                                 "--weights", "none", "--input-size", "32"])
     assert res.exit_code == 0, err
-    assert "wrote 3 960-d vectors (mobilenet_v3_large)" in stdout
+    assert "wrote 3 960-d vectors (mobilenet_v3_large)" in err
     with FeatureStore.open(out) as fs:
         assert fs.dim == 960 and fs.metadata["input_size"] == [32, 32]
         assert "command" in fs.provenance[0]
@@ -227,7 +227,7 @@ def test_hub_local_folder_cache_layout_and_archive(run_cli, few, tmp_path, hub_m
 
     # stores of the handle and of the folder are different extractors for the benchmark
     res, _, err = run_cli(["benchmark", "-f", tmp_path / "a.h5", "-Q", tmp_path / "b.h5",
-                           "-o", tmp_path / "bench", "--k", "1", "--peers", "none"])
+                           "-o", tmp_path / "bench", "--neighbors", "1", "--peers", "none"])
     assert res.exit_code == 1 and "different extractors" in err and err.count("\n") == 1
 
 

@@ -249,12 +249,12 @@ def test_benchmark_replaces_its_earlier_output_only_with_overwrite(run_cli, tmp_
     good = DATA / "broken" / "hdf5" / "good.h5"
     out = tmp_path / "b"
     args = ["benchmark", "-f", good, "-Q", good, "-o", out, "--peers", "none"]
-    assert run_cli(args + ["--k", "3"])[0].exit_code == 0
+    assert run_cli(args + ["--neighbors", "3"])[0].exit_code == 0
     assert read_marker(out)["command"] == "benchmark"
-    res, _, err = run_cli(args + ["--k", "4"])
+    res, _, err = run_cli(args + ["--neighbors", "4"])
     assert res.exit_code == 2 and "pass --overwrite" in err
     assert json.loads((out / "summary.json").read_text())["parameters"]["k"] == 3
-    res, _, err = run_cli(args + ["--k", "4", "--overwrite"])
+    res, _, err = run_cli(args + ["--neighbors", "4", "--overwrite"])
     assert res.exit_code == 0, err
     assert json.loads((out / "summary.json").read_text())["parameters"]["k"] == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]

@@ -1,7 +1,6 @@
 """The results page: threshold selection, computed distance distributions, the thumbnail cache,
 image paths recorded at extraction, ``primo analyze``'s report.html opened in a real browser."""
 
-import doctest
 import json
 import re
 import shutil
@@ -17,12 +16,6 @@ from primo.errors import UsageError
 from primo.workflows.report import ImageSource, ThumbnailCache, write_results_page
 
 from _browser import check_page
-
-
-@pytest.mark.parametrize("module", [primo.evaluation.results, primo.workflows.report])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # ------------------------------------------------------------------------- threshold selection
@@ -237,7 +230,7 @@ def test_extract_records_each_source_image(small_run):
 def test_analyze_writes_the_page_and_it_opens_in_a_browser(small_run, tmp_path, run_cli):
     out = tmp_path / "an"
     res, _, err = run_cli(["analyze", "--counts", small_run / "counts.csv", "--features",
-                           small_run / "f.h5", "--query", small_run / "q.h5", "--labels",
+                           small_run / "f.h5", "--queries", small_run / "q.h5", "--labels",
                            small_run / "labels.csv", "--neighbors", "10", "--gallery", "6",
                            "-o", out])
     assert res.exit_code == 0, err
@@ -276,14 +269,14 @@ def test_moved_pictures_are_found_again(small_run, tmp_path, run_cli):
     assert not src.find(["fmnist-test-00003"])["fmnist-test-00003"].exists()
     out = tmp_path / "an"
     res, _, err = run_cli(["analyze", "--counts", small_run / "counts.csv", "--features", store,
-                           "--query", small_run / "q.h5", "--images", moved, "--gallery", "0",
+                           "--queries", small_run / "q.h5", "--images", moved, "--gallery", "0",
                            "--neighbors", "10",
                            "-o", out])
     assert res.exit_code == 0, err
     page = (out / "report.html").read_text()
     assert "pictures are turned off (--gallery 0)" in page and "thumbs/" not in page
     res, _, err = run_cli(["analyze", "--counts", small_run / "counts.csv", "--features", store,
-                           "--query", small_run / "q.h5", "--images", tmp_path / "nope", "-o",
+                           "--queries", small_run / "q.h5", "--images", tmp_path / "nope", "-o",
                            tmp_path / "an2"])
     assert res.exit_code == 2 and "--images" in err and "nope" in err
 

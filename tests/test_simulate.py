@@ -32,7 +32,7 @@ def test_simulate_one_query_writes_published_layouts(tiny_workspace, queries, tm
     out = tmp_path / "sim"
     res, stdout, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
                                 "--query-id", _qid(queries, 0), "-o", out, "--refine", "15",
-                                "--sample", "0", "--no-neighbours", "--k", "10", "-j", "1",
+                                "--sample", "0", "--no-neighbours", "--neighbors", "10", "-j", "1",
                                 "--seed", "4"])
     assert res.exit_code == 0, err
     counts = _rows(out / "counts.csv.gz")
@@ -50,9 +50,15 @@ def test_simulate_one_query_writes_published_layouts(tiny_workspace, queries, tm
     q = summ["queries"][0]
     assert q["refined"] == 15 and summ["config"]["refine"] == 15
     assert "simulate" in summ["provenance"]["command"]
-    # the query itself is in the database: its own document is its nearest neighbour, the top
-    # refined candidate has the highest simulated yield class
-    assert q["simulated_above_0.5"] >= 0
+    # the query itself is in the database: its own document is its nearest neighbour (distance 0),
+    # it is refined, and its probe is its perfect complement (simulated yield ~1)
+    own = q["query_id"].removeprefix("q-")
+    dist = {r["ImageID"]: float(r["Euclidean Distance"]) for r in _rows(out / "distances.csv.gz")}
+    assert dist[own] == 0 and min(dist.values()) == 0
+    sim = {r["ImageID"]: float(r["Simulated Yield"]) for r in ylds if r["Simulated Yield"] != ""}
+    assert sim[own] > 0.99
+    # the summary counts what yields.csv.gz holds
+    assert q["simulated_above_0.5"] == sum(y >= 0.5 for y in sim.values()) >= 1
 
 
 def test_simulate_is_deterministic_and_several_queries(tiny_workspace, queries, tmp_path, run_cli):
@@ -61,7 +67,8 @@ def test_simulate_is_deterministic_and_several_queries(tiny_workspace, queries, 
     for name in ("a", "b"):
         out = tmp_path / name
         res, _, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
-                               "-o", out, "--refine", "5", "--k", "10", "-j", "1", "--seed", "9"])
+                               "-o", out, "--refine", "5", "--neighbors", "10", "-j", "1",
+                               "--seed", "9"])
         assert res.exit_code == 0, err
         outs.append(out)
     subdirs = sorted(p.name for p in outs[0].iterdir() if p.is_dir() and p.name != "report_files")
@@ -104,7 +111,7 @@ def test_simulate_refine_all_uses_the_simulator_everywhere(tiny_workspace, queri
     ws = tiny_workspace
     res, _, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
                            "--query-id", _qid(queries, 2), "-o", tmp_path / "s",
-                           "--refine", "-1", "--k", "5", "-j", "2"])
+                           "--refine", "-1", "--neighbors", "5", "-j", "2"])
     assert res.exit_code == 0, err
     ylds = _rows(tmp_path / "s" / "yields.csv.gz")
     assert all(r["Simulated Yield"] != "" for r in ylds)
@@ -124,7 +131,7 @@ def test_simulate_bad_input(tiny_workspace, queries, tmp_path, run_cli):
                            "-o", tmp_path / "o2"])
     assert res.exit_code == 1 and "5-dimensional" in err
     res, _, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
-                           "--k", "100000", "-o", tmp_path / "o3"])
+                           "--neighbors", "100000", "-o", tmp_path / "o3"])
     assert res.exit_code == 2 and "larger than the database" in err
     res, _, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
                            "--query-id", "nope", "-o", tmp_path / "o4"])
@@ -143,7 +150,7 @@ def test_simulate_samples_the_rest_and_imputes_it(tiny_workspace, queries, tmp_p
     qid = _qid(queries, 1)
     res, stdout, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
                                 "--query-id", qid, "-o", out, "--refine", "10", "--sample", "30",
-                                "--k", "10", "-j", "1", "--seed", "2"])
+                                "--neighbors", "10", "-j", "1", "--seed", "2"])
     assert res.exit_code == 0, err
     ylds = _rows(out / "yields.csv.gz")
     dist = [float(r["Euclidean Distance"]) for r in _rows(out / "distances.csv.gz")]
@@ -172,7 +179,7 @@ def test_simulate_samples_the_rest_and_imputes_it(tiny_workspace, queries, tmp_p
     # counts follow the yields used: simulated, else imputed
     res, _, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
                            "--query-id", qid, "-o", tmp_path / "s2", "--refine", "10",
-                           "--sample", "30", "--k", "10", "-j", "1", "--seed", "2"])
+                           "--sample", "30", "--neighbors", "10", "-j", "1", "--seed", "2"])
     assert res.exit_code == 0, err
     assert _rows(out / "yields.csv.gz") == _rows(tmp_path / "s2" / "yields.csv.gz")
 
@@ -184,7 +191,7 @@ def test_input_library_and_enrichment_ranking(tiny_workspace, queries, tmp_path,
     ws = tiny_workspace
     out = tmp_path / "s"
     res, stdout, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
-                                "-o", out, "--refine", "5", "--sample", "10", "--k", "10",
+                                "-o", out, "--refine", "5", "--sample", "10", "--neighbors", "10",
                                 "--input-library", "20", "-j", "1", "--seed", "3"])
     assert res.exit_code == 0, err
     inp = _rows(out / "input_counts.csv.gz")
@@ -241,7 +248,7 @@ def test_capture_models_and_protocol_in_the_summary(capture, tiny_workspace, que
     ws = tiny_workspace
     out = tmp_path / "s"
     args = ["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries, "--query-id",
-            _qid(queries, 0), "-o", out, "--refine", "10", "--sample", "20", "--k", "10", "-j",
+            _qid(queries, 0), "-o", out, "--refine", "10", "--sample", "20", "--neighbors", "10", "-j",
             "1", "--capture", capture, "--probe-nm", "0.05", "--pool-nm", "20"]
     if capture != "independent":
         args += ["--decoys", "50"]

@@ -1,6 +1,5 @@
 """The two-strand mass-action solver against scipy brute force, conservation and extremes."""
 
-import doctest
 
 import numpy as np
 import pytest
@@ -111,8 +110,3 @@ def test_free_energies_to_constants():
 def test_bad_concentrations_rejected():
     with pytest.raises(ValueError, match="positive"):
         solve_equilibrium(1.0, 1.0, 1.0, 0.0, 1e-9)
-
-
-def test_docstring_examples():
-    res = doctest.testmod(equilibrium, optionflags=doctest.ELLIPSIS)
-    assert res.attempted > 0 and res.failed == 0

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from _ci import skip_or_fail
+
 from primo import constants
 from primo.dna import revcomp
 from primo.errors import DataError, MissingDependencyError, UsageError
@@ -147,8 +149,10 @@ def test_regression_against_stored_yields(sim):
         rows = list(csv.DictReader(fh))
     y = sim.yields([r["target_features"] for r in rows], [r["query_features"] for r in rows])
     expected = np.array([float(r["duplex_yield"]) for r in rows])
-    if RNA.__version__ != "2.8.0":
-        pytest.skip(f"reference made with ViennaRNA 2.8.0, this is {RNA.__version__}")
+    if RNA.__version__ != "2.8.0":  # the stored yields are exact to ViennaRNA's energy model
+        skip_or_fail(f"tests/data/yields/expected_yields.csv was made with ViennaRNA 2.8.0, this is "
+                     f"{RNA.__version__}: install ViennaRNA==2.8.0, or regenerate the file and "
+                     f"update this version")
     np.testing.assert_allclose(y, expected, rtol=1e-9, atol=1e-12)
 
 
@@ -296,15 +300,6 @@ def test_mutate_is_exact():
         m = mutate(s, f, rng)
         assert sum(a != b for a, b in zip(s, m)) == round(f * 80)
     assert list(itertools.islice(iter(mutate(s, 0, rng)), 3)) == ["A", "C", "G"]
-
-
-def test_docstring_examples():
-    import doctest
-
-    from primo.predictor import simulator
-
-    res = doctest.testmod(simulator)
-    assert res.attempted > 0 and res.failed == 0
 
 
 def test_nupack_standard_state_conversion_pieces():

@@ -30,7 +30,7 @@ def expected():
 def test_yields_match_reference(run_cli, tmp_path, expected, processes):
     out = tmp_path / "y.csv"
     res, stdout, err = run_cli(["yields", DATA / "pairs.csv", "-o", out, "-j", processes,
-                                "--rows", "5", "--chunksize", "2"])
+                                "--chunk-rows", "5", "--task-rows", "2"])
     assert res.exit_code == 0, err
     rows = _read(out)
     with open(out) as fh:
@@ -46,7 +46,7 @@ def test_yields_match_reference(run_cli, tmp_path, expected, processes):
     assert side["pairs"] == len(expected) and side["command"].startswith("primo yields")
     assert side["simulator"]["backend"] == "vienna" and side["simulator"]["temperature_c"] == 21.0
     assert "primo_version" in side and side["simulator"]["backend_version"]
-    assert f"wrote {len(expected)} yields" in stdout
+    assert f"wrote {len(expected)} yields" in err
 
 
 def test_gzip_in_and_out_and_settings(run_cli, tmp_path, expected):
@@ -68,7 +68,7 @@ def test_dask_scheduler_option(run_cli, tmp_path, expected):
     out = tmp_path / "y.csv"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as c:
         res, _, err = run_cli(["yields", DATA / "pairs.csv", "-o", out, "--scheduler",
-                               c.scheduler_address, "--chunksize", "3"])
+                               c.scheduler_address, "--task-rows", "3"])
     assert res.exit_code == 0, err
     assert json.loads((tmp_path / "y.csv.json").read_text())["mapper"].startswith("dask")
     res, _, _ = run_cli(["yields", DATA / "pairs.csv", "-o", tmp_path / "s.csv", "-j", "1"])

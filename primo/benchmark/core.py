@@ -279,7 +279,7 @@ def read_counts_dir(directory, query_ids, db_index: dict, ranking: str = "counts
         raise UsageError(f"unknown ranking {ranking!r}", hint="use counts or enrichment")
     directory = Path(directory)
     if not directory.is_dir():
-        raise UsageError(f"--counts-dir {directory} is not a directory")
+        raise UsageError(f"the counts directory {directory} is not a directory", option="counts_dir")
     out, missing = {}, []
     for q in query_ids:
         p = _counts_file(directory, str(q), ranking)
@@ -289,7 +289,7 @@ def read_counts_dir(directory, query_ids, db_index: dict, ranking: str = "counts
         out[str(q)] = read_counts_table(p, db_index,
                                         column="Count" if ranking == "counts" else "Enrichment")
     if not out:
-        raise UsageError(f"--counts-dir {directory} has no {ranking} table for any query",
+        raise UsageError(f"the counts directory {directory} has no {ranking} table for any query",
                          hint="name them <query id>.csv.gz with columns ImageID,Count"
                          if ranking == "counts" else "simulate with --input-library")
     return out, missing
@@ -323,8 +323,8 @@ def read_primo_curve(path, query_ids=None, db_size: int | None = None, k: int | 
             raise DataError(f"Database Size {n_db} differs from the database ({db_size})",
                             path=path, line=line, hint="use a curve of the same database")
         if k is not None and kk != k:
-            raise DataError(f"# of Nearest Neighbors {kk} differs from --k {k}", path=path,
-                            line=line, hint=f"run with --k {kk}")
+            raise DataError(f"# of Nearest Neighbors {kk} differs from k = {k}", path=path,
+                            line=line, hint=f"run with k = {kk}", option="k")
         if not (0 <= nr <= n_db and 0 <= nf <= kk):
             raise DataError(f"Number Retrieved {nr} / recall {nf} out of range", path=path,
                             line=line)
@@ -425,10 +425,10 @@ def check_inputs(N: int, D: int, Q, k: int, *, features=None, queries=None):
         raise DataError(f"queries have {Q.shape[1]} dimensions but the database has {D}",
                         path=queries, hint="extract queries and database with the same extractor")
     if k < 1:
-        raise UsageError(f"--k must be at least 1, got {k}")
+        raise UsageError(f"k must be at least 1, got {k}", option="k")
     if k > N:
-        raise UsageError(f"--k {k} is larger than the database ({N} documents)",
-                         hint=f"use --k {N} or less")
+        raise UsageError(f"k = {k} is larger than the database ({N} documents)",
+                         hint=f"use {N} or less", option="k")
 
 
 def run_benchmark(X, Q, query_ids=None, k: int = 100, peers=None, peer_options=None,

@@ -151,7 +151,8 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
     except PrimoError as e:
         if debug:
             raise
-        _say(name, str(e))
+        flag = _flag_of(argv, e.option) if e.option else None
+        _say(name, f"{flag}: {e}" if flag else str(e))
         return Result(exit_code=e.exit_code, error=e)
     except click.exceptions.Abort as e:
         if isinstance(e.__cause__, Terminated):   # click wraps KeyboardInterrupt in Abort
@@ -183,7 +184,7 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
     except MemoryError as e:
         if debug:
             raise
-        _say(name, "out of memory; lower --chunksize or --batch-size")
+        _say(name, "out of memory; lower the chunk size (--chunk-rows / --chunk-bytes) or --batch-size")
         return Result(exit_code=1, error=e)
     except OSError as e:
         # disk full, permission denied, too many open files...: the user's environment, not a bug
@@ -201,6 +202,25 @@ def _command_name(argv) -> str:
         if not a.startswith("-"):
             return f"primo {a}"
     return "primo"
+
+
+def _flag_of(argv, option: str) -> str | None:
+    """The command-line option of the command in ``argv`` whose parameter is ``option``."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or words[0] not in COMMANDS:
+        return None
+    try:
+        cmd = LazyGroup(name="primo").get_command(None, words[0])
+        for w in words[1:]:   # a subcommand of a group
+            if isinstance(cmd, click.Group) and w in cmd.commands:
+                cmd = cmd.commands[w]
+    except Exception:  # the error is reported without the flag rather than not at all
+        return None
+    for p in getattr(cmd, "params", ()):
+        if isinstance(p, click.Option) and p.name == option:
+            longs = [o for o in p.opts if o.startswith("--")]
+            return (longs or p.opts)[0]
+    return None
 
 
 def _say(name: str, msg: str) -> None:

@@ -9,16 +9,95 @@ import click
 from ..parallel import get_mapper
 
 __all__ = ["parallel_options", "mapper_from_options", "debug_option", "overwrite_option",
-           "skip_bad_rows_option", "qc_options", "qc_config", "print_qc_summary"]
+           "skip_bad_rows_option", "qc_options", "qc_config", "print_qc_summary",
+           "renamed_option", "qc_mode_option", "neighbors_option", "queries_option", "seed_option",
+           "chunk_rows_option"]
 
 
-def parallel_options(f):
-    """``--processes N`` and ``--scheduler ADDRESS`` (the pluggable map)."""
+# ------------------------------------------------------------------------- the vocabulary
+# One spelling per meaning across commands (DEVELOPING.md, "Option vocabulary"). An old spelling
+# stays for one release as a hidden alias that says, on stderr, what replaces it.
+def renamed_option(old: str, new: str, name: str, *, is_flag: bool = False, **kw):
+    """``old`` (hidden) sets the parameter ``name`` of the option now spelled ``new``, with a
+    deprecation note on stderr once the command has run (an error stays one line); it goes in
+    the next release."""
+    hidden = "renamed_" + old.lstrip("-").replace("-", "_")
+
+    def deco(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            value = kwargs.pop(hidden)
+            used = value not in (None, False, ())
+            if used:
+                kwargs[name] = value
+            result = f(*args, **kwargs)
+            if used:
+                click.echo(f"primo: warning: {old} is deprecated and goes in the next release; "
+                           f"use {new}", err=True)
+            return result
+
+        opts = dict(kw, is_flag=True) if is_flag else dict(kw, default=None)
+        return click.option(old, hidden, hidden=True, **opts)(wrapper)
+
+    return deco
+
+
+def neighbors_option(default: int = 100, help: str | None = None):
+    """``-k/--neighbors K``: recall is of the K nearest neighbours (was ``--k``)."""
+    help = help or "Recall of the K nearest neighbours (exact, Euclidean)."
+
+    def deco(f):
+        f = renamed_option("--k", "-k/--neighbors", "k", type=click.IntRange(min=1))(f)
+        return click.option("-k", "--neighbors", "k", type=click.IntRange(min=1), default=default,
+                            show_default=True, metavar="K", help=help)(f)
+
+    return deco
+
+
+def queries_option(name: str = "queries", required: bool = False, help: str | None = None):
+    """``-Q/--queries Q.h5``: the query feature store (was ``--query``)."""
+    help = help or "Feature store of the query (or queries)."
+
+    def deco(f):
+        f = renamed_option("--query", "-Q/--queries", name, type=click.Path(dir_okay=False))(f)
+        return click.option("-Q", "--queries", name, type=click.Path(dir_okay=False),
+                            required=required, default=None, metavar="Q.h5", help=help)(f)
+
+    return deco
+
+
+def seed_option(default: int | None = 0, help: str = "Random seed."):
+    """``--seed N``: the seed of a random generator (the barcode permutation is
+    ``--barcode-seed``)."""
+    return click.option("--seed", type=click.IntRange(min=0), default=default,
+                        show_default=default is not None, help=help)
+
+
+def chunk_rows_option(default: int | None, unit: str, name: str = "chunksize",
+                      help: str | None = None, old: str = "--chunksize"):
+    """``--chunk-rows N``: rows (``unit``) read and processed per step, which bounds memory
+    (was ``old``)."""
+
+    def deco(f):
+        f = renamed_option(old, "--chunk-rows", name, type=click.IntRange(min=1))(f)
+        return click.option("--chunk-rows", name, type=click.IntRange(min=1), default=default,
+                            show_default=default is not None, metavar="N",
+                            help=help or f"{unit} per step (bounds memory).")(f)
+
+    return deco
+
+
+def parallel_options(f=None, *, processes_help: str | None = None):
+    """``--processes N`` and ``--scheduler ADDRESS`` (the pluggable map); ``processes_help``
+    replaces the help of ``-j`` where the command's default is not all usable CPUs."""
+    if f is None:
+        return functools.partial(parallel_options, processes_help=processes_help)
     f = click.option("--scheduler", metavar="ADDRESS", default=None, envvar="PRIMO_SCHEDULER",
                      help="Run the work on an existing Dask.distributed cluster "
                           "(e.g. tcp://10.0.0.1:8786) instead of local processes.")(f)
     f = click.option("--processes", "-j", type=click.IntRange(min=1), default=None,
-                     help="Local worker processes (default: all usable CPUs; 1 = serial).")(f)
+                     help=processes_help
+                     or "Local worker processes (default: all usable CPUs; 1 = serial).")(f)
     return f
 
 
@@ -96,6 +175,15 @@ def skip_bad_rows_option(command: str):
                  "listed in the output) instead of stopping at the first one.")(wrapper)
 
     return deco
+
+
+def qc_mode_option(name: str = "qc"):
+    """``--qc fail|warn|off``: what a manufacturability failure does; ``fail`` (nothing written)
+    in every command that writes a pool to order."""
+    return click.option("--qc", name, type=click.Choice(["fail", "warn", "off"]), default="fail",
+                        show_default=True,
+                        help="fail: write nothing if any oligo fails manufacturability QC; warn: "
+                             "write the pool and report the failures; off: no QC.")
 
 
 def qc_options(f):

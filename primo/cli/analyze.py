@@ -5,7 +5,7 @@ Writes into OUT/ (atomically: on any error OUT/ is left as it was):
 * ``counts.csv.gz``: ImageID,Count for every pool document (published layout);
 * ``stats.json``: reads per file, oligo orientation, barcode corrections, reads not counted by
   reason, paired-end agreement, excluded documents, throughput, provenance;
-* with ``--distances`` (or ``--features`` + ``--query``): ``thresholds.csv`` (published layout)
+* with ``--distances`` (or ``-f/--features`` + ``-Q/--queries``): ``thresholds.csv`` (published layout)
   and ``recall.png`` (Fig. 3B); with ``--labels``: mAP@k in ``stats.json``;
 * with distances, ``report.html`` (and ``report_files/``): the query's picture, the documents with
   the most reads (``--gallery``), Fig. 3A/B/C (see :mod:`primo.workflows.report`); pictures come
@@ -23,8 +23,8 @@ import re
 
 import click
 
-from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
-                       skip_bad_rows_option)
+from ._options import (debug_option, mapper_from_options, neighbors_option, overwrite_option,
+                       parallel_options, queries_option, renamed_option, skip_bad_rows_option)
 
 __all__ = ["cli"]
 
@@ -68,27 +68,27 @@ class _Size(click.ParamType):
               help="Mismatches allowed when locating IP.")
 @click.option("--max-barcode-mismatches", type=click.IntRange(0, 30), default=3,
               show_default=True, help="Called bases a corrected barcode may differ in.")
-@click.option("--chunksize", type=_Size(), default="16M", show_default=True,
+@click.option("--chunk-bytes", "chunksize", type=_Size(), default="16M", show_default=True,
               help="FASTQ bytes per parallel task (K/M suffixes).")
+@renamed_option("--chunksize", "--chunk-bytes", "chunksize", type=_Size())
 @click.option("--input-counts", type=click.Path(dir_okay=False), default=None,
               help="ImageID,Count of the input library (the pool sequenced without hybridization, "
                    "counted by primo analyze): rank documents by enrichment over it.")
 @click.option("--distances", type=click.Path(dir_okay=False), default=None,
               help="The query's distances to every document (ImageID,Euclidean Distance).")
-@click.option("--features", type=click.Path(dir_okay=False), default=None,
-              help="Feature store of the database (HDF5); with --query, distances are computed.")
-@click.option("--query", type=click.Path(dir_okay=False), default=None,
-              help="Feature store holding the query vector.")
-@click.option("--query-id", default=None, help="Which vector of --query (if it holds several).")
-@click.option("--neighbors", "k", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Nearest neighbours for recall.")
+@click.option("-f", "--features", type=click.Path(dir_okay=False), default=None,
+              help="Feature store of the database (HDF5); with -Q, distances are computed.")
+@queries_option("query", help="Feature store holding the query vector.")
+@click.option("--query-id", default=None, help="Which vector of -Q/--queries (if it holds several).")
+@neighbors_option(100, help="Nearest neighbours for recall.")
 @click.option("--labels", type=click.Path(dir_okay=False), default=None,
               help="ImageID,Label file: report mAP@k of the ranking by read count.")
 @click.option("--query-label", default=None, help="The query's label (else looked up in --labels).")
 @click.option("--map-k", "map_ks", type=click.IntRange(min=1), multiple=True,
               help="k for mAP@k; repeatable (default 5, 10, 100).")
 @click.option("--name", default=None, help="Curve label in recall.png (default: the query).")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--no-progress", is_flag=True, hidden=True,
+              help="Deprecated: no progress bar (use the global -q: primo -q analyze ...).")
 @click.option("--gallery", type=click.IntRange(min=0), default=10, show_default=True,
               metavar="N", help="report.html: draw the N documents with the most reads (and 5 "
                                 "per Fig. 3C threshold); 0: no pictures.")
@@ -128,11 +128,11 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
     if reads and not pool_path:
         raise UsageError("--pool is required to decode reads")
     if distances and (features or query):
-        raise UsageError("give --distances or --features with --query, not both")
+        raise UsageError("give --distances or -f/--features with -Q/--queries, not both")
     if bool(features) != bool(query):
-        raise UsageError("--features and --query go together")
+        raise UsageError("-f/--features and -Q/--queries go together")
     for p, what in [(pool_path, "--pool"), (counts_file, "--counts"), (distances, "--distances"),
-                    (features, "--features"), (query, "--query"), (labels, "--labels"),
+                    (features, "--features"), (query, "-Q/--queries"), (labels, "--labels"),
                     (input_counts, "--input-counts"), (images_dir, "--images"),
                     *[(r, "read file") for r in reads]]:
         if p and not Path(p).exists():
@@ -157,6 +157,9 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
                          query_label=query_label, map_ks=map_ks, name=name, gallery=gallery,
                          images=images_dir)
     _report(rc, out, search)
+    if no_progress:   # after the run, so that an error stays one line
+        click.echo("primo: warning: --no-progress is deprecated and goes in the next release; use "
+                   "the global -q (primo -q analyze ...)", err=True)
     return {"counts": rc.stats, "search": search}
 
 
@@ -184,4 +187,4 @@ def _report(rc, out, search):
                        f"retrieved{how}")
     if search and "map_at_k" in search:
         click.echo("mAP@k: " + ", ".join(f"k={kk}: {v:.3f}" for kk, v in search["map_at_k"].items()))
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {out}", err=True)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import UsageError
-from ._options import debug_option
+from ._options import debug_option, renamed_option
 
 _CHUNK_HELP = "Lines per vectorised step."
 
@@ -17,7 +17,7 @@ def _scheme_and_pool(seed, pool):
 
     if pool is not None:
         if seed is not None:
-            raise UsageError("--seed and --pool both choose the barcode scheme",
+            raise UsageError("--barcode-seed and --pool both choose the barcode scheme",
                              hint="give only --pool: the pool's manifest holds its scheme")
         import numpy as np
 
@@ -43,7 +43,8 @@ def _common(f):
     f = click.option("--pool", "pool", metavar="POOL", default=None,
                      help="A pool directory (its manifest gives the barcode scheme) or a "
                           "database_seqs.csv.gz; only its documents are valid.")(f)
-    f = click.option("--seed", type=int, default=None,
+    f = renamed_option("--seed", "--barcode-seed", "seed", type=click.IntRange(min=0))(f)
+    f = click.option("--barcode-seed", "seed", type=click.IntRange(min=0), default=None,
                      help="Permutation seed of the barcode scheme (default 42, the published "
                           "pool's).")(f)
     f = click.argument("input_path", metavar="[INPUT]", required=False, default="-")(f)
@@ -87,9 +88,11 @@ def encode(input_path, seed, pool, chunksize):
 @click.option("--status", "with_status", is_flag=True,
               help="Add a tab-separated second column: exact, corrected_error, "
                    "corrected_erasure, pool_resolved, or why the barcode was rejected.")
-@click.option("--max-distance", type=click.IntRange(min=0), default=None,
-              help="Reject answers needing more base substitutions than this "
-                   "(default 3).")
+@click.option("--max-barcode-mismatches", "max_distance", type=click.IntRange(min=0, max=30),
+              default=None, help="Reject answers needing more base substitutions than this "
+                                 "(default 3).")
+@renamed_option("--max-distance", "--max-barcode-mismatches", "max_distance",
+                type=click.IntRange(min=0, max=30))
 def decode(input_path, seed, pool, chunksize, with_status, max_distance):
     """Read barcodes (one per line) and write document indices; an empty line when rejected.
 

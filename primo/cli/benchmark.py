@@ -7,8 +7,8 @@ import warnings
 
 import click
 
-from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
-                       skip_bad_rows_option)
+from ._options import (chunk_rows_option, debug_option, mapper_from_options, neighbors_option,
+                       overwrite_option, parallel_options, seed_option, skip_bad_rows_option)
 
 PEER_HELP = ("Comma-separated peers: hnsw, hnsw-sq, faiss-ivf, faiss-ivfpq, annoy, lsh, mrpt "
              "(default: all); 'none' for primo and the exact neighbours only.")
@@ -46,8 +46,7 @@ def _parse_peer_options(values):
               help="Query feature store (same extractor).")
 @click.option("--output", "-o", "out", required=True, type=click.Path(file_okay=False),
               help="Output directory: benchmarks.csv, benchmarks.png, summary.json.")
-@click.option("--k", "k", type=int, default=100, show_default=True,
-              help="Nearest neighbours that define recall.")
+@neighbors_option(100, help="Nearest neighbours that define recall.")
 @click.option("--peers", default=None, help=PEER_HELP)
 @click.option("--peer-option", "peer_option", multiple=True, metavar="PEER.OPTION=VALUE",
               help="Index/search option of a peer, repeatable (e.g. faiss-ivf.nlist=256, "
@@ -62,11 +61,11 @@ def _parse_peer_options(values):
 @click.option("--primo-curve", type=click.Path(dir_okay=False), default=None,
               help="primo curve from a CSV in the benchmarks layout (Query ID, Number Retrieved, "
                    "Nearest Neighbor Recall, Algorithm Parameters).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the peers' indexes.")
+@seed_option(0, help="Random seed of the peers' indexes.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Threads for faiss / annoy index building (default: all).")
-@click.option("--chunksize", type=click.IntRange(min=1), default=None,
-              help="Database rows per chunk for the exact neighbours (default: ~64 MB).")
+@chunk_rows_option(None, "Database rows", help="Database rows per chunk for the exact neighbours "
+                                                "(default: ~64 MB).")
 @click.option("--title", default=None, help="Plot title.")
 @parallel_options
 @overwrite_option("benchmark", output="out",
@@ -100,5 +99,5 @@ def cli(features, queries, out, k, peers, peer_option, counts_dir, ranking, prim
         best = d.get("best_mean_recall")
         fmt = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
         click.echo(f"{alg:<12} {fmt(best):>11} {fmt(p.get('0.5')):>10} {fmt(p.get('0.9')):>10}")
-    click.echo(f"wrote {out}/benchmarks.csv, benchmarks.png, summary.json")
+    click.echo(f"wrote {out}/benchmarks.csv, benchmarks.png, summary.json", err=True)
     return summary

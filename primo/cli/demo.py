@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import debug_option, mapper_from_options, overwrite_option, parallel_options
+from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
+                       seed_option)
 
 __all__ = ["cli"]
 
@@ -13,7 +14,7 @@ __all__ = ["cli"]
 @click.option("--output", "-o", default="demo-out", show_default=True, type=click.Path(),
               help="Output directory (written when the demo is complete).")
 @click.option("--quick", is_flag=True, help="A much smaller run (a minute or two).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option(0, help="Random seed of the whole run.")
 @parallel_options
 @overwrite_option("demo")
 @debug_option

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import (debug_option, overwrite_option, print_qc_summary, qc_config, qc_options,
-                       skip_bad_rows_option)
+from ._options import (chunk_rows_option, debug_option, overwrite_option, print_qc_summary,
+                       qc_config, qc_mode_option, qc_options, skip_bad_rows_option)
 
 __all__ = ["cli"]
 
@@ -22,15 +22,13 @@ __all__ = ["cli"]
 @click.option("--features", "-f", required=True, type=click.Path(),
               help="Feature store of the database documents (primo extract).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Pool directory to write.")
-@click.option("--qc", type=click.Choice(["fail", "warn", "off"]), default="fail", show_default=True,
-              help="Stop (nothing written) or only warn when oligos fail manufacturability QC.")
+@qc_mode_option()
 @qc_options
-@click.option("--barcode-seed", type=int, default=42, show_default=True,
+@click.option("--barcode-seed", type=click.IntRange(min=0), default=42, show_default=True,
               help="Seed of the index -> ID permutation (42 = the published pool).")
 @click.option("--name-prefix", default="primo", show_default=True,
               help="Prefix of oligo names in the Twist sheet.")
-@click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True,
-              help="Documents encoded and written per step (memory).")
+@chunk_rows_option(50_000, "Documents (feature-store rows) encoded and written")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True,
               help="Encoder batch size.")
 @overwrite_option("encode-db", inputs=("model_dir", "features"))

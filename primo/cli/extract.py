@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from ._options import debug_option, mapper_from_options, parallel_options
+from ._options import debug_option, mapper_from_options, parallel_options, seed_option
 
 MODEL_HELP = ("Feature extractor: vgg16 (FC2, 4096-d; default), resnet50 (2048-d), mobilenet_v3_large "
               "(960-d), efficientnet_b0 (1280-d) (Keras applications, ImageNet weights), "
@@ -74,8 +74,9 @@ def _list_models(ctx, _param, value):
               help="--synthetic: number of clusters (default N/100, 2 to 2000).")
 @click.option("--dim", type=click.IntRange(min=2), default=4096, show_default=True,
               help="--synthetic: dimension.")
-@click.option("--seed", type=int, default=0, show_default=True, help="--synthetic: random seed.")
-@parallel_options
+@seed_option(0, help="--synthetic: random seed.")
+@parallel_options(processes_help="Image-decoding worker processes (default: 1, decoding in this "
+                                 "process; the network always uses all CPUs).")
 @debug_option
 def cli(images, output, model, weights, batch_size, ids, resume, overwrite, resize, input_size,
         input_range, invert, fmnist, fmnist_dir, limit, synthetic, similar_share, threshold, clusters,
@@ -117,7 +118,7 @@ def cli(images, output, model, weights, batch_size, ids, resume, overwrite, resi
                                 similar_share=similar_share, threshold=threshold, n_clusters=clusters,
                                 dim=dim, seed=seed)
         click.echo(f"wrote {synthetic} synthetic {dim}-d vectors to {output} ({p['n_clusters']} "
-                   f"clusters, scale {p['scale']:.4g}, {p['seconds']:.1f} s)")
+                   f"clusters, scale {p['scale']:.4g}, {p['seconds']:.1f} s)", err=True)
         return p
     if fmnist is not None:
         from ..features.extract import extract_fashion_mnist
@@ -125,7 +126,7 @@ def cli(images, output, model, weights, batch_size, ids, resume, overwrite, resi
         res = extract_fashion_mnist(fmnist, output, model, directory=fmnist_dir, limit=limit,
                                     weights=weights, batch_size=batch_size, resume=resume,
                                     overwrite=overwrite, resample=resize)
-        click.echo(res.summary())
+        click.echo(res.summary(), err=True)
         return res
     from ..features.extract import extract_images
 
@@ -134,5 +135,5 @@ def cli(images, output, model, weights, batch_size, ids, resume, overwrite, resi
                              ids=ids, resume=resume, overwrite=overwrite, resample=resize,
                              mapper=mapper if mapper.n_workers > 1 or scheduler else None,
                              input_size=input_size, input_range=input_range, invert=invert)
-    click.echo(res.summary())
+    click.echo(res.summary(), err=True)
     return res

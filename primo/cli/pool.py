@@ -15,8 +15,8 @@ import json
 import click
 
 from .. import constants as C
-from ._options import (debug_option, overwrite_option, parallel_options, print_qc_summary,
-                       qc_config, qc_options)
+from ._options import (chunk_rows_option, debug_option, overwrite_option, parallel_options,
+                       print_qc_summary, qc_config, qc_mode_option, qc_options)
 
 __all__ = ["cli"]
 
@@ -41,16 +41,13 @@ def cli():
 @click.option("--rp", default=C.RP, show_default=True, help="Reverse primer (as in the oligo).")
 @click.option("--feature-length", type=click.IntRange(min=1), default=C.FEATURE_LENGTH,
               show_default=True, help="Feature region length (nt).")
-@click.option("--barcode-seed", type=int, default=42, show_default=True,
+@click.option("--barcode-seed", type=click.IntRange(min=0), default=42, show_default=True,
               help="Seed of the index -> ID permutation (42 = the published pool).")
-@click.option("--qc", "qc_mode", type=click.Choice(["fail", "warn", "off"]), default="warn",
-              show_default=True,
-              help="fail: write nothing if any oligo fails QC; warn: write the pool and report.")
+@qc_mode_option("qc_mode")
 @qc_options
 @click.option("--name-prefix", default="primo", show_default=True,
               help="Oligo names in the Twist sheet are PREFIX_<index>.")
-@click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True,
-              help="Documents per chunk (memory).")
+@chunk_rows_option(50_000, "Documents (CSV rows)")
 @overwrite_option("pool build", output="out", inputs=("pairs",))
 @debug_option
 def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, feature_length,
@@ -72,7 +69,7 @@ def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, featu
                               index_column=index_column, layout=layout, scheme=scheme,
                               qc=qc_mode, qc_config=config, chunksize=chunksize,
                               name_prefix=name_prefix)
-    click.echo(f"wrote {res.n_documents:,} oligos ({layout.length} nt) to {res.path}")
+    click.echo(f"wrote {res.n_documents:,} oligos ({layout.length} nt) to {res.path}", err=True)
     if res.report is not None:
         print_qc_summary(res.report.summary())
         if res.report.failed:
@@ -87,7 +84,7 @@ def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, featu
 @click.option("--flags", "flags_out", type=click.Path(dir_okay=False), default=None,
               help="Also write every flagged check to this CSV (index,ImageID,check,value,limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True)
+@chunk_rows_option(50_000, "Oligos (pool rows)")
 @parallel_options
 @debug_option
 def check(pool, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size, flags_out, as_json,

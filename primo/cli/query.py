@@ -47,7 +47,7 @@ def cli(model_dir, images, features, query_ids, weights, ids, output, scale, pur
     res = design_probes(model_dir, output, features=features, images=list(images),
                         query_ids=list(query_ids) or None, weights=weights, ids=ids, scale=scale,
                         purification=purification)
-    for q, s in zip(res["query_ids"], res["features"]):
+    for q, s in zip(res.query_ids, res.features):
         click.echo(f"{q}\t{s}")
-    click.echo(f"wrote {len(res['query_ids'])} probe(s) to {res['paths']['probes']}", err=True)
+    click.echo(f"wrote {len(res.query_ids)} probe(s) to {res.paths['probes']}", err=True)
     return res

@@ -1,4 +1,4 @@
-"""``primo simulate --model MODEL/ --features F.h5 --query Q.h5 -o OUT/``: the experiment in silico.
+"""``primo simulate --model MODEL/ --features F.h5 --queries Q.h5 -o OUT/``: the experiment in silico.
 
 For each query: yields of its probe against every database document (the predictor for all, the
 thermodynamic simulator for the top ``--refine`` candidates, the k nearest documents and a random
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
+from ._options import (chunk_rows_option, debug_option, mapper_from_options, neighbors_option,
+                       overwrite_option, parallel_options, queries_option, seed_option,
                        skip_bad_rows_option)
 
 __all__ = ["cli"]
@@ -23,15 +24,14 @@ __all__ = ["cli"]
               help="Trained model directory (primo train).")
 @click.option("--features", "-f", required=True, type=click.Path(),
               help="Feature store of the database documents.")
-@click.option("--query", "-Q", "queries", required=True, type=click.Path(),
-              help="Feature store of the query (or queries).")
+@queries_option("queries", required=True)
 @click.option("--query-id", "query_ids", multiple=True,
-              help="Only these queries (repeatable; default: every vector of --query).")
+              help="Only these queries (repeatable; default: every vector of -Q/--queries).")
 @click.option("--pool", type=click.Path(), default=None,
               help="The pool encode-db made from --features (its sequences and barcodes are used; "
                    "default: encode --features now).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Output directory.")
-@click.option("--refine", type=int, default=1000, show_default=True,
+@click.option("--refine", type=click.IntRange(min=-1), default=1000, show_default=True,
               help="Top candidates (by predicted yield) whose yield the thermodynamic simulator "
                    "recomputes; 0 = predictor only, -1 = simulate every document.")
 @click.option("--sample", type=click.IntRange(min=0), default=1000, show_default=True,
@@ -42,18 +42,17 @@ __all__ = ["cli"]
               help="Do not simulate the k nearest documents unless they are refined or sampled.")
 @click.option("--backend", default=None,
               help="Simulator backend for --refine (default: the model's, i.e. its training).")
-@click.option("--k", "k", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Nearest neighbours for recall.")
+@neighbors_option(100, help="Nearest neighbours for recall.")
 @click.option("--labels", type=click.Path(), default=None,
               help="ImageID,Label file (documents and queries): adds mAP@k.")
 @click.option("--depth", type=click.IntRange(min=1), default=None,
               help="Sequencing reads per query (default: --reads-per-document x documents).")
 @click.option("--reads-per-document", type=click.FloatRange(min=0, min_open=True), default=10.0,
-              show_default=True)
+              show_default=True, help="Mean sequencing reads per document (sets --depth's default).")
 @click.option("--background", type=click.FloatRange(min=0), default=2e-4, show_default=True,
               help="Fraction of unbound strands the beads carry over.")
 @click.option("--capture-efficiency", type=click.FloatRange(0, 1, min_open=True), default=0.8,
-              show_default=True)
+              show_default=True, help="Fraction of the probe-bound strands the beads pull out.")
 @click.option("--sigma-synthesis", type=click.FloatRange(min=0), default=0.42, show_default=True,
               help="Log-normal spread of oligo abundance after synthesis.")
 @click.option("--sigma-pcr", type=click.FloatRange(min=0), default=0.15, show_default=True,
@@ -65,33 +64,33 @@ __all__ = ["cli"]
                    "(enrichment.csv.gz, enrichment/).")
 @click.option("--reads", "write_reads", is_flag=True,
               help="Also write reads.fastq.gz (25N + oligo, both orientations, NextSeq errors).")
-@click.option("--read-length", type=click.IntRange(min=50), default=150, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--chunksize", type=click.IntRange(min=1), default=100_000, show_default=True,
-              help="Documents per step (memory).")
+@click.option("--read-length", type=click.IntRange(min=50), default=150, show_default=True,
+              help="Length of the simulated reads written with --reads.")
+@seed_option(0, help="Random seed (sampling, abundances, read counts, reads).")
+@chunk_rows_option(100_000, "Documents (feature-store rows)")
 @click.option("--capture", type=click.Choice(["anneal", "equilibrium", "independent"]),
               default="anneal", show_default=True,
               help="Capture model: anneal (the probe competes for the pool down the anneal ramp; "
                    "duplexes that cannot dissociate within a step keep it), equilibrium "
                    "(competition at the final temperature), independent (each document alone "
                    "with the probe at 1 nM: the paper's training proxy).")
-@click.option("--probe-nm", type=float, default=0.5, show_default=True,
+@click.option("--probe-nm", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
               help="Probe concentration in the hybridization (nM).")
-@click.option("--pool-nm", type=float, default=150.0, show_default=True,
+@click.option("--pool-nm", type=click.FloatRange(min=0, min_open=True), default=150.0, show_default=True,
               help="Exposed feature regions of the whole pool (nM), shared by all documents.")
-@click.option("--na-molar", type=float, default=1.0, show_default=True,
+@click.option("--na-molar", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Na+ (mol/L).")
-@click.option("--anneal-from", type=float, default=95.0, show_default=True,
+@click.option("--anneal-from", type=click.FloatRange(-273.15, 150), default=95.0, show_default=True,
               help="Start of the anneal ramp (°C).")
-@click.option("--anneal-to", type=float, default=None,
+@click.option("--anneal-to", type=click.FloatRange(-273.15, 150), default=None,
               help="End of the ramp, the hybridization temperature (°C; default: the model "
                    "card's, 21 for the paper).")
-@click.option("--minutes-per-degree", type=float, default=20.0, show_default=True,
+@click.option("--minutes-per-degree", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
               help="Anneal rate (minutes per °C).")
-@click.option("--decoys", type=int, default=0, show_default=True,
+@click.option("--decoys", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random decoy strands added to the pool, each at the mean document "
                    "concentration (the authors went up to 1,000x the database).")
-@click.option("--energy-nodes", type=int, default=4, show_default=True,
+@click.option("--energy-nodes", type=click.IntRange(min=1), default=4, show_default=True,
               help="Temperatures at which binding energies are computed for the anneal "
                    "(interpolated between).")
 @click.option("--gallery", type=click.IntRange(min=0), default=10, show_default=True,

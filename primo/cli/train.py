@@ -68,14 +68,18 @@ class _Threshold(click.ParamType):
 @click.option("--hard-negatives", type=float, default=0.0, show_default=True,
               help="Share of the dissimilar pairs of encoder batches drawn just above the "
                    "threshold (up to --near-factor x threshold).")
-@click.option("--near-factor", type=float, default=2.0, show_default=True)
+@click.option("--near-factor", type=float, default=2.0, show_default=True,
+              help="Near dissimilar pairs lie within this multiple of the similarity threshold.")
 @click.option("--dissimilar-weight", type=float, default=1.0, show_default=True,
               help="Loss weight of dissimilar pairs relative to similar ones.")
-@click.option("--encoder-lr", type=float, default=1e-3, show_default=True)
+@click.option("--encoder-lr", type=float, default=1e-3, show_default=True,
+              help="Learning rate of the encoder's optimizer.")
 @click.option("--encoder-optimizer", default="adagrad", show_default=True,
               help="Any keras.optimizers name.")
-@click.option("--predictor-lr", type=float, default=1e-3, show_default=True)
-@click.option("--predictor-optimizer", default="rmsprop", show_default=True)
+@click.option("--predictor-lr", type=float, default=1e-3, show_default=True,
+              help="Learning rate of the predictor's optimizer.")
+@click.option("--predictor-optimizer", default="rmsprop", show_default=True,
+              help="Any keras.optimizers name.")
 @click.option("--hidden", type=int, default=2048, show_default=True, help="Encoder hidden width.")
 @click.option("--window", type=int, default=3, show_default=True,
               help="Predictor local-match window (3 in the paper).")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import click
 
 from .. import constants as C
-from ._options import debug_option, mapper_from_options, overwrite_option, parallel_options
+from ._options import (chunk_rows_option, debug_option, mapper_from_options, overwrite_option,
+                       parallel_options, renamed_option)
 
 __all__ = ["cli"]
 
@@ -36,10 +37,10 @@ __all__ = ["cli"]
 @click.option("--length", "feature_length", type=click.IntRange(min=0), default=C.FEATURE_LENGTH,
               show_default=True,
               help="Feature sequence length (nt); 0 accepts any length if target and query match.")
-@click.option("--chunksize", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Pairs per parallel task.")
-@click.option("--rows", "chunk_rows", type=click.IntRange(min=1), default=512, show_default=True,
-              help="Rows read and written per batch (memory).")
+@click.option("--task-rows", "chunksize", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Pairs (rows) per parallel task.")
+@renamed_option("--chunksize", "--task-rows", "chunksize", type=click.IntRange(min=1))
+@chunk_rows_option(512, "Rows read and written", name="chunk_rows", old="--rows")
 @click.option("--energies", is_flag=True,
               help="Also write binding_dG: the binding free energy G_AB - G_A - G_B (kcal/mol, "
                    "1 M standard state) at --temperature, which keeps ordering pairs whose "
@@ -65,5 +66,5 @@ def cli(pairs, out, backend, temperature, target_conc, query_conc, sodium, prime
                                chunksize=chunksize, progress=True, energies=energies)
     click.echo(f"wrote {summary['pairs']:,} yields to {out} (mean {summary['mean_yield']:.4f}, "
                f"{summary['pairs_above_half']:,} above 0.5; {summary['seconds']:.1f} s, "
-               f"{summary['mapper']})")
+               f"{summary['mapper']})", err=True)
     return summary

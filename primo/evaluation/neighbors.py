@@ -287,5 +287,5 @@ def exact_knn(database, Q, k: int = 100, chunksize: int = 65536, mapper=None):
         rows, dist = _merge_topk(rows, dist, r, d, k)
     if offsets["n"] < k:
         raise UsageError(f"k={k} is larger than the database ({offsets['n']} documents)",
-                         hint=f"use --k {max(1, offsets['n'])} or less")
+                         hint=f"use {max(1, offsets['n'])} or less", option="k")
     return rows, np.sqrt(np.maximum(dist, 0.0))

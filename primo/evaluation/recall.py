@@ -160,7 +160,7 @@ def nearest_neighbors(distances, k: int = 100) -> np.ndarray:
         raise UsageError(f"k must be at least 1, got {k}")
     if k > len(d):
         raise UsageError(f"k = {k} nearest neighbours, but the database has only {len(d)} documents",
-                         hint="lower --neighbors")
+                         hint="ask for fewer neighbours", option="k")
     if np.isnan(d).any():
         raise DataError(f"distance of document at position {int(np.flatnonzero(np.isnan(d))[0])} "
                         "is NaN")
@@ -470,12 +470,12 @@ def distances_from_features(features, query, image_ids, query_id=None, chunksize
         qids = [str(x) for x in np.asarray(qs.ids).tolist()]
         if query_id is None:
             if len(qids) != 1:
-                raise UsageError(f"the query file holds {len(qids)} vectors; choose one with "
-                                 f"--query-id (e.g. {qids[0] if qids else '?'})")
+                raise UsageError(f"the query file holds {len(qids)} vectors; choose one by its ID "
+                                 f"(e.g. {qids[0] if qids else '?'})", option="query_id")
             query_id = qids[0]
         query_id = str(query_id)
         if query_id not in qids:
-            raise UsageError(f"--query-id {query_id!r} is not in the query file",
+            raise UsageError(f"query {query_id!r} is not in the query file", option="query_id",
                              hint=f"it holds {', '.join(qids[:5])}{' ...' if len(qids) > 5 else ''}")
         q = np.asarray(qs.read_ids([query_id]), dtype=np.float64).reshape(-1)
         if q.shape[0] != db.dim:

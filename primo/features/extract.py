@@ -75,7 +75,7 @@ def _open_target(output: Path, extractor: Extractor, meta: dict, resume: bool, o
                  labels: bool, chunk_rows=None):
     """-> (store, final_path or None): the store to append to, and where to rename it when done."""
     if resume and overwrite:
-        raise UsageError("--resume and --overwrite exclude each other")
+        raise UsageError("resume and overwrite exclude each other")
     part = partial_path(output)
     if not output.parent.exists() and str(output.parent):
         raise UsageError(f"cannot write {output}: directory {output.parent} does not exist")
@@ -185,7 +185,7 @@ def extract_images(inputs, output, model="vgg16", *, weights=None, batch_size: i
         model, weights, input_size=input_size, input_range=input_range, invert=invert)
     bs = int(batch_size or extractor.default_batch_size)
     if bs < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {bs}")
+        raise UsageError(f"batch size must be at least 1, got {bs}", option="batch_size")
     meta = extractor.metadata()
     meta.update(resize=resample, document_ids=ids)
     fs, final = _open_target(output, extractor, meta, resume, overwrite, labels=False,
@@ -260,7 +260,7 @@ def extract_arrays(images, doc_ids, output, model="pixels", *, labels=None, weig
     extractor = model if isinstance(model, Extractor) else get_extractor(model, weights)
     bs = int(batch_size or extractor.default_batch_size)
     if bs < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {bs}")
+        raise UsageError(f"batch size must be at least 1, got {bs}", option="batch_size")
     meta = extractor.metadata()
     meta.update(resize=resample, **(metadata or {}))
     fs, final = _open_target(output, extractor, meta, resume, overwrite, labels=labels is not None,

@@ -124,7 +124,7 @@ def _exclusions(image_ids, exclude) -> dict:
               if str(i) in set(exclude)}
     for e in exclude:
         if e not in lookup:
-            raise UsageError(f"--exclude {e}: no document of the pool has this ImageID",
-                             hint="give an ImageID from the pool's database_seqs.csv.gz")
+            raise UsageError(f"excluded ImageID {e}: no document of the pool has it",
+                             option="exclude", hint="give an ImageID from the pool's database_seqs.csv.gz")
         where[e] = lookup[e]
     return where

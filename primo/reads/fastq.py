@@ -308,12 +308,12 @@ class _Reader:
                                 else f"{r1} / {r2}", hint="fix or re-create the file") from None
             except OverflowError:
                 raise DataError(f"a record is longer than the chunk size ({self.chunksize} bytes)",
-                                path=r1, hint="raise --chunksize, or check the file is FASTQ") \
-                    from None
+                                path=r1, hint="raise the chunk size, or check the file is FASTQ",
+                                option="chunksize") from None
             except ValueError as e:
                 if "too small" in str(e) or "buffer" in str(e).lower():
                     raise DataError(f"a record does not fit the chunk size ({e})", path=r1,
-                                    hint="raise --chunksize") from None
+                                    hint="raise the chunk size", option="chunksize") from None
                 raise
         finally:
             fh1.close()

@@ -143,7 +143,7 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     # 5. query ------------------------------------------------------------------------------
     t = step("query: probes and the IDT order sheet")
     probes = design_probes(model, out / "probes.csv", features=qfeats)
-    steps["query"] = {"probes": dict(zip(probes["query_ids"], probes["features"])),
+    steps["query"] = {"probes": dict(zip(probes.query_ids, probes.features)),
                       "seconds": round(time.time() - t, 1)}
 
     # 6. simulate ---------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     # 7. analyze ----------------------------------------------------------------------------
     t = step("analyze: reads -> counts -> recall")
     an_dir = out / "analysis"
-    qids = [str(q) for q in probes["query_ids"]]
+    qids = [str(q) for q in probes.query_ids]
     analysis, pages = _analyze(an_dir, pool_dir, sim_dir, qids, label_of, cfg.k, mapper)
     steps["analyze"] = {"queries": analysis, "seconds": round(time.time() - t, 1)}
 

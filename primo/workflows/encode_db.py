@@ -68,7 +68,7 @@ def encode_database(model, features, out_dir, *, chunksize: int = 50_000, batch_
     from ..oligos.pool import PoolWriter
 
     if chunksize < 1:
-        raise UsageError(f"--chunksize must be at least 1, got {chunksize}")
+        raise UsageError(f"chunksize must be at least 1, got {chunksize}", option="chunksize")
     if not isinstance(model, PrimoModel):
         model = load_model(model)
     layout = OligoLayout.from_dict(model.card.get("layout"))

@@ -144,7 +144,7 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
     n = len(db)
     if config.k > n:
         raise UsageError(f"k = {config.k} is larger than the database ({n} documents)",
-                         hint=f"use --k {n} or less")
+                         hint=f"use {n} or less", option="k")
     t_db = time.time() - t0
     D = _query_distances(features, qX, db.image_ids, config.chunksize)
     q_seqs = model.encode_features(qX)
@@ -214,7 +214,7 @@ def _read_queries(model, queries, query_ids):
         qids = [str(q) for q in (query_ids or np.asarray(qs.ids).tolist())]
         qX = np.asarray(qs.read_ids(qids), dtype=np.float32)
     if len(set(qids)) != len(qids):
-        raise UsageError("a query is named twice", hint="give each --query-id once")
+        raise UsageError("a query is named twice", hint="name each query once", option="query_ids")
     return qids, qX
 
 

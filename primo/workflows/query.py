@@ -13,6 +13,7 @@ encoded by the model's encoder, and written by :func:`primo.oligos.probes.write_
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -20,7 +21,19 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 
-__all__ = ["query_features", "design_probes"]
+__all__ = ["query_features", "design_probes", "ProbeResult"]
+
+
+@dataclasses.dataclass
+class ProbeResult:
+    """What :func:`design_probes` wrote: the probe files and each query's feature region."""
+
+    #: the files written (``probes``: probes.csv, then the IDT order sheet and the manifest)
+    paths: dict
+    #: the query IDs, in the order of the probes
+    query_ids: list
+    #: each query's 80-nt feature region (the probe is the reverse complement of it + ``GTCCTC``)
+    features: list
 
 
 def query_features(model, *, features=None, images=None, query_ids=None, weights=None,
@@ -77,8 +90,8 @@ def _weights_arg(w):
 
 def design_probes(model, out_path, *, features=None, images=None, query_ids=None, weights=None,
                   ids: str = "stem", scale: str | None = None, purification: str = "HPLC",
-                  batch_size: int | None = None) -> dict:
-    """Encode queries and write the probe files; returns ``{"paths": ..., "features": ...}``."""
+                  batch_size: int | None = None) -> ProbeResult:
+    """Encode queries and write the probe files (:func:`primo.oligos.probes.write_probes`)."""
     from ..model_dir import PrimoModel, load_model
     from ..oligos.layout import ProbeLayout
     from ..features.store import skipped_rows
@@ -102,4 +115,4 @@ def design_probes(model, out_path, *, features=None, images=None, query_ids=None
              "skipped_rows": skipped_rows()}   # NaN / inf queries left out (--skip-bad-rows)
     paths = write_probes(list(qids), seqs, out_path, layout=layout, scale=scale,
                          purification=purification, extra_manifest=extra)
-    return {"paths": paths, "query_ids": list(map(str, qids)), "features": seqs}
+    return ProbeResult(paths=paths, query_ids=list(map(str, qids)), features=list(seqs))

@@ -101,8 +101,8 @@ class ImageSource:
         self.stores = [Path(s) for s in (stores or []) if s is not None]
         self.images_dir = None if images_dir is None else Path(images_dir)
         if self.images_dir is not None and not self.images_dir.is_dir():
-            raise UsageError(f"--images {self.images_dir} is not a folder",
-                             hint="give the folder that holds the documents' pictures")
+            raise UsageError(f"the images folder {self.images_dir} is not a folder",
+                             option="images_dir", hint="give the folder that holds the documents' pictures")
         self.bundled = bundled
         self._index = None
         self._fmnist = {}

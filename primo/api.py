@@ -1,0 +1,477 @@
+"""The task-level Python API: one function per step of the pipeline (what ``import primo`` offers).
+
+Each function does what the command of the same name does, takes its settings as keyword
+arguments in library terms (no command-line flags), and returns a typed result::
+
+    extract    images -> feature store                     ExtractResult
+    train      feature store -> model directory            TrainResult
+    encode_db  model + feature store -> pool directory     BuildResult
+    query      model + query features -> probes.csv        ProbeResult
+    analyze    pool + FASTQ reads -> counts, recall        AnalyzeResult
+    simulate   model + features + queries -> experiment    SimulationResult
+    run_benchmark  features + queries -> primo vs ANN peers    BenchmarkSummary
+
+(``run_benchmark``, not ``benchmark``: ``primo.benchmark`` is the package of the ANN peers.)
+
+Heavy dependencies (TensorFlow, faiss, ...) are imported inside the functions that need them.
+The examples below use tiny data and settings so that they run in seconds (they are tested);
+real runs use the defaults, which reproduce the paper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+__all__ = ["extract", "load_features", "train", "load_model", "encode_db", "query", "analyze",
+           "simulate", "run_benchmark", "AnalyzeResult", "SimulationResult", "BenchmarkSummary"]
+
+
+# ------------------------------------------------------------------------------ typed results
+@dataclasses.dataclass
+class AnalyzeResult:
+    """What :func:`analyze` wrote.
+
+    Attributes
+    ----------
+    path : Path
+        The output directory (``counts.csv.gz``, ``stats.json``; with distances or features also
+        ``thresholds.csv``, ``recall.png`` and ``report.html``).
+    counts : primo.reads.ReadCounts
+        Reads per pool document (``image_ids``, ``counts``, ``stats``).
+    search : dict or None
+        The search evaluation (recall, proportion retrieved at recall r, mAP@k), when the query's
+        distances were given.
+    """
+
+    path: Path
+    counts: object
+    search: dict | None = None
+
+
+@dataclasses.dataclass
+class SimulationResult:
+    """What :func:`simulate` wrote: the output directory and its ``summary.json``.
+
+    Attributes
+    ----------
+    path : Path
+        The output directory (one query: its files directly; several: one folder per query).
+    summary : dict
+        The content of ``summary.json`` (``config``, ``queries``, ``provenance``, ...).
+    """
+
+    path: Path
+    summary: dict
+
+    @property
+    def queries(self) -> list:
+        """One dict per query: its ID, proportion retrieved at recall r, yields, reads."""
+        return list(self.summary["queries"])
+
+
+@dataclasses.dataclass
+class BenchmarkSummary:
+    """What :func:`run_benchmark` wrote: the output directory and its ``summary.json``.
+
+    Attributes
+    ----------
+    path : Path
+        The output directory (``benchmarks.csv``, ``benchmarks.png``, ``summary.json``).
+    summary : dict
+        The content of ``summary.json``; ``algorithms`` holds each algorithm's curve summary.
+    """
+
+    path: Path
+    summary: dict
+
+    @property
+    def algorithms(self) -> dict:
+        """Each algorithm's summary (proportion of the database retrieved at recall r, ...)."""
+        return dict(self.summary["algorithms"])
+
+
+# ------------------------------------------------------------------------------- the steps
+def extract(inputs, output, model: str = "vgg16", **options):
+    """Extract image features into a feature store (``primo extract``).
+
+    Parameters
+    ----------
+    inputs : list of paths
+        Image files, folders (searched recursively) and list files.
+    output : path
+        The feature store to write (``.h5``).
+    model : str
+        ``vgg16`` (the paper), ``resnet50``, ``hub:PATH``, ``fashion-embed`` (bundled),
+        ``pixels[:SIZE]``, ...
+    **options
+        Passed to :func:`primo.features.extract.extract_images` (``weights``, ``ids``,
+        ``resume``, ``overwrite``, ``batch_size``, ...).
+
+    Returns
+    -------
+    primo.features.extract.ExtractResult
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, primo
+    >>> from PIL import Image
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> (tmp / "images").mkdir()
+    >>> for i in range(3):
+    ...     Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp / "images" / f"img{i}.png")
+    >>> res = primo.extract([tmp / "images"], tmp / "features.h5", model="pixels:4")
+    >>> res.n_written, res.dim
+    (3, 16)
+    """
+    from .features.extract import extract_images
+
+    return extract_images(list(inputs), output, model, **options)
+
+
+def load_features(path):
+    """Open a feature store (HDF5): document IDs beside a float32 N x D matrix, read in chunks.
+
+    Parameters
+    ----------
+    path : path
+        A store written by :func:`extract` or :func:`primo.features.store.write_features`.
+
+    Returns
+    -------
+    primo.features.store.FeatureStore
+        Use it as a context manager; ``ids``, ``n``, ``dim``, ``read()``, ``iter_chunks()``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, primo
+    >>> from primo.features.store import write_features
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "f.h5"
+    >>> write_features(path, ["a", "b"], np.eye(2, 3, dtype=np.float32))
+    >>> with primo.load_features(path) as store:
+    ...     print(store.n, store.dim, store.ids.tolist(), store.read()[1].tolist())
+    2 3 ['a', 'b'] [0.0, 1.0, 0.0]
+    """
+    from .features.store import FeatureStore
+
+    return FeatureStore.open(path)
+
+
+def train(features, out, settings=None, *, mapper=None, resume: bool = False,
+          overwrite: bool = False, log=None, **options):
+    """Train the feature -> DNA encoder against the yield predictor (``primo train``).
+
+    Parameters
+    ----------
+    features : path or FeatureStore
+        The training features.
+    out : path
+        The model directory to write (encoder, predictor, model card, metrics).
+    settings : primo.training.trainer.TrainSettings, optional
+        Every setting; the defaults are the paper's.
+    mapper : primo.parallel.Mapper, optional
+        Where the thermodynamic simulations run (default: serial).
+    resume, overwrite : bool
+        Continue an interrupted run; replace an earlier model directory.
+    log : callable(str), optional
+        Receives one-line progress messages.
+    **options
+        Fields of ``TrainSettings`` that replace those of ``settings`` (``rounds``, ``steps``,
+        ``threshold``, ``seed``, ...).
+
+    Returns
+    -------
+    primo.training.trainer.TrainResult
+        ``path``, ``card`` (the model card), ``metrics`` (one row per round), ``rounds_done``.
+
+    Examples
+    --------
+    A tiny training (a real one keeps the defaults):
+
+    >>> import tempfile, pathlib, numpy as np, primo
+    >>> from primo.features.store import write_features
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    >>> write_features(tmp / "f.h5", [f"doc{i}" for i in range(40)], X)
+    >>> res = primo.train(tmp / "f.h5", tmp / "model", threshold=None, rounds=1, steps=2,
+    ...                   hidden=8, batch_size=8, seed_pairs=8, seed_epochs=1, sim_pairs=8,
+    ...                   eval_pairs=4, final_eval_pairs=4, heldout_rows=8, seed=0)
+    >>> res.rounds_done, (tmp / "model" / "card.json").exists()
+    (1, True)
+    """
+    from .training.trainer import TrainSettings, train as _train
+
+    settings = dataclasses.replace(settings or TrainSettings(), **options)
+    return _train(features, out, settings, mapper=mapper, resume=resume, overwrite=overwrite,
+                  log=log)
+
+
+def load_model(path):
+    """Load a model directory written by :func:`train`.
+
+    Returns
+    -------
+    primo.model_dir.PrimoModel
+        ``encode_features(X)`` gives each row's 80-nt feature region; ``card`` is the model card.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, primo
+    >>> from primo.features.store import write_features
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    >>> write_features(tmp / "f.h5", [f"doc{i}" for i in range(40)], X)
+    >>> _ = primo.train(tmp / "f.h5", tmp / "model", threshold=None, rounds=1, steps=2, hidden=8,
+    ...                 batch_size=8, seed_pairs=8, seed_epochs=1, sim_pairs=8, eval_pairs=4,
+    ...                 final_eval_pairs=4, heldout_rows=8, seed=0)
+    >>> model = primo.load_model(tmp / "model")
+    >>> [len(s) for s in model.encode_features(X[:2])]
+    [80, 80]
+    """
+    from .model_dir import load_model as _load
+
+    return _load(path)
+
+
+def encode_db(model, features, out, **options):
+    """Encode every document of a feature store as an oligo pool ready to order (``primo encode-db``).
+
+    Parameters
+    ----------
+    model : path or PrimoModel
+        A model directory written by :func:`train`.
+    features : path
+        The database's feature store.
+    out : path
+        The pool directory to write (``database_seqs.csv.gz``, Twist order, manifest, QC).
+    **options
+        Passed to :func:`primo.workflows.encode_db.encode_database` (``qc`` "fail", "warn" or
+        "off", ``chunksize``, ``progress``, ...).
+
+    Returns
+    -------
+    primo.oligos.pool.BuildResult
+        ``path``, ``n_documents``, the QC ``report`` and the ``manifest``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, primo
+    >>> from primo.features.store import write_features
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    >>> write_features(tmp / "f.h5", [f"doc{i}" for i in range(40)], X)
+    >>> _ = primo.train(tmp / "f.h5", tmp / "model", threshold=None, rounds=1, steps=2, hidden=8,
+    ...                 batch_size=8, seed_pairs=8, seed_epochs=1, sim_pairs=8, eval_pairs=4,
+    ...                 final_eval_pairs=4, heldout_rows=8, seed=0)
+    >>> pool = primo.encode_db(tmp / "model", tmp / "f.h5", tmp / "pool", qc="warn", progress=False)
+    >>> pool.n_documents, (tmp / "pool" / "database_seqs.csv.gz").exists()
+    (40, True)
+    """
+    from .workflows.encode_db import encode_database
+
+    return encode_database(model, features, out, **options)
+
+
+def query(model, out, *, features=None, images=None, **options):
+    """Design the query probes and their IDT order sheet (``primo query``).
+
+    Parameters
+    ----------
+    model : path or PrimoModel
+        A model directory written by :func:`train`.
+    out : path
+        The probe file to write (``probes.csv``; the order sheet and manifest go beside it).
+    features : path, optional
+        A feature store of the queries ...
+    images : list of paths, optional
+        ... or query images (their features are extracted as the model's were).
+    **options
+        Passed to :func:`primo.workflows.query.design_probes` (``query_ids``, ``scale``,
+        ``purification``, ...).
+
+    Returns
+    -------
+    primo.workflows.query.ProbeResult
+        ``paths``, ``query_ids`` and each query's 80-nt feature region.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, primo
+    >>> from primo.features.store import write_features
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    >>> write_features(tmp / "f.h5", [f"doc{i}" for i in range(40)], X)
+    >>> write_features(tmp / "q.h5", ["q0"], X[:1])
+    >>> _ = primo.train(tmp / "f.h5", tmp / "model", threshold=None, rounds=1, steps=2, hidden=8,
+    ...                 batch_size=8, seed_pairs=8, seed_epochs=1, sim_pairs=8, eval_pairs=4,
+    ...                 final_eval_pairs=4, heldout_rows=8, seed=0)
+    >>> probes = primo.query(tmp / "model", tmp / "probes.csv", features=tmp / "q.h5")
+    >>> probes.query_ids, len(probes.features[0])
+    (['q0'], 80)
+    """
+    from .workflows.query import design_probes
+
+    return design_probes(model, out, features=features, images=images or None, **options)
+
+
+def analyze(pool, reads, out, *, distances=None, features=None, queries=None, query_id=None,
+            k: int = 100, input_counts=None, labels=None, paired=None, mapper=None,
+            show_progress: bool = False, overwrite: bool = False, **options):
+    """Count the reads of every pool document and evaluate the search (``primo analyze``).
+
+    Parameters
+    ----------
+    pool : path
+        A pool directory (:func:`encode_db`) or a ``database_seqs.csv.gz``.
+    reads : list of paths
+        FASTQ files (plain or gzip; paired ``_R1``/``_R2`` files are recognised).
+    out : path
+        The output directory to write.
+    distances : path, optional
+        Every document's distance to the query (``ImageID,Euclidean Distance``) ...
+    features, queries : path, optional
+        ... or the database and query feature stores, to compute them (``query_id``: which
+        query of ``queries``).
+    k : int
+        Recall is of the ``k`` nearest neighbours.
+    input_counts : path, optional
+        Counts of the pool sequenced without hybridization: documents are ranked by enrichment.
+    labels : path, optional
+        An ``ImageID,Label`` table, for mAP@k.
+    paired : bool, optional
+        Whether the files are mate pairs (default: from their names).
+    mapper : primo.parallel.Mapper, optional
+        Where reads are decoded (default: here, serially; ``primo.parallel.get_mapper(4)`` for
+        4 local processes).
+    **options
+        Passed to :func:`primo.reads.count_reads` (``chunksize``, ``min_yield``, ...).
+
+    Returns
+    -------
+    AnalyzeResult
+
+    Examples
+    --------
+    Reads of a 3-document pool, each oligo behind 25 random bases:
+
+    >>> import csv, gzip, tempfile, pathlib, numpy as np, primo
+    >>> from primo.oligos.pool import build_pool
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> rng = np.random.default_rng(0)
+    >>> feats = ["".join(rng.choice(list("ACGT"), 80)) for _ in range(3)]
+    >>> _ = build_pool(["a", "b", "c"], feats, tmp / "pool")
+    >>> with gzip.open(tmp / "pool" / "database_seqs.csv.gz", "rt") as fh:
+    ...     oligos = [row["Sequence"] for row in csv.DictReader(fh)]
+    >>> reads = [oligos[i] for i in (0, 0, 0, 2)]
+    >>> fastq = "".join(f"@r{j}\\n{'ACGTA' * 5}{s[:125]}\\n+\\n{'I' * 150}\\n" for j, s in enumerate(reads))
+    >>> _ = (tmp / "reads.fastq").write_text(fastq)
+    >>> res = primo.analyze(tmp / "pool", [tmp / "reads.fastq"], tmp / "out")
+    >>> dict(zip(res.counts.image_ids.tolist(), res.counts.counts.tolist()))
+    {'a': 3, 'b': 0, 'c': 1}
+    """
+    from .io import atomic_dir
+    from .parallel import SerialMapper
+    from .workflows.analyze import analyze as _analyze, count
+
+    mapper = mapper if mapper is not None else SerialMapper()
+    out = Path(out)
+    with atomic_dir(out, command="analyze", overwrite=overwrite) as tmp:
+        rc = count(pool_path=pool, reads=[Path(r) for r in reads], paired=paired, mapper=mapper,
+                   show_progress=show_progress, **options)
+        search = _analyze(tmp, rc, input_counts=input_counts, distances=distances,
+                          features=features, query=queries, query_id=query_id, k=k,
+                          labels=labels)
+    return AnalyzeResult(path=out, counts=rc, search=search)
+
+
+def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper=None,
+             labels=None, progress: bool = False, **config) -> SimulationResult:
+    """The wet-lab experiment in silico (``primo simulate``).
+
+    Parameters
+    ----------
+    model : path or PrimoModel
+        A model directory written by :func:`train`.
+    features : path
+        The database's feature store.
+    queries : path
+        The queries' feature store.
+    out : path
+        The output directory to write.
+    pool : path, optional
+        A pool written by :func:`encode_db` from ``features`` (its barcodes and feature regions).
+    query_ids : list of str, optional
+        Which queries (default: all).
+    mapper : primo.parallel.Mapper, optional
+        Where the thermodynamic simulations run (default: serial).
+    labels : dict, optional
+        ImageID -> label of documents and queries, for mAP@k.
+    **config
+        Fields of :class:`primo.workflows.experiment.ExperimentConfig` (``refine``, ``sample``,
+        ``k``, ``seed``, ``reads``, ``capture``, ...).
+
+    Returns
+    -------
+    SimulationResult
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, primo
+    >>> from primo.features.store import write_features
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    >>> write_features(tmp / "f.h5", [f"doc{i}" for i in range(40)], X)
+    >>> write_features(tmp / "q.h5", ["q0"], X[:1])
+    >>> _ = primo.train(tmp / "f.h5", tmp / "model", threshold=None, rounds=1, steps=2, hidden=8,
+    ...                 batch_size=8, seed_pairs=8, seed_epochs=1, sim_pairs=8, eval_pairs=4,
+    ...                 final_eval_pairs=4, heldout_rows=8, seed=0)
+    >>> sim = primo.simulate(tmp / "model", tmp / "f.h5", tmp / "q.h5", tmp / "sim",
+    ...                      refine=5, sample=0, k=5, seed=0)
+    >>> sim.queries[0]["query_id"], sim.queries[0]["refined"]
+    ('q0', 5)
+    """
+    from .workflows.experiment import ExperimentConfig, run_experiment
+
+    summary = run_experiment(model, features, queries, out, pool=pool, query_ids=query_ids,
+                             config=ExperimentConfig(**config), mapper=mapper, labels=labels,
+                             progress=progress)
+    return SimulationResult(path=Path(out), summary=summary)
+
+
+def run_benchmark(features, queries, out, *, k: int = 100, peers=None, **options) -> BenchmarkSummary:
+    """primo against in-silico similarity search (``primo benchmark``).
+
+    Parameters
+    ----------
+    features, queries : path
+        The database's and the queries' feature stores.
+    out : path
+        The output directory to write.
+    k : int
+        Recall is of the ``k`` nearest neighbours.
+    peers : list of str, optional
+        ANN peers (default: every one installed: hnsw, faiss-ivf, annoy, lsh, mrpt, ...).
+    **options
+        Passed to :func:`primo.benchmark.core.benchmark_stores` (``counts_dir``: primo's read
+        counts per query, ``primo_curve``, ``peer_options``, ``seed``, ...).
+
+    Returns
+    -------
+    BenchmarkSummary
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, primo
+    >>> from primo.features.store import write_features
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
+    >>> write_features(tmp / "f.h5", [f"doc{i}" for i in range(200)], X)
+    >>> write_features(tmp / "q.h5", ["q0", "q1"], X[:2] + 0.01)
+    >>> res = primo.run_benchmark(tmp / "f.h5", tmp / "q.h5", tmp / "bench", k=10, peers=["lsh"])
+    >>> sorted(res.algorithms)       # the peers, and the curves of a random and a perfect search
+    ['chance', 'lsh', 'oracle']
+    """
+    from .benchmark.core import benchmark_stores
+
+    summary = benchmark_stores(features, queries, out, k=k, peers=peers, **options)
+    return BenchmarkSummary(path=Path(out), summary=summary)
