@@ -208,7 +208,13 @@ def test_bad_threshold_value(store, tmp_path, run_cli):
     res, _, err = run_cli(["train", "--features", store, "-o", tmp_path / "M", "--threshold", "abc"])
     assert res.exit_code == 2 and "neither a distance nor 'auto'" in err
     res, _, err = run_cli(["train", "--features", store, "-o", tmp_path / "M", "--steps", "0"])
-    assert res.exit_code == 2 and "--steps must be at least 1" in err
+    assert res.exit_code == 2 and "--steps" in err and "not in the range 1<=x" in err
+    # the library says the same in its own terms
+    from primo.errors import UsageError
+    from primo.training.trainer import TrainSettings
+
+    with pytest.raises(UsageError, match="steps must be at least 1"):
+        TrainSettings(steps=0).check()
 
 
 def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli):

@@ -36,54 +36,54 @@ class _Threshold(click.ParamType):
 @click.option("--threshold", type=_Threshold(), default="75", show_default=True,
               help="Similarity threshold (Euclidean distance); 'auto' calibrates it as a quantile "
                    "of the pairwise distances (75 suits VGG16-FC2 features only).")
-@click.option("--threshold-quantile", type=float, default=0.01, show_default=True,
+@click.option("--threshold-quantile", type=click.FloatRange(0, 0.5, min_open=True), default=0.01, show_default=True,
               help="With --threshold auto: the fraction of random pairs that count as similar.")
-@click.option("--rounds", "--epochs", "rounds", type=int, default=None,
+@click.option("--rounds", "--epochs", "rounds", type=click.IntRange(1, 1_000_000), default=None,
               help="Rounds of alternating encoder / predictor training  [default: 20].")
-@click.option("--steps", type=int, default=1000, show_default=True, help="Encoder steps per round.")
-@click.option("--batch-size", type=int, default=100, show_default=True,
+@click.option("--steps", type=click.IntRange(1, 100_000_000), default=1000, show_default=True, help="Encoder steps per round.")
+@click.option("--batch-size", type=click.IntRange(2, 1_000_000), default=100, show_default=True,
               help="Pairs per encoder step (half of them similar).")
-@click.option("--seed-pairs", type=int, default=5000, show_default=True,
+@click.option("--seed-pairs", type=click.IntRange(0, 100_000_000), default=5000, show_default=True,
               help="Random mutant pairs simulated to seed the predictor.")
-@click.option("--seed-epochs", type=int, default=50, show_default=True,
+@click.option("--seed-epochs", type=click.IntRange(1, 100_000), default=50, show_default=True,
               help="Predictor epochs on the seed pairs.")
-@click.option("--seed-mutants", type=int, default=1, show_default=True,
+@click.option("--seed-mutants", type=click.IntRange(1, 100_000), default=1, show_default=True,
               help="Mutants per random seed target (1 in the paper; more is cheaper to simulate).")
-@click.option("--sim-pairs", type=int, default=1000, show_default=True,
+@click.option("--sim-pairs", type=click.IntRange(0, 100_000_000), default=1000, show_default=True,
               help="Fresh encoder pairs simulated per round to refit the predictor.")
-@click.option("--sim-docs", type=int, default=None,
+@click.option("--sim-docs", type=click.IntRange(2, 1_000_000_000), default=None,
               help="Documents those pairs are drawn among (default sim-pairs / 4: strands reused).")
-@click.option("--sim-similar-fraction", type=float, default=0.0, show_default=True,
+@click.option("--sim-similar-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of similar pairs among those fresh pairs (0 = purely random pairs).")
-@click.option("--sim-near-fraction", type=float, default=0.0, show_default=True,
+@click.option("--sim-near-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of near dissimilar pairs (see --near-factor) among those fresh pairs.")
-@click.option("--predictor-epochs", type=int, default=10, show_default=True,
+@click.option("--predictor-epochs", type=click.IntRange(0, 100_000), default=10, show_default=True,
               help="Predictor refit epochs per round.")
-@click.option("--replay", type=int, default=20000, show_default=True,
+@click.option("--replay", type=click.IntRange(0, 1_000_000_000), default=20000, show_default=True,
               help="Replay buffer of simulated pairs the predictor is refit on (0 = fresh pairs only).")
 @click.option("--relaxation", type=click.Choice(["straight-through", "soft"]),
               default="straight-through", show_default=True,
               help="Predictor input in the encoder phase: argmax one-hots with soft gradients "
                    "(straight-through) or the soft one-hots (paper).")
-@click.option("--hard-negatives", type=float, default=0.0, show_default=True,
+@click.option("--hard-negatives", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of the dissimilar pairs of encoder batches drawn just above the "
                    "threshold (up to --near-factor x threshold).")
-@click.option("--near-factor", type=float, default=2.0, show_default=True,
+@click.option("--near-factor", type=click.FloatRange(1, 1000, min_open=True), default=2.0, show_default=True,
               help="Near dissimilar pairs lie within this multiple of the similarity threshold.")
-@click.option("--dissimilar-weight", type=float, default=1.0, show_default=True,
+@click.option("--dissimilar-weight", type=click.FloatRange(0, 1e6, min_open=True), default=1.0, show_default=True,
               help="Loss weight of dissimilar pairs relative to similar ones.")
-@click.option("--encoder-lr", type=float, default=1e-3, show_default=True,
+@click.option("--encoder-lr", type=click.FloatRange(0, 100, min_open=True), default=1e-3, show_default=True,
               help="Learning rate of the encoder's optimizer.")
 @click.option("--encoder-optimizer", default="adagrad", show_default=True,
               help="Any keras.optimizers name.")
-@click.option("--predictor-lr", type=float, default=1e-3, show_default=True,
+@click.option("--predictor-lr", type=click.FloatRange(0, 100, min_open=True), default=1e-3, show_default=True,
               help="Learning rate of the predictor's optimizer.")
 @click.option("--predictor-optimizer", default="rmsprop", show_default=True,
               help="Any keras.optimizers name.")
-@click.option("--hidden", type=int, default=2048, show_default=True, help="Encoder hidden width.")
-@click.option("--window", type=int, default=3, show_default=True,
+@click.option("--hidden", type=click.IntRange(1, 1_000_000), default=2048, show_default=True, help="Encoder hidden width.")
+@click.option("--window", type=click.IntRange(1, 79), default=3, show_default=True,
               help="Predictor local-match window (3 in the paper).")
-@click.option("--conv-filters", type=int, default=36, show_default=True,
+@click.option("--conv-filters", type=click.IntRange(1, 100_000), default=36, show_default=True,
               help="Predictor convolution filters (36 in the paper).")
 @click.option("--global-pool", type=click.Choice(["average", "max", "both"]), default="average",
               show_default=True, help="Predictor global pooling (average in the paper).")
@@ -101,10 +101,10 @@ class _Threshold(click.ParamType):
 @click.option("--margin", type=float, default=None,
               help="Triplet margin: kcal/mol for rank [default 2], fraction of positions for "
                    "hamming-triplet [default 0.1].")
-@click.option("--rank-candidates", type=int, default=16, show_default=True,
+@click.option("--rank-candidates", type=click.IntRange(1, 100_000), default=16, show_default=True,
               help="Far in-batch documents per anchor among which rank / hamming-triplet mine "
                    "the hardest negative.")
-@click.option("--energy-weight", type=float, default=1.0, show_default=True,
+@click.option("--energy-weight", type=click.FloatRange(0, 1e6), default=1.0, show_default=True,
               help="Weight of the binding-energy regression in the predictor's loss (scan).")
 @click.option("--energy-head/--no-energy-head", "energy_head", default=None,
               help="Give local-match a binding-energy head [default: on unless --objective "
@@ -127,29 +127,29 @@ class _Threshold(click.ParamType):
 @click.option("--keep-best/--keep-last", "keep_best", default=None,
               help="Keep the round with the best capture evaluation, or the last round "
                    "[default: best unless --objective paper].")
-@click.option("--entropy", type=float, default=1e-2, show_default=True,
+@click.option("--entropy", type=click.FloatRange(0, 1e6), default=1e-2, show_default=True,
               help="Strength of the encoder's per-position entropy regularizer.")
-@click.option("--gc-balance", type=float, default=0.0, show_default=True,
+@click.option("--gc-balance", type=click.FloatRange(0, 1e6), default=0.0, show_default=True,
               help="Strength of the GC-balance regularizer (0 = off).")
-@click.option("--gc-target", type=float, default=0.5, show_default=True,
+@click.option("--gc-target", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5, show_default=True,
               help="GC fraction the GC regularizer pulls towards.")
-@click.option("--homopolymer", type=float, default=0.0, show_default=True,
+@click.option("--homopolymer", type=click.FloatRange(0, 1e6), default=0.0, show_default=True,
               help="Strength of the homopolymer regularizer (0 = off).")
-@click.option("--max-run", type=int, default=3, show_default=True,
+@click.option("--max-run", type=click.IntRange(1, 80), default=3, show_default=True,
               help="Longest homopolymer the homopolymer regularizer tolerates.")
-@click.option("--heldout-rows", type=int, default=5000, show_default=True,
+@click.option("--heldout-rows", type=click.IntRange(0, 1_000_000_000), default=5000, show_default=True,
               help="Rows held out of training for the separation metrics and the figure.")
-@click.option("--eval-pairs", type=int, default=200, show_default=True,
+@click.option("--eval-pairs", type=click.IntRange(0, 100_000_000), default=200, show_default=True,
               help="Held-out similar and random pairs simulated each round.")
-@click.option("--final-eval-pairs", type=int, default=1000, show_default=True,
+@click.option("--final-eval-pairs", type=click.IntRange(0, 100_000_000), default=1000, show_default=True,
               help="Held-out similar and random pairs simulated at the end.")
-@click.option("--block-rows", type=int, default=None,
+@click.option("--block-rows", type=click.IntRange(1, 1_000_000_000), default=None,
               help="Rows per pair-sampling block (default: by memory, about 256 MB).")
 @click.option("--temperature", type=float, default=None, metavar="CELSIUS",
               help="Hybridization temperature the simulator uses (default 21 °C, the paper's "
                    "protocol); recorded in the model card and used by primo simulate. A more "
                    "stringent protocol lowers the binding of unrelated documents.")
-@click.option("--seed", type=int, default=None,
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
               help="Random seed: the same seed gives the same model (drawn and recorded if omitted).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run in MODEL/ (its settings are kept; --rounds may grow).")
