@@ -49,7 +49,7 @@ import numpy as np
 from .. import __version__
 from ..constants import FEATURE_LENGTH, FP, IP, RP, BARCODE_LENGTH, OLIGO_LENGTH, PROBE_PREFIX, TOEHOLD
 from ..errors import DataError, UsageError
-from ..io import atomic_dir, atomic_file, provenance
+from ..io import atomic_dir, atomic_file, json_default, provenance
 from ..progress import progress
 from . import data as _data
 from .metrics import COLUMNS, TensorBoardLog, agreement, bce, separation, write_metrics_csv
@@ -986,20 +986,8 @@ class _Run:
                      "segments": [int(x) for x in self.sampler.segments],
                      "simulator": _simulator_settings(self.sim),
                      "primo_version": __version__, **extra}
-            (tmp / _STATE).write_text(json.dumps(state, default=_json_default), encoding="utf-8")
+            (tmp / _STATE).write_text(json.dumps(state, default=json_default), encoding="utf-8")
         self.timing["checkpoint_s"] += time.perf_counter() - t
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def _setup_tf(seed: int) -> None:
