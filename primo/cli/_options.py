@@ -229,3 +229,14 @@ def print_qc_summary(summary: dict) -> None:
     if st.get("gc_mean") is not None:
         echo(f"  GC mean {st['gc_mean']:.3f} (min {st['gc_min']:.3f}, max {st['gc_max']:.3f}); "
              f"longest homopolymer {st['longest_homopolymer']}")
+
+
+def model_dir_option(f=None, *, help: str = "Trained model directory (primo train)."):
+    """``-m/--model MODEL/``: a trained model directory, passed as ``model_dir``."""
+    deco = click.option("--model", "-m", "model_dir", required=True, type=click.Path(), help=help)
+    return deco(f) if f is not None else deco
+
+
+def database_features_option(help: str = "Feature store of the database documents (primo extract)."):
+    """``-f/--features F.h5``: the database's feature store."""
+    return click.option("--features", "-f", required=True, type=click.Path(), help=help)

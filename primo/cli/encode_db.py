@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import click
 
-from ._options import (chunk_rows_option, debug_option, overwrite_option, print_qc_summary,
-                       qc_config, qc_mode_option, qc_options, skip_bad_rows_option)
+from ._options import (chunk_rows_option, database_features_option, debug_option,
+                       model_dir_option, overwrite_option, print_qc_summary, qc_config,
+                       qc_mode_option, qc_options, skip_bad_rows_option)
 
 __all__ = ["cli"]
 
 
 @click.command("encode-db")
-@click.option("--model", "-m", "model_dir", required=True, type=click.Path(),
-              help="Trained model directory (primo train).")
-@click.option("--features", "-f", required=True, type=click.Path(),
-              help="Feature store of the database documents (primo extract).")
+@model_dir_option
+@database_features_option()
 @click.option("--output", "-o", required=True, type=click.Path(), help="Pool directory to write.")
 @qc_mode_option()
 @qc_options

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ._options import debug_option, overwrite_option, skip_bad_rows_option
+from ._options import debug_option, model_dir_option, overwrite_option, skip_bad_rows_option
 
 __all__ = ["cli"]
 
@@ -20,8 +20,7 @@ def _probe_paths(out):
 
 
 @click.command("query")
-@click.option("--model", "-m", "model_dir", required=True, type=click.Path(),
-              help="Trained model directory (primo train).")
+@model_dir_option
 @click.option("--image", "-i", "images", multiple=True, type=click.Path(),
               help="Query image (repeatable; folders and list files work too). Features are "
                    "extracted with the extractor recorded in the model card.")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import (chunk_rows_option, debug_option, mapper_from_options, neighbors_option,
+from ._options import (chunk_rows_option, database_features_option, debug_option,
+                       mapper_from_options, model_dir_option, neighbors_option,
                        overwrite_option, parallel_options, queries_option, seed_option,
                        skip_bad_rows_option)
 
@@ -20,10 +21,8 @@ __all__ = ["cli"]
 
 
 @click.command("simulate")
-@click.option("--model", "-m", "model_dir", required=True, type=click.Path(),
-              help="Trained model directory (primo train).")
-@click.option("--features", "-f", required=True, type=click.Path(),
-              help="Feature store of the database documents.")
+@model_dir_option
+@database_features_option()
 @queries_option("queries", required=True)
 @click.option("--query-id", "query_ids", multiple=True,
               help="Only these queries (repeatable; default: every vector of -Q/--queries).")
