@@ -105,6 +105,7 @@ class ProcessMapper(Mapper):
         ctx = mp.get_context(start_method)
         self._pool = cf.ProcessPoolExecutor(max_workers=self.n_workers, mp_context=ctx,
                                             initializer=_worker_signals)
+        _quiet_broken_pool_race()
 
     def imap(self, fn, items, *, window=None):
         return _windowed(lambda item: self._pool.submit(fn, item), items,
@@ -115,6 +116,28 @@ class ProcessMapper(Mapper):
             self._pool.shutdown(wait=True, cancel_futures=True)
         except Exception:  # noqa: BLE001 -- a pool whose workers were killed is closed anyway
             pass
+
+
+def _quiet_broken_pool_race() -> None:
+    """Python 3.11's executor manager thread, marking the futures of a pool whose workers were
+    killed (Ctrl-C, SIGTERM) as failed, raises ``InvalidStateError`` on one that was just
+    cancelled and prints that traceback after primo's one-line message (a CPython race, fixed
+    in later versions). Ignore exactly that exception from exactly that thread."""
+    import threading
+    from concurrent.futures import InvalidStateError, process
+
+    previous = threading.excepthook
+    if getattr(previous, "_primo_quiet", False):
+        return
+
+    def hook(args):
+        if (isinstance(args.exc_value, InvalidStateError)
+                and isinstance(args.thread, process._ExecutorManagerThread)):
+            return
+        previous(args)
+
+    hook._primo_quiet = True
+    threading.excepthook = hook
 
 
 def _worker_signals() -> None:

@@ -66,3 +66,25 @@ def test_mappers_keep_order(processes):
     with get_mapper(processes=processes) as m:
         assert list(m.imap(_square, range(20))) == [i * i for i in range(20)]
     assert isinstance(get_mapper(processes=1), SerialMapper)
+
+
+def test_the_broken_pool_race_of_python_311_prints_nothing(monkeypatch):
+    """A killed pool's manager thread raising InvalidStateError on a cancelled future is silenced;
+    any other thread exception still reaches the hook that was there before."""
+    import threading
+    from concurrent.futures import InvalidStateError, process
+
+    from primo.parallel import _quiet_broken_pool_race
+
+    seen = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_type))
+    _quiet_broken_pool_race()
+    manager = process._ExecutorManagerThread.__new__(process._ExecutorManagerThread)
+    threading.excepthook(threading.ExceptHookArgs([InvalidStateError, InvalidStateError("x"),
+                                                   None, manager]))
+    assert seen == []
+    threading.excepthook(threading.ExceptHookArgs([ValueError, ValueError("y"), None,
+                                                   threading.Thread(name="other")]))
+    threading.excepthook(threading.ExceptHookArgs([InvalidStateError, InvalidStateError("z"),
+                                                   None, threading.Thread(name="other")]))
+    assert seen == [ValueError, InvalidStateError]
