@@ -1287,7 +1287,10 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
     from ..io import write_marker
 
     write_marker(out, "train")  # the finished model's files: --overwrite may replace only those
-    if (out / BEST).is_dir():
+    from ..io import read_marker
+
+    # the best round's copy, written by this run (its marker says so); never anything else
+    if (out / BEST).is_dir() and (read_marker(out / BEST) or {}).get("command") == "train":
         shutil.rmtree(out / BEST, ignore_errors=True)  # its models are the kept round's, above
     run.log(f"done in {elapsed:.0f} s (simulation {sim_s:.0f} s); held-out similar pairs reaching "
             f"yield 0.5: {metrics.get('sim_pos_similar', math.nan):.1%}, dissimilar: "
