@@ -98,12 +98,17 @@ def summarize(card):
 
 
 def fmt_pct(vals):
+    """Mean ± standard deviation over seeds, the per-seed values, and how many reached it."""
+    n = len(vals)
     vals = [v for v in vals if v is not None and np.isfinite(v)]
     if not vals:
         return "not reached"
+    each = " / ".join(f"{v:.2%}" for v in vals)
     if len(vals) == 1:
-        return f"{vals[0]:.2%}"
-    return f"{np.mean(vals):.2%} ± {np.std(vals, ddof=1):.2%} (n={len(vals)})"
+        out = f"{vals[0]:.2%}"
+    else:
+        out = f"{np.mean(vals):.2%} ± {np.std(vals, ddof=1):.2%} ({each})"
+    return out if len(vals) == n else f"{out}, reached by {len(vals)} of {n} seeds"
 
 
 def fmt(vals, f="{:.3f}"):
@@ -123,6 +128,8 @@ def main(argv=None):
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--set", action="append", default=[], help="override a setting: key=value")
     ap.add_argument("-j", "--processes", type=int, default=2)
+    ap.add_argument("--no-train", action="store_true",
+                    help="only tabulate the runs already finished")
     ap.add_argument("--run", nargs=2, metavar=("NAME", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.run:
@@ -134,7 +141,7 @@ def main(argv=None):
         if name not in CONFIGS:
             raise SystemExit(f"unknown configuration {name!r} (known: {', '.join(CONFIGS)})")
         for seed in args.seeds:
-            if (work / f"{name}-s{seed}" / "card.json").exists():
+            if args.no_train or (work / f"{name}-s{seed}" / "card.json").exists():
                 continue
             t = time.time()
             cmd = [sys.executable, __file__, "--features", args.features, "--work", args.work,

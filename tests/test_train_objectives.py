@@ -50,6 +50,11 @@ def test_train_runs_and_records_predictor_and_objective(store, tmp_path, run_cli
     assert card["objective"]["name"] == objective
     assert card["objective"]["margin"] == {"paper": None, "rank": 2.0,
                                            "hamming-triplet": 0.1}[objective]
+    from primo.training.trainer import DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR
+
+    named = card["objective"]["primo_default"]  # every card names primo's default
+    assert (named["objective"], named["predictor"]) == (DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR)
+    assert named["this_model"] == ((objective, predictor) == (DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR))
     m = load_model(out)
     y = m.predict_yields(np.eye(4, dtype="float32")[np.zeros((2, 80), int)],
                          np.eye(4, dtype="float32")[np.zeros((2, 80), int)])
@@ -147,7 +152,12 @@ def test_card_naming_an_unknown_predictor(store, tmp_path, run_cli):
     res, _, err = run_cli(["train", "-f", str(store), "-o", str(out), "-j", "1", *TINY])
     assert res.exit_code == 0, err
     card = json.loads((out / "card.json").read_text())
-    assert card["predictor"]["kind"] == "local-match" and card["objective"]["name"] == "paper"
+    from primo.training.trainer import DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR
+
+    # no --objective / --predictor: the default, and the card says so
+    assert card["predictor"]["kind"] == DEFAULT_PREDICTOR
+    assert card["objective"]["name"] == DEFAULT_OBJECTIVE
+    assert card["objective"]["primo_default"]["this_model"] is True
     card["predictor"]["kind"] = "transformer"
     card["checksum"] = card_checksum(card)
     (out / "card.json").write_text(json.dumps(card))

@@ -6,6 +6,7 @@ import math
 
 import click
 
+from ..training.trainer import DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR
 from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
                        skip_bad_rows_option)
 
@@ -89,11 +90,11 @@ class _Threshold(click.ParamType):
               show_default=True, help="Predictor global pooling (average in the paper).")
 @click.option("--context", type=click.Choice(["none", "toehold"]), default="none", show_default=True,
               help="Show the predictor the probe's toehold (RP[:6]) after both sequences.")
-@click.option("--predictor", "predictor", default="local-match", show_default=True,
+@click.option("--predictor", "predictor", default=DEFAULT_PREDICTOR, show_default=True,
               metavar="local-match|scan",
               help="Yield predictor: the paper's local-match network, or the soft duplex scan "
                    "(every diagonal of the pairing matrix; also predicts the binding energy).")
-@click.option("--objective", default="paper", show_default=True,
+@click.option("--objective", default=DEFAULT_OBJECTIVE, show_default=True,
               metavar="paper|rank|hamming-triplet",
               help="Encoder objective: the paper's yield cross-entropy; rank (similar documents "
                    "out-bind far ones by --margin kcal/mol of predicted energy); hamming-triplet "

@@ -55,12 +55,20 @@ from . import data as _data
 from .metrics import COLUMNS, TensorBoardLog, agreement, bce, separation, write_metrics_csv
 
 __all__ = ["TrainSettings", "train", "mutate_codes", "seed_pair_codes", "TrainResult",
-           "PREDICTORS", "OBJECTIVES"]
+           "PREDICTORS", "OBJECTIVES", "DEFAULT_OBJECTIVE", "DEFAULT_PREDICTOR"]
 
 #: ``--predictor`` choices (the first is the paper's; :data:`primo.predictor.model.PREDICTORS`)
 PREDICTORS = ("local-match", "scan")
 #: ``--objective`` choices (the first is the paper's)
 OBJECTIVES = ("paper", "rank", "hamming-triplet")
+#: what ``primo train`` uses when no ``--objective`` / ``--predictor`` is given: the best measured
+#: configuration (README, "Training for the capture: predictors and objectives side by side
+#: (measured)"; ``scripts/compare_objectives.py`` and ``scripts/compare_full_database.py``). Every
+#: model card names it (``objective.primo_default``).
+DEFAULT_OBJECTIVE = "paper"
+DEFAULT_PREDICTOR = "local-match"
+DEFAULT_CHOICE = ("the paper's method; measured against rank + local-match, rank + scan and "
+                  "hamming-triplet under the capture model (README, 'Training for the capture')")
 #: default margins: rank (kcal/mol of predicted binding energy), hamming-triplet (fraction of the
 #: 80 positions)
 DEFAULT_MARGINS = {"rank": 2.0, "hamming-triplet": 0.1}
@@ -203,8 +211,8 @@ class TrainSettings:
     block_rows: int | None = None
     refresh_every: int = 1
     seed: int | None = None
-    predictor: str = "local-match"
-    objective: str = "paper"
+    predictor: str = DEFAULT_PREDICTOR
+    objective: str = DEFAULT_OBJECTIVE
     margin: float | None = None
     rank_candidates: int = 16
     energy_weight: float = 1.0
@@ -1271,7 +1279,12 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
                     "discretization": "argmax per position, channels A, C, G, T"},
         "predictor": _predictor_card(s),
         "objective": {"name": s.objective, "margin": s.margin_value,
-                      "rank_candidates": s.rank_candidates if s.objective != "paper" else None},
+                      "rank_candidates": s.rank_candidates if s.objective != "paper" else None,
+                      "primo_default": {"objective": DEFAULT_OBJECTIVE,
+                                        "predictor": DEFAULT_PREDICTOR,
+                                        "this_model": (s.objective, s.predictor)
+                                        == (DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR),
+                                        "why": DEFAULT_CHOICE}},
         "training": {**s.to_dict(), "rounds_completed": run.metrics[-1]["round"],
                      "timing": timing, "mapper": run.mapper_desc()},
         "selection": selection,
