@@ -82,6 +82,9 @@ def main():
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("-o", "--output", type=Path, default=None)
     ap.add_argument("--queries", type=int, default=30)
+    ap.add_argument("--first", type=int, default=None,
+                    help="run only the first N of the --queries drawn (in test-set order), so "
+                         "that a shorter run uses a subset of a longer one's queries")
     ap.add_argument("--refine", type=int, default=300)
     ap.add_argument("--sample", type=int, default=500)
     ap.add_argument("--decoy-sample", type=int, default=300)
@@ -119,7 +122,7 @@ def main():
         X, ids, labels = st.read(0, st.n), np.asarray(st.ids), st.labels
     rng = np.random.default_rng(args.seed)
     with FeatureStore.open(tfeats) as st:
-        rows = np.sort(rng.choice(st.n, args.queries, replace=False))
+        rows = np.sort(rng.choice(st.n, args.queries, replace=False))[:args.first]
         Q = st.read(0, st.n)[rows]
         qids = [str(i) for i in np.asarray(st.ids)[rows]]
         qlab = st.labels[rows]

@@ -15,7 +15,7 @@ and the simulation time; then the peers.
 
     .venv/bin/python scripts/compare_full_database.py --work /work/fw --out /work/fw/full \\
         --model paper=/work/fw/cmp/paper-s0 --model rank-local=/work/fw/cmp/rank-local-s0 \\
-        [--queries 100] [--refine 100] [--sample 100] [-j 2]
+        [--queries 100] [--first N] [--refine 100] [--sample 100] [-j 2]
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def run_model(name, path, args, peers):
            "--model", str(path), "-o", str(out), "--queries", str(args.queries),
            "--refine", str(args.refine), "--sample", str(args.sample), "--ratios",
            "--decoy-multiples", "--seed", str(args.seed)]
+    if args.first:
+        cmd += ["--first", str(args.first)]
     if args.processes:
         cmd += ["-j", str(args.processes)]
     if not peers:
@@ -72,6 +74,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--model", action="append", required=True, metavar="NAME=DIR")
     ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--first", type=int, default=None,
+                    help="only the first N of the --queries drawn (a subset of a full run's)")
     ap.add_argument("--refine", type=int, default=100)
     ap.add_argument("--sample", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
@@ -91,6 +95,7 @@ def main(argv=None):
         results[name] = d
         if d and d.get("peers"):
             peers = d["peers"]
+    peers = {a: v for a, v in peers.items() if a not in ("oracle", "chance")}
     best = min((v["0.5"] for v in peers.values() if v and v.get("0.5") is not None),
                default=None)
     best_name = next((a for a, v in peers.items() if v and v.get("0.5") == best), None)
@@ -115,8 +120,6 @@ def main(argv=None):
               f"{'' if share is None else f'{share:.1%}'} | {d['simulation_s']:.0f} | "
               f"{d.get('wall_s', '')} |")
     for alg, v in peers.items():
-        if alg in ("chance",):
-            continue
         print(f"| {alg} | {pct(v.get('0.5'))} | | {pct(v.get('0.9'))} | | | | |")
     exact = next((d["map_at_10_exact"] for d in results.values() if d), None)
     if exact is not None:
