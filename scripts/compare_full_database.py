@@ -89,7 +89,7 @@ def main(argv=None):
         models.append((name, Path(path)))
     args.out.mkdir(parents=True, exist_ok=True)
     results, peers = {}, {}
-    for i, (name, path) in enumerate(models):
+    for name, path in models:
         have_peers = any(r and r.get("peers") for r in results.values())
         d = run_model(name, path, args, peers=not have_peers)
         results[name] = d
