@@ -20,7 +20,8 @@ into read counts. Documents are retrieved by read-count threshold, as in the pap
 proportion of the database retrieved at 50 % and 90 % mean 100-NN recall (Pareto interpolation,
 the definition of ``primo benchmark``) with a 95 % bootstrap interval over queries, mAP@10
 (relevance = same class), and the share of the probe on simulated / imputed documents. Written to
-``OUT/``: ``summary.json``, ``capture_models.png`` (capture models and peers) and
+``OUT/``: ``summary.json``, ``counts.npz`` (per-query read counts per setting),
+``capture_models.png`` (capture models and peers) and
 ``protocol_sweep.png`` (the Fig. 4-like sweep).
 
     python scripts/capture_experiment.py --model MODEL [--work /work/fw] [--queries 30] [-j 2]
@@ -217,6 +218,11 @@ def main():
                "capture_s": round(t_cap, 1), "settings": res, "peers": peers,
                "map_at_10_exact": exact_map}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    # per-query read counts, so that a subset of queries or another statistic can be computed
+    # later without simulating again
+    np.savez_compressed(out / "counts.npz", query_ids=np.asarray(qids), nearest=nn,
+                        **{label.replace(" ", "_"): np.stack(counts[label]).astype(np.float32)
+                           for label, _, _ in sets})
 
     def fmt(x):
         return "not reached" if x is None else f"{100 * x:.3f} %"

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 
@@ -67,6 +70,54 @@ def interval(d):
     return "" if not i else f" [{100 * i[0]:.2f}–{100 * i[1]:.2f}]"
 
 
+def max_recall(setting):
+    """Highest mean recall the read counts reach (documents with no read are never retrieved)."""
+    pts = setting.get("points") or []
+    return max((r for _, r in pts), default=None)
+
+
+def mean_sd(vals, f):
+    """``mean ± sd (each / each)`` over seeds, and how many seeds reached a figure."""
+    got = [v for v in vals if v is not None]
+    if not got:
+        return "not reached"
+    each = " / ".join(f(v) for v in vals if v is not None)
+    out = f(got[0]) if len(got) == 1 else \
+        f"{f(float(np.mean(got)))} ± {f(float(np.std(got, ddof=1)))} ({each})"
+    return out if len(got) == len(vals) else f"{out}; reached by {len(got)} of {len(vals)} seeds"
+
+
+def seed_groups(results):
+    """``NAME-sK`` models grouped by NAME (only groups of two or more seeds)."""
+    groups = {}
+    for name, d in results.items():
+        m = re.fullmatch(r"(.+)-s(\d+)", name)
+        if m and d:
+            groups.setdefault(m.group(1), []).append((int(m.group(2)), d))
+    return {g: sorted(v, key=lambda x: x[0]) for g, v in groups.items() if len(v) >= 2}
+
+
+def print_seed_table(results, best, setting="anneal"):
+    groups = seed_groups(results)
+    if not groups:
+        return
+    print(f"\nOver training seeds ({setting}): mean ± standard deviation (per seed)")
+    print("| configuration | seeds | 50 % recall at | ratio to best peer | 90 % recall at "
+          "| highest recall | mAP@10 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for g, runs in groups.items():
+        sets = [d["settings"][setting] for _, d in runs]
+        p5 = [a["at_recall"]["0.5"]["proportion"] for a in sets]
+        p9 = [a["at_recall"]["0.9"]["proportion"] for a in sets]
+        ratio = [None if v is None or not best else v / best for v in p5]
+        print(f"| {g} | {', '.join(str(k) for k, _ in runs)} "
+              f"| {mean_sd(p5, lambda v: f'{100 * v:.3f} %')} "
+              f"| {mean_sd(ratio, lambda v: f'{v:.2f}×')} "
+              f"| {mean_sd(p9, lambda v: f'{100 * v:.3f} %')} "
+              f"| {mean_sd([max_recall(a) for a in sets], lambda v: f'{100 * v:.1f} %')} "
+              f"| {mean_sd([a['map_at_10'] for a in sets], lambda v: f'{v:.3f}')} |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--work", type=Path, required=True,
@@ -104,11 +155,11 @@ def main(argv=None):
     print(f"\nFashion-MNIST, {n:,} documents, {q} test queries, default protocol (anneal); "
           f"best peer at 50 % recall: {best_name} {pct(best)}")
     print("| model | 50 % recall at | ratio to best peer | 90 % recall at | mAP@10 "
-          "| probe on simulated documents | energies (s) | wall (s) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| highest recall | probe on simulated documents | energies (s) | wall (s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, d in results.items():
         if not d:
-            print(f"| {name} | failed (see {args.out / (name + '.log')}) | | | | | | |")
+            print(f"| {name} | failed (see {args.out / (name + '.log')}) | | | | | | | |")
             continue
         a = d["settings"]["anneal"]
         a5, a9 = a["at_recall"]["0.5"], a["at_recall"]["0.9"]
@@ -117,13 +168,16 @@ def main(argv=None):
         share = a["capture"].get("probe_bound_simulated")
         print(f"| {name} | {pct(a5['proportion'])}{interval(a5)} | {ratio} | "
               f"{pct(a9['proportion'])}{interval(a9)} | {a['map_at_10']:.3f} | "
+              f"{100 * (max_recall(a) or 0):.1f} % | "
               f"{'' if share is None else f'{share:.1%}'} | {d['simulation_s']:.0f} | "
               f"{d.get('wall_s', '')} |")
     for alg, v in peers.items():
-        print(f"| {alg} | {pct(v.get('0.5'))} | | {pct(v.get('0.9'))} | | | | |")
+        print(f"| {alg} | {pct(v.get('0.5'))} | | {pct(v.get('0.9'))} | | | | | |")
     exact = next((d["map_at_10_exact"] for d in results.values() if d), None)
     if exact is not None:
         print(f"mAP@10 of exact search on the embedding: {exact:.3f}")
+    print_seed_table(results, best)
+    print_seed_table(results, best, "equilibrium")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ round each configuration keeps (the paper keeps its last; the others the best ev
 Configurations (``--configs``, default all):
 
 * ``paper``: the paper's yield objective + local-match (the paper's method);
+* ``paper-scan``: the paper's yield objective against the soft duplex scan, which also sees the
+  shifted and bulged duplexes through which random pairs bind;
 * ``rank-local``: rank objective + local-match with an energy head;
 * ``rank-scan``: rank objective + the soft duplex scan;
 * ``hamming``: hamming-triplet (predictor-free encoder loss; the predictor only picks what the
@@ -54,6 +56,7 @@ BASE = dict(
 
 CONFIGS = {
     "paper": dict(objective="paper", predictor="local-match"),
+    "paper-scan": dict(objective="paper", predictor="scan"),
     "rank-local": dict(objective="rank", predictor="local-match"),
     "rank-scan": dict(objective="rank", predictor="scan"),
     "hamming": dict(objective="hamming-triplet", predictor="local-match"),
