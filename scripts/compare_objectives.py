@@ -12,6 +12,9 @@ Configurations (``--configs``, default all):
 * ``paper``: the paper's yield objective + local-match (the paper's method);
 * ``paper-scan``: the paper's yield objective against the soft duplex scan, which also sees the
   shifted and bulged duplexes through which random pairs bind;
+* ``paper-knn``: the paper's objective and predictor, with similarity by neighbourhood
+  (``--neighbors 100``: each document's 100 nearest training documents) instead of the paper's
+  global distance threshold;
 * ``rank-local``: rank objective + local-match with an energy head;
 * ``rank-scan``: rank objective + the soft duplex scan;
 * ``hamming``: hamming-triplet (predictor-free encoder loss; the predictor only picks what the
@@ -57,6 +60,7 @@ BASE = dict(
 CONFIGS = {
     "paper": dict(objective="paper", predictor="local-match"),
     "paper-scan": dict(objective="paper", predictor="scan"),
+    "paper-knn": dict(objective="paper", predictor="local-match", neighbors=100),
     "rank-local": dict(objective="rank", predictor="local-match"),
     "rank-scan": dict(objective="rank", predictor="scan"),
     "hamming": dict(objective="hamming-triplet", predictor="local-match"),

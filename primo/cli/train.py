@@ -39,6 +39,10 @@ class _Threshold(click.ParamType):
                    "of the pairwise distances (75 suits VGG16-FC2 features only).")
 @click.option("--threshold-quantile", type=click.FloatRange(0, 0.5, min_open=True), default=0.01, show_default=True,
               help="With --threshold auto: the fraction of random pairs that count as similar.")
+@click.option("--neighbors", type=click.IntRange(1, None), default=None, metavar="K",
+              help="Similar = among each other's K nearest training documents, whatever the local "
+                   "density (instead of one global --threshold; e.g. the K of the recall you "
+                   "search for). Off: the paper's threshold.")
 @click.option("--rounds", "--epochs", "rounds", type=click.IntRange(1, 1_000_000), default=None,
               help="Rounds of alternating encoder / predictor training  [default: 20].")
 @click.option("--steps", type=click.IntRange(1, 100_000_000), default=1000, show_default=True, help="Encoder steps per round.")
@@ -162,7 +166,7 @@ class _Threshold(click.ParamType):
 @skip_bad_rows_option("train")
 @debug_option
 @click.pass_context
-def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, batch_size, seed_pairs,
+def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds, steps, batch_size, seed_pairs,
         seed_epochs, seed_mutants, sim_pairs, sim_docs, sim_similar_fraction, sim_near_fraction,
         predictor_epochs,
         replay, relaxation, hard_negatives, near_factor, dissimilar_weight, encoder_lr,
@@ -189,9 +193,17 @@ def cli(ctx, features, output, threshold, threshold_quantile, rounds, steps, bat
                        f"{', '.join('--' + n.replace('_', '-') for n in ignored)}", err=True)
         settings = TrainSettings(rounds=rounds) if rounds is not None else None
     else:
+        if neighbors is not None:
+            given = [f"--{n.replace('_', '-')}" for n in ("threshold", "threshold_quantile")
+                     if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+            if given:
+                from ..errors import UsageError
+
+                raise UsageError(f"--neighbors replaces the similarity threshold; drop "
+                                 f"{' and '.join(given)}", hint="give one of the two")
         settings = TrainSettings(
             threshold=None if threshold == "auto" else float(threshold),
-            threshold_quantile=threshold_quantile, rounds=rounds if rounds is not None else 20,
+            threshold_quantile=threshold_quantile, neighbors=neighbors, rounds=rounds if rounds is not None else 20,
             steps=steps, batch_size=batch_size, seed_pairs=seed_pairs, seed_epochs=seed_epochs,
             seed_mutants=seed_mutants, sim_pairs=sim_pairs, sim_docs=sim_docs,
             sim_similar_fraction=sim_similar_fraction, sim_near_fraction=sim_near_fraction,

@@ -41,7 +41,7 @@ from ..errors import DataError, UsageError
 __all__ = [
     "ArrayFeatures", "open_features", "fingerprint", "calibrate_threshold", "choose_heldout",
     "PairSampler", "pairwise_sq_distances", "default_block_rows", "row_norm_stats",
-    "heldout_pairs",
+    "heldout_pairs", "neighbor_radii", "scaled_neighbors",
 ]
 
 #: brute-force budget per block (rows^2 x dim multiply-adds)
@@ -265,6 +265,44 @@ def calibrate_threshold(source, quantile: float, rng: np.random.Generator,
     return thr, info
 
 
+def scaled_neighbors(neighbors: int, rows: int, total: int) -> int:
+    """The neighbour rank in a subset of ``rows`` rows that stands for rank ``neighbors`` among
+    ``total`` rows (at least 1, at most ``rows - 1``)."""
+    k = int(round(int(neighbors) * rows / max(int(total), 1)))
+    return int(max(1, min(k, max(int(rows) - 1, 1))))
+
+
+def neighbor_radii(X: np.ndarray, k: int, chunksize: int | None = None) -> np.ndarray:
+    """Euclidean distance from each row of ``X`` to its ``k``-th nearest other row (exact,
+    brute force in chunks of rows so that one distance matrix stays about 16 M entries).
+
+    >>> neighbor_radii(np.array([[0.0], [1.0], [3.0]]), 1).tolist()
+    [1.0, 1.0, 2.0]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    m = len(X)
+    if m < 2:
+        return np.zeros(m)
+    k = int(min(max(int(k), 1), m - 1))
+    norms = (X ** 2).sum(1)
+    step = chunksize or _chunk_rows(m)
+    r2 = np.empty(m)
+    for a in range(0, m, step):
+        b = min(m, a + step)
+        D = norms[a:b, None] + norms[None, :] - 2.0 * X[a:b] @ X.T
+        D[np.arange(b - a), np.arange(a, b)] = np.inf   # not its own neighbour
+        r2[a:b] = np.partition(D, k - 1, axis=1)[:, k - 1]
+    return np.sqrt(np.maximum(r2, 0.0))
+
+
+def _pair_scale(ra, rb):
+    """The unit of a pair's distance in neighbourhood mode: the larger of the two radii (so a
+    pair is similar when either document is among the other's neighbours); never 0.
+    Widened by 1e-9 so that the K-th neighbour itself, whose scaled distance is 1 up to rounding
+    (its distance is computed again, in other chunks), stays inside."""
+    return np.maximum(np.maximum(ra, rb) * (1.0 + 1e-9), 1e-300)
+
+
 class PairSampler:
     """Similar / dissimilar pairs from blocks of a (possibly huge) feature store.
 
@@ -272,7 +310,9 @@ class PairSampler:
     ----------
     source : FeatureStore or ArrayFeatures
     threshold : float
-        Pairs at Euclidean distance <= threshold are similar.
+        Pairs at Euclidean distance <= threshold are similar.  With ``neighbors``, every distance
+        the sampler returns or compares is in units of the pair's neighbourhood radius (see
+        below), and the threshold is 1.
     rng : numpy.random.Generator
     block_rows : int, optional
         Rows per block (default :func:`default_block_rows`).
@@ -285,13 +325,25 @@ class PairSampler:
     near_factor : float, optional
         Also collect *near* dissimilar pairs, ``threshold < distance <= near_factor *
         threshold`` (hard negatives for :meth:`balanced`).
+    neighbors : int, optional
+        Similarity by neighbourhood instead of one global distance: a pair is similar when either
+        document is among the other's ``neighbors`` nearest neighbours (of all the rows the
+        sampler may use; a block of fewer rows uses the proportional rank,
+        :func:`scaled_neighbors`). Each row's radius is the distance to that neighbour
+        (:func:`neighbor_radii`), and a pair's distance is divided by the larger of its two
+        radii, so the similar pairs are those at scaled distance <= 1 whatever the local density
+        of the feature space.
     """
 
     def __init__(self, source, threshold: float, rng: np.random.Generator, *,
                  block_rows: int | None = None, exclude=None, chunksize: int = 2048,
-                 max_similar: int = 500_000, near_factor: float | None = None):
+                 max_similar: int = 500_000, near_factor: float | None = None,
+                 neighbors: int | None = None):
         self.source = source
-        self.threshold = float(threshold)
+        self.neighbors = None if neighbors is None else int(neighbors)
+        self.threshold = 1.0 if self.neighbors else float(threshold)
+        self.radii = None
+        self.last_radii = None
         self.rng = rng
         self.n = int(source.n)
         self.block_rows = int(block_rows or default_block_rows(source.dim))
@@ -338,6 +390,9 @@ class PairSampler:
         X = np.concatenate(Xs)[keep]
         self.rows = rows[keep]
         self.X = X
+        if self.neighbors:
+            self.radii = neighbor_radii(X, scaled_neighbors(self.neighbors, len(X),
+                                                            self.n_available))
         self._find_similar()
 
     def _find_similar(self) -> None:
@@ -356,6 +411,9 @@ class PairSampler:
         for a in range(0, m, step):
             b = min(m, a + step)
             D = norms[a:b, None] + norms[None, a:] - 2.0 * Xd[a:b] @ Xd[a:].T
+            if self.radii is not None:
+                D = np.maximum(D, 0.0) / _pair_scale(self.radii[a:b, None],
+                                                     self.radii[None, a:]) ** 2
             r = np.arange(a, b)[:, None]
             c = np.arange(a, m)[None, :]
             upper = c > r
@@ -396,7 +454,10 @@ class PairSampler:
 
     def _dist(self, i, j):
         d = self.X[i].astype(np.float64) - self.X[j].astype(np.float64)
-        return np.sqrt((d * d).sum(1))
+        d = np.sqrt((d * d).sum(1))
+        if self.radii is not None:
+            d = d / _pair_scale(self.radii[i], self.radii[j])
+        return d
 
     def dissimilar_pairs(self, k: int):
         """``k`` uniformly random pairs of the block whose distance is above the threshold."""
@@ -421,6 +482,7 @@ class PairSampler:
         """A batch of ``batch_size`` pairs, half similar: ``(Xa, Xb, similar)`` (float32).
 
         A ``hard_fraction`` of the dissimilar half comes from the near pairs (``near_factor``).
+        With ``neighbors``, the rows' radii are left in ``last_radii`` (``(ra, rb)``).
         """
         if len(self.similar) == 0:
             raise DataError(f"similarity threshold {self.threshold:g} leaves no similar pairs "
@@ -442,6 +504,7 @@ class PairSampler:
         i = np.concatenate([si, di])
         j = np.concatenate([sj, dj])
         y = np.concatenate([np.ones(k_sim, np.float32), np.zeros(len(di), np.float32)])
+        self.last_radii = None if self.radii is None else (self.radii[i], self.radii[j])
         return self.X[i], self.X[j], y
 
     def random(self, k: int, similar_fraction: float = 0.0, docs: int | None = None,
@@ -477,10 +540,15 @@ class PairSampler:
 
 def heldout_pairs(X: np.ndarray, threshold: float, n_similar: int, n_random: int,
                   rng: np.random.Generator, chunksize: int | None = None,
-                  random_docs: int | None = None):
+                  random_docs: int | None = None, neighbors: int | None = None,
+                  reference_rows: int | None = None):
     """Evaluation pairs among held-out rows ``X``: up to ``n_similar`` similar pairs (uniform among
     all similar pairs) and ``n_random`` uniformly random pairs (among ``random_docs`` random rows
     when given, so that each document's strands serve several pairs).
+
+    With ``neighbors`` (see :class:`PairSampler`), similarity is by neighbourhood among the
+    held-out rows, at the rank that stands for ``neighbors`` among ``reference_rows`` rows, the
+    returned distances are in units of the pairs' radii and ``threshold`` is 1.
 
     Returns ``(i, j, distance, kind)`` with ``kind`` 1 for the similar set, 0 for the random set.
     """
@@ -489,6 +557,10 @@ def heldout_pairs(X: np.ndarray, threshold: float, n_similar: int, n_random: int
         z = np.zeros(0, np.int64)
         return z, z, np.zeros(0), z
     chunksize = chunksize or _chunk_rows(m)
+    radii = None
+    if neighbors:
+        threshold = 1.0
+        radii = neighbor_radii(X, scaled_neighbors(neighbors, m, reference_rows or m))
     thr2 = float(threshold) ** 2
     Xd = X.astype(np.float64)
     norms = (Xd ** 2).sum(1)
@@ -496,6 +568,8 @@ def heldout_pairs(X: np.ndarray, threshold: float, n_similar: int, n_random: int
     for a in range(0, m, chunksize):
         b = min(m, a + chunksize)
         D = norms[a:b, None] + norms[None, a:] - 2.0 * Xd[a:b] @ Xd[a:].T
+        if radii is not None:
+            D = np.maximum(D, 0.0) / _pair_scale(radii[a:b, None], radii[None, a:]) ** 2
         r = np.arange(a, b)[:, None]
         c = np.arange(a, m)[None, :]
         ii, jj = np.nonzero((D <= thr2) & (c > r))
@@ -518,7 +592,10 @@ def heldout_pairs(X: np.ndarray, threshold: float, n_similar: int, n_random: int
     j = np.concatenate([sims[:, 1], rj]).astype(np.int64)
     kind = np.concatenate([np.ones(len(sims), np.int64), np.zeros(n_random, np.int64)])
     d = X[i].astype(np.float64) - X[j].astype(np.float64)
-    return i, j, np.sqrt((d * d).sum(1)), kind
+    d = np.sqrt((d * d).sum(1))
+    if radii is not None:
+        d = d / _pair_scale(radii[i], radii[j])
+    return i, j, d, kind
 
 
 def _chunk_rows(m: int) -> int:

@@ -28,7 +28,8 @@ def distance_bins(distances, threshold: float, n_bins: int = 8) -> np.ndarray:
     return edges
 
 
-def _violins(ax, distances, yields, threshold, edges, title):
+def _violins(ax, distances, yields, threshold, edges, title,
+             xlabel="feature distance of the pair"):
     d = np.asarray(distances)
     y = np.asarray(yields)
     groups, labels, pos = [], [], []
@@ -49,7 +50,7 @@ def _violins(ax, distances, yields, threshold, edges, title):
     ax.axvline(k_thr + 0.5, color="k", ls="--", lw=0.8)
     ax.axhline(0.5, color="tab:red", ls=":", lw=0.8)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("feature distance of the pair")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("simulated yield")
     ax.set_title(title, fontsize=8)
 
@@ -63,7 +64,7 @@ def _summary(yields, similar):
 
 
 def plot_yield_separation(path, threshold: float, after: dict, before: dict | None = None,
-                          title: str = "") -> None:
+                          title: str = "", xlabel: str = "feature distance of the pair") -> None:
     """Write the figure to ``path`` (PNG) atomically.
 
     Parameters
@@ -89,7 +90,7 @@ def plot_yield_separation(path, threshold: float, after: dict, before: dict | No
     for ax, (name, p) in zip(axes, panels):
         sim = np.asarray(p["distance"]) <= threshold
         _violins(ax, p["distance"], p["yield"], threshold, edges,
-                 f"{name}\n{_summary(p['yield'], sim)}")
+                 f"{name}\n{_summary(p['yield'], sim)}", xlabel)
     ax = axes[-1]
     y = np.asarray(after["yield"])
     sim = np.asarray(after["distance"]) <= threshold

@@ -95,6 +95,12 @@ class TrainSettings:
         Similarity threshold (Euclidean distance); None = calibrate (``--threshold auto``).
     threshold_quantile : float
         For ``auto``: the fraction of random pairs that count as similar.
+    neighbors : int or None
+        Similarity by neighbourhood instead of a threshold (``--neighbors K``): a pair is similar
+        when either document is among the other's K nearest training documents, whatever the
+        local density (:class:`~primo.training.data.PairSampler`). Distances are then in units of
+        the pair's neighbourhood radius and the threshold is 1. None: the paper's global
+        threshold.
     rounds, steps, batch_size
         Rounds of alternation; encoder steps per round; pairs per encoder step.
     seed_pairs, seed_epochs, seed_mutants
@@ -170,6 +176,7 @@ class TrainSettings:
 
     threshold: float | None = 75.0
     threshold_quantile: float = 0.01
+    neighbors: int | None = None
     calibration_rows: int = 3000
     rounds: int = 20
     steps: int = 1000
@@ -240,6 +247,11 @@ class TrainSettings:
                  f"--threshold must be a positive number or 'auto', got {self.threshold}")
         need(0 < self.threshold_quantile <= 0.5,
              f"--threshold-quantile must be in (0, 0.5], got {self.threshold_quantile}")
+        need(self.neighbors is None or (isinstance(self.neighbors, int)
+                                        and not isinstance(self.neighbors, bool)
+                                        and self.neighbors >= 1),
+             f"--neighbors must be a whole number of at least 1, got {self.neighbors!r}",
+             hint="e.g. --neighbors 100 to learn the 100 nearest neighbours of each document")
         for name in ("rounds", "steps", "batch_size", "seed_epochs", "predictor_batch", "seed_mutants",
                      "hidden", "eval_every", "refresh_every", "calibration_rows"):
             need(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1, "
@@ -730,7 +742,14 @@ class _Run:
             heldout, _ = _data.choose_heldout(src, n_held, self.rngs["split"])
         self.heldout = np.asarray(heldout, dtype=np.int64)
         if threshold_info is None:
-            if s.threshold is None:
+            if s.neighbors:
+                info = {
+                    "method": "neighbors", "neighbors": int(s.neighbors), "value": 1.0,
+                    "units": "distance / the larger of the two documents' distances to their "
+                             "K-th nearest training document"}
+                self.log(f"similarity: the {s.neighbors} nearest neighbours of each document "
+                         f"(distances in units of each pair's neighbourhood radius)")
+            elif s.threshold is None:
                 thr, info = _data.calibrate_threshold(src, s.threshold_quantile, self.rngs["threshold"],
                                                       sample_rows=s.calibration_rows,
                                                       exclude=self.heldout)
@@ -742,10 +761,13 @@ class _Run:
             threshold_info = info
         self.threshold_info = threshold_info
         self.threshold = float(threshold_info["value"])
+        neighbors = threshold_info.get("neighbors") if threshold_info.get("method") == \
+            "neighbors" else None
         self.sampler = _data.PairSampler(src, self.threshold, self.rngs["sampler"],
                                          block_rows=s.block_rows, exclude=self.heldout,
                                          near_factor=(s.near_factor if s.hard_negatives or
-                                                      s.sim_near_fraction else None))
+                                                      s.sim_near_fraction else None),
+                                         neighbors=neighbors)
         # held-out evaluation pairs (fixed for the whole run)
         self.Xh = np.asarray(src.read_index(self.heldout), dtype=np.float32) if len(self.heldout) \
             else np.zeros((0, src.dim), np.float32)
@@ -754,7 +776,9 @@ class _Run:
         for name, k in (("round", s.eval_pairs), ("final", s.final_eval_pairs)):
             self.eval_sets[name] = _data.heldout_pairs(self.Xh, self.threshold, k, k,
                                                        self.rngs["eval"],
-                                                       random_docs=max(2, k))
+                                                       random_docs=max(2, k),
+                                                       neighbors=neighbors,
+                                                       reference_rows=self.sampler.n_available)
 
     def check_block(self):
         smp = self.sampler
@@ -776,9 +800,12 @@ class _Run:
                     path=where, hint="use a larger --threshold (or --threshold auto with a larger "
                                      "--threshold-quantile), more documents, or --objective paper")
         if smp.similar_fraction > 0.5:
-            raise DataError(f"similarity threshold {self.threshold:g} makes "
-                            f"{smp.similar_fraction:.0%} of pairs similar", path=where,
-                            hint="use --threshold auto, or a smaller --threshold")
+            what = (f"--neighbors {smp.neighbors}" if smp.neighbors else
+                    f"similarity threshold {self.threshold:g}")
+            raise DataError(f"{what} makes {smp.similar_fraction:.0%} of pairs similar among "
+                            f"{len(smp.X):,} training rows", path=where,
+                            hint=("use a smaller --neighbors" if smp.neighbors else
+                                  "use --threshold auto, or a smaller --threshold"))
 
     # ---- phases
     def seed_predictor(self, m: _Models):
@@ -829,7 +856,8 @@ class _Run:
                 out = m.enc_step(tf.constant(xa), tf.constant(xb), tf.constant(y))
             else:
                 anchors, neg, w = _triplets(xa, xb, y, self.threshold, s.rank_candidates,
-                                            self.rngs["objective"])
+                                            self.rngs["objective"],
+                                            radii=self.sampler.last_radii)
                 out = m.triplet_step(tf.constant(xa), tf.constant(xb), tf.constant(anchors),
                                      tf.constant(neg), tf.constant(w))
             sums += np.array([float(v) for v in out])
@@ -1248,7 +1276,10 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
     if len(d):
         plot_yield_separation(out / "yields.png", run.threshold, {"distance": d, "yield": y},
                               before if before and len(before["distance"]) else None,
-                              title=f"primo train: {extra['data']['path'] or 'features'}")
+                              title=f"primo train: {extra['data']['path'] or 'features'}",
+                              xlabel=("feature distance / neighbourhood radius"
+                                      if run.sampler.neighbors else
+                                      "feature distance of the pair"))
     sim_mask = d <= run.threshold
     metrics = dict(final_row)
     metrics.update({
@@ -1373,12 +1404,19 @@ def _predictor_card(s: TrainSettings) -> dict:
             "output": "yield of target + RP with revcomp(query + RP[:6])"}
 
 
-def _triplets(xa, xb, y, threshold: float, k: int, rng: np.random.Generator):
+def _triplets(xa, xb, y, threshold: float, k: int, rng: np.random.Generator, radii=None):
     """In-batch triplets of a balanced batch: the anchors (rows of the similar pairs, each with its
     own positive ``xb[a]``) and, per anchor, ``k`` candidates among ``xb`` that are dissimilar to it
-    (distance > threshold), drawn with replacement; weight 0 where an anchor has none."""
+    (distance > threshold), drawn with replacement; weight 0 where an anchor has none.
+
+    ``radii`` ``(ra, rb)``: the rows' neighbourhood radii (``--neighbors``); distances are then
+    divided by the larger radius of each anchor-candidate pair."""
     anchors = np.flatnonzero(np.asarray(y) > 0.5).astype(np.int32)
     d2 = _data.pairwise_sq_distances(xa[anchors], xb)
+    if radii is not None:
+        ra, rb = radii
+        d2 = np.maximum(d2, 0.0) / _data._pair_scale(np.asarray(ra)[anchors][:, None],
+                                                     np.asarray(rb)[None, :]) ** 2
     far = d2 > float(threshold) ** 2
     neg = np.zeros((len(anchors), k), np.int32)
     w = np.zeros((len(anchors), k), np.float32)
