@@ -168,7 +168,10 @@ def train(features, out, settings=None, *, mapper=None, resume: bool = False,
     out : path
         The model directory to write (encoder, predictor, model card, metrics).
     settings : primo.training.trainer.TrainSettings, optional
-        Every setting; the defaults are the paper's.
+        Every setting; the defaults are the paper's objective and predictor, with similar pairs
+        defined by neighbourhood (``neighbors=100``; the best measured, see the README). Giving
+        ``threshold`` or ``threshold_quantile`` (and no ``neighbors``) selects the paper's global
+        distance threshold.
     mapper : primo.parallel.Mapper, optional
         Where the thermodynamic simulations run (default: serial).
     resume, overwrite : bool
@@ -201,6 +204,8 @@ def train(features, out, settings=None, *, mapper=None, resume: bool = False,
     """
     from .training.trainer import TrainSettings, train as _train
 
+    if ({"threshold", "threshold_quantile"} & set(options)) and "neighbors" not in options:
+        options["neighbors"] = None   # a threshold asked for: the paper's global threshold
     settings = dataclasses.replace(settings or TrainSettings(), **options)
     return _train(features, out, settings, mapper=mapper, resume=resume, overwrite=overwrite,
                   log=log)

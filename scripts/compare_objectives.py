@@ -14,7 +14,7 @@ Configurations (``--configs``, default all):
   shifted and bulged duplexes through which random pairs bind;
 * ``paper-knn``: the paper's objective and predictor, with similarity by neighbourhood
   (``--neighbors 100``: each document's 100 nearest training documents) instead of the paper's
-  global distance threshold;
+  global distance threshold; ``paper-knn200`` the same with ``--neighbors 200``;
 * ``rank-local``: rank objective + local-match with an energy head;
 * ``rank-scan``: rank objective + the soft duplex scan;
 * ``hamming``: hamming-triplet (predictor-free encoder loss; the predictor only picks what the
@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 
 #: shared by every configuration (a shortened Fashion-MNIST run: see README)
 BASE = dict(
-    threshold=None, threshold_quantile=0.005, rounds=5, steps=300, batch_size=100,
+    threshold=None, threshold_quantile=0.005, neighbors=None, rounds=5, steps=300, batch_size=100,
     seed_pairs=2000, seed_mutants=4, seed_epochs=30, sim_pairs=1000, predictor_epochs=5,
     replay=20000, relaxation="straight-through", hard_negatives=0.5, near_factor=2.0,
     dissimilar_weight=3.0, homopolymer=2.0, eval_pairs=100, final_eval_pairs=300, eval_every=5,
@@ -61,6 +61,7 @@ CONFIGS = {
     "paper": dict(objective="paper", predictor="local-match"),
     "paper-scan": dict(objective="paper", predictor="scan"),
     "paper-knn": dict(objective="paper", predictor="local-match", neighbors=100),
+    "paper-knn200": dict(objective="paper", predictor="local-match", neighbors=200),
     "rank-local": dict(objective="rank", predictor="local-match"),
     "rank-scan": dict(objective="rank", predictor="scan"),
     "hamming": dict(objective="hamming-triplet", predictor="local-match"),

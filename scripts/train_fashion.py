@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 
 #: training settings used for the Fashion-MNIST embedding (see the model card for the full set)
 FASHION_SETTINGS = dict(
+    neighbors=None,            # the paper's global threshold (the figures in the README)
     threshold=None,            # calibrated: the embedding is L2-normalised, 75 means nothing here
     threshold_quantile=0.05,   # 5 % of random pairs are similar (98 % of them share a class);
                                # 0.005 binds fewer documents per query (fewer neighbours too):

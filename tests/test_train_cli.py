@@ -109,7 +109,8 @@ def _tiny_settings():
 
     return TrainSettings(hidden=32, rounds=2, steps=8, batch_size=16, seed_pairs=16, seed_epochs=2,
                          sim_pairs=12, predictor_epochs=2, heldout_rows=40, eval_pairs=4,
-                         final_eval_pairs=6, threshold=None, threshold_quantile=0.1, seed=3)
+                         final_eval_pairs=6, threshold=None, threshold_quantile=0.1, seed=3,
+                         neighbors=None)   # as the CLI's --threshold auto gives it
 
 
 def test_interrupted_run_resumes_to_the_same_model(trained, store, tmp_path, run_cli):

@@ -149,7 +149,51 @@ def test_bad_neighbours_usage(tmp_path, run_cli, args, message):
 def test_neighbours_setting_is_checked():
     from primo.training.trainer import TrainSettings
 
-    for bad in (0, -3, 2.5, True):
+    for bad in (0, -3, 2.5, True, "many"):
         with pytest.raises(UsageError, match="--neighbors must be a whole number"):
             TrainSettings(neighbors=bad).check()
-    TrainSettings(neighbors=7).check()
+    for good in (7, "auto", None):
+        TrainSettings(neighbors=good).check()
+
+
+def test_default_similarity_is_by_neighbourhood_and_a_threshold_flag_gives_the_papers(
+        tmp_path, run_cli):
+    """No similarity flag: primo's default (neighbourhoods, K automatic); --threshold: the
+    paper's global threshold; the card names the default either way."""
+    pytest.importorskip("tensorflow")
+    from primo.training.trainer import DEFAULT_NEIGHBORS, NEIGHBORS_MAX_FRACTION
+
+    store = tmp_path / "F.h5"
+    _store(store)
+    out = tmp_path / "D"
+    res, _, err = run_cli(["train", "-f", str(store), "-o", str(out), *TINY])
+    assert res.exit_code == 0, err
+    card = json.loads((out / "card.json").read_text())
+    thr = card["threshold"]
+    n_train = card["data"]["training_rows"]
+    assert thr["method"] == "neighbors" and thr["requested"] == "auto"
+    assert thr["neighbors"] == min(DEFAULT_NEIGHBORS, max(1, int(NEIGHBORS_MAX_FRACTION * n_train)))
+    assert card["objective"]["primo_default"]["this_model"] is True
+    assert card["objective"]["primo_default"]["neighbors"] == "auto"
+    out2 = tmp_path / "P"
+    res, _, err = run_cli(["train", "-f", str(store), "-o", str(out2), *TINY, "--threshold", "auto",
+                           "--threshold-quantile", "0.1"])
+    assert res.exit_code == 0, err
+    card = json.loads((out2 / "card.json").read_text())
+    assert card["threshold"]["method"] == "quantile" and card["training"]["neighbors"] is None
+    assert card["objective"]["primo_default"]["this_model"] is False
+
+
+def test_api_threshold_selects_the_papers_similarity(tmp_path):
+    pytest.importorskip("tensorflow")
+    import primo
+
+    store = tmp_path / "F.h5"
+    _store(store, n=60)
+    kw = dict(rounds=1, steps=2, hidden=8, batch_size=8, seed_pairs=8, seed_epochs=1,
+              sim_pairs=8, eval_pairs=4, final_eval_pairs=4, heldout_rows=8, seed=0,
+              capture_eval_docs=0)
+    res = primo.train(store, tmp_path / "A", threshold=None, threshold_quantile=0.2, **kw)
+    assert res.card["threshold"]["method"] == "quantile"
+    res = primo.train(store, tmp_path / "B", **kw)
+    assert res.card["threshold"]["method"] == "neighbors"

@@ -149,12 +149,15 @@ def test_card_naming_an_unknown_predictor(store, tmp_path, run_cli):
     from primo.model_dir import card_checksum, load_model
 
     out = tmp_path / "MODEL"
-    res, _, err = run_cli(["train", "-f", str(store), "-o", str(out), "-j", "1", *TINY])
+    i = TINY.index("--threshold")   # no similarity flag either: primo's default throughout
+    res, _, err = run_cli(["train", "-f", str(store), "-o", str(out), "-j", "1",
+                           *TINY[:i], *TINY[i + 4:]])
     assert res.exit_code == 0, err
     card = json.loads((out / "card.json").read_text())
     from primo.training.trainer import DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR
 
-    # no --objective / --predictor: the default, and the card says so
+    # no --objective / --predictor / similarity flag: the default, and the card says so
+    assert card["threshold"]["method"] == "neighbors"
     assert card["predictor"]["kind"] == DEFAULT_PREDICTOR
     assert card["objective"]["name"] == DEFAULT_OBJECTIVE
     assert card["objective"]["primo_default"]["this_model"] is True

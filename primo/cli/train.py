@@ -6,7 +6,8 @@ import math
 
 import click
 
-from ..training.trainer import DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR
+from ..training.trainer import (DEFAULT_NEIGHBORS, DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR,
+                                NEIGHBORS_MAX_FRACTION)
 from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
                        skip_bad_rows_option)
 
@@ -35,14 +36,16 @@ class _Threshold(click.ParamType):
 @click.option("--output", "-o", "output", required=True, metavar="MODEL/",
               help="Model directory to write (encoder.keras, predictor.keras, card.json, ...).")
 @click.option("--threshold", type=_Threshold(), default="75", show_default=True,
-              help="Similarity threshold (Euclidean distance); 'auto' calibrates it as a quantile "
-                   "of the pairwise distances (75 suits VGG16-FC2 features only).")
+              help="The paper's global similarity threshold (Euclidean distance) instead of "
+                   "--neighbors; 'auto' calibrates it as a quantile of the pairwise distances (75 "
+                   "suits VGG16-FC2 features only; `--threshold 75` is the paper's method).")
 @click.option("--threshold-quantile", type=click.FloatRange(0, 0.5, min_open=True), default=0.01, show_default=True,
               help="With --threshold auto: the fraction of random pairs that count as similar.")
 @click.option("--neighbors", type=click.IntRange(1, None), default=None, metavar="K",
-              help="Similar = among each other's K nearest training documents, whatever the local "
-                   "density (instead of one global --threshold; e.g. the K of the recall you "
-                   "search for). Off: the paper's threshold.")
+              help=f"Similar = among each other's K nearest training documents, whatever the local "
+                   f"density  [default: {DEFAULT_NEIGHBORS}, at most {NEIGHBORS_MAX_FRACTION:.1%} "
+                   f"of the training documents, unless --threshold or --threshold-quantile is "
+                   f"given].")
 @click.option("--rounds", "--epochs", "rounds", type=click.IntRange(1, 1_000_000), default=None,
               help="Rounds of alternating encoder / predictor training  [default: 20].")
 @click.option("--steps", type=click.IntRange(1, 100_000_000), default=1000, show_default=True, help="Encoder steps per round.")
@@ -193,9 +196,11 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
                        f"{', '.join('--' + n.replace('_', '-') for n in ignored)}", err=True)
         settings = TrainSettings(rounds=rounds) if rounds is not None else None
     else:
-        if neighbors is not None:
-            given = [f"--{n.replace('_', '-')}" for n in ("threshold", "threshold_quantile")
-                     if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+        given = [f"--{n.replace('_', '-')}" for n in ("threshold", "threshold_quantile")
+                 if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+        if neighbors is None:
+            neighbors = None if given else "auto"
+        else:
             if given:
                 from ..errors import UsageError
 

@@ -6,7 +6,7 @@ The bundled data are 2,000 Fashion-MNIST test images (MIT licence, ``primo/data/
    images drawn from the other 100, one per class);
 2. ``extract``: features with the bundled triplet-loss embedding (``fashion-embed``, 64-d);
 3. ``train``: a short alternating training of encoder and yield predictor against the ViennaRNA
-   simulator (threshold calibrated from the distance distribution);
+   simulator (similar pairs: each document's nearest neighbours, primo's default);
 4. ``encode-db``: the database as a Twist-ready oligo pool with QC;
 5. ``query``: the query probes and their IDT order sheet;
 6. ``simulate``: the experiment in silico for each query (predictor over every document, simulator
@@ -132,7 +132,11 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     model_dir = out / "model"
     train(feats, model_dir, ts, mapper=mapper, log=lambda m: log(f"  {m}"))
     model = load_model(model_dir)
-    steps["train"] = {"threshold": model.threshold, "metrics": model.card.get("metrics"),
+    thr = model.card.get("threshold") or {}
+    similarity = (f"similar = each other's {thr.get('neighbors')} nearest neighbours"
+                  if thr.get("method") == "neighbors" else f"threshold {model.threshold:.4g}")
+    steps["train"] = {"threshold": model.threshold, "similarity": similarity,
+                      "metrics": model.card.get("metrics"),
                       "seconds": round(time.time() - t, 1)}
 
     # 4. encode-db --------------------------------------------------------------------------
@@ -287,7 +291,7 @@ def _write_report(out: Path, report: dict, qids, pages=None) -> None:
         f"{len(st['images']['queries'])} query images in `queries/` | {st['images']['seconds']} |",
         f"| extract | `features.h5`, `queries.h5` (fashion-embed, 64-d) | {st['extract']['seconds']} |",
         f"| train | `model/` (encoder.keras, predictor.keras, card.json, metrics.csv, yields.png); "
-        f"threshold {st['train']['threshold']:.4g} | {st['train']['seconds']} |",
+        f"{st['train']['similarity']} | {st['train']['seconds']} |",
         f"| encode-db | `pool/`: {st['encode-db']['oligos']} oligos of 165 nt, Twist sheet, QC "
         f"({'passed' if (st['encode-db']['qc'] or {}).get('passed') else 'flags: see pool/qc_summary.json'}) "
         f"| {st['encode-db']['seconds']} |",
