@@ -78,10 +78,10 @@ NEIGHBORS_MAX_FRACTION = 0.005
 DEFAULT_CHOICE = ("the paper's objective and local-match predictor, trained with similarity by "
                   "neighbourhood (--neighbors 100) instead of the paper's global threshold: the "
                   "best measured on the full Fashion-MNIST database (60,000 documents, 40 test "
-                  "queries, 3 seeds each) under the default anneal protocol, where the paper's "
-                  "threshold gave 0.91-5.3x MRPT at 50 % recall and rank + local-match, rank + "
-                  "scan and hamming-triplet 9.8-15.9x (README, 'Training for the capture'); "
-                  "--threshold 75 (or auto) gives the paper's method")
+                  "queries, 3 seeds each) under the default anneal protocol: 0.80-0.86x MRPT at "
+                  "50 % recall, where the paper's threshold gave 0.88-5.3x and rank + "
+                  "local-match, rank + scan and hamming-triplet 9.8-15.9x (README, 'Training for "
+                  "the capture'); --threshold 75 (or auto) gives the paper's method")
 #: default margins: rank (kcal/mol of predicted binding energy), hamming-triplet (fraction of the
 #: 80 positions)
 DEFAULT_MARGINS = {"rank": 2.0, "hamming-triplet": 0.1}
