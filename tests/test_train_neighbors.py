@@ -197,3 +197,12 @@ def test_api_threshold_selects_the_papers_similarity(tmp_path):
     assert res.card["threshold"]["method"] == "quantile"
     res = primo.train(store, tmp_path / "B", **kw)
     assert res.card["threshold"]["method"] == "neighbors"
+
+
+def test_settings_saved_before_neighbourhoods_resume_with_the_threshold():
+    from primo.training.trainer import TrainSettings
+
+    old = TrainSettings(neighbors=None, threshold=None, threshold_quantile=0.1).to_dict()
+    del old["neighbors"]
+    assert TrainSettings.from_dict(old).neighbors is None
+    assert TrainSettings.from_dict(TrainSettings().to_dict()).neighbors == "auto"

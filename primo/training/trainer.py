@@ -336,7 +336,10 @@ class TrainSettings:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainSettings":
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kw = {k: v for k, v in d.items() if k in names}
+        # written before neighbourhood similarity existed: those runs used the global threshold
+        kw.setdefault("neighbors", None)
+        return cls(**kw)
 
 
 @dataclasses.dataclass

@@ -122,7 +122,7 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
 
     # 3. train ------------------------------------------------------------------------------
     t = step("train: encoder and yield predictor against the ViennaRNA simulator")
-    ts = TrainSettings(threshold=None, rounds=s.rounds, steps=s.steps, hidden=s.hidden,
+    ts = TrainSettings(rounds=s.rounds, steps=s.steps, hidden=s.hidden,
                        seed_pairs=s.seed_pairs, seed_epochs=s.seed_epochs, sim_pairs=s.sim_pairs,
                        eval_pairs=s.eval_pairs, final_eval_pairs=s.final_eval_pairs,
                        heldout_rows=max(20, n_db // 10), seed=s.seed,
