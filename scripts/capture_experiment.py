@@ -94,6 +94,9 @@ def main():
     ap.add_argument("--reads-per-document", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--loop-enthalpies", choices=["card", "clipped", "shipped"], default="card",
+                    help="ViennaRNA loop enthalpies: the model card's (default), or override "
+                         "(cards written before the option say nothing and load as shipped)")
     ap.add_argument("-j", "--processes", type=int, default=None)
     args = ap.parse_args()
     feats = args.features or args.work / "fashion_train.h5"
@@ -117,7 +120,8 @@ def main():
 
     _import_tensorflow_quietly()
     model = load_model(args.model)
-    sim = simulator_for(model)
+    sim = simulator_for(model, loop_enthalpies=None if args.loop_enthalpies == "card"
+                        else args.loop_enthalpies)
     t_card = sim.temperature
     with FeatureStore.open(feats) as st:
         X, ids, labels = st.read(0, st.n), np.asarray(st.ids), st.labels
@@ -212,7 +216,8 @@ def main():
 
     exact_map = float(map_at_k(Q, qlab, X, labels, k=10))
     summary = {"queries": len(qids), "documents": n, "model": str(args.model),
-               "model_temperature_c": t_card, "refine": args.refine, "sample": args.sample,
+               "model_temperature_c": t_card,
+               "simulator": sim.to_dict(), "refine": args.refine, "sample": args.sample,
                "decoy_sample": args.decoy_sample, "reads_per_document": args.reads_per_document,
                "protocol": base.to_dict(), "simulation_s": round(t_sim, 1),
                "capture_s": round(t_cap, 1), "settings": res, "peers": peers,

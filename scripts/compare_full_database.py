@@ -15,7 +15,8 @@ and the simulation time; then the peers.
 
     .venv/bin/python scripts/compare_full_database.py --work /work/fw --out /work/fw/full \\
         --model paper=/work/fw/cmp/paper-s0 --model rank-local=/work/fw/cmp/rank-local-s0 \\
-        [--queries 100] [--first N] [--refine 100] [--sample 100] [-j 2]
+        [--queries 100] [--first N] [--refine 100] [--sample 100] [-j 2] \\
+        [--loop-enthalpies clipped]
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def run_model(name, path, args, peers):
     cmd = [sys.executable, str(HERE / "capture_experiment.py"), "--work", str(args.work),
            "--model", str(path), "-o", str(out), "--queries", str(args.queries),
            "--refine", str(args.refine), "--sample", str(args.sample), "--ratios",
-           "--decoy-multiples", "--seed", str(args.seed)]
+           "--decoy-multiples", "--seed", str(args.seed),
+           "--loop-enthalpies", args.loop_enthalpies]
     if args.first:
         cmd += ["--first", str(args.first)]
     if args.processes:
@@ -131,6 +133,8 @@ def main(argv=None):
     ap.add_argument("--sample", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-j", "--processes", type=int, default=2)
+    ap.add_argument("--loop-enthalpies", choices=["card", "clipped", "shipped"], default="card",
+                    help="ViennaRNA loop enthalpies for every model (default: each card's)")
     args = ap.parse_args(argv)
     models = []
     for item in args.model:

@@ -14,7 +14,8 @@ Configurations (``--configs``, default all):
   shifted and bulged duplexes through which random pairs bind;
 * ``paper-knn``: the paper's objective and predictor, with similarity by neighbourhood
   (``--neighbors 100``: each document's 100 nearest training documents) instead of the paper's
-  global distance threshold; ``paper-knn200`` the same with ``--neighbors 200``;
+  global distance threshold; ``paper-knn200`` and ``paper-knn300`` the same with
+  ``--neighbors 200`` and ``300``;
 * ``rank-local``: rank objective + local-match with an energy head;
 * ``rank-scan``: rank objective + the soft duplex scan;
 * ``hamming``: hamming-triplet (predictor-free encoder loss; the predictor only picks what the
@@ -62,6 +63,7 @@ CONFIGS = {
     "paper-scan": dict(objective="paper", predictor="scan"),
     "paper-knn": dict(objective="paper", predictor="local-match", neighbors=100),
     "paper-knn200": dict(objective="paper", predictor="local-match", neighbors=200),
+    "paper-knn300": dict(objective="paper", predictor="local-match", neighbors=300),
     "rank-local": dict(objective="rank", predictor="local-match"),
     "rank-scan": dict(objective="rank", predictor="scan"),
     "hamming": dict(objective="hamming-triplet", predictor="local-match"),

@@ -54,6 +54,18 @@ def neighbors_option(default: int = 100, help: str | None = None):
     return deco
 
 
+def loop_enthalpies_option(default: str | None = "clipped", help: str | None = None):
+    """``--loop-enthalpies``: ViennaRNA's DNA loop enthalpies, capped (default) or as shipped."""
+    choices = ["clipped", "shipped"]
+    return click.option(
+        "--loop-enthalpies", type=click.Choice(choices), default=default,
+        show_default=default is not None,
+        help=help or "ViennaRNA's DNA loop enthalpies: clipped (no loop gains entropy on "
+                     "forming, so binding weakens with temperature) or shipped (the file as "
+                     "ViennaRNA ships it, whose loops grow more stable above ~60 °C; models "
+                     "trained before the option).")
+
+
 def queries_option(name: str = "queries", required: bool = False, help: str | None = None):
     """``-Q/--queries Q.h5``: the query feature store (was ``--query``)."""
     help = help or "Feature store of the query (or queries)."

@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from ._options import (chunk_rows_option, database_features_option, debug_option,
-                       mapper_from_options, model_dir_option, neighbors_option,
+                       loop_enthalpies_option, mapper_from_options, model_dir_option, neighbors_option,
                        overwrite_option, parallel_options, queries_option, seed_option,
                        skip_bad_rows_option)
 
@@ -41,6 +41,10 @@ __all__ = ["cli"]
               help="Do not simulate the k nearest documents unless they are refined or sampled.")
 @click.option("--backend", default=None,
               help="Simulator backend for --refine (default: the model's, i.e. its training).")
+@loop_enthalpies_option(None, help="ViennaRNA's DNA loop enthalpies (default: the model card's; "
+                        "cards written before the option say shipped): clipped caps them so that "
+                        "binding weakens with temperature, which the anneal's upper temperatures "
+                        "need; shipped is the file as ViennaRNA ships it.")
 @neighbors_option(100, help="Nearest neighbours for recall.")
 @click.option("--labels", type=click.Path(), default=None,
               help="ImageID,Label file (documents and queries): adds mAP@k.")
@@ -104,10 +108,10 @@ __all__ = ["cli"]
 @skip_bad_rows_option("simulate")
 @debug_option
 def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
-        backend, k, labels, depth, reads_per_document, background, capture_efficiency,
-        sigma_synthesis, sigma_pcr, input_reads, write_reads, read_length, seed, chunksize,
-        capture, probe_nm, pool_nm, na_molar, anneal_from, anneal_to, minutes_per_degree, decoys,
-        energy_nodes, gallery, images_dir, processes, scheduler):
+        backend, loop_enthalpies, k, labels, depth, reads_per_document, background,
+        capture_efficiency, sigma_synthesis, sigma_pcr, input_reads, write_reads, read_length,
+        seed, chunksize, capture, probe_nm, pool_nm, na_molar, anneal_from, anneal_to,
+        minutes_per_degree, decoys, energy_nodes, gallery, images_dir, processes, scheduler):
     """The wet-lab experiment in silico."""
     from ..simulation.wetlab import WetLabModel
     from ..model_dir import load_model
@@ -152,7 +156,8 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
     with mapper_from_options(processes, scheduler) as mapper:
         summary = run_experiment(model, features, queries, output, pool=pool,
                                  query_ids=list(query_ids) or None, config=config, wetlab=wetlab,
-                                 simulator=simulator_for(model, backend), mapper=mapper,
+                                 simulator=simulator_for(model, backend, loop_enthalpies),
+                                 mapper=mapper,
                                  labels=lab)
     for q in summary["queries"]:
         par = q.get("proportion_at_recall") or {}

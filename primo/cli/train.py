@@ -8,8 +8,8 @@ import click
 
 from ..training.trainer import (DEFAULT_NEIGHBORS, DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR,
                                 NEIGHBORS_MAX_FRACTION)
-from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
-                       skip_bad_rows_option)
+from ._options import (debug_option, loop_enthalpies_option, mapper_from_options,
+                       overwrite_option, parallel_options, skip_bad_rows_option)
 
 
 class _Threshold(click.ParamType):
@@ -157,6 +157,9 @@ class _Threshold(click.ParamType):
               help="Hybridization temperature the simulator uses (default 21 °C, the paper's "
                    "protocol); recorded in the model card and used by primo simulate. A more "
                    "stringent protocol lowers the binding of unrelated documents.")
+@loop_enthalpies_option(None, help="ViennaRNA's DNA loop enthalpies for the simulator: clipped "
+                        "(default: no loop gains entropy on forming) or shipped (the file as "
+                        "ViennaRNA ships it; models trained before the option).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
               help="Random seed: the same seed gives the same model (drawn and recorded if omitted).")
 @click.option("--resume", is_flag=True,
@@ -178,7 +181,7 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
         energy_head, sim_candidates, sim_uncertain, sim_far_binders, capture_eval_docs,
         capture_eval_queries, capture_eval_every, keep_best, entropy, gc_balance, gc_target,
         homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, temperature,
-        seed, resume, overwrite, processes, scheduler):
+        loop_enthalpies, seed, resume, overwrite, processes, scheduler):
     """Train the feature -> DNA encoder and its yield predictor (alternating phases).
 
     Writes MODEL/ with encoder.keras, predictor.keras, card.json, metrics.csv (one row per round),
@@ -234,10 +237,13 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
         click.echo(f"primo train: {msg}", err=True)
 
     simulator = None
-    if temperature is not None and not resume:
+    if (temperature is not None or loop_enthalpies is not None) and not resume:
         from ..predictor.simulator import Simulator
+        from .. import constants
 
-        simulator = Simulator(temperature=temperature)
+        simulator = Simulator(
+            temperature=constants.TEMPERATURE_C if temperature is None else temperature,
+            loop_enthalpies=loop_enthalpies or "clipped")
     with mapper_from_options(processes, scheduler) as mapper:
         result = train(features, output, settings, simulator=simulator, mapper=mapper,
                        resume=resume, overwrite=overwrite, log=log)

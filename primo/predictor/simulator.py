@@ -221,6 +221,11 @@ class Simulator:
         ViennaRNA dangle model (2).
     gt_pairs : bool
         ViennaRNA only: allow G·T pairs, as ViennaRNA's DNA set does (True).
+    loop_enthalpies : {"clipped", "shipped"}
+        ViennaRNA only: ``clipped`` (default) caps the loop enthalpies of the DNA set so that no
+        loop gains entropy on forming; ``shipped`` keeps the file's, whose loops become more
+        stable as the temperature rises above ~60 °C (see ``thermo_vienna``, "Loop
+        enthalpies"). Model cards written before this option load as ``shipped``.
     cache_strands : bool
         Reuse per-strand ensembles (monomer, homodimer) across pairs and calls. ``False`` is the
         naive computation, every ensemble of every pair recomputed (same numbers, slower; kept
@@ -235,7 +240,8 @@ class Simulator:
                  toehold: int = constants.TOEHOLD, sodium: float = 1.0,
                  feature_length: int | None = constants.FEATURE_LENGTH,
                  duplex_init=SANTALUCIA_DUPLEX_INIT, dangles: int = 2, gt_pairs: bool = True,
-                 cache_strands: bool = True, cache_size: int = 200_000):
+                 cache_strands: bool = True, cache_size: int = 200_000,
+                 loop_enthalpies: str = "clipped"):
         self.backend = _check_backend(backend)
         self.temperature = float(temperature)
         self.target_conc = float(target_conc)
@@ -250,6 +256,7 @@ class Simulator:
         self.duplex_init = None if duplex_init is None else tuple(float(x) for x in duplex_init)
         self.dangles = int(dangles)
         self.gt_pairs = bool(gt_pairs)
+        self.loop_enthalpies = str(loop_enthalpies)
         self.cache_strands = bool(cache_strands)
         self.cache_size = int(cache_size)
         if not (-50.0 <= self.temperature <= 150.0) or not math.isfinite(self.temperature):
@@ -268,6 +275,11 @@ class Simulator:
             raise UsageError(f"feature length must be positive, got {feature_length}")
         if self.backend == "nupack" and (self.dangles != 2 or not self.gt_pairs):
             raise UsageError("dangles and gt_pairs apply to the vienna backend only")
+        from .thermo_vienna import LOOP_MODES
+
+        if self.loop_enthalpies not in LOOP_MODES:
+            raise UsageError(f"unknown loop enthalpy treatment {loop_enthalpies!r}",
+                             hint=f"choose one of {', '.join(LOOP_MODES)}")
         self._cache: OrderedDict = OrderedDict()
 
     # ------------------------------------------------------------ description
@@ -298,7 +310,8 @@ class Simulator:
                                        else list(thermo_vienna.VIENNA_DUPLEX_INIT)),
                      duplex_init_source=("SantaLucia & Hicks 2004" if self.duplex_init is not None
                                          else "ViennaRNA dna_mathews2004.par"),
-                     dangles=self.dangles, gt_pairs=self.gt_pairs)
+                     dangles=self.dangles, gt_pairs=self.gt_pairs,
+                     loop_enthalpies=self.loop_enthalpies)
         else:
             from . import thermo_nupack
 
@@ -319,6 +332,8 @@ class Simulator:
         if d.get("backend", "vienna") == "vienna":
             kw["dangles"] = d.get("dangles", 2)
             kw["gt_pairs"] = d.get("gt_pairs", True)
+            # cards written before the option used the file's loop enthalpies
+            kw["loop_enthalpies"] = d.get("loop_enthalpies", "shipped")
             if d.get("duplex_init_source") == "ViennaRNA dna_mathews2004.par":
                 kw["duplex_init"] = None
             elif "duplex_init_kcal" in d:
@@ -334,7 +349,8 @@ class Simulator:
     def _conditions(self) -> dict:
         if self.backend == "vienna":
             return dict(temperature=self.temperature, sodium=self.sodium, dangles=self.dangles,
-                        duplex_init=self.duplex_init, gt_pairs=self.gt_pairs)
+                        duplex_init=self.duplex_init, gt_pairs=self.gt_pairs,
+                        loops=self.loop_enthalpies)
         return dict(temperature=self.temperature, sodium=self.sodium)
 
     # ------------------------------------------------------------ input checks

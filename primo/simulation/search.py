@@ -229,10 +229,12 @@ def capture_one(model, db, qseq, config, protocol, simulator, conc, must, rng, m
     return pred, cap.simulated_yield, sel.refined, cap.imputed_yield, cap
 
 
-def simulator_for(model, backend: str | None = None):
+def simulator_for(model, backend: str | None = None, loop_enthalpies: str | None = None):
     """The simulator the model was trained with (its card), on ``backend`` if given.
 
     A model trained with NUPACK falls back to ViennaRNA when NUPACK is not installed here.
+    ``loop_enthalpies`` overrides the card's ViennaRNA loop enthalpy treatment (cards written
+    before the option load as ``shipped``).
     """
     from ..predictor import thermo_nupack
     from ..predictor.simulator import Simulator
@@ -240,6 +242,8 @@ def simulator_for(model, backend: str | None = None):
     settings = dict(model.card.get("simulator") or {})
     if backend:
         settings["backend"] = backend
+    if loop_enthalpies:
+        settings["loop_enthalpies"] = loop_enthalpies
     if settings.get("backend") == "nupack" and not thermo_nupack.available() and not backend:
         settings["backend"] = "vienna"
     return Simulator.from_dict(settings) if settings else Simulator()
