@@ -38,6 +38,8 @@ def main(argv=None):
     ap.add_argument("--refine", type=int, default=100)
     ap.add_argument("--sample", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--loop-enthalpies", choices=["card", "clipped", "shipped"], default="card",
+                    help="ViennaRNA loop enthalpies (as in the capture_experiment run traced)")
     args = ap.parse_args(argv)
 
     from primo.cli import _import_tensorflow_quietly
@@ -55,7 +57,8 @@ def main(argv=None):
     J = args.query
     nn = z["nearest"][J]
     model = load_model(args.model)
-    sim = simulator_for(model)
+    sim = simulator_for(model, loop_enthalpies=None if args.loop_enthalpies == "card"
+                        else args.loop_enthalpies)
     with FeatureStore.open(args.work / "fashion_test.h5") as st:
         pos = {v: i for i, v in enumerate(np.asarray(st.ids).astype(str))}
         Q = st.read(0, st.n)[[pos[str(z["query_ids"][J])]]]

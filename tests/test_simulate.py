@@ -294,3 +294,33 @@ def test_simulate_refuses_a_bad_protocol(extra, option, tiny_workspace, queries,
     assert res.exit_code == 2, err
     assert option in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+def test_old_card_warns_that_its_loop_enthalpies_break_the_anneal(tiny_workspace, queries,
+                                                                   tmp_path, run_cli):
+    """A card written before --loop-enthalpies loads as 'shipped': the anneal says so (one
+    warning line), and --loop-enthalpies clipped overrides it (recorded in the summary)."""
+    import shutil
+
+    from primo.model_dir import read_card, write_card
+
+    ws = tiny_workspace
+    old = tmp_path / "old_model"
+    shutil.copytree(ws.model, old)
+    card = read_card(old)
+    assert card["simulator"]["loop_enthalpies"] == "clipped"   # trained with today's default
+    del card["simulator"]["loop_enthalpies"]
+    write_card(old, card)
+    base = ["simulate", "-m", old, "-f", ws.features, "-Q", queries, "--query-id",
+            _qid(queries, 0), "--refine", "5", "--sample", "5", "--neighbors", "5", "-j", "1"]
+    res, _, err = run_cli(base + ["-o", tmp_path / "a"])
+    assert res.exit_code == 0, err
+    assert "warning: this model's simulator uses ViennaRNA's DNA loop enthalpies" in err
+    assert "--loop-enthalpies clipped" in err
+    summ = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summ["simulator"]["loop_enthalpies"] == "shipped"
+    res, _, err = run_cli(base + ["-o", tmp_path / "b", "--loop-enthalpies", "clipped"])
+    assert res.exit_code == 0, err
+    assert "loop enthalpies" not in err
+    summ = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summ["simulator"]["loop_enthalpies"] == "clipped"

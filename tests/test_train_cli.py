@@ -89,6 +89,7 @@ def test_card_fields(trained, store):
     assert card["training"]["rounds_completed"] == 2
     assert card["training"]["timing"]["simulation_total_s"] > 0
     assert card["simulator"]["backend"] == "vienna" and card["simulator"]["temperature_c"] == 21.0
+    assert card["simulator"]["loop_enthalpies"] == "clipped"
     assert card["data"]["n"] == 200 and card["data"]["fingerprint"].startswith("sha256:")
     assert card["data"]["path"] == str(store)
     v = card["versions"]
@@ -219,8 +220,8 @@ def test_bad_threshold_value(store, tmp_path, run_cli):
 
 
 def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli):
-    """--temperature trains against the simulator at that temperature; the card records it and
-    primo simulate reuses it."""
+    """--temperature (and --loop-enthalpies) train against the simulator so set; the card
+    records it and primo simulate reuses it."""
     from primo.model_dir import load_model
     from primo.workflows.experiment import simulator_for
 
@@ -228,11 +229,13 @@ def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli
     args[args.index("--rounds") + 1] = "1"
     out = tmp_path / "M40"
     res, _, err = run_cli(["train", "--features", store, "-o", out, "-j", "1",
-                           "--temperature", "40", *args])
+                           "--temperature", "40", "--loop-enthalpies", "shipped", *args])
     assert res.exit_code == 0, err
     card = json.loads((out / "card.json").read_text())
     assert card["simulator"]["temperature_c"] == 40.0
+    assert card["simulator"]["loop_enthalpies"] == "shipped"
     assert simulator_for(load_model(out)).temperature == 40.0
+    assert simulator_for(load_model(out)).loop_enthalpies == "shipped"
     res, _, err = run_cli(["train", "--features", store, "-o", tmp_path / "M", "--temperature",
                            "500", *TINY])
     assert res.exit_code == 2 and "temperature 500" in err and "Celsius" in err

@@ -133,6 +133,14 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
             raise UsageError("--decoys needs a competitive capture model",
                              hint="use --capture anneal or equilibrium")
     model = load_model(model_dir)
+    card_sim = model.card.get("simulator") or {}
+    if (capture == "anneal" and loop_enthalpies is None
+            and (backend or card_sim.get("backend", "vienna")) == "vienna"
+            and card_sim.get("loop_enthalpies", "shipped") == "shipped"):
+        click.echo("primo simulate: warning: this model's simulator uses ViennaRNA's DNA loop "
+                   "enthalpies as shipped, which make duplexes more stable above ~60 °C, where the "
+                   "anneal starts; add --loop-enthalpies clipped for binding that weakens with "
+                   "temperature", err=True)
     if protocol is not None and anneal_to is None:
         import dataclasses
 
