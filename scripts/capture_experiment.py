@@ -94,6 +94,8 @@ def main():
     ap.add_argument("--reads-per-document", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--anneal-to", type=float, default=None,
+                    help="end of the anneal, °C (default: the model card's temperature)")
     ap.add_argument("--loop-enthalpies", choices=["card", "clipped", "shipped"], default="card",
                     help="ViennaRNA loop enthalpies: the model card's (default), or override "
                          "(cards written before the option say nothing and load as shipped)")
@@ -136,7 +138,10 @@ def main():
     nn, _ = exact_knn(X, Q, k)
     db = load_database(model, features=feats, progress=False)
     q_seqs = model.encode_features(Q)
-    base = Protocol(anneal_to=t_card)
+    if args.anneal_to is not None and args.anneal_to != t_card:
+        # a model trained at another temperature, captured under this protocol's end temperature
+        sim = sim.at_temperature(args.anneal_to)
+    base = Protocol(anneal_to=sim.temperature)
     sets = settings(n, args.ratios, args.decoy_multiples)
     max_decoys = max([p.get("decoys", 0) for _, _, p in sets] + [0])
     wet = WetLabModel(reads_per_document=args.reads_per_document)
@@ -216,7 +221,7 @@ def main():
 
     exact_map = float(map_at_k(Q, qlab, X, labels, k=10))
     summary = {"queries": len(qids), "documents": n, "model": str(args.model),
-               "model_temperature_c": t_card,
+               "model_temperature_c": t_card, "anneal_to_c": base.anneal_to,
                "simulator": sim.to_dict(), "refine": args.refine, "sample": args.sample,
                "decoy_sample": args.decoy_sample, "reads_per_document": args.reads_per_document,
                "protocol": base.to_dict(), "simulation_s": round(t_sim, 1),

@@ -44,6 +44,8 @@ def run_model(name, path, args, peers):
            "--refine", str(args.refine), "--sample", str(args.sample), "--ratios",
            "--decoy-multiples", "--seed", str(args.seed),
            "--loop-enthalpies", args.loop_enthalpies]
+    if args.anneal_to is not None:
+        cmd += ["--anneal-to", str(args.anneal_to)]
     if args.first:
         cmd += ["--first", str(args.first)]
     if args.processes:
@@ -135,6 +137,8 @@ def main(argv=None):
     ap.add_argument("-j", "--processes", type=int, default=2)
     ap.add_argument("--loop-enthalpies", choices=["card", "clipped", "shipped"], default="card",
                     help="ViennaRNA loop enthalpies for every model (default: each card's)")
+    ap.add_argument("--anneal-to", type=float, default=None,
+                    help="end of the anneal for every model, °C (default: each card's)")
     args = ap.parse_args(argv)
     models = []
     for item in args.model:

@@ -90,9 +90,15 @@ def run_one(name, seed, args):
     out = Path(args.work) / f"{name}-s{seed}"
     s = TrainSettings(**{**BASE, **CONFIGS[name], **_parse_set(args.set), "seed": seed})
     resume = (out / "checkpoint" / "state.json").exists()  # an interrupted run continues
+    sim = None
+    if args.temperature is not None and not resume:
+        from primo.predictor.simulator import Simulator
+
+        sim = Simulator(temperature=args.temperature)
     with get_mapper(args.processes) as mp:
-        train(args.features, out, None if resume else s, mapper=mp, overwrite=not resume,
-              resume=resume, log=lambda m: print(f"[{name} s{seed}] {m}", flush=True))
+        train(args.features, out, None if resume else s, simulator=sim, mapper=mp,
+              overwrite=not resume, resume=resume,
+              log=lambda m: print(f"[{name} s{seed}] {m}", flush=True))
 
 
 def summarize(card):
@@ -137,6 +143,8 @@ def main(argv=None):
     ap.add_argument("--configs", nargs="*", default=list(CONFIGS))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--set", action="append", default=[], help="override a setting: key=value")
+    ap.add_argument("--temperature", type=float, default=None,
+                    help="simulator temperature for training (°C; default 21, the card's)")
     ap.add_argument("-j", "--processes", type=int, default=2)
     ap.add_argument("--no-train", action="store_true",
                     help="only tabulate the runs already finished")
@@ -158,6 +166,8 @@ def main(argv=None):
                    "-j", str(args.processes), "--run", name, str(seed)]
             for item in args.set:
                 cmd += ["--set", item]
+            if args.temperature is not None:
+                cmd += ["--temperature", str(args.temperature)]
             with open(work / f"{name}-s{seed}.log", "w") as log:
                 rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
             print(f"{name} seed {seed}: exit {rc} in {time.time() - t:.0f} s", flush=True)
