@@ -56,9 +56,10 @@ def neighbors_option(default: int = 100, help: str | None = None):
 
 def loop_enthalpies_option(default: str | None = "clipped", help: str | None = None):
     """``--loop-enthalpies``: ViennaRNA's DNA loop enthalpies, capped (default) or as shipped."""
-    choices = ["clipped", "shipped"]
+    from ..predictor.thermo_vienna import LOOP_MODES
+
     return click.option(
-        "--loop-enthalpies", type=click.Choice(choices), default=default,
+        "--loop-enthalpies", type=click.Choice(list(LOOP_MODES)), default=default,
         show_default=default is not None,
         help=help or "ViennaRNA's DNA loop enthalpies: clipped (no loop gains entropy on "
                      "forming, so binding weakens with temperature) or shipped (the file as "
