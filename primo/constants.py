@@ -25,6 +25,8 @@ READ_RANDOM_PREFIX = 25
 
 #: simulation defaults (DESIGN.md "Simulation")
 TEMPERATURE_C = 21.0
+#: start of the hybridization protocol's anneal (°C; the authors' 95 °C denaturation)
+ANNEAL_FROM_C = 95.0
 STRAND_CONC_M = 1e-9
 
 #: VGG16-FC2 similarity threshold (Euclidean distance)

@@ -53,7 +53,7 @@ from .io import json_default
 from .errors import DataError, UsageError
 
 __all__ = ["PrimoModel", "load_model", "write_card", "read_card", "card_checksum", "file_sha256",
-           "load_keras_file",
+           "load_keras_file", "hybridization_temperature",
            "CARD_NAME", "ENCODER_NAME", "PREDICTOR_NAME", "FORMAT_NAME", "FORMAT_VERSION",
            "versions_compatible"]
 
@@ -238,6 +238,19 @@ def read_card(path) -> dict:
     return card
 
 
+def hybridization_temperature(card: dict) -> float:
+    """The protocol's hybridization temperature (°C, the anneal's end) that a model card names.
+
+    ``hybridization.temperature_c``; cards written before the field hybridized at their training
+    simulator's temperature (``simulator.temperature_c``, 21 °C when absent). A model trained
+    with ``--train-temperature`` records the two apart.
+    """
+    h = card.get("hybridization") or {}
+    if h.get("temperature_c") is not None:
+        return float(h["temperature_c"])
+    return float((card.get("simulator") or {}).get("temperature_c", 21.0))
+
+
 def _mm(v: str) -> str:
     return ".".join(str(v).split(".")[:2])
 
@@ -274,6 +287,11 @@ class PrimoModel:
     @property
     def threshold(self) -> float:
         return float(self.card["threshold"]["value"])
+
+    @property
+    def hybridization_c(self) -> float:
+        """The hybridization temperature (°C) the model was trained for (:func:`hybridization_temperature`)."""
+        return hybridization_temperature(self.card)
 
     @property
     def feature_length(self) -> int:

@@ -95,7 +95,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--anneal-to", type=float, default=None,
-                    help="end of the anneal, °C (default: the model card's temperature)")
+                    help="end of the anneal, °C (default: the model card's hybridization temperature)")
     ap.add_argument("--loop-enthalpies", choices=["card", "clipped", "shipped"], default="card",
                     help="ViennaRNA loop enthalpies: the model card's (default), or override "
                          "(cards written before the option say nothing and load as shipped)")
@@ -138,9 +138,12 @@ def main():
     nn, _ = exact_knn(X, Q, k)
     db = load_database(model, features=feats, progress=False)
     q_seqs = model.encode_features(Q)
-    if args.anneal_to is not None and args.anneal_to != t_card:
+    # the protocol ends at --anneal-to, else at the hybridization temperature the card names
+    # (the training simulator's temperature for cards written before the field)
+    anneal_to = model.hybridization_c if args.anneal_to is None else args.anneal_to
+    if anneal_to != t_card:
         # a model trained at another temperature, captured under this protocol's end temperature
-        sim = sim.at_temperature(args.anneal_to)
+        sim = sim.at_temperature(anneal_to)
     base = Protocol(anneal_to=sim.temperature)
     sets = settings(n, args.ratios, args.decoy_multiples)
     max_decoys = max([p.get("decoys", 0) for _, _, p in sets] + [0])

@@ -144,9 +144,10 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
     if protocol is not None and anneal_to is None:
         import dataclasses
 
-        card_t = float((model.card.get("simulator") or {}).get("temperature_c", 21.0))
+        card_t = model.hybridization_c
         if card_t > protocol.anneal_from:
-            protocol.check_temperature(card_t)  # one line: outside the ramp
+            # one line: outside the ramp
+            protocol.check_temperature(card_t, "the model card's hybridization temperature")
         protocol = dataclasses.replace(protocol, anneal_to=card_t)
     wetlab = WetLabModel(sigma_synthesis=sigma_synthesis, sigma_pcr=sigma_pcr,
                          capture_efficiency=capture_efficiency, background=background,

@@ -154,9 +154,15 @@ class _Threshold(click.ParamType):
 @click.option("--block-rows", type=click.IntRange(1, 1_000_000_000), default=None,
               help="Rows per pair-sampling block (default: by memory, about 256 MB).")
 @click.option("--temperature", type=float, default=None, metavar="CELSIUS",
-              help="Hybridization temperature the simulator uses (default 21 °C, the paper's "
-                   "protocol); recorded in the model card and used by primo simulate. A more "
-                   "stringent protocol lowers the binding of unrelated documents.")
+              help="Hybridization temperature of the protocol, where the anneal ends (default "
+                   "21 °C, the paper's); recorded in the model card and used by primo simulate "
+                   "and by the capture evaluation during training. A more stringent protocol "
+                   "lowers the binding of unrelated documents.")
+@click.option("--train-temperature", type=float, default=None, metavar="CELSIUS",
+              help="Temperature at which the simulator computes the yields the predictor learns "
+                   "(default: --temperature, as in the paper). Above the hybridization "
+                   "temperature only the stronger duplexes count as binding, so the encoder "
+                   "learns to keep dissimilar documents further apart.")
 @loop_enthalpies_option(None, help="ViennaRNA's DNA loop enthalpies for the simulator: clipped "
                         "(default: no loop gains entropy on forming) or shipped (the file as "
                         "ViennaRNA ships it; models trained before the option).")
@@ -181,7 +187,7 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
         energy_head, sim_candidates, sim_uncertain, sim_far_binders, capture_eval_docs,
         capture_eval_queries, capture_eval_every, keep_best, entropy, gc_balance, gc_target,
         homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, temperature,
-        loop_enthalpies, seed, resume, overwrite, processes, scheduler):
+        train_temperature, loop_enthalpies, seed, resume, overwrite, processes, scheduler):
     """Train the feature -> DNA encoder and its yield predictor (alternating phases).
 
     Writes MODEL/ with encoder.keras, predictor.keras, card.json, metrics.csv (one row per round),
@@ -237,13 +243,17 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
         click.echo(f"primo train: {msg}", err=True)
 
     simulator = None
-    if (temperature is not None or loop_enthalpies is not None) and not resume:
+    if (temperature is not None or train_temperature is not None
+            or loop_enthalpies is not None) and not resume:
         from ..predictor.simulator import Simulator
         from .. import constants
 
-        simulator = Simulator(
-            temperature=constants.TEMPERATURE_C if temperature is None else temperature,
-            loop_enthalpies=loop_enthalpies or "clipped")
+        hyb = constants.TEMPERATURE_C if temperature is None else temperature
+        Simulator(temperature=hyb)  # one line for a temperature out of the simulator's range
+        simulator = Simulator(temperature=hyb if train_temperature is None else train_temperature,
+                              loop_enthalpies=loop_enthalpies or "clipped")
+        settings.hybridization_c = float(hyb)
+        settings.check()  # the hybridization temperature lies within the anneal
     with mapper_from_options(processes, scheduler) as mapper:
         result = train(features, output, settings, simulator=simulator, mapper=mapper,
                        resume=resume, overwrite=overwrite, log=log)

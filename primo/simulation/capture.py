@@ -69,6 +69,7 @@ import math
 
 import numpy as np
 
+from ..constants import ANNEAL_FROM_C
 from ..errors import UsageError
 
 __all__ = ["CAPTURE_MODELS", "Protocol", "CaptureResult", "solve_capture", "equilibrium_capture",
@@ -94,7 +95,7 @@ class Protocol:
     probe_nm: float = 0.5
     pool_nm: float = 150.0
     na_molar: float = 1.0
-    anneal_from: float = 95.0
+    anneal_from: float = ANNEAL_FROM_C
     anneal_to: float = 21.0
     minutes_per_degree: float = 20.0
     decoys: int = 0

@@ -192,7 +192,13 @@ def cascade_yields(model, db: DatabaseCodes, query_seq: str, *, refine: int = 10
 
 
 def protocol_for(model, config, simulator, abundance):
-    """The protocol, the simulator at its final temperature and each document's concentration."""
+    """The protocol, the simulator at its final temperature and each document's concentration.
+
+    Without ``config.protocol`` the paper's protocol ends at the hybridization temperature the
+    model card names (:func:`primo.model_dir.hybridization_temperature`; the training
+    simulator's temperature for cards written before the field).
+    """
+    from ..model_dir import hybridization_temperature
     from ..simulation.capture import CAPTURE_MODELS, Protocol
 
     if config.capture not in CAPTURE_MODELS:
@@ -200,12 +206,14 @@ def protocol_for(model, config, simulator, abundance):
                          hint=f"choose one of {', '.join(CAPTURE_MODELS)}")
     if config.capture == "independent":
         return None, simulator, None
-    card_t = float(simulator.temperature)
+    card = getattr(model, "card", None)
+    card_t = float(simulator.temperature) if card is None else hybridization_temperature(card)
     protocol = config.protocol
     if protocol is None:
         protocol = Protocol(anneal_to=card_t)
-    protocol.check_temperature(card_t)
-    if abs(protocol.anneal_to - card_t) > 1e-9 or abs(protocol.na_molar - simulator.sodium) > 1e-12:
+    protocol.check_temperature(card_t, "the model card's hybridization temperature")
+    if (abs(protocol.anneal_to - float(simulator.temperature)) > 1e-9
+            or abs(protocol.na_molar - simulator.sodium) > 1e-12):
         from ..predictor.simulator import Simulator
 
         simulator = Simulator.from_dict(simulator.to_dict(), temperature=protocol.anneal_to,

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..constants import FEATURE_LENGTH, FP, IP, RP, BARCODE_LENGTH, OLIGO_LENGTH, PROBE_PREFIX, TOEHOLD
+from ..constants import ANNEAL_FROM_C, FEATURE_LENGTH, FP, IP, RP, BARCODE_LENGTH, OLIGO_LENGTH, PROBE_PREFIX, TOEHOLD
 from ..errors import DataError, UsageError
 from ..io import atomic_dir, atomic_file, json_default, provenance
 from ..progress import progress
@@ -182,6 +182,12 @@ class TrainSettings:
         (:mod:`primo.training.capture_eval`): its documents (0 = off), queries, nearest
         neighbours for recall, every how many rounds (and at the last), and the cascade's refined
         and sampled documents per query.
+    hybridization_c : float or None
+        The protocol's hybridization temperature (°C, the anneal's end) the model is trained for:
+        the capture evaluation ends its anneal there, and the card records it for ``primo
+        simulate``. None: the training simulator's temperature (the paper trains and hybridizes
+        at 21 °C). Set apart from the simulator's temperature, it trains against yields at a
+        more stringent temperature than the lab's (``primo train --train-temperature``).
     keep_best : bool or None
         Keep the round with the best capture evaluation (lowest proportion at 50 % recall) as the
         final model instead of the last round. None: on for every objective but the paper's
@@ -250,6 +256,7 @@ class TrainSettings:
     capture_eval_refine: int = 100
     capture_eval_sample: int = 100
     keep_best: bool | None = None
+    hybridization_c: float | None = None
 
     def check(self) -> None:
         """Raise :class:`UsageError` for impossible values."""
@@ -312,6 +319,12 @@ class TrainSettings:
             need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must not be negative")
         for name in ("capture_eval_k", "capture_eval_every"):
             need(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        if self.hybridization_c is not None:
+            h = self.hybridization_c
+            need(isinstance(h, (int, float)) and not isinstance(h, bool) and math.isfinite(h)
+                 and -50.0 <= h <= ANNEAL_FROM_C,
+                 f"--temperature (the hybridization temperature) must be a number from -50 to "
+                 f"{ANNEAL_FROM_C:g} °C (the anneal's start), got {h!r}")
 
     @property
     def uses_energies(self) -> bool:
@@ -973,6 +986,12 @@ class _Run:
         if self.capture_set is None:
             self.log("capture evaluation off: too few held-out rows for a mini-database")
 
+    @property
+    def hybridization_c(self) -> float:
+        """The protocol's hybridization temperature (°C): the setting, else the simulator's."""
+        h = self.s.hybridization_c
+        return float(getattr(self.sim, "temperature", 21.0) if h is None else h)
+
     def capture_due(self, rnd: int) -> bool:
         return self.capture_set is not None and (rnd % self.s.capture_eval_every == 0
                                                  or rnd == self.s.rounds)
@@ -983,8 +1002,10 @@ class _Run:
 
         t = time.perf_counter()
         sim = self.sim
-        protocol = Protocol(anneal_to=float(sim.temperature),
-                            na_molar=float(getattr(sim, "sodium", 1.0)))
+        h = self.hybridization_c
+        if abs(h - float(sim.temperature)) > 1e-9:
+            sim = sim.at_temperature(h)  # the capture runs at the protocol's temperatures
+        protocol = Protocol(anneal_to=h, na_molar=float(getattr(sim, "sodium", 1.0)))
         row = evaluate_capture(self.capture_set, m.encode_codes, m.predict_codes, sim, protocol,
                                refine=self.s.capture_eval_refine,
                                sample=self.s.capture_eval_sample,
@@ -1350,6 +1371,10 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
         "selection": selection,
         "capture_eval": _capture_card(run),
         "simulator": _simulator_settings(run.sim),
+        "hybridization": {"temperature_c": run.hybridization_c,
+                          "training_temperature_c": float(getattr(run.sim, "temperature", math.nan)),
+                          "note": "primo simulate ends the anneal at temperature_c; the "
+                                  "simulator trained the predictor at training_temperature_c"},
         "data": extra["data"],
         "versions": _versions(),
         "metrics": metrics,

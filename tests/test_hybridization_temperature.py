@@ -1,0 +1,136 @@
+"""The hybridization temperature (the protocol's end) kept apart from the training simulator's
+temperature: ``primo train --train-temperature``, the card's ``hybridization`` field, the capture
+evaluation during training, and ``primo simulate`` / ``protocol_for`` reading it (old cards fall
+back to their simulator's temperature)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from primo.features.store import FeatureStore, write_features  # noqa: E402
+
+TINY = ["--hidden", "16", "--rounds", "1", "--steps", "4", "--batch-size", "8",
+        "--seed-pairs", "12", "--seed-epochs", "1", "--sim-pairs", "8", "--predictor-epochs", "1",
+        "--heldout-rows", "60", "--eval-pairs", "3", "--final-eval-pairs", "3",
+        "--threshold", "auto", "--threshold-quantile", "0.1", "--seed", "5",
+        "--capture-eval-docs", "30", "--capture-eval-queries", "2", "-j", "1"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    n, dim, k = 240, 6, 4
+    centers = rng.normal(size=(k, dim)) * 3
+    lab = rng.integers(0, k, n)
+    X = (centers[lab] + rng.normal(size=(n, dim)) * 0.6).astype("float32")
+    p = tmp_path_factory.mktemp("hyb") / "F.h5"
+    write_features(p, [f"doc{i}" for i in range(n)], X, {"extractor": "synthetic-test"},
+                   labels=lab)
+    return p
+
+
+def test_old_cards_hybridize_at_their_simulators_temperature():
+    from primo.model_dir import hybridization_temperature
+
+    assert hybridization_temperature({"simulator": {"temperature_c": 40.0}}) == 40.0
+    assert hybridization_temperature({}) == 21.0
+    assert hybridization_temperature({"simulator": {"temperature_c": 80.0},
+                                      "hybridization": {"temperature_c": 21.0}}) == 21.0
+
+
+def test_train_temperature_apart_from_the_hybridization(store, tmp_path, run_cli):
+    """The predictor learns yields at --train-temperature; the card, the capture evaluation
+    during training and the protocol of primo simulate end the anneal at --temperature."""
+    from primo.model_dir import load_model
+    from primo.simulation.search import protocol_for
+    from primo.workflows.experiment import ExperimentConfig, simulator_for
+
+    out = tmp_path / "M"
+    res, _, err = run_cli(["train", "-f", store, "-o", out, "--temperature", "30",
+                           "--train-temperature", "60", *TINY])
+    assert res.exit_code == 0, err
+    card = json.loads((out / "card.json").read_text())
+    assert card["simulator"]["temperature_c"] == 60.0
+    assert card["hybridization"]["temperature_c"] == 30.0
+    assert card["hybridization"]["training_temperature_c"] == 60.0
+    assert card["training"]["hybridization_c"] == 30.0
+    assert card["capture_eval"]["protocol"]["anneal_to"] == 30.0
+    model = load_model(out)
+    assert model.hybridization_c == 30.0
+    sim = simulator_for(model)
+    assert sim.temperature == 60.0   # the predictor's simulator, as trained
+    protocol, sim_end, conc = protocol_for(model, ExperimentConfig(), sim, np.ones(10))
+    assert protocol.anneal_to == 30.0 and sim_end.temperature == 30.0
+    assert conc.shape == (10,) and np.isclose(conc.sum(), protocol.pool_m)
+
+
+def test_without_train_temperature_both_are_the_same(store, tmp_path, run_cli):
+    out = tmp_path / "M"
+    res, _, err = run_cli(["train", "-f", store, "-o", out, "--temperature", "35", *TINY])
+    assert res.exit_code == 0, err
+    card = json.loads((out / "card.json").read_text())
+    assert card["simulator"]["temperature_c"] == 35.0
+    assert card["hybridization"] == {**card["hybridization"], "temperature_c": 35.0,
+                                     "training_temperature_c": 35.0}
+    assert card["capture_eval"]["protocol"]["anneal_to"] == 35.0
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--temperature", "96"], "hybridization temperature"),
+    (["--temperature", "nan"], "out of range"),
+    (["--train-temperature", "inf"], "out of range"),
+    (["--train-temperature", "200"], "out of range"),
+])
+def test_bad_temperatures_are_usage_errors(extra, words, store, tmp_path, run_cli):
+    out = tmp_path / "M"
+    res, _, err = run_cli(["train", "-f", store, "-o", out, *extra, *TINY])
+    assert res.exit_code == 2, err
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_hybridization_setting_is_checked():
+    from primo.errors import UsageError
+    from primo.training.trainer import TrainSettings
+
+    TrainSettings(hybridization_c=21.0).check()
+    for bad in (96.0, float("nan"), -60.0, True):
+        with pytest.raises(UsageError, match="hybridization temperature"):
+            TrainSettings(hybridization_c=bad).check()
+
+
+def test_simulate_ends_the_anneal_at_the_cards_hybridization_temperature(tiny_workspace,
+                                                                         tmp_path, run_cli):
+    """A card trained at 60 °C for a 30 °C hybridization: the anneal ends at 30 °C; the same card
+    without the field (written before it) ends at its simulator's 60 °C; --anneal-to wins."""
+    from primo.model_dir import read_card, write_card
+
+    ws = tiny_workspace
+    with FeatureStore.open(ws.features) as st:
+        ids, X, meta = np.asarray(st.ids), st.read(0, 1), st.metadata
+    q = tmp_path / "q.h5"
+    write_features(q, [f"q-{ids[0]}"], X, meta)
+    cases = {"new": {"temperature_c": 30.0, "training_temperature_c": 60.0}, "old": None}
+    ends = {}
+    for name, hyb in cases.items():
+        m = tmp_path / name
+        shutil.copytree(ws.model, m)
+        card = read_card(m)
+        card["simulator"]["temperature_c"] = 60.0
+        card.pop("hybridization", None)
+        if hyb is not None:
+            card["hybridization"] = hyb
+        write_card(m, card)
+        for extra in ([], ["--anneal-to", "25"]):
+            out = tmp_path / f"s-{name}-{len(extra)}"
+            res, _, err = run_cli(["simulate", "-m", m, "-f", ws.features, "-Q", q, "-o", out,
+                                   "--refine", "4", "--sample", "4", "--neighbors", "4",
+                                   "-j", "1", *extra])
+            assert res.exit_code == 0, err
+            summ = json.loads((out / "summary.json").read_text())
+            ends[name, len(extra)] = summ["capture"]["protocol"]["anneal_to"]
+    assert ends == {("new", 0): 30.0, ("new", 2): 25.0, ("old", 0): 60.0, ("old", 2): 25.0}
