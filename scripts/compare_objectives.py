@@ -144,7 +144,8 @@ def main(argv=None):
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--set", action="append", default=[], help="override a setting: key=value")
     ap.add_argument("--temperature", type=float, default=None,
-                    help="simulator temperature for training (°C; default 21, the card's)")
+                    help="training simulator temperature (°C; default: primo train's); the "
+                         "hybridization temperature follows it unless --set hybridization_c=C")
     ap.add_argument("-j", "--processes", type=int, default=2)
     ap.add_argument("--no-train", action="store_true",
                     help="only tabulate the runs already finished")

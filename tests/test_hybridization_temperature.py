@@ -134,3 +134,51 @@ def test_simulate_ends_the_anneal_at_the_cards_hybridization_temperature(tiny_wo
             summ = json.loads((out / "summary.json").read_text())
             ends[name, len(extra)] = summ["capture"]["protocol"]["anneal_to"]
     assert ends == {("new", 0): 30.0, ("new", 2): 25.0, ("old", 0): 60.0, ("old", 2): 25.0}
+
+
+def test_default_train_temperature_and_the_papers_method(store, tmp_path, run_cli, monkeypatch):
+    """Without --train-temperature the simulator trains at primo's default (never below the
+    hybridization temperature); --paper trains where it hybridizes, with the global threshold."""
+    import primo.training.trainer as tr
+
+    assert tr.default_train_temperature(21.0) == (
+        21.0 if tr.DEFAULT_TRAIN_TEMPERATURE_C is None else max(tr.DEFAULT_TRAIN_TEMPERATURE_C, 21.0))
+    monkeypatch.setattr(tr, "DEFAULT_TRAIN_TEMPERATURE_C", 60.0)
+    assert tr.default_train_temperature(21.0) == 60.0 and tr.default_train_temperature(70.0) == 70.0
+    quick = [a for a in TINY if a not in ("--threshold", "auto", "--threshold-quantile", "0.1")]
+    cards = {}
+    for name, extra in (("default", ["--neighbors", "5"]),
+                        ("paper", ["--paper", "--threshold", "auto", "--threshold-quantile", "0.1"])):
+        out = tmp_path / name
+        res, _, err = run_cli(["train", "-f", store, "-o", out, *extra, *quick])
+        assert res.exit_code == 0, err
+        cards[name] = json.loads((out / "card.json").read_text())
+    d, p = cards["default"], cards["paper"]
+    assert d["simulator"]["temperature_c"] == 60.0 and d["hybridization"]["temperature_c"] == 21.0
+    assert d["objective"]["primo_default"]["train_temperature_c"] == 60.0
+    assert p["simulator"]["temperature_c"] == 21.0 and p["hybridization"]["temperature_c"] == 21.0
+    assert p["training"]["neighbors"] is None and p["threshold"]["method"] == "quantile"
+    assert p["objective"]["primo_default"]["this_model"] is False
+    # the library's train() follows the same default when it builds the simulator
+    from primo.training.trainer import TrainSettings, train
+
+    s = TrainSettings(hidden=16, rounds=1, steps=2, batch_size=8, seed_pairs=8, seed_epochs=1,
+                      sim_pairs=4, predictor_epochs=1, heldout_rows=40, eval_pairs=2,
+                      final_eval_pairs=2, neighbors=5, seed=1, capture_eval_docs=0)
+    card = train(store, tmp_path / "lib", s).card
+    assert card["simulator"]["temperature_c"] == 60.0
+    assert card["training"]["train_temperature_c"] == 60.0
+    assert card["training"]["hybridization_c"] == 21.0
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--neighbors", "5"], "--neighbors"), (["--objective", "rank"], "--objective rank"),
+    (["--predictor", "scan"], "--predictor scan"), (["--train-temperature", "40"],
+                                                    "--train-temperature"),
+])
+def test_paper_refuses_options_that_change_the_method(extra, words, store, tmp_path, run_cli):
+    out = tmp_path / "M"
+    res, _, err = run_cli(["train", "-f", store, "-o", out, "--paper", *extra, *TINY])
+    assert res.exit_code == 2, err
+    assert "--paper is the paper's method" in err and words in err and err.count("\n") == 1
+    assert not out.exists()

@@ -166,6 +166,10 @@ class _Threshold(click.ParamType):
 @loop_enthalpies_option(None, help="ViennaRNA's DNA loop enthalpies for the simulator: clipped "
                         "(default: no loop gains entropy on forming) or shipped (the file as "
                         "ViennaRNA ships it; models trained before the option).")
+@click.option("--paper", is_flag=True,
+              help="The paper's method: its global similarity threshold (--threshold, 75 "
+                   "unless given) and a simulator at the hybridization temperature, with the "
+                   "paper's objective and local-match predictor (the defaults).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
               help="Random seed: the same seed gives the same model (drawn and recorded if omitted).")
 @click.option("--resume", is_flag=True,
@@ -187,7 +191,7 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
         energy_head, sim_candidates, sim_uncertain, sim_far_binders, capture_eval_docs,
         capture_eval_queries, capture_eval_every, keep_best, entropy, gc_balance, gc_target,
         homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, temperature,
-        train_temperature, loop_enthalpies, seed, resume, overwrite, processes, scheduler):
+        train_temperature, loop_enthalpies, paper, seed, resume, overwrite, processes, scheduler):
     """Train the feature -> DNA encoder and its yield predictor (alternating phases).
 
     Writes MODEL/ with encoder.keras, predictor.keras, card.json, metrics.csv (one row per round),
@@ -207,6 +211,9 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
     else:
         given = [f"--{n.replace('_', '-')}" for n in ("threshold", "threshold_quantile")
                  if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+        if paper:
+            _check_paper(ctx, neighbors, objective, predictor, train_temperature)
+            given = given or ["--paper"]
         if neighbors is None:
             neighbors = None if given else "auto"
         else:
@@ -243,14 +250,16 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
         click.echo(f"primo train: {msg}", err=True)
 
     simulator = None
-    if (temperature is not None or train_temperature is not None
-            or loop_enthalpies is not None) and not resume:
+    if not resume:
         from ..predictor.simulator import Simulator
+        from ..training.trainer import default_train_temperature
         from .. import constants
 
         hyb = constants.TEMPERATURE_C if temperature is None else temperature
         Simulator(temperature=hyb)  # one line for a temperature out of the simulator's range
-        simulator = Simulator(temperature=hyb if train_temperature is None else train_temperature,
+        if train_temperature is None:
+            train_temperature = hyb if paper else default_train_temperature(hyb)
+        simulator = Simulator(temperature=train_temperature,
                               loop_enthalpies=loop_enthalpies or "clipped")
         settings.hybridization_c = float(hyb)
         settings.check()  # the hybridization temperature lies within the anneal
@@ -262,6 +271,21 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
                f"\tsimilar>=0.5={_pct(m.get('sim_pos_similar'))}"
                f"\tdissimilar>=0.5={_pct(m.get('sim_pos_dissimilar'))}")
     return result
+
+
+def _check_paper(ctx, neighbors, objective, predictor, train_temperature):
+    """--paper is the paper's method: refuse the options that would make it something else."""
+    from ..errors import UsageError
+
+    clash = [f"--{n.replace('_', '-')}" for n in ("neighbors", "train_temperature")
+             if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+    if objective != "paper":
+        clash.append(f"--objective {objective}")
+    if predictor != "local-match":
+        clash.append(f"--predictor {predictor}")
+    if clash:
+        raise UsageError(f"--paper is the paper's method; drop {', '.join(clash)}",
+                         hint="give --paper alone, or the options without it")
 
 
 def _pct(v):

@@ -84,6 +84,11 @@ DEFAULT_CHOICE = ("the paper's objective and local-match predictor, trained with
                   "ViennaRNA loop enthalpies (--loop-enthalpies clipped) 0.80x +- 0.02 MRPT, "
                   "mAP@10 0.941, 90 % recall reached by 2 of 3 seeds (README, 'Training for the "
                   "capture'); --threshold 75 (or auto) gives the paper's method")
+#: temperature (°C) of the simulator that trains the predictor when none is given (``primo
+#: train`` without ``--train-temperature``): the yields the encoder learns against. None: the
+#: hybridization temperature (the paper trains where it hybridizes). Never below the
+#: hybridization temperature (:func:`default_train_temperature`).
+DEFAULT_TRAIN_TEMPERATURE_C = None
 #: default margins: rank (kcal/mol of predicted binding energy), hamming-triplet (fraction of the
 #: 80 positions)
 DEFAULT_MARGINS = {"rank": 2.0, "hamming-triplet": 0.1}
@@ -188,6 +193,10 @@ class TrainSettings:
         simulate``. None: the training simulator's temperature (the paper trains and hybridizes
         at 21 °C). Set apart from the simulator's temperature, it trains against yields at a
         more stringent temperature than the lab's (``primo train --train-temperature``).
+    train_temperature_c : float or None
+        Temperature (°C) of the simulator :func:`train` builds when it is given none: the yields
+        the predictor learns. None: :func:`default_train_temperature` of the hybridization
+        temperature. A simulator handed to :func:`train` keeps its own temperature.
     keep_best : bool or None
         Keep the round with the best capture evaluation (lowest proportion at 50 % recall) as the
         final model instead of the last round. None: on for every objective but the paper's
@@ -257,6 +266,7 @@ class TrainSettings:
     capture_eval_sample: int = 100
     keep_best: bool | None = None
     hybridization_c: float | None = None
+    train_temperature_c: float | None = None
 
     def check(self) -> None:
         """Raise :class:`UsageError` for impossible values."""
@@ -319,6 +329,10 @@ class TrainSettings:
             need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must not be negative")
         for name in ("capture_eval_k", "capture_eval_every"):
             need(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        t = self.train_temperature_c
+        need(t is None or (isinstance(t, (int, float)) and not isinstance(t, bool)
+                           and math.isfinite(t) and -50.0 <= t <= 150.0),
+             f"--train-temperature must be a number from -50 to 150 °C, got {t!r}")
         if self.hybridization_c is not None:
             h = self.hybridization_c
             need(isinstance(h, (int, float)) and not isinstance(h, bool) and math.isfinite(h)
@@ -396,10 +410,22 @@ def _seqs(codes) -> list[str]:
     return decode_seqs(codes) if len(codes) else []
 
 
-def _default_simulator(settings: dict | None = None):
+def default_train_temperature(hybridization_c: float | None = None) -> float:
+    """The training simulator's temperature (°C) when none is asked for: primo's default
+    (:data:`DEFAULT_TRAIN_TEMPERATURE_C`), never below the hybridization temperature; the
+    hybridization temperature itself when the default is None (the paper's method)."""
+    from ..constants import TEMPERATURE_C
+
+    h = TEMPERATURE_C if hybridization_c is None else float(hybridization_c)
+    return h if DEFAULT_TRAIN_TEMPERATURE_C is None else max(float(DEFAULT_TRAIN_TEMPERATURE_C), h)
+
+
+def _default_simulator(settings: dict | None = None, temperature: float | None = None):
     from ..predictor.simulator import Simulator
 
-    return Simulator.from_dict(settings) if settings else Simulator()
+    if settings:
+        return Simulator.from_dict(settings)
+    return Simulator() if temperature is None else Simulator(temperature=temperature)
 
 
 def _simulator_settings(sim) -> dict:
@@ -1163,6 +1189,22 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
                          inputs=[features] if isinstance(features, (str, os.PathLike)) else [])
         if s.seed is None:
             s.seed = int(np.random.SeedSequence().entropy % (2 ** 31))
+        # the two temperatures, resolved once and recorded (checkpoint and card)
+        if simulator is None:
+            from ..constants import TEMPERATURE_C
+
+            if s.hybridization_c is None:
+                s.hybridization_c = TEMPERATURE_C
+            if s.train_temperature_c is None:
+                s.train_temperature_c = default_train_temperature(s.hybridization_c)
+            simulator = _default_simulator(temperature=s.train_temperature_c)
+        else:
+            t = getattr(simulator, "temperature", None)
+            if s.hybridization_c is None and t is not None:
+                s.hybridization_c = float(t)  # a given simulator hybridizes where it trains
+            if t is not None:
+                s.train_temperature_c = float(t)
+        s.check()
     out.mkdir(parents=True, exist_ok=True)
 
     own_source = False
@@ -1363,8 +1405,10 @@ def _finish(run: _Run, m: _Models, s: TrainSettings, out: Path, extra: dict) -> 
                       "primo_default": {"objective": DEFAULT_OBJECTIVE,
                                         "predictor": DEFAULT_PREDICTOR,
                                         "neighbors": "auto",
+                                        "train_temperature_c": DEFAULT_TRAIN_TEMPERATURE_C,
                                         "this_model": (s.objective, s.predictor, s.neighbors)
-                                        == (DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR, "auto"),
+                                        == (DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR, "auto")
+                                        and _is_default_temperature(run),
                                         "why": DEFAULT_CHOICE}},
         "training": {**s.to_dict(), "rounds_completed": run.metrics[-1]["round"],
                      "timing": timing, "mapper": run.mapper_desc()},
@@ -1417,6 +1461,11 @@ def _keep_best(run: _Run, m: _Models, s: TrainSettings, out: Path) -> dict:
         run.log(f"keeping round {best['round']} (capture evaluation: proportion at 50 % recall "
                 f"{best['capture_p50']:.3%}, mAP@10 {best['capture_map10']:.3f}) over round {last}")
     return sel
+
+
+def _is_default_temperature(run: _Run) -> bool:
+    t = getattr(run.sim, "temperature", None)
+    return t is not None and abs(float(t) - default_train_temperature(run.hybridization_c)) < 1e-9
 
 
 def _capture_card(run: _Run) -> dict | None:
