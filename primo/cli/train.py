@@ -35,10 +35,11 @@ class _Threshold(click.ParamType):
               help="Training feature store (written by `primo extract`).")
 @click.option("--output", "-o", "output", required=True, metavar="MODEL/",
               help="Model directory to write (encoder.keras, predictor.keras, card.json, ...).")
-@click.option("--threshold", type=_Threshold(), default="75", show_default=True,
+@click.option("--threshold", type=_Threshold(), default="75",
+              show_default="not used unless given, or 75 with --paper",
               help="The paper's global similarity threshold (Euclidean distance) instead of "
                    "--neighbors; 'auto' calibrates it as a quantile of the pairwise distances (75 "
-                   "suits VGG16-FC2 features only; `--threshold 75` is the paper's method).")
+                   "suits VGG16-FC2 features only).")
 @click.option("--threshold-quantile", type=click.FloatRange(0, 0.5, min_open=True), default=0.01, show_default=True,
               help="With --threshold auto: the fraction of random pairs that count as similar.")
 @click.option("--neighbors", type=click.IntRange(1, None), default=None, metavar="K",
