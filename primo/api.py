@@ -171,7 +171,10 @@ def train(features, out, settings=None, *, mapper=None, resume: bool = False,
         Every setting; the defaults are the paper's objective and predictor, with similar pairs
         defined by neighbourhood (``neighbors=100``; the best measured, see the README). Giving
         ``threshold`` or ``threshold_quantile`` (and no ``neighbors``) selects the paper's global
-        distance threshold.
+        distance threshold. ``hybridization_c`` is the protocol's temperature (21 °C) and
+        ``train_temperature_c`` the training simulator's (default:
+        :func:`primo.training.trainer.default_train_temperature`; the paper's method sets it to
+        ``hybridization_c``).
     mapper : primo.parallel.Mapper, optional
         Where the thermodynamic simulations run (default: serial).
     resume, overwrite : bool

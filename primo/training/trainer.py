@@ -190,9 +190,10 @@ class TrainSettings:
     hybridization_c : float or None
         The protocol's hybridization temperature (°C, the anneal's end) the model is trained for:
         the capture evaluation ends its anneal there, and the card records it for ``primo
-        simulate``. None: the training simulator's temperature (the paper trains and hybridizes
-        at 21 °C). Set apart from the simulator's temperature, it trains against yields at a
-        more stringent temperature than the lab's (``primo train --train-temperature``).
+        simulate``. None: :func:`train` sets it, to the temperature of a simulator it is handed,
+        else to 21 °C (the paper's protocol). Set apart from the simulator's temperature, the
+        encoder trains against yields at a more stringent temperature than the lab's (``primo
+        train --train-temperature``).
     train_temperature_c : float or None
         Temperature (°C) of the simulator :func:`train` builds when it is given none: the yields
         the predictor learns. None: :func:`default_train_temperature` of the hybridization
@@ -1180,15 +1181,6 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
     else:
         from ..io import claim_output_dir, read_marker
 
-        if (not overwrite and (out / CHECKPOINT).exists()
-                and (read_marker(out) or {}).get("command") == "train"):
-            raise UsageError(f"output directory {out} holds an earlier `primo train` run",
-                             hint="continue it with --resume, or pass --overwrite to replace it")
-        # an earlier model of primo train is replaced only with overwrite; never other files
-        claim_output_dir(out, command="train", overwrite=overwrite,
-                         inputs=[features] if isinstance(features, (str, os.PathLike)) else [])
-        if s.seed is None:
-            s.seed = int(np.random.SeedSequence().entropy % (2 ** 31))
         # the two temperatures, resolved once and recorded (checkpoint and card)
         if simulator is None:
             from ..constants import TEMPERATURE_C
@@ -1205,6 +1197,16 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
             if t is not None:
                 s.train_temperature_c = float(t)
         s.check()
+
+        if (not overwrite and (out / CHECKPOINT).exists()
+                and (read_marker(out) or {}).get("command") == "train"):
+            raise UsageError(f"output directory {out} holds an earlier `primo train` run",
+                             hint="continue it with --resume, or pass --overwrite to replace it")
+        # an earlier model of primo train is replaced only with overwrite; never other files
+        claim_output_dir(out, command="train", overwrite=overwrite,
+                         inputs=[features] if isinstance(features, (str, os.PathLike)) else [])
+        if s.seed is None:
+            s.seed = int(np.random.SeedSequence().entropy % (2 ** 31))
     out.mkdir(parents=True, exist_ok=True)
 
     own_source = False
