@@ -25,6 +25,13 @@ def test_quick_demo_runs_every_step(tmp_path, run_cli):
     # the default capture model and protocol ran, and the report says which
     assert rep["steps"]["simulate"]["capture"]["model"] == "anneal"
     assert "anneal model: probe 0.5 nM against the pool's 150 nM, annealed 95 → 21 °C" in md
+    # the model learnt its yields at primo's default training temperature, for a 21 °C capture
+    from primo.training.trainer import default_train_temperature
+
+    t = default_train_temperature(21.0)
+    assert rep["steps"]["train"]["train_temperature_c"] == t
+    assert rep["steps"]["train"]["hybridization_c"] == 21.0
+    assert f"at the training temperature ({t:g} °C; the capture below anneals to 21 °C)" in md
     # the pool's input library, and each query ranked by enrichment over it
     assert (out / "simulation" / "input_counts.csv.gz").exists()
     for q in queries:

@@ -68,15 +68,21 @@ def test_train_temperature_apart_from_the_hybridization(store, tmp_path, run_cli
     assert conc.shape == (10,) and np.isclose(conc.sum(), protocol.pool_m)
 
 
-def test_without_train_temperature_both_are_the_same(store, tmp_path, run_cli):
-    out = tmp_path / "M"
-    res, _, err = run_cli(["train", "-f", store, "-o", out, "--temperature", "35", *TINY])
-    assert res.exit_code == 0, err
-    card = json.loads((out / "card.json").read_text())
-    assert card["simulator"]["temperature_c"] == 35.0
-    assert card["hybridization"] == {**card["hybridization"], "temperature_c": 35.0,
-                                     "training_temperature_c": 35.0}
-    assert card["capture_eval"]["protocol"]["anneal_to"] == 35.0
+def test_without_train_temperature(store, tmp_path, run_cli):
+    """--temperature alone: the simulator trains at primo's default for that hybridization
+    temperature; with --paper, at the hybridization temperature itself."""
+    from primo.training.trainer import default_train_temperature
+
+    for extra, trained_at in (([], default_train_temperature(35.0)), (["--paper"], 35.0)):
+        out = tmp_path / f"M{len(extra)}"
+        res, _, err = run_cli(["train", "-f", store, "-o", out, "--temperature", "35", *extra,
+                               *TINY])
+        assert res.exit_code == 0, err
+        card = json.loads((out / "card.json").read_text())
+        assert card["simulator"]["temperature_c"] == trained_at
+        assert card["hybridization"] == {**card["hybridization"], "temperature_c": 35.0,
+                                         "training_temperature_c": trained_at}
+        assert card["capture_eval"]["protocol"]["anneal_to"] == 35.0
 
 
 @pytest.mark.parametrize("extra, words", [

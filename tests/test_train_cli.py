@@ -88,7 +88,11 @@ def test_card_fields(trained, store):
     assert card["training"]["seed"] == 3 and card["training"]["rounds"] == 2
     assert card["training"]["rounds_completed"] == 2
     assert card["training"]["timing"]["simulation_total_s"] > 0
-    assert card["simulator"]["backend"] == "vienna" and card["simulator"]["temperature_c"] == 21.0
+    from primo.training.trainer import default_train_temperature
+
+    assert card["simulator"]["backend"] == "vienna"
+    assert card["simulator"]["temperature_c"] == default_train_temperature(21.0)
+    assert card["hybridization"]["temperature_c"] == 21.0
     assert card["simulator"]["loop_enthalpies"] == "clipped"
     assert card["data"]["n"] == 200 and card["data"]["fingerprint"].startswith("sha256:")
     assert card["data"]["path"] == str(store)
@@ -220,8 +224,8 @@ def test_bad_threshold_value(store, tmp_path, run_cli):
 
 
 def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli):
-    """--temperature (and --loop-enthalpies) train against the simulator so set; the card
-    records it and primo simulate reuses it."""
+    """--temperature (the hybridization), --train-temperature and --loop-enthalpies train
+    against the simulator so set; the card records them and primo simulate reuses them."""
     from primo.model_dir import load_model
     from primo.workflows.experiment import simulator_for
 
@@ -229,10 +233,12 @@ def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli
     args[args.index("--rounds") + 1] = "1"
     out = tmp_path / "M40"
     res, _, err = run_cli(["train", "--features", store, "-o", out, "-j", "1",
-                           "--temperature", "40", "--loop-enthalpies", "shipped", *args])
+                           "--temperature", "40", "--train-temperature", "40",
+                           "--loop-enthalpies", "shipped", *args])
     assert res.exit_code == 0, err
     card = json.loads((out / "card.json").read_text())
     assert card["simulator"]["temperature_c"] == 40.0
+    assert load_model(out).hybridization_c == 40.0
     assert card["simulator"]["loop_enthalpies"] == "shipped"
     assert simulator_for(load_model(out)).temperature == 40.0
     assert simulator_for(load_model(out)).loop_enthalpies == "shipped"

@@ -7,7 +7,7 @@ import math
 import click
 
 from ..training.trainer import (DEFAULT_NEIGHBORS, DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR,
-                                NEIGHBORS_MAX_FRACTION)
+                                DEFAULT_TRAIN_TEMPERATURE_C, NEIGHBORS_MAX_FRACTION)
 from ._options import (debug_option, loop_enthalpies_option, mapper_from_options,
                        overwrite_option, parallel_options, skip_bad_rows_option)
 
@@ -161,9 +161,10 @@ class _Threshold(click.ParamType):
                    "lowers the binding of unrelated documents.")
 @click.option("--train-temperature", type=float, default=None, metavar="CELSIUS",
               help="Temperature at which the simulator computes the yields the predictor learns "
-                   "(default: --temperature, as in the paper). Above the hybridization "
-                   "temperature only the stronger duplexes count as binding, so the encoder "
-                   "learns to keep dissimilar documents further apart.")
+                   f"[default: {DEFAULT_TRAIN_TEMPERATURE_C:g}, or --temperature when higher; "
+                   "with --paper, --temperature]. Near the top of the anneal only the duplexes "
+                   "that lock early count as binding, so the encoder learns to give neighbours "
+                   "those and the rest not.")
 @loop_enthalpies_option(None, help="ViennaRNA's DNA loop enthalpies for the simulator: clipped "
                         "(default: no loop gains entropy on forming) or shipped (the file as "
                         "ViennaRNA ships it; models trained before the option).")

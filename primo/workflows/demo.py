@@ -135,7 +135,12 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     thr = model.card.get("threshold") or {}
     similarity = (f"similar = each other's {thr.get('neighbors')} nearest neighbours"
                   if thr.get("method") == "neighbors" else f"threshold {model.threshold:.4g}")
+    sim_t = (model.card.get("simulator") or {}).get("temperature_c")
+    if sim_t is not None:
+        similarity += (f"; yields learnt at {sim_t:g} °C for a {model.hybridization_c:g} °C "
+                       f"hybridization")
     steps["train"] = {"threshold": model.threshold, "similarity": similarity,
+                      "train_temperature_c": sim_t, "hybridization_c": model.hybridization_c,
                       "metrics": model.card.get("metrics"),
                       "seconds": round(time.time() - t, 1)}
 
@@ -278,6 +283,12 @@ def _pct(v):
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
+def _train_t_words(train_step: dict) -> str:
+    t = train_step.get("train_temperature_c")
+    return "" if t is None else f" ({t:g} °C; the capture below anneals to " \
+        f"{train_step.get('hybridization_c', 21.0):g} °C)"
+
+
 def _write_report(out: Path, report: dict, qids, pages=None) -> None:
     st = report["steps"]
     m = (st["train"].get("metrics") or {})
@@ -304,7 +315,7 @@ def _write_report(out: Path, report: dict, qids, pages=None) -> None:
         f"{st['benchmark']['seconds']} |", "",
         "## Training", "",
         "Held-out pairs of the training features; yields from the thermodynamic simulator, "
-        "not the predictor:", "",
+        f"not the predictor, at the training temperature{_train_t_words(st['train'])}:", "",
         "| similar pairs reaching yield 0.5 | dissimilar pairs reaching 0.5 | random 80-mer pairs "
         "reaching 0.5 | predictor agrees with the simulator (yield > 0.5) |",
         "| --- | --- | --- | --- |",
