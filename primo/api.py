@@ -173,8 +173,8 @@ def train(features, out, settings=None, *, mapper=None, resume: bool = False,
         ``threshold`` or ``threshold_quantile`` (and no ``neighbors``) selects the paper's global
         distance threshold. ``hybridization_c`` is the protocol's temperature (21 °C) and
         ``train_temperature_c`` the training simulator's (default:
-        :func:`primo.training.trainer.default_train_temperature`; the paper's method sets it to
-        ``hybridization_c``).
+        :func:`primo.training.trainer.default_train_temperature`). ``TrainSettings.paper()`` is the
+        paper's method (global threshold 75, simulator at ``hybridization_c``).
     mapper : primo.parallel.Mapper, optional
         Where the thermodynamic simulations run (default: serial).
     resume, overwrite : bool

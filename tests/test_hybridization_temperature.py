@@ -188,3 +188,15 @@ def test_paper_refuses_options_that_change_the_method(extra, words, store, tmp_p
     assert res.exit_code == 2, err
     assert "--paper is the paper's method" in err and words in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_the_papers_settings_in_the_library():
+    from primo.training.trainer import TrainSettings
+
+    s = TrainSettings.paper(rounds=3)
+    assert (s.threshold, s.neighbors, s.objective, s.predictor, s.keep_best) == (
+        75.0, None, "paper", "local-match", False)
+    assert s.hybridization_c == s.train_temperature_c == 21.0 and s.rounds == 3
+    s = TrainSettings.paper(hybridization_c=40.0)
+    assert s.train_temperature_c == 40.0
+    s.check()

@@ -365,6 +365,21 @@ class TrainSettings:
             return float(self.margin)
         return DEFAULT_MARGINS.get(self.objective)
 
+    @classmethod
+    def paper(cls, **options) -> "TrainSettings":
+        """The paper's method (``primo train --paper``): the global distance threshold (75),
+        the paper's objective and local-match predictor, the last round kept, and the simulator
+        at the hybridization temperature. ``options`` set other fields (``rounds``, ``seed``,
+        ``threshold``, ``hybridization_c``, ...)."""
+        from ..constants import TEMPERATURE_C
+
+        kw = {"threshold": 75.0, "neighbors": None, "objective": "paper",
+              "predictor": "local-match", "keep_best": False, **options}
+        h = kw.get("hybridization_c")
+        kw["hybridization_c"] = TEMPERATURE_C if h is None else h
+        kw.setdefault("train_temperature_c", kw["hybridization_c"])
+        return cls(**kw)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
