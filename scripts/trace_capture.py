@@ -66,6 +66,7 @@ def main(argv=None):
     q = model.encode_features(Q)[0]
     pred = predict_all(model, db, q, progress=False)
     n = len(pred)
+    sim = sim.at_temperature(model.hybridization_c)  # the protocol ends where the lab hybridizes
     base = Protocol(anneal_to=sim.temperature)
     wet = WetLabModel(reads_per_document=10.0)
     ab = pool_abundance(n, wet, np.random.default_rng([args.seed, 1]))

@@ -140,6 +140,14 @@ def test_simulate_ends_the_anneal_at_the_cards_hybridization_temperature(tiny_wo
             summ = json.loads((out / "summary.json").read_text())
             ends[name, len(extra)] = summ["capture"]["protocol"]["anneal_to"]
     assert ends == {("new", 0): 30.0, ("new", 2): 25.0, ("old", 0): 60.0, ("old", 2): 25.0}
+    # the independent capture: two-strand yields at the hybridization temperature too
+    out = tmp_path / "s-independent"
+    res, _, err = run_cli(["simulate", "-m", tmp_path / "new", "-f", ws.features, "-Q", q, "-o",
+                           out, "--refine", "4", "--sample", "4", "--neighbors", "4", "-j", "1",
+                           "--capture", "independent"])
+    assert res.exit_code == 0, err
+    summ = json.loads((out / "summary.json").read_text())
+    assert summ["simulator"]["temperature_c"] == 30.0
 
 
 def test_default_train_temperature_and_the_papers_method(store, tmp_path, run_cli, monkeypatch):

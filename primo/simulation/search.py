@@ -204,10 +204,14 @@ def protocol_for(model, config, simulator, abundance):
     if config.capture not in CAPTURE_MODELS:
         raise UsageError(f"unknown capture model {config.capture!r}",
                          hint=f"choose one of {', '.join(CAPTURE_MODELS)}")
-    if config.capture == "independent":
-        return None, simulator, None
     card = getattr(model, "card", None)
     card_t = float(simulator.temperature) if card is None else hybridization_temperature(card)
+    if config.capture == "independent":
+        # each document's two-strand yield at the hybridization temperature (a model trained
+        # against the simulator at another temperature is still captured where the lab hybridizes)
+        if abs(card_t - float(simulator.temperature)) > 1e-9:
+            simulator = simulator.at_temperature(card_t)
+        return None, simulator, None
     protocol = config.protocol
     if protocol is None:
         protocol = Protocol(anneal_to=card_t)
