@@ -50,6 +50,7 @@ import numpy as np
 
 from . import __version__
 from .io import json_default
+from .constants import TEMPERATURE_C
 from .errors import DataError, UsageError
 
 __all__ = ["PrimoModel", "load_model", "write_card", "read_card", "card_checksum", "file_sha256",
@@ -248,7 +249,7 @@ def hybridization_temperature(card: dict) -> float:
     h = card.get("hybridization") or {}
     if h.get("temperature_c") is not None:
         return float(h["temperature_c"])
-    return float((card.get("simulator") or {}).get("temperature_c", 21.0))
+    return float((card.get("simulator") or {}).get("temperature_c", TEMPERATURE_C))
 
 
 def _mm(v: str) -> str:

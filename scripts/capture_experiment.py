@@ -141,9 +141,8 @@ def main():
     # the protocol ends at --anneal-to, else at the hybridization temperature the card names
     # (the training simulator's temperature for cards written before the field)
     anneal_to = model.hybridization_c if args.anneal_to is None else args.anneal_to
-    if anneal_to != t_card:
-        # a model trained at another temperature, captured under this protocol's end temperature
-        sim = sim.at_temperature(anneal_to)
+    # a model trained at another temperature is captured at this protocol's end temperature
+    sim = sim.at_temperature(anneal_to)
     base = Protocol(anneal_to=sim.temperature)
     sets = settings(n, args.ratios, args.decoy_multiples)
     max_decoys = max([p.get("decoys", 0) for _, _, p in sets] + [0])

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..constants import ANNEAL_FROM_C, FEATURE_LENGTH, FP, IP, RP, BARCODE_LENGTH, OLIGO_LENGTH, PROBE_PREFIX, TOEHOLD
+from ..constants import ANNEAL_FROM_C, TEMPERATURE_C, FEATURE_LENGTH, FP, IP, RP, BARCODE_LENGTH, OLIGO_LENGTH, PROBE_PREFIX, TOEHOLD
 from ..errors import DataError, UsageError
 from ..io import atomic_dir, atomic_file, json_default, provenance
 from ..progress import progress
@@ -371,8 +371,6 @@ class TrainSettings:
         the paper's objective and local-match predictor, the last round kept, and the simulator
         at the hybridization temperature. ``options`` set other fields (``rounds``, ``seed``,
         ``threshold``, ``hybridization_c``, ...)."""
-        from ..constants import TEMPERATURE_C
-
         kw = {"threshold": 75.0, "neighbors": None, "objective": "paper",
               "predictor": "local-match", "keep_best": False, **options}
         h = kw.get("hybridization_c")
@@ -435,8 +433,6 @@ def default_train_temperature(hybridization_c: float | None = None) -> float:
     """The training simulator's temperature (°C) when none is asked for: primo's default
     (:data:`DEFAULT_TRAIN_TEMPERATURE_C`), never below the hybridization temperature; the
     hybridization temperature itself when the default is None (the paper's method)."""
-    from ..constants import TEMPERATURE_C
-
     h = TEMPERATURE_C if hybridization_c is None else float(hybridization_c)
     return h if DEFAULT_TRAIN_TEMPERATURE_C is None else max(float(DEFAULT_TRAIN_TEMPERATURE_C), h)
 
@@ -1037,7 +1033,7 @@ class _Run:
     def hybridization_c(self) -> float:
         """The protocol's hybridization temperature (°C): the setting, else the simulator's."""
         h = self.s.hybridization_c
-        return float(getattr(self.sim, "temperature", 21.0) if h is None else h)
+        return float(getattr(self.sim, "temperature", TEMPERATURE_C) if h is None else h)
 
     def capture_due(self, rnd: int) -> bool:
         return self.capture_set is not None and (rnd % self.s.capture_eval_every == 0
@@ -1203,8 +1199,6 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
 
         # the two temperatures, resolved once and recorded (checkpoint and card)
         if simulator is None:
-            from ..constants import TEMPERATURE_C
-
             if s.hybridization_c is None:
                 s.hybridization_c = TEMPERATURE_C
             if s.train_temperature_c is None:
