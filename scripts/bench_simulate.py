@@ -79,7 +79,7 @@ def main():
 
     from primo.model_dir import load_model
     from primo.oligos.pool import read_pool
-    from primo.predictor.simulator import Simulator
+    from primo.thermo.simulator import Simulator
 
     m = load_model(model)
     p = read_pool(pool)

@@ -31,8 +31,8 @@ import time
 import numpy as np
 
 from primo.parallel import SerialMapper, get_mapper
-from primo.predictor import Simulator, mutate
-from primo.predictor.simulator import _strand_task
+from primo.thermo import Simulator, mutate
+from primo.thermo.simulator import _strand_task
 
 
 def make_pairs(n_targets, n_queries, seed):

@@ -117,7 +117,7 @@ def main():
     from primo.simulation.capture import Protocol
     from primo.simulation.cascade import (capture_from_energies, query_energies,
                                           select_documents)
-    from primo.simulation.thermo import node_temperatures
+    from primo.thermo.ramp import node_temperatures
     from primo.simulation.search import load_database, predict_all, simulator_for
 
     _import_tensorflow_quietly()

@@ -92,7 +92,7 @@ def run_one(name, seed, args):
     resume = (out / "checkpoint" / "state.json").exists()  # an interrupted run continues
     sim = None
     if args.temperature is not None and not resume:
-        from primo.predictor.simulator import Simulator
+        from primo.thermo.simulator import Simulator
 
         sim = Simulator(temperature=args.temperature)
     with get_mapper(args.processes) as mp:

@@ -85,8 +85,8 @@ def _longest_run(a):
 def predictors_of_binding(t, q, y, n_duplex, temperature: float = 21.0):
     import RNA
 
-    from primo.predictor import thermo_vienna
-    from primo.predictor.simulator import query_strand, target_strand
+    from primo.thermo import vienna as thermo_vienna
+    from primo.thermo.simulator import query_strand, target_strand
 
     lab = y >= 0.5
     m = t == q
@@ -134,7 +134,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from primo.parallel import get_mapper
-    from primo.predictor.simulator import Simulator
+    from primo.thermo.simulator import Simulator
 
     rng = np.random.default_rng(args.seed)
     t0 = time.time()

@@ -35,7 +35,8 @@ def main(argv=None):
 
     import RNA
 
-    from primo.predictor import Simulator, mutate, thermo_vienna
+    from primo.thermo import Simulator, mutate
+from primo.thermo import vienna as thermo_vienna
 
     print("loop table entries capped at min(dG37, 0):", thermo_vienna.loop_enthalpy_changes())
     rng = np.random.default_rng(args.seed)

@@ -38,7 +38,7 @@ def main(argv=None):
 
     from primo.io import atomic_file, provenance, set_command, write_json
     from primo.parallel import get_mapper
-    from primo.predictor import Simulator, mutate
+    from primo.thermo import Simulator, mutate
 
     set_command(["scripts/plot_yield_curve.py", *(argv if argv is not None else
                                                   __import__("sys").argv[1:])])

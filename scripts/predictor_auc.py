@@ -60,7 +60,7 @@ def boot_auc(score, label, rng, n=1000):
 
 def simulate_pairs(args, work: Path):
     from primo.parallel import get_mapper
-    from primo.predictor.simulator import Simulator
+    from primo.thermo.simulator import Simulator
     from primo.training.trainer import _simulate_energies, seed_pair_codes
 
     path = work / f"auc_pairs_{args.seed}.npz"
@@ -174,8 +174,8 @@ def main(argv=None):
     import RNA
 
     from primo.dna import decode_seqs
-    from primo.predictor import thermo_vienna
-    from primo.predictor.simulator import query_strand, target_strand
+    from primo.thermo import vienna as thermo_vienna
+    from primo.thermo.simulator import query_strand, target_strand
 
     thermo_vienna.ensure_parameters()
     old = RNA.cvar.temperature

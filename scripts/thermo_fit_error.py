@@ -6,7 +6,7 @@ temperature of a grid from the final temperature to the start of the ramp. Each 
 its own temperatures and predicts the rest:
 
 * ``line``: the two-state line ``dG = dH - T dS`` through the final temperature and ``--line-hi``;
-* ``nodes=K``: the capture model's scheme (:func:`primo.simulation.thermo.node_temperatures`,
+* ``nodes=K``: the capture model's scheme (:func:`primo.thermo.ramp.node_temperatures`,
   K temperatures evenly over the ramp, linear in between; the default is 4).
 
 Printed per scheme: the median, 95th percentile and maximum absolute error in kcal/mol and in
@@ -44,9 +44,9 @@ def main():
     args = ap.parse_args()
 
     from primo.parallel import get_mapper
-    from primo.predictor.equilibrium import GAS_CONSTANT
-    from primo.predictor.simulator import Simulator, mutate
-    from primo.simulation.thermo import KELVIN, Thermo, fit_line, node_temperatures
+    from primo.thermo.equilibrium import GAS_CONSTANT
+    from primo.thermo.simulator import Simulator, mutate
+    from primo.thermo.ramp import KELVIN, Thermo, fit_line, node_temperatures
 
     rng = np.random.default_rng(args.seed)
     targets, queries = [], []

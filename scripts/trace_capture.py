@@ -49,7 +49,7 @@ def main(argv=None):
     from primo.simulation.capture import Protocol
     from primo.simulation.cascade import capture_from_energies, query_energies, select_documents
     from primo.simulation.search import load_database, predict_all, simulator_for
-    from primo.simulation.thermo import node_temperatures
+    from primo.thermo.ramp import node_temperatures
     from primo.simulation.wetlab import WetLabModel, pool_abundance
 
     _import_tensorflow_quietly()

@@ -119,7 +119,7 @@ def evaluate(model_dir, test_path, n_pairs: int, n_random: int, n_baseline: int,
     from primo.dna import decode_seqs, onehot
     from primo.features.store import FeatureStore
     from primo.model_dir import load_model
-    from primo.predictor.simulator import Simulator
+    from primo.thermo.simulator import Simulator
     from primo.training.plots import plot_yield_separation
 
     rng = np.random.default_rng(seed + 1000)
@@ -217,7 +217,7 @@ def main(argv=None):
             t = time.time()
             simulator = None
             if args.temperature is not None:
-                from primo.predictor.simulator import Simulator
+                from primo.thermo.simulator import Simulator
 
                 simulator = Simulator(temperature=args.temperature)
             result = train(train_path, out, settings, simulator=simulator, mapper=mapper,

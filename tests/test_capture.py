@@ -7,10 +7,10 @@ import pytest
 from scipy import optimize
 
 from primo.errors import UsageError
-from primo.predictor.equilibrium import GAS_CONSTANT
+from primo.thermo.equilibrium import GAS_CONSTANT
 from primo.simulation.capture import (Protocol, anneal_capture, equilibrium_capture,
                                       solve_capture)
-from primo.simulation.thermo import Thermo, node_temperatures
+from primo.thermo.ramp import Thermo, node_temperatures
 
 NODES = np.array([21.0, 45.0, 70.0, 95.0])
 
@@ -75,7 +75,7 @@ def test_solver_agrees_with_the_full_mass_action_system(seed):
 def test_excess_probe_without_anneal_is_the_independent_model():
     """With the probe in large excess, the competitive equilibrium gives each target the
     two-strand yield the simulator computes for it alone (real ViennaRNA energies)."""
-    from primo.predictor.simulator import Simulator, mutate
+    from primo.thermo.simulator import Simulator, mutate
 
     rng = np.random.default_rng(3)
     t = ["".join(rng.choice(list("ACGT"), 80)) for _ in range(6)]
@@ -86,7 +86,7 @@ def test_excess_probe_without_anneal_is_the_independent_model():
     sim = Simulator(target_conc=conc_each, query_conc=probe)
     g = sim.free_energies(targets, [q] * len(targets))
     independent = sim.solve(g).yield_
-    from primo.simulation.thermo import binding_energies
+    from primo.thermo.ramp import binding_energies
 
     dab, daa, dbb = binding_energies(g)
     rt = GAS_CONSTANT * (21.0 + 273.15)
@@ -204,8 +204,8 @@ def test_protocol_ramp_and_lock():
 def test_pair_thermodynamics_evaluates_nodes_for_pairs_that_can_lock():
     """Real ViennaRNA energies: a perfect match is evaluated at every node (its dG rises with the
     temperature), an unrelated pair keeps its final-temperature dG; node values are direct ones."""
-    from primo.predictor.simulator import Simulator
-    from primo.simulation.thermo import pair_thermodynamics
+    from primo.thermo.simulator import Simulator
+    from primo.thermo.ramp import pair_thermodynamics
 
     rng = np.random.default_rng(5)
     q = "".join(rng.choice(list("ACGT"), 80))

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from primo.errors import UsageError
-from primo.predictor import Simulator, mutate, thermo_vienna
+from primo.thermo import Simulator, mutate
+from primo.thermo import vienna as thermo_vienna
 
 
 def _random(rng, n, length=80):

@@ -75,7 +75,7 @@ def test_predictor_learns_identity_vs_random_on_simulated_yields():
     """A few epochs on real simulator yields separate perfect duplexes from random pairs."""
     import keras
 
-    from primo.predictor.simulator import Simulator
+    from primo.thermo.simulator import Simulator
     from primo.training.trainer import seed_pair_codes
 
     rng = np.random.default_rng(0)

@@ -6,8 +6,8 @@ import pytest
 from scipy.optimize import least_squares
 from scipy.special import logsumexp
 
-from primo.predictor import equilibrium
-from primo.predictor.equilibrium import log_constants, solve_equilibrium
+from primo.thermo import equilibrium
+from primo.thermo.equilibrium import log_constants, solve_equilibrium
 
 LN10 = np.log(10.0)
 

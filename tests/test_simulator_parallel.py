@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from primo.parallel import SerialMapper, get_mapper
-from primo.predictor import Simulator, mutate
+from primo.thermo import Simulator, mutate
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ from _ci import skip_or_fail
 from primo import constants
 from primo.dna import revcomp
 from primo.errors import DataError, MissingDependencyError, UsageError
-from primo.predictor import Simulator, available_backends, get_simulator, mutate
-from primo.predictor import thermo_vienna
-from primo.predictor.equilibrium import GAS_CONSTANT
-from primo.predictor.simulator import query_strand, target_strand
+from primo.thermo import Simulator, available_backends, get_simulator, mutate
+from primo.thermo import vienna as thermo_vienna
+from primo.thermo.equilibrium import GAS_CONSTANT
+from primo.thermo.simulator import query_strand, target_strand
 
 DATA = __import__("pathlib").Path(__file__).parent / "data" / "yields"
 
@@ -306,7 +306,7 @@ def test_mutate_is_exact():
 
 
 def test_nupack_standard_state_conversion_pieces():
-    from primo.predictor import thermo_nupack
+    from primo.thermo import nupack as thermo_nupack
 
     # NUPACK's water molarity at 37 °C (NUPACK 4 paper, S1.1): 55.14 mol/L
     assert thermo_nupack.water_molarity(37.0) == pytest.approx(55.14, abs=0.005)

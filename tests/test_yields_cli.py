@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from primo.errors import DataError, MissingDependencyError, UsageError
-from primo.predictor import available_backends
+from primo.thermo import available_backends
 
 DATA = __import__("pathlib").Path(__file__).parent / "data" / "yields"
 
@@ -140,7 +140,7 @@ def test_energies_column(run_cli, tmp_path, expected):
     assert np.all(dg < 0)
     # K = exp(-dG/RT) at 1 nM each: the yield is a monotone function of dG alone when
     # homodimers are weak, so strongly bound pairs have the lowest energies
-    from primo.predictor.simulator import Simulator
+    from primo.thermo.simulator import Simulator
 
     sim = Simulator()
     g = sim.free_energies([r["target_features"] for r in rows],

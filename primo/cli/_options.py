@@ -56,7 +56,7 @@ def neighbors_option(default: int = 100, help: str | None = None):
 
 def loop_enthalpies_option(default: str | None = "clipped", help: str | None = None):
     """``--loop-enthalpies``: ViennaRNA's DNA loop enthalpies, capped (default) or as shipped."""
-    from ..predictor.thermo_vienna import LOOP_MODES
+    from ..thermo.vienna import LOOP_MODES
 
     return click.option(
         "--loop-enthalpies", type=click.Choice(list(LOOP_MODES)), default=default,

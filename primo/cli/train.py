@@ -253,7 +253,7 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
 
     simulator = None
     if not resume:
-        from ..predictor.simulator import Simulator
+        from ..thermo.simulator import Simulator
         from ..training.trainer import default_train_temperature
         from .. import constants
 

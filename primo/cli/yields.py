@@ -57,7 +57,7 @@ def cli(pairs, out, backend, temperature, loop_enthalpies, target_conc, query_co
     Target strand = target + primer, probe = reverse complement of (query + primer[:toehold]);
     complexes of up to two strands at equilibrium; yield = [target.probe] / min(concentration).
     """
-    from ..predictor.simulator import Simulator, simulate_csv
+    from ..thermo.simulator import Simulator, simulate_csv
 
     sim = Simulator(backend=backend, temperature=temperature, target_conc=target_conc,
                     query_conc=query_conc, primer=primer.strip().upper(), toehold=toehold,

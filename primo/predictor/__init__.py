@@ -1,11 +1,13 @@
-"""Yield prediction: the thermodynamic simulator (here, TensorFlow-free) and the Keras predictor.
+"""The differentiable yield predictors (Keras): :mod:`primo.predictor.model` and the fixed-query
+predictor of the simulation cascade.
 
-``primo.predictor`` only re-exports the simulator; the Keras yield predictor lives in
-:mod:`primo.predictor.model` and is imported explicitly (it needs TensorFlow).
+The thermodynamic simulator that supervises them moved to :mod:`primo.thermo`; the names below
+are re-exported from there for one release so that ``from primo.predictor import Simulator`` keeps
+working. New code imports them from :mod:`primo.thermo`.
 """
 
-from .simulator import (Simulator, available_backends, get_simulator, mutate, query_strand,
-                        simulate_csv, target_strand)
+from ..thermo.simulator import (Simulator, available_backends, get_simulator, mutate,
+                                query_strand, simulate_csv, target_strand)
 
 __all__ = ["Simulator", "available_backends", "get_simulator", "mutate", "query_strand",
            "simulate_csv", "target_strand"]

@@ -17,7 +17,7 @@ Architecture (paper 002, Fig. S3), every size a parameter of :func:`build_predic
 5. ``Dense(1, sigmoid)``: the yield in [0, 1].
 
 It is trained with binary cross-entropy against simulated yields
-(:class:`primo.predictor.simulator.Simulator`). Saved models are ordinary ``.keras`` files that load
+(:class:`primo.thermo.simulator.Simulator`). Saved models are ordinary ``.keras`` files that load
 with ``keras.saving.load_model(path, safe_mode=True)`` once this module is imported (the custom layer
 is registered as ``primo>LocalMatch``); :func:`load_predictor` does both.
 

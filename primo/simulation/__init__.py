@@ -1,7 +1,6 @@
 """The laboratory in silico: capture models (competition for a limiting probe, the anneal) and the
-binding thermodynamics they need.
+wet-lab step. The binding thermodynamics they need are in :mod:`primo.thermo`.
 
-* :mod:`primo.simulation.thermo` — binding free energies and their temperature dependence.
 * :mod:`primo.simulation.capture` — one probe against N targets: independent, equilibrium and
   anneal capture models, and the protocol they simulate.
 * :mod:`primo.simulation.cascade` — which documents are simulated, imputation, capture per query.

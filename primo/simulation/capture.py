@@ -11,7 +11,7 @@ so documents *compete* for it. Three models of that step, chosen by name
 ``independent``
     The paper's training proxy and primo's earlier model: each document meets the probe alone,
     both at 1 nM, and its captured fraction is the two-strand yield ``[AB] / 1 nM``
-    (:meth:`primo.predictor.simulator.Simulator.yields`). No competition: a pool where every
+    (:meth:`primo.thermo.simulator.Simulator.yields`). No competition: a pool where every
     document binds captures every document.
 
 ``equilibrium``
@@ -34,7 +34,7 @@ so documents *compete* for it. Three models of that step, chosen by name
 ``anneal`` (default)
     The equilibrium model stepped down the ramp, ``anneal_from`` → ``anneal_to`` in steps of
     ``step_c`` (1 °C), with the binding free energies at each temperature
-    (:mod:`primo.simulation.thermo`). A duplex dissociates at ``k_off = k_on / K``; one whose
+    (:mod:`primo.thermo.ramp`). A duplex dissociates at ``k_off = k_on / K``; one whose
     dissociation is slower than the time spent at a step (``k_off * t_step < 1``, i.e.
     ``K >= k_on * t_step``) stays bound through it: its bound amount is *locked*, and only the
     free probe and the unlocked duplexes re-equilibrate among the strands left. With
@@ -89,7 +89,7 @@ class Protocol:
     Concentrations in nM, temperatures in °C, ``na_molar`` in mol/L, ``k_on`` in /M/s.
     ``decoys``: number of random decoy strands added to the pool (each at the mean document
     concentration). ``energy_nodes``: temperatures at which binding energies are evaluated for
-    the anneal (:mod:`primo.simulation.thermo`).
+    the anneal (:mod:`primo.thermo.ramp`).
     """
 
     probe_nm: float = 0.5

@@ -31,7 +31,7 @@ import dataclasses
 import numpy as np
 
 from .capture import CaptureResult, Protocol, anneal_capture, equilibrium_capture
-from .thermo import Thermo, node_temperatures, pair_thermodynamics
+from ..thermo.ramp import Thermo, node_temperatures, pair_thermodynamics
 
 __all__ = ["select_documents", "Selection", "donors", "query_energies", "QueryEnergies",
            "capture_from_energies", "capture_query", "QueryCapture"]

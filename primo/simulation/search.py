@@ -179,7 +179,7 @@ def cascade_yields(model, db: DatabaseCodes, query_seq: str, *, refine: int = 10
     todo = sel.simulated
     if len(todo):
         if simulator is None:
-            from ..predictor.simulator import Simulator
+            from ..thermo.simulator import Simulator
 
             simulator = Simulator()
         simulated[todo] = simulator.yields(db.sequences(todo), [query_seq] * len(todo),
@@ -218,7 +218,7 @@ def protocol_for(model, config, simulator, abundance):
     protocol.check_temperature(card_t, "the model card's hybridization temperature")
     if (abs(protocol.anneal_to - float(simulator.temperature)) > 1e-9
             or abs(protocol.na_molar - simulator.sodium) > 1e-12):
-        from ..predictor.simulator import Simulator
+        from ..thermo.simulator import Simulator
 
         simulator = Simulator.from_dict(simulator.to_dict(), temperature=protocol.anneal_to,
                                         sodium=protocol.na_molar)
@@ -248,8 +248,8 @@ def simulator_for(model, backend: str | None = None, loop_enthalpies: str | None
     ``loop_enthalpies`` overrides the card's ViennaRNA loop enthalpy treatment (cards written
     before the option load as ``shipped``).
     """
-    from ..predictor import thermo_nupack
-    from ..predictor.simulator import Simulator
+    from ..thermo import nupack as thermo_nupack
+    from ..thermo.simulator import Simulator
 
     settings = dict(model.card.get("simulator") or {})
     if backend:

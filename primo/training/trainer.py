@@ -15,7 +15,7 @@ The loop of paper 002 (Fig. 2C), with DESIGN.md's defaults as the defaults of
      (entropy, optional GC balance / homopolymer; :class:`primo.encoder.model.SequenceRegularization`).
    * *predictor phase*: ``sim_pairs`` random pairs (unbalanced, or with ``sim_similar_fraction``
      of similar ones), encoded, discretized (argmax), simulated by the
-     :class:`~primo.predictor.simulator.Simulator` through the pluggable map; the predictor is
+     :class:`~primo.thermo.simulator.Simulator` through the pluggable map; the predictor is
      scored on them (the "fresh" metrics), they join the replay buffer (the last ``replay`` pairs),
      and the predictor is refit for ``predictor_epochs`` epochs on the buffer, encoder frozen.
    * *evaluation* (every ``eval_every`` rounds): held-out similar and random pairs are encoded and
@@ -438,7 +438,7 @@ def default_train_temperature(hybridization_c: float | None = None) -> float:
 
 
 def _default_simulator(settings: dict | None = None, temperature: float | None = None):
-    from ..predictor.simulator import Simulator
+    from ..thermo.simulator import Simulator
 
     if settings:
         return Simulator.from_dict(settings)
@@ -473,7 +473,7 @@ def _simulate_energies(sim, t_codes, q_codes, mapper):
     """Yields and binding energies (kcal/mol) of pairs, from one free-energy computation."""
     if len(t_codes) == 0:
         return np.zeros(0, np.float32), np.zeros(0, np.float32)
-    from ..simulation.thermo import binding_energies
+    from ..thermo.ramp import binding_energies
 
     g = sim.free_energies(_seqs(t_codes), _seqs(q_codes), mapper=mapper, progress=True)
     y = np.clip(np.asarray(sim.solve(g).yield_, dtype=np.float32).reshape(-1), 0.0, 1.0)
@@ -1161,7 +1161,7 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
         Every training setting (defaults: DESIGN.md). On ``resume`` the checkpoint's settings are
         used, except ``rounds`` when this one asks for more.
     simulator : object with ``yields(targets, queries, mapper=None)`` and ``to_dict()``
-        The thermodynamic ground truth (default :class:`primo.predictor.simulator.Simulator`).
+        The thermodynamic ground truth (default :class:`primo.thermo.simulator.Simulator`).
     mapper : primo.parallel.Mapper, optional
         Where simulations run (default: serial).
     resume : bool

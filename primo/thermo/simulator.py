@@ -12,10 +12,10 @@ Computation
 -----------
 1. Ensemble free energies (kcal/mol, 1 M standard state): per strand the monomer ``G_A`` and the
    homodimer ``G_AA``; per pair the heterodimer ``G_AB`` (a backend: ViennaRNA by default, see
-   :mod:`primo.predictor.thermo_vienna`, or NUPACK 4, :mod:`primo.predictor.thermo_nupack`; the
+   :mod:`primo.thermo.vienna`, or NUPACK 4, :mod:`primo.thermo.nupack`; the
    standard-state, association-penalty and symmetry conventions are documented there).
 2. Association constants ``K_AB = exp(-(G_AB - G_A - G_B)/RT)``, ``K_AA``, ``K_BB``, and the
-   mass-action equilibrium solved in log space (:mod:`primo.predictor.equilibrium`).
+   mass-action equilibrium solved in log space (:mod:`primo.thermo.equilibrium`).
 
 Speed without changing the physics: within a call every distinct strand is evaluated once (a query
 meets many targets, a target many queries) and kept in a per-simulator cache across calls, so a
@@ -80,7 +80,7 @@ SANTALUCIA_DUPLEX_INIT = (1.96, 0.20)
 
 def available_backends() -> list[str]:
     """Backends usable in this environment (``vienna`` always; ``nupack`` if importable)."""
-    from . import thermo_nupack
+    from . import nupack as thermo_nupack
 
     out = ["vienna"]
     if thermo_nupack.available():
@@ -89,7 +89,7 @@ def available_backends() -> list[str]:
 
 
 def _check_backend(name: str) -> str:
-    from . import thermo_nupack
+    from . import nupack as thermo_nupack
 
     name = str(name).strip().lower()
     if name == "auto":
@@ -144,9 +144,9 @@ def _valid(seq, length, what, hint, where):
 
 def _energies_module(backend: str):
     if backend == "vienna":
-        from . import thermo_vienna as m
+        from . import vienna as m
     else:
-        from . import thermo_nupack as m
+        from . import nupack as m
     return m
 
 
@@ -275,7 +275,7 @@ class Simulator:
             raise UsageError(f"feature length must be positive, got {feature_length}")
         if self.backend == "nupack" and (self.dangles != 2 or not self.gt_pairs):
             raise UsageError("dangles and gt_pairs apply to the vienna backend only")
-        from .thermo_vienna import LOOP_MODES
+        from .vienna import LOOP_MODES
 
         if self.loop_enthalpies not in LOOP_MODES:
             raise UsageError(f"unknown loop enthalpy treatment {loop_enthalpies!r}",
@@ -303,7 +303,7 @@ class Simulator:
             "query_strand": "revcomp(query + primer[:toehold])",
         }
         if self.backend == "vienna":
-            from . import thermo_vienna
+            from . import vienna as thermo_vienna
 
             d.update(backend_version=thermo_vienna.version(), parameters="dna_mathews2004",
                      duplex_init_kcal=(list(self.duplex_init) if self.duplex_init is not None
@@ -313,7 +313,7 @@ class Simulator:
                      dangles=self.dangles, gt_pairs=self.gt_pairs,
                      loop_enthalpies=self.loop_enthalpies)
         else:
-            from . import thermo_nupack
+            from . import nupack as thermo_nupack
 
             d.update(backend_version=thermo_nupack.version(), parameters="dna04",
                      ensemble="stacking")
@@ -522,9 +522,9 @@ class Simulator:
 
         The probe-target duplex's free energy of formation at the simulator's temperature, so
         that ``K = exp(-dG / RT)`` in L/mol; ``inf`` where no duplex can form. Unlike the yield
-        it keeps ordering pairs that all bind at 1 nM (see :mod:`primo.simulation.thermo`).
+        it keeps ordering pairs that all bind at 1 nM (see :mod:`primo.thermo.ramp`).
         """
-        from ..simulation.thermo import binding_energies
+        from .ramp import binding_energies
 
         g = self.free_energies(targets, queries, mapper=mapper, chunksize=chunksize,
                                progress=progress, checked=checked)

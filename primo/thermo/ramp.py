@@ -2,7 +2,7 @@
 
 For a target strand ``A`` (feature region + RP) and a probe strand ``B`` (reverse complement of the
 query + toehold), the simulator gives ensemble free energies ``G_A, G_B, G_AA, G_BB, G_AB``
-(kcal/mol, 1 M standard state; :class:`primo.predictor.simulator.Simulator`). The *binding* free
+(kcal/mol, 1 M standard state; :class:`primo.thermo.simulator.Simulator`). The *binding* free
 energies are the differences
 
     dG_AB = G_AB - G_A - G_B      (the probe with the target)
@@ -33,7 +33,7 @@ import dataclasses
 
 import numpy as np
 
-from ..predictor.equilibrium import GAS_CONSTANT
+from .equilibrium import GAS_CONSTANT
 
 __all__ = ["Thermo", "binding_energies", "fit_line", "pair_thermodynamics", "node_temperatures",
            "KELVIN"]

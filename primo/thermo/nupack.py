@@ -16,7 +16,7 @@ Standard state
 --------------
 NUPACK computes test-tube equilibria in mole fractions, and therefore uses the association penalty
 ``dG_assoc = dG_assoc(1 M) - RT ln rho_H2O(T)`` (NUPACK 4 paper, supplementary S1.1). primo's
-equilibrium solver (:mod:`primo.predictor.equilibrium`) works in mol/L, so each two-strand free
+equilibrium solver (:mod:`primo.thermo.equilibrium`) works in mol/L, so each two-strand free
 energy is converted back to the 1 M standard state, ``G(1 M) = G(NUPACK) + RT ln rho_H2O(T)``, with
 the water molarity formula NUPACK uses (Tanaka et al. 2001). The equilibrium concentrations are
 then exactly NUPACK's: ``x_AB = K_x x_A x_B`` with ``x = c / rho`` and ``K_x = rho K_1M`` is the
