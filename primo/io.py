@@ -98,6 +98,31 @@ def provenance(**extra) -> dict:
     return d
 
 
+def _file_target(path) -> Path:
+    """Check the file ``path`` against the command's output rules (if any) and return where it is
+    written: ``path`` itself, or the file a symbolic link points to."""
+    path = Path(path)
+    pol = _POLICY.get()
+    if pol is not None and not _being_built(path, pol):
+        check_output_file(path, overwrite=pol.overwrite, inputs=pol.inputs)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    return path
+
+
+# directories this process is writing (atomic_dir's temporary directory, building_dir,
+# claim_output_dir): files written inside them are the directory's, checked with it
+_BUILDING: set = set()
+
+
+def _being_built(path: Path, pol) -> bool:
+    rp = _resolve(path)
+    dirs = set(_BUILDING)
+    if pol.output is not None and not pol.file:
+        dirs.add(pol.output)
+    return any(d in rp.parents for d in dirs)
+
+
 def _cannot_write(path, e: OSError):
     """A one-line error about ``path`` (the output the user named), not primo's temporary name."""
     return UsageError(f"cannot write {path}: {e.strerror or e}",
@@ -108,9 +133,13 @@ def _cannot_write(path, e: OSError):
 def atomic_file(path, suffix: str = ""):
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
 
-    On an exception the temporary file is removed and ``path`` is untouched.
+    On an exception the temporary file is removed and ``path`` is untouched. While a command's
+    :func:`output_policy` is in force, every file written this way outside a directory the command
+    is building (its main output and every side file) passes :func:`check_output_file` with the
+    command's ``--overwrite`` and inputs. A symbolic link is written where it points (the link
+    stays).
     """
-    path = Path(path)
+    path = _file_target(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
         raise UsageError(f"cannot write {path}: directory {parent} does not exist")
@@ -145,6 +174,7 @@ class _Policy:
     output: Path | None     # resolved
     overwrite: bool
     inputs: tuple           # ((as given, resolved), ...)
+    file: bool = False      # the output is a file (else a directory)
 
 
 _POLICY: contextvars.ContextVar = contextvars.ContextVar("primo_output_policy", default=None)
@@ -185,7 +215,8 @@ def output_policy(command: str, output=None, *, overwrite: bool = False, inputs=
             check_output_file(output, overwrite=overwrite, inputs=ins, sidecars=sidecars)
         else:
             check_output_dir(output, command, overwrite=overwrite, inputs=ins)
-    pol = _Policy(command, None if output is None else _resolve(output), bool(overwrite), ins)
+    pol = _Policy(command, None if output is None else _resolve(output), bool(overwrite), ins,
+                  bool(file))
     token = _POLICY.set(pol)
     try:
         yield pol
@@ -254,6 +285,8 @@ def write_marker(directory, command: str | None, *, files: bool = True) -> None:
 
 
 def _check_not_input(path: Path, rp: Path, inputs, what: str) -> None:
+    """Refuse an output that is an input, holds one, or (a directory; a file that exists) lies
+    inside an input directory: writing it would change what the command reads."""
     for given, ri in inputs:
         if ri == rp:
             raise UsageError(f"{what} {path} is the input {given} of this command",
@@ -261,9 +294,10 @@ def _check_not_input(path: Path, rp: Path, inputs, what: str) -> None:
         if rp in ri.parents:
             raise UsageError(f"{what} {path} holds the input {given} of this command",
                              hint="choose a new output directory")
-        if ri in rp.parents and what == "output directory":
+        if ri in rp.parents and (what == "output directory" or os.path.lexists(path)):
+            kind = "directory" if what == "output directory" else "file"
             raise UsageError(f"{what} {path} is inside the input {given} of this command",
-                             hint="choose a new output directory outside it")
+                             hint=f"choose a new output {kind} outside it")
 
 
 def check_output_dir(path, command: str | None = None, *, overwrite: bool | None = None,
@@ -307,12 +341,18 @@ def check_output_dir(path, command: str | None = None, *, overwrite: bool | None
         raise UsageError(f"output directory {path} holds the output of `primo {mcmd}`",
                          hint=f"choose a new directory; --overwrite replaces only an earlier "
                               f"output of {which}")
-    if marker.get("files") is not None:
-        foreign = sorted(set(_list_files(path)) - set(marker["files"]))
-        if foreign:
-            raise UsageError(f"output directory {path} holds files primo did not write "
-                             f"({_names(foreign)}) beside an earlier output of `primo {mcmd}`",
-                             hint="choose a new directory, or move those files away first")
+    listed = marker.get("files")
+    if not (isinstance(listed, list) and all(isinstance(f, str) for f in listed)):
+        # written in place and never finished (or tampered with): which files are primo's is
+        # unknown, so none may be deleted
+        raise UsageError(f"output directory {path} holds an unfinished output of `primo {mcmd}` "
+                         f"whose marker {OUTPUT_MARKER} does not list its files",
+                         hint="choose a new directory, or delete that one yourself")
+    foreign = sorted(set(_list_files(path)) - set(listed))
+    if foreign:
+        raise UsageError(f"output directory {path} holds files primo did not write "
+                         f"({_names(foreign)}) beside an earlier output of `primo {mcmd}`",
+                         hint="choose a new directory, or move those files away first")
     if overwrite is False:
         raise UsageError(f"output directory {path} exists and holds files (an earlier output of "
                          f"`primo {mcmd}`)",
@@ -329,9 +369,10 @@ def check_output_file(path, *, overwrite: bool | None = None, inputs=(), sidecar
         _check_not_input(p, _resolve(p), ins, "output")
         if p.is_dir():
             raise UsageError(f"output {p} is a directory", hint="give a file name")
-    if overwrite is False and path.exists():
-        raise UsageError(f"output {path} exists",
-                         hint="choose a new name, or pass --overwrite to replace it")
+        if overwrite is False and os.path.lexists(p):
+            beside = "" if p == path else f" (written beside {path})"
+            raise UsageError(f"output {p} exists{beside}",
+                             hint="choose a new name, or pass --overwrite to replace it")
 
 
 def _replace_dir(path: Path, new: Path) -> None:
@@ -362,6 +403,8 @@ def atomic_dir(path, *, command: str | None = None, overwrite: bool | None = Non
     path = Path(path)
     command, overwrite, inputs = _rules(path, command, overwrite, inputs)
     check_output_dir(path, command, overwrite=overwrite, inputs=inputs)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))   # written where the link points; the link stays
     parent = path.parent if str(path.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -369,6 +412,8 @@ def atomic_dir(path, *, command: str | None = None, overwrite: bool | None = Non
     except OSError as e:
         raise _cannot_write(path, e) from None
     _default_mode(tmp, directory=True)
+    rtmp = _resolve(tmp)
+    _BUILDING.add(rtmp)
     try:
         yield tmp
         write_marker(tmp, command)
@@ -381,6 +426,8 @@ def atomic_dir(path, *, command: str | None = None, overwrite: bool | None = Non
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _BUILDING.discard(rtmp)
 
 
 @contextlib.contextmanager
@@ -411,6 +458,8 @@ def building_dir(path, *, command: str | None = None, overwrite: bool | None = N
         path.mkdir(exist_ok=True)
     except OSError as e:
         raise _cannot_write(path, e) from None
+    rpath = _resolve(path)
+    _BUILDING.add(rpath)
     try:
         yield path
         write_marker(path, command)
@@ -422,6 +471,7 @@ def building_dir(path, *, command: str | None = None, overwrite: bool | None = N
             path.mkdir(exist_ok=True)
         raise
     finally:
+        _BUILDING.discard(rpath)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -444,6 +494,7 @@ def claim_output_dir(path, *, command: str | None = None, overwrite: bool | None
     except OSError as e:
         raise _cannot_write(path, e) from None
     write_marker(path, command, files=False)
+    _BUILDING.add(_resolve(path))   # its files are written in place by this process
     return path
 
 

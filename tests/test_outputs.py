@@ -234,8 +234,9 @@ def test_marker_lists_files_and_library_replaces_only_marked_dirs(tmp_path):
 def test_claim_output_dir_keeps_foreign_and_replaces_own(tmp_path):
     d = tmp_path / "M"
     claim_output_dir(d, command="train")
-    assert read_marker(d)["files"] is None   # being written in place: any file is primo's
+    assert read_marker(d)["files"] is None   # being written in place: not yet listed
     (d / "w.bin").write_text("1")
+    write_marker(d, "train")   # finished: its files listed
     claim_output_dir(d, command="train", overwrite=True)
     assert [p.name for p in d.iterdir()] == [OUTPUT_MARKER]
     os.remove(d / OUTPUT_MARKER)
@@ -360,3 +361,152 @@ def test_extract_never_writes_over_an_input_image(run_cli, tmp_path):
     res, _, err = run_cli(["extract", img, "-m", "fashion-embed", "-o", img, "--overwrite"])
     assert res.exit_code == 2 and "is the input" in _one_error_line(err, "extract")
     assert img.read_bytes() == before
+
+
+# ---- issue 30: files inside inputs, side files, unlisted markers, links -------------------------
+
+def _pool_dir(run_cli, tmp_path):
+    pool = tmp_path / "pool"
+    assert run_cli(["pool", "build", PAIRS, "-o", pool])[0].exit_code == 0
+    return pool
+
+
+def test_a_file_output_inside_an_input_directory_is_refused(run_cli, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "card.json").write_text('{"mine": 1}')
+    q = tmp_path / "q.h5"
+    q.write_bytes(b"x")
+    res, _, err = run_cli(["query", "-m", model, "-f", q, "-o", model / "card.json",
+                           "--overwrite"])
+    assert res.exit_code == 2 and isinstance(res.error, UsageError)
+    assert f"is inside the input {model}" in _one_error_line(err, "query")
+    assert (model / "card.json").read_text() == '{"mine": 1}'
+    assert sorted(p.name for p in model.iterdir()) == ["card.json"]
+
+    pool = _pool_dir(run_cli, tmp_path)
+    before = (pool / "manifest.json").read_bytes()
+    for extra in ([], ["--overwrite"]):
+        res, _, err = run_cli(["pool", "check", pool, "--flags", pool / "manifest.json", *extra])
+        assert res.exit_code == 2, err
+        assert f"is inside the input {pool}" in _one_error_line(err, "pool check")
+        assert (pool / "manifest.json").read_bytes() == before
+
+
+def test_pool_check_flags_needs_overwrite_and_writes_through_a_link(run_cli, tmp_path):
+    pool = _pool_dir(run_cli, tmp_path)
+    flags = tmp_path / "flags.csv"
+    flags.write_text("mine")
+    res, _, err = run_cli(["pool", "check", pool, "--flags", flags])
+    assert res.exit_code == 2 and "pass --overwrite" in _one_error_line(err, "pool check")
+    assert flags.read_text() == "mine"
+    link = tmp_path / "link.csv"
+    link.symlink_to(flags)
+    res, _, err = run_cli(["pool", "check", pool, "--flags", link])
+    assert res.exit_code == 2 and f"output {link} exists" in err and flags.read_text() == "mine"
+    res, _, err = run_cli(["pool", "check", pool, "--flags", link, "--overwrite"])
+    assert res.exit_code == 0, err
+    assert link.is_symlink() and flags.read_text().startswith("index,ImageID")
+    # a link into the pool is the pool's file
+    bad = tmp_path / "bad.csv"
+    bad.symlink_to(pool / "manifest.json")
+    before = (pool / "manifest.json").read_bytes()
+    res, _, err = run_cli(["pool", "check", pool, "--flags", bad, "--overwrite"])
+    assert res.exit_code == 2 and "inside the input" in err
+    assert bad.is_symlink() and (pool / "manifest.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("side", ["probes_idt_order.csv", "probes_manifest.json"])
+def test_query_side_files_need_overwrite(run_cli, tmp_path, side):
+    (tmp_path / side).write_text("mine")
+    q = tmp_path / "q.h5"
+    q.write_bytes(b"x")
+    res, _, err = run_cli(["query", "-m", tmp_path / "model", "-f", q,
+                           "-o", tmp_path / "probes.csv"])
+    assert res.exit_code == 2
+    line = _one_error_line(err, "query")
+    assert f"output {tmp_path / side} exists (written beside" in line and "--overwrite" in line
+    assert (tmp_path / side).read_text() == "mine"
+    assert not (tmp_path / "probes.csv").exists()
+
+
+def test_yields_side_file_needs_overwrite(run_cli, tmp_path):
+    side = tmp_path / "y.csv.json"
+    side.write_text("mine")
+    res, _, err = run_cli(["yields", DATA / "yields" / "pairs.csv", "-o", tmp_path / "y.csv",
+                           "-j", "1"])
+    assert res.exit_code == 2 and f"output {side} exists" in _one_error_line(err, "yields")
+    assert side.read_text() == "mine" and not (tmp_path / "y.csv").exists()
+
+
+def test_every_file_written_under_a_command_policy_is_checked(tmp_path):
+    """A side file a command did not declare passes the same rules (primo.io.atomic_file)."""
+    from primo.io import atomic_file, output_policy, write_json
+
+    mine = tmp_path / "notes.json"
+    mine.write_text("mine")
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "data.csv").write_text("x")
+    with output_policy("x", tmp_path / "out.csv", file=True, inputs=[inp]):
+        with pytest.raises(UsageError, match="pass --overwrite"):
+            write_json(mine, {})
+        with pytest.raises(UsageError, match="inside the input"):
+            with atomic_file(inp / "data.csv"):
+                pass
+        write_json(tmp_path / "new.json", {"a": 1})   # a new file is fine
+    assert mine.read_text() == "mine" and (inp / "data.csv").read_text() == "x"
+    with output_policy("x", tmp_path / "out.csv", file=True, overwrite=True, inputs=[inp]):
+        write_json(mine, {})
+        with pytest.raises(UsageError, match="inside the input"):
+            write_json(inp / "data.csv", {})
+    assert mine.read_text().strip() == "{}"
+    # inside a directory being built, files are the directory's
+    with output_policy("x", tmp_path / "d", inputs=[inp]):
+        with atomic_dir(tmp_path / "d") as t:
+            (t / "a.json").write_text("1")
+            write_json(t / "a.json", {})
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "d", "in", "new.json", "notes.json"]
+
+
+@pytest.mark.parametrize("files", [None, "a.txt", [1, 2], {"a": 1}])
+def test_a_marker_that_lists_no_files_protects_the_directory(tmp_path, files):
+    d = tmp_path / "M"
+    d.mkdir()
+    (d / "thesis.txt").write_text("years of work")
+    (d / OUTPUT_MARKER).write_text(json.dumps({"format": "primo-output", "format_version": 1,
+                                               "command": "train", "files": files}))
+    with pytest.raises(UsageError, match="does not list its files"):
+        check_output_dir(d, "train", overwrite=True)
+    with pytest.raises(UsageError, match="does not list its files"):
+        claim_output_dir(d, command="train", overwrite=True)
+    with pytest.raises(UsageError, match="does not list its files"):
+        with atomic_dir(d, command="train", overwrite=True):
+            pass
+    assert (d / "thesis.txt").read_text() == "years of work"
+
+
+def test_overwrite_through_a_link_replaces_the_target_and_keeps_the_link(run_cli, tmp_path):
+    """``-o link --overwrite``, link -> an earlier output: the output is replaced where the link
+    points (DEVELOPING.md, "Outputs"); the link stays; a link to anything else is refused."""
+    real = tmp_path / "runs" / "p1"
+    real.parent.mkdir()
+    assert run_cli(["pool", "build", PAIRS, "-o", real])[0].exit_code == 0
+    link = tmp_path / "latest"
+    link.symlink_to(real, target_is_directory=True)
+    res, _, err = run_cli(["pool", "build", PAIRS, "-o", link])
+    assert res.exit_code == 2 and "pass --overwrite" in err
+    old = read_marker(real)["provenance"]["command"]
+    res, _, err = run_cli(["pool", "build", PAIRS, "-o", link, "--overwrite",
+                           "--name-prefix", "second"])
+    assert res.exit_code == 0, err
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert "second" in read_marker(real)["provenance"]["command"] != old
+    assert sorted(p.name for p in real.parent.iterdir()) == ["p1"]   # nothing left beside it
+    foreign = _foreign_dir(tmp_path)
+    link2 = tmp_path / "l2"
+    link2.symlink_to(foreign, target_is_directory=True)
+    res, _, err = run_cli(["pool", "build", PAIRS, "-o", link2, "--overwrite"])
+    assert res.exit_code == 2 and "primo did not write" in err
+    assert (foreign / "thesis.txt").exists() and link2.is_symlink()

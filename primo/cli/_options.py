@@ -153,12 +153,13 @@ def overwrite_option(command: str, *, output: str = "output", inputs=(), file: b
 
             overwrite = kwargs["overwrite"] if pass_overwrite else kwargs.pop("overwrite")
             out = kwargs.get(output)
-            if unless and kwargs.get(unless):
-                out = None
+            # continuing an existing output (--resume): the command checks it itself; files
+            # written inside it are its own
+            checked = check and not (unless and kwargs.get(unless))
             ins = [kwargs.get(name) for name in inputs]
             side = sidecars(out) if (sidecars and out is not None) else ()
             with output_policy(command, out, overwrite=overwrite, inputs=ins, file=file,
-                               sidecars=side, check=check):
+                               sidecars=side, check=checked):
                 return f(*args, **kwargs)
 
         return click.option("--overwrite", is_flag=True, help=help_)(wrapper)

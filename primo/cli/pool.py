@@ -86,6 +86,8 @@ def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, featu
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @chunk_rows_option(50_000, "Oligos (pool rows)")
 @parallel_options
+@overwrite_option("pool check", output="flags_out", file=True, inputs=("pool",),
+                  help="Replace an existing --flags file (never a file of the pool it checks).")
 @debug_option
 def check(pool, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size, flags_out, as_json,
           chunksize, processes, scheduler):
@@ -98,10 +100,6 @@ def check(pool, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size, fl
     from ..oligos.qc import QCConfig
     from ._options import mapper_from_options
 
-    if flags_out:
-        from ..io import check_output_file
-
-        check_output_file(flags_out, inputs=[pool])   # never over the pool it checks
     p = read_pool(pool, allow_duplicates=True)
     base = QCConfig.from_dict((p.manifest.get("qc") or {}).get("config"))
     config = qc_config(base, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
