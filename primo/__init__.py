@@ -25,6 +25,11 @@ import importlib
 
 __version__ = "0.1.0"
 
+# TensorFlow's C++ start-up lines (oneDNN, absl) silenced wherever it is first imported
+from . import _tensorflow  # noqa: E402
+
+_tensorflow.install()
+
 # name -> module that defines it; loaded on first use (module __getattr__, PEP 562)
 _LAZY = {
     **{name: "primo.api" for name in (

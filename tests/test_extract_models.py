@@ -247,6 +247,32 @@ def test_hub_handle_not_cached_fails_at_once_in_one_line(run_cli, few, tmp_path,
     assert "tar -xzf" in err and not out.exists()
 
 
+def test_hub_archives_unpack_safely_without_tensorflow_hub(run_cli, few, tmp_path, hub_module):
+    """primo reads TF-Hub modules with TensorFlow alone (tensorflow-hub would pull in tf-keras and
+    a second TensorFlow wheel); an archive with an entry outside its folder is refused."""
+    import io
+    import sys
+
+    module, _ = hub_module
+    archive = tmp_path / "module.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(module, arcname="m")
+    ids, X, meta = _hub_run(run_cli, few, tmp_path / "a.h5", archive)
+    assert X.shape == (3, 6) and "tensorflow_hub" not in sys.modules
+    descriptor = hashlib.sha1(str(archive.resolve()).encode()).hexdigest() + ".descriptor.txt"
+    assert (tmp_path / "tfhub" / descriptor).read_text().startswith(f"Module: {archive.resolve()}\n")
+
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        info = tarfile.TarInfo("../outside.txt")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"hi"))
+    res, _, err = run_cli(["extract", few, "-o", tmp_path / "e.h5", "--model", f"hub:{evil}"])
+    assert res.exit_code == 1 and err.count("\n") == 1 and "unsafe entry '../outside.txt'" in err
+    assert not (tmp_path / "outside.txt").exists() and not (tmp_path / "tfhub" / "outside.txt").exists()
+    assert not list((tmp_path / "tfhub").glob("*.tmp"))  # the partial folder is gone
+
+
 # --------------------------------------------------------------------------- identity checks
 def test_extractor_mismatch():
     a = {"extractor": "resnet50", "weights_sha256": "a" * 64, "preprocessing": "p"}

@@ -51,18 +51,12 @@ _TF_QUIET_IMPORT = True
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with stderr (file descriptor 2) silenced, so that its C++ start-up log
-    lines (oneDNN, CPU features, absl) do not bury primo's own messages."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return
-    from ..progress import silenced_stderr
+    """Import TensorFlow with its C++ start-up log lines (oneDNN, CPU features, absl) silenced
+    (:mod:`primo._tensorflow`, the one place the library uses too); not installed or broken:
+    the command itself reports it."""
+    from .._tensorflow import import_tensorflow
 
-    with silenced_stderr():
-        try:
-            import tensorflow  # noqa: F401
-        except Exception:  # not installed or broken: the command itself reports it
-            pass
+    import_tensorflow()
 
 
 class LazyGroup(click.Group):

@@ -19,13 +19,16 @@ are present):
     instead. ``weights="none"`` builds the network with random weights: for tests and timing
     only, the features mean nothing. The weights file's sha256 goes into the metadata.
 ``hub:HANDLE``
-    A TF-Hub image *feature-vector* module (TF2 SavedModel), resolved through ``tensorflow_hub``:
-    a local folder (e.g. a SavedModel written by ``keras.Model.export``), a compressed module
-    (``.tar.gz``, unpacked into the TF-Hub cache), or a ``https://`` handle (tfhub.dev or Kaggle
-    Models) found in the TF-Hub cache (``$TFHUB_CACHE_DIR``, default ``<tmp>/tfhub_modules``,
-    one folder per handle named by the sha1 of the handle). A handle that is not in the cache is
-    an error saying where to put the module; ``PRIMO_HUB_DOWNLOAD=1`` lets ``tensorflow_hub``
-    download it instead. The module is called on float32 RGB batches (N, H, W, 3) and must return
+    A TF-Hub image *feature-vector* module (TF2 SavedModel), loaded with
+    ``tf.saved_model.load`` (the ``tensorflow-hub`` package is not needed: it would pull in
+    ``tf-keras`` and with it a second TensorFlow wheel): a local folder (e.g. a SavedModel written
+    by ``keras.Model.export``), a compressed module (``.tar.gz``, unpacked into the TF-Hub cache),
+    or a ``https://`` handle (tfhub.dev or Kaggle Models) found in the TF-Hub cache
+    (``$TFHUB_CACHE_DIR``, default ``<tmp>/tfhub_modules``, one folder per handle named by the
+    sha1 of the handle, the layout ``tensorflow_hub`` uses, so its downloads are found too). A
+    handle that is not in the cache is an error saying where to put the module;
+    ``PRIMO_HUB_DOWNLOAD=1`` lets primo download it instead (the handle's compressed form,
+    ``?tf-hub-format=compressed``). The module is called on float32 RGB batches (N, H, W, 3) and must return
     (N, D). Input size: the module's signature when it fixes H and W, otherwise 224 (or
     ``input_size``). Value range: TF-Hub's image convention is RGB scaled to **[0, 1]**
     (``input_range="0-1"``, the default); modules exported with their own normalisation can take
@@ -413,23 +416,64 @@ def _cached(module_dir: Path) -> bool:
     return module_dir.is_dir() and any(module_dir.iterdir())
 
 
-def _import_hub():
-    _import_keras()
+def _unpack_module(fileobj, key: str, what) -> Path:
+    """Unpack a compressed module (a tar stream) into the TF-Hub cache folder of ``key``, as
+    ``tensorflow_hub`` does: into a temporary folder beside it, renamed when complete, with a
+    ``<folder>.descriptor.txt`` naming the handle. An existing non-empty folder is kept; an
+    archive holding one folder (the module's) gives that folder."""
+    import shutil
+    import socket
+    import tarfile
+    import tempfile
+    import time
+
+    module_dir = hub_module_dir(key)
+    if _cached(module_dir):
+        return module_dir
+    module_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=module_dir.name + ".", suffix=".tmp", dir=module_dir.parent))
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     try:
-        import tensorflow_hub as hub
-    except ImportError as e:
-        raise MissingDependencyError(f"TF-Hub handles need the tensorflow-hub package ({e})",
-                                     hint="pip install 'primo[ml]' (tensorflow-hub and tf-keras)") from None
-    return hub
+        with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+            for member in tar:
+                name = os.path.normpath(member.name)
+                if name.startswith(("/", "..")) or member.issym() or member.islnk():
+                    raise DataError(f"the compressed module holds an unsafe entry {member.name!r}",
+                                    path=what, hint="give a .tar.gz of a SavedModel folder")
+                if member.isdir() or member.isfile():
+                    tar.extract(member, tmp, set_attrs=False, **safe)
+        if not _cached(tmp):
+            raise DataError("the compressed module is empty", path=what,
+                            hint="give a .tar.gz of a SavedModel folder")
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the module from other users of the cache
+        top = list(tmp.iterdir())
+        src = tmp
+        if len(top) == 1 and top[0].is_dir() and not top[0].name.startswith("saved_model"):
+            src = top[0]  # an archive of the module's folder (tar -czf m.tgz module/)
+        try:
+            os.rename(src, module_dir)
+        except OSError:  # another process unpacked it first
+            if not _cached(module_dir):
+                raise
+        with open(str(module_dir) + ".descriptor.txt", "w", encoding="utf-8") as fh:
+            fh.write(f"Module: {key}\nDownload Time: {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+                     f"Downloader Hostname: {socket.gethostname()} (PID:{os.getpid()})\n")
+    except (tarfile.TarError, EOFError, OSError) as e:
+        msg = " ".join(str(e).split())[:200]
+        raise DataError(f"cannot unpack the compressed module ({type(e).__name__}: {msg})",
+                        path=what, hint="give a .tar.gz of a SavedModel folder") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return module_dir
 
 
 def resolve_hub_handle(handle: str) -> Path:
-    """A ``hub:`` handle -> the local module folder, through ``tensorflow_hub``'s resolvers.
+    """A ``hub:`` handle -> the local module folder (the TF-Hub cache layout of ``tensorflow_hub``).
 
     A folder is used as it is. A ``.tar.gz`` module is unpacked into the TF-Hub cache (once). A
     URL is looked up in the TF-Hub cache; one that is not there is an error naming the folder to
-    put it in, unless ``PRIMO_HUB_DOWNLOAD=1`` lets ``tensorflow_hub`` download it (then a failed
-    download is an error too; the network is given 60 s to answer).
+    put it in, unless ``PRIMO_HUB_DOWNLOAD=1`` lets primo download its compressed form (then a
+    failed download is an error too; the network is given 60 s to answer).
     """
     handle = str(handle)
     if _is_url(handle):
@@ -444,48 +488,28 @@ def resolve_hub_handle(handle: str) -> Path:
             if not allowed:
                 raise MissingDependencyError(
                     f"TF-Hub module {handle} is not in the TF-Hub cache {hub_cache_dir()}: {where}",
-                    hint=f"{HUB_DOWNLOAD_ENV}=1 lets tensorflow_hub download it from this machine")
-            hub = _import_hub()
-            import socket
+                    hint=f"{HUB_DOWNLOAD_ENV}=1 lets primo download it from this machine")
+            import urllib.request
 
-            old = socket.getdefaulttimeout()
-            socket.setdefaulttimeout(60)
             try:
-                path = hub.resolve(handle)
-            except Exception as e:  # URLError, HTTPError, tf.errors..., with long texts
+                with urllib.request.urlopen(f"{handle}{sep}tf-hub-format=compressed",
+                                            timeout=60) as response:
+                    return _unpack_module(response, handle, handle)
+            except Exception as e:  # URLError, HTTPError, DataError, with long texts
                 msg = " ".join(str(e).split())[:160]
                 raise MissingDependencyError(
                     f"cannot download TF-Hub module {handle} ({type(e).__name__}: {msg}): {where}") from None
-            finally:
-                socket.setdefaulttimeout(old)
-            return Path(path)
-        if os.environ.get("TFHUB_MODEL_LOAD_FORMAT", "").upper() == "UNCOMPRESSED":
-            return module_dir  # tensorflow_hub would read it from the network, not the cache
-        return Path(_import_hub().resolve(handle))
+        return module_dir
     path = Path(handle).expanduser()
     if not path.exists():
         raise UsageError(f"module {path} does not exist",
                          hint="give the folder of an unpacked TF-Hub / SavedModel module, a .tar.gz "
                               "module or a https:// TF-Hub handle")
     if path.is_file() and _is_archive(path):
-        hub = _import_hub()
-        from tensorflow_hub import compressed_module_resolver
-
-        key = str(path.resolve())
-        try:
-            # tensorflow_hub's resolver for compressed modules (gs:// in its registry; any path works)
-            out = compressed_module_resolver.GcsCompressedFileResolver()(key)
-        except Exception as e:
-            msg = " ".join(str(e).split())[:200]
-            raise DataError(f"cannot unpack the compressed module ({type(e).__name__}: {msg})",
-                            path=path, hint="give a .tar.gz of a SavedModel folder") from None
-        del hub
-        return Path(out)
-    try:
-        hub = _import_hub()
-    except MissingDependencyError:
-        return path  # a local folder loads with TensorFlow alone
-    return Path(hub.resolve(str(path)))
+        # unpacked into the cache folder of its absolute path (as tensorflow_hub does)
+        with open(path, "rb") as fh:
+            return _unpack_module(fh, str(path.resolve()), path)
+    return path
 
 
 def _tree_sha256(folder: Path) -> str:
@@ -531,12 +555,7 @@ class HubExtractor(Extractor):
         import tensorflow as tf
 
         try:
-            try:
-                import tensorflow_hub as hub
-            except ImportError:
-                obj = tf.saved_model.load(str(path))
-            else:
-                obj = hub.load(str(path))
+            obj = tf.saved_model.load(str(path))
         except Exception as e:
             msg = " ".join(str(e).split())[:200]
             raise DataError(f"cannot load the SavedModel ({type(e).__name__}: {msg})", path=path,
@@ -748,7 +767,7 @@ def get_extractor(spec: str = "vgg16", weights=None, *, input_size: int | None =
 
 
 def _hub_cached_handles() -> list:
-    """(handle, folder) of the modules tensorflow_hub downloaded into the cache (its descriptors)."""
+    """(handle, folder) of the modules in the TF-Hub cache (their descriptor files)."""
     out = []
     cache = hub_cache_dir()
     if not cache.is_dir():
