@@ -416,7 +416,8 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
         ImageID -> label of documents and queries, for mAP@k.
     **config
         Fields of :class:`primo.workflows.experiment.ExperimentConfig` (``refine``, ``sample``,
-        ``k``, ``seed``, ``reads``, ``capture``, ...).
+        ``k``, ``seed``, ``reads``, ``capture``, ``probe_nm`` (nM, or ``"auto"``: the probe
+        sized to the database, :func:`primo.simulation.capture.auto_probe_nm`), ...).
 
     Returns
     -------

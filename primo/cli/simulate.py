@@ -20,6 +20,26 @@ from ._options import (chunk_rows_option, database_features_option, debug_option
 __all__ = ["cli"]
 
 
+class _ProbeNM(click.ParamType):
+    """A probe concentration in nM (> 0), or ``auto`` (sized to the database: see
+    :func:`primo.simulation.capture.auto_probe_nm`)."""
+
+    name = "NM|auto"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a concentration in nM nor 'auto'", param, ctx)
+        if not (math.isfinite(v) and v > 0):
+            self.fail(f"{value!r} is not a positive concentration in nM", param, ctx)
+        return v
+
+
 @click.command("simulate")
 @model_dir_option
 @database_features_option()
@@ -77,8 +97,12 @@ __all__ = ["cli"]
                    "duplexes that cannot dissociate within a step keep it), equilibrium "
                    "(competition at the final temperature), independent (each document alone "
                    "with the probe at 1 nM: the paper's training proxy).")
-@click.option("--probe-nm", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
-              help="Probe concentration in the hybridization (nM).")
+@click.option("--probe-nm", type=_ProbeNM(), default="0.5", show_default=True,
+              help="Probe concentration in the hybridization (nM; 0.5: the paper's), or auto: "
+                   "sized to the database as a lab orders it, with room for the strands of "
+                   "2 x k documents (probe = 2 k x --pool-nm / documents; 15.8 nM for 1,900 "
+                   "documents, 0.5 nM at 60,000). The paper's 0.5 nM holds only ~6 of 1,900 "
+                   "documents' strands.")
 @click.option("--pool-nm", type=click.FloatRange(min=0, min_open=True), default=150.0, show_default=True,
               help="Exposed feature regions of the whole pool (nM), shared by all documents.")
 @click.option("--na-molar", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
@@ -122,7 +146,8 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
     protocol = None
     if capture != "independent" or decoys:
         # checked before anything is loaded: a bad protocol is a usage error
-        protocol = Protocol(probe_nm=probe_nm, pool_nm=pool_nm, na_molar=na_molar,
+        protocol = Protocol(probe_nm=Protocol.probe_nm if probe_nm == "auto" else probe_nm,
+                            pool_nm=pool_nm, na_molar=na_molar,
                             anneal_from=anneal_from,
                             anneal_to=anneal_from if anneal_to is None else anneal_to,
                             minutes_per_degree=minutes_per_degree, decoys=decoys,
@@ -156,7 +181,8 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
     config = ExperimentConfig(refine=refine, sample=sample, neighbours=neighbours, k=k,
                               chunksize=chunksize, seed=seed, reads=write_reads,
                               input_reads_per_document=input_reads, capture=capture,
-                              protocol=protocol, gallery=gallery, images=images_dir)
+                              protocol=protocol, probe_nm=probe_nm, gallery=gallery,
+                              images=images_dir)
     lab = None
     if labels:
         from ..evaluation.recall import read_labels

@@ -71,6 +71,11 @@ class ExperimentConfig:
     #: the hybridization protocol (:class:`primo.simulation.capture.Protocol`); None: the
     #: paper's, ending at the model card's temperature
     protocol: object = None
+    #: the probe's concentration: None keeps the protocol's (the paper's 0.5 nM), a number (nM),
+    #: or "auto": room for a fixed multiple of k documents' strands, sized to the database
+    #: (:func:`primo.simulation.capture.auto_probe_nm`); resolved once the database is loaded
+    #: and recorded in summary.json (``capture.probe``)
+    probe_nm: float | str | None = None
     #: random decoy sequences simulated to stand for the protocol's decoys
     decoy_sample: int = 1000
 
@@ -153,8 +158,12 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
     abundance = pool_abundance(n, wetlab, rng)
     protocol, simulator, conc = protocol_for(model, config, simulator or simulator_for(model),
                                              abundance)
+    from ..simulation.capture import size_probe
+
+    # the probe sized to the database (conc and the simulator do not depend on it)
+    protocol, probe_rule = size_probe(protocol, config.probe_nm, documents=n, k=config.k)
     run = _Run(model, db, config, wetlab, simulator, protocol, conc, abundance, rng, mapper,
-               progress, labels)
+               progress, labels, probe_rule=probe_rule)
     single = len(qids) == 1
     summaries, pages = {}, []   # pages: each query's results, condensed for report.html
     with atomic_dir(Path(out_dir)) as tmp:
@@ -163,7 +172,11 @@ def run_experiment(model, features, queries, out_dir, *, pool=None, query_ids=No
                 abundance, wetlab, rng, reads_per_document=config.input_reads_per_document)
             _write_table(tmp / "input_counts.csv.gz", ["ImageID", "Count"],
                          [db.image_ids, run.input_counts])
-        for j, (qid, qseq) in enumerate(zip(qids, q_seqs)):
+        from ..progress import progress as _progress
+
+        # one bar over the queries (rate and time to go); each query's own bars below it
+        for j, (qid, qseq) in enumerate(_progress(list(zip(qids, q_seqs)), desc="simulate",
+                                                  unit="query", disable=not progress or single)):
             qdir = tmp if single else tmp / _safe_name(qid)
             qdir.mkdir(exist_ok=True)
             summaries[qid], page = _simulate_query(run, j, qid, qseq, D[:, j], qdir,
@@ -200,6 +213,7 @@ class _Run:
     progress: bool
     labels: dict | None
     input_counts: np.ndarray | None = None
+    probe_rule: dict | None = None   # how the probe was sized (size_probe)
 
 
 def _read_queries(model, queries, query_ids):
@@ -307,7 +321,8 @@ def _summary(run: _Run, summaries: dict, features, pool, t0: float, t_db: float)
         "wetlab": run.wetlab.to_dict(),
         "simulator": run.simulator.to_dict(),
         "capture": {"model": config.capture,
-                    "protocol": None if run.protocol is None else run.protocol.to_dict()},
+                    "protocol": None if run.protocol is None else run.protocol.to_dict(),
+                    "probe": run.probe_rule},
         "timing": {"database_seconds": round(t_db, 2),
                    "total_seconds": round(time.time() - t0, 2)},
         "provenance": provenance(),
