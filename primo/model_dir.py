@@ -53,6 +53,9 @@ from .io import json_default
 from .constants import TEMPERATURE_C
 from .errors import DataError, UsageError
 
+#: the yield predictors a card may name (``predictor.kind``); the first is the paper's
+PREDICTORS = ("local-match", "scan")
+
 __all__ = ["PrimoModel", "load_model", "write_card", "read_card", "card_checksum", "file_sha256",
            "load_keras_file", "hybridization_temperature",
            "CARD_NAME", "ENCODER_NAME", "PREDICTOR_NAME", "FORMAT_NAME", "FORMAT_VERSION",
@@ -220,7 +223,6 @@ def read_card(path) -> dict:
         raise DataError("model card was modified after training (checksum mismatch): tampered",
                         path=card_path, hint="restore the original card.json or retrain the model")
     kind = (card.get("predictor") or {}).get("kind", "local-match")
-    from .training.trainer import PREDICTORS
 
     if kind not in PREDICTORS:
         raise DataError(f"model card names predictor {kind!r}, which primo {__version__} does not "

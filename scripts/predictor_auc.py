@@ -93,17 +93,17 @@ def simulate_pairs(args, work: Path):
 def fit_and_score(name, build, d, args):
     """Fit a fresh predictor as primo train's predictor phase does; scores on the test sets."""
     from primo.predictor.model import predictor_outputs
-    from primo.training.trainer import TrainSettings, _Models
+    from primo.training.trainer import TrainSettings, Models
 
     import tensorflow as tf
 
     kind, kw = build
     s = TrainSettings(hidden=8, predictor=kind, seed=args.seed, predictor_lr=args.lr, **kw)
-    m = _Models(s, 4, None, 1.0, args.seed)
+    m = Models(s, 4, None, 1.0, args.seed)
     if kind == "scan" and args.loops is not None:
         from primo.predictor.model import build_scan_predictor
 
-        m = _Models(s, 4, None, 1.0, args.seed, predictor=build_scan_predictor(loops=args.loops))
+        m = Models(s, 4, None, 1.0, args.seed, predictor=build_scan_predictor(loops=args.loops))
     rng = np.random.default_rng(args.seed)
     energies = d["train_e"] if s.uses_energies else None
     t0 = time.time()

@@ -153,7 +153,7 @@ def test_simulate_ends_the_anneal_at_the_cards_hybridization_temperature(tiny_wo
 def test_default_train_temperature_and_the_papers_method(store, tmp_path, run_cli, monkeypatch):
     """Without --train-temperature the simulator trains at primo's default (never below the
     hybridization temperature); --paper trains where it hybridizes, with the global threshold."""
-    import primo.training.trainer as tr
+    import primo.training.settings as tr
 
     assert tr.default_train_temperature(21.0) == (
         21.0 if tr.DEFAULT_TRAIN_TEMPERATURE_C is None else max(tr.DEFAULT_TRAIN_TEMPERATURE_C, 21.0))

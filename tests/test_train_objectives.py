@@ -69,12 +69,12 @@ def test_gradients_reach_the_encoder(predictor, objective):
     matrix, by finite amounts; the predictor is left alone."""
     import tensorflow as tf
 
-    from primo.training.trainer import TrainSettings, _Models, _triplets
+    from primo.training.trainer import TrainSettings, Models, _triplets
 
     s = TrainSettings(hidden=8, predictor=predictor, objective=objective, seed=0,
                       encoder_optimizer="sgd", encoder_lr=0.5)
     rng = np.random.default_rng(0)
-    m = _Models(s, 6, None, 1.0, 0)
+    m = Models(s, 6, None, 1.0, 0)
     xa = rng.normal(size=(6, 6)).astype("float32")
     xb = np.concatenate([xa[:3] + 0.01, rng.normal(size=(3, 6)) * 5]).astype("float32")
     y = np.array([1, 1, 1, 0, 0, 0], "float32")
@@ -96,10 +96,10 @@ def test_gradients_reach_the_encoder(predictor, objective):
 
 def test_scan_predictor_phase_fits_the_energy_head():
     """With energies the scan's energy head is fit too (its loss falls on a fixed batch)."""
-    from primo.training.trainer import TrainSettings, _Models
+    from primo.training.trainer import TrainSettings, Models
 
     s = TrainSettings(hidden=8, predictor="scan", seed=0, predictor_lr=0.05)
-    m = _Models(s, 6, None, 1.0, 0)
+    m = Models(s, 6, None, 1.0, 0)
     rng = np.random.default_rng(1)
     t = rng.integers(0, 4, (16, 80)).astype(np.uint8)
     q = t.copy()

@@ -2,8 +2,15 @@
 
 * :mod:`primo.training.data`: feature sources, block-streamed similar / dissimilar pair sampling,
   threshold calibration, held-out pairs.
-* :mod:`primo.training.trainer`: :class:`~primo.training.trainer.TrainSettings` and
-  :func:`~primo.training.trainer.train` (seeding, rounds, checkpoints, resume, the model card).
+* :mod:`primo.training.settings`: :class:`~primo.training.settings.TrainSettings`, every setting
+  with its default, bounds and help, and the rules that resolve them (TensorFlow-free).
+* :mod:`primo.training.trainer`: :func:`~primo.training.trainer.train`: seeding, the rounds and
+  their phases, resume.
+* :mod:`primo.training.steps`: the encoder, the predictor, their optimizers and compiled steps
+  (the TensorFlow side).
+* :mod:`primo.training.checkpoint`: what ``--resume`` continues from.
+* :mod:`primo.training.card`: the model card's sections, from a finished run.
+* :mod:`primo.training.capture_eval`: the held-out mini-database captured during training.
 * :mod:`primo.training.metrics`: the per-round ``metrics.csv`` and TensorBoard scalars.
 * :mod:`primo.training.plots`: the Fig. 2D/E-like figure of simulated yields by distance.
 
@@ -16,8 +23,12 @@ __all__ = ["TrainSettings", "train"]
 
 
 def __getattr__(name):
-    if name in ("TrainSettings", "train"):
-        from . import trainer
+    if name == "TrainSettings":
+        from .settings import TrainSettings
 
-        return getattr(trainer, name)
+        return TrainSettings
+    if name == "train":
+        from .trainer import train
+
+        return train
     raise AttributeError(name)
