@@ -67,6 +67,18 @@ def loop_enthalpies_option(default: str | None = "clipped", help: str | None = N
                      "trained before the option).")
 
 
+def stacks_option(default: str | None = "vienna", help: str | None = None):
+    """``--stacks``: the Watson-Crick stack parameters of ViennaRNA's DNA set."""
+    from ..thermo.vienna import STACK_MODES
+
+    return click.option(
+        "--stacks", type=click.Choice(list(STACK_MODES)), default=default,
+        show_default=default is not None,
+        help=help or "ViennaRNA's DNA Watson-Crick stacks: vienna (the file's free energies and "
+                     "enthalpies) or santalucia (SantaLucia & Hicks 2004's unified "
+                     "nearest-neighbour values, as NUPACK's dna04 has them).")
+
+
 def queries_option(name: str = "queries", required: bool = False, help: str | None = None):
     """``-Q/--queries Q.h5``: the query feature store (was ``--query``)."""
     help = help or "Feature store of the query (or queries)."

@@ -15,7 +15,7 @@ import click
 from ._options import (chunk_rows_option, database_features_option, debug_option,
                        loop_enthalpies_option, mapper_from_options, model_dir_option, neighbors_option,
                        overwrite_option, parallel_options, queries_option, seed_option,
-                       skip_bad_rows_option)
+                       skip_bad_rows_option, stacks_option)
 
 __all__ = ["cli"]
 
@@ -65,6 +65,9 @@ class _ProbeNM(click.ParamType):
                         "cards written before the option say shipped): clipped caps them so that "
                         "binding weakens with temperature, which the anneal's upper temperatures "
                         "need; shipped is the file as ViennaRNA ships it.")
+@stacks_option(None, help="ViennaRNA's DNA Watson-Crick stacks (default: the model card's; cards "
+               "written before the option say vienna): vienna (the file's) or santalucia "
+               "(SantaLucia & Hicks 2004, as NUPACK's dna04).")
 @neighbors_option(100, help="Nearest neighbours for recall.")
 @click.option("--labels", type=click.Path(), default=None,
               help="ImageID,Label file (documents and queries): adds mAP@k.")
@@ -132,7 +135,7 @@ class _ProbeNM(click.ParamType):
 @skip_bad_rows_option("simulate")
 @debug_option
 def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
-        backend, loop_enthalpies, k, labels, depth, reads_per_document, background,
+        backend, loop_enthalpies, stacks, k, labels, depth, reads_per_document, background,
         capture_efficiency, sigma_synthesis, sigma_pcr, input_reads, write_reads, read_length,
         seed, chunksize, capture, probe_nm, pool_nm, na_molar, anneal_from, anneal_to,
         minutes_per_degree, decoys, energy_nodes, gallery, images_dir, processes, scheduler):
@@ -191,7 +194,8 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
     with mapper_from_options(processes, scheduler) as mapper:
         summary = run_experiment(model, features, queries, output, pool=pool,
                                  query_ids=list(query_ids) or None, config=config, wetlab=wetlab,
-                                 simulator=simulator_for(model, backend, loop_enthalpies),
+                                 simulator=simulator_for(model, backend, loop_enthalpies,
+                                                         stacks=stacks),
                                  mapper=mapper,
                                  labels=lab)
     for q in summary["queries"]:

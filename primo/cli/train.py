@@ -8,7 +8,7 @@ import click
 
 from ..training.trainer import (DEFAULT_NEIGHBORS, DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR,
                                 DEFAULT_TRAIN_TEMPERATURE_C, NEIGHBORS_MAX_FRACTION)
-from ._options import (debug_option, loop_enthalpies_option, mapper_from_options,
+from ._options import (debug_option, loop_enthalpies_option, stacks_option, mapper_from_options,
                        overwrite_option, parallel_options, skip_bad_rows_option)
 
 
@@ -168,6 +168,8 @@ class _Threshold(click.ParamType):
 @loop_enthalpies_option(None, help="ViennaRNA's DNA loop enthalpies for the simulator: clipped "
                         "(default: no loop gains entropy on forming) or shipped (the file as "
                         "ViennaRNA ships it; models trained before the option).")
+@stacks_option(help="ViennaRNA's DNA Watson-Crick stacks for the simulator: vienna (the file's) "
+               "or santalucia (SantaLucia & Hicks 2004, as NUPACK's dna04). Recorded in the card.")
 @click.option("--paper", is_flag=True,
               help="The paper's method: its global similarity threshold (--threshold, 75 "
                    "unless given) and a simulator at the hybridization temperature, with the "
@@ -193,7 +195,8 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
         energy_head, sim_candidates, sim_uncertain, sim_far_binders, capture_eval_docs,
         capture_eval_queries, capture_eval_every, keep_best, entropy, gc_balance, gc_target,
         homopolymer, max_run, heldout_rows, eval_pairs, final_eval_pairs, block_rows, temperature,
-        train_temperature, loop_enthalpies, paper, seed, resume, overwrite, processes, scheduler):
+        train_temperature, loop_enthalpies, stacks, paper, seed, resume, overwrite, processes,
+        scheduler):
     """Train the feature -> DNA encoder and its yield predictor (alternating phases).
 
     Writes MODEL/ with encoder.keras, predictor.keras, card.json, metrics.csv (one row per round),
@@ -262,7 +265,7 @@ def cli(ctx, features, output, threshold, threshold_quantile, neighbors, rounds,
         if train_temperature is None:
             train_temperature = hyb if paper else default_train_temperature(hyb)
         simulator = Simulator(temperature=train_temperature,
-                              loop_enthalpies=loop_enthalpies or "clipped")
+                              loop_enthalpies=loop_enthalpies or "clipped", stacks=stacks)
         settings.hybridization_c = float(hyb)
         settings.check()  # the hybridization temperature lies within the anneal
     with mapper_from_options(processes, scheduler) as mapper:

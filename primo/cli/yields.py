@@ -11,7 +11,8 @@ import click
 
 from .. import constants as C
 from ._options import (chunk_rows_option, debug_option, loop_enthalpies_option,
-                       mapper_from_options, overwrite_option, parallel_options, renamed_option)
+                       mapper_from_options, overwrite_option, parallel_options, renamed_option,
+                       stacks_option)
 
 __all__ = ["cli"]
 
@@ -26,6 +27,7 @@ __all__ = ["cli"]
 @click.option("--temperature", type=float, default=C.TEMPERATURE_C, show_default=True,
               help="Degrees Celsius.")
 @loop_enthalpies_option()
+@stacks_option()
 @click.option("--target-conc", type=float, default=C.STRAND_CONC_M, show_default=True,
               help="Target strand concentration (mol/L).")
 @click.option("--query-conc", type=float, default=C.STRAND_CONC_M, show_default=True,
@@ -50,8 +52,8 @@ __all__ = ["cli"]
 @overwrite_option("yields", output="out", file=True, inputs=("pairs",),
                   sidecars=lambda out: [str(out) + ".json"])
 @debug_option
-def cli(pairs, out, backend, temperature, loop_enthalpies, target_conc, query_conc, sodium, primer,
-        toehold, feature_length, chunksize, chunk_rows, energies, processes, scheduler):
+def cli(pairs, out, backend, temperature, loop_enthalpies, stacks, target_conc, query_conc, sodium,
+        primer, toehold, feature_length, chunksize, chunk_rows, energies, processes, scheduler):
     """Simulate hybridization yields of (target, query) feature sequence pairs.
 
     Target strand = target + primer, probe = reverse complement of (query + primer[:toehold]);
@@ -62,7 +64,7 @@ def cli(pairs, out, backend, temperature, loop_enthalpies, target_conc, query_co
     sim = Simulator(backend=backend, temperature=temperature, target_conc=target_conc,
                     query_conc=query_conc, primer=primer.strip().upper(), toehold=toehold,
                     sodium=sodium, feature_length=feature_length or None,
-                    loop_enthalpies=loop_enthalpies)
+                    loop_enthalpies=loop_enthalpies, stacks=stacks)
     with mapper_from_options(processes, scheduler) as mapper:
         summary = simulate_csv(pairs, out, sim, mapper=mapper, chunk_rows=chunk_rows,
                                chunksize=chunksize, progress=True, energies=energies)

@@ -241,12 +241,14 @@ def capture_one(model, db, qseq, config, protocol, simulator, conc, must, rng, m
     return pred, cap.simulated_yield, sel.refined, cap.imputed_yield, cap
 
 
-def simulator_for(model, backend: str | None = None, loop_enthalpies: str | None = None):
+def simulator_for(model, backend: str | None = None, loop_enthalpies: str | None = None,
+                  stacks: str | None = None):
     """The simulator the model was trained with (its card), on ``backend`` if given.
 
     A model trained with NUPACK falls back to ViennaRNA when NUPACK is not installed here.
     ``loop_enthalpies`` overrides the card's ViennaRNA loop enthalpy treatment (cards written
-    before the option load as ``shipped``).
+    before the option load as ``shipped``); ``stacks`` the card's stack parameters (cards
+    written before the option load as ``vienna``).
     """
     from ..thermo import nupack as thermo_nupack
     from ..thermo.simulator import Simulator
@@ -256,6 +258,8 @@ def simulator_for(model, backend: str | None = None, loop_enthalpies: str | None
         settings["backend"] = backend
     if loop_enthalpies:
         settings["loop_enthalpies"] = loop_enthalpies
+    if stacks:
+        settings["stacks"] = stacks
     if settings.get("backend") == "nupack" and not thermo_nupack.available() and not backend:
         settings["backend"] = "vienna"
     return Simulator.from_dict(settings) if settings else Simulator()

@@ -226,6 +226,12 @@ class Simulator:
         loop gains entropy on forming; ``shipped`` keeps the file's, whose loops become more
         stable as the temperature rises above ~60 °C (see ``thermo_vienna``, "Loop
         enthalpies"). Model cards written before this option load as ``shipped``.
+    stacks : {"vienna", "santalucia"}
+        ViennaRNA only: the Watson-Crick stack free energies and enthalpies, ``vienna`` (default,
+        the file's) or ``santalucia`` (SantaLucia & Hicks 2004, Table 1; see ``thermo_vienna``,
+        "Stacks"). Model cards written before this option load as ``vienna``. With the
+        ``nupack`` backend only ``vienna`` (the default: "not asked for") is accepted, since
+        NUPACK's dna04 already has SantaLucia's stacks; ``santalucia`` there is a usage error.
     cache_strands : bool
         Reuse per-strand ensembles (monomer, homodimer) across pairs and calls. ``False`` is the
         naive computation, every ensemble of every pair recomputed (same numbers, slower; kept
@@ -241,7 +247,7 @@ class Simulator:
                  feature_length: int | None = constants.FEATURE_LENGTH,
                  duplex_init=SANTALUCIA_DUPLEX_INIT, dangles: int = 2, gt_pairs: bool = True,
                  cache_strands: bool = True, cache_size: int = 200_000,
-                 loop_enthalpies: str = "clipped"):
+                 loop_enthalpies: str = "clipped", stacks: str = "vienna"):
         self.backend = _check_backend(backend)
         self.temperature = float(temperature)
         self.target_conc = float(target_conc)
@@ -257,6 +263,7 @@ class Simulator:
         self.dangles = int(dangles)
         self.gt_pairs = bool(gt_pairs)
         self.loop_enthalpies = str(loop_enthalpies)
+        self.stacks = str(stacks)
         self.cache_strands = bool(cache_strands)
         self.cache_size = int(cache_size)
         if not (-50.0 <= self.temperature <= 150.0) or not math.isfinite(self.temperature):
@@ -280,6 +287,15 @@ class Simulator:
         if self.loop_enthalpies not in LOOP_MODES:
             raise UsageError(f"unknown loop enthalpy treatment {loop_enthalpies!r}",
                              hint=f"choose one of {', '.join(LOOP_MODES)}")
+        from .vienna import STACK_MODES
+
+        if self.stacks not in STACK_MODES:
+            raise UsageError(f"unknown stack parameter set {stacks!r}",
+                             hint=f"choose one of {', '.join(STACK_MODES)}", option="stacks")
+        if self.backend == "nupack" and self.stacks != "vienna":
+            raise UsageError(f"stacks {self.stacks!r} applies to the vienna backend only",
+                             hint="NUPACK's dna04 parameters already use SantaLucia & Hicks "
+                                  "2004's stacks", option="stacks")
         self._cache: OrderedDict = OrderedDict()
 
     # ------------------------------------------------------------ description
@@ -311,7 +327,10 @@ class Simulator:
                      duplex_init_source=("SantaLucia & Hicks 2004" if self.duplex_init is not None
                                          else "ViennaRNA dna_mathews2004.par"),
                      dangles=self.dangles, gt_pairs=self.gt_pairs,
-                     loop_enthalpies=self.loop_enthalpies)
+                     loop_enthalpies=self.loop_enthalpies, stacks=self.stacks,
+                     stacks_source=("SantaLucia & Hicks 2004, Table 1"
+                                    if self.stacks == "santalucia"
+                                    else "ViennaRNA dna_mathews2004.par"))
         else:
             from . import nupack as thermo_nupack
 
@@ -334,6 +353,8 @@ class Simulator:
             kw["gt_pairs"] = d.get("gt_pairs", True)
             # cards written before the option used the file's loop enthalpies
             kw["loop_enthalpies"] = d.get("loop_enthalpies", "shipped")
+            # cards written before the option used the file's stacks
+            kw["stacks"] = d.get("stacks", "vienna")
             if d.get("duplex_init_source") == "ViennaRNA dna_mathews2004.par":
                 kw["duplex_init"] = None
             elif "duplex_init_kcal" in d:
@@ -350,7 +371,7 @@ class Simulator:
         if self.backend == "vienna":
             return dict(temperature=self.temperature, sodium=self.sodium, dangles=self.dangles,
                         duplex_init=self.duplex_init, gt_pairs=self.gt_pairs,
-                        loops=self.loop_enthalpies)
+                        loops=self.loop_enthalpies, stacks=self.stacks)
         return dict(temperature=self.temperature, sodium=self.sodium)
 
     # ------------------------------------------------------------ input checks

@@ -16,7 +16,8 @@ set defines them (``gt_pairs=False`` forbids them), no lonely-pair restriction.
   0.1 kcal/mol precision (checked against their Table 1). Its stack enthalpies are not (e.g.
   AT/TA -5.3 vs -7.2 kcal/mol), which shifts 21 °C stack energies by ~0.05 kcal/mol; replacing
   them by SantaLucia's moved the mean yield of the mismatch S-curve by at most 0.02 (12 targets
-  x 6 mismatch fractions), so the file is used as shipped.
+  x 6 mismatch fractions), so the file is used as shipped by default (``stacks="santalucia"``
+  replaces them, see "Stacks" below).
 * The set ships with a bimolecular initiation (``DuplexInit``) of ``dG37 = 1.00``, ``dH = -7.20``
   kcal/mol. By default primo replaces it by the published SantaLucia & Hicks (2004) duplex
   initiation, ``dG37 = 1.96``, ``dH = 0.20`` kcal/mol, the value of the SantaLucia-based DNA
@@ -45,6 +46,49 @@ stacks, mismatches, dangles and the terminal penalties are as shipped. The mean 
 energy above then rises monotonically with temperature (-13.7 at 21 °C, -1.2 at 60 °C, -0.1 at
 80 °C). ``loops="shipped"`` keeps the file as it is (models trained before this option).
 
+Stacks (``stacks``)
+-------------------
+``stacks="vienna"`` (the default) keeps the file's Watson-Crick stacks. ``stacks="santalucia"``
+replaces the free energy at 37 °C *and* the enthalpy of the 16 Watson-Crick entries of the file's
+``# stack`` and ``# stack_enthalpies`` tables by the unified nearest-neighbour parameters of
+
+    SantaLucia J Jr, Hicks D (2004). The thermodynamics of DNA structural motifs. Annu. Rev.
+    Biophys. Biomol. Struct. 33:415-440, Table 1 (1 M NaCl),
+
+the published set NUPACK's ``dna04`` parameters are documented to follow (NUPACK's own file
+was not available here to compare entry by entry). Their 37 °C free energies are those of
+SantaLucia (1998) PNAS 95:1460, Table 2; the 2004 review revises AA/TT (dH -7.9 -> -7.6 kcal/mol,
+dS -22.2 -> -21.3 cal/K/mol, dG37 unchanged). The table used (``SANTALUCIA_2004_STACKS``;
+"XY/X'Y'" is 5'-XY-3' paired with 3'-X'Y'-5'), next to the file's values:
+
+    ========  =========  =========  ===========  =======  =========
+    stack     dH (kcal)  dS (e.u.)  dG37 (kcal)  file dH  file dG37
+    ========  =========  =========  ===========  =======  =========
+    AA/TT     -7.6       -21.3      -1.00        -7.2     -1.0
+    AT/TA     -7.2       -20.4      -0.88        -5.3     -0.9
+    TA/AT     -7.2       -21.3      -0.58        -6.7     -0.6
+    CA/GT     -8.5       -22.7      -1.45        -9.9     -1.5
+    GT/CA     -8.4       -22.4      -1.44        -7.8     -1.4
+    CT/GA     -7.8       -21.0      -1.28        -5.8     -1.3
+    GA/CT     -8.2       -22.2      -1.30        -8.5     -1.3
+    CG/GC     -10.6      -27.2      -2.17        -9.8     -2.2
+    GC/CG     -9.8       -24.4      -2.24        -7.9     -2.2
+    GG/CC     -8.0       -19.9      -1.84        -7.5     -1.8
+    ========  =========  =========  ===========  =======  =========
+
+(the file's columns are read back from ViennaRNA's ``dna_mathews2004`` by
+``tests/test_stacks.py``; its 37 °C free energies agree with Table 1 to their 0.1 kcal/mol, so
+the choice moves mainly the enthalpies, i.e. the energies away from 37 °C). ViennaRNA indexes a
+stack by the pair types of its closing pair ``(i, j)`` and of its inner pair read backwards
+``(l, k)``, in the order CG, GC, GT, TG, AT, TA, NN, in dcal/mol: 5'-XY-3'/3'-X'Y'-5' is
+``stack[XX'][Y'Y]``, and the same stack read from the other strand is ``stack[Y'Y][XX']``; both
+are set (dG37 and dH; ViennaRNA derives the entropy). Mismatch, G·T and ``NN`` entries, the
+terminal A·T penalty, dangles and loops are as the rest of the file (and ``loops``) has them.
+The dH values agree in every transcription of Table 1 consulted (MELTING 5's
+``Santalucia2004nn.xml``, Biopython's ``DNA_NN4``); some copies carry dS = -20.4 for TA/AT and
+-19.0 for GG/CC, which contradict the published dG37 (-0.58, -1.84); -21.3 and -19.9 (as in
+SantaLucia 1998) reproduce them, and only dH and dG37 enter the file.
+
 Standard state and symmetry
 ---------------------------
 ``pf_dimer`` adds ``DuplexInit`` (published for a 1 M standard state) to every dimer structure, so
@@ -69,6 +113,7 @@ the caller's set-up code. Fold compounds copy the parameters when created, under
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -77,7 +122,7 @@ import numpy as np
 
 __all__ = ["ensure_parameters", "monomer_energy", "dimer_energy", "strand_energies",
            "pair_energies", "version", "NO_COMPLEX", "VIENNA_DUPLEX_INIT", "LOOP_MODES",
-           "loop_enthalpy_changes"]
+           "loop_enthalpy_changes", "STACK_MODES", "SANTALUCIA_2004_STACKS"]
 
 #: (dG37, dH) kcal/mol as shipped in ViennaRNA's dna_mathews2004.par
 VIENNA_DUPLEX_INIT = (1.00, -7.20)
@@ -158,12 +203,77 @@ def _check_loops(loops: str) -> str:
     return loops
 
 
-def _parameter_text(duplex_init, loops: str = "clipped") -> str:
+#: stack parameter sets (see "Stacks" above); the first is the default
+STACK_MODES = ("vienna", "santalucia")
+
+#: SantaLucia & Hicks (2004) Table 1, 1 M NaCl: "XY/X'Y'" (5'-XY-3' / 3'-X'Y'-5') ->
+#: (dH kcal/mol, dS cal/(K mol), dG37 kcal/mol)
+SANTALUCIA_2004_STACKS = {
+    "AA/TT": (-7.6, -21.3, -1.00),
+    "AT/TA": (-7.2, -20.4, -0.88),
+    "TA/AT": (-7.2, -21.3, -0.58),
+    "CA/GT": (-8.5, -22.7, -1.45),
+    "GT/CA": (-8.4, -22.4, -1.44),
+    "CT/GA": (-7.8, -21.0, -1.28),
+    "GA/CT": (-8.2, -22.2, -1.30),
+    "CG/GC": (-10.6, -27.2, -2.17),
+    "GC/CG": (-9.8, -24.4, -2.24),
+    "GG/CC": (-8.0, -19.9, -1.84),
+}
+
+#: the pair types of ViennaRNA's stack tables, in the file's row/column order
+_STACK_PAIRS = ("CG", "GC", "GT", "TG", "AT", "TA", "NN")
+
+
+def stack_entries(nn: str) -> list[tuple[int, int]]:
+    """``(row, column)`` entries of ViennaRNA's 7x7 stack tables holding the stack ``nn``.
+
+    ``nn`` is "XY/X'Y'" (5'-XY-3' paired with 3'-X'Y'-5'): row ``XX'``, column ``Y'Y``, and the
+    same stack read from the other strand (the transposed entry; once when they coincide).
+    """
+    x, y, xp, yp = nn[0], nn[1], nn[3], nn[4]
+    a, b = _STACK_PAIRS.index(x + xp), _STACK_PAIRS.index(yp + y)
+    return [(a, b)] if a == b else [(a, b), (b, a)]
+
+
+def _check_stacks(stacks: str) -> str:
+    if stacks not in STACK_MODES:
+        raise ValueError(f"unknown stack parameter set {stacks!r}; choose one of "
+                         f"{', '.join(STACK_MODES)}")
+    return stacks
+
+
+def _santalucia_stacks(text: str) -> str:
+    """The Watson-Crick entries of ``# stack`` / ``# stack_enthalpies`` set to SantaLucia's."""
+    edits = []
+    for table, k in (("stack", 2), ("stack_enthalpies", 0)):
+        tokens = _tokens(text, table)
+        if len(tokens) != 49:  # pragma: no cover - format change
+            raise RuntimeError(f"ViennaRNA's '{table}' table is not 7x7")
+        for nn, values in SANTALUCIA_2004_STACKS.items():
+            for r, c in stack_entries(nn):
+                start, end, _ = tokens[r * 7 + c]
+                edits.append((start, end, str(round(values[k] * 100))))
+    for a, b, v in sorted(set(edits), reverse=True):
+        text = text[:a] + v + text[b:]
+    return text
+
+
+def _parameter_text(duplex_init, loops: str = "clipped", stacks: str = "vienna") -> str:
+    """The parameter file's text for one set (built once per process and set: ~0.6 s)."""
+    return _parameter_text_cached(None if duplex_init is None else tuple(map(float, duplex_init)),
+                                  _check_loops(loops), _check_stacks(stacks))
+
+
+@functools.lru_cache(maxsize=8)
+def _parameter_text_cached(duplex_init, loops: str, stacks: str) -> str:
     import RNA
 
     text = RNA.parameter_set_dna_mathews2004
     if _check_loops(loops) == "clipped":
         text = _clip_loop_enthalpies(text)[0]
+    if _check_stacks(stacks) == "santalucia":
+        text = _santalucia_stacks(text)
     if duplex_init is None:
         return text
     g37, dh = duplex_init
@@ -175,11 +285,12 @@ def _parameter_text(duplex_init, loops: str = "clipped") -> str:
     return text[: m.start()] + repl + text[m.end():]
 
 
-def ensure_parameters(duplex_init=(1.96, 0.20), loops: str = "clipped") -> None:
+def ensure_parameters(duplex_init=(1.96, 0.20), loops: str = "clipped",
+                      stacks: str = "vienna") -> None:
     """Load the DNA parameter set into this process's ViennaRNA (once per process)."""
     global _LOADED
     key = ("dna_mathews2004", None if duplex_init is None else tuple(map(float, duplex_init)),
-           _check_loops(loops))
+           _check_loops(loops), _check_stacks(stacks))
     if _LOADED == key:
         return
     import RNA
@@ -187,7 +298,9 @@ def ensure_parameters(duplex_init=(1.96, 0.20), loops: str = "clipped") -> None:
     name = "dna_mathews2004" if duplex_init is None else "dna_mathews2004+santalucia2004_init"
     if loops == "clipped":
         name += "+clipped_loop_enthalpies"
-    RNA.params_load_from_string(_parameter_text(duplex_init, loops), name)
+    if stacks == "santalucia":
+        name += "+santalucia2004_stacks"
+    RNA.params_load_from_string(_parameter_text(duplex_init, loops, stacks), name)
     _LOADED = key
 
 
@@ -217,12 +330,13 @@ class _Context:
     """
 
     def __init__(self, temperature, sodium, dangles, duplex_init, gt_pairs=True,
-                 loops="clipped"):
+                 loops="clipped", stacks="vienna"):
         self.key = (float(temperature), float(sodium), int(dangles), bool(gt_pairs),
                     None if duplex_init is None else tuple(map(float, duplex_init)),
-                    _check_loops(loops))
+                    _check_loops(loops), _check_stacks(stacks))
         self.duplex_init = duplex_init
         self.loops = loops
+        self.stacks = stacks
         self.md = None
         self.fingerprint = None
 
@@ -231,19 +345,19 @@ class _Context:
         import RNA
 
         with _LOCK:
-            ensure_parameters(self.duplex_init, self.loops)
+            ensure_parameters(self.duplex_init, self.loops, self.stacks)
             if self.md is None:
                 self.md = _model_details(*self.key[:4])
             fc = RNA.fold_compound(seq, self.md)
             fp = _fingerprint(fc)
             if self.fingerprint is None:
                 _LOADED = None  # first use in this process: make sure the set is really ours
-                ensure_parameters(self.duplex_init, self.loops)
+                ensure_parameters(self.duplex_init, self.loops, self.stacks)
                 fc = RNA.fold_compound(seq, self.md)
                 self.fingerprint = _fingerprint(fc)
             elif fp != self.fingerprint:
                 _LOADED = None
-                ensure_parameters(self.duplex_init, self.loops)
+                ensure_parameters(self.duplex_init, self.loops, self.stacks)
                 fc = RNA.fold_compound(seq, self.md)
                 if _fingerprint(fc) != self.fingerprint:  # pragma: no cover - defensive
                     raise RuntimeError("ViennaRNA energy parameters changed under primo's feet")
@@ -260,13 +374,13 @@ _CONTEXTS: dict = {}
 
 
 def _context(temperature, sodium, dangles, duplex_init, gt_pairs=True,
-             loops="clipped") -> _Context:
+             loops="clipped", stacks="vienna") -> _Context:
     key = (float(temperature), float(sodium), int(dangles), bool(gt_pairs),
-           None if duplex_init is None else tuple(map(float, duplex_init)), loops)
+           None if duplex_init is None else tuple(map(float, duplex_init)), loops, stacks)
     ctx = _CONTEXTS.get(key)
     if ctx is None:
         ctx = _CONTEXTS[key] = _Context(temperature, sodium, dangles, duplex_init, gt_pairs,
-                                        loops)
+                                        loops, stacks)
     return ctx
 
 
@@ -286,20 +400,20 @@ def _pf(fc, dimer: bool) -> float:
 
 def monomer_energy(seq: str, *, temperature: float, sodium: float = 1.0, dangles: int = 2,
                    duplex_init=(1.96, 0.20), gt_pairs: bool = True,
-                   loops: str = "clipped") -> float:
+                   loops: str = "clipped", stacks: str = "vienna") -> float:
     """Ensemble free energy (kcal/mol) of one strand."""
-    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops)
+    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops, stacks)
     return _pf(ctx.fold_compound(seq), dimer=False)
 
 
 def dimer_energy(seq1: str, seq2: str, *, temperature: float, sodium: float = 1.0,
                  dangles: int = 2, duplex_init=(1.96, 0.20), gt_pairs: bool = True,
-                 loops: str = "clipped") -> float:
+                 loops: str = "clipped", stacks: str = "vienna") -> float:
     """Free energy (kcal/mol, 1 M standard state) of the connected two-strand complex ensemble.
 
     ``inf`` when the strands cannot form any intermolecular pair.
     """
-    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops)
+    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops, stacks)
     return _pf(ctx.fold_compound(f"{seq1}&{seq2}"), dimer=True)
 
 
