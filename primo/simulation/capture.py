@@ -5,7 +5,7 @@ pool + 1 µL of 10 nM probe + 10 µL of 2 M NaCl + water = 20 µL, i.e. the prob
 pool's exposed feature regions at up to **150 nM** spread over all N documents, **1 M Na+**;
 annealed from **95 °C to 21 °C at 1 °C per 20 min**; streptavidin beads pull out the probe and
 what it holds. The probe is the limiting reagent: it can hold at most 1/300 of the exposed strands,
-so documents *compete* for it. Three models of that step, chosen by name
+so documents *compete* for it. Models of that step, chosen by name
 (:data:`CAPTURE_MODELS`):
 
 ``independent``
@@ -49,6 +49,10 @@ so documents *compete* for it. Three models of that step, chosen by name
     bind more probe with its unbound part; the bead capture (room temperature, 15 min) and the
     washes keep what is bound at the end of the ramp.
 
+``kinetic``
+    The mass-action rate equations of the same species integrated over the ramp as it is run,
+    then the washes (:mod:`primo.simulation.kinetic`): no lock threshold, no instant refill.
+
 The captured fraction of each document (bound / total) then feeds the bead capture, PCR and
 sequencing of :mod:`primo.simulation.wetlab`.
 
@@ -72,11 +76,15 @@ import numpy as np
 from ..constants import ANNEAL_FROM_C
 from ..errors import UsageError
 
-__all__ = ["CAPTURE_MODELS", "Protocol", "CaptureResult", "solve_capture", "equilibrium_capture",
+__all__ = ["CAPTURE_MODELS", "RAMP_SHAPES", "K_ON_RANGE", "Protocol", "CaptureResult", "solve_capture", "equilibrium_capture",
            "anneal_capture", "AnnealStep"]
 
 #: capture model names; the first is the default
-CAPTURE_MODELS = ("anneal", "equilibrium", "independent")
+CAPTURE_MODELS = ("anneal", "equilibrium", "independent", "kinetic")
+#: how the ramp is run (kinetic model): held at each step, or cooled continuously
+RAMP_SHAPES = ("stepped", "linear")
+#: accepted association rate constants (/M/s): slow hybridization to the diffusion limit
+K_ON_RANGE = (1e2, 1e10)
 
 _LOG2 = math.log(2.0)
 _LOG8 = math.log(8.0)
@@ -89,7 +97,12 @@ class Protocol:
     Concentrations in nM, temperatures in °C, ``na_molar`` in mol/L, ``k_on`` in /M/s.
     ``decoys``: number of random decoy strands added to the pool (each at the mean document
     concentration). ``energy_nodes``: temperatures at which binding energies are evaluated for
-    the anneal (:mod:`primo.thermo.ramp`).
+    the anneal (:mod:`primo.thermo.ramp`), ``kinetic_nodes`` for the kinetic model. ``washes``
+    of ``wash_minutes`` each after the bead capture and ``ramp_shape`` (``stepped``: each step
+    held for ``minutes_per_degree``, as a thermocycler runs it; ``linear``: continuous cooling)
+    are used by the ``kinetic`` model (:mod:`primo.simulation.kinetic`); the paper gives three
+    washes but not their length: 3 x 5 min, 15 min of dissociation without rebinding at the
+    capture temperature in all.
     """
 
     probe_nm: float = 0.5
@@ -102,6 +115,10 @@ class Protocol:
     k_on: float = 1e6
     step_c: float = 1.0
     energy_nodes: int = 4
+    kinetic_nodes: int = 12
+    washes: int = 3
+    wash_minutes: float = 5.0
+    ramp_shape: str = "stepped"
 
     def __post_init__(self):
         def bad(option, what, hint=None):
@@ -124,12 +141,29 @@ class Protocol:
             bad("--minutes-per-degree", f"must be > 0, got {self.minutes_per_degree}")
         if int(self.decoys) != self.decoys or self.decoys < 0:
             bad("--decoys", f"must be a number of strands >= 0, got {self.decoys}")
-        if not (math.isfinite(self.k_on) and self.k_on > 0):
-            bad("k_on", f"must be > 0, got {self.k_on}")
+        if not (isinstance(self.k_on, (int, float)) and math.isfinite(self.k_on)
+                and K_ON_RANGE[0] <= self.k_on <= K_ON_RANGE[1]):
+            raise UsageError(f"k_on = {self.k_on} /M/s is out of range", option="k_on",
+                             hint=f"give an association rate constant between "
+                                  f"{K_ON_RANGE[0]:g} and {K_ON_RANGE[1]:g} /M/s, e.g. 1e6")
+        if not (isinstance(self.washes, (int, np.integer)) and not isinstance(self.washes, bool)
+                and 0 <= self.washes <= 100):
+            raise UsageError(f"washes = {self.washes} must be a whole number from 0 to 100",
+                             option="washes")
+        if not (isinstance(self.wash_minutes, (int, float)) and math.isfinite(self.wash_minutes)
+                and 0 <= self.wash_minutes <= 24 * 60):
+            raise UsageError(f"wash_minutes = {self.wash_minutes} must be between 0 and 1440",
+                             option="wash_minutes")
+        if self.ramp_shape not in RAMP_SHAPES:
+            raise UsageError(f"unknown ramp shape {self.ramp_shape!r}", option="ramp_shape",
+                             hint=f"choose one of {', '.join(RAMP_SHAPES)}")
         if not (math.isfinite(self.step_c) and self.step_c > 0):
             bad("step_c", f"must be > 0, got {self.step_c}")
         if int(self.energy_nodes) < 1:
             bad("--energy-nodes", f"must be >= 1, got {self.energy_nodes}")
+        if int(self.kinetic_nodes) != self.kinetic_nodes or not 1 <= self.kinetic_nodes <= 200:
+            raise UsageError(f"kinetic_nodes = {self.kinetic_nodes} must be a whole number from "
+                             "1 to 200", option="kinetic_nodes")
 
     @property
     def probe_m(self) -> float:

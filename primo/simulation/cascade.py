@@ -27,13 +27,16 @@ from (simulated, imputed, decoy), so a user can see how much of the probe rests 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
 from .capture import CaptureResult, Protocol, anneal_capture, equilibrium_capture
+from .kinetic import kinetic_capture
 from ..thermo.ramp import Thermo, node_temperatures, pair_thermodynamics
 
 __all__ = ["select_documents", "Selection", "donors", "query_energies", "QueryEnergies",
+           "energy_settings", "NEGLIGIBLE_SHARE",
            "capture_from_energies", "capture_query", "QueryCapture"]
 
 
@@ -128,14 +131,18 @@ class QueryEnergies:
 
 
 def query_energies(db_sequences, query_seq: str, selection: Selection, simulator, *,
-                   nodes=None, lock_log_k=None, decoys: int = 0, decoy_sample: int = 1000,
-                   feature_length: int = 80, rng=None, mapper=None,
+                   nodes=None, lock_log_k=None, negligible_log_k=None,
+                   negligible_log_k_aa=None, decoys: int = 0,
+                   decoy_sample: int = 1000, feature_length: int = 80, rng=None, mapper=None,
                    progress: bool = False) -> QueryEnergies:
     """Binding energies of the simulated documents (and of a decoy sample) with one query.
 
     ``nodes``: temperatures (°C, the simulator's first) for the anneal; ``decoys``: how many decoy
     strands the captures will add (``min(decoys, decoy_sample)`` random sequences are simulated;
     a capture may then use any number of decoys, each sampled sequence standing for its share).
+    ``lock_log_k`` / ``negligible_log_k``: which pairs are evaluated at which nodes
+    (:func:`primo.thermo.ramp.pair_thermodynamics`; :func:`energy_settings` gives them for a
+    capture model).
     """
     rng = np.random.default_rng(rng)
     sim_pos = selection.simulated
@@ -143,26 +150,50 @@ def query_energies(db_sequences, query_seq: str, selection: Selection, simulator
     dec_seqs = _random_features(min(int(decoys), int(decoy_sample)), feature_length, rng) \
         if decoys else []
     th, g = pair_thermodynamics(simulator, seqs + dec_seqs, query_seq, nodes=nodes,
-                                lock_log_k=lock_log_k, mapper=mapper, progress=progress,
+                                lock_log_k=lock_log_k, negligible_log_k=negligible_log_k,
+                                negligible_log_k_aa=negligible_log_k_aa,
+                                mapper=mapper, progress=progress,
                                 return_free_energies=True)
     donor = donors(selection, selection.n, rng)
     return QueryEnergies(selection, th, g[:len(sim_pos)], len(dec_seqs), donor)
+
+
+#: the kinetic model's energies (:func:`primo.thermo.ramp.pair_thermodynamics`): a pair that
+#: cannot lock keeps its energies above the node where its duplex has K <= NEGLIGIBLE_SHARE /
+#: (the pool's concentration) (so that all of them together hold at most 1 % of the free probe
+#: there, 6.7e4 L/mol at 150 nM) and its homodimer K_AA <= 1e6 L/mol (8 K_AA c <= 1e-4 at 10 pM)
+NEGLIGIBLE_SHARE = 0.01
+NEGLIGIBLE_LOG_K_AA = math.log(1e6)
+
+
+def energy_settings(protocol: Protocol, capture: str) -> dict:
+    """``nodes``, ``lock_log_k`` and ``negligible_log_k`` of :func:`query_energies` for a model."""
+    if capture == "anneal":
+        return {"nodes": node_temperatures(protocol.anneal_to, protocol.anneal_from,
+                                           protocol.energy_nodes),
+                "lock_log_k": protocol.lock_log_k, "negligible_log_k": None}
+    if capture == "kinetic":
+        return {"nodes": node_temperatures(protocol.anneal_to, protocol.anneal_from,
+                                           protocol.kinetic_nodes),
+                "lock_log_k": protocol.lock_log_k,
+                "negligible_log_k": math.log(NEGLIGIBLE_SHARE / protocol.pool_m),
+                "negligible_log_k_aa": NEGLIGIBLE_LOG_K_AA}
+    return {"nodes": node_temperatures(protocol.anneal_to, protocol.anneal_from, 1),
+            "lock_log_k": None, "negligible_log_k": None}
 
 
 def capture_query(db_sequences, query_seq: str, selection: Selection, concentrations,
                   protocol: Protocol, simulator, *, capture: str = "anneal", rng=None,
                   mapper=None, decoy_sample: int = 1000, feature_length: int = 80,
                   progress: bool = False) -> QueryCapture:
-    """Competitive capture (``equilibrium`` or ``anneal``) of one probe from the whole pool.
+    """Competitive capture (``equilibrium``, ``anneal`` or ``kinetic``) of one probe from the pool.
 
     ``db_sequences(positions) -> list[str]`` gives feature regions; ``concentrations`` each
     document's exposed strands (mol/L); ``simulator`` is at the final temperature
     (``protocol.anneal_to``). :func:`query_energies` then :func:`capture_from_energies`.
     """
-    nodes = node_temperatures(protocol.anneal_to, protocol.anneal_from,
-                              protocol.energy_nodes if capture == "anneal" else 1)
-    en = query_energies(db_sequences, query_seq, selection, simulator, nodes=nodes,
-                        lock_log_k=protocol.lock_log_k if capture == "anneal" else None,
+    en = query_energies(db_sequences, query_seq, selection, simulator,
+                        **energy_settings(protocol, capture),
                         decoys=protocol.decoys, decoy_sample=decoy_sample,
                         feature_length=feature_length, rng=rng, mapper=mapper, progress=progress)
     return capture_from_energies(en, concentrations, protocol, simulator, capture=capture)
@@ -229,6 +260,8 @@ def capture_from_energies(en: QueryEnergies, concentrations, protocol: Protocol,
         res = anneal_capture(sth, species_conc, protocol)
     elif capture == "equilibrium":
         res = equilibrium_capture(sth, species_conc, protocol)
+    elif capture == "kinetic":
+        res = kinetic_capture(sth, species_conc, protocol)
     else:
         raise ValueError(f"unknown capture model {capture!r}")
     frac_species = res.fraction
@@ -256,6 +289,12 @@ def capture_from_energies(en: QueryEnergies, concentrations, protocol: Protocol,
         "decoys_simulated": n_dec_species,
         "energy_nodes_c": [float(t) for t in th.nodes],
     }
+    if capture == "kinetic":
+        stats["washes"] = int(protocol.washes)
+        stats["wash_minutes"] = float(protocol.wash_minutes)
+        stats["ramp_shape"] = protocol.ramp_shape
+        stats["solver_steps"] = int(res.kinetic_stats["steps"])
+        stats["solver_rejected_steps"] = int(res.kinetic_stats["rejected"])
     if n_dec_species:
         stats["decoys_captured_fraction"] = float(bound[end:].sum() / species_conc[end:].sum())
     return QueryCapture(fraction, y, y_imp, dg, source, res, stats)

@@ -165,17 +165,32 @@ class Thermo:
 
 
 def pair_thermodynamics(simulator, targets, query: str, *, nodes=None,
-                        lock_log_k: float | None = None, mapper=None, chunksize: int = 8,
+                        lock_log_k: float | None = None, negligible_log_k: float | None = None,
+                        negligible_log_k_aa: float | None = None, weak_every: int = 3,
+                        mapper=None, chunksize: int = 8,
                         progress: bool = False, return_free_energies: bool = False):
     """Binding free energies of every target sequence with one query, for a capture model.
 
     Every pair is evaluated at the simulator's temperature (the end of the anneal, ``nodes[0]``).
     Pairs whose association constant there reaches ``exp(lock_log_k)`` (the ones that may hold
     the probe through a ramp step, see :mod:`primo.simulation.capture`) are evaluated at the other
-    ``nodes`` too; the others keep their final-temperature ``dG`` at every node: their ``K`` is
-    below the locking threshold at the end of the anneal, so they exchange at every step and their
-    final amount depends on the final temperature only. The probe's homodimer is evaluated at
-    every node. ``nodes=None`` (or one node) is the final temperature alone (equilibrium capture).
+    ``nodes`` too. Without ``negligible_log_k`` (the anneal) the others keep their
+    final-temperature ``dG`` at every node: their ``K`` is below the locking threshold at the end
+    of the anneal, so they exchange at every step and the anneal's final amounts depend on the
+    final temperature only. The probe's homodimer is evaluated at every node. ``nodes=None`` (or
+    one node) is the final temperature alone (equilibrium capture).
+
+    ``negligible_log_k`` (the kinetic model, which needs every pair's energy at every
+    temperature, because a weak pair's binding at 60 °C slows every other pair there): the
+    other pairs are evaluated upwards at every ``weak_every``-th node (their ``dG`` has no melting
+    transition to resolve), linear in between, as long as the duplex has ``log K >
+    negligible_log_k`` or the target's homodimer ``log K > negligible_log_k_aa`` (default: the
+    same) at the node below; above the last node evaluated a pair keeps its energies. Measured
+    (README, "Energies along the ramp"): binding weakens as the temperature rises until it
+    reaches the ensemble's plateau of about -5.5 kcal/mol (``K`` ~ 1e3-1e4 L/mol), and no pair's
+    ``K`` rose again above its value where it first fell below ``1e4``-``3e5`` L/mol; so the kept
+    value bounds ``K`` from above, and the pairs kept at ``K <= e^negligible_log_k`` change the free
+    probe by at most that ``K`` times the total target concentration.
 
     Returns the :class:`Thermo` (and, with ``return_free_energies``, the simulator's ``(n, 5)``
     free energies of the pairs at the final temperature, from which two-strand yields follow).
@@ -193,15 +208,41 @@ def pair_thermodynamics(simulator, targets, query: str, *, nodes=None,
     if nodes.size == 1:
         return (thermo, g[:n]) if return_free_energies else thermo
     rt = GAS_CONSTANT * (t_final + KELVIN)
-    lock = np.flatnonzero(-dab[:n] / rt >= lock_log_k) if lock_log_k is not None else \
-        np.zeros(0, np.int64)
-    sel = [targets[i] for i in lock] + [query]
+    always = np.zeros(n, dtype=bool)
+    if lock_log_k is not None:
+        always = -dab[:n] / rt >= lock_log_k
+    neg_aa = negligible_log_k if negligible_log_k_aa is None else negligible_log_k_aa
+
+    def above(ab, aa, t):
+        r = GAS_CONSTANT * (float(t) + KELVIN)
+        with np.errstate(invalid="ignore"):
+            return (-ab / r > negligible_log_k) | (-aa / r > neg_aa)
+
+    weak = np.zeros(n, dtype=bool) if negligible_log_k is None else \
+        ~always & above(dab[:n], daa[:n], t_final)
+    evaluated = np.zeros((n, nodes.size), dtype=bool)
+    evaluated[:, 0] = True
+    every = max(1, int(weak_every))
     for j, t in enumerate(nodes[1:], start=1):
+        due = always | (weak if j % every == 0 else np.zeros(n, dtype=bool))
+        idx = np.flatnonzero(due)
+        sel = [targets[i] for i in idx] + [query]
         gt = simulator.at_temperature(t).free_energies(sel, [query] * len(sel), mapper=mapper,
                                                        chunksize=chunksize, progress=progress,
                                                        checked=True)
         a, aa, bb = binding_energies(gt)
-        thermo.dg_ab[lock, j] = a[:-1]
-        thermo.dg_aa[lock, j] = aa[:-1]
+        thermo.dg_ab[idx, j] = a[:-1]
+        thermo.dg_aa[idx, j] = aa[:-1]
         thermo.dg_bb[j] = bb[-1]
+        evaluated[idx, j] = True
+        if len(idx) and negligible_log_k is not None:
+            w = weak[idx]
+            weak[idx[w]] = above(a[:-1][w], aa[:-1][w], t)
+    # the weak pairs between and above the nodes they were evaluated at (see above)
+    for i in np.flatnonzero(evaluated[:, 1:].any(axis=1) & ~evaluated.all(axis=1)):
+        ev = np.flatnonzero(evaluated[i])
+        for m in (thermo.dg_ab, thermo.dg_aa):
+            with np.errstate(invalid="ignore"):
+                m[i] = np.interp(nodes, nodes[ev], m[i, ev])
+            m[i, np.isnan(m[i])] = np.inf
     return (thermo, g[:n]) if return_free_energies else thermo

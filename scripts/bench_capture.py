@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""Benchmark the capture models: ``anneal`` and ``kinetic`` side by side on the same energies.
+
+One query against 60,000 documents with the default cascade of ``primo simulate`` (the
+predictor scores every document; the simulator computes the top ``--refine`` 1,000, the query's
+100 nearest documents and a stratified ``--sample`` of 1,000 of the rest, imputed to the others;
+imputed documents pooled per donor), in one run:
+
+* the energies each model asks for (:func:`primo.simulation.cascade.energy_settings`): the
+  anneal's (every pair at the final temperature, the pairs that can lock at 4 nodes) and the
+  kinetic model's (12 nodes for the pairs that can lock, every third node for the weaker ones
+  until they are negligible), each timed;
+* the capture itself (:func:`primo.simulation.cascade.capture_from_energies`) of both models on
+  the **same** energies (the kinetic model's, a superset), timed over ``--repeat`` runs;
+
+and prints both times and the ratio kinetic / anneal (goal: <= 1.5), for the capture alone and
+for energies + capture.
+
+Data: the 2,000 bundled Fashion-MNIST demo images (``primo/data/fashion_demo.npz``) through the
+bundled ``fashion-embed`` extractor, each repeated 30 times with a small seeded jitter (60,000
+documents; Debian's fashion-mnist package was not installed where this was written); a tiny model trained
+with the public API on the 2,000 (the benchmark times the capture, not search quality).
+
+    python scripts/bench_capture.py [--workdir /tmp/primo-bench-capture] [-j 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+
+def ensure_data(work: Path, n: int):
+    from primo.cli import main
+    from primo.features.datasets import demo_images
+    from primo.features.store import FeatureStore, write_features
+
+    work.mkdir(parents=True, exist_ok=True)
+    base, db, model = work / "demo.h5", work / f"db-{n}.h5", work / "model"
+    if not base.exists():
+        paths, _ = demo_images(work / "imgs")
+        r = main(["extract", str(work / "imgs"), "--model", "fashion-embed", "-o", str(base)])
+        assert r.exit_code == 0, r.error
+    if not db.exists():
+        with FeatureStore.open(base) as st:
+            X, ids, meta = st.read(0, st.n), np.asarray(st.ids), st.metadata
+        rng = np.random.default_rng(0)
+        reps = -(-n // len(X))
+        Xn = np.concatenate([X + rng.normal(0, 0.05 * X.std(), X.shape).astype(X.dtype)
+                             for _ in range(reps)])[:n]
+        idn = [f"{i}-{r}" for r in range(reps) for i in ids][:n]
+        write_features(db, idn, Xn, meta)
+    if not model.exists():
+        print("training a tiny model on the 2,000 demo features ...", flush=True)
+        r = main(["train", "-f", str(base), "-o", str(model), "--threshold", "auto",
+                  "--rounds", "1", "--steps", "20", "--seed-pairs", "100", "--seed-epochs", "2",
+                  "--sim-pairs", "40", "--eval-pairs", "10", "--final-eval-pairs", "10",
+                  "--hidden", "32", "--heldout-rows", "100", "--seed", "0", "-j", "1"])
+        assert r.exit_code == 0, r.error
+    return base, db, model
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/primo-bench-capture"))
+    ap.add_argument("--n", type=int, default=60_000)
+    ap.add_argument("--refine", type=int, default=1000)
+    ap.add_argument("--sample", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3, help="captures timed (best of)")
+    ap.add_argument("-j", "--processes", type=int, default=1)
+    args = ap.parse_args()
+    base, db, model_dir = ensure_data(args.workdir, args.n)
+
+    from primo.cli import _import_tensorflow_quietly
+
+    _import_tensorflow_quietly()
+    from primo.evaluation.neighbors import exact_knn
+    from primo.features.store import FeatureStore
+    from primo.model_dir import load_model
+    from primo.parallel import get_mapper
+    from primo.simulation.capture import Protocol
+    from primo.simulation.cascade import (capture_from_energies, energy_settings,
+                                          query_energies, select_documents)
+    from primo.simulation.search import load_database, predict_all, simulator_for
+    from primo.simulation.wetlab import WetLabModel, pool_abundance
+
+    model = load_model(model_dir)
+    sim = simulator_for(model)
+    with FeatureStore.open(db) as st:
+        X = st.read(0, st.n)
+    with FeatureStore.open(base) as st:
+        q = st.read(7, 8)
+    n = len(X)
+    nn, _ = exact_knn(X, q, 100)
+    dbc = load_database(model, features=db, progress=False)
+    qseq = model.encode_features(q)[0]
+    proto = Protocol(anneal_to=model.hybridization_c)
+    sim = sim.at_temperature(proto.anneal_to)
+    abundance = pool_abundance(n, WetLabModel(), np.random.default_rng(1))
+    conc = proto.pool_m / n * abundance / abundance.mean()
+    pred = predict_all(model, dbc, qseq, progress=False)
+    sel = select_documents(pred, refine=args.refine, must=nn[0], sample=args.sample,
+                           rng=np.random.default_rng(2))
+    print(f"{n:,} documents, {len(sel.simulated):,} simulated; protocol "
+          f"{proto.anneal_from:g} -> {proto.anneal_to:g} °C, {proto.minutes_per_degree:g} min/°C",
+          flush=True)
+    energies, t_en = {}, {}
+    with get_mapper(processes=args.processes) as mapper:
+        for cap in ("anneal", "kinetic"):
+            sim.clear_cache()
+            t = time.perf_counter()
+            energies[cap] = query_energies(dbc.sequences, qseq, sel, sim,
+                                           **energy_settings(proto, cap),
+                                           rng=np.random.default_rng(3), mapper=mapper)
+            t_en[cap] = time.perf_counter() - t
+            print(f"energies for {cap}: {t_en[cap]:.1f} s "
+                  f"({len(energies[cap].thermo.nodes)} nodes)", flush=True)
+    th = energies["kinetic"].thermo
+    rt = 0.0019872 * (th.nodes + 273.15)
+    lk0 = -th.dg_ab[:, 0] / rt[0]
+    print(f"pairs that can lock: {(lk0 >= proto.lock_log_k).sum()}, weaker pairs evaluated above "
+          f"21 °C: {((th.dg_ab[:, 1:] != th.dg_ab[:, :1]).any(axis=1) & (lk0 < proto.lock_log_k)).sum()}"
+          f" of {len(th)}")
+    t_cap, res = {}, {}
+    for cap in ("anneal", "kinetic"):
+        best = np.inf
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            res[cap] = capture_from_energies(energies["kinetic"], conc, proto, sim, capture=cap)
+            best = min(best, time.perf_counter() - t)
+        t_cap[cap] = best
+    own = {}
+    t = time.perf_counter()
+    own["anneal"] = capture_from_energies(energies["anneal"], conc, proto, sim, capture="anneal")
+    t_own_anneal = time.perf_counter() - t
+    st_k = res["kinetic"].stats
+    print()
+    print(f"species in the capture: {st_k['species']:,}; kinetic solver steps "
+          f"{st_k['solver_steps']} (+{st_k['solver_rejected_steps']} rejected)")
+    for cap in ("anneal", "kinetic"):
+        s = res[cap].stats
+        print(f"capture {cap:8s} {t_cap[cap]:8.3f} s   probe on simulated {s['probe_bound_simulated']:.3f}"
+              f", imputed {s['probe_bound_imputed']:.3f}, free {s['probe_free']:.2e}")
+    print(f"ratio kinetic / anneal, capture on the same energies: "
+          f"{t_cap['kinetic'] / t_cap['anneal']:.2f}  (goal <= 1.5)")
+    ta = t_en["anneal"] + t_own_anneal
+    tk = t_en["kinetic"] + t_cap["kinetic"]
+    print(f"energies + capture, each model's own energies: anneal {ta:.1f} s, kinetic {tk:.1f} s, "
+          f"ratio {tk / ta:.2f}")
+    fa, fk = res["anneal"].fraction, res["kinetic"].fraction
+    near = nn[0]
+    print(f"100 nearest documents captured >= 1e-3: anneal {(fa[near] >= 1e-3).sum()}, kinetic "
+          f"{(fk[near] >= 1e-3).sum()}; documents captured >= 1e-3: anneal "
+          f"{(fa >= 1e-3).sum():,}, kinetic {(fk >= 1e-3).sum():,}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""The kinetic capture model: against a dense stiff reference, conservation, limits, washes, CLI."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from primo.errors import UsageError
+from primo.simulation.capture import Protocol, equilibrium_capture
+from primo.simulation.kinetic import hold_temperatures, kinetic_capture, wash
+from primo.thermo.equilibrium import GAS_CONSTANT
+from primo.thermo.ramp import Thermo
+
+NODES = np.array([21.0, 45.0, 70.0, 95.0])
+BACKGROUND = 2e-4   # the bead background (simulate --background): smaller captured fractions drown
+
+
+def _synthetic(rng, n, *, homodimers=True):
+    """Binding that weakens with temperature, from non-binders to locked-at-95-°C duplexes."""
+    base = rng.uniform(-45, -5, n)
+    slope = rng.uniform(0.15, 0.9, n)
+    ab = base[:, None] + slope[:, None] * (NODES - NODES[0])
+    aa = (rng.uniform(-16, -2, (n, 1)) + rng.uniform(0, 0.2, (n, 1)) * (NODES - 21)) \
+        if homodimers else np.full((n, 4), np.inf)
+    bb = np.array([-11.0, -9.0, -7.0, -5.0]) if homodimers else np.full(4, np.inf)
+    return Thermo(NODES, ab, aa, bb)
+
+
+def dense_reference(thermo, conc, protocol):
+    """Every species of the same rate equations, integrated by scipy's Radau with a dense
+    Jacobian (unknowns: every bound amount, duplexes, homodimers, the probe dimer), hold by hold,
+    then the washes. Returns the bound amounts (mol/L)."""
+    conc = np.asarray(conc, float)
+    n = len(conc)
+    p0, kon = protocol.probe_m, protocol.k_on
+    y = np.zeros(2 * n + 1)
+    ii = np.arange(n)
+    for t, dt in zip(*hold_temperatures(protocol)):
+        lk, lka, lkp = thermo.log_k(t)
+        koff = kon * np.exp(np.minimum(-lk, 700))
+        kaa = kon * np.exp(np.minimum(-lka, 700))
+        kpp = kon * math.exp(min(-lkp, 700))
+
+        def f(_, y):
+            b, d, q = y[:n], y[n:2 * n], y[2 * n]
+            p, a = p0 - 2 * q - b.sum(), conc - b - 2 * d
+            return np.concatenate([kon * p * a - koff * b, kon * a * a - kaa * d,
+                                   [kon * p * p - kpp * q]])
+
+        def jac(_, y):
+            b, d, q = y[:n], y[n:2 * n], y[2 * n]
+            p, a = p0 - 2 * q - b.sum(), conc - b - 2 * d
+            J = np.zeros((2 * n + 1, 2 * n + 1))
+            J[:n, :n] = -kon * a[:, None]
+            J[ii, ii] += -kon * p - koff
+            J[ii, n + ii] = -2 * kon * p
+            J[:n, 2 * n] = -2 * kon * a
+            J[n + ii, ii] = -2 * kon * a
+            J[n + ii, n + ii] = -4 * kon * a - kaa
+            J[2 * n, :n] = -2 * kon * p
+            J[2 * n, 2 * n] = -4 * kon * p - kpp
+            return J
+
+        sol = solve_ivp(f, (0, dt), y, method="Radau", jac=jac, rtol=1e-9,
+                        atol=1e-13 * p0)
+        assert sol.success
+        y = sol.y[:, -1]
+    lk0 = thermo.log_k(protocol.anneal_to)[0]
+    return wash(y[:n], lk0, kon, protocol.washes, protocol.wash_minutes * 60)
+
+
+def _compare(res, ref, conc, p0):
+    """Largest difference (share of the probe) over the species above the bead background."""
+    above = (ref / conc >= BACKGROUND) | (res.bound / conc >= BACKGROUND)
+    assert above.any()
+    return float(np.abs(res.bound - ref)[above].max() / p0)
+
+
+@pytest.mark.parametrize("seed, n", [(0, 5), (1, 12), (2, 25), (3, 40)])
+def test_agrees_with_a_dense_stiff_reference(seed, n):
+    rng = np.random.default_rng(seed)
+    th = _synthetic(rng, n)
+    conc = rng.uniform(0.5, 2.0, n) * 10 ** rng.uniform(-13, -10, n)
+    proto = Protocol(probe_nm=float(rng.choice([0.005, 0.05, 0.5])), anneal_from=95.0,
+                     anneal_to=21.0, step_c=5.0, minutes_per_degree=20.0)
+    res = kinetic_capture(th, conc, proto)
+    ref = dense_reference(th, conc, proto)
+    assert _compare(res, ref, conc, proto.probe_m) < 1e-3      # the issue asks for 1e-2
+    assert res.probe_balance() < 1e-12
+
+
+def test_agrees_with_the_reference_on_real_energies():
+    """ViennaRNA energies of a probe with targets 0-50 % mutated and unrelated ones (the pairs
+    that decide the tail), the full 95 -> 21 °C ramp at 1 °C per 20 min, washes on."""
+    from primo.simulation.cascade import energy_settings
+    from primo.thermo.ramp import pair_thermodynamics
+    from primo.thermo.simulator import Simulator, mutate
+
+    rng = np.random.default_rng(11)
+    q = "".join(rng.choice(list("ACGT"), 80))
+    targets = [q] + [mutate(q, f, rng) for f in (0.25, 0.35, 0.45)] \
+        + ["".join(rng.choice(list("ACGT"), 80)) for _ in range(2)]
+    proto = Protocol(kinetic_nodes=8)
+    th = pair_thermodynamics(Simulator(), targets, q, **energy_settings(proto, "kinetic"))
+    conc = np.full(len(targets), 2.5e-12)
+    conc[-2:] = 3e-8                      # the rest of the pool, pooled
+    res = kinetic_capture(th, conc, proto)
+    ref = dense_reference(th, conc, proto)
+    assert _compare(res, ref, conc, proto.probe_m) < 1e-3
+    # the perfect match wins; a 45 % mutant still holds some of the probe at the end
+    assert res.bound[0] == res.bound[:-2].max()
+    assert np.all(res.bound >= 0)
+
+
+def test_mass_is_conserved_at_every_hold():
+    rng = np.random.default_rng(4)
+    th = _synthetic(rng, 30)
+    conc = rng.uniform(0.5, 2, 30) * 1e-11
+    proto = Protocol(probe_nm=0.05, step_c=1.0, washes=0)
+    res, steps = kinetic_capture(th, conc, proto, trace=True, trace_arrays=True)
+    assert len(steps) == 75 and steps[0].temperature == 95 and steps[-1].temperature == 21
+    for st in steps:
+        assert st.free_probe + 2 * st.probe_homodimer + st.bound.sum() == \
+            pytest.approx(proto.probe_m, rel=1e-12)
+        np.testing.assert_allclose(st.bound + st.target_free + 2 * st.target_homodimer, conc,
+                                   rtol=1e-12)
+    assert res.probe_balance() < 1e-12
+    assert res.bound.sum() > 0.5 * proto.probe_m
+
+
+def test_extreme_constants_and_concentrations_stay_finite():
+    """K from 1e-5 to 1e100 L/mol, targets from 1e-30 to 1e-7 M: finite, conserved, in range."""
+    n = 12
+    lk = np.linspace(np.log(1e-5), np.log(1e100), n)
+    rt = GAS_CONSTANT * (NODES + 273.15)
+    ab = -lk[:, None] * rt[None, :]
+    ab[3] = np.inf                          # never forms
+    aa = np.full((n, 4), np.inf)
+    aa[5] = -lk[5] * rt
+    th = Thermo(NODES, ab, aa, -np.log(1e60) * rt)
+    conc = np.logspace(-30, -7, n)
+    res = kinetic_capture(th, conc, Protocol(probe_nm=0.5, step_c=5.0))
+    assert np.isfinite(res.bound).all() and res.probe_balance() < 1e-12
+    assert np.all(res.bound >= 0) and np.all(res.bound <= conc)
+    assert res.bound[3] == 0.0
+    np.testing.assert_allclose(res.bound + res.target_free + 2 * res.target_homodimer, conc,
+                               rtol=1e-12)
+
+
+def test_a_slow_ramp_reaches_the_equilibrium_model():
+    """Slow enough (every duplex exchanges many times per step), the kinetics end where the
+    competitive equilibrium at the final temperature is."""
+    rng = np.random.default_rng(2)
+    n = 20
+    lk21 = rng.uniform(np.log(1e6), np.log(1e13), n)
+    rt = GAS_CONSTANT * (NODES + 273.15)
+    ab = -lk21[:, None] * rt[0] + rng.uniform(0.2, 0.6, (n, 1)) * (NODES - 21)
+    aa = -rng.uniform(np.log(1e2), np.log(1e9), (n, 1)) * rt[0] + 0 * NODES
+    th = Thermo(NODES, ab, aa, np.full(4, -6.0))
+    conc = rng.uniform(0.5, 2, n) * 1e-11
+    proto = Protocol(probe_nm=0.05, minutes_per_degree=1e6, step_c=5.0, k_on=1e7, washes=0)
+    res = kinetic_capture(th, conc, proto)
+    eq = equilibrium_capture(th, conc, proto)
+    np.testing.assert_allclose(res.bound, eq.bound, rtol=1e-3, atol=1e-6 * proto.probe_m)
+    assert res.free_probe == pytest.approx(eq.free_probe, rel=1e-3)
+    # the protocol's own 20 min per degree is far from it for the strong binders
+    fast = kinetic_capture(th, conc, Protocol(probe_nm=0.05, step_c=5.0, washes=0))
+    assert np.abs(fast.bound - eq.bound).max() > 0.05 * proto.probe_m
+
+
+def test_washes_remove_weak_duplexes_and_keep_strong_ones():
+    rt = GAS_CONSTANT * (21 + 273.15)
+    # -12.2 kcal/mol at 21 °C: k_off = 1e6 / K = 8.9e-4 /s, 15 min keep 45 %; -20: all kept
+    th = Thermo(NODES, [[-20.0, -15, -10, -5], [-12.2, -8, -4, -1]], np.full((2, 4), np.inf),
+                np.full(4, np.inf))
+    conc = np.full(2, 1e-11)
+    none = kinetic_capture(th, conc, Protocol(probe_nm=0.05, step_c=2.0, washes=0))
+    three = kinetic_capture(th, conc, Protocol(probe_nm=0.05, step_c=2.0))
+    kept = three.bound / none.bound
+    assert kept[0] > 0.999
+    assert kept[1] == pytest.approx(math.exp(-1e6 * math.exp(-12.2 / rt) * 900), rel=1e-9)
+    assert 0.4 < kept[1] < 0.5
+    assert three.probe_balance() < 1e-12
+    assert np.all(three.target_homodimer == 0)
+    longer = kinetic_capture(th, conc, Protocol(probe_nm=0.05, step_c=2.0, washes=6,
+                                                wash_minutes=10))
+    assert longer.bound[1] < three.bound[1] and longer.bound[0] > 0.99 * none.bound[0]
+
+
+def test_linear_ramp_takes_as_long_and_stays_close_to_the_stepped_one():
+    p = Protocol(ramp_shape="linear", minutes_per_degree=20.0)
+    t, s = hold_temperatures(p)
+    ts, ss = hold_temperatures(Protocol())
+    assert s.sum() == pytest.approx(ss.sum()) and t[-1] == 21.0 and t[0] < 95
+    rng = np.random.default_rng(8)
+    th = _synthetic(rng, 10, homodimers=False)
+    conc = np.full(10, 1e-11)
+    a = kinetic_capture(th, conc, Protocol(probe_nm=0.05, anneal_from=60, ramp_shape="linear"))
+    b = kinetic_capture(th, conc, Protocol(probe_nm=0.05, anneal_from=60))
+    assert a.probe_balance() < 1e-12
+    assert np.abs(a.bound - b.bound).max() < 0.1 * 5e-11
+
+
+@pytest.mark.parametrize("kwargs, option", [
+    (dict(k_on=float("nan")), "k_on"), (dict(k_on=-1.0), "k_on"), (dict(k_on=1e30), "k_on"),
+    (dict(washes=-1), "washes"), (dict(washes=2.5), "washes"),
+    (dict(wash_minutes=float("inf")), "wash_minutes"), (dict(wash_minutes=-1.0), "wash_minutes"),
+    (dict(ramp_shape="wiggly"), "ramp_shape"), (dict(kinetic_nodes=0), "kinetic_nodes"),
+])
+def test_protocol_refuses_bad_kinetic_settings(kwargs, option):
+    with pytest.raises(UsageError) as e:
+        Protocol(**kwargs)
+    assert e.value.option == option and "\n" not in str(e.value)
+
+
+def test_weak_pairs_get_coarse_nodes_and_keep_a_bound_above_them():
+    """Real ViennaRNA, the kinetic model's settings: a pair that can lock is evaluated at every
+    node; a weak one at every third node while it still binds above the negligible K, linear in
+    between, its last value above; binding weakens with the temperature; node values are direct."""
+    from primo.simulation.cascade import energy_settings
+    from primo.thermo.ramp import pair_thermodynamics
+    from primo.thermo.simulator import Simulator, mutate
+
+    rng = np.random.default_rng(5)
+    q = "".join(rng.choice(list("ACGT"), 80))
+    targets = [q, mutate(q, 0.4, rng), "".join(rng.choice(list("ACGT"), 80))]
+    sim = Simulator()
+    proto = Protocol(kinetic_nodes=7)
+    es = energy_settings(proto, "kinetic")
+    nodes = es["nodes"]
+    th = pair_thermodynamics(sim, targets, q, **es)
+    rt = GAS_CONSTANT * (nodes + 273.15)
+    lk = -th.dg_ab / rt
+    assert lk[0, 0] >= proto.lock_log_k
+    assert np.all(np.diff(th.dg_ab[:2], axis=1) >= -1e-9)      # weaker as it warms
+    direct = np.stack([sim.at_temperature(t).binding_energies(targets, [q] * 3) for t in nodes], 1)
+    np.testing.assert_allclose(th.dg_ab[0], direct[0], atol=1e-9)   # every node
+    assert lk[2, 0] < proto.lock_log_k                         # the unrelated one is weak
+    for i in (1, 2):
+        assert th.dg_ab[i, 0] == pytest.approx(direct[i, 0], abs=1e-9)
+        if lk[i, 0] >= proto.lock_log_k:
+            np.testing.assert_allclose(th.dg_ab[i], direct[i], atol=1e-9)
+        elif lk[i, 0] > es["negligible_log_k"]:
+            assert th.dg_ab[i, 3] == pytest.approx(direct[i, 3], abs=1e-9)
+            assert th.dg_ab[i, 1] == pytest.approx((2 * direct[i, 0] + direct[i, 3]) / 3)
+            if lk[i, 3] <= es["negligible_log_k"] and -th.dg_aa[i, 3] / rt[3] <= math.log(1e6):
+                assert np.all(th.dg_ab[i, 3:] == th.dg_ab[i, 3])
+        else:
+            assert np.all(th.dg_ab[i] == th.dg_ab[i, 0])
+    # the bound holds: no later temperature binds more than the kept value
+    assert np.all(direct[1:, 3:] >= th.dg_ab[1:, 3:] - 1e-9) or lk[1:, 3].max() > \
+        es["negligible_log_k"]
+
+
+def test_simulate_kinetic_end_to_end(tiny_workspace, tmp_path, run_cli):
+    from primo.features.store import FeatureStore
+
+    ws = tiny_workspace
+    out = tmp_path / "kin"
+    with FeatureStore.open(ws.features) as st:
+        qid = str(st.ids[0])
+    res, stdout, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", ws.features,
+                                "--query-id", qid, "-o", out, "--refine", "10", "--sample", "10",
+                                "--neighbors", "5", "-j", "1", "--seed", "1",
+                                "--capture", "kinetic", "--washes", "2", "--wash-minutes", "4",
+                                "--k-on", "3e5", "--energy-nodes", "5"])
+    assert res.exit_code == 0, err
+    summ = json.loads((out / "summary.json").read_text())
+    prot = summ["capture"]["protocol"]
+    assert summ["capture"]["model"] == "kinetic"
+    assert prot["washes"] == 2 and prot["wash_minutes"] == 4.0 and prot["k_on"] == 3e5
+    assert prot["kinetic_nodes"] == 5 and prot["ramp_shape"] == "stepped"
+    cap = summ["queries"][0]["capture"]
+    assert cap["capture_model"] == "kinetic" and cap["solver_steps"] > 0
+    assert len(cap["energy_nodes_c"]) == 5
+    total = cap["probe_bound_simulated"] + cap["probe_bound_imputed"] + cap["probe_free"] \
+        + cap["probe_homodimer"]
+    assert total == pytest.approx(1.0, abs=1e-9)
+    assert "capture (kinetic)" in stdout
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--k-on", "nan"), ("--k-on", "-1"), ("--k-on", "1e30"), ("--k-on", "inf"),
+    ("--washes", "-2"), ("--wash-minutes", "nan"), ("--wash-minutes", "-5"),
+    ("--wash-minutes", "1e9"),
+])
+def test_simulate_refuses_bad_kinetic_options(flag, value, tmp_path, run_cli):
+    (tmp_path / "f.h5").write_bytes(b"")     # the value is refused before anything is read
+    res, _, err = run_cli(["simulate", flag, value, "-m", tmp_path, "-f", tmp_path / "f.h5",
+                           "-Q", tmp_path / "f.h5", "-o", tmp_path / "out",
+                           "--capture", "kinetic"])
+    assert res.exit_code == 2
+    lines = [ln for ln in err.strip().splitlines() if ln]
+    assert len(lines) == 1 and flag in lines[0], err
