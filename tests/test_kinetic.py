@@ -287,9 +287,11 @@ def test_simulate_kinetic_end_to_end(tiny_workspace, tmp_path, run_cli):
     ("--wash-minutes", "1e9"),
 ])
 def test_simulate_refuses_bad_kinetic_options(flag, value, tmp_path, run_cli):
-    (tmp_path / "f.h5").write_bytes(b"")     # the value is refused before anything is read
-    res, _, err = run_cli(["simulate", flag, value, "-m", tmp_path, "-f", tmp_path / "f.h5",
-                           "-Q", tmp_path / "f.h5", "-o", tmp_path / "out",
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "f.h5").write_bytes(b"")     # the value is refused before anything is read
+    res, _, err = run_cli(["simulate", flag, value, "-m", inp, "-f", inp / "f.h5",
+                           "-Q", inp / "f.h5", "-o", tmp_path / "out",
                            "--capture", "kinetic"])
     assert res.exit_code == 2
     lines = [ln for ln in err.strip().splitlines() if ln]

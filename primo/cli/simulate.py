@@ -94,12 +94,25 @@ class _ProbeNM(click.ParamType):
               help="Length of the simulated reads written with --reads.")
 @seed_option(0, help="Random seed (sampling, abundances, read counts, reads).")
 @chunk_rows_option(100_000, "Documents (feature-store rows)")
-@click.option("--capture", type=click.Choice(["anneal", "equilibrium", "independent"]),
+@click.option("--capture", type=click.Choice(["anneal", "equilibrium", "independent", "kinetic"]),
               default="anneal", show_default=True,
               help="Capture model: anneal (the probe competes for the pool down the anneal ramp; "
                    "duplexes that cannot dissociate within a step keep it), equilibrium "
                    "(competition at the final temperature), independent (each document alone "
-                   "with the probe at 1 nM: the paper's training proxy).")
+                   "with the probe at 1 nM: the paper's training proxy), kinetic (the "
+                   "mass-action rate equations integrated over the ramp, then the washes).")
+@click.option("--k-on", "k_on", type=float, default=1e6, show_default=True,
+              help="Association rate constant of every duplex (/M/s; 1e2-1e10): the anneal's "
+                   "lock threshold and the kinetic model's rates.")
+@click.option("--washes", type=int, default=3, show_default=True,
+              help="Washes after the bead capture (kinetic model; 0-100): each lets duplexes "
+                   "dissociate without rebinding at the hybridization temperature.")
+@click.option("--wash-minutes", type=float, default=5.0, show_default=True,
+              help="Length of each wash (minutes, kinetic model; 0-1440).")
+@click.option("--ramp-shape", type=click.Choice(["stepped", "linear"]), default="stepped",
+              show_default=True,
+              help="How the anneal is run (kinetic model): each degree held for "
+                   "--minutes-per-degree, or cooled continuously.")
 @click.option("--probe-nm", type=_ProbeNM(), default="0.5", show_default=True,
               help="Probe concentration in the hybridization (nM; 0.5: the paper's), or auto: "
                    "sized to the database as a lab orders it, with room for the strands of "
@@ -120,9 +133,9 @@ class _ProbeNM(click.ParamType):
 @click.option("--decoys", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random decoy strands added to the pool, each at the mean document "
                    "concentration (the authors went up to 1,000x the database).")
-@click.option("--energy-nodes", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Temperatures at which binding energies are computed for the anneal "
-                   "(interpolated between).")
+@click.option("--energy-nodes", type=click.IntRange(1, 200), default=None,
+              help="Temperatures at which binding energies are computed for the anneal or the "
+                   "kinetic model (interpolated between; default 4 for anneal, 12 for kinetic).")
 @click.option("--gallery", type=click.IntRange(min=0), default=10, show_default=True,
               metavar="N", help="report.html: draw the N documents with the most reads per query "
                                 "(and 5 per Fig. 3C threshold); 0: no pictures.")
@@ -137,7 +150,8 @@ class _ProbeNM(click.ParamType):
 def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
         backend, loop_enthalpies, stacks, k, labels, depth, reads_per_document, background,
         capture_efficiency, sigma_synthesis, sigma_pcr, input_reads, write_reads, read_length,
-        seed, chunksize, capture, probe_nm, pool_nm, na_molar, anneal_from, anneal_to,
+        seed, chunksize, capture, k_on, washes, wash_minutes, ramp_shape, probe_nm, pool_nm,
+        na_molar, anneal_from, anneal_to,
         minutes_per_degree, decoys, energy_nodes, gallery, images_dir, processes, scheduler):
     """The wet-lab experiment in silico."""
     from ..simulation.wetlab import WetLabModel
@@ -154,7 +168,11 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
                             anneal_from=anneal_from,
                             anneal_to=anneal_from if anneal_to is None else anneal_to,
                             minutes_per_degree=minutes_per_degree, decoys=decoys,
-                            energy_nodes=energy_nodes)
+                            k_on=k_on, washes=washes, wash_minutes=wash_minutes,
+                            ramp_shape=ramp_shape,
+                            **({} if energy_nodes is None else
+                               {"kinetic_nodes" if capture == "kinetic" else "energy_nodes":
+                                energy_nodes}))
         if capture == "independent":
             from ..errors import UsageError
 
@@ -162,7 +180,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
                              hint="use --capture anneal or equilibrium")
     model = load_model(model_dir)
     card_sim = model.card.get("simulator") or {}
-    if (capture == "anneal" and loop_enthalpies is None
+    if (capture in ("anneal", "kinetic") and loop_enthalpies is None
             and (backend or card_sim.get("backend", "vienna")) == "vienna"
             and card_sim.get("loop_enthalpies", "shipped") == "shipped"):
         click.echo("primo simulate: warning: this model's simulator uses ViennaRNA's DNA loop "
