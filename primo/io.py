@@ -41,7 +41,9 @@ __all__ = [
     "set_command", "write_json", "json_default", "read_csv_rows", "read_id_table", "gc_paused",
     "GZIP_LEVEL",
     "OUTPUT_MARKER", "output_policy", "check_output_dir", "check_output_file", "claim_output_dir",
-    "building_dir", "read_marker", "write_marker", "default_permissions",
+    "building_dir", "read_marker", "write_marker", "partial_dir", "start_partial_dir",
+    "resume_partial_dir", "publish_partial_dir", "abandon_output_dir", "default_permissions", "path_inside",
+    "spreadsheet_safe",
 ]
 
 GZIP_LEVEL = 3  # fast; level 9 is several times slower for a few % smaller files
@@ -160,6 +162,45 @@ def atomic_file(path, suffix: str = ""):
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+# ---- names read from data files: never outside their folder ------------------------------------
+
+def path_inside(base, name, *, what: str = "file name", path=None, line=None, record=None,
+                follow_links: bool = True) -> Path:
+    """``base / name``, refused (:class:`DataError`) when ``name`` leaves the folder ``base``.
+
+    ``name`` comes from a data file (a document ID, a manifest's file name, a query ID) that a
+    user may have received from someone else: an absolute path, a ``..`` that climbs out of
+    ``base``, a NUL byte or (``follow_links=True``) a symbolic link inside ``base`` that points
+    out of it is refused. ``path``/``line``/``record`` say where ``name`` was read (the error names
+    them, else ``base``). ``follow_links=False`` checks the name only: links the folder's owner
+    put in it are followed (a folder of pictures linked from elsewhere).
+    """
+    base = Path(base)
+    text = str(name)
+    where = dict(path=path if path is not None else base, line=line, record=record)
+    if "\0" in text or os.path.isabs(text):
+        raise DataError(f"{what} {shorten(text, 60)} is not a name inside {base}", **where,
+                        hint="names in data files are relative to their folder")
+    joined = Path(os.path.normpath(os.path.join(os.path.abspath(base), text)))
+    root = Path(os.path.normpath(os.path.abspath(base)))
+    if joined != root and root not in joined.parents:
+        raise DataError(f"{what} {shorten(text, 60)} leaves the folder {base}", **where,
+                        hint="names in data files must stay inside their folder; is the file "
+                             "from someone you trust?")
+    if follow_links:
+        rj, rr = joined.resolve(), root.resolve()
+        if rj != rr and rr not in rj.parents:
+            raise DataError(f"{what} {shorten(text, 60)} is a link out of the folder {base}",
+                            **where, hint="names in data files must stay inside their folder")
+    return base / text
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` with a leading ``'`` if a spreadsheet would read it as a formula (it begins
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return; OWASP's CSV-injection rule)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 # ---- output directories: never replace what primo did not write ------------------------------
@@ -496,6 +537,95 @@ def claim_output_dir(path, *, command: str | None = None, overwrite: bool | None
     write_marker(path, command, files=False)
     _BUILDING.add(_resolve(path))   # its files are written in place by this process
     return path
+
+
+#: suffix of the directory beside an output where a long, resumable run builds its replacement
+PARTIAL_SUFFIX = ".primo-partial"
+
+
+def partial_dir(path) -> Path:
+    """Where a resumable run builds the replacement of the output ``path``: ``.NAME.primo-partial``
+    beside it (a fixed name, so that ``--resume`` finds it after an interruption)."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    return parent / f".{path.name}{PARTIAL_SUFFIX}"
+
+
+def start_partial_dir(path, *, command: str, overwrite: bool | None = None, inputs=None) -> Path:
+    """Begin the replacement of the earlier output ``path`` of a long, resumable run (``primo
+    train --overwrite``): ``path`` is checked as :func:`atomic_dir` checks it and left untouched;
+    the new output is built in :func:`partial_dir` and put in its place by
+    :func:`publish_partial_dir` once complete. An earlier partial directory (an interrupted run)
+    is replaced only with ``overwrite``, and never one primo did not write."""
+    path = Path(path)
+    command, overwrite, inputs = _rules(path, command, overwrite, inputs)
+    check_output_dir(path, command, overwrite=overwrite, inputs=inputs)
+    part = partial_dir(path)
+    if part.exists() or part.is_symlink():
+        marker = None if part.is_symlink() or not part.is_dir() else read_marker(part)
+        if marker is None or marker.get("command") != command:
+            raise UsageError(f"{part} exists and primo did not write it",
+                             hint="move it away: primo builds the new output there")
+        if not overwrite:
+            raise UsageError(f"an interrupted `primo {command}` run of {path} is in {part}",
+                             hint="continue it with --resume, or pass --overwrite to start again")
+        shutil.rmtree(part)
+    try:
+        part.mkdir(parents=True)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
+    _default_mode(part, directory=True)
+    write_marker(part, command, files=False)
+    _BUILDING.add(_resolve(part))
+    return part
+
+
+def resume_partial_dir(path, *, command: str) -> Path | None:
+    """The partial directory of an interrupted replacement of ``path`` (see
+    :func:`start_partial_dir`), or None when there is none of ``command``'s."""
+    part = partial_dir(path)
+    if part.is_symlink() or not part.is_dir():
+        return None
+    marker = read_marker(part)
+    if marker is None or marker.get("command") != command:
+        return None
+    _BUILDING.add(_resolve(part))
+    return part
+
+
+def publish_partial_dir(part, path, *, command: str, overwrite: bool | None = None,
+                        inputs=None) -> Path:
+    """Put the complete partial directory ``part`` in the place of ``path`` (checked again: it
+    may have changed while the run went on); the earlier output is deleted only then."""
+    part, path = Path(part), Path(path)
+    # the replacement was allowed when the run started (start_partial_dir); a resumed run
+    # finishes it without asking again, but never over files primo did not write
+    command, _, inputs = _rules(path, command, overwrite, inputs)
+    overwrite = True
+    write_marker(part, command)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))   # written where the link points, as atomic_dir does
+    if path.exists():
+        check_output_dir(path, command, overwrite=overwrite, inputs=inputs)
+        _replace_dir(path, part)
+    else:
+        os.replace(part, path)
+    _BUILDING.discard(_resolve(part))
+    return path
+
+
+def abandon_output_dir(path, *, existed: bool) -> None:
+    """Remove a directory this process claimed or started (:func:`claim_output_dir`,
+    :func:`start_partial_dir`) before anything worth keeping was written in it (everything in
+    it is this run's: it was missing or empty when claimed). ``existed``: it was there, empty,
+    before, and is left so. A directory without primo's marker is left alone."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir() or read_marker(path) is None:
+        return
+    _BUILDING.discard(_resolve(path))
+    shutil.rmtree(path, ignore_errors=True)
+    if existed:
+        path.mkdir(exist_ok=True)
 
 
 def open_output(path, mode: str = "wt", level: int = GZIP_LEVEL):

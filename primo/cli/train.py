@@ -181,8 +181,9 @@ class _Threshold(click.ParamType):
 @parallel_options
 @overwrite_option("train", inputs=("features",), pass_overwrite=True, unless="resume",
                   check=False,
-                  help="Replace an earlier model directory of `primo train` (deleted when "
-                       "training starts; never a directory holding other files, nor an input).")
+                  help="Replace an earlier model directory of `primo train` (kept until the new "
+                       "model is complete, which is built beside it in .MODEL.primo-partial/; "
+                       "never a directory holding other files, nor an input).")
 @skip_bad_rows_option("train")
 @debug_option
 @click.pass_context

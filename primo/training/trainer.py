@@ -501,12 +501,23 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
     -------
     TrainResult
     """
+    from ..io import (abandon_output_dir, check_output_dir, claim_output_dir,
+                      publish_partial_dir, read_marker, resume_partial_dir, start_partial_dir)
+
     out = Path(out)
     s = dataclasses.replace(settings) if settings is not None else TrainSettings()
     s.check()
+    inputs = [features] if isinstance(features, (str, os.PathLike)) else []
     state = arrays = None
+    partial = False     # built beside an earlier model, which stays until the new one is complete
+    existed = out.is_dir()
     if resume:
-        ck, state, arrays = read_checkpoint(out)
+        work = out
+        # an interrupted replacement of an earlier model (newer than that model's checkpoint)
+        part = resume_partial_dir(out, command="train")
+        if part is not None and (part / CHECKPOINT).is_dir():
+            work, partial = part, True
+        ck, state, arrays = read_checkpoint(work)
         from ..model_dir import versions_compatible
 
         made_by = state.get("primo_version", "?")
@@ -519,8 +530,6 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
         saved.rounds = max(saved.rounds, s.rounds) if settings is not None else saved.rounds
         s = saved
     else:
-        from ..io import claim_output_dir, read_marker
-
         # the two temperatures, resolved once and recorded (checkpoint and card)
         if simulator is None:
             if s.hybridization_c is None:
@@ -540,27 +549,39 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
                 and (read_marker(out) or {}).get("command") == "train"):
             raise UsageError(f"output directory {out} holds an earlier `primo train` run",
                              hint="continue it with --resume, or pass --overwrite to replace it")
-        # an earlier model of primo train is replaced only with overwrite; never other files
-        claim_output_dir(out, command="train", overwrite=overwrite,
-                         inputs=[features] if isinstance(features, (str, os.PathLike)) else [])
+        # an earlier model of primo train is replaced only with overwrite, never other files,
+        # and only once the new one is complete: it is built beside it until then
+        if check_output_dir(out, "train", overwrite=overwrite, inputs=inputs) is not None:
+            work = start_partial_dir(out, command="train", overwrite=overwrite, inputs=inputs)
+            partial = True
+        else:
+            work = claim_output_dir(out, command="train", overwrite=overwrite, inputs=inputs)
         if s.seed is None:
             s.seed = int(np.random.SeedSequence().entropy % (2 ** 31))
-    out.mkdir(parents=True, exist_ok=True)
 
     own_source = False
-    if isinstance(features, (str, os.PathLike)):
-        source = _data.open_features(features)
-        own_source = True
-    else:
-        source = features
-        if source.n == 0:
-            raise DataError("feature matrix has no rows, nothing to train on",
-                            hint="give a non-empty feature store")
     try:
-        return _train(source, out, s, simulator, mapper, state, arrays, log, on_round)
-    finally:
-        if own_source:
-            source.close()
+        if isinstance(features, (str, os.PathLike)):
+            source = _data.open_features(features)
+            own_source = True
+        else:
+            source = features
+            if source.n == 0:
+                raise DataError("feature matrix has no rows, nothing to train on",
+                                hint="give a non-empty feature store")
+        try:
+            result = _train(source, work, s, simulator, mapper, state, arrays, log, on_round)
+        finally:
+            if own_source:
+                source.close()
+    except BaseException:
+        if not resume and not (work / CHECKPOINT).is_dir():
+            abandon_output_dir(work, existed=existed and not partial)  # nothing to resume
+        raise
+    if partial:
+        result.path = publish_partial_dir(work, out, command="train", overwrite=True,
+                                          inputs=inputs)
+    return result
 
 
 def _resume(run: _Run, out: Path, state: dict, arrays: dict, fp: str):
