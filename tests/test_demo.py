@@ -1,5 +1,9 @@
 import json
 
+import pytest
+
+from primo.workflows.demo import DemoSettings
+
 
 def test_quick_demo_runs_every_step(tmp_path, run_cli):
     out = tmp_path / "demo"
@@ -22,9 +26,28 @@ def test_quick_demo_runs_every_step(tmp_path, run_cli):
     # the simulation sampled unrelated documents with the simulator, and the report says so
     assert all(q["sampled"] > 0 for q in rep["steps"]["simulate"]["queries"])
     assert "unrelated documents binding (sampled)" in md
-    # the default capture model and protocol ran, and the report says which
-    assert rep["steps"]["simulate"]["capture"]["model"] == "anneal"
-    assert "anneal model: probe 0.5 nM against the pool's 150 nM, annealed 95 → 21 °C" in md
+    # the default capture model ran, its probe sized to the database (--probe-nm auto: room for
+    # 2 x k = 200 of the 300 documents: 150 nM x 200 / 300), and the report says so
+    cap = rep["steps"]["simulate"]["capture"]
+    assert cap["model"] == "anneal"
+    assert cap["probe"]["rule"] == "auto" and cap["probe"]["room_documents"] == 200.0
+    assert cap["protocol"]["probe_nm"] == 100.0
+    assert "anneal model: probe 100 nM against the pool's 150 nM, annealed 95 → 21 °C" in md
+    assert "`primo simulate --probe-nm auto`" in md and "2 × k = 200 of the 300 documents" in md
+    # the report's first table: primo, the best peer and their ratio at 50 % recall
+    head = rep["headline"]["0.5"]
+    algos = rep["steps"]["benchmark"]["summary"]["algorithms"]
+    peers = {a: v["proportion_at_recall"]["0.5"] for a, v in algos.items()
+             if a not in ("primo", "chance", "oracle") and v["proportion_at_recall"].get("0.5")}
+    assert head["best_peer"] == min(peers, key=peers.get)
+    assert head["best_peer_value"] == peers[head["best_peer"]]
+    assert head["primo"] == algos["primo"]["proportion_at_recall"]["0.5"]
+    assert head["ratio"] == pytest.approx(head["primo"] / head["best_peer_value"], abs=1e-3)
+    first_table = [line for line in md.splitlines() if line.startswith("|")][:5]
+    assert first_table[0] == "| | 50 % recall | 90 % recall |"
+    assert first_table[2].startswith("| primo (simulated reads) |")
+    assert first_table[3].startswith(f"| best in-silico peer | {head['best_peer']}: ")
+    assert first_table[4].startswith(f"| primo / best peer | {head['ratio']:.2f}× |")
     # the model learnt its yields at primo's default training temperature, for a 21 °C capture
     from primo.training.trainer import default_train_temperature
 
@@ -64,3 +87,17 @@ def test_demo_refuses_a_foreign_directory(tmp_path, run_cli):
     res, _, err = run_cli(["demo", "-o", out, "--quick"])
     assert res.exit_code == 2 and "primo did not write (precious.txt)" in err
     assert (out / "precious.txt").read_text() == "keep me"
+
+
+# (queries, rounds, encoder steps per round, seed pairs, refined and sampled documents per query)
+SETTINGS = (5, 3, 300, 600, 150, 100)
+
+
+def test_demo_settings():
+    """The demo's settings (not its time: that is measured in README.md). Its capture sizes the
+    probe to the database; the paper's 0.5 nM would leave room for ~6 of its 1,900 documents."""
+    s = DemoSettings()
+    assert s.probe_nm == "auto" and s.n_database == 1900
+    assert (s.n_queries, s.rounds, s.steps, s.seed_pairs, s.refine, s.sample) == SETTINGS
+    q = DemoSettings.quick()
+    assert q.probe_nm == "auto" and q.n_database == 300 and q.rounds == 1
