@@ -63,8 +63,8 @@ def dense_reference(thermo, conc, protocol):
             J[2 * n, 2 * n] = -4 * kon * p - kpp
             return J
 
-        sol = solve_ivp(f, (0, dt), y, method="Radau", jac=jac, rtol=1e-9,
-                        atol=1e-13 * p0)
+        sol = solve_ivp(f, (0, dt), y, method="Radau", jac=jac, rtol=1e-7,
+                        atol=1e-12 * p0)
         assert sol.success
         y = sol.y[:, -1]
     lk0 = thermo.log_k(protocol.anneal_to)[0]
@@ -92,8 +92,8 @@ def test_agrees_with_a_dense_stiff_reference(seed, n):
 
 
 def test_agrees_with_the_reference_on_real_energies():
-    """ViennaRNA energies of a probe with targets 0-50 % mutated and unrelated ones (the pairs
-    that decide the tail), the full 95 -> 21 °C ramp at 1 °C per 20 min, washes on."""
+    """ViennaRNA energies of a probe with targets 0-45 % mutated and unrelated ones (the pairs
+    that decide the tail), the full 95 -> 21 °C ramp (2 °C per 40 min), washes on."""
     from primo.simulation.cascade import energy_settings
     from primo.thermo.ramp import pair_thermodynamics
     from primo.thermo.simulator import Simulator, mutate
@@ -102,7 +102,7 @@ def test_agrees_with_the_reference_on_real_energies():
     q = "".join(rng.choice(list("ACGT"), 80))
     targets = [q] + [mutate(q, f, rng) for f in (0.25, 0.35, 0.45)] \
         + ["".join(rng.choice(list("ACGT"), 80)) for _ in range(2)]
-    proto = Protocol(kinetic_nodes=8)
+    proto = Protocol(kinetic_nodes=6, step_c=2.0)
     th = pair_thermodynamics(Simulator(), targets, q, **energy_settings(proto, "kinetic"))
     conc = np.full(len(targets), 2.5e-12)
     conc[-2:] = 3e-8                      # the rest of the pool, pooled

@@ -66,7 +66,8 @@ class ExperimentConfig:
     gallery: int = 10
     images: str | None = None
     #: capture model (:data:`primo.simulation.capture.CAPTURE_MODELS`): anneal (default),
-    #: equilibrium, or independent (two-strand yields at 1 nM, the paper's training proxy)
+    #: equilibrium, independent (two-strand yields at 1 nM, the paper's training proxy) or
+    #: kinetic (:mod:`primo.simulation.kinetic`)
     capture: str = "anneal"
     #: the hybridization protocol (:class:`primo.simulation.capture.Protocol`); None: the
     #: paper's, ending at the model card's temperature
