@@ -205,11 +205,10 @@ def train(features, out, settings=None, *, mapper=None, resume: bool = False,
     >>> res.rounds_done, (tmp / "model" / "card.json").exists()
     (1, True)
     """
-    from .training.trainer import TrainSettings, train as _train
+    from .training.settings import TrainSettings
+    from .training.trainer import train as _train
 
-    if ({"threshold", "threshold_quantile"} & set(options)) and "neighbors" not in options:
-        options["neighbors"] = None   # a threshold asked for: the paper's global threshold
-    settings = dataclasses.replace(settings or TrainSettings(), **options)
+    settings = TrainSettings.from_options(base=settings, **options)
     return _train(features, out, settings, mapper=mapper, resume=resume, overwrite=overwrite,
                   log=log)
 

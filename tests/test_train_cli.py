@@ -219,7 +219,7 @@ def test_bad_threshold_value(store, tmp_path, run_cli):
     from primo.errors import UsageError
     from primo.training.trainer import TrainSettings
 
-    with pytest.raises(UsageError, match="steps must be at least 1"):
+    with pytest.raises(UsageError, match="steps must be a whole number from 1"):
         TrainSettings(steps=0).check()
 
 
@@ -244,7 +244,7 @@ def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli
     assert simulator_for(load_model(out)).loop_enthalpies == "shipped"
     res, _, err = run_cli(["train", "--features", store, "-o", tmp_path / "M", "--temperature",
                            "500", *TINY])
-    assert res.exit_code == 2 and "temperature 500" in err and "Celsius" in err
+    assert res.exit_code == 2 and "--temperature" in err and "500" in err
     assert not (tmp_path / "M").exists()
 
 

@@ -133,8 +133,9 @@ def test_train_with_neighbours_records_it_and_resumes(tmp_path, run_cli, objecti
 
 @pytest.mark.parametrize("args,message", [
     (["--neighbors", "0"], "--neighbors"),
-    (["--neighbors", "5", "--threshold", "2"], "--neighbors replaces the similarity threshold"),
-    (["--neighbors", "5", "--threshold-quantile", "0.1"], "drop --threshold-quantile"),
+    (["--neighbors", "5", "--threshold", "2"], "--neighbors: neighbors replaces the similarity "
+                                               "threshold"),
+    (["--neighbors", "5", "--threshold-quantile", "0.1"], "drop threshold_quantile"),
 ])
 def test_bad_neighbours_usage(tmp_path, run_cli, args, message):
     store = tmp_path / "F.h5"
@@ -150,7 +151,7 @@ def test_neighbours_setting_is_checked():
     from primo.training.trainer import TrainSettings
 
     for bad in (0, -3, 2.5, True, "many"):
-        with pytest.raises(UsageError, match="--neighbors must be a whole number"):
+        with pytest.raises(UsageError, match="neighbors must be a whole number"):
             TrainSettings(neighbors=bad).check()
     for good in (7, "auto", None):
         TrainSettings(neighbors=good).check()

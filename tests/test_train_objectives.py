@@ -113,15 +113,17 @@ def test_scan_predictor_phase_fits_the_energy_head():
 
 # ---------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("args,message", [
-    (["--predictor", "transformer"], "unknown predictor 'transformer'"),
-    (["--objective", "contrastive"], "unknown objective 'contrastive'"),
-    (["--objective", "rank", "--margin", "0"], "--margin must be a positive number"),
-    (["--objective", "hamming-triplet", "--margin", "-1"], "--margin must be a positive number"),
+    (["--predictor", "transformer"], "'transformer' is not one of 'local-match', 'scan'"),
+    (["--objective", "contrastive"], "'contrastive' is not one of 'paper', 'rank'"),
+    (["--objective", "rank", "--margin", "0"], "--margin"),
+    (["--objective", "hamming-triplet", "--margin", "-1"], "--margin"),
+    (["--margin", "nan"], "'nan' is not a finite number"),
+    (["--encoder-optimizer", "adamx"], "'adamx' is not one of"),
 ])
 def test_bad_predictor_objective_or_margin(store, tmp_path, run_cli, args, message):
     out = tmp_path / "M"
     res, _, err = run_cli(["train", "-f", str(store), "-o", str(out), *TINY, *args])
-    assert res.exit_code == 2 and isinstance(res.error, UsageError)
+    assert res.exit_code == 2
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 

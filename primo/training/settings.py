@@ -11,6 +11,8 @@ import dataclasses
 import math
 from pathlib import Path
 
+import numpy as np
+
 from ..constants import ANNEAL_FROM_C, TEMPERATURE_C
 from ..errors import UsageError
 from ..model_dir import PREDICTORS  # ``--predictor`` choices (the first is the paper's)
@@ -18,7 +20,7 @@ from ..model_dir import PREDICTORS  # ``--predictor`` choices (the first is the 
 __all__ = ["TrainSettings", "TrainResult", "PREDICTORS", "OBJECTIVES", "DEFAULT_OBJECTIVE",
            "DEFAULT_PREDICTOR", "DEFAULT_NEIGHBORS", "NEIGHBORS_MAX_FRACTION",
            "DEFAULT_TRAIN_TEMPERATURE_C", "DEFAULT_MARGINS", "DEFAULT_CHOICE",
-           "default_train_temperature"]
+           "default_train_temperature", "OPTIMIZERS", "field_options"]
 
 #: ``--objective`` choices (the first is the paper's)
 OBJECTIVES = ("paper", "rank", "hamming-triplet")
@@ -57,6 +59,92 @@ DEFAULT_TRAIN_TEMPERATURE_C = 80.0
 #: default margins: rank (kcal/mol of predicted binding energy), hamming-triplet (fraction of the
 #: 80 positions)
 DEFAULT_MARGINS = {"rank": 2.0, "hamming-triplet": 0.1}
+#: optimizer names ``keras.optimizers.get`` knows (lower case; any case is accepted)
+OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamw", "adamax", "ftrl", "lamb",
+              "lion", "nadam", "rmsprop", "sgd")
+
+
+def _opt(default, help: str, *, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False,
+         choices=None, optional: bool = False, cli: bool = True, **more):
+    """A settings field with what the command line and :meth:`TrainSettings.check` need: its
+    help text, bounds (``lo``/``hi``, open or closed) or ``choices``, whether None is allowed
+    (``optional``) and how it appears on the command line (``cli=False``: library only;
+    ``cli_name``, ``aliases``, ``flag``, ``metavar``, ``default_text``, ``cli_choices``,
+    ``auto``: the value "auto" is allowed too)."""
+    meta = {"help": help, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open,
+            "choices": None if choices is None else tuple(choices), "optional": optional,
+            "cli": cli, **more}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def field_kind(f: dataclasses.Field) -> str:
+    """"int", "float", "bool" or "str": what a field holds (from its annotation)."""
+    t = str(f.type)
+    for kind in ("bool", "float", "int"):
+        if kind in t:
+            return kind
+    return "str"
+
+
+def _bounds_text(meta: dict, kind: str) -> str:
+    lo, hi = meta.get("lo"), meta.get("hi")
+    what = "a whole number" if kind == "int" else "a finite number"
+    if lo is not None and hi is not None:
+        if kind == "int":
+            return f"{what} from {lo:,} to {hi:,}"
+        return (f"{what} in {'(' if meta['lo_open'] else '['}{lo:g}, {hi:g}"
+                f"{')' if meta['hi_open'] else ']'}")
+    if lo is not None:
+        return f"{what} {'above' if meta['lo_open'] else 'of at least'} {lo:g}"
+    if hi is not None:
+        return f"{what} {'below' if meta['hi_open'] else 'of at most'} {hi:g}"
+    return what
+
+
+def _check_field(f: dataclasses.Field, v) -> None:
+    meta, name = f.metadata, f.name
+    if meta.get("label"):
+        name = f"{name} ({meta['label']})"
+    if not meta:
+        return
+    if v is None:
+        if meta.get("optional"):
+            return
+        raise UsageError(f"{name} must be given", option=f.name)
+    if meta.get("auto") and v == "auto":
+        return
+    kind = field_kind(f)
+    if meta.get("choices") is not None:
+        ok = v in meta["choices"] or (isinstance(v, str) and v.lower() in meta["choices"])
+        if not ok:
+            shown = ", ".join(repr(c) if c == "" else c for c in meta["choices"])
+            raise UsageError(f"{name} {v!r} is not one of {shown}", option=f.name)
+        return
+    if kind == "bool":
+        if not isinstance(v, (bool, np.bool_)):
+            raise UsageError(f"{name} must be true or false, got {v!r}", option=f.name)
+        return
+    if kind == "str":
+        return
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise UsageError(f"{name} must be {_bounds_text(meta, kind)}, got {v!r}", option=f.name)
+    if kind == "int" and not float(v).is_integer():
+        raise UsageError(f"{name} must be {_bounds_text(meta, kind)}, got {v!r}", option=f.name)
+    v = float(v)
+    lo, hi = meta.get("lo"), meta.get("hi")
+    bad = (not math.isfinite(v)
+           or (lo is not None and (v <= lo if meta["lo_open"] else v < lo))
+           or (hi is not None and (v >= hi if meta["hi_open"] else v > hi)))
+    if bad:
+        raise UsageError(f"{name} must be {_bounds_text(meta, kind)}, got {v:g}", option=f.name)
+
+
+def field_options(cls=None) -> list:
+    """The fields of ``cls`` (:class:`TrainSettings`) that the command line offers, in order:
+    ``(field, metadata)``; the command line's options are generated from them."""
+    cls = cls or TrainSettings
+    return [(f, f.metadata) for f in dataclasses.fields(cls) if f.metadata.get("cli", False)]
+
 
 @dataclasses.dataclass
 class TrainSettings:
@@ -159,142 +247,182 @@ class TrainSettings:
         (which keeps its last round, as the paper does).
     """
 
-    threshold: float | None = 75.0
-    threshold_quantile: float = 0.01
-    neighbors: int | str | None = "auto"
-    calibration_rows: int = 3000
-    rounds: int = 20
-    steps: int = 1000
-    batch_size: int = 100
-    seed_pairs: int = 5000
-    seed_epochs: int = 50
-    seed_mutants: int = 1
-    sim_pairs: int = 1000
-    sim_docs: int | None = None
-    sim_similar_fraction: float = 0.0
-    sim_near_fraction: float = 0.0
-    predictor_epochs: int = 10
-    predictor_batch: int = 100
-    replay: int = 20000
-    relaxation: str = "straight-through"
-    hard_negatives: float = 0.0
-    near_factor: float = 2.0
-    dissimilar_weight: float = 1.0
-    encoder_optimizer: str = "adagrad"
-    encoder_lr: float = 1e-3
-    predictor_optimizer: str = "rmsprop"
-    predictor_lr: float = 1e-3
-    hidden: int = 2048
-    output_activation: str | None = None
-    entropy: float = 1e-2
-    gc_balance: float = 0.0
-    gc_target: float = 0.5
-    homopolymer: float = 0.0
-    max_run: int = 3
-    scaling: str = "global"
-    window: int = 3
-    pool_size: int = 3
-    conv_filters: int = 36
-    conv_width: int = 3
-    global_pool: str = "average"
-    context: str = ""
-    heldout_rows: int = 5000
-    eval_pairs: int = 200
-    final_eval_pairs: int = 1000
-    eval_every: int = 1
-    block_rows: int | None = None
-    refresh_every: int = 1
-    seed: int | None = None
-    predictor: str = DEFAULT_PREDICTOR
-    objective: str = DEFAULT_OBJECTIVE
-    margin: float | None = None
-    rank_candidates: int = 16
-    energy_weight: float = 1.0
-    energy_head: bool | None = None
-    sim_candidates: int = 1
-    sim_uncertain: float = 0.0
-    sim_far_binders: float = 0.0
-    capture_eval_docs: int = 3000
-    capture_eval_queries: int = 20
-    capture_eval_k: int = 10
-    capture_eval_every: int = 5
-    capture_eval_refine: int = 100
-    capture_eval_sample: int = 100
-    keep_best: bool | None = None
-    hybridization_c: float | None = None
-    train_temperature_c: float | None = None
+    threshold: float | None = _opt(
+        75.0, "The paper's global similarity threshold (Euclidean distance) instead of "
+        "--neighbors; 'auto' calibrates it as a quantile of the pairwise distances (75 suits "
+        "VGG16-FC2 features only).", lo=0, hi=1e9, lo_open=True, optional=True,
+        default_text="not used unless given, or 75 with --paper")
+    threshold_quantile: float = _opt(
+        0.01, "With --threshold auto: the fraction of random pairs that count as similar.",
+        lo=0, hi=0.5, lo_open=True)
+    neighbors: int | str | None = _opt(
+        "auto", "Similar = among each other's K nearest training documents, whatever the local "
+        "density.", lo=1, hi=10**9, optional=True, auto=True, metavar="K",
+        default_text=f"{DEFAULT_NEIGHBORS}, at most {NEIGHBORS_MAX_FRACTION:.1%} of the training "
+                     "documents, unless --threshold or --threshold-quantile is given")
+    calibration_rows: int = _opt(3000, "Rows sampled to calibrate the threshold.", lo=1,
+                                 hi=10**9, cli=False)
+    rounds: int = _opt(20, "Rounds of alternating encoder / predictor training.", lo=1,
+                       hi=1_000_000, aliases=("--epochs",))
+    steps: int = _opt(1000, "Encoder steps per round.", lo=1, hi=100_000_000)
+    batch_size: int = _opt(100, "Pairs per encoder step (half of them similar).", lo=2,
+                           hi=1_000_000)
+    seed_pairs: int = _opt(5000, "Random mutant pairs simulated to seed the predictor.", lo=0,
+                           hi=100_000_000)
+    seed_epochs: int = _opt(50, "Predictor epochs on the seed pairs.", lo=1, hi=100_000)
+    seed_mutants: int = _opt(1, "Mutants per random seed target (1 in the paper; more is "
+                                "cheaper to simulate).", lo=1, hi=100_000)
+    sim_pairs: int = _opt(1000, "Fresh encoder pairs simulated per round to refit the "
+                                "predictor.", lo=0, hi=100_000_000)
+    sim_docs: int | None = _opt(None, "Documents those pairs are drawn among.", lo=2,
+                                hi=1_000_000_000, optional=True,
+                                default_text="sim-pairs / 4: strands reused")
+    sim_similar_fraction: float = _opt(0.0, "Share of similar pairs among those fresh pairs (0 "
+                                            "= purely random pairs).", lo=0, hi=1)
+    sim_near_fraction: float = _opt(0.0, "Share of near dissimilar pairs (see --near-factor) "
+                                         "among those fresh pairs.", lo=0, hi=1)
+    predictor_epochs: int = _opt(10, "Predictor refit epochs per round.", lo=0, hi=100_000)
+    predictor_batch: int = _opt(100, "Pairs per predictor fit step.", lo=1, hi=1_000_000,
+                                cli=False)
+    replay: int = _opt(20000, "Replay buffer of simulated pairs the predictor is refit on (0 = "
+                              "fresh pairs only).", lo=0, hi=1_000_000_000)
+    relaxation: str = _opt("straight-through", "Predictor input in the encoder phase: argmax "
+                           "one-hots with soft gradients (straight-through) or the soft one-hots "
+                           "(paper).", choices=("straight-through", "soft"))
+    hard_negatives: float = _opt(0.0, "Share of the dissimilar pairs of encoder batches drawn "
+                                      "just above the threshold (up to --near-factor x "
+                                      "threshold).", lo=0, hi=1)
+    near_factor: float = _opt(2.0, "Near dissimilar pairs lie within this multiple of the "
+                                   "similarity threshold.", lo=1, hi=1000, lo_open=True)
+    dissimilar_weight: float = _opt(1.0, "Loss weight of dissimilar pairs relative to similar "
+                                         "ones.", lo=0, hi=1e6, lo_open=True)
+    encoder_optimizer: str = _opt("adagrad", "Optimizer of the encoder (a keras.optimizers "
+                                  "name).", choices=OPTIMIZERS)
+    encoder_lr: float = _opt(1e-3, "Learning rate of the encoder's optimizer.", lo=0, hi=100,
+                             lo_open=True)
+    predictor_optimizer: str = _opt("rmsprop", "Optimizer of the predictor (a keras.optimizers "
+                                    "name).", choices=OPTIMIZERS)
+    predictor_lr: float = _opt(1e-3, "Learning rate of the predictor's optimizer.", lo=0,
+                               hi=100, lo_open=True)
+    hidden: int = _opt(2048, "Encoder hidden width.", lo=1, hi=1_000_000)
+    output_activation: str | None = _opt(None, "Activation before the per-position softmax.",
+                                         optional=True, cli=False)
+    entropy: float = _opt(1e-2, "Strength of the encoder's per-position entropy regularizer.",
+                          lo=0, hi=1e6)
+    gc_balance: float = _opt(0.0, "Strength of the GC-balance regularizer (0 = off).", lo=0,
+                             hi=1e6)
+    gc_target: float = _opt(0.5, "GC fraction the GC regularizer pulls towards.", lo=0, hi=1,
+                            lo_open=True, hi_open=True)
+    homopolymer: float = _opt(0.0, "Strength of the homopolymer regularizer (0 = off).", lo=0,
+                              hi=1e6)
+    max_run: int = _opt(3, "Longest homopolymer the homopolymer regularizer tolerates.", lo=1,
+                        hi=80)
+    scaling: str = _opt("global", "Feature scaling of the encoder's input.",
+                        choices=("global", "none"), cli=False)
+    window: int = _opt(3, "Predictor local-match window (3 in the paper).", lo=1, hi=79)
+    pool_size: int = _opt(3, "Predictor average-pooling size (3 in the paper).", lo=1, hi=78,
+                          cli=False)
+    conv_filters: int = _opt(36, "Predictor convolution filters (36 in the paper).", lo=1,
+                             hi=100_000)
+    conv_width: int = _opt(3, "Predictor convolution width (3 in the paper).", lo=1, hi=78,
+                           cli=False)
+    global_pool: str = _opt("average", "Predictor global pooling (average in the paper).",
+                            choices=("average", "max", "both"))
+    context: str = _opt("", "Show the predictor the probe's toehold (RP[:6]) after both "
+                            "sequences ('' or none: no).", choices=("", "toehold"),
+                        cli_choices={"none": "", "toehold": "toehold"}, default_text="none")
+    heldout_rows: int = _opt(5000, "Rows held out of training for the separation metrics and "
+                                   "the figure.", lo=0, hi=1_000_000_000)
+    eval_pairs: int = _opt(200, "Held-out similar and random pairs simulated each round.",
+                           lo=0, hi=100_000_000)
+    final_eval_pairs: int = _opt(1000, "Held-out similar and random pairs simulated at the "
+                                       "end.", lo=0, hi=100_000_000)
+    eval_every: int = _opt(1, "Evaluate the held-out pairs every this many rounds.", lo=1,
+                           hi=1_000_000, cli=False)
+    block_rows: int | None = _opt(None, "Rows per pair-sampling block.", lo=1,
+                                  hi=1_000_000_000, optional=True,
+                                  default_text="by memory, about 256 MB")
+    refresh_every: int = _opt(1, "Load a new pair-sampling block every this many rounds.",
+                              lo=1, hi=1_000_000, cli=False)
+    seed: int | None = _opt(None, "Random seed: the same seed gives the same model.", lo=0,
+                            hi=2**32 - 1, optional=True, default_text="drawn and recorded")
+    predictor: str = _opt(DEFAULT_PREDICTOR, "Yield predictor: the paper's local-match network, "
+                          "or the soft duplex scan (every diagonal of the pairing matrix; also "
+                          "predicts the binding energy).", choices=PREDICTORS)
+    objective: str = _opt(DEFAULT_OBJECTIVE, "Encoder objective: the paper's yield "
+                          "cross-entropy; rank (similar documents out-bind far ones by --margin "
+                          "kcal/mol of predicted energy); hamming-triplet (predictor-free triplet "
+                          "loss on soft Hamming distance).", choices=OBJECTIVES)
+    margin: float | None = _opt(None, "Triplet margin: kcal/mol for rank, fraction of positions "
+                                "for hamming-triplet.", lo=0, hi=1e6, lo_open=True,
+                                optional=True, default_text="2 for rank, 0.1 for hamming-triplet")
+    rank_candidates: int = _opt(16, "Far in-batch documents per anchor among which rank / "
+                                    "hamming-triplet mine the hardest negative.", lo=1,
+                                hi=100_000)
+    energy_weight: float = _opt(1.0, "Weight of the binding-energy regression in the "
+                                     "predictor's loss (scan).", lo=0, hi=1e6)
+    energy_head: bool | None = _opt(None, "Give local-match a binding-energy head.",
+                                    optional=True, flag="--energy-head/--no-energy-head",
+                                    default_text="on unless --objective paper; the scan "
+                                                 "always has one")
+    sim_candidates: int = _opt(1, "Candidate pairs per fresh pair of the predictor phase (1 = "
+                                  "random fresh pairs, the paper); the predictor picks among "
+                                  "them with the next two options.", lo=1, hi=100)
+    sim_uncertain: float = _opt(0.0, "Share of fresh pairs taken among the candidates the "
+                                     "predictor is least sure of.", lo=0, hi=1)
+    sim_far_binders: float = _opt(0.0, "Share of fresh pairs taken among dissimilar candidates "
+                                       "the predictor says bind.", lo=0, hi=1)
+    capture_eval_docs: int = _opt(3000, "Held-out documents of the mini-database captured with "
+                                        "the default protocol during training (0 = off).", lo=0,
+                                  hi=1_000_000)
+    capture_eval_queries: int = _opt(20, "Held-out queries of that mini-database.", lo=0,
+                                     hi=10_000)
+    capture_eval_k: int = _opt(10, "Nearest neighbours of the capture evaluation's recall.",
+                               lo=1, hi=100_000, cli=False)
+    capture_eval_every: int = _opt(5, "Capture-evaluate every this many rounds (and at the "
+                                      "last).", lo=1, hi=10_000)
+    capture_eval_refine: int = _opt(100, "Documents refined per query by the capture "
+                                         "evaluation's cascade.", lo=0, hi=1_000_000, cli=False)
+    capture_eval_sample: int = _opt(100, "Documents sampled per query by the capture "
+                                         "evaluation's cascade.", lo=0, hi=1_000_000, cli=False)
+    keep_best: bool | None = _opt(None, "Keep the round with the best capture evaluation, or "
+                                        "the last round.", optional=True,
+                                  flag="--keep-best/--keep-last",
+                                  default_text="best unless --objective paper")
+    hybridization_c: float | None = _opt(
+        None, "Hybridization temperature of the protocol, where the anneal ends; recorded in "
+        "the model card and used by primo simulate and by the capture evaluation during "
+        "training.", lo=-50.0, hi=ANNEAL_FROM_C, optional=True, cli_name="--temperature",
+        label="the hybridization temperature, °C; at most the anneal's start",
+        metavar="CELSIUS", default_text=f"{TEMPERATURE_C:g}, the paper's")
+    train_temperature_c: float | None = _opt(
+        None, "Temperature at which the simulator computes the yields the predictor learns. "
+        "Near the top of the anneal only the duplexes that lock early count as binding, so the "
+        "encoder learns to give neighbours those and the rest not.", lo=-50.0, hi=150.0,
+        optional=True, cli_name="--train-temperature", metavar="CELSIUS",
+        label="the training simulator's temperature, °C",
+        default_text=f"{DEFAULT_TRAIN_TEMPERATURE_C:g}, or --temperature when higher; with "
+                     "--paper, --temperature")
 
     def check(self) -> None:
-        """Raise :class:`UsageError` for impossible values."""
-        def need(cond, msg, hint=None):
+        """Raise :class:`UsageError` (``option=`` the field's name) for impossible values: each
+        field against its bounds or choices (:func:`field_options`), then the rules between
+        fields."""
+        for f in dataclasses.fields(self):
+            _check_field(f, getattr(self, f.name))
+
+        def need(cond, msg, option, hint=None):
             if not cond:
-                raise UsageError(msg, hint=hint)
-        if self.threshold is not None:
-            need(math.isfinite(self.threshold) and self.threshold > 0,
-                 f"--threshold must be a positive number or 'auto', got {self.threshold}")
-        need(0 < self.threshold_quantile <= 0.5,
-             f"--threshold-quantile must be in (0, 0.5], got {self.threshold_quantile}")
-        need(self.neighbors is None or self.neighbors == "auto"
-             or (isinstance(self.neighbors, int) and not isinstance(self.neighbors, bool)
-                 and self.neighbors >= 1),
-             f"--neighbors must be a whole number of at least 1, got {self.neighbors!r}",
-             hint="e.g. --neighbors 100 to learn the 100 nearest neighbours of each document")
-        for name in ("rounds", "steps", "batch_size", "seed_epochs", "predictor_batch", "seed_mutants",
-                     "hidden", "eval_every", "refresh_every", "calibration_rows"):
-            need(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1, "
-                 f"got {getattr(self, name)}")
-        for name in ("seed_pairs", "sim_pairs", "predictor_epochs", "replay", "heldout_rows",
-                     "eval_pairs", "final_eval_pairs"):
-            need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must not be negative")
-        need(self.batch_size >= 2, "--batch-size must be at least 2 (half similar, half not)")
-        need(self.seed_pairs + self.sim_pairs > 0, "--seed-pairs and --sim-pairs cannot both be 0",
-             hint="the predictor needs simulated pairs")
-        need(0 <= self.sim_similar_fraction <= 1, "--sim-similar-fraction must be in [0, 1]")
-        need(0 <= self.hard_negatives <= 1, "--hard-negatives must be in [0, 1]")
-        need(0 <= self.sim_near_fraction <= 1 - self.sim_similar_fraction,
-             "--sim-near-fraction must be in [0, 1 - sim-similar-fraction]")
-        need(self.near_factor > 1, "--near-factor must be above 1")
-        need(self.dissimilar_weight > 0, "--dissimilar-weight must be positive")
-        need(self.context in ("", "toehold"), f"context must be '' or 'toehold', got {self.context!r}")
-        need(self.global_pool in ("average", "max", "both"),
-             f"global_pool must be 'average', 'max' or 'both', got {self.global_pool!r}")
-        need(self.relaxation in ("straight-through", "soft"),
-             f"relaxation must be 'straight-through' or 'soft', got {self.relaxation!r}")
-        need(self.scaling in ("global", "none"), f"scaling must be 'global' or 'none', got {self.scaling!r}")
-        for name in ("encoder_lr", "predictor_lr"):
-            need(getattr(self, name) > 0, f"--{name.replace('_', '-')} must be positive")
-        need(0 < self.gc_target < 1, f"--gc-target must be in (0, 1), got {self.gc_target}")
-        for name in ("entropy", "gc_balance", "homopolymer"):
-            need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must not be negative")
-        need(self.predictor in PREDICTORS, f"unknown predictor {self.predictor!r}",
-             hint=f"--predictor is one of {', '.join(PREDICTORS)}")
-        need(self.objective in OBJECTIVES, f"unknown objective {self.objective!r}",
-             hint=f"--objective is one of {', '.join(OBJECTIVES)}")
-        if self.margin is not None:
-            need(math.isfinite(self.margin) and self.margin > 0,
-                 f"--margin must be a positive number, got {self.margin}")
-        need(self.rank_candidates >= 1, "--rank-candidates must be at least 1")
-        need(math.isfinite(self.energy_weight) and self.energy_weight >= 0,
-             "--energy-weight must not be negative")
-        need(self.sim_candidates >= 1, "--sim-candidates must be at least 1")
-        need(0 <= self.sim_uncertain <= 1 and 0 <= self.sim_far_binders <= 1
-             and self.sim_uncertain + self.sim_far_binders <= 1,
-             "--sim-uncertain and --sim-far-binders must be shares in [0, 1] summing to at most 1")
-        for name in ("capture_eval_docs", "capture_eval_queries", "capture_eval_refine",
-                     "capture_eval_sample"):
-            need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must not be negative")
-        for name in ("capture_eval_k", "capture_eval_every"):
-            need(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
-        t = self.train_temperature_c
-        need(t is None or (isinstance(t, (int, float)) and not isinstance(t, bool)
-                           and math.isfinite(t) and -50.0 <= t <= 150.0),
-             f"--train-temperature must be a number from -50 to 150 °C, got {t!r}")
-        if self.hybridization_c is not None:
-            h = self.hybridization_c
-            need(isinstance(h, (int, float)) and not isinstance(h, bool) and math.isfinite(h)
-                 and -50.0 <= h <= ANNEAL_FROM_C,
-                 f"--temperature (the hybridization temperature) must be a number from -50 to "
-                 f"{ANNEAL_FROM_C:g} °C (the anneal's start), got {h!r}")
+                raise UsageError(msg, option=option, hint=hint)
+        need(self.seed_pairs + self.sim_pairs > 0, "seed_pairs and sim_pairs cannot both be 0",
+             "sim_pairs", hint="the predictor needs simulated pairs")
+        need(self.sim_near_fraction <= 1 - self.sim_similar_fraction,
+             f"sim_near_fraction ({self.sim_near_fraction:g}) and sim_similar_fraction "
+             f"({self.sim_similar_fraction:g}) are shares of the same pairs: their sum must not "
+             f"exceed 1", "sim_near_fraction")
+        need(self.sim_uncertain + self.sim_far_binders <= 1,
+             "sim_uncertain and sim_far_binders are shares of the same pairs: their sum must "
+             "not exceed 1", "sim_far_binders")
 
     @property
     def uses_energies(self) -> bool:
@@ -327,6 +455,61 @@ class TrainSettings:
         kw["hybridization_c"] = TEMPERATURE_C if h is None else h
         kw.setdefault("train_temperature_c", kw["hybridization_c"])
         return cls(**kw)
+
+    @classmethod
+    def from_options(cls, *, paper: bool = False, base: "TrainSettings | None" = None,
+                     **options) -> "TrainSettings":
+        """Settings from the options a user gave (the command line passes only those given):
+        the rules that turn them into settings, in one place.
+
+        * ``threshold`` or ``threshold_quantile`` given (and no ``neighbors``): the paper's global
+          distance threshold instead of primo's neighbourhoods; ``threshold="auto"``: calibrated
+          (``threshold_quantile``). Both ``neighbors`` and a threshold: refused.
+        * ``paper=True``: :meth:`paper`; options that would make it another method
+          (``neighbors``, ``train_temperature_c``, another objective or predictor) are refused.
+
+        ``base``: settings that ``options`` change (the rules apply to ``options``).
+        """
+        options = dict(options)
+        if options.get("threshold") == "auto":
+            options["threshold"] = None
+        given = [n for n in ("threshold", "threshold_quantile") if n in options]
+        if paper:
+            clash = [n for n in ("neighbors", "train_temperature_c") if n in options]
+            clash += [f"{n} {options[n]}" for n, v in (("objective", "paper"),
+                                                       ("predictor", "local-match"))
+                      if options.get(n, v) != v]
+            if clash:
+                raise UsageError(f"the paper's method fixes what these settings change; drop "
+                                 f"{', '.join(clash)}", option="paper",
+                                 hint="give the paper's method alone, or the settings without it")
+            s = cls.paper(**options)
+            if base is not None:
+                raise UsageError("give either base settings or the paper's method", option="paper")
+        else:
+            if options.get("neighbors") is not None and given:
+                raise UsageError(f"neighbors replaces the similarity threshold; drop "
+                                 f"{' and '.join(given)}", option="neighbors",
+                                 hint="give one of the two")
+            if given and "neighbors" not in options:
+                options["neighbors"] = None   # a threshold asked for: the paper's method
+            s = cls(**options) if base is None else dataclasses.replace(base, **options)
+        s.check()
+        return s
+
+    def resolve_temperatures(self, simulator_temperature: float | None = None) -> None:
+        """Fix the two temperatures (recorded in the checkpoint and the card): the protocol's
+        ``hybridization_c`` (default: a given simulator's temperature, else 21 °C) and the
+        training simulator's ``train_temperature_c`` (a given simulator's, else
+        :func:`default_train_temperature`)."""
+        t = simulator_temperature
+        if self.hybridization_c is None:
+            self.hybridization_c = TEMPERATURE_C if t is None else float(t)
+        if t is not None:
+            self.train_temperature_c = float(t)
+        elif self.train_temperature_c is None:
+            self.train_temperature_c = default_train_temperature(self.hybridization_c)
+        self.check()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

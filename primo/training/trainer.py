@@ -531,19 +531,10 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
         s = saved
     else:
         # the two temperatures, resolved once and recorded (checkpoint and card)
+        s.resolve_temperatures(None if simulator is None
+                               else getattr(simulator, "temperature", None))
         if simulator is None:
-            if s.hybridization_c is None:
-                s.hybridization_c = TEMPERATURE_C
-            if s.train_temperature_c is None:
-                s.train_temperature_c = default_train_temperature(s.hybridization_c)
             simulator = _default_simulator(temperature=s.train_temperature_c)
-        else:
-            t = getattr(simulator, "temperature", None)
-            if s.hybridization_c is None and t is not None:
-                s.hybridization_c = float(t)  # a given simulator hybridizes where it trains
-            if t is not None:
-                s.train_temperature_c = float(t)
-        s.check()
 
         if (not overwrite and (out / CHECKPOINT).exists()
                 and (read_marker(out) or {}).get("command") == "train"):

@@ -1,0 +1,94 @@
+"""Command-line options generated from a settings dataclass (:mod:`primo.training.settings`).
+
+Each field that the command line offers carries its help text, bounds or choices and display in
+its metadata; the options are built from them here, so that the command modules hold no default,
+no bound and no help of their own for those settings. Every option defaults to "not given"
+(None): a command passes only the options given on the command line to the settings' rules
+(e.g. :meth:`primo.training.settings.TrainSettings.from_options`), and the dataclass's defaults
+apply to the rest.
+"""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+__all__ = ["FiniteFloatRange", "settings_options", "given_settings"]
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that refuses NaN and infinities (click's own lets NaN through: every
+    comparison with NaN is false)."""
+
+    def convert(self, value, param, ctx):
+        v = super().convert(value, param, ctx)
+        if not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return v
+
+
+def _param_type(f, meta, kind: str):
+    if meta.get("cli_choices"):
+        return click.Choice(list(meta["cli_choices"]), case_sensitive=False)
+    if meta.get("choices") is not None:
+        return click.Choice([c for c in meta["choices"] if c != ""], case_sensitive=False)
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if kind == "int":
+        return click.IntRange(lo, hi, min_open=meta.get("lo_open", False),
+                              max_open=meta.get("hi_open", False))
+    if kind == "float":
+        return FiniteFloatRange(lo, hi, min_open=meta.get("lo_open", False),
+                                max_open=meta.get("hi_open", False))
+    return click.STRING
+
+
+def _default_text(f, meta) -> str | None:
+    if meta.get("default_text"):
+        return meta["default_text"]
+    if f.default is None:
+        return None
+    return f"{f.default:g}" if isinstance(f.default, float) else str(f.default)
+
+
+def settings_options(fields, *, types: dict | None = None):
+    """A decorator adding one option per ``(field, metadata)`` of ``fields``
+    (:func:`primo.training.settings.field_options`); ``types`` overrides the parameter type of
+    some fields (e.g. a threshold that also takes "auto")."""
+    from ..training.settings import field_kind
+
+    types = types or {}
+
+    def decorate(fn):
+        for f, meta in reversed(fields):
+            kind = field_kind(f)
+            shown = _default_text(f, meta)
+            extra = {"show_default": shown} if shown is not None else {}
+            if meta.get("flag"):
+                opt = click.option(meta["flag"], f.name, default=None, help=meta["help"], **extra)
+            else:
+                decls = [meta.get("cli_name") or "--" + f.name.replace("_", "-"),
+                         *meta.get("aliases", ())]
+                opt = click.option(*decls, f.name, default=None,
+                                   type=types.get(f.name) or _param_type(f, meta, kind),
+                                   metavar=meta.get("metavar"), help=meta["help"], **extra)
+            fn = opt(fn)
+        return fn
+
+    return decorate
+
+
+def given_settings(ctx: click.Context, fields, values: dict) -> dict:
+    """The settings among ``fields`` given on the command line, as field values (choices the
+    command line spells differently mapped back)."""
+    out = {}
+    for f, meta in fields:
+        if ctx.get_parameter_source(f.name) != click.core.ParameterSource.COMMANDLINE:
+            continue
+        v = values[f.name]
+        if meta.get("cli_choices") and isinstance(v, str):
+            v = meta["cli_choices"][v.lower()]
+        elif meta.get("choices") is not None and isinstance(v, str):
+            v = v.lower()
+        out[f.name] = v
+    return out
