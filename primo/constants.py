@@ -32,4 +32,8 @@ STRAND_CONC_M = 1e-9
 #: VGG16-FC2 similarity threshold (Euclidean distance)
 FC2_SIMILARITY_THRESHOLD = 75.0
 
+#: the yield predictors a model card may name (``predictor.kind``; ``primo train --predictor``);
+#: the first is the paper's local-match network
+PREDICTORS = ("local-match", "scan")
+
 assert OLIGO_LENGTH == 165

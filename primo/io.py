@@ -42,7 +42,7 @@ __all__ = [
     "GZIP_LEVEL",
     "OUTPUT_MARKER", "output_policy", "check_output_dir", "check_output_file", "claim_output_dir",
     "building_dir", "read_marker", "write_marker", "partial_dir", "start_partial_dir",
-    "resume_partial_dir", "publish_partial_dir", "abandon_output_dir", "default_permissions", "path_inside",
+    "resume_partial_dir", "publish_partial_dir", "abandon_output_dir", "add_marker_note", "default_permissions", "path_inside",
     "spreadsheet_safe",
 ]
 
@@ -308,6 +308,18 @@ def read_marker(directory) -> dict | None:
     return d
 
 
+#: callables returning extra fields for every marker written (:func:`add_marker_note`)
+_MARKER_NOTES: list = []
+
+
+def add_marker_note(note) -> None:
+    """Have every output marker carry the fields ``note()`` returns (a dict; empty for none): a
+    package above this one (the feature store's skipped rows) reports what an output was made
+    from without this module importing it."""
+    if note not in _MARKER_NOTES:
+        _MARKER_NOTES.append(note)
+
+
 def write_marker(directory, command: str | None, *, files: bool = True) -> None:
     """Mark ``directory`` as written by ``primo COMMAND`` (listing its files, unless ``files`` is
     False for a directory still being written in place)."""
@@ -315,11 +327,8 @@ def write_marker(directory, command: str | None, *, files: bool = True) -> None:
     d = {"format": _MARKER_FORMAT, "format_version": 1, "command": command or "python",
          "provenance": provenance(),
          "files": _list_files(directory) if files else None}
-    from .features.store import skipped_rows
-
-    rows = skipped_rows()
-    if rows:  # feature rows left out with --skip-bad-rows
-        d["skipped_rows"] = rows
+    for note in _MARKER_NOTES:   # e.g. feature rows left out with --skip-bad-rows
+        d.update(note())
     with open(directory / OUTPUT_MARKER, "w", encoding="utf-8") as fh:
         json.dump(d, fh, indent=2)
         fh.write("\n")

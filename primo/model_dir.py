@@ -50,11 +50,8 @@ import numpy as np
 
 from . import __version__
 from .io import json_default
-from .constants import TEMPERATURE_C
+from .constants import PREDICTORS, TEMPERATURE_C  # noqa: F401  (PREDICTORS: the card's vocabulary)
 from .errors import DataError, UsageError
-
-#: the yield predictors a card may name (``predictor.kind``); the first is the paper's
-PREDICTORS = ("local-match", "scan")
 
 __all__ = ["PrimoModel", "load_model", "write_card", "read_card", "card_checksum", "file_sha256",
            "load_keras_file", "hybridization_temperature",

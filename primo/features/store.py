@@ -63,7 +63,7 @@ import numpy as np
 
 from ..arrays import unique
 from ..errors import DataError, UsageError
-from ..io import atomic_file, json_default, provenance
+from ..io import add_marker_note, atomic_file, json_default, provenance
 
 __all__ = ["FeatureStore", "write_features", "read_features", "FORMAT_NAME", "default_chunk_rows",
            "bad_rows_policy", "skipped_rows"]
@@ -116,6 +116,14 @@ def skipped_rows() -> list:
     (row = 0-based row index in the file)."""
     pol = _BAD_ROWS.get()
     return [dict(d) for d in pol.skipped] if pol is not None else []
+
+
+def _skipped_rows_note() -> dict:
+    rows = skipped_rows()
+    return {"skipped_rows": rows} if rows else {}
+
+
+add_marker_note(_skipped_rows_note)   # every output's marker lists the rows left out
 
 
 def _bad_rows_of(X) -> np.ndarray:

@@ -222,7 +222,7 @@ def load_predictor(path) -> keras.Model:
 
 # --------------------------------------------------------------------------- the soft duplex scan
 #: predictors ``primo train --predictor`` knows; "local-match" is the paper's
-from ..model_dir import PREDICTORS  # noqa: E402  (defined once, in the card vocabulary)
+from ..constants import PREDICTORS  # noqa: E402  (defined once, the card's vocabulary)
 
 _NEG = -1.0e4  # "impossible" in the log semiring (finite: no NaN gradients through logsumexp)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..constants import ANNEAL_FROM_C, TEMPERATURE_C
 from ..errors import UsageError
-from ..model_dir import PREDICTORS  # ``--predictor`` choices (the first is the paper's)
+from ..constants import PREDICTORS  # ``--predictor`` choices (the first is the paper's)
 
 __all__ = ["TrainSettings", "TrainResult", "PREDICTORS", "OBJECTIVES", "DEFAULT_OBJECTIVE",
            "DEFAULT_PREDICTOR", "DEFAULT_NEIGHBORS", "NEIGHBORS_MAX_FRACTION",
