@@ -283,7 +283,7 @@ class Models:
                 key = f"{name}_{k}"
                 if key not in arrays:
                     raise DataError(f"checkpoint lacks optimizer state {key}",
-                                    hint="start again without --resume")
+                                    hint="start again without resuming")
                 v.assign(arrays[key])
 
 

@@ -222,25 +222,26 @@ class _Run:
             raise DataError(
                 f"similarity threshold {self.threshold:g} leaves no similar pairs among "
                 f"{len(smp.X):,} training rows (closest pair at distance "
-                f"{smp.min_distance:.4g})", path=where,
-                hint="use --threshold auto to calibrate it from the distance distribution, or a "
-                     "larger --threshold")
+                f"{smp.min_distance:.4g})", path=where, option="threshold",
+                hint="calibrate it from the distance distribution ('auto'), or give a larger one")
         if self.s.objective == "rank":
             anchors = len(np.unique(smp.similar)) if len(smp.similar) else 0
             if anchors < 3:
                 raise DataError(
-                    f"--objective rank needs at least 3 documents that have a similar neighbour; "
+                    f"the rank objective needs at least 3 documents that have a similar neighbour; "
                     f"threshold {self.threshold:g} gives {anchors} among {len(smp.X):,} "
                     f"training rows",
-                    path=where, hint="use a larger --threshold (or --threshold auto with a larger "
-                                     "--threshold-quantile), more documents, or --objective paper")
+                    path=where, option="objective",
+                    hint="use a larger similarity threshold (or the calibrated one with a larger "
+                         "threshold_quantile), more documents, or the paper's objective")
         if smp.similar_fraction > 0.5:
-            what = (f"--neighbors {smp.neighbors}" if smp.neighbors else
+            what = (f"neighbors {smp.neighbors}" if smp.neighbors else
                     f"similarity threshold {self.threshold:g}")
             raise DataError(f"{what} makes {smp.similar_fraction:.0%} of pairs similar among "
                             f"{len(smp.X):,} training rows", path=where,
-                            hint=("use a smaller --neighbors" if smp.neighbors else
-                                  "use --threshold auto, or a smaller --threshold"))
+                            option="neighbors" if smp.neighbors else "threshold",
+                            hint=("use fewer neighbours" if smp.neighbors else
+                                  "calibrate the threshold ('auto'), or give a smaller one"))
 
     # ---- phases
     def seed_predictor(self, m: Models):
@@ -523,10 +524,10 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
         made_by = state.get("primo_version", "?")
         if not versions_compatible(made_by, __version__):
             raise DataError(f"checkpoint was written by primo {made_by}, this is primo {__version__}",
-                            path=ck, hint="resume with that primo version, or train again without --resume")
+                            path=ck, hint="resume with that primo version, or train again without resuming")
         saved = TrainSettings.from_dict(state["settings"])
         if saved.seed is None:
-            raise DataError("checkpoint has no seed", path=ck, hint="start again without --resume")
+            raise DataError("checkpoint has no seed", path=ck, hint="start again without resuming")
         saved.rounds = max(saved.rounds, s.rounds) if settings is not None else saved.rounds
         s = saved
     else:
@@ -539,7 +540,8 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
         if (not overwrite and (out / CHECKPOINT).exists()
                 and (read_marker(out) or {}).get("command") == "train"):
             raise UsageError(f"output directory {out} holds an earlier `primo train` run",
-                             hint="continue it with --resume, or pass --overwrite to replace it")
+                             option="output",
+                             hint="continue it (resume), or replace it (overwrite)")
         # an earlier model of primo train is replaced only with overwrite, never other files,
         # and only once the new one is complete: it is built beside it until then
         if check_output_dir(out, "train", overwrite=overwrite, inputs=inputs) is not None:
@@ -586,7 +588,8 @@ def _resume(run: _Run, out: Path, state: dict, arrays: dict, fp: str):
         raise DataError("the features differ from those the interrupted run was trained on "
                         f"(fingerprint {fp} != {state.get('data', {}).get('fingerprint')})",
                         path=getattr(source, "path", None),
-                        hint="resume with the same --features, or start again without --resume")
+                        option="features",
+                        hint="resume with the same features, or start again without resuming")
     run.set_rng_state(state["rng"])
     run.metrics = state["metrics"]
     run.timing.update(state["timing"])
@@ -606,7 +609,7 @@ def _resume(run: _Run, out: Path, state: dict, arrays: dict, fp: str):
     run.buffer_e = arrays.get("buffer_e")
     if run.energies and run.buffer_e is None:
         raise DataError("checkpoint lacks the replay buffer's energies", path=ck,
-                        hint="start again without --resume")
+                        hint="start again without resuming")
     start_round = int(state["round"]) + 1
     stats = state["scaling"]
     before = state.get("before")
