@@ -32,6 +32,11 @@ comes from numpy generators spawned from it, model initializers are seeded, and 
 determinism is enabled, so the same seed gives the same model on a CPU.
 """
 
+# Why one file of ~700 lines: the run's state (_Run: data, sampler, replay buffer, random streams,
+# metrics) is shared by every phase of a round and by resume; the phases read best beside it.
+# What does not need that state lives apart: settings.py, steps.py (TensorFlow), pairs.py,
+# checkpoint.py, card.py, capture_eval.py.
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..constants import FEATURE_LENGTH, TEMPERATURE_C
+from ..constants import TEMPERATURE_C
 from ..errors import DataError, UsageError
 from ..io import atomic_dir, atomic_file
 from ..progress import progress
@@ -57,69 +62,15 @@ from .settings import (DEFAULT_CHOICE, DEFAULT_MARGINS, DEFAULT_NEIGHBORS,  # no
                        NEIGHBORS_MAX_FRACTION, OBJECTIVES, PREDICTORS, TrainResult,
                        TrainSettings, default_train_temperature)
 from .card import model_card, quantiles as _quantiles, simulator_settings
-from .steps import Models, energy_targets, setup_tf
+from .pairs import (default_simulator, mutate_codes, seed_pair_codes,  # noqa: F401
+                    sequences, simulate_energies, simulate_yields, triplets)
+from .steps import Models, setup_tf
+# earlier names, kept for scripts and tests that import them from here
+_triplets, _simulate_energies = triplets, simulate_energies
 
 __all__ = ["TrainSettings", "train", "mutate_codes", "seed_pair_codes", "TrainResult",
            "PREDICTORS", "OBJECTIVES", "DEFAULT_OBJECTIVE", "DEFAULT_PREDICTOR",
            "DEFAULT_NEIGHBORS"]
-
-
-# --------------------------------------------------------------------------- seeds and pairs
-def mutate_codes(codes: np.ndarray, rates, rng: np.random.Generator) -> np.ndarray:
-    """Replace each base of each row, with that row's probability, by one of the 3 other bases."""
-    codes = np.asarray(codes, dtype=np.uint8)
-    rates = np.broadcast_to(np.asarray(rates, dtype=np.float64).reshape(-1, 1), codes.shape)
-    hit = rng.random(codes.shape) < rates
-    shift = rng.integers(1, 4, size=codes.shape).astype(np.uint8)
-    return np.where(hit, (codes + shift) % 4, codes).astype(np.uint8)
-
-
-def seed_pair_codes(n: int, rng: np.random.Generator, length: int = FEATURE_LENGTH,
-                    mutants: int = 1):
-    """``n`` pairs: random targets and mutants of them at rates ~ U[0, 1] (uint8 codes, n x length).
-
-    With ``mutants > 1`` each random target is paired with that many independent mutants.
-    """
-    n_t = -(-n // max(1, mutants))
-    base = rng.integers(0, 4, size=(n_t, length)).astype(np.uint8)
-    t = np.repeat(base, max(1, mutants), axis=0)[:n]
-    q = mutate_codes(t, rng.random(n), rng)
-    return t, q
-
-
-def _seqs(codes) -> list[str]:
-    from ..dna import decode_seqs
-
-    return decode_seqs(codes) if len(codes) else []
-
-
-def _default_simulator(settings: dict | None = None, temperature: float | None = None):
-    from ..thermo.simulator import Simulator
-
-    if settings:
-        return Simulator.from_dict(settings)
-    return Simulator() if temperature is None else Simulator(temperature=temperature)
-
-
-def _simulate(sim, t_codes, q_codes, mapper) -> np.ndarray:
-    if len(t_codes) == 0:
-        return np.zeros(0, np.float32)
-    y = sim.yields(_seqs(t_codes), _seqs(q_codes), mapper=mapper, progress=True)
-    y = np.asarray(y, dtype=np.float32).reshape(-1)
-    if len(y) != len(t_codes):
-        raise RuntimeError(f"simulator returned {len(y)} yields for {len(t_codes)} pairs")
-    return np.clip(y, 0.0, 1.0)
-
-
-def _simulate_energies(sim, t_codes, q_codes, mapper):
-    """Yields and binding energies (kcal/mol) of pairs, from one free-energy computation."""
-    if len(t_codes) == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.float32)
-    from ..thermo.ramp import binding_energies
-
-    g = sim.free_energies(_seqs(t_codes), _seqs(q_codes), mapper=mapper, progress=True)
-    y = np.clip(np.asarray(sim.solve(g).yield_, dtype=np.float32).reshape(-1), 0.0, 1.0)
-    return y, energy_targets(binding_energies(g)[0])
 
 
 class _Run:
@@ -253,7 +204,7 @@ class _Run:
         t = time.perf_counter()
         e = None
         if self.energies:
-            y, e = _simulate_energies(self.sim, t_codes, q_codes, self.mapper)
+            y, e = simulate_energies(self.sim, t_codes, q_codes, self.mapper)
         else:
             y = self.simulate(t_codes, q_codes, desc="seed pairs")
         self.timing["seed_simulation_s"] += time.perf_counter() - t
@@ -274,7 +225,7 @@ class _Run:
 
     def simulate(self, t_codes, q_codes, desc="simulation"):
         """Simulated yields of pairs of codes (one simulator call: strands are computed once)."""
-        return _simulate(self.sim, t_codes, q_codes, self.mapper)
+        return simulate_yields(self.sim, t_codes, q_codes, self.mapper)
 
     def mapper_desc(self) -> str:
         d = getattr(self.mapper, "describe", None)
@@ -291,7 +242,7 @@ class _Run:
             if s.objective == "paper":
                 out = m.enc_step(tf.constant(xa), tf.constant(xb), tf.constant(y))
             else:
-                anchors, neg, w = _triplets(xa, xb, y, self.threshold, s.rank_candidates,
+                anchors, neg, w = triplets(xa, xb, y, self.threshold, s.rank_candidates,
                                             self.rngs["objective"],
                                             radii=self.sampler.last_radii)
                 out = m.triplet_step(tf.constant(xa), tf.constant(xb), tf.constant(anchors),
@@ -318,7 +269,7 @@ class _Run:
         t = time.perf_counter()
         e = None
         if self.energies:
-            y, e = _simulate_energies(self.sim, ta, qa, self.mapper)
+            y, e = simulate_energies(self.sim, ta, qa, self.mapper)
         else:
             y = self.simulate(ta, qa, desc=f"round {rnd} simulation")
         row["time_simulation_s"] = time.perf_counter() - t
@@ -443,7 +394,7 @@ class _Run:
         similar = d <= self.threshold
         row = separation(y, similar)
         row["eval_agree"] = agreement(p, y)
-        seqs = _seqs(codes)
+        seqs = sequences(codes)
         from ..dna import gc_fraction, longest_homopolymer
 
         row["gc_mean"] = float(np.mean([gc_fraction(q) for q in seqs])) if seqs else math.nan
@@ -535,7 +486,7 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
         s.resolve_temperatures(None if simulator is None
                                else getattr(simulator, "temperature", None))
         if simulator is None:
-            simulator = _default_simulator(temperature=s.train_temperature_c)
+            simulator = default_simulator(temperature=s.train_temperature_c)
 
         if (not overwrite and (out / CHECKPOINT).exists()
                 and (read_marker(out) or {}).get("command") == "train"):
@@ -642,7 +593,7 @@ def _start(run: _Run, t_setup: float):
 
 def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays, log, on_round):
     if simulator is None:
-        simulator = _default_simulator(state.get("simulator") if state else None)
+        simulator = default_simulator(state.get("simulator") if state else None)
     sim = simulator
     run = _Run(source, out, s, sim, mapper, log, on_round)
     run.make_rngs(s.seed)
@@ -778,30 +729,6 @@ def _keep_best(run: _Run, m: Models, s: TrainSettings, out: Path) -> dict:
         run.log(f"keeping round {best['round']} (capture evaluation: proportion at 50 % recall "
                 f"{best['capture_p50']:.3%}, mAP@10 {best['capture_map10']:.3f}) over round {last}")
     return sel
-
-
-def _triplets(xa, xb, y, threshold: float, k: int, rng: np.random.Generator, radii=None):
-    """In-batch triplets of a balanced batch: the anchors (rows of the similar pairs, each with its
-    own positive ``xb[a]``) and, per anchor, ``k`` candidates among ``xb`` that are dissimilar to it
-    (distance > threshold), drawn with replacement; weight 0 where an anchor has none.
-
-    ``radii`` ``(ra, rb)``: the rows' neighbourhood radii (``--neighbors``); distances are then
-    divided by the larger radius of each anchor-candidate pair."""
-    anchors = np.flatnonzero(np.asarray(y) > 0.5).astype(np.int32)
-    d2 = _data.pairwise_sq_distances(xa[anchors], xb)
-    if radii is not None:
-        ra, rb = radii
-        d2 = np.maximum(d2, 0.0) / _data._pair_scale(np.asarray(ra)[anchors][:, None],
-                                                     np.asarray(rb)[None, :]) ** 2
-    far = d2 > float(threshold) ** 2
-    neg = np.zeros((len(anchors), k), np.int32)
-    w = np.zeros((len(anchors), k), np.float32)
-    for r in range(len(anchors)):
-        cand = np.flatnonzero(far[r])
-        if len(cand):
-            neg[r] = rng.choice(cand, size=k, replace=len(cand) < k)
-            w[r] = 1.0
-    return anchors.reshape(-1, 1), neg, w
 
 
 def _skipped_rows() -> list:
