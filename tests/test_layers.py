@@ -12,7 +12,7 @@ ROOT = pathlib.Path(primo.__file__).parent
 #: each top-level module or package of primo and its layer: a module may import only from its own
 #: layer or lower ones (DESIGN.md: one concern per package, data flowing forward)
 LAYERS = {
-    "constants": 0, "errors": 0, "arrays": 0, "progress": 0, "_tensorflow": 0,
+    "constants": 0, "errors": 0, "arrays": 0, "progress": 0, "_tensorflow": 0, "settings": 0,
     "dna": 1, "parallel": 1, "io": 1,
     "barcodes": 2, "features": 2, "thermo": 2, "encoder": 2,
     "oligos": 3, "evaluation": 3, "predictor": 3,

@@ -8,13 +8,11 @@ that the command line, the library and the checkpoint read them from one place.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
-
-import numpy as np
 
 from ..constants import ANNEAL_FROM_C, TEMPERATURE_C
 from ..errors import UsageError
+from ..settings import cli_fields, check_field, field_kind, setting as _opt  # noqa: F401
 from ..constants import PREDICTORS  # ``--predictor`` choices (the first is the paper's)
 
 __all__ = ["TrainSettings", "TrainResult", "PREDICTORS", "OBJECTIVES", "DEFAULT_OBJECTIVE",
@@ -47,7 +45,7 @@ DEFAULT_CHOICE = ("the paper's objective and local-match predictor, trained with
                   "recall at 0.88x +- 0.01 MRPT, mAP@10 0.946; trained at 21 C: 90 % reached by "
                   "2 of 3 seeds (highest 89.8 % +- 1.1), 0.80x +- 0.02 MRPT; the paper's threshold "
                   "gave 0.88-5.3x and rank + local-match, rank + scan and hamming-triplet "
-                  "9.8-15.9x (README, 'Training for the capture'); --paper gives the paper's "
+                  "9.8-15.9x (docs/results/objectives.md); --paper gives the paper's "
                   "method")
 #: temperature (°C) of the simulator that trains the predictor when none is given (``primo
 #: train`` without ``--train-temperature``): the yields the encoder learns against. None: the
@@ -64,86 +62,10 @@ OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamw", "adamax", "ft
               "lion", "nadam", "rmsprop", "sgd")
 
 
-def _opt(default, help: str, *, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False,
-         choices=None, optional: bool = False, cli: bool = True, **more):
-    """A settings field with what the command line and :meth:`TrainSettings.check` need: its
-    help text, bounds (``lo``/``hi``, open or closed) or ``choices``, whether None is allowed
-    (``optional``) and how it appears on the command line (``cli=False``: library only;
-    ``cli_name``, ``aliases``, ``flag``, ``metavar``, ``default_text``, ``cli_choices``,
-    ``auto``: the value "auto" is allowed too)."""
-    meta = {"help": help, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open,
-            "choices": None if choices is None else tuple(choices), "optional": optional,
-            "cli": cli, **more}
-    return dataclasses.field(default=default, metadata=meta)
-
-
-def field_kind(f: dataclasses.Field) -> str:
-    """"int", "float", "bool" or "str": what a field holds (from its annotation)."""
-    t = str(f.type)
-    for kind in ("bool", "float", "int"):
-        if kind in t:
-            return kind
-    return "str"
-
-
-def _bounds_text(meta: dict, kind: str) -> str:
-    lo, hi = meta.get("lo"), meta.get("hi")
-    what = "a whole number" if kind == "int" else "a finite number"
-    if lo is not None and hi is not None:
-        if kind == "int":
-            return f"{what} from {lo:,} to {hi:,}"
-        return (f"{what} in {'(' if meta['lo_open'] else '['}{lo:g}, {hi:g}"
-                f"{')' if meta['hi_open'] else ']'}")
-    if lo is not None:
-        return f"{what} {'above' if meta['lo_open'] else 'of at least'} {lo:g}"
-    if hi is not None:
-        return f"{what} {'below' if meta['hi_open'] else 'of at most'} {hi:g}"
-    return what
-
-
-def _check_field(f: dataclasses.Field, v) -> None:
-    meta, name = f.metadata, f.name
-    if meta.get("label"):
-        name = f"{name} ({meta['label']})"
-    if not meta:
-        return
-    if v is None:
-        if meta.get("optional"):
-            return
-        raise UsageError(f"{name} must be given", option=f.name)
-    if meta.get("auto") and v == "auto":
-        return
-    kind = field_kind(f)
-    if meta.get("choices") is not None:
-        ok = v in meta["choices"] or (isinstance(v, str) and v.lower() in meta["choices"])
-        if not ok:
-            shown = ", ".join(repr(c) if c == "" else c for c in meta["choices"])
-            raise UsageError(f"{name} {v!r} is not one of {shown}", option=f.name)
-        return
-    if kind == "bool":
-        if not isinstance(v, (bool, np.bool_)):
-            raise UsageError(f"{name} must be true or false, got {v!r}", option=f.name)
-        return
-    if kind == "str":
-        return
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise UsageError(f"{name} must be {_bounds_text(meta, kind)}, got {v!r}", option=f.name)
-    if kind == "int" and not float(v).is_integer():
-        raise UsageError(f"{name} must be {_bounds_text(meta, kind)}, got {v!r}", option=f.name)
-    v = float(v)
-    lo, hi = meta.get("lo"), meta.get("hi")
-    bad = (not math.isfinite(v)
-           or (lo is not None and (v <= lo if meta["lo_open"] else v < lo))
-           or (hi is not None and (v >= hi if meta["hi_open"] else v > hi)))
-    if bad:
-        raise UsageError(f"{name} must be {_bounds_text(meta, kind)}, got {v:g}", option=f.name)
-
-
 def field_options(cls=None) -> list:
     """The fields of ``cls`` (:class:`TrainSettings`) that the command line offers, in order:
     ``(field, metadata)``; the command line's options are generated from them."""
-    cls = cls or TrainSettings
-    return [(f, f.metadata) for f in dataclasses.fields(cls) if f.metadata.get("cli", False)]
+    return cli_fields(cls or TrainSettings)
 
 
 @dataclasses.dataclass
@@ -409,7 +331,7 @@ class TrainSettings:
         field against its bounds or choices (:func:`field_options`), then the rules between
         fields."""
         for f in dataclasses.fields(self):
-            _check_field(f, getattr(self, f.name))
+            check_field(f, getattr(self, f.name))
 
         def need(cond, msg, option, hint=None):
             if not cond:
