@@ -43,7 +43,7 @@ __all__ = [
     "OUTPUT_MARKER", "output_policy", "check_output_dir", "check_output_file", "claim_output_dir",
     "building_dir", "read_marker", "write_marker", "partial_dir", "start_partial_dir",
     "resume_partial_dir", "publish_partial_dir", "abandon_output_dir", "add_marker_note", "default_permissions", "path_inside",
-    "spreadsheet_safe",
+    "spreadsheet_safe", "check_zip_size", "ZIP_LIMIT",
 ]
 
 GZIP_LEVEL = 3  # fast; level 9 is several times slower for a few % smaller files
@@ -195,6 +195,31 @@ def path_inside(base, name, *, what: str = "file name", path=None, line=None, re
             raise DataError(f"{what} {shorten(text, 60)} is a link out of the folder {base}",
                             **where, hint="names in data files must stay inside their folder")
     return base / text
+
+
+ZIP_LIMIT = 2 << 30   # bytes a model archive may inflate to (primo's models are a few MB)
+
+
+def check_zip_size(path, what: str = "archive", limit: int | None = None) -> None:
+    """Refuse (:class:`DataError`) a zip archive (``.keras``, ``.npz``) whose members declare more
+    than ``limit`` bytes uncompressed, before anything is inflated (a zip bomb would take minutes
+    and gigabytes before the loader failed). Python's zip reader never inflates a member past its
+    declared size, so the declared sizes bound what loading can take. A file that is not a zip
+    archive is left to the loader to report."""
+    import zipfile
+
+    limit = ZIP_LIMIT if limit is None else limit
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(max(int(i.file_size), 0) for i in z.infolist())
+            n = len(z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return
+    if total > limit or n > 100_000:
+        raise DataError(f"the {what} would inflate to {total / 2**20:,.0f} MiB in {n:,} "
+                        f"member(s), more than the {limit / 2**20:,.0f} MiB primo loads "
+                        "(a damaged file or a zip bomb)", path=path,
+                        hint="restore the file from its source")
 
 
 def spreadsheet_safe(value: str) -> str:
@@ -688,9 +713,18 @@ def open_input(path, what: str = "file"):
         raise UsageError(f"{what} {path} does not exist")
     if path.is_dir():
         raise UsageError(f"{what} {path} is a directory, expected a file")
+    # UTF-8, with or without a byte-order mark (spreadsheets write one); UTF-16 is named here,
+    # where the file is known, not by a decoder that does not know it
     if is_gzip(path):
-        return io.TextIOWrapper(io.BufferedReader(_CheckedGzip(path), 1 << 16), encoding="utf-8", newline="")
-    return open(path, "rt", encoding="utf-8", newline="")
+        return io.TextIOWrapper(io.BufferedReader(_CheckedGzip(path), 1 << 16),
+                                encoding="utf-8-sig", newline="")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) >= 2 and b"\x00" in head[:64]
+                                                   and head.count(b"\x00") * 3 >= len(head)):
+        raise DataError(f"{what} is UTF-16 text (or binary), not UTF-8", path=path,
+                        hint="save it as UTF-8 text (plain or gzip-compressed)")
+    return open(path, "rt", encoding="utf-8-sig", newline="")
 
 
 class _CheckedGzip(io.RawIOBase):

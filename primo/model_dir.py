@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .io import json_default
+from .io import json_default, path_inside
 from .constants import PREDICTORS, TEMPERATURE_C  # noqa: F401  (PREDICTORS: the card's vocabulary)
 from .errors import DataError, UsageError
 
@@ -101,6 +101,9 @@ def load_keras_file(loader, path, what: str):
     if not path.is_file():
         raise DataError(f"the {what} file is missing", path=path,
                         hint="restore the model directory, or train again")
+    from .io import check_zip_size
+
+    check_zip_size(path, f"{what} file")   # before Keras inflates it
     try:
         model = loader(path)
     except PrimoError:
@@ -209,7 +212,15 @@ def read_card(path) -> dict:
     if missing:
         raise DataError(f"model card lacks field(s) {', '.join(missing)}", path=card_path,
                         hint="the card was edited or written by another tool; retrain the model")
-    if int(card["format_version"]) > FORMAT_VERSION:
+    fv = card["format_version"]
+    if not isinstance(fv, int) or isinstance(fv, bool) or fv < 1:
+        raise DataError(f"model card field format_version is {json.dumps(fv)[:30]}, expected a "
+                        "whole number >= 1", path=card_path,
+                        hint="the card was edited; restore the original card.json or retrain")
+    if not isinstance(card["primo_version"], str):
+        raise DataError("model card field primo_version is not a version string",
+                        path=card_path, hint="the card was edited; restore it or retrain")
+    if fv > FORMAT_VERSION:
         raise DataError(f"model card format {card['format_version']} is newer than this primo "
                         f"reads ({FORMAT_VERSION})", path=card_path, hint="upgrade primo")
     if not versions_compatible(card["primo_version"], __version__):
@@ -219,6 +230,7 @@ def read_card(path) -> dict:
     if card["checksum"] != card_checksum(card):
         raise DataError("model card was modified after training (checksum mismatch): tampered",
                         path=card_path, hint="restore the original card.json or retrain the model")
+    _check_card_types(card, card_path)
     kind = (card.get("predictor") or {}).get("kind", "local-match")
 
     if kind not in PREDICTORS:
@@ -228,6 +240,9 @@ def read_card(path) -> dict:
                              f"{'|'.join(PREDICTORS)}")
     for key in ("encoder", "predictor"):
         entry = card["files"].get(key) or {}
+        if entry.get("path"):
+            path_inside(path, entry["path"], what=f"model card field files.{key}.path",
+                        path=card_path)
         f = path / str(entry.get("path", ""))
         if not entry.get("path") or not f.is_file():
             raise DataError(f"model file {entry.get('path')!r} is missing", path=path,
@@ -236,6 +251,67 @@ def read_card(path) -> dict:
             raise DataError(f"{f.name} does not match the sha256 in {CARD_NAME}: tampered or "
                             f"damaged", path=f, hint="restore the original file or retrain the model")
     return card
+
+
+def _check_card_types(card: dict, where) -> None:
+    """The types of the card fields primo reads: a DataError naming the file and the field
+    instead of a traceback (the checksum does not stop an edit: anyone can recompute it)."""
+    import math
+
+    def get(field):
+        v = card
+        for k in field.split("."):
+            v = v.get(k) if isinstance(v, dict) else None
+        return v
+
+    def bad(field, want):
+        raise DataError(f"model card field {field} is {json.dumps(get(field), default=str)[:30]}, "
+                        f"expected {want}", path=where,
+                        hint="the card was edited; restore the original card.json or retrain")
+
+    def whole(v, low):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    def number(v):
+        return (isinstance(v, (int, float)) and not isinstance(v, bool)
+                and math.isfinite(v))
+
+    if not whole(card.get("format_version"), 1):
+        bad("format_version", "a whole number >= 1")
+    if not isinstance(card.get("primo_version"), str):
+        bad("primo_version", "a version string")
+    for field in ("files", "threshold", "layout", "features", "encoder", "predictor", "training"):
+        if not isinstance(card.get(field), dict):
+            bad(field, "an object")
+    for field in ("hybridization", "simulator", "files.encoder", "files.predictor"):
+        if get(field) is not None and not isinstance(get(field), dict):
+            bad(field, "an object")
+    for key in ("encoder", "predictor"):
+        for sub in ("path", "sha256"):
+            v = get(f"files.{key}.{sub}")
+            if v is not None and not isinstance(v, str):
+                bad(f"files.{key}.{sub}", "a string")
+    if not whole(get("features.dim"), 1):
+        bad("features.dim", "a whole number >= 1")
+    if not whole(get("layout.feature_length"), 1):
+        bad("layout.feature_length", "a whole number >= 1")
+    if not number(get("threshold.value")) or get("threshold.value") < 0:
+        bad("threshold.value", "a finite number >= 0")
+    for field in ("hybridization.temperature_c", "simulator.temperature_c"):
+        if get(field) is not None and not number(get(field)):
+            bad(field, "a finite number (°C)")
+    if get("features.metadata") is not None and not isinstance(get("features.metadata"), dict):
+        bad("features.metadata", "an object")
+    for field in ("features.metadata.weights_sha256", "features.metadata.extractor",
+                  "features.metadata.weights"):
+        if get(field) is not None and not isinstance(get(field), str):
+            bad(field, "a string")
+    ext = get("features.extractor")
+    if ext is not None and not isinstance(ext, str):
+        bad("features.extractor", "a string")
+    kind = get("predictor.kind")
+    if kind is not None and not isinstance(kind, str):
+        bad("predictor.kind", "a string")
 
 
 def hybridization_temperature(card: dict) -> float:

@@ -1,5 +1,6 @@
 """``primo barcodes encode|decode`` through the in-process CLI runner."""
 
+import re
 import gzip
 
 import numpy as np
@@ -13,7 +14,7 @@ PUBLISHED = "CTGATAGTAGATCATAGATGACACGATGAT"
 
 def _one_line_error(err, *needles):
     assert err.count("\n") == 1, err
-    assert err.startswith("primo barcodes: error: ")
+    assert re.match(r"primo barcodes (encode|decode): error: ", err), err
     for n in needles:
         assert n in err, (n, err)
 

@@ -24,7 +24,7 @@ PAIRS = DATA / "oligos" / "pairs.csv"
 def _one_error_line(err, command):
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
-    assert lines[0].startswith(f"primo {command.split()[0]}: error:"), err
+    assert lines[0].startswith(f"primo {command}: error:"), err
     assert "Traceback" not in err
     return lines[0]
 

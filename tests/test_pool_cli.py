@@ -118,7 +118,7 @@ def test_bad_pairs_files(run_cli, oligo_data, tmp_path, name, where, msg):
     extra = ["--index-column", "Index"] if "index" in name else []
     res, stdout, err = run_cli(["pool", "build", src, "-o", out, *extra])
     assert res.exit_code == 1 and isinstance(res.error, DataError)
-    assert err.count("\n") == 1 and err.startswith("primo pool: error: ")
+    assert err.count("\n") == 1 and err.startswith("primo pool build: error: ")
     assert str(src) in err and msg in err
     if where:
         assert f"{src}, {where}:" in err

@@ -93,6 +93,15 @@ class BarcodeScheme:
             raise UsageError(f"n_ids must be in 1..{64 ** self.data_symbols}")
         if self.data_symbols != 4 or self.check_symbols != 2:
             raise UsageError("only RS(6,4) barcodes are supported")
+        if not 0 <= self.seed <= 2**32 - 1:
+            raise UsageError(f"barcode seed {self.seed} is not in 0..{2**32 - 1}")
+        if not (64 <= self.prim < 128 and 0 < self.generator < 64 and 0 <= self.fcr < 64):
+            raise UsageError(f"Reed-Solomon parameters prim={self.prim:#x}, generator="
+                             f"{self.generator}, fcr={self.fcr} do not define a code over GF(64)")
+        try:
+            self.field   # a generator that is not primitive for the polynomial
+        except ValueError as e:
+            raise UsageError(f"Reed-Solomon parameters: {e}") from None
 
     # ---- derived -----------------------------------------------------------------------------
     @property

@@ -71,7 +71,8 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..evaluation.neighbors import exact_knn
 from ..evaluation.recall import pareto_frontier, proportion_at_recall, recall_key
-from ..io import atomic_dir, open_output, provenance, read_csv_rows, read_id_table, write_json
+from ..io import (atomic_dir, open_output, path_inside, provenance, read_csv_rows, read_id_table,
+                  write_json)
 
 __all__ = [
     "BENCHMARK_COLUMNS", "BenchmarkRow", "BenchmarkResult", "PeerSkippedWarning",
@@ -261,7 +262,8 @@ def _counts_file(directory: Path, qid: str, ranking: str = "counts"):
     cands = ((f"{qid}.csv.gz", f"{qid}.csv", f"{qid}/counts.csv.gz", f"{qid}/counts.csv")
              if ranking == "counts" else (f"{qid}/enrichment.csv.gz", f"{qid}/enrichment.csv"))
     for cand in cands:
-        p = directory / cand
+        # the query ID comes from the query store, which may be someone else's
+        p = path_inside(directory, cand, what="query ID", record=qid, follow_links=False)
         if p.is_file():
             return p
     return None

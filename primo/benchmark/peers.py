@@ -717,12 +717,31 @@ def resolve_peers(names, options: dict | None = None, seed: int = 0, threads: in
             skipped.append(reason)
             continue
         opts = options.get(n, {})
+        for k, v in opts.items():
+            _check_option_value(n, k, v)
         try:
             peers.append(PEERS[n](seed=seed, threads=threads, **opts))
-        except (TypeError, ValueError) as e:   # unknown option, or a value of the wrong kind
+        except (TypeError, ValueError, OverflowError) as e:   # unknown option, wrong kind
             raise UsageError(f"bad option for peer {n} ({e})",
                              hint=f"options of {n}: {_option_names(PEERS[n])}") from None
     return peers, skipped
+
+
+_OPTION_MAX = 2**31 - 1   # the peers' libraries take C ints
+
+
+def _check_option_value(peer: str, name: str, value) -> None:
+    """A numeric peer option must be finite and fit a C int (the libraries would overflow or
+    hang far below Python's limits)."""
+    import math
+
+    for v in (value if isinstance(value, (list, tuple)) else [value]):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        if not math.isfinite(v) or abs(v) > _OPTION_MAX:
+            raise UsageError(f"peer option {peer}.{name} = {v} is out of range",
+                             hint=f"give a finite value of at most {_OPTION_MAX:,}",
+                             option="peer_options")
 
 
 def _option_names(cls) -> str:

@@ -70,6 +70,11 @@ class LazyGroup(click.Group):
             return None
         mod = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
         cmd = mod.cli
+        if not getattr(cmd, "_primo_finite", False):
+            from ._options import finite_floats
+
+            finite_floats(cmd)   # NaN and inf are usage errors in every float option
+            cmd._primo_finite = True
         if name in _TF_COMMANDS and not getattr(cmd, "_primo_tf_wrapped", False):
             # TensorFlow is imported (its start-up chatter silenced) once the command line has
             # parsed: a usage error (``extract -j 0``) is reported at once, not after the import
@@ -134,7 +139,6 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
         sys.stdin = stdin
     if stdout is not None:
         sys.stdout = stdout
-    name = _command_name(argv)
     global _TF_QUIET_IMPORT
     _TF_QUIET_IMPORT = not debug
     try:
@@ -146,13 +150,13 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
         if debug:
             raise
         flag = _flag_of(argv, e.option) if e.option else None
-        _say(name, f"{flag}: {e}" if flag else str(e))
+        _say(_command_name(argv), f"{flag}: {e}" if flag else str(e))
         return Result(exit_code=e.exit_code, error=e)
     except click.exceptions.Abort as e:
         if isinstance(e.__cause__, Terminated):   # click wraps KeyboardInterrupt in Abort
-            _say(name, "terminated; outputs that were not finished were not written")
+            _say(_command_name(argv), "terminated; outputs that were not finished were not written")
             return Result(exit_code=143)
-        _say(name, "aborted; outputs that were not finished were not written")
+        _say(_command_name(argv), "aborted; outputs that were not finished were not written")
         return Result(exit_code=130)
     except click.exceptions.Exit as e:
         return Result(exit_code=e.exit_code)
@@ -162,40 +166,49 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
         msg = e.format_message()
         if isinstance(e, click.UsageError) and e.ctx is not None:
             msg += f" (see `{e.ctx.command_path} --help`)"
-        _say(name, msg)
+        _say(_command_name(argv), msg)
         return Result(exit_code=e.exit_code, error=e)
     except KeyboardInterrupt as e:
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
-        _say(name, f"{what}; outputs that were not finished were not written")
+        _say(_command_name(argv), f"{what}; outputs that were not finished were not written")
         return Result(exit_code=143 if isinstance(e, Terminated) else 130)
     except UnicodeDecodeError as e:
         # a binary file where text was expected, found by a reader that does not name its file
         if debug:
             raise
-        _say(name, f"an input is not UTF-8 text ({e.reason} at byte {e.start}); give text files "
+        _say(_command_name(argv), f"an input is not UTF-8 text ({e.reason} at byte {e.start}); give text files "
                    "(CSV, FASTQ, lists), plain or gzip-compressed")
         return Result(exit_code=1, error=e)
     except MemoryError as e:
         if debug:
             raise
-        _say(name, "out of memory; lower the chunk size (--chunk-rows / --chunk-bytes) or --batch-size")
+        _say(_command_name(argv), "out of memory; lower the chunk size (--chunk-rows / --chunk-bytes) or --batch-size")
         return Result(exit_code=1, error=e)
     except OSError as e:
         # disk full, permission denied, too many open files...: the user's environment, not a bug
         if debug:
             raise
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        _say(name, f"{where}{e.strerror or e}")
+        _say(_command_name(argv), f"{where}{e.strerror or e}")
         return Result(exit_code=1, error=e)
     finally:
         sys.stdin, sys.stdout = old_in, old_out
 
 
 def _command_name(argv) -> str:
-    for a in argv:
-        if not a.startswith("-"):
-            return f"primo {a}"
-    return "primo"
+    """``primo <command>``, with the subcommand of a group (``primo pool build``)."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return "primo"
+    name = f"primo {words[0]}"
+    if words[0] in COMMANDS and len(words) > 1:
+        try:
+            cmd = LazyGroup(name="primo").get_command(None, words[0])
+        except Exception:  # noqa: BLE001 -- the name without the subcommand rather than none
+            return name
+        if isinstance(cmd, click.Group) and words[1] in cmd.commands:
+            name += f" {words[1]}"
+    return name
 
 
 def _flag_of(argv, option: str) -> str | None:

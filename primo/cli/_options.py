@@ -11,7 +11,7 @@ from ..parallel import get_mapper
 __all__ = ["parallel_options", "mapper_from_options", "debug_option", "overwrite_option",
            "skip_bad_rows_option", "qc_options", "qc_config", "print_qc_summary",
            "renamed_option", "qc_mode_option", "neighbors_option", "queries_option", "seed_option",
-           "chunk_rows_option"]
+           "chunk_rows_option", "FiniteFloatRange", "finite_floats", "SEED", "SEED_MAX"]
 
 
 # ------------------------------------------------------------------------- the vocabulary
@@ -91,11 +91,48 @@ def queries_option(name: str = "queries", required: bool = False, help: str | No
     return deco
 
 
+SEED_MAX = 2**32 - 1   # numpy's legacy generators (and the barcode permutation) take 32 bits
+SEED = click.IntRange(0, SEED_MAX)
+
+
 def seed_option(default: int | None = 0, help: str = "Random seed."):
-    """``--seed N``: the seed of a random generator (the barcode permutation is
+    """``--seed N``: the seed of a random generator, 0..2**32-1 (the barcode permutation is
     ``--barcode-seed``)."""
-    return click.option("--seed", type=click.IntRange(min=0), default=default,
+    return click.option("--seed", type=SEED, default=default,
                         show_default=default is not None, help=help)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that refuses NaN and infinities (click's own lets NaN through: every
+    comparison with NaN is false). ``primo.cli`` gives every float option of every command this
+    type (:func:`finite_floats`), so no command can take NaN or inf."""
+
+    def __init__(self, min=None, max=None, min_open=False, max_open=False, clamp=False):
+        super().__init__(min, max, min_open=min_open, max_open=max_open, clamp=clamp)
+
+    def convert(self, value, param, ctx):
+        import math
+
+        v = super().convert(value, param, ctx)
+        if not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return v
+
+
+def finite_floats(cmd) -> None:
+    """Give every float option of ``cmd`` (and of its subcommands) a :class:`FiniteFloatRange`
+    with the same bounds: NaN and infinities are usage errors everywhere, in one place."""
+    for p in getattr(cmd, "params", ()):
+        t = p.type
+        if isinstance(t, click.types.FloatParamType) and not hasattr(t, "_primo_finite"):
+            if isinstance(t, click.FloatRange):
+                p.type = FiniteFloatRange(t.min, t.max, min_open=t.min_open,
+                                          max_open=t.max_open, clamp=t.clamp)
+            else:
+                p.type = FiniteFloatRange()
+            p.type._primo_finite = True
+    for sub in (getattr(cmd, "commands", None) or {}).values():
+        finite_floats(sub)
 
 
 def chunk_rows_option(default: int | None, unit: str, name: str = "chunksize",
@@ -121,9 +158,34 @@ def parallel_options(f=None, *, processes_help: str | None = None):
                      help="Run the work on an existing Dask.distributed cluster "
                           "(e.g. tcp://10.0.0.1:8786) instead of local processes.")(f)
     f = click.option("--processes", "-j", type=click.IntRange(min=1), default=None,
-                     help=processes_help
-                     or "Local worker processes (default: all usable CPUs; 1 = serial).")(f)
+                     callback=_cap_processes,
+                     help=(processes_help
+                           or "Local worker processes (default: all usable CPUs; 1 = serial).")
+                     + " More than the usable CPUs is lowered to them, with a warning.")(f)
     return f
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask; all CPUs where there is none)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):   # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _cap_processes(ctx, param, value):
+    """``-j N`` beyond the usable CPUs: N processes would only take turns on them (and each
+    starts its own interpreter), so it is lowered, with a warning on stderr."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    n = usable_cpus()
+    if value > n:
+        click.echo(f"primo: warning: -j {value} is more than the {n} usable CPU(s); using {n}",
+                   err=True)
+        return n
+    return value
 
 
 def mapper_from_options(processes, scheduler):
@@ -222,9 +284,9 @@ def qc_options(f):
                           "or feature region [default: 10].")(f)
     f = click.option("--max-homopolymer", type=click.IntRange(min=1), default=None,
                      help="Longest allowed run of one base [default: 6].")(f)
-    f = click.option("--gc-max", type=click.FloatRange(0, 1), default=None,
+    f = click.option("--gc-max", type=FiniteFloatRange(0, 1), default=None,
                      help="Highest GC fraction of an oligo [default: 0.65].")(f)
-    f = click.option("--gc-min", type=click.FloatRange(0, 1), default=None,
+    f = click.option("--gc-min", type=FiniteFloatRange(0, 1), default=None,
                      help="Lowest GC fraction of an oligo [default: 0.25].")(f)
     return f
 

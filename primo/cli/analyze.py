@@ -23,8 +23,8 @@ import re
 
 import click
 
-from ._options import (debug_option, mapper_from_options, neighbors_option, overwrite_option,
-                       parallel_options, queries_option, renamed_option, skip_bad_rows_option)
+from ._options import (FiniteFloatRange, debug_option, mapper_from_options, neighbors_option,
+                       overwrite_option, parallel_options, queries_option, renamed_option, skip_bad_rows_option)
 
 __all__ = ["cli"]
 
@@ -60,7 +60,7 @@ class _Size(click.ParamType):
               help="Set this document's count to 0 (a known contaminant); repeatable.")
 @click.option("--allow-low-yield", is_flag=True,
               help="Write counts even when almost no read decodes to the pool.")
-@click.option("--min-yield", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+@click.option("--min-yield", type=FiniteFloatRange(0, 1), default=0.05, show_default=True,
               help="Fraction of reads with IP that must decode to the pool.")
 @click.option("--prefix-length", type=click.IntRange(min=0), default=25, show_default=True,
               help="Random nt before FP in forward reads.")

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import UsageError
-from ._options import debug_option, renamed_option
+from ._options import SEED, debug_option, renamed_option
 
 _CHUNK_HELP = "Lines per vectorised step."
 
@@ -43,8 +43,8 @@ def _common(f):
     f = click.option("--pool", "pool", metavar="POOL", default=None,
                      help="A pool directory (its manifest gives the barcode scheme) or a "
                           "database_seqs.csv.gz; only its documents are valid.")(f)
-    f = renamed_option("--seed", "--barcode-seed", "seed", type=click.IntRange(min=0))(f)
-    f = click.option("--barcode-seed", "seed", type=click.IntRange(min=0), default=None,
+    f = renamed_option("--seed", "--barcode-seed", "seed", type=SEED)(f)
+    f = click.option("--barcode-seed", "seed", type=SEED, default=None,
                      help="Permutation seed of the barcode scheme (default 42, the published "
                           "pool's).")(f)
     f = click.argument("input_path", metavar="[INPUT]", required=False, default="-")(f)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from ._options import (chunk_rows_option, database_features_option, debug_option,
+from ._options import (SEED, chunk_rows_option, database_features_option, debug_option,
                        model_dir_option, overwrite_option, print_qc_summary, qc_config,
                        qc_mode_option, qc_options, skip_bad_rows_option)
 
@@ -23,7 +23,7 @@ __all__ = ["cli"]
 @click.option("--output", "-o", required=True, type=click.Path(), help="Pool directory to write.")
 @qc_mode_option()
 @qc_options
-@click.option("--barcode-seed", type=click.IntRange(min=0), default=42, show_default=True,
+@click.option("--barcode-seed", type=SEED, default=42, show_default=True,
               help="Seed of the index -> ID permutation (42 = the published pool).")
 @click.option("--name-prefix", default="primo", show_default=True,
               help="Prefix of oligo names in the Twist sheet.")

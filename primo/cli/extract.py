@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import debug_option, mapper_from_options, parallel_options, seed_option
+from ._options import (FiniteFloatRange, debug_option, mapper_from_options, parallel_options,
+                       seed_option)
 
 MODEL_HELP = ("Feature extractor: vgg16 (FC2, 4096-d; default), resnet50 (2048-d), mobilenet_v3_large "
               "(960-d), efficientnet_b0 (1280-d) (Keras applications, ImageNet weights), "
@@ -65,10 +66,10 @@ def _list_models(ctx, _param, value):
               help="--fashion-mnist: only the first N images.")
 @click.option("--synthetic", type=click.IntRange(min=1), default=None, metavar="N",
               help="Write N synthetic FC2-like vectors instead (for scale tests).")
-@click.option("--similar-share", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--similar-share", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
               default=1e-3, show_default=True,
               help="--synthetic: share of pairs within Euclidean distance --threshold.")
-@click.option("--threshold", type=click.FloatRange(0, min_open=True), default=75.0, show_default=True,
+@click.option("--threshold", type=FiniteFloatRange(0, min_open=True), default=75.0, show_default=True,
               help="--synthetic: the similarity threshold (75 for FC2).")
 @click.option("--clusters", type=click.IntRange(min=1), default=None,
               help="--synthetic: number of clusters (default N/100, 2 to 2000).")

@@ -15,7 +15,7 @@ import json
 import click
 
 from .. import constants as C
-from ._options import (chunk_rows_option, debug_option, overwrite_option, parallel_options,
+from ._options import (SEED, chunk_rows_option, debug_option, overwrite_option, parallel_options,
                        print_qc_summary, qc_config, qc_mode_option, qc_options)
 
 __all__ = ["cli"]
@@ -41,7 +41,7 @@ def cli():
 @click.option("--rp", default=C.RP, show_default=True, help="Reverse primer (as in the oligo).")
 @click.option("--feature-length", type=click.IntRange(min=1), default=C.FEATURE_LENGTH,
               show_default=True, help="Feature region length (nt).")
-@click.option("--barcode-seed", type=click.IntRange(min=0), default=42, show_default=True,
+@click.option("--barcode-seed", type=SEED, default=42, show_default=True,
               help="Seed of the index -> ID permutation (42 = the published pool).")
 @qc_mode_option("qc_mode")
 @qc_options
@@ -142,7 +142,9 @@ def info(pool, verify, as_json):
 
     lay = OligoLayout.from_dict(d["layout"])
     click.echo(f"{d['pool']}: {d['kind']}")
-    click.echo(f"  documents   {d['documents']:,} (indices {d['index_min']:,}..{d['index_max']:,})")
+    how = "" if d.get("verified") else ", as the manifest says (--verify counts the rows)"
+    click.echo(f"  documents   {d['documents']:,} (indices {d['index_min']:,}..{d['index_max']:,})"
+               f"{how}")
     click.echo(f"  oligo       {lay.length} nt = FP {len(lay.fp)} + barcode {lay.barcode_length} + "
                f"IP {len(lay.ip)} + feature {lay.feature_length} + RP {len(lay.rp)}")
     click.echo(f"  primers     FP {lay.fp}  IP {lay.ip}  RP {lay.rp}")

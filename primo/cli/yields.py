@@ -29,9 +29,9 @@ __all__ = ["cli"]
 @loop_enthalpies_option()
 @stacks_option()
 @click.option("--target-conc", type=float, default=C.STRAND_CONC_M, show_default=True,
-              help="Target strand concentration (mol/L).")
+              help="Target strand concentration (mol/L; at most 1).")
 @click.option("--query-conc", type=float, default=C.STRAND_CONC_M, show_default=True,
-              help="Query (probe) strand concentration (mol/L).")
+              help="Query (probe) strand concentration (mol/L; at most 1).")
 @click.option("--sodium", type=float, default=1.0, show_default=True, help="Na+ (mol/L).")
 @click.option("--primer", default=C.RP, show_default=True,
               help="Reverse primer appended to targets (its first --toehold nt follow the query).")

@@ -316,7 +316,12 @@ class OligoLayout:
             if isinstance(e, UsageError):
                 raise DataError(f"oligo layout in the manifest is invalid: {e}") from None
             raise DataError(f"oligo layout in the manifest is malformed ({e})") from None
-        if "length" in d and int(d["length"]) != lay.length:
+        try:
+            length = int(d["length"]) if "length" in d else lay.length
+        except (TypeError, ValueError):
+            raise DataError(f"oligo layout in the manifest has length {str(d['length'])[:20]!r}, "
+                            "not a number") from None
+        if length != lay.length:
             raise DataError(f"oligo layout in the manifest says length {d['length']} but its parts "
                             f"add up to {lay.length}")
         return lay

@@ -48,8 +48,8 @@ from ..barcodes.parse import BarcodeParser
 from ..dna import BYTE_CODE as _CODE
 from ..dna import validate_sequence
 from ..errors import DataError, UsageError, shorten
-from ..io import (atomic_dir, default_permissions, gc_paused, open_input, open_output, provenance,
-                  read_csv_rows, write_json)
+from ..io import (atomic_dir, default_permissions, gc_paused, open_input, open_output, path_inside,
+                  provenance, read_csv_rows, spreadsheet_safe, write_json)
 from .layout import OligoLayout
 from .qc import PoolQC, QCConfig, QCReport, KeyIndex, oligo_metrics
 
@@ -599,6 +599,38 @@ def _load_manifest(d: Path) -> dict:
     return m
 
 
+def _check_manifest(m: dict, where: Path) -> None:
+    """The types of the manifest fields a pool's readers use: a DataError naming the file and the
+    field instead of a traceback (a manifest may have been edited by hand)."""
+    def bad(field, want):
+        raise DataError(f"manifest field {field} is {json.dumps(m_get(field))[:30]}, "
+                        f"expected {want}", path=where,
+                        hint="restore the manifest from the pool's source or rebuild the pool")
+
+    def m_get(field):
+        v = m
+        for k in field.split("."):
+            v = v.get(k) if isinstance(v, dict) else None
+        return v
+
+    def count(field):
+        v = m_get(field)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            bad(field, "a whole number >= 0")
+
+    for field in ("files", "counts", "layout", "barcodes", "qc", "provenance"):
+        if m.get(field) is not None and not isinstance(m[field], dict):
+            bad(field, "an object")
+    for k, v in (m.get("files") or {}).items():
+        if not isinstance(v, str):
+            bad(f"files.{k}", "a file name")
+    for field in ("documents", "counts.documents", "counts.index_min", "counts.index_max"):
+        count(field)
+    if isinstance(m.get("qc"), dict) and m["qc"].get("config") is not None \
+            and not isinstance(m["qc"]["config"], dict):
+        bad("qc.config", "an object")
+
+
 def _pool_source(path) -> tuple[Path, dict, OligoLayout, BarcodeScheme]:
     path = Path(path)
     if not path.exists():
@@ -606,8 +638,10 @@ def _pool_source(path) -> tuple[Path, dict, OligoLayout, BarcodeScheme]:
                          hint="give a pool directory or a database_seqs.csv.gz")
     if path.is_dir():
         manifest = _load_manifest(path) if (path / MANIFEST_FILE).exists() else {}
+        _check_manifest(manifest, path / MANIFEST_FILE)
         files = manifest.get("files") or {}
-        db = path / (files.get("database") or DATABASE_FILE)
+        db = path_inside(path, files.get("database") or DATABASE_FILE,
+                         what="manifest field files.database", path=path / MANIFEST_FILE)
         if not db.exists():
             raise DataError(f"pool directory has no {db.name}", path=path,
                             hint="give a pool written by `primo pool build` / `primo encode-db`")
@@ -857,17 +891,25 @@ def pool_info(path, *, verify: bool = False) -> dict:
     path = Path(path)
     db, manifest, layout, scheme = _pool_source(path)
     counts = manifest.get("counts") or {}
-    if verify or not manifest or counts.get("index_min") is None:
+    verified = bool(verify or not manifest or counts.get("index_min") is None
+                    or counts.get("index_max") is None)
+    if verified:
         p = read_pool(path, sequences=False, allow_duplicates=True)
         n, lo, hi = len(p), int(p.indices.min()), int(p.indices.max())
     else:
-        n = int(manifest.get("documents", counts.get("documents", 0)))
+        n = manifest.get("documents")
+        n = int(counts.get("documents") or 0) if n is None else int(n)
         lo, hi = int(counts["index_min"]), int(counts["index_max"])
+        if counts.get("documents") is not None and int(counts["documents"]) != n:
+            raise DataError(f"manifest says {n:,} documents in one place and "
+                            f"{int(counts['documents']):,} in another", path=db.parent / MANIFEST_FILE,
+                            hint="the manifest was edited; primo pool info --verify counts the rows")
     return {
         "pool": str(path),
         "kind": "pool directory" if path.is_dir() else "database file (published layout)",
         "database": str(db),
         "documents": n,
+        "verified": verified,   # False: the counts are the manifest's, the rows were not read
         "index_min": lo,
         "index_max": hi,
         "layout": layout.to_dict(),

@@ -136,7 +136,7 @@ def _fastq_ring_chunks(fh, ring: _Ring, chunksize: int):
             while True:
                 want = min(limit, ring.slot_bytes) - end if end < limit else ring.slot_bytes - end
                 if want <= 0:
-                    raise OverflowError("FASTQ record does not fit into buffer")
+                    raise OverflowError(_record_name(mm))
                 got = fh.readinto(view[end:end + want])
                 if not got:
                     break
@@ -181,6 +181,12 @@ def pair_inputs(paths, paired: bool | None = None) -> list[tuple[Path, Path | No
     list of (R1 or single file, R2 or None), in the order the files were given.
     """
     paths = [Path(p) for p in paths]
+    seen = set()
+    for p in paths:   # the same name twice (the same file by two names: _read_inputs)
+        if str(p) in seen:
+            raise UsageError(f"read file {p} is given twice: its reads would be counted twice",
+                             hint="give each file once")
+        seen.add(str(p))
     if paired:
         if len(paths) % 2:
             raise UsageError(f"--paired needs R1 R2 file pairs, got {len(paths)} files",
@@ -306,9 +312,11 @@ class _Reader:
             except dnaio.FileFormatError as e:
                 raise DataError(f"malformed {e.format} ({e.message})", path=r1 if r2 is None
                                 else f"{r1} / {r2}", hint="fix or re-create the file") from None
-            except OverflowError:
+            except OverflowError as e:
+                name = str(e) if isinstance(e.args[0:1] and e.args[0], str) else ""
                 raise DataError(f"a record is longer than the chunk size ({self.chunksize} bytes)",
-                                path=r1, hint="raise the chunk size, or check the file is FASTQ",
+                                path=r1, record=name or None,
+                                hint="raise the chunk size, or check the file is FASTQ",
                                 option="chunksize") from None
             except ValueError as e:
                 if "too small" in str(e) or "buffer" in str(e).lower():
@@ -341,9 +349,13 @@ def _fastq_chunks(fh, chunksize: int):
     while True:
         if start == len(buf):
             if len(buf) >= 64 * chunksize:
-                raise OverflowError("FASTQ record does not fit into buffer")
-            view.release()                       # a record longer than the buffer: grow
-            buf.extend(bytes(len(buf)))
+                raise OverflowError(_record_name(buf))
+            # a record longer than the buffer: grow into a new one (chunks handed out earlier
+            # may still view the old one, which cannot be resized under them)
+            new = bytearray(2 * len(buf))
+            new[:start] = view[:start]
+            view.release()
+            buf = new
             view = memoryview(buf)
         n = fh.readinto(view[start:])
         if not n:
@@ -377,6 +389,13 @@ def _last_record_start(buf, size: int) -> int:
         if buf[e2 + 1:e2 + 2] == b"+":
             return h
         end = p
+
+
+def _record_name(buf) -> str:
+    """The name of the last FASTQ record that starts in ``buf`` (the one that does not fit)."""
+    p = buf.rfind(b"\n@")
+    head = bytes(buf[p + 1:p + 257]).split(b"\n", 1)[0]
+    return head[1:].split(None, 1)[0].decode("ascii", "replace")[:60] if head[:1] == b"@" else ""
 
 
 def _is_empty(fh) -> bool:

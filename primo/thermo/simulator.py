@@ -270,9 +270,10 @@ class Simulator:
             raise UsageError(f"temperature {temperature} °C is out of range",
                              hint="give degrees Celsius between -50 and 150")
         for what, c in (("target", self.target_conc), ("query", self.query_conc)):
-            if not (c > 0 and math.isfinite(c)):
-                raise UsageError(f"{what} concentration must be a positive number of mol/L, "
-                                 f"got {c}", hint="e.g. 1e-9 for 1 nM")
+            if not (0 < c <= 1.0 and math.isfinite(c)):   # 1 M of strands: far beyond any lab's
+                raise UsageError(f"{what} concentration must be a positive number of mol/L "
+                                 f"(at most 1), got {c}", hint="e.g. 1e-9 for 1 nM",
+                                 option=f"{what}_conc")
         if not 0 <= self.toehold <= len(self.primer):
             raise UsageError(f"toehold {toehold} must be between 0 and the primer length "
                              f"{len(self.primer)}")

@@ -165,6 +165,7 @@ def count(*, pool_path=None, reads=(), counts_file=None, paired=None, exclude=()
         pool_seconds = time.perf_counter() - t
     if reads:
         structure = R.ReadStructure.from_layout(pool.layout, **(structure_options or {}))
+        _check_prefix_length(structure.prefix_length, reads)
         rc = R.count_reads(pool, list(reads), paired=paired, structure=structure,
                            exclude=exclude, mapper=mapper, **count_options)
         rc.stats["pool"]["source"] = str(pool_path)
@@ -174,6 +175,29 @@ def count(*, pool_path=None, reads=(), counts_file=None, paired=None, exclude=()
     if pool is not None:
         rc = R.align_counts(rc, pool.image_ids, source=counts_file)
     return R.apply_exclusions(rc, exclude)
+
+
+def _check_prefix_length(prefix_length: int, reads) -> None:
+    """Refuse a random prefix as long as the reads (the longest of the first 1,000 reads of the
+    first file): no oligo could follow it, and every read would be placed by IP alone."""
+    if not prefix_length or not reads:
+        return
+    longest = 0
+    try:
+        import dnaio
+
+        with dnaio.open(str(reads[0])) as fh:
+            for i, rec in enumerate(fh):
+                longest = max(longest, len(rec.sequence))
+                if i >= 999:
+                    break
+    except Exception:  # noqa: BLE001 -- an unreadable file is reported by the counting itself
+        return
+    if longest and prefix_length >= longest:
+        raise UsageError(f"the random prefix ({prefix_length} nt) is as long as the reads "
+                         f"(the longest of the first reads of {reads[0]} has {longest} nt)",
+                         option="prefix_length",
+                         hint="give the number of random nt before FP (25 in the published runs)")
 
 
 def analyze(out_dir, rc, *, input_counts=None, distances=None, features=None, query=None,

@@ -157,7 +157,11 @@ class ImageSource:
 
     def _in_dir(self, image_id: str, recorded: str):
         d = self.images_dir
-        cands = [d / image_id] + [d / (image_id + e) for e in _EXTS]
+        from ..io import path_inside
+
+        # the ImageID comes from the pool or a counts file, which may be someone else's
+        first = path_inside(d, image_id, what="ImageID", follow_links=False)
+        cands = [first] + [d / (image_id + e) for e in _EXTS]
         if recorded:
             cands.append(d / Path(recorded).name)
         for c in cands:
