@@ -372,3 +372,80 @@ def test_group_commands_name_their_subcommand(run_cli, tmp_path):
     assert err.startswith("primo pool info: error: ")
     res, _, err = run_cli(["barcodes", "decode", tmp_path / "missing.txt"])
     assert err.startswith("primo barcodes decode: error: ")
+
+
+# ---- feature stores written by other tools -------------------------------------------------------
+
+def _store(tmp_path, name, change):
+    import h5py
+
+    from primo.features.store import write_features
+
+    p = tmp_path / f"{name}.h5"
+    X = np.random.default_rng(1).normal(size=(8, 4)).astype(np.float32)
+    write_features(p, [f"d{i}" for i in range(8)], X, {"extractor": "t"})
+    with h5py.File(p, "r+") as f:
+        change(f)
+    return p
+
+
+def _int_ids(f):
+    n = f["ids"].shape[0]
+    del f["ids"]
+    f.create_dataset("ids", data=np.arange(n), maxshape=(None,))
+
+
+@pytest.mark.parametrize("name,change,words", [
+    ("int_ids", _int_ids, "IDs are int64 numbers, not text"),
+    ("metadata", lambda f: f.attrs.__setitem__("metadata", "{not json"),
+     "attribute metadata is not a JSON object"),
+    ("metadata_list", lambda f: f.attrs.__setitem__("metadata", "[1, 2]"),
+     "attribute metadata is not a JSON object"),
+    ("n_rows", lambda f: f.attrs.__setitem__("n_rows", "abc"),
+     "attribute n_rows is 'abc', not a whole number"),
+    ("dim", lambda f: f.attrs.__setitem__("dim", 4.5), "attribute dim is '4.5', not a whole"),
+])
+def test_feature_store_attributes_of_the_wrong_kind(run_cli, tmp_path, name, change, words):
+    p = _store(tmp_path, name, change)
+    out = tmp_path / "b"
+    res, _, err = run_cli(["benchmark", "-f", p, "-Q", p, "-o", out, "--peers", "none", "-k", "2"])
+    assert res.exit_code == 1 and isinstance(res.error, DataError), err
+    line = _line(err, "benchmark")
+    assert str(p) in line and words in line
+    assert not out.exists()
+
+
+def test_training_refuses_duplicate_document_ids(tmp_path):
+    from primo.training.data import open_features
+
+    def dup(f):
+        f["ids"][5] = f["ids"][2]
+
+    p = _store(tmp_path, "dup", dup)
+    with pytest.raises(DataError) as e:
+        open_features(p)
+    msg = str(e.value)
+    assert str(p) in msg and "document ID 'd2' appears twice (rows 2 and 5)" in msg
+
+
+# ---- spreadsheets --------------------------------------------------------------------------------
+
+def test_formula_like_ids_keep_the_published_layouts(run_cli, tmp_path):
+    """IDs beginning with = + - @ are written raw into database_seqs.csv.gz, barcode_order.csv.gz
+    and probes.csv (DEVELOPING.md, "Spreadsheets"): primo and the published tools read them back
+    as the IDs they are; the order sheets carry no IDs (names are PREFIX_<index>)."""
+    import csv
+
+    pool = tmp_path / "pool"
+    assert run_cli(["pool", "build", B / "ids" / "hostile_pairs.csv", "-o", pool])[0].exit_code == 0
+    with gzip.open(pool / "database_seqs.csv.gz", "rt", newline="") as fh:
+        ids = [r[0] for r in csv.reader(fh)][1:]
+    assert ids[2:] == ['=HYPERLINK("http://x")', "+1", "@SUM(A1)"]
+    with gzip.open(pool / "barcode_order.csv.gz", "rt", newline="") as fh:
+        text = fh.read()
+    assert "@SUM(A1)" in text
+    twist = (pool / "twist_order.csv").read_text()
+    assert not any(c[:1] in "=+-@" for line in twist.splitlines()[1:] for c in line.split(","))
+    from primo.oligos.pool import read_pool
+
+    assert list(read_pool(pool).image_ids) == ids   # read back as written

@@ -92,6 +92,9 @@ def load_embedder(path=None):
     if not path.is_file():
         raise UsageError(f"Fashion-MNIST embedder weights {path} not found",
                          hint="reinstall primo, or regenerate them with scripts/train_fashion_embed.py")
+    from ..io import check_zip_size
+
+    check_zip_size(path, "embedder weights file")   # an .npz is a zip archive
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))

@@ -319,13 +319,39 @@ class FeatureStore:
             have = ", ".join(sorted(f.keys())[:5]) or "no datasets"
             raise DataError(f"HDF5 file is not a primo feature store (has {have})", path=path,
                             hint="give a .h5 file written by `primo extract`")
-        version = int(f.attrs.get("format_version", 0))
+        def whole(name, default):
+            v = f.attrs.get(name, default)
+            try:
+                if isinstance(v, (bytes, str)) or np.ndim(v) != 0 or float(v) != int(v):
+                    raise ValueError
+                return int(v)
+            except (TypeError, ValueError, OverflowError):
+                raise DataError(f"feature store attribute {name} is {str(v)[:30]!r}, not a whole "
+                                "number", path=path,
+                                hint="re-create it with `primo extract`") from None
+
+        version = whole("format_version", 0)
+        for name, kind in (("metadata", dict), ("provenance", list)):
+            if name in f.attrs:
+                try:
+                    v = json.loads(_str(f.attrs[name]))
+                except (ValueError, TypeError, UnicodeDecodeError):
+                    v = None
+                if not isinstance(v, kind):
+                    raise DataError(f"feature store attribute {name} is not a JSON "
+                                    f"{'object' if kind is dict else 'list'}", path=path,
+                                    hint="re-create it with `primo extract`, or fix the "
+                                         "attribute with h5py")
+        if f["ids"].dtype.kind not in ("O", "S", "U"):
+            raise DataError(f"feature store IDs are {f['ids'].dtype} numbers, not text",
+                            path=path, hint="write the IDs as strings (h5py.string_dtype()), "
+                                            "e.g. with primo.features.store.write_features")
         if version > FORMAT_VERSION:
             raise DataError(f"feature store format version {version} is newer than this primo "
                             f"reads ({FORMAT_VERSION})", path=path, hint="upgrade primo")
         X, ids = f["features"], f["ids"]
-        n = int(f.attrs.get("n_rows", -1))
-        dim = int(f.attrs.get("dim", -1))
+        n = whole("n_rows", -1)
+        dim = whole("dim", -1)
         if X.ndim != 2 or X.shape[1] != dim:
             raise DataError(f"feature store is damaged: matrix shape {X.shape} does not match "
                             f"dim={dim}", path=path, hint="re-create it with `primo extract`")

@@ -119,7 +119,29 @@ def open_features(path):
         fs.close()
         raise DataError(f"feature store has only {n} rows; training needs at least 4", path=path,
                         hint="extract more documents")
+    try:
+        _check_unique_ids(fs.ids, path)
+    except BaseException:
+        fs.close()
+        raise
     return fs
+
+
+def _check_unique_ids(ids, path) -> None:
+    """A repeated document ID is a DataError naming it and its rows: the model card, the pool and
+    every count table key documents by ID, so two rows of one ID cannot both be trained on."""
+    from ..arrays import unique
+
+    ids = np.asarray(ids)
+    if len(unique(ids)) == len(ids):
+        return
+    order = np.argsort(ids, kind="stable")
+    s = ids[order]
+    k = int(np.flatnonzero(s[1:] == s[:-1])[0])
+    a, b = sorted((int(order[k]), int(order[k + 1])))
+    raise DataError(f"document ID {str(s[k])!r} appears twice (rows {a} and {b})", path=path,
+                    record=b, hint="document IDs must be unique; re-create the store with one "
+                                   "row per document")
 
 
 def fingerprint(source, sample: int = 256) -> str:
