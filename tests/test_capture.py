@@ -181,15 +181,18 @@ def test_thermo_interpolates_between_nodes():
 
 
 @pytest.mark.parametrize("kwargs, option", [
-    (dict(probe_nm=0.0), "--probe-nm"), (dict(pool_nm=-1.0), "--pool-nm"),
-    (dict(na_molar=0.0), "--na-molar"), (dict(anneal_from=30.0, anneal_to=40.0), "--anneal-to"),
-    (dict(decoys=-1), "--decoys"), (dict(minutes_per_degree=0.0), "--minutes-per-degree"),
-    (dict(probe_nm=float("nan")), "--probe-nm"),
+    (dict(probe_nm=0.0), "probe_nm"), (dict(pool_nm=-1.0), "pool_nm"),
+    (dict(na_molar=0.0), "na_molar"), (dict(anneal_from=30.0, anneal_to=40.0), "anneal_to"),
+    (dict(decoys=-1), "decoys"), (dict(minutes_per_degree=0.0), "minutes_per_degree"),
+    (dict(probe_nm=float("nan")), "probe_nm"), (dict(decoys=10 ** 9), "decoys"),
+    (dict(k_on=math.inf), "k_on"), (dict(wash_minutes=-1.0), "wash_minutes"),
 ])
 def test_protocol_refuses_bad_settings(kwargs, option):
+    """In library terms: the message names the setting (the command line adds its flag)."""
     with pytest.raises(UsageError) as e:
         Protocol(**kwargs)
-    assert option in str(e.value) and "\n" not in str(e.value)
+    assert e.value.option == option and option in str(e.value) and "\n" not in str(e.value)
+    assert "--" not in str(e.value)
 
 
 def test_protocol_ramp_and_lock():

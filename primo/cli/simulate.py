@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import click
 
+from ..simulation.capture import Protocol as _Protocol
+from ..settings import cli_fields
+from ._settings import given_settings, settings_options
 from ._options import (chunk_rows_option, database_features_option, debug_option,
                        loop_enthalpies_option, mapper_from_options, model_dir_option, neighbors_option,
                        overwrite_option, parallel_options, queries_option, seed_option,
                        skip_bad_rows_option, stacks_option)
 
 __all__ = ["cli"]
+
+#: the protocol's options, generated from :class:`primo.simulation.capture.Protocol`
+_PROTOCOL_FIELDS = cli_fields(_Protocol)
 
 
 class _ProbeNM(click.ParamType):
@@ -101,41 +107,7 @@ class _ProbeNM(click.ParamType):
                    "(competition at the final temperature), independent (each document alone "
                    "with the probe at 1 nM: the paper's training proxy), kinetic (the "
                    "mass-action rate equations integrated over the ramp, then the washes).")
-@click.option("--k-on", "k_on", type=float, default=1e6, show_default=True,
-              help="Association rate constant of every duplex (/M/s; 1e2-1e10): the anneal's "
-                   "lock threshold and the kinetic model's rates.")
-@click.option("--washes", type=int, default=3, show_default=True,
-              help="Washes after the bead capture (kinetic model; 0-100): each lets duplexes "
-                   "dissociate without rebinding at the hybridization temperature.")
-@click.option("--wash-minutes", type=float, default=5.0, show_default=True,
-              help="Length of each wash (minutes, kinetic model; 0-1440).")
-@click.option("--ramp-shape", type=click.Choice(["stepped", "linear"]), default="stepped",
-              show_default=True,
-              help="How the anneal is run (kinetic model): each degree held for "
-                   "--minutes-per-degree, or cooled continuously.")
-@click.option("--probe-nm", type=_ProbeNM(), default="0.5", show_default=True,
-              help="Probe concentration in the hybridization (nM; 0.5: the paper's), or auto: "
-                   "sized to the database as a lab orders it, with room for the strands of "
-                   "2 x k documents (probe = 2 k x --pool-nm / documents; 15.8 nM for 1,900 "
-                   "documents, 0.5 nM at 60,000). The paper's 0.5 nM holds only ~6 of 1,900 "
-                   "documents' strands.")
-@click.option("--pool-nm", type=click.FloatRange(min=0, min_open=True), default=150.0, show_default=True,
-              help="Exposed feature regions of the whole pool (nM), shared by all documents.")
-@click.option("--na-molar", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Na+ (mol/L).")
-@click.option("--anneal-from", type=click.FloatRange(-273.15, 150), default=95.0, show_default=True,
-              help="Start of the anneal ramp (°C).")
-@click.option("--anneal-to", type=click.FloatRange(-273.15, 150), default=None,
-              help="End of the ramp, the hybridization temperature (°C; default: the model "
-                   "card's, 21 for the paper).")
-@click.option("--minutes-per-degree", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
-              help="Anneal rate (minutes per °C).")
-@click.option("--decoys", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Random decoy strands added to the pool, each at the mean document "
-                   "concentration (the authors went up to 1,000x the database).")
-@click.option("--energy-nodes", type=click.IntRange(1, 200), default=None,
-              help="Temperatures at which binding energies are computed for the anneal or the "
-                   "kinetic model (interpolated between; default 4 for anneal, 12 for kinetic).")
+@settings_options(_PROTOCOL_FIELDS, types={"probe_nm": _ProbeNM()})
 @click.option("--gallery", type=click.IntRange(min=0), default=10, show_default=True,
               metavar="N", help="report.html: draw the N documents with the most reads per query "
                                 "(and 5 per Fig. 3C threshold); 0: no pictures.")
@@ -150,9 +122,7 @@ class _ProbeNM(click.ParamType):
 def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
         backend, loop_enthalpies, stacks, k, labels, depth, reads_per_document, background,
         capture_efficiency, sigma_synthesis, sigma_pcr, input_reads, write_reads, read_length,
-        seed, chunksize, capture, k_on, washes, wash_minutes, ramp_shape, probe_nm, pool_nm,
-        na_molar, anneal_from, anneal_to,
-        minutes_per_degree, decoys, energy_nodes, gallery, images_dir, processes, scheduler):
+        seed, chunksize, capture, gallery, images_dir, processes, scheduler, **values):
     """The wet-lab experiment in silico."""
     from ..simulation.wetlab import WetLabModel
     from ..model_dir import load_model
@@ -160,24 +130,11 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
 
     from ..simulation.capture import Protocol
 
-    protocol = None
-    if capture != "independent" or decoys:
-        # checked before anything is loaded: a bad protocol is a usage error
-        protocol = Protocol(probe_nm=Protocol.probe_nm if probe_nm == "auto" else probe_nm,
-                            pool_nm=pool_nm, na_molar=na_molar,
-                            anneal_from=anneal_from,
-                            anneal_to=anneal_from if anneal_to is None else anneal_to,
-                            minutes_per_degree=minutes_per_degree, decoys=decoys,
-                            k_on=k_on, washes=washes, wash_minutes=wash_minutes,
-                            ramp_shape=ramp_shape,
-                            **({} if energy_nodes is None else
-                               {"kinetic_nodes" if capture == "kinetic" else "energy_nodes":
-                                energy_nodes}))
-        if capture == "independent":
-            from ..errors import UsageError
-
-            raise UsageError("--decoys needs a competitive capture model",
-                             hint="use --capture anneal or equilibrium")
+    given = given_settings(click.get_current_context(), _PROTOCOL_FIELDS, values)
+    probe_nm = given.get("probe_nm")
+    # checked before anything is loaded: a bad protocol is a usage error
+    Protocol.from_options(capture, **{"anneal_to": given.get("anneal_from", Protocol.anneal_from),
+                                      **given})
     model = load_model(model_dir)
     card_sim = model.card.get("simulator") or {}
     if (capture in ("anneal", "kinetic") and loop_enthalpies is None
@@ -187,14 +144,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
                    "enthalpies as shipped, which make duplexes more stable above ~60 °C, where the "
                    "anneal starts; add --loop-enthalpies clipped for binding that weakens with "
                    "temperature", err=True)
-    if protocol is not None and anneal_to is None:
-        import dataclasses
-
-        card_t = model.hybridization_c
-        if card_t > protocol.anneal_from:
-            # one line: outside the ramp
-            protocol.check_temperature(card_t, "the model card's hybridization temperature")
-        protocol = dataclasses.replace(protocol, anneal_to=card_t)
+    protocol = Protocol.from_options(capture, hybridization_c=model.hybridization_c, **given)
     wetlab = WetLabModel(sigma_synthesis=sigma_synthesis, sigma_pcr=sigma_pcr,
                          capture_efficiency=capture_efficiency, background=background,
                          depth=depth, reads_per_document=reads_per_document,

@@ -75,6 +75,7 @@ import numpy as np
 
 from ..constants import ANNEAL_FROM_C
 from ..errors import UsageError
+from ..settings import check_settings, setting
 
 __all__ = ["CAPTURE_MODELS", "RAMP_SHAPES", "K_ON_RANGE", "Protocol", "CaptureResult", "solve_capture", "equilibrium_capture",
            "anneal_capture", "AnnealStep"]
@@ -85,6 +86,11 @@ CAPTURE_MODELS = ("anneal", "equilibrium", "independent", "kinetic")
 RAMP_SHAPES = ("stepped", "linear")
 #: accepted association rate constants (/M/s): slow hybridization to the diffusion limit
 K_ON_RANGE = (1e2, 1e10)
+#: ``probe_nm="auto"`` (``--probe-nm auto``): the probe is ordered with room for this many times
+#: k documents' exposed strands (see :func:`auto_probe_nm`)
+PROBE_ROOM_K = 2
+#: the named probe-sizing rules ``--probe-nm`` accepts besides a concentration
+PROBE_RULES = ("auto",)
 
 _LOG2 = math.log(2.0)
 _LOG8 = math.log(8.0)
@@ -105,65 +111,86 @@ class Protocol:
     capture temperature in all.
     """
 
-    probe_nm: float = 0.5
-    pool_nm: float = 150.0
-    na_molar: float = 1.0
-    anneal_from: float = ANNEAL_FROM_C
-    anneal_to: float = 21.0
-    minutes_per_degree: float = 20.0
-    decoys: int = 0
-    k_on: float = 1e6
-    step_c: float = 1.0
-    energy_nodes: int = 4
-    kinetic_nodes: int = 12
-    washes: int = 3
-    wash_minutes: float = 5.0
-    ramp_shape: str = "stepped"
+    probe_nm: float = setting(
+        0.5, "Probe concentration in the hybridization (nM; 0.5: the paper's), or auto: sized to "
+        f"the database as a lab orders it, with room for the strands of {PROBE_ROOM_K} x k "
+        f"documents (probe = {PROBE_ROOM_K} k x pool_nm / documents; 15.8 nM for 1,900 "
+        "documents, 0.5 nM at 60,000). The paper's 0.5 nM holds only ~6 of 1,900 documents' "
+        "strands.",
+        lo=0, hi=1e6, lo_open=True, metavar="NM|auto")
+    pool_nm: float = setting(150.0, "Exposed feature regions of the whole pool (nM), shared by "
+                             "all documents.", lo=0, hi=1e6, lo_open=True)
+    na_molar: float = setting(1.0, "Na+ (mol/L).", lo=0, hi=5, lo_open=True)
+    anneal_from: float = setting(ANNEAL_FROM_C, "Start of the anneal ramp (°C).", lo=-20,
+                                 hi=110)
+    anneal_to: float = setting(21.0, "End of the ramp, the hybridization temperature (°C).",
+                               lo=-20, hi=110, default_text="the model card's, 21 for the paper")
+    minutes_per_degree: float = setting(20.0, "Anneal rate (minutes per °C).", lo=0, hi=1e9,
+                                        lo_open=True)
+    decoys: int = setting(0, "Random decoy strands added to the pool, each at the mean document "
+                          "concentration (the authors went up to 1,000x the database; at most "
+                          "1e7 here, the memory of one capture).", lo=0, hi=10_000_000)
+    k_on: float = setting(1e6, "Association rate constant of every duplex (/M/s): the anneal's "
+                          "lock threshold and the kinetic model's rates.", lo=K_ON_RANGE[0],
+                          hi=K_ON_RANGE[1])
+    step_c: float = setting(1.0, "Temperature step of the ramp (°C).", lo=0, hi=100,
+                            lo_open=True, cli=False)
+    energy_nodes: int = setting(4, "Temperatures at which binding energies are computed for the "
+                                "anneal (interpolated between; more nodes cost simulator time); "
+                                "for the kinetic model, its kinetic_nodes.", lo=1, hi=200,
+                                default_text="4 for anneal, 12 for kinetic")
+    kinetic_nodes: int = setting(12, "Temperatures at which binding energies are computed for "
+                                 "the kinetic model.", lo=1, hi=200, cli=False)
+    washes: int = setting(3, "Washes after the bead capture (kinetic model): each lets duplexes "
+                          "dissociate without rebinding at the hybridization temperature.", lo=0,
+                          hi=100)
+    wash_minutes: float = setting(5.0, "Length of each wash (minutes, kinetic model).", lo=0,
+                                  hi=24 * 60)
+    ramp_shape: str = setting("stepped", "How the anneal is run (kinetic model): each degree "
+                              "held for minutes_per_degree, or cooled continuously.",
+                              choices=RAMP_SHAPES)
 
     def __post_init__(self):
-        def bad(option, what, hint=None):
-            raise UsageError(f"{option} {what}", hint=hint)
-
-        for option, v in (("--probe-nm", self.probe_nm), ("--pool-nm", self.pool_nm),
-                          ("--na-molar", self.na_molar)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                bad(option, f"must be a positive concentration, got {v}")
-        if not self.na_molar <= 5:
-            bad("--na-molar", f"{self.na_molar} M is out of range", "give mol/L, e.g. 1.0")
-        for option, v in (("--anneal-from", self.anneal_from), ("--anneal-to", self.anneal_to)):
-            if not (math.isfinite(v) and -20 <= v <= 110):
-                bad(option, f"{v} °C is out of range", "give degrees Celsius between -20 and 110")
+        check_settings(self)
         if self.anneal_to > self.anneal_from:
-            bad("--anneal-to", f"({self.anneal_to} °C) is above --anneal-from "
-                f"({self.anneal_from} °C): an anneal cools down",
-                "give --anneal-from >= --anneal-to")
-        if not (math.isfinite(self.minutes_per_degree) and self.minutes_per_degree > 0):
-            bad("--minutes-per-degree", f"must be > 0, got {self.minutes_per_degree}")
-        if int(self.decoys) != self.decoys or self.decoys < 0:
-            bad("--decoys", f"must be a number of strands >= 0, got {self.decoys}")
-        if not (isinstance(self.k_on, (int, float)) and math.isfinite(self.k_on)
-                and K_ON_RANGE[0] <= self.k_on <= K_ON_RANGE[1]):
-            raise UsageError(f"k_on = {self.k_on} /M/s is out of range", option="k_on",
-                             hint=f"give an association rate constant between "
-                                  f"{K_ON_RANGE[0]:g} and {K_ON_RANGE[1]:g} /M/s, e.g. 1e6")
-        if not (isinstance(self.washes, (int, np.integer)) and not isinstance(self.washes, bool)
-                and 0 <= self.washes <= 100):
-            raise UsageError(f"washes = {self.washes} must be a whole number from 0 to 100",
-                             option="washes")
-        if not (isinstance(self.wash_minutes, (int, float)) and math.isfinite(self.wash_minutes)
-                and 0 <= self.wash_minutes <= 24 * 60):
-            raise UsageError(f"wash_minutes = {self.wash_minutes} must be between 0 and 1440",
-                             option="wash_minutes")
-        if self.ramp_shape not in RAMP_SHAPES:
-            raise UsageError(f"unknown ramp shape {self.ramp_shape!r}", option="ramp_shape",
-                             hint=f"choose one of {', '.join(RAMP_SHAPES)}")
-        if not (math.isfinite(self.step_c) and self.step_c > 0):
-            bad("step_c", f"must be > 0, got {self.step_c}")
-        if int(self.energy_nodes) < 1:
-            bad("--energy-nodes", f"must be >= 1, got {self.energy_nodes}")
-        if int(self.kinetic_nodes) != self.kinetic_nodes or not 1 <= self.kinetic_nodes <= 200:
-            raise UsageError(f"kinetic_nodes = {self.kinetic_nodes} must be a whole number from "
-                             "1 to 200", option="kinetic_nodes")
+            raise UsageError(f"anneal_to ({self.anneal_to} °C) is above anneal_from "
+                             f"({self.anneal_from} °C): an anneal cools down",
+                             option="anneal_to", hint="end the ramp below its start")
+
+    @classmethod
+    def from_options(cls, capture: str, *, hybridization_c: float | None = None,
+                     **options) -> "Protocol | None":
+        """The protocol of a simulation from the options a user gave (the command line passes
+        only those given), with the rules in one place: None for the ``independent`` capture
+        (which has no protocol; ``decoys`` need a competitive model); the ramp ends at
+        ``hybridization_c`` (the model card's) unless ``anneal_to`` is given, and must include
+        it; ``probe_nm="auto"`` keeps the default here (:func:`size_probe` sizes it to the
+        database); ``energy_nodes`` is the kinetic model's ``kinetic_nodes`` under ``kinetic``."""
+        options = dict(options)
+        if capture not in CAPTURE_MODELS:
+            raise UsageError(f"unknown capture model {capture!r}", option="capture",
+                             hint=f"choose one of {', '.join(CAPTURE_MODELS)}")
+        if options.get("probe_nm") in PROBE_RULES:
+            del options["probe_nm"]
+        if capture == "kinetic" and "energy_nodes" in options:
+            options["kinetic_nodes"] = options.pop("energy_nodes")
+        if capture == "independent":
+            protocol = cls(**options)   # checked all the same
+            if protocol.decoys:
+                raise UsageError("decoys need a competitive capture model", option="decoys",
+                                 hint="use the anneal, kinetic or equilibrium capture")
+            return None
+        if "anneal_to" not in options and hybridization_c is not None:
+            options["anneal_to"] = float(hybridization_c)
+            if options["anneal_to"] > options.get("anneal_from", cls.anneal_from):
+                cls(**{**options, "anneal_to": options.get("anneal_from", cls.anneal_from)}) \
+                    .check_temperature(hybridization_c, "the model card's hybridization "
+                                                        "temperature")
+        protocol = cls(**options)
+        if hybridization_c is not None:
+            protocol.check_temperature(hybridization_c, "the model card's hybridization "
+                                                        "temperature")
+        return protocol
 
     @property
     def probe_m(self) -> float:
@@ -195,7 +222,8 @@ class Protocol:
         if not (self.anneal_to - 1e-9 <= temperature_c <= self.anneal_from + 1e-9):
             raise UsageError(f"{what} ({temperature_c:g} °C) lies outside the anneal "
                              f"({self.anneal_from:g} -> {self.anneal_to:g} °C)",
-                             hint="set --anneal-to/--anneal-from so that the ramp includes it")
+                             option="anneal_to",
+                             hint="end the ramp (anneal_to, anneal_from) so that it includes it")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -403,11 +431,6 @@ def anneal_capture(thermo, conc, protocol: Protocol, *, trace: bool = False,
 
 
 # --------------------------------------------------------------------------- the probe's size
-#: ``probe_nm="auto"`` (``--probe-nm auto``): the probe is ordered with room for this many times
-#: k documents' exposed strands (see :func:`auto_probe_nm`)
-PROBE_ROOM_K = 2
-#: the named probe-sizing rules ``--probe-nm`` accepts besides a concentration
-PROBE_RULES = ("auto",)
 
 __all__ += ["PROBE_ROOM_K", "PROBE_RULES", "auto_probe_nm", "size_probe"]
 

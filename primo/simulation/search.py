@@ -214,7 +214,7 @@ def protocol_for(model, config, simulator, abundance):
         return None, simulator, None
     protocol = config.protocol
     if protocol is None:
-        protocol = Protocol(anneal_to=card_t)
+        protocol = Protocol.from_options(config.capture, hybridization_c=card_t)
     protocol.check_temperature(card_t, "the model card's hybridization temperature")
     if (abs(protocol.anneal_to - float(simulator.temperature)) > 1e-9
             or abs(protocol.na_molar - simulator.sodium) > 1e-12):
