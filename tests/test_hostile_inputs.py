@@ -449,3 +449,34 @@ def test_formula_like_ids_keep_the_published_layouts(run_cli, tmp_path):
     from primo.oligos.pool import read_pool
 
     assert list(read_pool(pool).image_ids) == ids   # read back as written
+
+
+def test_benchmark_refuses_features_whose_distances_overflow(run_cli, tmp_path):
+    from primo.features.store import write_features
+
+    X = np.full((6, 4), 3e38, np.float32)
+    X[::2] *= -1
+    f = tmp_path / "huge.h5"
+    write_features(f, [f"d{i}" for i in range(6)], X, {"extractor": "t"})
+    q = tmp_path / "q.h5"
+    write_features(q, ["q0"], np.ones((1, 4), np.float32), {"extractor": "t"})
+    for db, qs, named in [(q, f, f), (f, q, f)]:   # in the queries, in the database
+        res, _, err = run_cli(["benchmark", "-f", db, "-Q", qs, "-o", tmp_path / "b", "-k", "1",
+                               "--peers", "none"])
+        assert res.exit_code == 1 and isinstance(res.error, DataError), err
+        line = _line(err, "benchmark")
+        assert str(named) in line and "overflow" in line and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("args,flag", [
+    (["pool", "build", PAIRS, "--chunk-rows", str(2**63)], "--chunk-rows"),
+    (["extract", "--synthetic", "10", "--dim", str(2**63)], "--dim"),
+    (["extract", "--synthetic", "10", "--clusters", str(2**63)], "--clusters"),
+    (["extract", "--synthetic", "10", "--threshold", "1e308"], "--threshold"),
+    (["benchmark", "-f", GOOD, "-Q", GOOD, "--threads", str(2**63)], "--threads"),
+])
+def test_huge_values_are_usage_errors(run_cli, tmp_path, args, flag):
+    res, _, err = run_cli([*args, "-o", tmp_path / "o"])
+    assert res.exit_code == 2 and flag in _line(err, " ".join(args[:2]) if args[0] == "pool"
+                                                 else args[0])
+    assert _listing(tmp_path) == []

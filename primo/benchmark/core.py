@@ -269,6 +269,25 @@ def _counts_file(directory: Path, qid: str, ranking: str = "counts"):
     return None
 
 
+def _magnitude_limit(dim: int) -> float:
+    """The largest feature value whose squared distances still fit float32 (the exact
+    neighbours and every peer compute them in float32): 4 m^2 D < 3.4e38."""
+    return float(np.sqrt(np.finfo(np.float32).max / (4.0 * max(int(dim), 1))))
+
+
+def _check_magnitude(X, limit: float, path, item=None):
+    """``item`` (default ``X``), after checking that no value of ``X`` (or of a ``(rows, X)``
+    chunk) makes distances overflow: they would all be inf, and every ranking a tie."""
+    M = X[1] if isinstance(X, tuple) else X
+    m = float(np.max(np.abs(M))) if np.size(M) else 0.0
+    if m > limit:
+        raise DataError(f"feature values as large as {m:.3g} make squared Euclidean distances "
+                        f"overflow (float32; the largest usable magnitude at this dimension is "
+                        f"{limit:.3g})", path=path,
+                        hint="rescale the features (e.g. divide by their largest value)")
+    return X if item is None else item
+
+
 def read_counts_dir(directory, query_ids, db_index: dict, ranking: str = "counts"):
     """Counts of every query that has a table in ``directory``.
 
@@ -606,7 +625,10 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
         check_inputs(N, D, Q, k, features=features, queries=queries)
         _check_same_extractor(fs.metadata, qmeta, queries)
         cs = int(chunksize or fs.default_chunksize())
-        nn, _ = exact_knn(fs.iter_chunks(cs), Q, k, mapper=mapper)
+        limit = _magnitude_limit(D)
+        _check_magnitude(Q, limit, queries)
+        nn, _ = exact_knn((_check_magnitude(c, limit, features, item=c)
+                           for c in fs.iter_chunks(cs)), Q, k, mapper=mapper)
         X = fs.read() if peers else None
     qids = [str(q) for q in qids.tolist()]
     primo_rows, notes = None, []

@@ -135,14 +135,17 @@ def finite_floats(cmd) -> None:
         finite_floats(sub)
 
 
+CHUNK_ROWS = click.IntRange(1, 10**9)   # a billion rows per step is beyond any memory
+
+
 def chunk_rows_option(default: int | None, unit: str, name: str = "chunksize",
                       help: str | None = None, old: str = "--chunksize"):
     """``--chunk-rows N``: rows (``unit``) read and processed per step, which bounds memory
     (was ``old``)."""
 
     def deco(f):
-        f = renamed_option(old, "--chunk-rows", name, type=click.IntRange(min=1))(f)
-        return click.option("--chunk-rows", name, type=click.IntRange(min=1), default=default,
+        f = renamed_option(old, "--chunk-rows", name, type=CHUNK_ROWS)(f)
+        return click.option("--chunk-rows", name, type=CHUNK_ROWS, default=default,
                             show_default=default is not None, metavar="N",
                             help=help or f"{unit} per step (bounds memory).")(f)
 

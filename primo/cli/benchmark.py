@@ -62,7 +62,7 @@ def _parse_peer_options(values):
               help="primo curve from a CSV in the benchmarks layout (Query ID, Number Retrieved, "
                    "Nearest Neighbor Recall, Algorithm Parameters).")
 @seed_option(0, help="Random seed of the peers' indexes.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=click.IntRange(1, 4096), default=None,
               help="Threads for faiss / annoy index building (default: all).")
 @chunk_rows_option(None, "Database rows", help="Database rows per chunk for the exact neighbours "
                                                 "(default: ~64 MB).")

@@ -64,16 +64,16 @@ def _list_models(ctx, _param, value):
               help="Folder with the Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist).")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="--fashion-mnist: only the first N images.")
-@click.option("--synthetic", type=click.IntRange(min=1), default=None, metavar="N",
+@click.option("--synthetic", type=click.IntRange(1, 10**10), default=None, metavar="N",
               help="Write N synthetic FC2-like vectors instead (for scale tests).")
 @click.option("--similar-share", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
               default=1e-3, show_default=True,
               help="--synthetic: share of pairs within Euclidean distance --threshold.")
-@click.option("--threshold", type=FiniteFloatRange(0, min_open=True), default=75.0, show_default=True,
+@click.option("--threshold", type=FiniteFloatRange(0, 1e6, min_open=True), default=75.0, show_default=True,
               help="--synthetic: the similarity threshold (75 for FC2).")
-@click.option("--clusters", type=click.IntRange(min=1), default=None,
+@click.option("--clusters", type=click.IntRange(1, 10**6), default=None,
               help="--synthetic: number of clusters (default N/100, 2 to 2000).")
-@click.option("--dim", type=click.IntRange(min=2), default=4096, show_default=True,
+@click.option("--dim", type=click.IntRange(2, 10**6), default=4096, show_default=True,
               help="--synthetic: dimension.")
 @seed_option(0, help="--synthetic: random seed.")
 @parallel_options(processes_help="Image-decoding worker processes (default: 1, decoding in this "
