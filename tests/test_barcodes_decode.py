@@ -406,7 +406,7 @@ def test_reference_statuses_for_bad_input(scheme):
     assert r.status.tolist() == [BAD_LENGTH, BAD_CHARACTERS, EXACT]
 
 
-# ---- recovery targets (the figures themselves come from scripts/barcode_recovery.py) -------
+# ---- recovery targets (the figures themselves come from experiments/barcode_recovery.py) -------
 def test_one_substitution_always_recovered_two_mostly(scheme, pooled):
     rng = np.random.default_rng(10)
     idx = rng.integers(0, POOL_SIZE, 20_000)

@@ -1,6 +1,6 @@
 """--stacks vienna|santalucia: ViennaRNA's DNA Watson-Crick stacks as shipped, or SantaLucia &
 Hicks (2004)'s unified nearest-neighbour values; and the melting temperatures they predict
-against measured ones (scripts/stacks_vs_experiment.py)."""
+against measured ones (experiments/stacks_vs_experiment.py)."""
 
 import importlib.util
 import json
@@ -195,7 +195,7 @@ def test_simulate_and_train_offer_the_option(command, run_cli, tmp_path):
 
 
 def _script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "stacks_vs_experiment.py"
+    path = Path(__file__).resolve().parents[1] / "experiments" / "stacks_vs_experiment.py"
     spec = importlib.util.spec_from_file_location("stacks_vs_experiment", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -32,7 +32,7 @@ pool document is as close at the base level.
 
 Two-erasure solutions use up all the redundancy: every word with exactly two unreadable 5-mers
 "decodes". Only the pool check and the distance cap protect them. ``max_distance`` defaults to 3
-(:data:`DEFAULT_MAX_DISTANCE`): ``scripts/barcode_recovery.py`` (1.6 M-document pool, 200,000
+(:data:`DEFAULT_MAX_DISTANCE`): ``experiments/barcode_recovery.py`` (1.6 M-document pool, 200,000
 barcodes per case) measured that without a cap the pool rule accepts 0.28 % of random 30-mers (the
 three-erasure case: some pool codeword is always closest), a cap of 4 or 3 accepts none, and a cap
 of 3 rather than 4 cuts the wrong answers for 3 substitutions from 0.77 % to 0.21 %, at

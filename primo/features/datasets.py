@@ -15,7 +15,7 @@ is ``train`` (60,000) or ``t10k`` (10,000, "test" here); each file may be gzip-c
 The demo subset
 ---------------
 ``primo/data/fashion_demo.npz`` holds 2,000 images of the Fashion-MNIST *test* split (200 per class,
-chosen with a fixed seed by ``scripts/make_demo_data.py``) with keys ``images`` (uint8, 2000 x 28 x 28),
+chosen with a fixed seed by ``tools/make_demo_data.py``) with keys ``images`` (uint8, 2000 x 28 x 28),
 ``labels`` (uint8), ``index`` (the row in the test split). Their IDs are ``fmnist-test-NNNNN``.
 :func:`demo_images` writes them as PNG files for ``primo demo`` and for tests that need image files.
 The MIT licence and attribution are in ``primo/data/FASHION-MNIST-LICENSE``.
@@ -151,7 +151,7 @@ def demo_arrays():
     p = data_path("fashion_demo.npz")
     if not p.is_file():
         raise UsageError(f"the bundled demo data {p} is missing",
-                         hint="reinstall primo or run scripts/make_demo_data.py")
+                         hint="reinstall primo or run tools/make_demo_data.py")
     with np.load(p, allow_pickle=False) as z:
         images, labels, index = z["images"], z["labels"], z["index"]
     return fashion_mnist_ids("test", index), images, labels

@@ -12,7 +12,7 @@ The embedding is L2-normalised, so Euclidean distances lie in [0, 2] and equal
 sqrt(2 - 2 cos); with the triplet loss below this gives neighbours that share a class far more often
 than raw pixels do: mAP@10 0.925 against 0.861 for raw pixels (queries: the 10,000 test images,
 database: the 60,000 training images; see :func:`primo.evaluation.neighbors.map_at_k` and
-``scripts/train_fashion_embed.py``).
+``experiments/train_fashion_embed.py``).
 
 Training: batches of P classes x K images drawn at random from the training split, "batch-all"
 triplet loss (Hermans et al. 2017): every (anchor, positive, negative) triplet of the batch,
@@ -91,7 +91,7 @@ def load_embedder(path=None):
         return _CACHE[key]
     if not path.is_file():
         raise UsageError(f"Fashion-MNIST embedder weights {path} not found",
-                         hint="reinstall primo, or regenerate them with scripts/train_fashion_embed.py")
+                         hint="reinstall primo, or regenerate them with experiments/train_fashion_embed.py")
     from ..io import check_zip_size
 
     check_zip_size(path, "embedder weights file")   # an .npz is a zip archive
@@ -101,16 +101,16 @@ def load_embedder(path=None):
             weights = [z[k] for k in sorted(k for k in z.files if k.startswith("w"))]
     except (ValueError, KeyError, OSError) as e:
         raise DataError(f"not a primo embedder weights file ({e})", path=path,
-                        hint="use a file written by scripts/train_fashion_embed.py") from None
+                        hint="use a file written by experiments/train_fashion_embed.py") from None
     if meta.get("architecture") != ARCH_VERSION:
         raise DataError(f"embedder weights are for architecture {meta.get('architecture')!r}, "
                         f"this primo builds {ARCH_VERSION!r}", path=path,
-                        hint="regenerate them with scripts/train_fashion_embed.py")
+                        hint="regenerate them with experiments/train_fashion_embed.py")
     model = build_embedder(int(meta.get("dim", EMBED_DIM)))
     shapes = [tuple(w.shape) for w in model.get_weights()]
     if shapes != [tuple(w.shape) for w in weights]:
         raise DataError("embedder weights do not fit the architecture", path=path,
-                        hint="regenerate them with scripts/train_fashion_embed.py")
+                        hint="regenerate them with experiments/train_fashion_embed.py")
     model.set_weights(weights)
     _CACHE[key] = (model, meta)
     return model, meta
@@ -168,7 +168,7 @@ def train_embedder(images, labels, *, epochs: int = 10, steps_per_epoch: int | N
     -----
     Seeds Python, numpy and TensorFlow globally (``keras.utils.set_random_seed(seed)``) so that a
     run is reproducible; call ``tf.config.experimental.enable_op_determinism()`` first for
-    bit-identical weights (``scripts/train_fashion_embed.py`` does).
+    bit-identical weights (``experiments/train_fashion_embed.py`` does).
     """
     import keras
     import tensorflow as tf

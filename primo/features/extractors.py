@@ -734,7 +734,7 @@ def get_extractor(spec: str = "vgg16", weights=None, *, input_size: int | None =
         ``fashion-embed``, ``pixels[:SIZE[:rgb]]``.
     weights : str or path, optional
         Keras applications: ``"imagenet"`` (default), ``"none"`` (random, testing only) or a
-        weights file; fashion-embed: another ``.npz`` from ``scripts/train_fashion_embed.py``.
+        weights file; fashion-embed: another ``.npz`` from ``experiments/train_fashion_embed.py``.
     input_size : int, optional
         Input side: hub modules that do not fix it, and the resizable Keras applications.
     input_range : hub modules only (see :class:`HubExtractor`).

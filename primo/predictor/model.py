@@ -261,7 +261,7 @@ class DuplexScan(keras.layers.Layer):
     ``A`` the cumulative stack weights. The matrix is skewed so that diagonals are columns, and
     each of the ``n + 1`` passes feeds the previous pass's helices, moved to the neighbouring
     diagonals by a bulge or a loop, into the next one's starts. The sum converges to the exact
-    one as ``n`` grows (the tests compare them); ``scripts/bench_predictors.py`` measures the
+    one as ``n`` grows (the tests compare them); ``benchmarks/bench_predictors.py`` measures the
     speed.
     """
 

@@ -22,7 +22,7 @@ duplex bends where the duplex melts, and the line was off by a median 1.3 kcal/m
 percentile 7.5, i.e. 4.6 decades of K) at the temperatures between and beyond its points, against
 0.49 kcal/mol (95th percentile 3.4; 2.1 decades) for 4 nodes and 0.28 (1.6; 1.0 decade) for 5,
 over 28 pairs from identical to 50 % changed that can lock the probe
-(``scripts/thermo_fit_error.py``, figures in the README). :func:`pair_thermodynamics` evaluates
+(``experiments/thermo_fit_error.py``, figures in the README). :func:`pair_thermodynamics` evaluates
 only what is needed: every pair at the final temperature, and the other nodes only for pairs that
 can lock the probe.
 

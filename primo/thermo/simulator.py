@@ -47,7 +47,7 @@ NUPACK is not installable here, so no NUPACK number was reproduced directly. Wha
   mid-point, not its shape, to differ from NUPACK's by a few percent mismatch.
 * Behaviour of the paper: perfect matches >= 0.99; random 80-nt pairs mostly do not bind (60
   pairs: median 2e-4, mean 0.06, 7% above 0.5: chance complementarity of long strands); a sharp
-  S-curve between 35% and 55% mismatches (``scripts/plot_yield_curve.py``).
+  S-curve between 35% and 55% mismatches (``experiments/plot_yield_curve.py``).
 
 >>> sim = Simulator()
 >>> t = "ACGTTGCAAGGCTTACCGATAGCTTAGCCATGCAAGTCCGATCGTAGCTAGGCATCGATCAGTCGATGCTAGCATCGTAG"

@@ -24,7 +24,7 @@ __all__ = ["TrainSettings", "TrainResult", "PREDICTORS", "OBJECTIVES", "DEFAULT_
 OBJECTIVES = ("paper", "rank", "hamming-triplet")
 #: what ``primo train`` uses when no ``--objective`` / ``--predictor`` is given: the best measured
 #: configuration (README, "Training for the capture: predictors and objectives side by side
-#: (measured)"; ``scripts/compare_objectives.py`` and ``scripts/compare_full_database.py``). Every
+#: (measured)"; ``experiments/compare_objectives.py`` and ``experiments/compare_full_database.py``). Every
 #: model card names it (``objective.primo_default``).
 DEFAULT_OBJECTIVE = "paper"
 DEFAULT_PREDICTOR = "local-match"

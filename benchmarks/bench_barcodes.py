@@ -15,7 +15,7 @@ random base substitution, with two, and random 30-mers. Rates are barcodes per s
 Also prints the bulk encode time of 1.6 M document indices (first call, which builds the ID
 permutation, and a repeat).
 
-    python scripts/bench_barcodes.py            # 1,000,000 barcodes, reedsolo on 50,000
+    python benchmarks/bench_barcodes.py            # 1,000,000 barcodes, reedsolo on 50,000
 """
 
 from __future__ import annotations

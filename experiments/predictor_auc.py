@@ -17,7 +17,7 @@ Spearman correlation of the predicted binding energy with the simulated one (pre
 energy head), the fit time, and the number of binders behind each AUC. Simulated pairs are cached
 in ``WORK/auc_pairs_<seed>.npz`` (a re-run only refits).
 
-    .venv/bin/python scripts/predictor_auc.py [--work auc_work] [-j 2] [--epochs 30]
+    .venv/bin/python experiments/predictor_auc.py [--work auc_work] [-j 2] [--epochs 30]
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Three measurements, each with the real simulator (ViennaRNA, DNA parameters, the
 3. **Sequence composition.** Random pairs and mutated pairs drawn from restricted families
    (GC 35 %, three-letter alphabets, alternating purine/pyrimidine) at 21 °C.
 
-    python scripts/floor_analysis.py [--pairs 3000] [--family-pairs 600] [-j 2]
+    python experiments/floor_analysis.py [--pairs 3000] [--family-pairs 600] [-j 2]
 """
 
 from __future__ import annotations

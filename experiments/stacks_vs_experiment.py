@@ -15,7 +15,7 @@ error and the bias (mean of predicted - measured) in °C, also by duplex length,
 the closed-form two-state nearest-neighbour Tm of SantaLucia & Hicks (2004) (their Table 1 with
 initiation and terminal A·T penalty) as a reference for what the published parameters alone give.
 
-    .venv/bin/python scripts/stacks_vs_experiment.py [--data CSV] [--per-duplex]
+    .venv/bin/python experiments/stacks_vs_experiment.py [--data CSV] [--per-duplex]
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ the test split (seeded draw); features = the bundled 64-d triplet-loss embedding
 pixels (784-d). Steps, each skipped when its output exists in ``WORK/``:
 
 1. features: ``primo extract --fashion-mnist train|test --model fashion-embed|pixels``;
-2. the model: ``--model MODEL`` (e.g. made by ``scripts/train_fashion.py``), or trained here with the
-   settings of ``scripts/train_fashion.py``;
+2. the model: ``--model MODEL`` (e.g. made by ``experiments/train_fashion.py``), or trained here with the
+   settings of ``experiments/train_fashion.py``;
 3. ``primo simulate``: each query's probe against the 60,000 documents (predictor for all, the
    simulator refining the top ``--refine``, the 100 nearest documents and a random ``--sample`` of
    the rest, whose yields are imputed to the documents not simulated), the wet lab, read counts;
@@ -19,7 +19,7 @@ pixels (784-d). Steps, each skipped when its output exists in ``WORK/``:
    with ``--input-library R`` (default 10 reads per document) also primo ranked by enrichment over
    the simulated input library (the pool sequenced without hybridization; ``benchmark-enrichment/``).
 
-    python scripts/fashion_experiment.py [--work fashion_work] [--model MODEL] [--queries 100]
+    python experiments/fashion_experiment.py [--work fashion_work] [--model MODEL] [--queries 100]
 """
 
 from __future__ import annotations

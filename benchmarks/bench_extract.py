@@ -11,7 +11,7 @@
    ``numpy.save`` / ``numpy.load`` of the same matrix (files in the page cache: this measures the
    software, not the disk).
 
-    python scripts/bench_extract.py [--images 64] [--batch-size 32] [--rows 40000] [--dir /tmp]
+    python benchmarks/bench_extract.py [--images 64] [--batch-size 32] [--rows 40000] [--dir /tmp]
 """
 
 import argparse

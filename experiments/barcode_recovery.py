@@ -12,8 +12,8 @@ published one by default), damages their barcodes and decodes them with and with
 Targets (issue 2): 1 substitution -> 100 % recovered, 0 wrong; 2 substitutions -> >= 90 %
 recovered, <= 1 % wrong; random 30-mers -> <= 0.1 % accepted.
 
-    python scripts/barcode_recovery.py                # 200,000 barcodes per row, 1.6 M pool
-    python scripts/barcode_recovery.py --n 1000000 --max-distance none
+    python experiments/barcode_recovery.py                # 200,000 barcodes per row, 1.6 M pool
+    python experiments/barcode_recovery.py --n 1000000 --max-distance none
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Trained models side by side on the full Fashion-MNIST database under the capture model.
 
-For each ``--model NAME=DIR`` this runs ``scripts/capture_experiment.py`` with the same test
+For each ``--model NAME=DIR`` this runs ``experiments/capture_experiment.py`` with the same test
 queries (``--queries``, seeded draw), the same synthesized pool and wet lab, and the default
 protocol only (the anneal, probe 0.5 nM against a 150 nM pool, 95 -> the model's temperature at
 20 min/°C; no ratio or decoy sweep), and keeps its ``summary.json`` under ``OUT/NAME/``. Finished
@@ -13,7 +13,7 @@ mean 100-NN recall with 95 % bootstrap intervals over queries, the ratio of the 
 the best peer's, mAP@10 (relevance: same class), the probe share held by the simulated documents,
 and the simulation time; then the peers.
 
-    .venv/bin/python scripts/compare_full_database.py --work /work/fw --out /work/fw/full \\
+    .venv/bin/python experiments/compare_full_database.py --work /work/fw --out /work/fw/full \\
         --model paper=/work/fw/cmp/paper-s0 --model rank-local=/work/fw/cmp/rank-local-s0 \\
         [--queries 100] [--first N] [--refine 100] [--sample 100] [-j 2] \\
         [--loop-enthalpies clipped]

@@ -17,8 +17,8 @@ on shared CPUs only slow runs down, and interleaving exposes all to the same bac
 Prints pairs/s and the ratios, and the load average, since other work on the CPUs changes the
 parallel figures.
 
-    python scripts/bench_yields.py                  # 16 x 16 = 256 pairs, 2 workers
-    python scripts/bench_yields.py --targets 8 --queries 8 --no-dask
+    python benchmarks/bench_yields.py                  # 16 x 16 = 256 pairs, 2 workers
+    python benchmarks/bench_yields.py --targets 8 --queries 8 --no-dask
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Prints, for ``--loop-enthalpies shipped`` and ``clipped`` side by side:
    copy with a given fraction of its bases changed) that reach yield 0.5 at 1 nM each, i.e. whose
    association constant is about 1e9 /M, the anneal's lock criterion at 20 min per degree.
 
-    .venv/bin/python scripts/loop_enthalpies.py [--pairs 40] [--temperatures 21 60 75 85 94]
+    .venv/bin/python experiments/loop_enthalpies.py [--pairs 40] [--temperatures 21 60 75 85 94]
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ shared memory counts once); ``resource.getrusage`` (RUSAGE_CHILDREN: the largest
 that was waited for) is printed as well.
 
 The reads come from a fast vectorised generator (speed only; correctness is measured on ART reads
-by ``scripts/analyze_accuracy.py``): 25 random nt + oligo, forward or reverse complement, 150 nt,
+by ``experiments/analyze_accuracy.py``): 25 random nt + oligo, forward or reverse complement, 150 nt,
 substitutions rising from 0.2% to 1.2% along the read, 0.05% N, an indel in 3% of reads, binned
 NextSeq qualities, drawn from the pool's documents with a log-normal abundance.
 
@@ -26,8 +26,8 @@ primo counts fragments, the published approach greps every file (as it would).
 
 Examples::
 
-    python scripts/bench_analyze.py --docs 1600000 --reads 3000000 --processes 2
-    python scripts/bench_analyze.py --docs 1600000 --reads 12000000 --files 4 [--paired]
+    python benchmarks/bench_analyze.py --docs 1600000 --reads 3000000 --processes 2
+    python benchmarks/bench_analyze.py --docs 1600000 --reads 12000000 --files 4 [--paired]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """One query's capture, document by document: who takes the probe during the anneal (issue 16).
 
-Re-runs one query of ``scripts/capture_experiment.py`` (same seeded pool, selection and energies:
+Re-runs one query of ``experiments/capture_experiment.py`` (same seeded pool, selection and energies:
 pass the run's ``counts.npz`` and the query's index in it) and prints:
 
 * the probe's split between simulated and imputed documents;
@@ -12,7 +12,7 @@ pass the run's ``counts.npz`` and the query's index in it) and prints:
 * the non-neighbours that lock earliest, and the donors whose energies the most imputed documents
   borrow (``n imputed``: how many unsimulated documents copy that donor).
 
-    .venv/bin/python scripts/trace_capture.py --model MODEL --counts RUN/counts.npz --query 13 \\
+    .venv/bin/python experiments/trace_capture.py --model MODEL --counts RUN/counts.npz --query 13 \\
         [--work /work/fw] [--refine 100] [--sample 100] [--seed 0]
 """
 

@@ -7,7 +7,7 @@ gradient of the yield cross-entropy -- plus, for the scan, the energy regression
 the predictor's weights *and* the one-hot inputs, as the encoder phase needs, and an optimizer
 update). Prints both rates and the ratio local-match / scan.
 
-    .venv/bin/python scripts/bench_predictors.py [--batch 100] [--repeats 10] [--threads 1]
+    .venv/bin/python benchmarks/bench_predictors.py [--batch 100] [--repeats 10] [--threads 1]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Which of the 100 nearest neighbours a capture run misses, and why (issue 16).
 
-Reads ``counts.npz`` written by ``scripts/capture_experiment.py`` (per-query read counts and the
+Reads ``counts.npz`` written by ``experiments/capture_experiment.py`` (per-query read counts and the
 exact nearest neighbours) and the database features, and prints for the anneal (and the other
 settings in the file) the share of nearest neighbours without a single read:
 
@@ -12,7 +12,7 @@ settings in the file) the share of nearest neighbours without a single read:
 
 A neighbour without a read can never be retrieved, so this share bounds the recall.
 
-    .venv/bin/python scripts/missed_neighbours.py --run /work/fw/seeds40/paper-s1 \\
+    .venv/bin/python experiments/missed_neighbours.py --run /work/fw/seeds40/paper-s1 \\
         --features /work/fw/fashion_train.h5 [--test-features /work/fw/fashion_test.h5]
 """
 

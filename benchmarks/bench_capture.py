@@ -21,7 +21,7 @@ bundled ``fashion-embed`` extractor, each repeated 30 times with a small seeded 
 documents; Debian's fashion-mnist package was not installed where this was written); a tiny model trained
 with the public API on the 2,000 (the benchmark times the capture, not search quality).
 
-    python scripts/bench_capture.py [--workdir /tmp/primo-bench-capture] [-j 1]
+    python benchmarks/bench_capture.py [--workdir /tmp/primo-bench-capture] [-j 1]
 """
 
 from __future__ import annotations

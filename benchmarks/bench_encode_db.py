@@ -15,7 +15,7 @@ and prints documents/s of both and the ratio (primo / bare encoder).
 
 Usage::
 
-    python scripts/bench_encode_db.py [--n 1600000] [--workdir /tmp/primo-scale]
+    python benchmarks/bench_encode_db.py [--n 1600000] [--workdir /tmp/primo-scale]
 """
 
 from __future__ import annotations

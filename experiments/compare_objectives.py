@@ -29,7 +29,7 @@ configuration, the mean and spread over seeds of the kept round's proportion at 
 mAP@10, the probe share held by documents outside the 10 nearest neighbours, proportion at 90 %
 recall, and the training time with its simulation and TensorFlow shares.
 
-    .venv/bin/python scripts/compare_objectives.py --features fashion_work/fashion_train.h5 \\
+    .venv/bin/python experiments/compare_objectives.py --features fashion_work/fashion_train.h5 \\
         --work compare_work [--configs paper rank-scan] [--seeds 0 1 2] [-j 2] [--set key=value]
 """
 

@@ -10,7 +10,7 @@ issue's reference points: faiss IVF-Flat ~0.5 % for 52 % recall, HNSW ~1.8 % for
 
 Usage::
 
-    python scripts/fashion_benchmark_peers.py [-o OUT] [--queries 100] [--peers ...] [--dir IDX_DIR]
+    python experiments/fashion_benchmark_peers.py [-o OUT] [--queries 100] [--peers ...] [--dir IDX_DIR]
 
 Writes OUT/benchmarks.csv, OUT/benchmarks.png, OUT/summary.json (default OUT: fashion_bench/).
 """

@@ -10,8 +10,8 @@ user would write without primo: for writing, ``str`` concatenation per oligo wit
 encoded by ``reedsolo``, written with ``csv`` to the same three files (no QC); for reading, ``csv`` + slicing + a codebook dict + ``reedsolo`` to check each
 barcode + the inverse permutation. Rates are oligos per second; the ratio is primo / peer.
 
-    python scripts/bench_pool.py                 # 1.6 M documents, peer on 100,000
-    python scripts/bench_pool.py --n 200000      # quicker
+    python benchmarks/bench_pool.py                 # 1.6 M documents, peer on 100,000
+    python benchmarks/bench_pool.py --n 200000      # quicker
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ FASTQ.gz, ``truth.csv``) as used by ``tests/test_analyze_reads.py``.
 
 Example::
 
-    python scripts/analyze_accuracy.py --docs 20000 --decoys 1600000 --paired
+    python experiments/analyze_accuracy.py --docs 20000 --decoys 1600000 --paired
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 The images are drawn with a fixed seed from the *test* split (the bundled embedder is trained on the
 training split only), and ordered round-robin by class so that any prefix is class-balanced.
 
-    python scripts/make_demo_data.py [--dir /usr/share/datasets/fashion-mnist] [--per-class 200]
+    python tools/make_demo_data.py [--dir /usr/share/datasets/fashion-mnist] [--per-class 200]
 """
 
 import argparse

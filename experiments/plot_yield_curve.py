@@ -7,8 +7,8 @@ of itself in which round(80 f) positions were changed to another base; the pairs
 yield per fraction are printed and plotted. A JSON sidecar (PNG + ".json") records the table,
 the simulator settings and provenance.
 
-    python scripts/plot_yield_curve.py -o yield_curve.png
-    python scripts/plot_yield_curve.py -o curve30.png --temperature 30 --pairs 50 -j 2
+    python experiments/plot_yield_curve.py -o yield_curve.png
+    python experiments/plot_yield_curve.py -o curve30.png --temperature 30 --pairs 50 -j 2
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main(argv=None):
     from primo.parallel import get_mapper
     from primo.thermo import Simulator, mutate
 
-    set_command(["scripts/plot_yield_curve.py", *(argv if argv is not None else
+    set_command(["experiments/plot_yield_curve.py", *(argv if argv is not None else
                                                   __import__("sys").argv[1:])])
     rng = np.random.default_rng(args.seed)
     targets = ["".join(rng.choice(list("ACGT"), 80)) for _ in range(args.pairs)]

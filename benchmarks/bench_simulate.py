@@ -23,7 +23,7 @@ Needs the pool made by bench_encode_db.py (run it first) — or makes it.
 
 Usage::
 
-    python scripts/bench_simulate.py [--n 1600000] [--workdir /tmp/primo-scale]
+    python benchmarks/bench_simulate.py [--n 1600000] [--workdir /tmp/primo-scale]
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ decades of K, over the pairs that can lock the probe during an anneal (``K >= 1.
 final temperature: the only pairs whose temperature dependence the capture uses) and the grid
 temperatures that are not the scheme's own.
 
-    python scripts/thermo_fit_error.py [--pairs 6] [--final 21] [--start 95] [-j 2]
+    python experiments/thermo_fit_error.py [--pairs 6] [--final 21] [--start 95] [-j 2]
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Render a primo results page (report.html) to a PNG with headless Chromium.
 
-    python scripts/screenshot_report.py demo-out/report.html -o docs/report.png
-    python scripts/screenshot_report.py demo-out/report.html -o shot.png --section 1 --width 1100
+    python tools/screenshot_report.py demo-out/report.html -o docs/report.png
+    python tools/screenshot_report.py demo-out/report.html -o shot.png --section 1 --width 1100
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install chromium chromium-driver``)
 and ``selenium`` (``pip install -e '.[test]'``). Runs offline: the browser starts with a fresh

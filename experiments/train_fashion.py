@@ -19,7 +19,7 @@
 Targets (issue 6): dissimilar pairs reaching 0.5 <= 1 %, similar pairs >= 50 %, agreement >= 90 %,
 training <= 1 hour on a 2-core machine.
 
-    python scripts/train_fashion.py [--work fashion_work] [-o MODEL] [-j 2] [--set rounds=20 ...]
+    python experiments/train_fashion.py [--work fashion_work] [-o MODEL] [-j 2] [--set rounds=20 ...]
 """
 
 from __future__ import annotations

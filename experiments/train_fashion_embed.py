@@ -7,7 +7,7 @@ the 10,000 test images as queries and the 60,000 training images as the database
 class), for the embedding and for raw pixels (784-d, scaled to [0, 1]). Writes the weights to
 ``primo/data/fashion_embed.npz`` (with the settings, runtime and both mAP@10 values in its metadata).
 
-    python scripts/train_fashion_embed.py [--epochs 12] [--seed 0] [--dir DIR] [-o PATH]
+    python experiments/train_fashion_embed.py [--epochs 12] [--seed 0] [--dir DIR] [-o PATH]
 """
 
 import argparse
