@@ -246,14 +246,17 @@ class Models:
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def fit_predictor(self, t_codes, q_codes, y, epochs: int, batch: int,
-                      rng: np.random.Generator, energies=None) -> float:
-        """Refit the predictor; with ``energies`` (kcal/mol, one per pair) its energy head too."""
+                      rng: np.random.Generator, energies=None, desc: str = "predictor fit") -> float:
+        """Refit the predictor; with ``energies`` (kcal/mol, one per pair) its energy head too.
+        A progress bar over the epochs (silent with ``primo -q`` or off a terminal)."""
+        from ..progress import progress
+
         eye = np.eye(4, dtype=np.float32)
         if energies is not None:
             e = energy_targets(energies)
         n = len(y)
         last = math.nan
-        for _ in range(epochs):
+        for _ in progress(range(epochs), total=epochs, desc=desc, unit="epoch", leave=False):
             order = rng.permutation(n)
             losses = []
             for a in range(0, n, batch):

@@ -212,7 +212,7 @@ class _Run:
         loss = math.nan
         if len(y):
             loss = m.fit_predictor(t_codes, q_codes, y, s.seed_epochs, s.predictor_batch,
-                                   self.rngs["fit"], energies=e)
+                                   self.rngs["fit"], energies=e, desc="predictor seeding")
         self.timing["seed_fit_s"] += time.perf_counter() - t
         self.buffer = (t_codes, q_codes, y)
         self.buffer_e = e
@@ -294,7 +294,7 @@ class _Run:
         if s.predictor_epochs:
             row["predictor_loss"] = m.fit_predictor(bt, bq, by, s.predictor_epochs,
                                                     s.predictor_batch, self.rngs["fit"],
-                                                    energies=be)
+                                                    energies=be, desc=f"round {rnd} predictor")
         row["time_predictor_s"] = time.perf_counter() - t
         self.timing["predictor_s"] += row["time_predictor_s"]
         return row
