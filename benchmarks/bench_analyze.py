@@ -290,7 +290,6 @@ PUBLISHED = r'''
 import sys, gzip, csv, io, reedsolo, time
 t0 = time.perf_counter()
 c0 = time.process_time()
-sys.path.insert(0, {scripts!r})
 rs = reedsolo.RSCodec(nsym=2, nsize=6, c_exp=6, prim=0x61, generator=3, fcr=1)
 from primo.barcodes import BarcodeScheme
 from primo import constants as C
@@ -401,7 +400,7 @@ def main(argv=None):
           f"workers; while counting {1e6 * primo_cpu / args.reads:.2f} us per read")
     if args.skip_published:
         return 0
-    script = PUBLISHED.format(scripts=str(Path(__file__).parent), pool=str(pool),
+    script = PUBLISHED.format(pool=str(pool),
                               reads=[str(r) for r in reads])
     wall_p, cpu_p, rss_p, _, per_p, proc, out_p, err = measure([sys.executable, "-c", script],
                                                                stdout=subprocess.PIPE,

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _scale_data import ensure_data, run  # noqa: E402
+try:
+    from ._scale_data import ensure_data, run   # python -m benchmarks.bench_x
+except ImportError:
+    from _scale_data import ensure_data, run    # python benchmarks/bench_x.py: its folder is on sys.path
 
 
 def main():

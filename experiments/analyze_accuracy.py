@@ -42,7 +42,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from primo import constants as C  # noqa: E402
 from primo.reads import ReadAssigner, count_reads, pair_inputs  # noqa: E402,F401

@@ -8,12 +8,10 @@ training split only), and ordered round-robin by class so that any prefix is cla
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from primo.features.datasets import load_fashion_mnist  # noqa: E402
 
