@@ -16,8 +16,6 @@ Prints, for ``--loop-enthalpies shipped`` and ``clipped`` side by side:
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 
 import numpy as np  # noqa: E402
@@ -35,7 +33,7 @@ def main(argv=None):
     import RNA
 
     from primo.thermo import Simulator, mutate
-from primo.thermo import vienna as thermo_vienna
+    from primo.thermo import vienna as thermo_vienna
 
     print("loop table entries capped at min(dG37, 0):", thermo_vienna.loop_enthalpy_changes())
     rng = np.random.default_rng(args.seed)
