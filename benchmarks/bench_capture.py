@@ -80,9 +80,9 @@ def main():
     args = ap.parse_args()
     base, db, model_dir = ensure_data(args.workdir, args.n)
 
-    from primo.cli import _import_tensorflow_quietly
+    import primo  # noqa: F401  (importing primo silences TensorFlow's start-up lines)
 
-    _import_tensorflow_quietly()
+    import tensorflow  # noqa: F401
     from primo.evaluation.neighbors import exact_knn
     from primo.features.store import FeatureStore
     from primo.model_dir import load_model

@@ -47,9 +47,9 @@ def main():
 
     import numpy as np
 
-    from primo.cli import _import_tensorflow_quietly
+    import primo  # noqa: F401  (importing primo silences TensorFlow's start-up lines)
 
-    _import_tensorflow_quietly()
+    import tensorflow  # noqa: F401
 
     from primo.features.store import FeatureStore
     from primo.model_dir import load_model

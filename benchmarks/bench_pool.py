@@ -108,8 +108,8 @@ def read_in_fresh_process(pool, sequences):
     code = f"""
 import resource, time, json
 from primo.oligos import read_pool
-import primo.barcodes.scheme as s
-s._inverse_permutation(42, 2**24 - 1)   # the permutation tables (128 MB) are built before timing
+from primo.barcodes import BarcodeScheme
+BarcodeScheme().indices_of([0])   # the permutation tables (128 MB) are built before timing
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 p = read_pool({str(pool)!r}, sequences={sequences})

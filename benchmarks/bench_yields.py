@@ -32,7 +32,6 @@ import numpy as np
 
 from primo.parallel import SerialMapper, get_mapper
 from primo.thermo import Simulator, mutate
-from primo.thermo.simulator import _strand_task
 
 
 def make_pairs(n_targets, n_queries, seed):
@@ -47,8 +46,9 @@ def make_pairs(n_targets, n_queries, seed):
 
 def warm_up(mapper, n_workers):
     """Start every worker and load the energy parameters there (not timed)."""
-    items = [("vienna", Simulator()._conditions(), ["ACGTACGTAGCTAGCTAGGATCC"])] * (4 * n_workers)
-    list(mapper.imap(_strand_task, items))
+    rng = np.random.default_rng(12345)
+    strands = ["".join(rng.choice(list("ACGT"), 80)) for _ in range(4 * n_workers)]
+    Simulator(cache_strands=False).free_energies(strands, strands[::-1], mapper=mapper, chunksize=1)
 
 
 def run_rounds(configs, n, repeat):

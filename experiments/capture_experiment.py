@@ -108,7 +108,7 @@ def main():
     from primo.evaluation.neighbors import exact_knn
     from primo.evaluation.recall import map_at_k_from_scores
     from primo.simulation.wetlab import WetLabModel, pool_abundance, simulate_counts
-    from primo.cli import _import_tensorflow_quietly
+    import primo  # noqa: F401  (importing primo silences TensorFlow's start-up lines)
     from primo.features.store import FeatureStore
     from primo.model_dir import load_model
     from primo.parallel import get_mapper
@@ -118,7 +118,7 @@ def main():
     from primo.thermo.ramp import node_temperatures
     from primo.simulation.search import load_database, predict_all, simulator_for
 
-    _import_tensorflow_quietly()
+    import tensorflow  # noqa: F401
     model = load_model(args.model)
     sim = simulator_for(model, loop_enthalpies=None if args.loop_enthalpies == "card"
                         else args.loop_enthalpies)

@@ -59,7 +59,7 @@ def boot_auc(score, label, rng, n=1000):
 def simulate_pairs(args, work: Path):
     from primo.parallel import get_mapper
     from primo.thermo.simulator import Simulator
-    from primo.training.trainer import _simulate_energies, seed_pair_codes
+    from primo.training.pairs import seed_pair_codes, simulate_energies
 
     path = work / f"auc_pairs_{args.seed}.npz"
     if path.exists():
@@ -80,7 +80,7 @@ def simulate_pairs(args, work: Path):
     with get_mapper(args.processes) as mp:
         for name, t, q in (("train", np.concatenate([mt, rt]), np.concatenate([mq, rq])),
                            ("rand", ut, uq), ("mut", xt, xq)):
-            y, e = _simulate_energies(sim, t, q, mp)
+            y, e = simulate_energies(sim, t, q, mp)
             out.update({f"{name}_t": t, f"{name}_q": q, f"{name}_y": y, f"{name}_e": e})
             print(f"simulated {len(t):,} {name} pairs ({time.time() - t0:.0f} s)", flush=True)
     out["simulate_s"] = np.array(time.time() - t0)
@@ -91,7 +91,8 @@ def simulate_pairs(args, work: Path):
 def fit_and_score(name, build, d, args):
     """Fit a fresh predictor as primo train's predictor phase does; scores on the test sets."""
     from primo.predictor.model import predictor_outputs
-    from primo.training.trainer import TrainSettings, Models
+    from primo.training import TrainSettings
+    from primo.training.steps import Models
 
     import tensorflow as tf
 

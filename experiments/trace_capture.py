@@ -40,7 +40,7 @@ def main(argv=None):
                     help="ViennaRNA loop enthalpies (as in the capture_experiment run traced)")
     args = ap.parse_args(argv)
 
-    from primo.cli import _import_tensorflow_quietly
+    import primo  # noqa: F401  (importing primo silences TensorFlow's start-up lines)
     from primo.features.store import FeatureStore
     from primo.model_dir import load_model
     from primo.parallel import get_mapper
@@ -50,7 +50,7 @@ def main(argv=None):
     from primo.thermo.ramp import node_temperatures
     from primo.simulation.wetlab import WetLabModel, pool_abundance
 
-    _import_tensorflow_quietly()
+    import tensorflow  # noqa: F401
     z = np.load(args.counts)
     J = args.query
     nn = z["nearest"][J]
