@@ -24,7 +24,7 @@ the definition of ``primo benchmark``) with a 95 % bootstrap interval over queri
 ``capture_models.png`` (capture models and peers) and
 ``protocol_sweep.png`` (the Fig. 4-like sweep).
 
-    python experiments/capture_experiment.py --model MODEL [--work /work/fw] [--queries 30] [-j 2]
+    python experiments/capture_experiment.py --model MODEL [--work fashion_work] [--queries 30] [-j 2]
 """
 
 from __future__ import annotations

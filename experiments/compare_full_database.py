@@ -13,8 +13,8 @@ mean 100-NN recall with 95 % bootstrap intervals over queries, the ratio of the 
 the best peer's, mAP@10 (relevance: same class), the probe share held by the simulated documents,
 and the simulation time; then the peers.
 
-    .venv/bin/python experiments/compare_full_database.py --work /work/fw --out /work/fw/full \\
-        --model paper=/work/fw/cmp/paper-s0 --model rank-local=/work/fw/cmp/rank-local-s0 \\
+    .venv/bin/python experiments/compare_full_database.py --work W --out W/full \\
+        --model paper=W/cmp/paper-s0 --model rank-local=W/cmp/rank-local-s0 \\
         [--queries 100] [--first N] [--refine 100] [--sample 100] [-j 2] \\
         [--loop-enthalpies clipped]
 """

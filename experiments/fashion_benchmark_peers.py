@@ -18,9 +18,6 @@ Writes OUT/benchmarks.csv, OUT/benchmarks.png, OUT/summary.json (default OUT: fa
 from __future__ import annotations
 
 import argparse
-import gzip
-import os
-import struct
 import sys
 import tempfile
 import time
@@ -32,19 +29,11 @@ RECALLS = (0.5, 0.52, 0.9, 0.99)
 
 
 def load_split(split: str, directory: str | None):
-    """uint8 images (N, 28, 28) of a Fashion-MNIST split (primo's loader, else the IDX files)."""
-    try:
-        from primo.features.datasets import load_fashion_mnist
+    """uint8 images (N, 28, 28) of a Fashion-MNIST split (``--dir``, else primo's default:
+    ``$PRIMO_FASHION_MNIST`` or the Debian dataset folder)."""
+    from primo.features.datasets import load_fashion_mnist
 
-        return load_fashion_mnist(split, directory)[0]
-    except ImportError:
-        pass
-    d = Path(directory or os.environ.get("PRIMO_FASHION_MNIST") or "/usr/share/datasets/fashion-mnist")
-    prefix = "train" if split == "train" else "t10k"
-    path = d / f"{prefix}-images-idx3-ubyte.gz"
-    with gzip.open(path, "rb") as fh:
-        _, n, r, c = struct.unpack(">IIII", fh.read(16))
-        return np.frombuffer(fh.read(), dtype=np.uint8).reshape(n, r, c)
+    return load_fashion_mnist(split, directory)[0]
 
 
 def main(argv=None):

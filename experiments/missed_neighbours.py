@@ -12,8 +12,8 @@ settings in the file) the share of nearest neighbours without a single read:
 
 A neighbour without a read can never be retrieved, so this share bounds the recall.
 
-    .venv/bin/python experiments/missed_neighbours.py --run /work/fw/seeds40/paper-s1 \\
-        --features /work/fw/fashion_train.h5 [--test-features /work/fw/fashion_test.h5]
+    .venv/bin/python experiments/missed_neighbours.py --run W/seeds40/paper-s1 \\
+        --features W/fashion_train.h5 [--test-features W/fashion_test.h5]
 """
 
 from __future__ import annotations

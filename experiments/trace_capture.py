@@ -13,7 +13,7 @@ pass the run's ``counts.npz`` and the query's index in it) and prints:
   borrow (``n imputed``: how many unsimulated documents copy that donor).
 
     .venv/bin/python experiments/trace_capture.py --model MODEL --counts RUN/counts.npz --query 13 \\
-        [--work /work/fw] [--refine 100] [--sample 100] [--seed 0]
+        [--work fashion_work] [--refine 100] [--sample 100] [--seed 0]
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def main(argv=None):
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--counts", type=Path, required=True, help="counts.npz of capture_experiment")
     ap.add_argument("--query", type=int, required=True, help="index of the query in counts.npz")
-    ap.add_argument("--work", type=Path, default=Path("/work/fw"))
+    ap.add_argument("--work", type=Path, default=Path("fashion_work"),
+                    help="holds fashion_train.h5 / fashion_test.h5 (as for capture_experiment.py)")
     ap.add_argument("--refine", type=int, default=100)
     ap.add_argument("--sample", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
