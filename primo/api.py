@@ -392,7 +392,8 @@ def analyze(pool, reads, out, *, distances=None, features=None, queries=None, qu
 
 
 def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper=None,
-             labels=None, progress: bool = False, **config) -> SimulationResult:
+             labels=None, progress: bool = False, protocol=None, wetlab=None, backend=None,
+             loop_enthalpies=None, stacks=None, warn=None, **config) -> SimulationResult:
     """The wet-lab experiment in silico (``primo simulate``).
 
     Parameters
@@ -413,6 +414,16 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
         Where the thermodynamic simulations run (default: serial).
     labels : dict, optional
         ImageID -> label of documents and queries, for mAP@k.
+    protocol : dict or primo.simulation.capture.Protocol, optional
+        The hybridization protocol; a dict holds the settings given
+        (:meth:`~primo.simulation.capture.Protocol.from_options`: the ramp ends at the model
+        card's hybridization temperature unless ``anneal_to`` is given). Default: the paper's.
+    wetlab : dict or primo.simulation.wetlab.WetLabModel, optional
+        The wet-lab step's settings (synthesis spread, PCR bias, capture, depth).
+    backend, loop_enthalpies, stacks : str, optional
+        Override the model card's simulator (:func:`primo.simulation.search.simulator_for`).
+    warn : callable(str), optional
+        Receives warnings (default: :func:`warnings.warn`).
     **config
         Fields of :class:`primo.workflows.experiment.ExperimentConfig` (``refine``, ``sample``,
         ``k``, ``seed``, ``reads``, ``capture``, ``probe_nm`` (nM, or ``"auto"``: the probe
@@ -438,10 +449,35 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
     >>> sim.queries[0]["query_id"], sim.queries[0]["refined"]
     ('q0', 5)
     """
+    from .model_dir import PrimoModel, load_model
+    from .simulation.capture import Protocol
+    from .simulation.search import shipped_loops_warning, simulator_for
+    from .simulation.wetlab import WetLabModel
     from .workflows.experiment import ExperimentConfig, run_experiment
 
+    if not isinstance(model, PrimoModel):
+        model = load_model(model)
+    capture = config.get("capture", ExperimentConfig.capture)
+    if isinstance(protocol, dict):
+        options = dict(protocol)
+        if options.get("probe_nm") is not None and "probe_nm" not in config:
+            config["probe_nm"] = options["probe_nm"]   # a number or "auto", sized to the database
+        protocol = Protocol.from_options(capture, hybridization_c=model.hybridization_c,
+                                         **options)
+    if isinstance(wetlab, dict):
+        wetlab = WetLabModel(**wetlab)
+    message = shipped_loops_warning(model, capture, backend, loop_enthalpies)
+    if message:
+        if warn is None:
+            import warnings
+
+            warnings.warn(message, stacklevel=2)
+        else:
+            warn(message)
+    simulator = simulator_for(model, backend, loop_enthalpies, stacks=stacks)
     summary = run_experiment(model, features, queries, out, pool=pool, query_ids=query_ids,
-                             config=ExperimentConfig(**config), mapper=mapper, labels=labels,
+                             config=ExperimentConfig(protocol=protocol, **config), wetlab=wetlab,
+                             simulator=simulator, mapper=mapper, labels=labels,
                              progress=progress)
     return SimulationResult(path=Path(out), summary=summary)
 

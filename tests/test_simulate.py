@@ -316,7 +316,8 @@ def test_old_card_warns_that_its_loop_enthalpies_break_the_anneal(tiny_workspace
     res, _, err = run_cli(base + ["-o", tmp_path / "a"])
     assert res.exit_code == 0, err
     assert "warning: this model's simulator uses ViennaRNA's DNA loop enthalpies" in err
-    assert "--loop-enthalpies clipped" in err
+    assert "loop_enthalpies 'clipped'" in err
+    assert sum("loop enthalpies" in line for line in err.splitlines()) == 1
     summ = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summ["simulator"]["loop_enthalpies"] == "shipped"
     res, _, err = run_cli(base + ["-o", tmp_path / "b", "--loop-enthalpies", "clipped"])

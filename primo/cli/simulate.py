@@ -124,48 +124,32 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
         capture_efficiency, sigma_synthesis, sigma_pcr, input_reads, write_reads, read_length,
         seed, chunksize, capture, gallery, images_dir, processes, scheduler, **values):
     """The wet-lab experiment in silico."""
-    from ..simulation.wetlab import WetLabModel
-    from ..model_dir import load_model
-    from ..workflows.experiment import ExperimentConfig, run_experiment, simulator_for
-
+    from .. import api
     from ..simulation.capture import Protocol
 
     given = given_settings(click.get_current_context(), _PROTOCOL_FIELDS, values)
-    probe_nm = given.get("probe_nm")
     # checked before anything is loaded: a bad protocol is a usage error
     Protocol.from_options(capture, **{"anneal_to": given.get("anneal_from", Protocol.anneal_from),
                                       **given})
-    model = load_model(model_dir)
-    card_sim = model.card.get("simulator") or {}
-    if (capture in ("anneal", "kinetic") and loop_enthalpies is None
-            and (backend or card_sim.get("backend", "vienna")) == "vienna"
-            and card_sim.get("loop_enthalpies", "shipped") == "shipped"):
-        click.echo("primo simulate: warning: this model's simulator uses ViennaRNA's DNA loop "
-                   "enthalpies as shipped, which make duplexes more stable above ~60 °C, where the "
-                   "anneal starts; add --loop-enthalpies clipped for binding that weakens with "
-                   "temperature", err=True)
-    protocol = Protocol.from_options(capture, hybridization_c=model.hybridization_c, **given)
-    wetlab = WetLabModel(sigma_synthesis=sigma_synthesis, sigma_pcr=sigma_pcr,
-                         capture_efficiency=capture_efficiency, background=background,
-                         depth=depth, reads_per_document=reads_per_document,
-                         read_length=read_length)
-    config = ExperimentConfig(refine=refine, sample=sample, neighbours=neighbours, k=k,
-                              chunksize=chunksize, seed=seed, reads=write_reads,
-                              input_reads_per_document=input_reads, capture=capture,
-                              protocol=protocol, probe_nm=probe_nm, gallery=gallery,
-                              images=images_dir)
     lab = None
     if labels:
         from ..evaluation.recall import read_labels
 
         lab = read_labels(labels)
     with mapper_from_options(processes, scheduler) as mapper:
-        summary = run_experiment(model, features, queries, output, pool=pool,
-                                 query_ids=list(query_ids) or None, config=config, wetlab=wetlab,
-                                 simulator=simulator_for(model, backend, loop_enthalpies,
-                                                         stacks=stacks),
-                                 mapper=mapper,
-                                 labels=lab)
+        result = api.simulate(
+            model_dir, features, queries, output, pool=pool, query_ids=list(query_ids) or None,
+            mapper=mapper, labels=lab, progress=True, protocol=given, backend=backend,
+            loop_enthalpies=loop_enthalpies, stacks=stacks,
+            warn=lambda m: click.echo(f"primo simulate: warning: {m}", err=True),
+            wetlab=dict(sigma_synthesis=sigma_synthesis, sigma_pcr=sigma_pcr,
+                        capture_efficiency=capture_efficiency, background=background,
+                        depth=depth, reads_per_document=reads_per_document,
+                        read_length=read_length),
+            refine=refine, sample=sample, neighbours=neighbours, k=k, chunksize=chunksize,
+            seed=seed, reads=write_reads, input_reads_per_document=input_reads,
+            capture=capture, gallery=gallery, images=images_dir)
+    summary = result.summary
     for q in summary["queries"]:
         par = q.get("proportion_at_recall") or {}
         fig = ", ".join(f"{float(key):.0%} recall at {v:.3%}" for key, v in par.items()

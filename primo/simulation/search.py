@@ -265,6 +265,22 @@ def simulator_for(model, backend: str | None = None, loop_enthalpies: str | None
     return Simulator.from_dict(settings) if settings else Simulator()
 
 
+def shipped_loops_warning(model, capture: str, backend: str | None = None,
+                          loop_enthalpies: str | None = None) -> str | None:
+    """A warning when an anneal (or the kinetic ramp) would run with ViennaRNA's DNA loop
+    enthalpies as shipped (a card written before the cap, and no override): they make duplexes
+    more stable above ~60 °C, where the anneal starts. None when there is nothing to say."""
+    card_sim = (getattr(model, "card", None) or {}).get("simulator") or {}
+    if (capture in ("anneal", "kinetic") and loop_enthalpies is None
+            and (backend or card_sim.get("backend", "vienna")) == "vienna"
+            and card_sim.get("loop_enthalpies", "shipped") == "shipped"):
+        return ("this model's simulator uses ViennaRNA's DNA loop enthalpies as shipped, which "
+                "make duplexes more stable above ~60 °C, where the anneal starts; capped loop "
+                "enthalpies (loop_enthalpies 'clipped') give binding that weakens with "
+                "temperature")
+    return None
+
+
 def cascade_stats(pred, sim, refined, imputed=None, must=None) -> dict:
     ref = np.asarray(refined)
     out = {"predicted_above_0.5": int((pred >= 0.5).sum()),
