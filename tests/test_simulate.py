@@ -249,9 +249,14 @@ def test_capture_models_and_protocol_in_the_summary(capture, tiny_workspace, que
     out = tmp_path / "s"
     args = ["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries, "--query-id",
             _qid(queries, 0), "-o", out, "--refine", "10", "--sample", "20", "--neighbors", "10", "-j",
-            "1", "--capture", capture, "--probe-nm", "0.05", "--pool-nm", "20"]
-    if capture != "independent":
-        args += ["--decoys", "50"]
+            "1", "--capture", capture]
+    if capture == "independent":
+        # each document meets the probe alone: protocol settings would be ignored, so refused
+        res, _, err = run_cli(args + ["--pool-nm", "20"])
+        assert res.exit_code == 2 and "--pool-nm" in err and "no protocol" in err
+        assert not out.exists()
+    else:
+        args += ["--probe-nm", "0.05", "--pool-nm", "20", "--decoys", "50"]
     res, stdout, err = run_cli(args)
     assert res.exit_code == 0, err
     summ = json.loads((out / "summary.json").read_text())

@@ -175,10 +175,16 @@ class Protocol:
         if capture == "kinetic" and "energy_nodes" in options:
             options["kinetic_nodes"] = options.pop("energy_nodes")
         if capture == "independent":
-            protocol = cls(**options)   # checked all the same
-            if protocol.decoys:
+            cls(**options)   # checked all the same
+            if options.get("decoys"):
                 raise UsageError("decoys need a competitive capture model", option="decoys",
                                  hint="use the anneal, kinetic or equilibrium capture")
+            ignored = sorted(n for n in options if n not in ("anneal_to", "anneal_from"))
+            if ignored:   # each document meets the probe alone at 1 nM: nothing of these applies
+                raise UsageError(f"the independent capture has no protocol: "
+                                 f"{', '.join(ignored)} would be ignored", option=ignored[0],
+                                 hint="drop them, or use the anneal, kinetic or equilibrium "
+                                      "capture")
             return None
         if "anneal_to" not in options and hybridization_c is not None:
             options["anneal_to"] = float(hybridization_c)
