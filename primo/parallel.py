@@ -160,7 +160,8 @@ def _check_scheduler_address(address: str) -> None:
     m = _ADDRESS.fullmatch(str(address).strip())
     hint = "give the scheduler's address as tcp://HOST:PORT, e.g. tcp://10.0.0.1:8786"
     if not m or (m.group(1) is None and m.group(3) is None):
-        raise UsageError(f"--scheduler {address!r} is not a scheduler address", hint=hint)
+        raise UsageError(f"{address!r} is not a scheduler address", option="scheduler",
+                         hint=hint)
     proto, host = m.group(1) or "tcp", m.group(2).strip("[]")
     if proto in ("tcp", "tls", "ws", "wss"):
         try:
@@ -181,7 +182,7 @@ class DaskMapper(Mapper):
             from distributed import Client
         except ImportError:
             raise MissingDependencyError(
-                "--scheduler needs Dask.distributed, which is not installed",
+                "a Dask scheduler needs Dask.distributed, which is not installed",
                 hint="pip install 'dask[distributed]'") from None
         _check_scheduler_address(scheduler)
         try:
@@ -213,7 +214,7 @@ def get_mapper(processes: int | None = None, scheduler: str | None = None) -> Ma
     if scheduler:
         return DaskMapper(scheduler)
     if processes is not None and processes < 1:
-        raise UsageError(f"--processes must be at least 1, got {processes}")
+        raise UsageError(f"processes must be at least 1, got {processes}", option="processes")
     n = processes or default_processes()
     if n == 1:
         return SerialMapper()

@@ -78,7 +78,7 @@ CASES = [
      ["'1,x' is not a list of numbers"]),
     ("scheduler-not-an-address", ["yields", DATA / "yields" / "pairs.csv", "-o", "OUT",
                                   "--scheduler", "notaurl"], 2,
-     ["--scheduler 'notaurl' is not a scheduler address", "tcp://HOST:PORT"]),
+     ["--scheduler: 'notaurl' is not a scheduler address", "tcp://HOST:PORT"]),
     ("scheduler-unknown-host", ["yields", DATA / "yields" / "pairs.csv", "-o", "OUT",
                                 "--scheduler", "tcp://no-such-host.invalid:8786"], 2,
      ["host 'no-such-host.invalid' is unknown"]),

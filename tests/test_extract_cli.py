@@ -56,7 +56,7 @@ def test_existing_output_needs_resume_or_overwrite(run_cli, images, tmp_path):
     out = tmp_path / "f.h5"
     assert run_cli(["extract", images, "-o", out, "--model", "pixels"])[0].exit_code == 0
     res, _, err = run_cli(["extract", images, "-o", out, "--model", "pixels"])
-    assert res.exit_code == 2 and "already exists" in err and "--resume" in err and "--overwrite" in err
+    assert res.exit_code == 2 and "already exists" in err and "resume" in err and "overwrite" in err
     assert err.count("\n") == 1
     res, stdout, err = run_cli(["extract", images, "-o", out, "--model", "pixels", "--resume"])
     assert res.exit_code == 0 and "wrote 0" in err and "8 already present" in err
@@ -77,7 +77,7 @@ def test_resume_after_interruption_gives_the_same_store(run_cli, images, tmp_pat
     extract_images(few, tmp_path / "tmp.h5", "pixels")
     os.replace(tmp_path / "tmp.h5", part)
     res, _, err = run_cli(["extract", images, "-o", out, "--model", "pixels"])
-    assert res.exit_code == 2 and "interrupted" in err and "--resume" in err
+    assert res.exit_code == 2 and "interrupted" in err and "resume continues it" in err
     res, _, err = run_cli(["extract", images, "-o", out, "--model", "pixels", "--resume"])
     assert res.exit_code == 0 and "wrote 5" in err and "3 already present" in err
     assert out.exists() and not part.exists()
@@ -93,7 +93,7 @@ def test_resume_with_another_extractor_is_refused(run_cli, images, tmp_path):
     assert run_cli(["extract", images, "-o", out, "--model", "pixels"])[0].exit_code == 0
     res, _, err = run_cli(["extract", images, "-o", out, "--model", "pixels:8", "--resume"])
     assert res.exit_code == 2 and str(out) in err and "was made with extractor='pixels:28'" in err
-    assert "--overwrite" in err
+    assert "overwrite" in err
 
 
 def test_output_that_is_not_a_feature_store(run_cli, images, tmp_path):

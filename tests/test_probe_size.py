@@ -23,7 +23,7 @@ def test_the_rule_and_its_arithmetic():
     # never more than the whole pool (room for every document), and the pool's own nM scales it
     assert auto_probe_nm(150, 100) == 150.0 and auto_probe_nm(1900, 100, pool_nm=20) == \
         pytest.approx(20 * 200 / 1900)
-    with pytest.raises(UsageError, match="--probe-nm auto needs"):
+    with pytest.raises(UsageError, match="automatic probe size needs"):
         auto_probe_nm(0, 100)
 
 

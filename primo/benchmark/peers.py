@@ -129,7 +129,8 @@ def _seq(v) -> tuple:
     except (TypeError, ValueError):
         raise UsageError(f"peer option value {', '.join(map(str, v))} is not a whole number "
                          "(or a comma-separated list of them)",
-                         hint="e.g. --peer-option hnsw.ef_search=100,200,400") from None
+                         option="peer_options",
+                         hint="e.g. hnsw.ef_search=100,200,400") from None
 
 
 def _params(**kw) -> str:

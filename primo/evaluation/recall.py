@@ -425,7 +425,7 @@ def load_distances(path, image_ids) -> np.ndarray:
         p = lookup.get(iid)
         if p is None:
             raise DataError(f"ImageID {iid!r} is not a document of the pool", path=path, line=line,
-                            hint="the distances must be to the documents of this pool (--pool)")
+                            hint="the distances must be to the documents of this pool")
         d[p] = v
         seen[p] = True
     missing = int((~seen).sum())
@@ -487,7 +487,7 @@ def distances_from_features(features, query, image_ids, query_id=None, chunksize
         if diff:
             raise DataError(f"query and database features come from different extractors ({diff})",
                             path=query if isinstance(query, (str, Path)) else None,
-                            hint="extract both with the same --model and --weights")
+                            hint="extract both with the same extractor and weights")
         lookup = _pool_lookup(image_ids)
         n = len(lookup)
         d = np.full(n, np.nan, dtype=np.float64)

@@ -274,9 +274,10 @@ class KerasAppExtractor(Extractor):
         side = 224 if input_size is None else int(input_size)
         if side != 224 and not app.resizable:
             raise UsageError(f"{app.name} takes 224x224 images (its dense layers fix the size); "
-                             f"--input-size {side} does not fit")
+                             f"input size {side} does not fit", option="input_size")
         if side < 32:
-            raise UsageError(f"{app.name} needs images of at least 32x32, got --input-size {side}")
+            raise UsageError(f"{app.name} needs images of at least 32x32, got input size {side}",
+                             option="input_size")
         self.input_size = (side, side)
         self.options = {"input_size": side} if app.resizable else {}
         self.preprocessing = app.preprocessing.format(w=side, h=side)
@@ -320,15 +321,16 @@ class KerasAppExtractor(Extractor):
             where = weights_candidates(app.name)[0]
             raise MissingDependencyError(
                 f"{app.title} ImageNet weights not found: put {app.weights_file} ({app.weights_mb} "
-                f"MB, from {app.url}) in {where.parent}/ or give it with --weights PATH",
-                hint="--weights none runs with random weights, for testing only")
+                f"MB, from {app.url}) in {where.parent}/ or give its path as the weights",
+                option="weights", hint="weights 'none' runs with random weights, for testing only")
         p = Path(weights)
         if not p.exists():
-            raise UsageError(f"weights file {p} does not exist",
-                             hint=f"give the path of {app.weights_file}, or --weights imagenet")
+            raise UsageError(f"weights file {p} does not exist", option="weights",
+                             hint=f"give the path of {app.weights_file}, or 'imagenet'")
         if p.is_dir():
             raise UsageError(f"weights {p} is a folder, expected a {app.title} weights file (.h5)",
-                             hint="for a SavedModel folder use --model hub:PATH")
+                             option="weights",
+                             hint="for a SavedModel folder use the model hub:PATH")
         return p
 
     def _check_file(self, path: Path):
@@ -568,7 +570,8 @@ class HubExtractor(Extractor):
             side = int(input_size or 224)
             h, w = h or side, w or side
         elif input_size and (int(input_size) != h or int(input_size) != w):
-            raise UsageError(f"module {path} takes {w}x{h} images; --input-size {input_size} does not fit")
+            raise UsageError(f"module {path} takes {w}x{h} images; input size {input_size} does "
+                             "not fit", option="input_size")
         self.input_size = (int(w), int(h))
         self.options = {"input_range": input_range}
         if spec.shape.rank != 4 or spec.shape[1] is None or spec.shape[2] is None:
@@ -746,15 +749,17 @@ def get_extractor(spec: str = "vgg16", weights=None, *, input_size: int | None =
         return KerasAppExtractor(spec, "imagenet" if weights is None else weights, input_size=input_size)
     if spec.startswith("hub:"):
         if weights is not None:
-            raise UsageError("--weights does not apply to hub: modules (their weights are inside)")
+            raise UsageError("weights do not apply to hub: modules (their weights are inside)",
+                             option="weights")
         if not spec[4:]:
-            raise UsageError("hub: needs a path or a handle, e.g. --model hub:/models/resnet50_feature_vector")
+            raise UsageError("hub: needs a path or a handle, e.g. hub:/models/resnet50_feature_vector",
+                             option="model")
         return HubExtractor(spec[4:], input_size=input_size, input_range=input_range)
     if spec == "fashion-embed":
         return FashionEmbedExtractor(weights, invert=invert)
     if spec == "pixels" or spec.startswith("pixels:"):
         if weights is not None:
-            raise UsageError("--weights does not apply to pixels")
+            raise UsageError("weights do not apply to pixels", option="weights")
         parts = spec.split(":")
         try:
             size = int(parts[1]) if len(parts) > 1 else 28

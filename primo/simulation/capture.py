@@ -459,7 +459,8 @@ def auto_probe_nm(documents: int, k: int, pool_nm: float = 150.0,
     """
     documents, k = int(documents), int(k)
     if documents < 1 or k < 1:
-        raise UsageError(f"--probe-nm auto needs documents and k >= 1, got {documents} and {k}",
+        raise UsageError(f"the automatic probe size needs documents and k >= 1, got {documents} "
+                         f"and {k}",
                          option="probe_nm")
     return float(pool_nm) * min(float(room_k) * k, documents) / documents
 
@@ -475,7 +476,7 @@ def size_probe(protocol, probe_nm, *, documents: int, k: int):
     rule = "protocol"
     if isinstance(probe_nm, str):
         if probe_nm.strip().lower() not in PROBE_RULES:
-            raise UsageError(f"--probe-nm {probe_nm!r} is neither a concentration nor a rule",
+            raise UsageError(f"probe_nm {probe_nm!r} is neither a concentration nor a rule",
                              hint=f"give nM (e.g. 0.5) or {' / '.join(PROBE_RULES)}",
                              option="probe_nm")
         rule = "auto"

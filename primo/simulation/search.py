@@ -91,7 +91,8 @@ def load_database(model, *, features=None, pool=None, chunksize: int = 100_000,
         return DatabaseCodes(np.asarray(p.image_ids), codes, np.asarray(p.indices, np.int64),
                              lambda pos, _p=p: [_p.oligos(int(i), int(i) + 1)[0] for i in pos])
     if features is None:
-        raise UsageError("give the database as --features F.h5 (and optionally --pool POOL)")
+        raise UsageError("the database is missing: give its feature store (and optionally its "
+                         "pool)", option="features")
     from ..barcodes import BarcodeScheme
     from ..features.store import FeatureStore
     from ..progress import progress as _progress
