@@ -409,12 +409,12 @@ def check_output_dir(path, command: str | None = None, *, overwrite: bool | None
     if marker is None:
         raise UsageError(f"output directory {path} exists and holds files primo did not write "
                          f"({_names(entries)})",
-                         hint="choose a new directory; --overwrite replaces only an earlier "
+                         hint="choose a new directory; `overwrite` replaces only an earlier "
                               f"output of {which}")
     mcmd = marker["command"]
     if command is not None and mcmd != command:
         raise UsageError(f"output directory {path} holds the output of `primo {mcmd}`",
-                         hint=f"choose a new directory; --overwrite replaces only an earlier "
+                         hint=f"choose a new directory; `overwrite` replaces only an earlier "
                               f"output of {which}")
     listed = marker.get("files")
     if not (isinstance(listed, list) and all(isinstance(f, str) for f in listed)):
@@ -431,7 +431,7 @@ def check_output_dir(path, command: str | None = None, *, overwrite: bool | None
     if overwrite is False:
         raise UsageError(f"output directory {path} exists and holds files (an earlier output of "
                          f"`primo {mcmd}`)",
-                         hint="choose a new directory, or pass --overwrite to replace it")
+                         hint="choose a new directory, or pass `overwrite` to replace it")
     return marker
 
 
@@ -447,7 +447,7 @@ def check_output_file(path, *, overwrite: bool | None = None, inputs=(), sidecar
         if overwrite is False and os.path.lexists(p):
             beside = "" if p == path else f" (written beside {path})"
             raise UsageError(f"output {p} exists{beside}",
-                             hint="choose a new name, or pass --overwrite to replace it")
+                             hint="choose a new name, or pass `overwrite` to replace it")
 
 
 def _replace_dir(path: Path, new: Path) -> None:
@@ -602,7 +602,7 @@ def start_partial_dir(path, *, command: str, overwrite: bool | None = None, inpu
                              hint="move it away: primo builds the new output there")
         if not overwrite:
             raise UsageError(f"an interrupted `primo {command}` run of {path} is in {part}",
-                             hint="continue it with --resume, or pass --overwrite to start again")
+                             hint="continue it with `resume`, or pass `overwrite` to start again")
         shutil.rmtree(part)
     try:
         part.mkdir(parents=True)

@@ -189,12 +189,12 @@ def read_card(path) -> dict:
     path = Path(path)
     if not path.exists():
         raise UsageError(f"model directory {path} does not exist",
-                         hint="train one with `primo train --features F.h5 -o MODEL/`")
+                         hint="train one (primo train)")
     if not path.is_dir():
         raise UsageError(f"{path} is not a model directory", hint="give the MODEL/ written by `primo train`")
     card_path = path / CARD_NAME
     if not card_path.exists():
-        hint = ("training did not finish; continue it with `primo train --resume`"
+        hint = ("training did not finish; continue it (primo train, `resume`)"
                 if (path / "checkpoint").exists() else
                 "give the MODEL/ directory written by `primo train`")
         raise DataError(f"not a primo model directory (no {CARD_NAME})", path=path, hint=hint)
@@ -236,7 +236,7 @@ def read_card(path) -> dict:
     if kind not in PREDICTORS:
         raise DataError(f"model card names predictor {kind!r}, which primo {__version__} does not "
                         f"know", path=card_path,
-                        hint=f"upgrade primo, or use a model trained with --predictor "
+                        hint=f"upgrade primo, or use a model trained with the predictor "
                              f"{'|'.join(PREDICTORS)}")
     for key in ("encoder", "predictor"):
         entry = card["files"].get(key) or {}

@@ -44,7 +44,7 @@ def test_fashion_mnist_errors(tmp_path):
     with pytest.raises(UsageError, match="apt-get install dataset-fashion-mnist") as e:
         load_fashion_mnist("train", tmp_path)
     assert "train-images-idx3-ubyte" in str(e.value) and str(tmp_path) in str(e.value)
-    with pytest.raises(UsageError, match="does not exist.*--dir"):
+    with pytest.raises(UsageError, match="does not exist.*`fmnist_dir`"):
         load_fashion_mnist("train", tmp_path / "nowhere")
     with pytest.raises(UsageError, match="split"):
         load_fashion_mnist("validation", tmp_path)

@@ -131,7 +131,7 @@ def test_not_a_model_directory(tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
         load_model(tmp_path / "nope")
     (tmp_path / "half" / "checkpoint").mkdir(parents=True)
-    with pytest.raises(DataError, match="--resume"):
+    with pytest.raises(DataError, match="`resume`"):
         load_model(tmp_path / "half")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / CARD_NAME).write_text("{not json")

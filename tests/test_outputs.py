@@ -208,7 +208,7 @@ def test_marker_lists_files_and_library_replaces_only_marked_dirs(tmp_path):
     assert m["format"] == "primo-output" and m["command"] == "analyze"
     assert m["files"] == ["sub/a.txt"]
     assert check_output_dir(d, "analyze")["command"] == "analyze"   # library: replaceable
-    with pytest.raises(UsageError, match="pass --overwrite"):
+    with pytest.raises(UsageError, match="pass `overwrite`"):
         check_output_dir(d, "analyze", overwrite=False)
     with pytest.raises(UsageError, match="output of `primo analyze`"):
         check_output_dir(d, "simulate", overwrite=True)
@@ -339,7 +339,7 @@ def test_building_dir_puts_an_earlier_output_back_on_failure(tmp_path):
             raise KeyboardInterrupt
     assert sorted(p.name for p in d.iterdir()) == [OUTPUT_MARKER, "a.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
-    with pytest.raises(UsageError, match="pass --overwrite"):
+    with pytest.raises(UsageError, match="pass `overwrite`"):
         with building_dir(d, command="demo", overwrite=False):
             pass
     # the user's empty directory stays, empty, after a failure
@@ -449,7 +449,7 @@ def test_every_file_written_under_a_command_policy_is_checked(tmp_path):
     inp.mkdir()
     (inp / "data.csv").write_text("x")
     with output_policy("x", tmp_path / "out.csv", file=True, inputs=[inp]):
-        with pytest.raises(UsageError, match="pass --overwrite"):
+        with pytest.raises(UsageError, match="pass `overwrite`"):
             write_json(mine, {})
         with pytest.raises(UsageError, match="inside the input"):
             with atomic_file(inp / "data.csv"):

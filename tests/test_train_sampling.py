@@ -79,7 +79,7 @@ def test_no_similar_pairs_is_a_data_error():
     X = _clusters()
     smp = PairSampler(ArrayFeatures(X), 1e-6, np.random.default_rng(0))
     smp.refresh()
-    with pytest.raises(DataError, match="--threshold auto"):
+    with pytest.raises(DataError, match="`threshold` auto"):
         smp.balanced(10)
 
 

@@ -108,7 +108,7 @@ def encode_lines(lines: Iterable[str], scheme: BarcodeScheme | None = None, *,
                 j = int(np.argmax(missing))
                 raise DataError(f"document index {idx[j]} is not in the pool", path=path,
                                 line=first + j, hint="give indices of the pool's documents, or "
-                                "leave out --pool")
+                                "leave out `pool`")
         bc = scheme.encode_bytes(idx)
         yield "\n".join(bc.astype(f"U{scheme.length}").tolist()) + "\n"
 

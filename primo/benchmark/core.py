@@ -253,7 +253,7 @@ def read_counts_table(path, db_index: dict, what: str = "counts table", column: 
         r = db_index.get(iid)
         if r is None:
             raise DataError(f"ImageID {iid!r} is not in the database feature store", path=path,
-                            line=line, hint="use counts of the same database as --features")
+                            line=line, hint="use counts of the same database as `features`")
         rows.append(r)
     return np.array(rows, dtype=np.int64), np.array(vals, dtype=float)
 
@@ -312,7 +312,7 @@ def read_counts_dir(directory, query_ids, db_index: dict, ranking: str = "counts
     if not out:
         raise UsageError(f"the counts directory {directory} has no {ranking} table for any query",
                          hint="name them <query id>.csv.gz with columns ImageID,Count"
-                         if ranking == "counts" else "simulate with --input-library")
+                         if ranking == "counts" else "simulate with an input library (primo simulate)")
     return out, missing
 
 
@@ -332,7 +332,7 @@ def read_primo_curve(path, query_ids=None, db_size: int | None = None, k: int | 
         q = rec["Query ID"].strip()
         if known is not None and q not in known:
             raise DataError(f"Query ID {q!r} is not in the query store", path=path, line=line,
-                            hint="use the IDs of --queries")
+                            hint="use the IDs of `queries`")
         try:
             nr, nf = float(rec["Number Retrieved"]), float(rec["Nearest Neighbor Recall"])
             n_db = int(float(rec.get("Database Size") or db_size or 0))
@@ -591,7 +591,7 @@ def _check_same_extractor(db_meta, q_meta, queries):
     diff = extractor_mismatch(q_meta, db_meta)
     if diff:
         raise DataError(f"queries and database come from different extractors ({diff})",
-                        path=queries, hint="extract queries and database with the same --model and --weights")
+                        path=queries, hint="extract queries and database with the same `model` and `weights`")
 
 
 def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_options=None,
@@ -607,7 +607,7 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
     Returns the summary dict.
     """
     if counts_dir is not None and primo_curve is not None:
-        raise UsageError("give either --counts-dir or --primo-curve, not both")
+        raise UsageError("give either `counts_dir` or `primo_curve`, not both", option="primo_curve")
     from .peers import DEFAULT_PEERS
 
     peers = DEFAULT_PEERS if peers is None else peers

@@ -150,7 +150,8 @@ def main(argv=None, *, stdin=None, stdout=None) -> Result:
         if debug:
             raise
         flag = _flag_of(argv, e.option) if e.option else None
-        _say(_command_name(argv), f"{flag}: {e}" if flag else str(e))
+        text = _flags_in(argv, str(e))
+        _say(_command_name(argv), f"{flag}: {text}" if flag else text)
         return Result(exit_code=e.exit_code, error=e)
     except click.exceptions.Abort as e:
         if isinstance(e.__cause__, Terminated):   # click wraps KeyboardInterrupt in Abort
@@ -209,6 +210,18 @@ def _command_name(argv) -> str:
         if isinstance(cmd, click.Group) and words[1] in cmd.commands:
             name += f" {words[1]}"
     return name
+
+
+def _flags_in(argv, text: str) -> str:
+    """``text`` with each parameter name in backquotes (library terms: "pass `overwrite` to
+    replace it") written as the command's flag ("pass --overwrite to replace it"); names the
+    command does not have stay as they are."""
+    import re
+
+    def flag(m):
+        return _flag_of(argv, m.group(1)) or m.group(0)
+
+    return re.sub(r"`([a-z][a-z0-9_]*)`", flag, text)
 
 
 def _flag_of(argv, option: str) -> str | None:

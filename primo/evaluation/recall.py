@@ -487,7 +487,7 @@ def distances_from_features(features, query, image_ids, query_id=None, chunksize
         if diff:
             raise DataError(f"query and database features come from different extractors ({diff})",
                             path=query if isinstance(query, (str, Path)) else None,
-                            hint="extract both with the same extractor and weights")
+                            hint="extract both with the same `model` and `weights`")
         lookup = _pool_lookup(image_ids)
         n = len(lookup)
         d = np.full(n, np.nan, dtype=np.float64)

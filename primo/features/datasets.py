@@ -44,7 +44,7 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
                          "Sneaker", "Bag", "Ankle boot")
 
 _SPLITS = {"train": "train", "test": "t10k"}
-_INSTALL_HINT = "install it with `apt-get install dataset-fashion-mnist` or give the directory with --dir"
+_INSTALL_HINT = "install it with `apt-get install dataset-fashion-mnist` or give the directory (`fmnist_dir`)"
 
 
 def data_path(name: str) -> Path:

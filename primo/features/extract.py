@@ -92,7 +92,7 @@ def _open_target(output: Path, extractor: Extractor, meta: dict, resume: bool, o
                 _check_compatible(fs, meta, target)
                 if labels and not fs.has_labels:
                     raise UsageError(f"{target} has no labels; cannot add labelled documents",
-                                     hint="write a new store (overwrite)")
+                                     hint="write a new store with `overwrite`")
             except BaseException:
                 fs.close()
                 raise
@@ -100,10 +100,10 @@ def _open_target(output: Path, extractor: Extractor, meta: dict, resume: bool, o
     else:
         if part.exists():
             raise UsageError(f"an interrupted extraction left {part}",
-                             hint="resume continues it, overwrite starts again")
+                             hint="`resume` continues it, `overwrite` starts again")
         if output.exists():
             raise UsageError(f"{output} already exists",
-                             hint="resume adds the images not yet in it, overwrite replaces it")
+                             hint="`resume` adds the images not yet in it, `overwrite` replaces it")
     fs = FeatureStore.create(part, extractor.dim, meta, chunk_rows=chunk_rows, labels=labels,
                              overwrite=True)
     return fs, output
@@ -117,7 +117,7 @@ def _check_compatible(fs: FeatureStore, meta: dict, path):
             a = fs.dim
         if a is not None and b is not None and a != b:
             raise UsageError(f"{path} was made with {k}={a!r}, this run uses {k}={b!r}",
-                             hint="use the store's extractor and weights, or overwrite it")
+                             hint="use the same `model`/`weights` as the store, or `overwrite`")
 
 
 @contextlib.contextmanager

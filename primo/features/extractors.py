@@ -321,16 +321,16 @@ class KerasAppExtractor(Extractor):
             where = weights_candidates(app.name)[0]
             raise MissingDependencyError(
                 f"{app.title} ImageNet weights not found: put {app.weights_file} ({app.weights_mb} "
-                f"MB, from {app.url}) in {where.parent}/ or give its path as the weights",
-                option="weights", hint="weights 'none' runs with random weights, for testing only")
+                f"MB, from {app.url}) in {where.parent}/ or give it with `weights` PATH",
+                option="weights", hint="`weights` none runs with random weights, for testing only")
         p = Path(weights)
         if not p.exists():
             raise UsageError(f"weights file {p} does not exist", option="weights",
-                             hint=f"give the path of {app.weights_file}, or 'imagenet'")
+                             hint=f"give the path of {app.weights_file}, or `weights` imagenet")
         if p.is_dir():
             raise UsageError(f"weights {p} is a folder, expected a {app.title} weights file (.h5)",
                              option="weights",
-                             hint="for a SavedModel folder use the model hub:PATH")
+                             hint="for a SavedModel folder use `model` hub:PATH")
         return p
 
     def _check_file(self, path: Path):
@@ -752,7 +752,7 @@ def get_extractor(spec: str = "vgg16", weights=None, *, input_size: int | None =
             raise UsageError("weights do not apply to hub: modules (their weights are inside)",
                              option="weights")
         if not spec[4:]:
-            raise UsageError("hub: needs a path or a handle, e.g. hub:/models/resnet50_feature_vector",
+            raise UsageError("hub: needs a path or a handle, e.g. `model` hub:/models/resnet50_feature_vector",
                              option="model")
         return HubExtractor(spec[4:], input_size=input_size, input_range=input_range)
     if spec == "fashion-embed":

@@ -567,7 +567,7 @@ class FeatureStore:
             first = next(i for i in ids if i in dup)
             raise DataError(f"document ID {first!r} is already in the store ({len(dup)} duplicate "
                             f"ID{'s' if len(dup) > 1 else ''})", **where,
-                            hint="skip IDs already present (extraction does this with --resume)")
+                            hint="skip IDs already present (extraction does this with `resume`)")
         has_labels = "labels" in f
         if labels is not None and not has_labels:
             raise UsageError("this store has no labels dataset; create it with labels=True", **where)
@@ -678,7 +678,7 @@ class FeatureStore:
             doc = _str(self._h5["ids"].asstr()[r]) if r < self._h5["ids"].shape[0] else "?"
             raise DataError(f"NaN or infinite feature values in document {doc!r} (row index {r}: "
                             f"{_problem(X[int(bad[0])])})", path=self.path, record=r + 1,
-                            hint="fix or drop that vector, or pass --skip-bad-rows to leave such "
+                            hint="fix or drop that vector, or pass `skip_bad_rows` to leave such "
                                  "rows out")
 
     def read_rows(self, start: int = 0, stop: int | None = None):

@@ -212,7 +212,7 @@ def write_synthetic(output, n: int, *, chunksize: int = 8 * BLOCK, mapper=None, 
     output = Path(output)
     if output.exists() and not overwrite:
         raise UsageError(f"{output} already exists", option="output",
-                         hint="replace it (overwrite), or choose another name")
+                         hint="use `overwrite` to replace it")
     t0 = time.time()
     gen = SyntheticFC2(n, **params)
     meta = {"extractor": "synthetic-fc2", "preprocessing": "none (synthetic)", "weights": "none",

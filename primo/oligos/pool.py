@@ -380,7 +380,7 @@ class PoolWriter:
             if report is not None and report.failed and self.qc_mode == "fail":
                 raise DataError(report.message(), path=self.source,
                                 hint="fix the flagged documents, or write the pool anyway with "
-                                     "QC mode 'warn' (--qc warn)")
+                                     "QC mode 'warn' (`qc` warn)")
             prov = provenance()
             summary = report.summary() if report is not None else {"skipped": True}
             manifest = {
@@ -475,7 +475,7 @@ def build_pool_from_csv(pairs_csv, out_dir, *, id_column: str = "ImageID",
         if feature_column is None:
             raise DataError(f"pairs file has no feature-sequence column (looked for "
                             f"{', '.join(FEATURE_COLUMNS)}; has {', '.join(header)})", path=path,
-                            line=1, hint="name it with --feature-column")
+                            line=1, hint="name it with `feature_column`")
     required = [id_column, feature_column] + ([index_column] if index_column else [])
     rows = read_csv_rows(path, required, what="pairs file")
     with PoolWriter(out_dir, layout, scheme, qc, qc_config, name_prefix=name_prefix,
@@ -903,7 +903,7 @@ def pool_info(path, *, verify: bool = False) -> dict:
         if counts.get("documents") is not None and int(counts["documents"]) != n:
             raise DataError(f"manifest says {n:,} documents in one place and "
                             f"{int(counts['documents']):,} in another", path=db.parent / MANIFEST_FILE,
-                            hint="the manifest was edited; primo pool info --verify counts the rows")
+                            hint="the manifest was edited; verifying the pool (primo pool info) counts the rows")
     return {
         "pool": str(path),
         "kind": "pool directory" if path.is_dir() else "database file (published layout)",

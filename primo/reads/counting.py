@@ -367,4 +367,4 @@ def _raise_chunk_error(err, files, lines_done):
                         record=record, hint="fix or re-create the file")
     raise DataError(f"paired files disagree: {message} (records after line "
                     f"{lines_done[mate]} of {files[1]})", path=files[0],
-                    hint="give the mates of each pair in the same order, or use --single-end")
+                    hint="give the mates of each pair in the same order, or read them single-end")

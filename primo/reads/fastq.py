@@ -189,7 +189,7 @@ def pair_inputs(paths, paired: bool | None = None) -> list[tuple[Path, Path | No
         seen.add(str(p))
     if paired:
         if len(paths) % 2:
-            raise UsageError(f"--paired needs R1 R2 file pairs, got {len(paths)} files",
+            raise UsageError(f"paired reads need R1 R2 file pairs, got {len(paths)} files",
                              hint="give the files as R1 R2 [R1 R2 ...]")
         return [(paths[i], paths[i + 1]) for i in range(0, len(paths), 2)]
     if paired is False:

@@ -37,11 +37,11 @@ def read_checkpoint(out: Path):
     ck = out / CHECKPOINT
     if not (ck / _STATE).exists():
         raise UsageError(f"nothing to resume: {out} has no checkpoint",
-                         hint="start training without resuming")
+                         hint="start training without `resume`")
     try:
         state = json.loads((ck / _STATE).read_text(encoding="utf-8"))
         arrays = dict(np.load(ck / _ARRAYS))
     except (OSError, ValueError) as e:
         raise DataError(f"checkpoint is unreadable ({e})", path=ck,
-                        hint="delete it and train again without resuming") from None
+                        hint="delete it and train again without `resume`") from None
     return ck, state, arrays

@@ -262,13 +262,14 @@ def calibrate_threshold(source, quantile: float, rng: np.random.Generator,
     """
     if not 0 < quantile <= 0.5:
         raise UsageError(f"the threshold quantile must be in (0, 0.5], got {quantile}",
-                         hint="e.g. --threshold-quantile 0.01")
+                         option="threshold_quantile", hint="e.g. 0.01")
     n = int(source.n)
     avail = np.setdiff1d(np.arange(n, dtype=np.int64), exclude if exclude is not None else [])
     m = int(min(sample_rows, len(avail)))
     if m < 2:
         raise DataError(f"too few rows ({m}) to calibrate a threshold",
-                        path=getattr(source, "path", None), hint="give a numeric --threshold")
+                        path=getattr(source, "path", None), option="threshold",
+                        hint="give a numeric `threshold`")
     rows = np.sort(rng.choice(avail, size=m, replace=False))
     X = source.read_index(rows)
     d2 = []
@@ -497,7 +498,7 @@ class PairSampler:
         if len(i) < k:
             raise DataError(f"similarity threshold {self.threshold:g} leaves almost no dissimilar "
                             f"pairs", path=getattr(self.source, "path", None),
-                            hint="lower --threshold or use --threshold auto")
+                            option="threshold", hint="lower `threshold` or use `threshold` auto")
         return i, j
 
     def balanced(self, batch_size: int, hard_fraction: float = 0.0):
@@ -510,7 +511,8 @@ class PairSampler:
             raise DataError(f"similarity threshold {self.threshold:g} leaves no similar pairs "
                             f"in a block of {len(self.X)} rows",
                             path=getattr(self.source, "path", None),
-                            hint="use --threshold auto, or a larger --threshold")
+                            option="threshold",
+                            hint="use `threshold` auto, or a larger `threshold`")
         k_sim = batch_size // 2
         pick = self.rng.integers(0, len(self.similar), size=k_sim)
         si, sj = self.similar[pick, 0], self.similar[pick, 1]

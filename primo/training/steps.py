@@ -286,7 +286,7 @@ class Models:
                 key = f"{name}_{k}"
                 if key not in arrays:
                     raise DataError(f"checkpoint lacks optimizer state {key}",
-                                    hint="start again without resuming")
+                                    hint="start again without `resume`")
                 v.assign(arrays[key])
 
 

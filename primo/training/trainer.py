@@ -116,6 +116,9 @@ class _Run:
         src = self.source
         if heldout is None:
             n_held = min(s.heldout_rows, src.n // 5)
+            if n_held < s.heldout_rows:   # said, not silent: the store is small for the setting
+                self.log(f"note: holding out {n_held:,} rows, a fifth of the {src.n:,} in the "
+                         f"store (heldout_rows {s.heldout_rows:,} asks for more)")
             heldout, _ = _data.choose_heldout(src, n_held, self.rngs["split"])
         self.heldout = np.asarray(heldout, dtype=np.int64)
         if threshold_info is None:
@@ -174,7 +177,8 @@ class _Run:
                 f"similarity threshold {self.threshold:g} leaves no similar pairs among "
                 f"{len(smp.X):,} training rows (closest pair at distance "
                 f"{smp.min_distance:.4g})", path=where, option="threshold",
-                hint="calibrate it from the distance distribution ('auto'), or give a larger one")
+                hint="use `threshold` auto to calibrate it from the distance distribution, "
+                     "or a larger `threshold`")
         if self.s.objective == "rank":
             anchors = len(np.unique(smp.similar)) if len(smp.similar) else 0
             if anchors < 3:
@@ -183,16 +187,16 @@ class _Run:
                     f"threshold {self.threshold:g} gives {anchors} among {len(smp.X):,} "
                     f"training rows",
                     path=where, option="objective",
-                    hint="use a larger similarity threshold (or the calibrated one with a larger "
-                         "threshold_quantile), more documents, or the paper's objective")
+                    hint="use a larger `threshold` (or `threshold` auto with a larger "
+                         "`threshold_quantile`), more documents, or `objective` paper")
         if smp.similar_fraction > 0.5:
             what = (f"neighbors {smp.neighbors}" if smp.neighbors else
                     f"similarity threshold {self.threshold:g}")
             raise DataError(f"{what} makes {smp.similar_fraction:.0%} of pairs similar among "
                             f"{len(smp.X):,} training rows", path=where,
                             option="neighbors" if smp.neighbors else "threshold",
-                            hint=("use fewer neighbours" if smp.neighbors else
-                                  "calibrate the threshold ('auto'), or give a smaller one"))
+                            hint=("use a smaller `neighbors`" if smp.neighbors else
+                                  "use `threshold` auto, or a smaller `threshold`"))
 
     # ---- phases
     def seed_predictor(self, m: Models):
@@ -475,10 +479,10 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
         made_by = state.get("primo_version", "?")
         if not versions_compatible(made_by, __version__):
             raise DataError(f"checkpoint was written by primo {made_by}, this is primo {__version__}",
-                            path=ck, hint="resume with that primo version, or train again without resuming")
+                            path=ck, hint="resume with that primo version, or train again without `resume`")
         saved = TrainSettings.from_dict(state["settings"])
         if saved.seed is None:
-            raise DataError("checkpoint has no seed", path=ck, hint="start again without resuming")
+            raise DataError("checkpoint has no seed", path=ck, hint="start again without `resume`")
         saved.rounds = max(saved.rounds, s.rounds) if settings is not None else saved.rounds
         s = saved
     else:
@@ -492,7 +496,7 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
                 and (read_marker(out) or {}).get("command") == "train"):
             raise UsageError(f"output directory {out} holds an earlier `primo train` run",
                              option="output",
-                             hint="continue it (resume), or replace it (overwrite)")
+                             hint="continue it with `resume`, or pass `overwrite` to replace it")
         # an earlier model of primo train is replaced only with overwrite, never other files,
         # and only once the new one is complete: it is built beside it until then
         if check_output_dir(out, "train", overwrite=overwrite, inputs=inputs) is not None:
@@ -540,7 +544,7 @@ def _resume(run: _Run, out: Path, state: dict, arrays: dict, fp: str):
                         f"(fingerprint {fp} != {state.get('data', {}).get('fingerprint')})",
                         path=getattr(source, "path", None),
                         option="features",
-                        hint="resume with the same features, or start again without resuming")
+                        hint="resume with the same `features`, or start again without `resume`")
     run.set_rng_state(state["rng"])
     run.metrics = state["metrics"]
     run.timing.update(state["timing"])
@@ -560,7 +564,7 @@ def _resume(run: _Run, out: Path, state: dict, arrays: dict, fp: str):
     run.buffer_e = arrays.get("buffer_e")
     if run.energies and run.buffer_e is None:
         raise DataError("checkpoint lacks the replay buffer's energies", path=ck,
-                        hint="start again without resuming")
+                        hint="start again without `resume`")
     start_round = int(state["round"]) + 1
     stats = state["scaling"]
     before = state.get("before")

@@ -86,7 +86,7 @@ def evaluate_counts(counts, image_ids, distances, out_dir, *, k: int = 100, name
     if labels is not None:
         if query_label is None:
             raise UsageError("mAP@k needs the query's label",
-                             hint="put the query's ImageID in --labels or give --query-label")
+                             hint="put the query's ImageID in `labels` or give `query_label`")
         summary["map_at_k"] = {str(kk): map_at_k_from_scores(counts, labels, query_label, kk)[0]
                                for kk in map_ks}
         summary["query_label"] = str(query_label)
@@ -258,7 +258,7 @@ def _search(out_dir, rc, scores, *, distances, features, query, query_id, k, lab
         if query_label is None:
             if qid is None or str(qid) not in table:
                 raise UsageError("the query's label is unknown",
-                                 hint="give --query-label, or a row for the query in --labels")
+                                 hint="give `query_label`, or a row for the query in `labels`")
             query_label = table[str(qid)]
     page_id = qid or name or "query"
     search, res = evaluate_query(out_dir, rc.counts, rc.image_ids, dist,

@@ -95,7 +95,7 @@ def _query_distances(features, qX, image_ids, chunksize, budget_bytes=1 << 30):
         if n * len(qX) * 8 > budget_bytes:
             raise UsageError(f"{len(qX)} queries x {n:,} documents of distances do not fit in "
                              "memory at once", option="query_ids",
-                             hint="run fewer queries per call")
+                             hint="run fewer queries per call (`query_ids`)")
         D = np.empty((n, len(qX)), dtype=np.float64)
         at = 0
         for _, d in query_distances(st, qX, chunksize=min(chunksize, st.default_chunksize())):

@@ -42,7 +42,7 @@ def query_features(model, *, features=None, images=None, query_ids=None, weights
     from ..features.store import FeatureStore
 
     if (features is None) == (not images):
-        raise UsageError("give the queries either as --features Q.h5 or as --image IMG...")
+        raise UsageError("give the queries either as `features` (a feature store) or as `images`")
     if images:
         from ..features.extract import extract_images
 
@@ -50,7 +50,7 @@ def query_features(model, *, features=None, images=None, query_ids=None, weights
         if not extractor:
             raise UsageError(f"the model {model.path} does not record the feature extractor it "
                              "was trained with", hint="extract the query features yourself and "
-                                                      "pass --features Q.h5")
+                                                      "pass them as `features`")
         card_meta = (model.card.get("features") or {}).get("metadata") or {}
         if weights is None:
             weights = card_meta.get("weights")
