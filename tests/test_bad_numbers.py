@@ -39,7 +39,7 @@ def test_every_read_refuses_nan_naming_file_row_and_id(tmp_path):
                 read()
             msg = str(e.value)
             assert str(p) in msg and "row index 4" in msg and "'d04'" in msg and "NaN" in msg
-            assert "--skip-bad-rows" in msg
+            assert "`skip_bad_rows`" in msg
         # rows without the bad one read fine
         assert np.array_equal(fs.read(0, 4), X[:4])
         assert np.array_equal(fs.read_ids(["d09", "d00"]), X[[9, 0]])

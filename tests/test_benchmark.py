@@ -439,4 +439,4 @@ def test_cli_ranking_by_enrichment(run_cli, stores):
     (tmp / "plain").mkdir()
     _expect_error(run_cli, ["benchmark", "-f", f, "-Q", q, "-o", tmp / "x", "--peers", "none",
                             "--counts-dir", tmp / "plain", "--ranking", "enrichment"], 2,
-                  "no enrichment table", "--input-library")
+                  "no enrichment table", "input library")

@@ -126,7 +126,7 @@ def test_append_bad_input_names_the_id(store4):
             fs.append(["x", "y", "x"], _matrix(3, 6))
         with pytest.raises(DataError, match="document ID 'doc05' is already in the store") as e:
             fs.append(["fresh", "doc05"], _matrix(2, 6))
-        assert "hint" not in str(e.value) and "--resume" in str(e.value)
+        assert "hint" not in str(e.value) and "`resume`" in str(e.value)
         with pytest.raises(DataError, match="2 IDs for 3 feature rows"):
             fs.append(["u", "v"], _matrix(3, 6))
         with pytest.raises(DataError, match="bad document ID"):

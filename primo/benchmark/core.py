@@ -312,7 +312,7 @@ def read_counts_dir(directory, query_ids, db_index: dict, ranking: str = "counts
     if not out:
         raise UsageError(f"the counts directory {directory} has no {ranking} table for any query",
                          hint="name them <query id>.csv.gz with columns ImageID,Count"
-                         if ranking == "counts" else "simulate with an input library (primo simulate)")
+                         if ranking == "counts" else "simulate one with an input library")
     return out, missing
 
 

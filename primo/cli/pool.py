@@ -43,7 +43,7 @@ def cli():
               show_default=True, help="Feature region length (nt).")
 @click.option("--barcode-seed", type=SEED, default=42, show_default=True,
               help="Seed of the index -> ID permutation (42 = the published pool).")
-@qc_mode_option("qc_mode")
+@qc_mode_option()
 @qc_options
 @click.option("--name-prefix", default="primo", show_default=True,
               help="Oligo names in the Twist sheet are PREFIX_<index>.")
@@ -51,7 +51,7 @@ def cli():
 @overwrite_option("pool build", output="out", inputs=("pairs",))
 @debug_option
 def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, feature_length,
-          barcode_seed, qc_mode, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size,
+          barcode_seed, qc, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size,
           name_prefix, chunksize):
     """Build a pool directory from a CSV of (ImageID, feature sequence) rows.
 
@@ -67,7 +67,7 @@ def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, featu
     config = qc_config(None, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
     res = build_pool_from_csv(pairs, out, id_column=id_column, feature_column=feature_column,
                               index_column=index_column, layout=layout, scheme=scheme,
-                              qc=qc_mode, qc_config=config, chunksize=chunksize,
+                              qc=qc, qc_config=config, chunksize=chunksize,
                               name_prefix=name_prefix)
     click.echo(f"wrote {res.n_documents:,} oligos ({layout.length} nt) to {res.path}", err=True)
     if res.report is not None:
