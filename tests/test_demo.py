@@ -5,6 +5,7 @@ import pytest
 from primo.workflows.demo import DemoSettings
 
 
+@pytest.mark.slow
 def test_quick_demo_runs_every_step(tmp_path, run_cli):
     out = tmp_path / "demo"
     res, _, err = run_cli(["demo", "-o", out, "--quick", "-j", "1"])

@@ -68,6 +68,7 @@ def test_train_temperature_apart_from_the_hybridization(store, tmp_path, run_cli
     assert conc.shape == (10,) and np.isclose(conc.sum(), protocol.pool_m)
 
 
+@pytest.mark.slow
 def test_without_train_temperature(store, tmp_path, run_cli):
     """--temperature alone: the simulator trains at primo's default for that hybridization
     temperature; with --paper, at the hybridization temperature itself."""
@@ -150,6 +151,7 @@ def test_simulate_ends_the_anneal_at_the_cards_hybridization_temperature(tiny_wo
     assert summ["simulator"]["temperature_c"] == 30.0
 
 
+@pytest.mark.slow
 def test_default_train_temperature_and_the_papers_method(store, tmp_path, run_cli, monkeypatch):
     """Without --train-temperature the simulator trains at primo's default (never below the
     hybridization temperature); --paper trains where it hybridizes, with the global threshold."""

@@ -136,6 +136,7 @@ def test_thermo_fit_error(tmp_path):
     assert re.search(r"^\| line \|", out, re.M) and re.search(r"^\| nodes=3 \|", out, re.M), out
 
 
+@pytest.mark.slow
 def test_loop_enthalpies(tmp_path):
     out = run("experiments/loop_enthalpies.py", "--pairs", 1, "--temperatures", 80,
               "--fractions", 0, 0.5, cwd=tmp_path)
@@ -143,6 +144,7 @@ def test_loop_enthalpies(tmp_path):
         assert re.search(rf"^\| {loops} \| 80 \| [\d.]+ \| [\d.]+ \|$", out, re.M), out
 
 
+@pytest.mark.slow
 def test_stacks_vs_experiment(tmp_path):
     lines = (ROOT / "tests/data/melting/owczarzy2004_1M.csv").read_text().splitlines()
     rows = [line for line in lines if not line.startswith("#")]

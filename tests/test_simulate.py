@@ -61,6 +61,7 @@ def test_simulate_one_query_writes_published_layouts(tiny_workspace, queries, tm
     assert q["simulated_above_0.5"] == sum(y >= 0.5 for y in sim.values()) >= 1
 
 
+@pytest.mark.slow
 def test_simulate_is_deterministic_and_several_queries(tiny_workspace, queries, tmp_path, run_cli):
     ws = tiny_workspace
     outs = []
@@ -184,6 +185,7 @@ def test_simulate_samples_the_rest_and_imputes_it(tiny_workspace, queries, tmp_p
     assert _rows(out / "yields.csv.gz") == _rows(tmp_path / "s2" / "yields.csv.gz")
 
 
+@pytest.mark.slow
 def test_input_library_and_enrichment_ranking(tiny_workspace, queries, tmp_path, run_cli):
     """``--input-library`` sequences the pool without hybridization once per run; every query is
     also ranked by enrichment over it, and ``primo analyze --input-counts`` reproduces that

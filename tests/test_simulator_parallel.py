@@ -31,6 +31,7 @@ def test_two_local_processes_match_serial(pairs, serial):
     np.testing.assert_array_equal(g, serial)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_serial(pairs, serial):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

@@ -77,6 +77,7 @@ def test_curve_points_and_better():
     assert better({"capture_p50": 0.5}, None)
 
 
+@pytest.mark.slow
 def test_training_evaluates_capture_and_keeps_the_best_round(store, tmp_path):
     """Every round captures the mini-database (metrics.csv, card.json); the final model is the
     best round's, which the card names."""
@@ -176,6 +177,7 @@ def test_local_match_energy_head_saves_and_loads_safely(tmp_path):
     assert keras.saving.get_registered_object("primo>LocalMatch") is not None
 
 
+@pytest.mark.slow
 def test_capture_evaluation_leaves_the_papers_training_unchanged(store, tmp_path):
     """The paper's setting trains the same model, bit for bit, with the capture evaluation on or
     off: it only reads the models (and keeps the last round)."""

@@ -118,6 +118,7 @@ def _tiny_settings():
                          neighbors=None)   # as the CLI's --threshold auto gives it
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_model(trained, store, tmp_path, run_cli):
     """Stop after round 1 (as Ctrl-C would), resume: same model as the uninterrupted run."""
     from primo.model_dir import load_model
@@ -144,6 +145,7 @@ def test_interrupted_run_resumes_to_the_same_model(trained, store, tmp_path, run
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_resume_can_extend_a_finished_run(trained, store, tmp_path):
     import shutil
 
@@ -156,6 +158,7 @@ def test_resume_can_extend_a_finished_run(trained, store, tmp_path):
     assert [r["round"] for r in result.metrics] == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_same_seed_same_model_with_two_processes(trained, store, tmp_path, run_cli):
     out = tmp_path / "MODEL"
     res, _, err = run_cli(["train", "--features", store, "-o", out, "-j", "2", *TINY])
@@ -224,6 +227,7 @@ def test_bad_threshold_value(store, tmp_path, run_cli):
         TrainSettings(steps=0).check()
 
 
+@pytest.mark.slow
 def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli):
     """--temperature (the hybridization), --train-temperature and --loop-enthalpies train
     against the simulator so set; the card records them and primo simulate reuses them."""
@@ -254,6 +258,7 @@ def test_missing_store(tmp_path, run_cli):
     assert res.exit_code == 2 and "nope.h5" in err and "does not exist" in err
 
 
+@pytest.mark.slow
 def test_dask_scheduler_gives_the_same_model(trained, store, tmp_path, run_cli):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "MODEL"

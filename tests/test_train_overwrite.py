@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.slow   # three trainings
 
 from primo.io import partial_dir  # noqa: E402
 

@@ -63,6 +63,7 @@ def test_gzip_in_and_out_and_settings(run_cli, tmp_path, expected):
     assert side["simulator"]["temperature_c"] == 30.0 and side["simulator"]["target_conc_m"] == 2e-9
 
 
+@pytest.mark.slow
 def test_dask_scheduler_option(run_cli, tmp_path, expected):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "y.csv"
