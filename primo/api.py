@@ -321,9 +321,11 @@ def query(model, out, *, features=None, images=None, **options):
     return design_probes(model, out, features=features, images=images or None, **options)
 
 
-def analyze(pool, reads, out, *, distances=None, features=None, queries=None, query_id=None,
-            k: int = 100, input_counts=None, labels=None, paired=None, mapper=None,
-            show_progress: bool = False, overwrite: bool = False, **options):
+def analyze(pool, reads, out, *, counts=None, distances=None, features=None, queries=None,
+            query_id=None, k: int = 100, input_counts=None, labels=None, query_label=None,
+            map_ks=(), name=None, gallery: int = 10, images=None, paired=None, exclude=(),
+            structure_options=None, mapper=None, show_progress: bool = False,
+            overwrite: bool = False, **options):
     """Count the reads of every pool document and evaluate the search (``primo analyze``).
 
     Parameters
@@ -331,9 +333,12 @@ def analyze(pool, reads, out, *, distances=None, features=None, queries=None, qu
     pool : path
         A pool directory (:func:`encode_db`) or a ``database_seqs.csv.gz``.
     reads : list of paths
-        FASTQ files (plain or gzip; paired ``_R1``/``_R2`` files are recognised).
+        FASTQ files (plain or gzip; paired ``_R1``/``_R2`` files are recognised); or none, with
+        ``counts``.
     out : path
         The output directory to write.
+    counts : path, optional
+        An ``ImageID,Count`` table instead of reads (aligned to ``pool`` when given).
     distances : path, optional
         Every document's distance to the query (``ImageID,Euclidean Distance``) ...
     features, queries : path, optional
@@ -344,9 +349,18 @@ def analyze(pool, reads, out, *, distances=None, features=None, queries=None, qu
     input_counts : path, optional
         Counts of the pool sequenced without hybridization: documents are ranked by enrichment.
     labels : path, optional
-        An ``ImageID,Label`` table, for mAP@k.
+        An ``ImageID,Label`` table, for mAP@k (``query_label``: the query's, else looked up
+        there; ``map_ks``: the k of mAP@k).
+    name, gallery, images
+        The results page: the query's name, the documents drawn per query, a folder of the
+        documents' pictures.
     paired : bool, optional
         Whether the files are mate pairs (default: from their names).
+    exclude : list of str
+        ImageIDs whose counts are set to 0.
+    structure_options : dict, optional
+        Read-structure settings (``prefix_length``, ``max_ip_mismatches``,
+        ``max_barcode_mismatches``; :class:`primo.reads.ReadStructure`).
     mapper : primo.parallel.Mapper, optional
         Where reads are decoded (default: here, serially; ``primo.parallel.get_mapper(4)`` for
         4 local processes).
@@ -376,18 +390,37 @@ def analyze(pool, reads, out, *, distances=None, features=None, queries=None, qu
     >>> dict(zip(res.counts.image_ids.tolist(), res.counts.counts.tolist()))
     {'a': 3, 'b': 0, 'c': 1}
     """
+    from .errors import UsageError
     from .io import atomic_dir
     from .parallel import SerialMapper
     from .workflows.analyze import analyze as _analyze, count
 
+    reads = [Path(r) for r in (reads or ())]
+    if bool(reads) == bool(counts):
+        raise UsageError("give read files or a counts table (one of them)", option="counts")
+    if reads and not pool:
+        raise UsageError("the pool is needed to decode reads", option="pool")
+    if distances and (features or queries):
+        raise UsageError("give `distances` or `features` with `queries`, not both",
+                         option="distances")
+    if bool(features) != bool(queries):
+        raise UsageError("`features` and `queries` go together", option="features")
+    for path, what in [(pool, "pool"), (counts, "counts"), (distances, "distances"),
+                       (features, "features"), (queries, "queries"), (labels, "labels"),
+                       (input_counts, "input_counts"), (images, "images"),
+                       *[(r, "reads") for r in reads]]:
+        if path and not Path(path).exists():
+            raise UsageError(f"{path} does not exist", option=what)
     mapper = mapper if mapper is not None else SerialMapper()
     out = Path(out)
     with atomic_dir(out, command="analyze", overwrite=overwrite) as tmp:
-        rc = count(pool_path=pool, reads=[Path(r) for r in reads], paired=paired, mapper=mapper,
+        rc = count(pool_path=pool, reads=reads, counts_file=counts, paired=paired,
+                   exclude=exclude, structure_options=structure_options, mapper=mapper,
                    show_progress=show_progress, **options)
         search = _analyze(tmp, rc, input_counts=input_counts, distances=distances,
                           features=features, query=queries, query_id=query_id, k=k,
-                          labels=labels)
+                          labels=labels, query_label=query_label, map_ks=map_ks, name=name,
+                          gallery=gallery, images=images)
     return AnalyzeResult(path=out, counts=rc, search=search)
 
 

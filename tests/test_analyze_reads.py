@@ -425,10 +425,10 @@ def test_cli_counts_input_and_labels(run_cli, adir, pool, tmp_path):
 
 def test_cli_usage_errors(run_cli, adir, tmp_path):
     res, _, err = run_cli(["analyze", "--pool", adir / "database_seqs.csv.gz", "-o", tmp_path / "o"])
-    assert res.exit_code == 2 and "read files or --counts" in err
+    assert res.exit_code == 2 and "--counts: give read files or a counts table" in err
     res, _, err = run_cli(["analyze", "--pool", adir / "database_seqs.csv.gz",
                            adir / "reads_R1.fastq.gz", "-o", tmp_path / "o", "--features", "x.h5"])
-    assert res.exit_code == 2 and "-Q/--queries" in err
+    assert res.exit_code == 2 and "--features and --queries go together" in err
     res, _, err = run_cli(["analyze", "--pool", adir / "database_seqs.csv.gz",
                            adir / "reads_R1.fastq.gz", "-o", tmp_path / "o", "--exclude", "nope"])
     assert res.exit_code == 2 and "nope" in err

@@ -46,11 +46,11 @@ class _Size(click.ParamType):
 
 @click.command("analyze")
 @click.argument("reads", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--pool", "pool_path", type=click.Path(), default=None,
+@click.option("--pool", "pool", type=click.Path(), default=None,
               help="Pool directory (primo encode-db / primo pool build) or database_seqs.csv.gz.")
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
               help="Output directory (replaced only when complete).")
-@click.option("--counts", "counts_file", type=click.Path(dir_okay=False), default=None,
+@click.option("--counts", "counts", type=click.Path(dir_okay=False), default=None,
               help="Start from an ImageID,Count file instead of reads.")
 @click.option("--paired", "pairing", flag_value="paired",
               help="Read files are mate pairs, given R1 R2 [R1 R2 ...].")
@@ -78,7 +78,7 @@ class _Size(click.ParamType):
               help="The query's distances to every document (ImageID,Euclidean Distance).")
 @click.option("-f", "--features", type=click.Path(dir_okay=False), default=None,
               help="Feature store of the database (HDF5); with -Q, distances are computed.")
-@queries_option("query", help="Feature store holding the query vector.")
+@queries_option("queries", help="Feature store holding the query vector.")
 @click.option("--query-id", default=None, help="Which vector of -Q/--queries (if it holds several).")
 @neighbors_option(100, help="Nearest neighbours for recall.")
 @click.option("--labels", type=click.Path(dir_okay=False), default=None,
@@ -92,19 +92,19 @@ class _Size(click.ParamType):
 @click.option("--gallery", type=click.IntRange(min=0), default=10, show_default=True,
               metavar="N", help="report.html: draw the N documents with the most reads (and 5 "
                                 "per Fig. 3C threshold); 0: no pictures.")
-@click.option("--images", "images_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--images", "images", type=click.Path(file_okay=False), default=None,
               help="report.html: folder of the documents' pictures, named <ImageID>.<ext> "
                    "(default: the image files the feature stores record).")
 @parallel_options
 @overwrite_option("analyze", output="out",
-                  inputs=("pool_path", "reads", "counts_file", "input_counts", "distances",
-                          "features", "query", "labels"))
+                  inputs=("pool", "reads", "counts", "input_counts", "distances",
+                          "features", "queries", "labels"))
 @skip_bad_rows_option("analyze")
 @debug_option
-def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, min_yield,
+def cli(reads, pool, out, counts, pairing, exclude, allow_low_yield, min_yield,
         prefix_length, max_ip_mismatches, max_barcode_mismatches, chunksize, input_counts,
-        distances, features, query, query_id, k, labels, query_label, map_ks, name, no_progress,
-        gallery, images_dir, processes, scheduler):
+        distances, features, queries, query_id, k, labels, query_label, map_ks, name, no_progress,
+        gallery, images, processes, scheduler):
     """Count the reads of every pool document and measure the search.
 
     READS are FASTQ files (plain or gzip, any number of lanes). Each read holds 25 random nt and
@@ -117,45 +117,23 @@ def cli(reads, pool_path, out, counts_file, pairing, exclude, allow_low_yield, m
     their enrichment over the input instead of their raw read count, which divides out the
     synthesis and amplification spread of the pool; the curve and mAP@k then use that ranking.
     """
-    from pathlib import Path
-
-    from ..errors import UsageError
-    from ..io import atomic_dir
-
-    if bool(reads) == bool(counts_file):
-        raise UsageError("give read files or --counts (one of them)",
-                         hint="primo analyze --pool POOL READS... -o OUT")
-    if reads and not pool_path:
-        raise UsageError("--pool is required to decode reads")
-    if distances and (features or query):
-        raise UsageError("give --distances or -f/--features with -Q/--queries, not both")
-    if bool(features) != bool(query):
-        raise UsageError("-f/--features and -Q/--queries go together")
-    for p, what in [(pool_path, "--pool"), (counts_file, "--counts"), (distances, "--distances"),
-                    (features, "--features"), (query, "-Q/--queries"), (labels, "--labels"),
-                    (input_counts, "--input-counts"), (images_dir, "--images"),
-                    *[(r, "read file") for r in reads]]:
-        if p and not Path(p).exists():
-            raise UsageError(f"{what} {p} does not exist")
-
     from contextlib import nullcontext
 
-    from ..workflows.analyze import analyze, count
+    from .. import api
 
-    with atomic_dir(out) as tmp:
-        # worker processes (or a cluster) only to decode reads
-        with mapper_from_options(processes, scheduler) if reads else nullcontext() as mapper:
-            rc = count(pool_path=pool_path, reads=reads, counts_file=counts_file,
-                       paired={"paired": True, "single": False}.get(pairing), exclude=exclude,
-                       structure_options={"prefix_length": prefix_length,
-                                          "max_ip_mismatches": max_ip_mismatches,
-                                          "max_barcode_mismatches": max_barcode_mismatches},
-                       mapper=mapper, chunksize=chunksize, min_yield=min_yield,
-                       allow_low_yield=allow_low_yield, show_progress=not no_progress)
-        search = analyze(tmp, rc, input_counts=input_counts, distances=distances,
-                         features=features, query=query, query_id=query_id, k=k, labels=labels,
-                         query_label=query_label, map_ks=map_ks, name=name, gallery=gallery,
-                         images=images_dir)
+    # worker processes (or a cluster) only to decode reads
+    with mapper_from_options(processes, scheduler) if reads else nullcontext() as mapper:
+        result = api.analyze(
+            pool, reads, out, counts=counts, distances=distances, features=features,
+            queries=queries, query_id=query_id, k=k, input_counts=input_counts, labels=labels,
+            query_label=query_label, map_ks=map_ks, name=name, gallery=gallery, images=images,
+            paired={"paired": True, "single": False}.get(pairing), exclude=exclude,
+            structure_options={"prefix_length": prefix_length,
+                               "max_ip_mismatches": max_ip_mismatches,
+                               "max_barcode_mismatches": max_barcode_mismatches},
+            mapper=mapper, show_progress=not no_progress, chunksize=chunksize,
+            min_yield=min_yield, allow_low_yield=allow_low_yield)
+    rc, search = result.counts, result.search
     _report(rc, out, search)
     if no_progress:   # after the run, so that an error stays one line
         click.echo("primo: warning: --no-progress is deprecated and goes in the next release; use "
