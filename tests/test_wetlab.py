@@ -111,3 +111,28 @@ def test_input_library_measures_the_pool_and_enrichment_removes_its_spread():
         simulate_counts(y, model, rng=5, abundance=a[:10])
     with pytest.raises(ValueError):
         simulate_input_counts(a, model, rng=4, reads_per_document=0)
+
+
+def test_wet_lab_settings_are_checked_in_library_terms_and_generate_the_options():
+    """Every number of the wet-lab step is bounded and finite (UsageError naming the setting);
+    primo simulate's options for them (and the protocol's) come from the settings, with no
+    default of their own."""
+    import dataclasses
+    import math
+
+    from primo.cli.simulate import cli
+    from primo.errors import UsageError
+    from primo.settings import cli_fields, field_kind
+    from primo.simulation.capture import Protocol
+
+    for f in dataclasses.fields(WetLabModel):
+        if field_kind(f) in ("int", "float"):
+            for bad in (math.nan, math.inf, -1e15):
+                with pytest.raises(UsageError) as e:
+                    WetLabModel(**{f.name: bad})
+                assert e.value.option == f.name and "--" not in str(e.value)
+    params = {p.name: p for p in cli.params}
+    fields = cli_fields(WetLabModel) + cli_fields(Protocol)
+    assert len(fields) >= 18
+    for f, meta in fields:
+        assert params[f.name].default is None and params[f.name].help == meta["help"]

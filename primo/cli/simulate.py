@@ -13,6 +13,7 @@ from __future__ import annotations
 import click
 
 from ..simulation.capture import Protocol as _Protocol
+from ..simulation.wetlab import WetLabModel as _WetLabModel
 from ..settings import cli_fields
 from ._settings import given_settings, settings_options
 from ._options import (chunk_rows_option, database_features_option, debug_option,
@@ -22,8 +23,10 @@ from ._options import (chunk_rows_option, database_features_option, debug_option
 
 __all__ = ["cli"]
 
-#: the protocol's options, generated from :class:`primo.simulation.capture.Protocol`
+#: the protocol's and the wet lab's options, generated from their settings
+#: (:class:`primo.simulation.capture.Protocol`, :class:`primo.simulation.wetlab.WetLabModel`)
 _PROTOCOL_FIELDS = cli_fields(_Protocol)
+_WETLAB_FIELDS = cli_fields(_WetLabModel)
 
 
 class _ProbeNM(click.ParamType):
@@ -77,18 +80,7 @@ class _ProbeNM(click.ParamType):
 @neighbors_option(100, help="Nearest neighbours for recall.")
 @click.option("--labels", type=click.Path(), default=None,
               help="ImageID,Label file (documents and queries): adds mAP@k.")
-@click.option("--depth", type=click.IntRange(min=1), default=None,
-              help="Sequencing reads per query (default: --reads-per-document x documents).")
-@click.option("--reads-per-document", type=click.FloatRange(min=0, min_open=True), default=10.0,
-              show_default=True, help="Mean sequencing reads per document (sets --depth's default).")
-@click.option("--background", type=click.FloatRange(min=0), default=2e-4, show_default=True,
-              help="Fraction of unbound strands the beads carry over.")
-@click.option("--capture-efficiency", type=click.FloatRange(0, 1, min_open=True), default=0.8,
-              show_default=True, help="Fraction of the probe-bound strands the beads pull out.")
-@click.option("--sigma-synthesis", type=click.FloatRange(min=0), default=0.42, show_default=True,
-              help="Log-normal spread of oligo abundance after synthesis.")
-@click.option("--sigma-pcr", type=click.FloatRange(min=0), default=0.15, show_default=True,
-              help="Log-normal amplification bias per PCR stage.")
+@settings_options(_WETLAB_FIELDS)
 @click.option("--input-library", "input_reads", type=click.FloatRange(min=0), default=0.0,
               show_default=True, metavar="READS_PER_DOC",
               help="Also sequence the pool without hybridization at this depth "
@@ -96,8 +88,6 @@ class _ProbeNM(click.ParamType):
                    "(enrichment.csv.gz, enrichment/).")
 @click.option("--reads", "write_reads", is_flag=True,
               help="Also write reads.fastq.gz (25N + oligo, both orientations, NextSeq errors).")
-@click.option("--read-length", type=click.IntRange(min=50), default=150, show_default=True,
-              help="Length of the simulated reads written with --reads.")
 @seed_option(0, help="Random seed (sampling, abundances, read counts, reads).")
 @chunk_rows_option(100_000, "Documents (feature-store rows)")
 @click.option("--capture", type=click.Choice(["anneal", "equilibrium", "independent", "kinetic"]),
@@ -120,8 +110,7 @@ class _ProbeNM(click.ParamType):
 @skip_bad_rows_option("simulate")
 @debug_option
 def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
-        backend, loop_enthalpies, stacks, k, labels, depth, reads_per_document, background,
-        capture_efficiency, sigma_synthesis, sigma_pcr, input_reads, write_reads, read_length,
+        backend, loop_enthalpies, stacks, k, labels, input_reads, write_reads,
         seed, chunksize, capture, gallery, images_dir, processes, scheduler, **values):
     """The wet-lab experiment in silico."""
     from .. import api
@@ -142,10 +131,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
             mapper=mapper, labels=lab, progress=True, protocol=given, backend=backend,
             loop_enthalpies=loop_enthalpies, stacks=stacks,
             warn=lambda m: click.echo(f"primo simulate: warning: {m}", err=True),
-            wetlab=dict(sigma_synthesis=sigma_synthesis, sigma_pcr=sigma_pcr,
-                        capture_efficiency=capture_efficiency, background=background,
-                        depth=depth, reads_per_document=reads_per_document,
-                        read_length=read_length),
+            wetlab=given_settings(click.get_current_context(), _WETLAB_FIELDS, values),
             refine=refine, sample=sample, neighbours=neighbours, k=k, chunksize=chunksize,
             seed=seed, reads=write_reads, input_reads_per_document=input_reads,
             capture=capture, gallery=gallery, images=images_dir)

@@ -47,6 +47,7 @@ import dataclasses
 import numpy as np
 
 from ..constants import READ_RANDOM_PREFIX
+from ..settings import check_settings, setting
 
 __all__ = ["WetLabModel", "pool_abundance", "simulate_counts", "simulate_input_counts",
            "write_reads", "reads_from_counts"]
@@ -56,28 +57,31 @@ __all__ = ["WetLabModel", "pool_abundance", "simulate_counts", "simulate_input_c
 class WetLabModel:
     """Parameters of the in-silico wet-lab step (see the module docstring)."""
 
-    sigma_synthesis: float = 0.42
-    sigma_pcr: float = 0.15
-    pcr_stages_before: int = 2
-    pcr_stages_after: int = 2
-    capture_efficiency: float = 0.8
-    background: float = 2e-4
-    depth: int | None = None          # reads; None -> reads_per_document * N
-    reads_per_document: float = 10.0
-    read_length: int = 150
-    error_start: float = 0.001        # substitution rate at the first cycle
-    error_end: float = 0.01           # ... and at the last
-    n_rate: float = 0.0005
+    sigma_synthesis: float = setting(0.42, "Log-normal spread of oligo abundance after "
+                                     "synthesis.", lo=0, hi=10)
+    sigma_pcr: float = setting(0.15, "Log-normal amplification bias per PCR stage.", lo=0, hi=10)
+    pcr_stages_before: int = setting(2, "PCR stages before the hybridization.", lo=0, hi=100,
+                                     cli=False)
+    pcr_stages_after: int = setting(2, "PCR stages after the capture.", lo=0, hi=100, cli=False)
+    capture_efficiency: float = setting(0.8, "Fraction of the probe-bound strands the beads "
+                                        "pull out.", lo=0, hi=1, lo_open=True)
+    background: float = setting(2e-4, "Fraction of unbound strands the beads carry over.", lo=0,
+                                hi=1)
+    depth: int | None = setting(None, "Sequencing reads per query.", lo=1, hi=10**12,
+                                optional=True,
+                                default_text="reads-per-document x documents")
+    reads_per_document: float = setting(10.0, "Mean sequencing reads per document (sets the "
+                                        "depth's default).", lo=0, hi=1e9, lo_open=True)
+    read_length: int = setting(150, "Length of the simulated reads written with --reads.", lo=50,
+                               hi=10_000)
+    error_start: float = setting(0.001, "Substitution rate at the first sequencing cycle.",
+                                 lo=0, hi=1, cli=False)
+    error_end: float = setting(0.01, "Substitution rate at the last sequencing cycle.", lo=0,
+                               hi=1, cli=False)
+    n_rate: float = setting(0.0005, "Rate of N calls.", lo=0, hi=1, cli=False)
 
     def __post_init__(self):
-        for name in ("sigma_synthesis", "sigma_pcr", "background", "error_start", "error_end",
-                     "n_rate"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
-        if not 0 < self.capture_efficiency <= 1:
-            raise ValueError("capture_efficiency must be in (0, 1]")
-        if self.read_length < 1:
-            raise ValueError("read_length must be positive")
+        check_settings(self)
 
     def reads_for(self, n_documents: int) -> int:
         if self.depth is not None:
