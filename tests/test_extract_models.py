@@ -269,6 +269,15 @@ def test_hub_archives_unpack_safely_without_tensorflow_hub(run_cli, few, tmp_pat
         tar.addfile(info, io.BytesIO(b"hi"))
     res, _, err = run_cli(["extract", few, "-o", tmp_path / "e.h5", "--model", f"hub:{evil}"])
     assert res.exit_code == 1 and err.count("\n") == 1 and "unsafe entry '../outside.txt'" in err
+    # a module whose entries declare more than primo unpacks: refused before any data is read
+    bomb = tmp_path / "bomb.tar.gz"
+    with tarfile.open(bomb, "w:gz") as tar:
+        info = tarfile.TarInfo("saved_model.pb")
+        info.size = 3 * 2 ** 30
+        tar.addfile(info)   # the header alone: its declared size is what is checked
+    res, _, err = run_cli(["extract", few, "-o", tmp_path / "b.h5", "--model",
+                           f"hub:{bomb}"])
+    assert res.exit_code == 1 and err.count("\n") == 1 and "would unpack to more than" in err
     assert not (tmp_path / "outside.txt").exists() and not (tmp_path / "tfhub" / "outside.txt").exists()
     assert not list((tmp_path / "tfhub").glob("*.tmp"))  # the partial folder is gone
 

@@ -434,10 +434,20 @@ def _unpack_module(fileobj, key: str, what) -> Path:
         return module_dir
     module_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=module_dir.name + ".", suffix=".tmp", dir=module_dir.parent))
+    from ..io import ZIP_LIMIT
+
     safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    total = count = 0
     try:
         with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
             for member in tar:
+                # declared sizes first: a bomb is refused before its data is inflated
+                total, count = total + max(int(member.size), 0), count + 1
+                if total > ZIP_LIMIT or count > 100_000:
+                    raise DataError(f"the compressed module would unpack to more than "
+                                    f"{ZIP_LIMIT / 2**20:,.0f} MiB or 100,000 files (a damaged "
+                                    f"file or a bomb)", path=what,
+                                    hint="restore the module from its source")
                 name = os.path.normpath(member.name)
                 if name.startswith(("/", "..")) or member.issym() or member.islnk():
                     raise DataError(f"the compressed module holds an unsafe entry {member.name!r}",
