@@ -648,18 +648,24 @@ def publish_partial_dir(part, path, *, command: str, overwrite: bool | None = No
     return path
 
 
-def abandon_output_dir(path, *, existed: bool) -> None:
-    """Remove a directory this process claimed or started (:func:`claim_output_dir`,
-    :func:`start_partial_dir`) before anything worth keeping was written in it (everything in
-    it is this run's: it was missing or empty when claimed). ``existed``: it was there, empty,
-    before, and is left so. A directory without primo's marker is left alone."""
+def abandon_output_dir(path, *, existed: bool, names=()) -> None:
+    """Undo a directory this process claimed or started (:func:`claim_output_dir`,
+    :func:`start_partial_dir`) before anything worth keeping was written in it: only the entries
+    ``names`` (what the command writes there) and the marker are removed, so that a file anyone
+    else put there meanwhile survives; the directory itself goes too when it is then empty and
+    was not there before (``existed``). A directory without primo's marker is left alone."""
     path = Path(path)
     if path.is_symlink() or not path.is_dir() or read_marker(path) is None:
         return
     _BUILDING.discard(_resolve(path))
-    shutil.rmtree(path, ignore_errors=True)
-    if existed:
-        path.mkdir(exist_ok=True)
+    for name in (*names, OUTPUT_MARKER):
+        entry = path / name
+        if entry.is_symlink() or entry.is_file():
+            entry.unlink()
+        elif entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+    if not existed and not any(path.iterdir()):
+        path.rmdir()
 
 
 def open_output(path, mode: str = "wt", level: int = GZIP_LEVEL):

@@ -524,7 +524,9 @@ def train(features, out, settings: TrainSettings | None = None, *, simulator=Non
                 source.close()
     except BaseException:
         if not resume and not (work / CHECKPOINT).is_dir():
-            abandon_output_dir(work, existed=existed and not partial)  # nothing to resume
+            # nothing to resume: undo what this run wrote, and nothing else
+            abandon_output_dir(work, existed=existed and not partial,
+                               names=("logs", "metrics.csv", CHECKPOINT, BEST, "yields.png"))
         raise
     if partial:
         result.path = publish_partial_dir(work, out, command="train", overwrite=True,
