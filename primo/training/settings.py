@@ -17,7 +17,7 @@ from ..constants import PREDICTORS  # ``--predictor`` choices (the first is the 
 
 __all__ = ["TrainSettings", "TrainResult", "PREDICTORS", "OBJECTIVES", "DEFAULT_OBJECTIVE",
            "DEFAULT_PREDICTOR", "DEFAULT_NEIGHBORS", "NEIGHBORS_MAX_FRACTION",
-           "DEFAULT_TRAIN_TEMPERATURE_C", "DEFAULT_MARGINS", "DEFAULT_CHOICE",
+           "DEFAULT_TRAIN_TEMPERATURE_C", "DEFAULT_MARGINS", "DEFAULT_CHOICE", "PAPER_SCHEDULE",
            "default_train_temperature", "OPTIMIZERS", "field_options"]
 
 #: ``--objective`` choices (the first is the paper's)
@@ -35,18 +35,18 @@ DEFAULT_PREDICTOR = "local-match"
 DEFAULT_NEIGHBORS = 100
 #: the automatic neighbourhood never holds more than this share of the training documents
 NEIGHBORS_MAX_FRACTION = 0.005
-DEFAULT_CHOICE = ("the paper's objective and local-match predictor, trained with similarity by "
-                  "neighbourhood (--neighbors 100) instead of the paper's global threshold, "
-                  "against the simulator at 80 C (--train-temperature 80) for the 21 C "
-                  "hybridization: the best measured on the full Fashion-MNIST database (60,000 "
-                  "documents, 40 test queries, 3 seeds each) under the default anneal protocol "
-                  "with the capped ViennaRNA loop enthalpies: 90 % recall reached by 3 of 3 "
-                  "seeds, at 15.4 % +- 11.0 of the database (highest recall 94.4 % +- 1.0), 50 % "
-                  "recall at 0.88x +- 0.01 MRPT, mAP@10 0.946; trained at 21 C: 90 % reached by "
-                  "2 of 3 seeds (highest 89.8 % +- 1.1), 0.80x +- 0.02 MRPT; the paper's threshold "
-                  "gave 0.88-5.3x and rank + local-match, rank + scan and hamming-triplet "
-                  "9.8-15.9x (docs/results/objectives.md); --paper gives the paper's "
-                  "method")
+DEFAULT_CHOICE = ("primo's default: the paper's objective and local-match predictor, trained with "
+                  "similarity by neighbourhood (--neighbors 100) instead of the paper's global "
+                  "threshold, against the simulator at 80 C for the 21 C hybridization, on a "
+                  "short schedule (5 rounds of 300 steps) with hard negatives, dissimilar pairs "
+                  "weighted 3x and the homopolymer regularizer: the best measured on the full "
+                  "Fashion-MNIST database (docs/results/full-database.md, "
+                  "docs/results/training-temperature.md); --paper gives the paper's method")
+#: the paper's training schedule and encoder-phase choices (DESIGN.md), which :meth:`TrainSettings.paper`
+#: sets; primo's defaults differ where a measurement chose otherwise (:data:`DEFAULT_CHOICE`)
+PAPER_SCHEDULE = dict(rounds=20, steps=1000, seed_pairs=5000, seed_epochs=50, seed_mutants=1,
+                      predictor_epochs=10, relaxation="soft", hard_negatives=0.0,
+                      dissimilar_weight=1.0, homopolymer=0.0)
 #: temperature (°C) of the simulator that trains the predictor when none is given (``primo
 #: train`` without ``--train-temperature``): the yields the encoder learns against. None: the
 #: hybridization temperature (the paper trains where it hybridizes). Never below the
@@ -184,15 +184,15 @@ class TrainSettings:
                      "documents, unless --threshold or --threshold-quantile is given")
     calibration_rows: int = _opt(3000, "Rows sampled to calibrate the threshold.", lo=1,
                                  hi=10**9, cli=False)
-    rounds: int = _opt(20, "Rounds of alternating encoder / predictor training.", lo=1,
+    rounds: int = _opt(5, "Rounds of alternating encoder / predictor training.", lo=1,
                        hi=1_000_000, aliases=("--epochs",))
-    steps: int = _opt(1000, "Encoder steps per round.", lo=1, hi=100_000_000)
+    steps: int = _opt(300, "Encoder steps per round.", lo=1, hi=100_000_000)
     batch_size: int = _opt(100, "Pairs per encoder step (half of them similar).", lo=2,
                            hi=1_000_000)
-    seed_pairs: int = _opt(5000, "Random mutant pairs simulated to seed the predictor.", lo=0,
+    seed_pairs: int = _opt(2000, "Random mutant pairs simulated to seed the predictor.", lo=0,
                            hi=100_000_000)
-    seed_epochs: int = _opt(50, "Predictor epochs on the seed pairs.", lo=1, hi=100_000)
-    seed_mutants: int = _opt(1, "Mutants per random seed target (1 in the paper; more is "
+    seed_epochs: int = _opt(30, "Predictor epochs on the seed pairs.", lo=1, hi=100_000)
+    seed_mutants: int = _opt(4, "Mutants per random seed target (1 in the paper; more is "
                                 "cheaper to simulate).", lo=1, hi=100_000)
     sim_pairs: int = _opt(1000, "Fresh encoder pairs simulated per round to refit the "
                                 "predictor.", lo=0, hi=100_000_000)
@@ -203,7 +203,7 @@ class TrainSettings:
                                             "= purely random pairs).", lo=0, hi=1)
     sim_near_fraction: float = _opt(0.0, "Share of near dissimilar pairs (see --near-factor) "
                                          "among those fresh pairs.", lo=0, hi=1)
-    predictor_epochs: int = _opt(10, "Predictor refit epochs per round.", lo=0, hi=100_000)
+    predictor_epochs: int = _opt(5, "Predictor refit epochs per round.", lo=0, hi=100_000)
     predictor_batch: int = _opt(100, "Pairs per predictor fit step.", lo=1, hi=1_000_000,
                                 cli=False)
     replay: int = _opt(20000, "Replay buffer of simulated pairs the predictor is refit on (0 = "
@@ -211,12 +211,12 @@ class TrainSettings:
     relaxation: str = _opt("straight-through", "Predictor input in the encoder phase: argmax "
                            "one-hots with soft gradients (straight-through) or the soft one-hots "
                            "(paper).", choices=("straight-through", "soft"))
-    hard_negatives: float = _opt(0.0, "Share of the dissimilar pairs of encoder batches drawn "
+    hard_negatives: float = _opt(0.5, "Share of the dissimilar pairs of encoder batches drawn "
                                       "just above the threshold (up to --near-factor x "
                                       "threshold).", lo=0, hi=1)
     near_factor: float = _opt(2.0, "Near dissimilar pairs lie within this multiple of the "
                                    "similarity threshold.", lo=1, hi=1000, lo_open=True)
-    dissimilar_weight: float = _opt(1.0, "Loss weight of dissimilar pairs relative to similar "
+    dissimilar_weight: float = _opt(3.0, "Loss weight of dissimilar pairs relative to similar "
                                          "ones.", lo=0, hi=1e6, lo_open=True)
     encoder_optimizer: str = _opt("adagrad", "Optimizer of the encoder (a keras.optimizers "
                                   "name).", choices=OPTIMIZERS)
@@ -235,7 +235,7 @@ class TrainSettings:
                              hi=1e6)
     gc_target: float = _opt(0.5, "GC fraction the GC regularizer pulls towards.", lo=0, hi=1,
                             lo_open=True, hi_open=True)
-    homopolymer: float = _opt(0.0, "Strength of the homopolymer regularizer (0 = off).", lo=0,
+    homopolymer: float = _opt(2.0, "Strength of the homopolymer regularizer (0 = off).", lo=0,
                               hi=1e6)
     max_run: int = _opt(3, "Longest homopolymer the homopolymer regularizer tolerates.", lo=1,
                         hi=80)
@@ -255,11 +255,11 @@ class TrainSettings:
                         cli_choices={"none": "", "toehold": "toehold"}, default_text="none")
     heldout_rows: int = _opt(5000, "Rows held out of training for the separation metrics and "
                                    "the figure.", lo=0, hi=1_000_000_000)
-    eval_pairs: int = _opt(200, "Held-out similar and random pairs simulated each round.",
+    eval_pairs: int = _opt(100, "Held-out similar and random pairs simulated each round.",
                            lo=0, hi=100_000_000)
-    final_eval_pairs: int = _opt(1000, "Held-out similar and random pairs simulated at the "
+    final_eval_pairs: int = _opt(300, "Held-out similar and random pairs simulated at the "
                                        "end.", lo=0, hi=100_000_000)
-    eval_every: int = _opt(1, "Evaluate the held-out pairs every this many rounds.", lo=1,
+    eval_every: int = _opt(5, "Evaluate the held-out pairs every this many rounds.", lo=1,
                            hi=1_000_000, cli=False)
     block_rows: int | None = _opt(None, "Rows per pair-sampling block.", lo=1,
                                   hi=1_000_000_000, optional=True,
@@ -278,7 +278,7 @@ class TrainSettings:
     margin: float | None = _opt(None, "Triplet margin: kcal/mol for rank, fraction of positions "
                                 "for hamming-triplet.", lo=0, hi=1e6, lo_open=True,
                                 optional=True, default_text="2 for rank, 0.1 for hamming-triplet")
-    rank_candidates: int = _opt(16, "Far in-batch documents per anchor among which rank / "
+    rank_candidates: int = _opt(4, "Far in-batch documents per anchor among which rank / "
                                     "hamming-triplet mine the hardest negative.", lo=1,
                                 hi=100_000)
     energy_weight: float = _opt(1.0, "Weight of the binding-energy regression in the "
@@ -303,9 +303,9 @@ class TrainSettings:
                                lo=1, hi=100_000, cli=False)
     capture_eval_every: int = _opt(5, "Capture-evaluate every this many rounds (and at the "
                                       "last).", lo=1, hi=10_000)
-    capture_eval_refine: int = _opt(100, "Documents refined per query by the capture "
+    capture_eval_refine: int = _opt(20, "Documents refined per query by the capture "
                                          "evaluation's cascade.", lo=0, hi=1_000_000, cli=False)
-    capture_eval_sample: int = _opt(100, "Documents sampled per query by the capture "
+    capture_eval_sample: int = _opt(20, "Documents sampled per query by the capture "
                                          "evaluation's cascade.", lo=0, hi=1_000_000, cli=False)
     keep_best: bool | None = _opt(None, "Keep the round with the best capture evaluation, or "
                                         "the last round.", optional=True,
@@ -368,11 +368,13 @@ class TrainSettings:
     @classmethod
     def paper(cls, **options) -> "TrainSettings":
         """The paper's method (``primo train --paper``): the global distance threshold (75),
-        the paper's objective and local-match predictor, the last round kept, and the simulator
-        at the hybridization temperature. ``options`` set other fields (``rounds``, ``seed``,
+        the paper's objective and local-match predictor, its schedule and encoder phase
+        (:data:`PAPER_SCHEDULE`: 20 rounds of 1,000 steps, soft one-hots, no hard negatives nor
+        weights nor homopolymer term), the last round kept, and the simulator at the
+        hybridization temperature. ``options`` set other fields (``rounds``, ``seed``,
         ``threshold``, ``hybridization_c``, ...)."""
         kw = {"threshold": 75.0, "neighbors": None, "objective": "paper",
-              "predictor": "local-match", "keep_best": False, **options}
+              "predictor": "local-match", "keep_best": False, **PAPER_SCHEDULE, **options}
         h = kw.get("hybridization_c")
         kw["hybridization_c"] = TEMPERATURE_C if h is None else h
         kw.setdefault("train_temperature_c", kw["hybridization_c"])
