@@ -7,6 +7,7 @@ import functools
 import click
 
 from ..parallel import get_mapper
+from ._settings import FiniteFloatRange
 
 __all__ = ["parallel_options", "mapper_from_options", "debug_option", "overwrite_option",
            "skip_bad_rows_option", "qc_options", "qc_config", "print_qc_summary",
@@ -100,23 +101,6 @@ def seed_option(default: int | None = 0, help: str = "Random seed."):
     ``--barcode-seed``)."""
     return click.option("--seed", type=SEED, default=default,
                         show_default=default is not None, help=help)
-
-
-class FiniteFloatRange(click.FloatRange):
-    """``click.FloatRange`` that refuses NaN and infinities (click's own lets NaN through: every
-    comparison with NaN is false). ``primo.cli`` gives every float option of every command this
-    type (:func:`finite_floats`), so no command can take NaN or inf."""
-
-    def __init__(self, min=None, max=None, min_open=False, max_open=False, clamp=False):
-        super().__init__(min, max, min_open=min_open, max_open=max_open, clamp=clamp)
-
-    def convert(self, value, param, ctx):
-        import math
-
-        v = super().convert(value, param, ctx)
-        if not math.isfinite(v):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return v
 
 
 def finite_floats(cmd) -> None:

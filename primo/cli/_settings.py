@@ -19,7 +19,20 @@ __all__ = ["FiniteFloatRange", "settings_options", "given_settings"]
 
 class FiniteFloatRange(click.FloatRange):
     """``click.FloatRange`` that refuses NaN and infinities (click's own lets NaN through: every
-    comparison with NaN is false)."""
+    comparison with NaN is false). ``primo.cli`` gives every float option of every command this
+    type (:func:`primo.cli._options.finite_floats`), so no command can take NaN or inf. Without
+    bounds it shows as a plain ``FLOAT`` with no range in ``--help`` (click's own would print
+    ``x<=None``)."""
+
+    def __init__(self, min=None, max=None, min_open=False, max_open=False, clamp=False):
+        super().__init__(min, max, min_open=min_open, max_open=max_open, clamp=clamp)
+        if min is None and max is None:
+            self.name = "float"
+
+    def _describe_range(self) -> str:
+        if self.min is None and self.max is None:
+            return ""
+        return super()._describe_range()
 
     def convert(self, value, param, ctx):
         v = super().convert(value, param, ctx)
@@ -55,7 +68,8 @@ def settings_options(fields, *, types: dict | None = None):
     """A decorator adding one option per ``(field, metadata)`` of ``fields``
     (:func:`primo.training.settings.field_options`); ``types`` overrides the parameter type of
     some fields (e.g. a threshold that also takes "auto")."""
-    from ..training.settings import field_kind
+    from ..settings import field_kind
+    from ._options import renamed_option
 
     types = types or {}
 
@@ -67,11 +81,14 @@ def settings_options(fields, *, types: dict | None = None):
             if meta.get("flag"):
                 opt = click.option(meta["flag"], f.name, default=None, help=meta["help"], **extra)
             else:
-                decls = [meta.get("cli_name") or "--" + f.name.replace("_", "-"),
-                         *meta.get("aliases", ())]
-                opt = click.option(*decls, f.name, default=None,
+                name = meta.get("cli_name") or "--" + f.name.replace("_", "-")
+                opt = click.option(name, f.name, default=None,
                                    type=types.get(f.name) or _param_type(f, meta, kind),
                                    metavar=meta.get("metavar"), help=meta["help"], **extra)
+                # ``aliases``: old spellings, kept one release (hidden, with a deprecation note)
+                for old in meta.get("aliases", ()):
+                    fn = renamed_option(old, name, f.name, metavar=meta.get("metavar"),
+                                        type=types.get(f.name) or _param_type(f, meta, kind))(fn)
             fn = opt(fn)
         return fn
 
