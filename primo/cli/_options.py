@@ -7,7 +7,7 @@ import functools
 import click
 
 from ..parallel import get_mapper
-from ._settings import FiniteFloatRange
+from ._settings import FiniteFloatRange, renamed_option
 
 __all__ = ["parallel_options", "mapper_from_options", "debug_option", "overwrite_option",
            "skip_bad_rows_option", "qc_options", "qc_config", "print_qc_summary",
@@ -17,32 +17,9 @@ __all__ = ["parallel_options", "mapper_from_options", "debug_option", "overwrite
 
 # ------------------------------------------------------------------------- the vocabulary
 # One spelling per meaning across commands (DEVELOPING.md, "Option vocabulary"). An old spelling
-# stays for one release as a hidden alias that says, on stderr, what replaces it.
-def renamed_option(old: str, new: str, name: str, *, is_flag: bool = False, **kw):
-    """``old`` (hidden) sets the parameter ``name`` of the option now spelled ``new``, with a
-    deprecation note on stderr once the command has run (an error stays one line); it goes in
-    the next release."""
-    hidden = "renamed_" + old.lstrip("-").replace("-", "_")
-
-    def deco(f):
-        @functools.wraps(f)
-        def wrapper(*args, **kwargs):
-            value = kwargs.pop(hidden)
-            used = value not in (None, False, ())
-            if used:
-                kwargs[name] = value
-            result = f(*args, **kwargs)
-            if used:
-                click.echo(f"primo: warning: {old} is deprecated and goes in the next release; "
-                           f"use {new}", err=True)
-            return result
-
-        opts = dict(kw, is_flag=True) if is_flag else dict(kw, default=None)
-        return click.option(old, hidden, hidden=True, **opts)(wrapper)
-
-    return deco
-
-
+# stays for one release as a hidden alias that says, on stderr, what replaces it
+# (``renamed_option``, defined in ``_settings``, below the vocabulary, which the options generated
+# from settings use too).
 def neighbors_option(default: int = 100, help: str | None = None):
     """``-k/--neighbors K``: recall is of the K nearest neighbours (was ``--k``)."""
     help = help or "Recall of the K nearest neighbours (exact, Euclidean)."

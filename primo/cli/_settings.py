@@ -10,11 +10,12 @@ apply to the rest.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import click
 
-__all__ = ["FiniteFloatRange", "settings_options", "given_settings"]
+__all__ = ["FiniteFloatRange", "renamed_option", "settings_options", "given_settings"]
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -39,6 +40,37 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(v):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return v
+
+
+def renamed_option(old: str, new: str, name: str, *, is_flag: bool = False, **kw):
+    """``old`` (hidden) sets the parameter ``name`` of the option now spelled ``new``, with a
+    deprecation note on stderr once the command has run (an error stays one line); it goes in
+    the next release."""
+    hidden = "renamed_" + old.lstrip("-").replace("-", "_")
+
+    def deco(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            value = kwargs.pop(hidden)
+            # given, whatever the value (0 == False: ``value not in (None, False)`` misses it)
+            used = (click.get_current_context().get_parameter_source(hidden)
+                    == click.core.ParameterSource.COMMANDLINE)
+            if used:
+                kwargs[name] = value
+                # the new spelling counts as given (commands that pass on only the options
+                # given, e.g. ``given_settings``, see it)
+                click.get_current_context().set_parameter_source(
+                    name, click.core.ParameterSource.COMMANDLINE)
+            result = f(*args, **kwargs)
+            if used:
+                click.echo(f"primo: warning: {old} is deprecated and goes in the next release; "
+                           f"use {new}", err=True)
+            return result
+
+        opts = dict(kw, is_flag=True) if is_flag else dict(kw, default=None)
+        return click.option(old, hidden, hidden=True, **opts)(wrapper)
+
+    return deco
 
 
 def _param_type(f, meta, kind: str):
@@ -69,7 +101,6 @@ def settings_options(fields, *, types: dict | None = None):
     (:func:`primo.training.settings.field_options`); ``types`` overrides the parameter type of
     some fields (e.g. a threshold that also takes "auto")."""
     from ..settings import field_kind
-    from ._options import renamed_option
 
     types = types or {}
 
