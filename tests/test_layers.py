@@ -13,7 +13,7 @@ ROOT = pathlib.Path(primo.__file__).parent
 #: layer or lower ones (DESIGN.md: one concern per package, data flowing forward)
 LAYERS = {
     "constants": 0, "errors": 0, "arrays": 0, "progress": 0, "_tensorflow": 0, "settings": 0,
-    "dna": 1, "parallel": 1, "io": 1,
+    "dna": 1, "parallel": 1, "io": 1, "outputs": 1,
     "barcodes": 2, "features": 2, "thermo": 2, "encoder": 2,
     "oligos": 3, "evaluation": 3, "predictor": 3,
     "reads": 4, "model_dir": 4, "benchmark": 4,
