@@ -440,3 +440,48 @@ def test_cli_ranking_by_enrichment(run_cli, stores):
     _expect_error(run_cli, ["benchmark", "-f", f, "-Q", q, "-o", tmp / "x", "--peers", "none",
                             "--counts-dir", tmp / "plain", "--ranking", "enrichment"], 2,
                   "no enrichment table", "input library")
+
+
+def test_cli_bootstrap_intervals_and_map_with_labels(run_cli, tmp_path):
+    """With labels on both stores the summary carries mAP@10 of exact search and of primo's read
+    counts, and every proportion at a recall level has a 95 % bootstrap interval over queries."""
+    X, Q = clustered(n=600, d=8, m=12, seed=5)
+    nn, _ = exact_knn(X, Q, k=20)
+    # a document's label is its nearest query's index: each query's neighbours share its label
+    db_labels = exact_knn(Q, X, k=1)[0][:, 0]
+    f, q = tmp_path / "db.h5", tmp_path / "q.h5"
+    write_features(f, [f"d{i}" for i in range(len(X))], X, {"extractor": "test"}, labels=db_labels)
+    write_features(q, [f"query{i}" for i in range(len(Q))], Q, {"extractor": "test"},
+                   labels=np.arange(len(Q)))
+    cdir = tmp_path / "counts"
+    cdir.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(len(Q)):
+        count = rng.poisson(0.5, len(X))
+        count[nn[i]] += rng.poisson(15, 20)  # the neighbours get reads, and some other
+        count[rng.choice(len(X), 5 + 10 * i, replace=False)] += 15   # documents: queries differ
+        (cdir / f"query{i}.csv").write_text(
+            "ImageID,Count\n" + "".join(f"d{j},{c}\n" for j, c in enumerate(count) if c))
+    out = tmp_path / "out"
+    res, _, err = run_cli(["benchmark", "-f", f, "-Q", q, "-o", out, "--neighbors", 20,
+                           "--peers", "none", "--counts-dir", cdir])
+    assert res.exit_code == 0, err
+    s = json.loads((out / "summary.json").read_text())
+    primo = s["algorithms"]["primo"]
+    assert primo["queries"] == len(Q)
+    p50 = primo["proportion_at_recall"]["0.5"]
+    lo, hi = primo["proportion_at_recall_ci95"]["0.5"]
+    assert lo <= p50 <= hi and lo < hi
+    assert primo["recall_reached_share"]["0.5"] == 1.0
+    m = s["map_at_k"]
+    assert m["k"] == 10 and m["exact"]["queries"] == len(Q) and m["primo"]["queries"] == len(Q)
+    for who in ("exact", "primo"):
+        lo, hi = m[who]["ci95"]
+        assert 0 <= lo <= m[who]["value"] <= hi <= 1
+    # the same run again gives the same intervals (seeded)
+    out2 = tmp_path / "out2"
+    run_cli(["benchmark", "-f", f, "-Q", q, "-o", out2, "--neighbors", 20, "--peers", "none",
+             "--counts-dir", cdir])
+    s2 = json.loads((out2 / "summary.json").read_text())
+    assert s2["algorithms"]["primo"]["proportion_at_recall_ci95"] == \
+        primo["proportion_at_recall_ci95"]

@@ -22,7 +22,11 @@ setting has both a smaller mean proportion and a higher mean recall). "Proportio
 recall" is :func:`primo.evaluation.recall.proportion_at_recall` of those means: read off that
 frontier by linear interpolation between neighbouring settings (which a random mixture of the two
 settings achieves) and from the origin to the first one (subsampling); ``None`` when the
-algorithm never reaches that recall.
+algorithm never reaches that recall. Each figure has a 95 % bootstrap interval over queries
+(``proportion_at_recall_ci95``: 1,000 seeded resamples of the queries, each read off as the figure
+is; None unless 97.5 % of the resamples reach the recall, whose share is
+``recall_reached_share``). When both stores carry labels, ``map_at_k`` gives mAP@10 (relevance:
+the same label) of exact search and of primo's ranking by read count, with their intervals.
 
 Exact k-NN comes from :func:`primo.evaluation.neighbors.exact_knn`, which streams the database in chunks (float32 BLAS
 distances, then the best candidates of each chunk re-scored in float64; ties broken by row), so
@@ -70,7 +74,8 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 from ..evaluation.neighbors import exact_knn
-from ..evaluation.recall import pareto_frontier, proportion_at_recall, recall_key
+from ..evaluation.recall import (bootstrap_mean, bootstrap_proportion_at_recall, pareto_frontier,
+                                 proportion_at_recall, recall_key)
 from ..io import (atomic_dir, open_output, path_inside, provenance, read_csv_rows, read_id_table,
                   write_json)
 
@@ -376,6 +381,26 @@ def mean_points(rows):
     return out
 
 
+def query_matrices(rows, query_ids):
+    """Per algorithm, ``(proportion, recall)`` arrays of shape ``(queries, settings)`` (NaN where a
+    query has no row for a setting), the queries in ``query_ids`` order: what the bootstrap over
+    queries resamples."""
+    qpos = {q: i for i, q in enumerate(query_ids)}
+    cols: dict = {}
+    for r in rows:
+        cols.setdefault(r.algorithm, {}).setdefault(r.params, len(cols[r.algorithm]))
+    out = {a: (np.full((len(query_ids), len(c)), np.nan), np.full((len(query_ids), len(c)), np.nan))
+           for a, c in cols.items()}
+    for r in rows:
+        i = qpos.get(r.query_id)
+        if i is not None:
+            P, R = out[r.algorithm]
+            j = cols[r.algorithm][r.params]
+            P[i, j], R[i, j] = r.n_retrieved / r.db_size, r.n_found / r.k
+    return {a: (P[np.isfinite(P).any(axis=1)], R[np.isfinite(P).any(axis=1)])
+            for a, (P, R) in out.items()}
+
+
 # ------------------------------------------------------------------------------------ results
 @dataclasses.dataclass
 class BenchmarkResult:
@@ -397,8 +422,13 @@ class BenchmarkResult:
     def summary(self, recalls=SUMMARY_RECALLS) -> dict:
         """Per algorithm: best mean recall and the proportion needed at each recall level."""
         algs = {}
+        mats = query_matrices(self.rows, self.query_ids)
         for alg, pts in self.points().items():
             d = {"settings": len(pts), "best_mean_recall": round(max(p[1] for p in pts), 4)}
+            boot = bootstrap_proportion_at_recall(*mats[alg], recalls, seed=self.seed)
+            d["proportion_at_recall_ci95"] = {k: v["ci95"] for k, v in boot.items()}
+            d["recall_reached_share"] = {k: v["reached"] for k, v in boot.items()}
+            d["queries"] = int(len(mats[alg][0]))
             d.update({k: v for k, v in self.info.get(alg, {}).items() if k != "how_counted"})
             d["proportion_at_recall"], d["retrieved_at_recall"], d["setting_near"] = {}, {}, {}
             d["read_off"] = {}
@@ -594,6 +624,42 @@ def _check_same_extractor(db_meta, q_meta, queries):
                         path=queries, hint="extract queries and database with the same `model` and `weights`")
 
 
+#: mAP@k of the summary (relevance: the same label), as in the paper's Table 1
+MAP_K = 10
+
+
+def map_summary(counts, nn, query_ids, db_size: int, db_labels, query_labels, *,
+                k: int = MAP_K, seed: int = 0) -> dict | None:
+    """mAP@k (relevance: same label) of exact search and, given read counts, of primo's ranking
+    by read count, each with a 95 % bootstrap interval over queries; None without labels on both
+    sides."""
+    from ..evaluation.neighbors import average_precision_at_k
+    from ..evaluation.recall import map_at_k_from_scores
+
+    if db_labels is None or query_labels is None or not len(query_ids):
+        return None
+    dl = np.asarray(db_labels, dtype=object)
+    ql = np.asarray(query_labels, dtype=object)
+    kk = min(int(k), np.asarray(nn).shape[1])
+    ap = average_precision_at_k(dl[np.asarray(nn)[:, :kk]] == ql[:, None])
+    out = {"k": kk, "relevance": "same label",
+           "exact": {"value": float(f"{ap.mean():.6g}"), "ci95": bootstrap_mean(ap, seed=seed),
+                     "queries": int(len(ap))}}
+    if counts:
+        per = []
+        for i, q in enumerate(query_ids):
+            if q in counts:
+                r, v = counts[q]
+                full = np.zeros(db_size)
+                full[np.asarray(r, dtype=np.int64)] = np.asarray(v, dtype=float)
+                per.append(map_at_k_from_scores(full, dl, ql[i], k=kk)[1][0])
+        if per:
+            out["primo"] = {"value": float(f"{np.mean(per):.6g}"),
+                            "ci95": bootstrap_mean(per, seed=seed), "queries": len(per),
+                            "ranking": "read count, ties by database position"}
+    return out
+
+
 def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_options=None,
                      counts_dir=None, primo_curve=None, seed: int = 0, threads: int | None = None,
                      chunksize: int | None = None, mapper=None, n_thresholds: int = 500,
@@ -617,6 +683,7 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
     with qfs:
         Q = qfs.read()
         qmeta = qfs.metadata
+        q_labels = qfs.labels
     if len(set(qids.tolist())) != len(qids):
         raise DataError("duplicate query ID", path=queries)
     fs, db_ids = _read_store(features, "database feature store")
@@ -630,6 +697,7 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
         nn, _ = exact_knn((_check_magnitude(c, limit, features, item=c)
                            for c in fs.iter_chunks(cs)), Q, k, mapper=mapper)
         X = fs.read() if peers else None
+        db_labels = fs.labels
     qids = [str(q) for q in qids.tolist()]
     primo_rows, notes = None, []
     if counts_dir is not None:
@@ -651,6 +719,8 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
         result = run_benchmark(X, Q, qids, k, peers, peer_options, primo_rows, seed, threads,
                                nn=nn)
         del X
+    maps = map_summary(counts if counts_dir is not None else None, nn, qids, N, db_labels,
+                       q_labels, seed=seed)
     summary = {
         "provenance": provenance(),
         "parameters": {"features": str(features), "queries": str(queries), "k": k,
@@ -667,6 +737,8 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
         "how_counted": result.how_counted(),
         "algorithms": result.summary(recalls),
     }
+    if maps:
+        summary["map_at_k"] = maps
     with atomic_dir(out, command="benchmark") as tmp:
         write_benchmarks_csv(tmp / "benchmarks.csv", result.rows)
         plot_benchmark(result, tmp / "benchmarks.png", title)
