@@ -25,8 +25,9 @@ def setting(default, help: str, *, lo=None, hi=None, lo_open: bool = False, hi_o
     """A settings field with what the command line and the settings' ``check`` need: its
     help text, bounds (``lo``/``hi``, open or closed) or ``choices``, whether None is allowed
     (``optional``) and how it appears on the command line (``cli=False``: library only;
-    ``cli_name``, ``aliases``, ``flag``, ``metavar``, ``default_text``, ``cli_choices``,
-    ``auto``: the value "auto" is allowed too)."""
+    ``cli_name``, ``flag``, ``metavar``, ``default_text``, ``cli_choices``, ``auto``: the value
+    "auto" is allowed too; ``aliases``: old spellings of a renamed option, kept one release,
+    hidden and with a deprecation note, as :func:`primo.cli._options.renamed_option`)."""
     meta = {"help": help, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open,
             "choices": None if choices is None else tuple(choices), "optional": optional,
             "cli": cli, **more}

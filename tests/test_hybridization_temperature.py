@@ -44,13 +44,13 @@ def test_old_cards_hybridize_at_their_simulators_temperature():
 
 def test_train_temperature_apart_from_the_hybridization(store, tmp_path, run_cli):
     """The predictor learns yields at --train-temperature; the card, the capture evaluation
-    during training and the protocol of primo simulate end the anneal at --temperature."""
+    during training and the protocol of primo simulate end the anneal at --anneal-to."""
     from primo.model_dir import load_model
     from primo.simulation.search import protocol_for
     from primo.workflows.experiment import ExperimentConfig, simulator_for
 
     out = tmp_path / "M"
-    res, _, err = run_cli(["train", "-f", store, "-o", out, "--temperature", "30",
+    res, _, err = run_cli(["train", "-f", store, "-o", out, "--anneal-to", "30",
                            "--train-temperature", "60", *TINY])
     assert res.exit_code == 0, err
     card = json.loads((out / "card.json").read_text())
@@ -70,13 +70,13 @@ def test_train_temperature_apart_from_the_hybridization(store, tmp_path, run_cli
 
 @pytest.mark.slow
 def test_without_train_temperature(store, tmp_path, run_cli):
-    """--temperature alone: the simulator trains at primo's default for that hybridization
+    """--anneal-to alone: the simulator trains at primo's default for that hybridization
     temperature; with --paper, at the hybridization temperature itself."""
     from primo.training.trainer import default_train_temperature
 
     for extra, trained_at in (([], default_train_temperature(35.0)), (["--paper"], 35.0)):
         out = tmp_path / f"M{len(extra)}"
-        res, _, err = run_cli(["train", "-f", store, "-o", out, "--temperature", "35", *extra,
+        res, _, err = run_cli(["train", "-f", store, "-o", out, "--anneal-to", "35", *extra,
                                *TINY])
         assert res.exit_code == 0, err
         card = json.loads((out / "card.json").read_text())
@@ -87,8 +87,8 @@ def test_without_train_temperature(store, tmp_path, run_cli):
 
 
 @pytest.mark.parametrize("extra, words", [
-    (["--temperature", "96"], "not in the range"),
-    (["--temperature", "nan"], "not a finite number"),
+    (["--anneal-to", "96"], "not in the range"),
+    (["--anneal-to", "nan"], "not a finite number"),
     (["--train-temperature", "inf"], "not in the range"),
     (["--train-temperature", "200"], "not in the range"),
 ])

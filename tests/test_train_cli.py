@@ -229,7 +229,7 @@ def test_bad_threshold_value(store, tmp_path, run_cli):
 
 @pytest.mark.slow
 def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli):
-    """--temperature (the hybridization), --train-temperature and --loop-enthalpies train
+    """--anneal-to (the hybridization temperature), --train-temperature and --loop-enthalpies train
     against the simulator so set; the card records them and primo simulate reuses them."""
     from primo.model_dir import load_model
     from primo.workflows.experiment import simulator_for
@@ -238,7 +238,7 @@ def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli
     args[args.index("--rounds") + 1] = "1"
     out = tmp_path / "M40"
     res, _, err = run_cli(["train", "--features", store, "-o", out, "-j", "1",
-                           "--temperature", "40", "--train-temperature", "40",
+                           "--anneal-to", "40", "--train-temperature", "40",
                            "--loop-enthalpies", "shipped", *args])
     assert res.exit_code == 0, err
     card = json.loads((out / "card.json").read_text())
@@ -247,9 +247,9 @@ def test_temperature_goes_to_the_simulator_and_the_card(store, tmp_path, run_cli
     assert card["simulator"]["loop_enthalpies"] == "shipped"
     assert simulator_for(load_model(out)).temperature == 40.0
     assert simulator_for(load_model(out)).loop_enthalpies == "shipped"
-    res, _, err = run_cli(["train", "--features", store, "-o", tmp_path / "M", "--temperature",
+    res, _, err = run_cli(["train", "--features", store, "-o", tmp_path / "M", "--anneal-to",
                            "500", *TINY])
-    assert res.exit_code == 2 and "--temperature" in err and "500" in err
+    assert res.exit_code == 2 and "--anneal-to" in err and "500" in err
     assert not (tmp_path / "M").exists()
 
 

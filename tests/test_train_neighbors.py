@@ -116,8 +116,8 @@ def test_train_with_neighbours_records_it_and_resumes(tmp_path, run_cli, objecti
     store = tmp_path / "F.h5"
     _store(store)
     out = tmp_path / "M"
-    res, _, err = run_cli(["train", "-f", str(store), "-o", str(out), *TINY, "--neighbors", "5",
-                           "--objective", objective, "--hard-negatives", "0.5"])
+    res, _, err = run_cli(["train", "-f", str(store), "-o", str(out), *TINY, "--similar-neighbors",
+                           "5", "--objective", objective, "--hard-negatives", "0.5"])
     assert res.exit_code == 0, err
     card = json.loads((out / "card.json").read_text())
     assert card["threshold"]["method"] == "neighbors" and card["threshold"]["neighbors"] == 5
@@ -132,10 +132,13 @@ def test_train_with_neighbours_records_it_and_resumes(tmp_path, run_cli, objecti
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--neighbors", "0"], "--neighbors"),
-    (["--neighbors", "5", "--threshold", "2"], "--neighbors: neighbors replaces the similarity "
-                                               "threshold"),
-    (["--neighbors", "5", "--threshold-quantile", "0.1"], "drop threshold_quantile"),
+    (["--similar-neighbors", "0"], "--similar-neighbors"),
+    (["--similar-neighbors", "5", "--threshold", "2"],
+     "--similar-neighbors: neighbors replaces the similarity threshold"),
+    # the old spelling: the error names the new one
+    (["--neighbors", "5", "--threshold", "2"],
+     "--similar-neighbors: neighbors replaces the similarity threshold"),
+    (["--similar-neighbors", "5", "--threshold-quantile", "0.1"], "drop threshold_quantile"),
 ])
 def test_bad_neighbours_usage(tmp_path, run_cli, args, message):
     store = tmp_path / "F.h5"

@@ -98,5 +98,9 @@ def test_the_command_line_is_generated_from_the_settings():
     # bounds and choices come from the settings
     assert params["steps"].type.min == 1
     assert isinstance(params["encoder_optimizer"].type, click.Choice)
-    assert params["hybridization_c"].opts == ["--temperature"]
-    assert "--epochs" in params["rounds"].opts
+    assert params["hybridization_c"].opts == ["--anneal-to"]
+    assert params["neighbors"].opts == ["--similar-neighbors"]
+    # old spellings: hidden options of their own that set the renamed one
+    assert params["rounds"].opts == ["--rounds"]
+    for old in ("epochs", "temperature", "neighbors"):
+        assert params["renamed_" + old].hidden and params["renamed_" + old].opts == ["--" + old]

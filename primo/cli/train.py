@@ -46,8 +46,8 @@ _FIELDS = field_options()
                "or santalucia (SantaLucia & Hicks 2004, as NUPACK's dna04). Recorded in the card.")
 @click.option("--paper", is_flag=True,
               help="The paper's method: its global similarity threshold (--threshold, 75 "
-                   "unless given), a simulator at the hybridization temperature, its schedule "
-                   "(20 rounds of 1,000 steps, 5,000 seed pairs) and encoder phase (soft "
+                   "unless given), a simulator at the hybridization temperature (--anneal-to), "
+                   "its schedule (20 rounds of 1,000 steps, 5,000 seed pairs) and encoder phase (soft "
                    "one-hots, no hard negatives, weights or homopolymer term), with the "
                    "paper's objective and local-match predictor (the defaults).")
 @click.option("--resume", is_flag=True,
@@ -74,13 +74,15 @@ def cli(ctx, features, output, loop_enthalpies, stacks, paper, resume, overwrite
     given = given_settings(ctx, _FIELDS, values)
     simulator = None
     if resume:
-        ignored = [p.name for p in ctx.command.params
+        # an old spelling (hidden) counts as its new one, which it marks as given
+        ignored = [p.opts[0] for p in ctx.command.params
                    if p.name not in ("features", "output", "rounds", "resume", "processes",
                                      "scheduler", "debug")
+                   and not getattr(p, "hidden", False)
                    and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
         if ignored:
             click.echo(f"primo train: note: --resume keeps the interrupted run's settings; ignoring "
-                       f"{', '.join('--' + n.replace('_', '-') for n in ignored)}", err=True)
+                       f"{', '.join(ignored)}", err=True)
         settings = TrainSettings(rounds=given["rounds"]) if "rounds" in given else None
     else:
         from ..thermo.simulator import Simulator

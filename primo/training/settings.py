@@ -171,8 +171,8 @@ class TrainSettings:
 
     threshold: float | None = _opt(
         75.0, "The paper's global similarity threshold (Euclidean distance) instead of "
-        "--neighbors; 'auto' calibrates it as a quantile of the pairwise distances (75 suits "
-        "VGG16-FC2 features only).", lo=0, hi=1e9, lo_open=True, optional=True,
+        "--similar-neighbors; 'auto' calibrates it as a quantile of the pairwise distances "
+        "(75 suits VGG16-FC2 features only).", lo=0, hi=1e9, lo_open=True, optional=True,
         default_text="not used unless given, or 75 with --paper")
     threshold_quantile: float = _opt(
         0.01, "With --threshold auto: the fraction of random pairs that count as similar.",
@@ -180,6 +180,7 @@ class TrainSettings:
     neighbors: int | str | None = _opt(
         "auto", "Similar = among each other's K nearest training documents, whatever the local "
         "density.", lo=1, hi=10**9, optional=True, auto=True, metavar="K",
+        cli_name="--similar-neighbors", aliases=("--neighbors",),
         default_text=f"{DEFAULT_NEIGHBORS}, at most {NEIGHBORS_MAX_FRACTION:.1%} of the training "
                      "documents, unless --threshold or --threshold-quantile is given")
     calibration_rows: int = _opt(3000, "Rows sampled to calibrate the threshold.", lo=1,
@@ -314,7 +315,8 @@ class TrainSettings:
     hybridization_c: float | None = _opt(
         None, "Hybridization temperature of the protocol, where the anneal ends; recorded in "
         "the model card and used by primo simulate and by the capture evaluation during "
-        "training.", lo=-50.0, hi=ANNEAL_FROM_C, optional=True, cli_name="--temperature",
+        "training.", lo=-50.0, hi=ANNEAL_FROM_C, optional=True, cli_name="--anneal-to",
+        aliases=("--temperature",),
         label="the hybridization temperature, °C; at most the anneal's start",
         metavar="CELSIUS", default_text=f"{TEMPERATURE_C:g}, the paper's")
     train_temperature_c: float | None = _opt(
@@ -323,8 +325,8 @@ class TrainSettings:
         "encoder learns to give neighbours those and the rest not.", lo=-50.0, hi=150.0,
         optional=True, cli_name="--train-temperature", metavar="CELSIUS",
         label="the training simulator's temperature, °C",
-        default_text=f"{DEFAULT_TRAIN_TEMPERATURE_C:g}, or --temperature when higher; with "
-                     "--paper, --temperature")
+        default_text=f"{DEFAULT_TRAIN_TEMPERATURE_C:g}, or --anneal-to when higher; with "
+                     "--paper, --anneal-to")
 
     def check(self) -> None:
         """Raise :class:`UsageError` (``option=`` the field's name) for impossible values: each
