@@ -229,7 +229,7 @@ def test_zip_bombed_keras_file_is_refused_before_inflating(tmp_path, monkeypatch
     (["analyze", "--pool", ADIR / "database_seqs.csv.gz", ADIR / "reads_R1.fastq.gz",
       "--min-yield", "nan"], "--min-yield"),
     (["yields", DATA / "yields" / "pairs.csv", "--temperature", "inf"], "--temperature"),
-    (["yields", DATA / "yields" / "pairs.csv", "--sodium", "nan"], "--sodium"),
+    (["yields", DATA / "yields" / "pairs.csv", "--na-molar", "nan"], "--na-molar"),
     (["pool", "build", PAIRS, "--gc-min", "nan"], "--gc-min"),
     (["pool", "check", ADIR / "database_seqs.csv.gz", "--gc-max", "nan", "--flags"], "--gc-max"),
     (["extract", "--synthetic", "10", "--threshold", "nan"], "--threshold"),

@@ -81,8 +81,8 @@ def test_dask_scheduler_option(run_cli, tmp_path, expected):
 
 @pytest.mark.parametrize("name,args,error,code,pieces", [
     ("bad_base.csv", [], DataError, 1, ["line 3", "unknown base", "A, C, G, T"]),
-    ("wrong_length.csv", [], DataError, 1, ["line 4", "79 nt, expected 80", "--length"]),
-    ("length_mismatch.csv", ["--length", "0"], DataError, 1,
+    ("wrong_length.csv", [], DataError, 1, ["line 4", "79 nt, expected 80", "--feature-length"]),
+    ("length_mismatch.csv", ["--feature-length", "0"], DataError, 1,
      ["line 2", "70 nt but query_features 75 nt"]),
     ("empty.csv", [], DataError, 1, ["empty.csv", "empty", "target_features"]),
     ("header_only.csv", [], DataError, 1, ["header_only.csv", "no rows"]),

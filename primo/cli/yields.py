@@ -25,21 +25,24 @@ __all__ = ["cli"]
               help="Free-energy engine: vienna (ViennaRNA, DNA parameters), nupack (NUPACK 4, if "
                    "installed) or auto (nupack when available).")
 @click.option("--temperature", type=float, default=C.TEMPERATURE_C, show_default=True,
-              help="Degrees Celsius.")
+              help="Temperature at which the simulator computes the equilibrium yields (°C).")
 @loop_enthalpies_option()
 @stacks_option()
 @click.option("--target-conc", type=float, default=C.STRAND_CONC_M, show_default=True,
               help="Target strand concentration (mol/L; at most 1).")
 @click.option("--query-conc", type=float, default=C.STRAND_CONC_M, show_default=True,
               help="Query (probe) strand concentration (mol/L; at most 1).")
-@click.option("--sodium", type=float, default=1.0, show_default=True, help="Na+ (mol/L).")
+@click.option("--na-molar", "na_molar", type=click.FloatRange(0, 5, min_open=True), default=1.0,
+              show_default=True, help="Na+ (mol/L).")
+@renamed_option("--sodium", "--na-molar", "na_molar", type=click.FloatRange(0, 5, min_open=True))
 @click.option("--primer", default=C.RP, show_default=True,
               help="Reverse primer appended to targets (its first --toehold nt follow the query).")
 @click.option("--toehold", type=click.IntRange(min=0), default=C.TOEHOLD, show_default=True,
               help="Primer bases on the probe.")
-@click.option("--length", "feature_length", type=click.IntRange(min=0), default=C.FEATURE_LENGTH,
-              show_default=True,
+@click.option("--feature-length", "feature_length", type=click.IntRange(min=0),
+              default=C.FEATURE_LENGTH, show_default=True,
               help="Feature sequence length (nt); 0 accepts any length if target and query match.")
+@renamed_option("--length", "--feature-length", "feature_length", type=click.IntRange(min=0))
 @click.option("--task-rows", "chunksize", type=click.IntRange(min=1), default=8, show_default=True,
               help="Pairs (rows) per parallel task.")
 @renamed_option("--chunksize", "--task-rows", "chunksize", type=click.IntRange(min=1))
@@ -52,7 +55,7 @@ __all__ = ["cli"]
 @overwrite_option("yields", output="out", file=True, inputs=("pairs",),
                   sidecars=lambda out: [str(out) + ".json"])
 @debug_option
-def cli(pairs, out, backend, temperature, loop_enthalpies, stacks, target_conc, query_conc, sodium,
+def cli(pairs, out, backend, temperature, loop_enthalpies, stacks, target_conc, query_conc, na_molar,
         primer, toehold, feature_length, chunksize, chunk_rows, energies, processes, scheduler):
     """Simulate hybridization yields of (target, query) feature sequence pairs.
 
@@ -63,7 +66,7 @@ def cli(pairs, out, backend, temperature, loop_enthalpies, stacks, target_conc, 
 
     sim = Simulator(backend=backend, temperature=temperature, target_conc=target_conc,
                     query_conc=query_conc, primer=primer.strip().upper(), toehold=toehold,
-                    sodium=sodium, feature_length=feature_length or None,
+                    sodium=na_molar, feature_length=feature_length or None,
                     loop_enthalpies=loop_enthalpies, stacks=stacks)
     with mapper_from_options(processes, scheduler) as mapper:
         summary = simulate_csv(pairs, out, sim, mapper=mapper, chunk_rows=chunk_rows,

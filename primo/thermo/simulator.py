@@ -396,7 +396,7 @@ class Simulator:
             where = {"path": path, "line": lines[i]} if lines is not None else \
                 {"path": path, "record": i}
             hint = None if self.feature_length is None else \
-                f"feature sequences must be {self.feature_length} nt (see --length)"
+                f"feature sequences must be {self.feature_length} nt (see `feature_length`)"
             t = _valid(t, self.feature_length, "target_features", hint, where)
             q = _valid(q, self.feature_length, "query_features", hint, where)
             if len(t) != len(q):
