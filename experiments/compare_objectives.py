@@ -13,9 +13,9 @@ Configurations (``--configs``, default all):
 * ``paper-scan``: the paper's yield objective against the soft duplex scan, which also sees the
   shifted and bulged duplexes through which random pairs bind;
 * ``paper-knn``: the paper's objective and predictor, with similarity by neighbourhood
-  (``--neighbors 100``: each document's 100 nearest training documents) instead of the paper's
-  global distance threshold; ``paper-knn200`` and ``paper-knn300`` the same with
-  ``--neighbors 200`` and ``300``;
+  (``--similar-neighbors 100``: each document's 100 nearest training documents) instead of the
+  paper's global distance threshold; ``paper-knn200`` and ``paper-knn300`` the same with
+  ``--similar-neighbors 200`` and ``300``;
 * ``rank-local``: rank objective + local-match with an energy head;
 * ``rank-scan``: rank objective + the soft duplex scan;
 * ``hamming``: hamming-triplet (predictor-free encoder loss; the predictor only picks what the

@@ -7,7 +7,7 @@ settings in the file) the share of nearest neighbours without a single read:
 
 * by neighbour rank (1-10, 11-50, 51-100);
 * by how the model's training labelled the pair: similar (within the model's similarity
-  threshold, or among each other's K nearest neighbours for ``--neighbors`` models), near
+  threshold, or among each other's K nearest neighbours for ``--similar-neighbors`` models), near
   (within ``near_factor`` of it, the hard negatives), or far.
 
 A neighbour without a read can never be retrieved, so this share bounds the recall.
