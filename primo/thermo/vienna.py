@@ -122,7 +122,7 @@ import numpy as np
 
 __all__ = ["ensure_parameters", "monomer_energy", "dimer_energy", "strand_energies",
            "pair_energies", "version", "NO_COMPLEX", "VIENNA_DUPLEX_INIT", "LOOP_MODES",
-           "loop_enthalpy_changes", "STACK_MODES", "SANTALUCIA_2004_STACKS"]
+           "loop_enthalpy_changes", "STACK_MODES", "SANTALUCIA_2004_STACKS", "minimum_free_energy"]
 
 #: (dG37, dH) kcal/mol as shipped in ViennaRNA's dna_mathews2004.par
 VIENNA_DUPLEX_INIT = (1.00, -7.20)
@@ -404,6 +404,20 @@ def monomer_energy(seq: str, *, temperature: float, sodium: float = 1.0, dangles
     """Ensemble free energy (kcal/mol) of one strand."""
     ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops, stacks)
     return _pf(ctx.fold_compound(seq), dimer=False)
+
+
+def minimum_free_energy(seq: str, *, temperature: float, sodium: float = 1.0, dangles: int = 2,
+                        duplex_init=(1.96, 0.20), gt_pairs: bool = True,
+                        loops: str = "clipped", stacks: str = "vienna") -> float:
+    """Free energy (kcal/mol) of one strand's most stable secondary structure (``fold_compound.mfe``),
+    under the same parameters and conditions as :func:`monomer_energy` (which sums over every
+    structure). ``0.0`` for a strand that forms no structure.
+
+    >>> minimum_free_energy("A" * 20, temperature=37.0)
+    0.0
+    """
+    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops, stacks)
+    return float(ctx.fold_compound(seq).mfe()[1])
 
 
 def dimer_energy(seq1: str, seq2: str, *, temperature: float, sodium: float = 1.0,
