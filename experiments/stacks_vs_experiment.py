@@ -42,23 +42,23 @@ def read_duplexes(path=DATA) -> list[dict]:
 
 
 def duplex_fraction(seq: str, temperature: float, *, stacks: str, strand_conc_total: float,
-                    sodium: float = 1.0, loop_enthalpies: str = "clipped") -> float:
+                    na_molar: float = 1.0, loop_enthalpies: str = "clipped") -> float:
     """Fraction of the strands of ``seq`` and its reverse complement (each at Ct/2) in duplex."""
     from primo.thermo import Simulator
 
     c = strand_conc_total / 2
     sim = Simulator(temperature=temperature, target_conc=c, query_conc=c, primer="", toehold=0,
-                    feature_length=None, sodium=sodium, stacks=stacks,
+                    feature_length=None, na_molar=na_molar, stacks=stacks,
                     loop_enthalpies=loop_enthalpies, cache_strands=False)
     return float(sim.yields([seq], [seq])[0])
 
 
-def melting_temperature(seq: str, *, stacks: str, strand_conc_total: float, sodium: float = 1.0,
+def melting_temperature(seq: str, *, stacks: str, strand_conc_total: float, na_molar: float = 1.0,
                         lo: float = 0.0, hi: float = 120.0, tol: float = 0.005) -> float:
     """Temperature (°C) at which half of the strands are in the duplex (bisection)."""
     def f(t):
         return duplex_fraction(seq, t, stacks=stacks, strand_conc_total=strand_conc_total,
-                               sodium=sodium) - 0.5
+                               na_molar=na_molar) - 0.5
 
     f_lo, f_hi = f(lo), f(hi)
     if not (f_lo > 0 > f_hi):

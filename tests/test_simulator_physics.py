@@ -3,8 +3,10 @@
 import csv
 import itertools
 import math
+import warnings
 
 import numpy as np
+
 import pytest
 
 from _ci import skip_or_fail
@@ -283,11 +285,28 @@ def test_any_length_needs_equal_lengths():
 @pytest.mark.parametrize("kw,match", [
     (dict(temperature=500), "temperature"), (dict(target_conc=0), "concentration"),
     (dict(query_conc=-1e-9), "concentration"), (dict(toehold=30), "toehold"),
-    (dict(primer="ACGX"), "unknown base"), (dict(sodium=0), "sodium"),
+    (dict(primer="ACGX"), "unknown base"), (dict(na_molar=0), "na_molar"),
+    (dict(na_molar=0.5, sodium=1.0), "disagree"),
 ])
 def test_bad_settings(kw, match):
-    with pytest.raises(UsageError, match=match):
+    with pytest.raises(UsageError, match=match), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         Simulator(**kw)
+
+
+def test_sodium_is_the_earlier_name_of_na_molar():
+    """Na+ (mol/L) is ``na_molar``, as the protocol spells it; ``sodium=`` works one release more,
+    with a DeprecationWarning, and the settings keep their ``sodium_m`` key."""
+    with pytest.warns(DeprecationWarning, match="use na_molar"):
+        old = Simulator(sodium=0.5)
+    new = Simulator(na_molar=0.5)
+    assert old.na_molar == new.na_molar == old.sodium == 0.5
+    assert old.to_dict() == new.to_dict() and new.to_dict()["sodium_m"] == 0.5
+    assert Simulator.from_dict(new.to_dict()).na_molar == 0.5
+    with pytest.warns(DeprecationWarning):
+        assert Simulator.from_dict(new.to_dict(), sodium=0.2).na_molar == 0.2
+    assert Simulator.from_dict(new.to_dict(), na_molar=0.2).na_molar == 0.2
+    assert Simulator().na_molar == 1.0
 
 
 def test_mismatched_batch_sizes(sim):

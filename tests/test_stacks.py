@@ -170,7 +170,7 @@ def test_yields_cli_records_stacks_and_refuses_bad_values(run_cli, tmp_path):
     data = Path(__file__).parent / "data" / "yields"
     out = tmp_path / "y.csv"
     res, _, err = run_cli(["yields", data / "pairs.csv", "-o", out, "-j", "1",
-                           "--stacks", "santalucia", "--sodium", "0.5"])
+                           "--stacks", "santalucia", "--na-molar", "0.5"])
     assert res.exit_code == 0, err
     sim = json.loads((tmp_path / "y.csv.json").read_text())["simulator"]
     assert sim["stacks"] == "santalucia" and sim["sodium_m"] == 0.5

@@ -66,7 +66,7 @@ def cli(pairs, out, backend, temperature, loop_enthalpies, stacks, target_conc, 
 
     sim = Simulator(backend=backend, temperature=temperature, target_conc=target_conc,
                     query_conc=query_conc, primer=primer.strip().upper(), toehold=toehold,
-                    sodium=na_molar, feature_length=feature_length or None,
+                    na_molar=na_molar, feature_length=feature_length or None,
                     loop_enthalpies=loop_enthalpies, stacks=stacks)
     with mapper_from_options(processes, scheduler) as mapper:
         summary = simulate_csv(pairs, out, sim, mapper=mapper, chunk_rows=chunk_rows,

@@ -209,8 +209,11 @@ class Simulator:
         Reverse primer appended to targets; its first ``toehold`` bases follow the query (RP).
     toehold : int
         Number of primer bases on the probe (6).
-    sodium : float
-        Na+ in mol/L (1.0; the parameters' reference condition, no salt correction).
+    na_molar : float
+        Na+ in mol/L (1.0; the parameters' reference condition, no salt correction), as the
+        hybridization protocol spells it (:attr:`primo.simulation.capture.Protocol.na_molar`).
+        ``sodium=``, its earlier name, is kept for one release (a ``DeprecationWarning``); the
+        settings record it as ``sodium_m``.
     feature_length : int or None
         Expected length of every feature sequence (80); ``None`` accepts any length as long as a
         pair's target and query have the same length.
@@ -243,11 +246,21 @@ class Simulator:
     def __init__(self, backend: str = "vienna", temperature: float = constants.TEMPERATURE_C,
                  target_conc: float = constants.STRAND_CONC_M,
                  query_conc: float = constants.STRAND_CONC_M, primer: str = constants.RP,
-                 toehold: int = constants.TOEHOLD, sodium: float = 1.0,
+                 toehold: int = constants.TOEHOLD, na_molar: float | None = None,
                  feature_length: int | None = constants.FEATURE_LENGTH,
                  duplex_init=SANTALUCIA_DUPLEX_INIT, dangles: int = 2, gt_pairs: bool = True,
                  cache_strands: bool = True, cache_size: int = 200_000,
-                 loop_enthalpies: str = "clipped", stacks: str = "vienna"):
+                 loop_enthalpies: str = "clipped", stacks: str = "vienna", *,
+                 sodium: float | None = None):
+        if sodium is not None:   # the earlier name, kept one release
+            import warnings
+
+            warnings.warn("Simulator(sodium=) is deprecated and goes in the next release; use "
+                          "na_molar=", DeprecationWarning, stacklevel=2)
+            if na_molar is not None and float(na_molar) != float(sodium):
+                raise UsageError(f"na_molar {na_molar} and sodium {sodium} disagree",
+                                 option="na_molar", hint="give na_molar only")
+            na_molar = sodium
         self.backend = _check_backend(backend)
         self.temperature = float(temperature)
         self.target_conc = float(target_conc)
@@ -257,7 +270,7 @@ class Simulator:
         except DataError as e:
             raise UsageError(e.raw_message, hint=e.hint) from None
         self.toehold = int(toehold)
-        self.sodium = float(sodium)
+        self.na_molar = 1.0 if na_molar is None else float(na_molar)
         self.feature_length = None if feature_length in (None, 0) else int(feature_length)
         self.duplex_init = None if duplex_init is None else tuple(float(x) for x in duplex_init)
         self.dangles = int(dangles)
@@ -277,8 +290,9 @@ class Simulator:
         if not 0 <= self.toehold <= len(self.primer):
             raise UsageError(f"toehold {toehold} must be between 0 and the primer length "
                              f"{len(self.primer)}")
-        if not (0.0 < self.sodium <= 5.0):
-            raise UsageError(f"sodium {sodium} M is out of range", hint="give mol/L, e.g. 1.0")
+        if not (0.0 < self.na_molar <= 5.0):
+            raise UsageError(f"na_molar {na_molar} M is out of range", option="na_molar",
+                             hint="give mol/L above 0 and at most 5, e.g. 1.0")
         if self.feature_length is not None and self.feature_length < 1:
             raise UsageError(f"feature length must be positive, got {feature_length}")
         if self.backend == "nupack" and (self.dangles != 2 or not self.gt_pairs):
@@ -299,6 +313,11 @@ class Simulator:
                                   "2004's stacks", option="stacks")
         self._cache: OrderedDict = OrderedDict()
 
+    @property
+    def sodium(self) -> float:
+        """Na+ in mol/L: :attr:`na_molar` by its earlier name (kept one release)."""
+        return self.na_molar
+
     # ------------------------------------------------------------ description
 
     def to_dict(self) -> dict:
@@ -310,7 +329,7 @@ class Simulator:
             "query_conc_m": self.query_conc,
             "primer": self.primer,
             "toehold": self.toehold,
-            "sodium_m": self.sodium,
+            "sodium_m": self.na_molar,
             "feature_length": self.feature_length,
             "max_complex_size": 2,
             "complexes": ["A", "B", "AA", "BB", "AB"],
@@ -347,7 +366,7 @@ class Simulator:
                   target_conc=d.get("target_conc_m", constants.STRAND_CONC_M),
                   query_conc=d.get("query_conc_m", constants.STRAND_CONC_M),
                   primer=d.get("primer", constants.RP), toehold=d.get("toehold", constants.TOEHOLD),
-                  sodium=d.get("sodium_m", 1.0),
+                  na_molar=d.get("sodium_m", 1.0),
                   feature_length=d.get("feature_length", constants.FEATURE_LENGTH))
         if d.get("backend", "vienna") == "vienna":
             kw["dangles"] = d.get("dangles", 2)
@@ -360,6 +379,8 @@ class Simulator:
                 kw["duplex_init"] = None
             elif "duplex_init_kcal" in d:
                 kw["duplex_init"] = tuple(d["duplex_init_kcal"])
+        if "sodium" in overrides:   # the earlier name of na_molar (kept one release)
+            kw.pop("na_molar")
         kw.update(overrides)
         return cls(**kw)
 
@@ -370,10 +391,10 @@ class Simulator:
 
     def _conditions(self) -> dict:
         if self.backend == "vienna":
-            return dict(temperature=self.temperature, sodium=self.sodium, dangles=self.dangles,
+            return dict(temperature=self.temperature, sodium=self.na_molar, dangles=self.dangles,
                         duplex_init=self.duplex_init, gt_pairs=self.gt_pairs,
                         loops=self.loop_enthalpies, stacks=self.stacks)
-        return dict(temperature=self.temperature, sodium=self.sodium)
+        return dict(temperature=self.temperature, sodium=self.na_molar)
 
     # ------------------------------------------------------------ input checks
 
