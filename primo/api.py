@@ -322,9 +322,8 @@ def query(model, out, *, features=None, images=None, **options):
 
 
 def analyze(pool, reads, out, *, counts=None, distances=None, features=None, queries=None,
-            query_id=None, k: int = 100, input_counts=None, labels=None, query_label=None,
-            map_ks=(), name=None, gallery: int = 10, images=None, paired=None, exclude=(),
-            structure_options=None, mapper=None, show_progress: bool = False,
+            query_id=None, input_counts=None, labels=None, query_label=None, name=None,
+            images=None, exclude=(), settings=None, mapper=None, show_progress: bool = False,
             overwrite: bool = False, **options):
     """Count the reads of every pool document and evaluate the search (``primo analyze``).
 
@@ -344,28 +343,25 @@ def analyze(pool, reads, out, *, counts=None, distances=None, features=None, que
     features, queries : path, optional
         ... or the database and query feature stores, to compute them (``query_id``: which
         query of ``queries``).
-    k : int
-        Recall is of the ``k`` nearest neighbours.
     input_counts : path, optional
         Counts of the pool sequenced without hybridization: documents are ranked by enrichment.
     labels : path, optional
         An ``ImageID,Label`` table, for mAP@k (``query_label``: the query's, else looked up
-        there; ``map_ks``: the k of mAP@k).
-    name, gallery, images
-        The results page: the query's name, the documents drawn per query, a folder of the
-        documents' pictures.
-    paired : bool, optional
-        Whether the files are mate pairs (default: from their names).
+        there).
+    name, images
+        The results page: the query's name, a folder of the documents' pictures.
     exclude : list of str
         ImageIDs whose counts are set to 0.
-    structure_options : dict, optional
-        Read-structure settings (``prefix_length``, ``max_ip_mismatches``,
-        ``max_barcode_mismatches``; :class:`primo.reads.ReadStructure`).
+    settings : AnalyzeSettings or dict, optional
+        The settings (:class:`primo.workflows.analyze_settings.AnalyzeSettings`: pairing, the
+        read structure, the counting, ``k``, ``map_ks``, ``gallery``); default its defaults.
     mapper : primo.parallel.Mapper, optional
         Where reads are decoded (default: here, serially; ``primo.parallel.get_mapper(4)`` for
         4 local processes).
     **options
-        Passed to :func:`primo.reads.count_reads` (``chunksize``, ``min_yield``, ...).
+        Settings by name, replacing those of ``settings`` (``k=10``, ``paired=True``,
+        ``prefix_length=25``, ``chunksize=...``, ``min_yield=...``; ``structure_options``, a dict
+        of read-structure settings, is the older spelling).
 
     Returns
     -------
@@ -394,7 +390,9 @@ def analyze(pool, reads, out, *, counts=None, distances=None, features=None, que
     from .io import atomic_dir
     from .parallel import SerialMapper
     from .workflows.analyze import analyze as _analyze, count
+    from .workflows.analyze_settings import AnalyzeSettings
 
+    settings = AnalyzeSettings.from_options(settings, **options)
     reads = [Path(r) for r in (reads or ())]
     if bool(reads) == bool(counts):
         raise UsageError("give read files or a counts table (one of them)", option="counts")
@@ -414,13 +412,13 @@ def analyze(pool, reads, out, *, counts=None, distances=None, features=None, que
     mapper = mapper if mapper is not None else SerialMapper()
     out = Path(out)
     with atomic_dir(out, command="analyze", overwrite=overwrite) as tmp:
-        rc = count(pool_path=pool, reads=reads, counts_file=counts, paired=paired,
-                   exclude=exclude, structure_options=structure_options, mapper=mapper,
-                   show_progress=show_progress, **options)
+        rc = count(pool_path=pool, reads=reads, counts_file=counts, paired=settings.paired,
+                   exclude=exclude, structure_options=settings.structure_options(),
+                   mapper=mapper, show_progress=show_progress, **settings.count_options())
         search = _analyze(tmp, rc, input_counts=input_counts, distances=distances,
-                          features=features, query=queries, query_id=query_id, k=k,
-                          labels=labels, query_label=query_label, map_ks=map_ks, name=name,
-                          gallery=gallery, images=images)
+                          features=features, query=queries, query_id=query_id, labels=labels,
+                          query_label=query_label, name=name, images=images,
+                          **settings.search_options())
     return AnalyzeResult(path=out, counts=rc, search=search)
 
 

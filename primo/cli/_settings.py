@@ -89,11 +89,33 @@ def _param_type(f, meta, kind: str):
 
 
 def _default_text(f, meta) -> str | None:
+    """What ``--help`` shows as the default: ``default_text`` (a description), else
+    ``default_shown`` (the value as the command line spells it, e.g. ``16M``), else the value."""
     if meta.get("default_text"):
         return meta["default_text"]
+    if meta.get("default_shown"):
+        return meta["default_shown"]
     if f.default is None:
         return None
+    if isinstance(f.default, tuple):
+        return ", ".join(map(str, f.default))
     return f"{f.default:g}" if isinstance(f.default, float) else str(f.default)
+
+
+class _SettingOption(click.Option):
+    """An option generated from a settings field: a default shown from the field's value reads
+    ``[default: 0.05]``, not click's ``[default: (0.05)]`` for a text (descriptions given as
+    ``default_text`` keep the parentheses)."""
+
+    def __init__(self, *args, value_text: bool = False, **kw):
+        super().__init__(*args, **kw)
+        self._value_text = value_text
+
+    def get_help_extra(self, ctx):   # click >= 8.2 (older versions keep the parentheses)
+        extra = super().get_help_extra(ctx)
+        if self._value_text and isinstance(self.show_default, str) and "default" in extra:
+            extra["default"] = self.show_default
+        return extra
 
 
 def settings_options(fields, *, types: dict | None = None):
@@ -108,18 +130,28 @@ def settings_options(fields, *, types: dict | None = None):
         for f, meta in reversed(fields):
             kind = field_kind(f)
             shown = _default_text(f, meta)
-            extra = {"show_default": shown} if shown is not None else {}
+            extra = {"cls": _SettingOption}
+            if shown is not None:
+                extra.update(show_default=shown, value_text=not meta.get("default_text"))
             if meta.get("flag"):
-                opt = click.option(meta["flag"], f.name, default=None, help=meta["help"], **extra)
+                # ``--on/--off`` (None when neither is given), or a lone ``--on``
+                lone = "/" not in meta["flag"]
+                if lone and not meta.get("default_text"):
+                    extra = {"cls": _SettingOption}
+                opt = click.option(meta["flag"], f.name, default=None, help=meta["help"],
+                                   **({"is_flag": True} if lone else {}), **extra)
             else:
                 name = meta.get("cli_name") or "--" + f.name.replace("_", "-")
-                opt = click.option(name, f.name, default=None,
-                                   type=types.get(f.name) or _param_type(f, meta, kind),
+                # ``short``: a second spelling shown with it (``-k``)
+                decls = [meta["short"], name] if meta.get("short") else [name]
+                ptype = types.get(f.name) or _param_type(f, meta, kind)
+                opt = click.option(*decls, f.name, default=None, type=ptype,
+                                   multiple=bool(meta.get("multiple")),
                                    metavar=meta.get("metavar"), help=meta["help"], **extra)
                 # ``aliases``: old spellings, kept one release (hidden, with a deprecation note)
                 for old in meta.get("aliases", ()):
-                    fn = renamed_option(old, name, f.name, metavar=meta.get("metavar"),
-                                        type=types.get(f.name) or _param_type(f, meta, kind))(fn)
+                    fn = renamed_option(old, "/".join(decls), f.name, metavar=meta.get("metavar"),
+                                        type=ptype)(fn)
             fn = opt(fn)
         return fn
 

@@ -23,10 +23,19 @@ import re
 
 import click
 
-from ._options import (FiniteFloatRange, debug_option, mapper_from_options, neighbors_option,
-                       overwrite_option, parallel_options, queries_option, renamed_option, skip_bad_rows_option)
+from ..workflows.analyze_settings import field_options
+from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
+                       queries_option, skip_bad_rows_option)
+from ._settings import given_settings, settings_options
 
 __all__ = ["cli"]
+
+#: the settings' options, generated from :class:`primo.workflows.analyze_settings.AnalyzeSettings`
+#: (defaults, bounds and help live there): reading and counting, then the search evaluation
+_FIELDS = field_options()
+_SEARCH = ("k", "map_ks", "gallery")
+_COUNT_FIELDS = [(f, m) for f, m in _FIELDS if f.name not in _SEARCH]
+_SEARCH_FIELDS = [(f, m) for f, m in _FIELDS if f.name in _SEARCH]
 
 
 class _Size(click.ParamType):
@@ -52,25 +61,9 @@ class _Size(click.ParamType):
               help="Output directory (replaced only when complete).")
 @click.option("--counts", "counts", type=click.Path(dir_okay=False), default=None,
               help="Start from an ImageID,Count file instead of reads.")
-@click.option("--paired", "pairing", flag_value="paired",
-              help="Read files are mate pairs, given R1 R2 [R1 R2 ...].")
-@click.option("--single-end", "pairing", flag_value="single",
-              help="Treat every file as single-end (no _R1/_R2 pairing).")
 @click.option("--exclude", multiple=True, metavar="IMAGEID",
               help="Set this document's count to 0 (a known contaminant); repeatable.")
-@click.option("--allow-low-yield", is_flag=True,
-              help="Write counts even when almost no read decodes to the pool.")
-@click.option("--min-yield", type=FiniteFloatRange(0, 1), default=0.05, show_default=True,
-              help="Fraction of reads with IP that must decode to the pool.")
-@click.option("--prefix-length", type=click.IntRange(min=0), default=25, show_default=True,
-              help="Random nt before FP in forward reads.")
-@click.option("--max-ip-mismatches", type=click.IntRange(0, 8), default=2, show_default=True,
-              help="Mismatches allowed when locating IP.")
-@click.option("--max-barcode-mismatches", type=click.IntRange(0, 30), default=3,
-              show_default=True, help="Called bases a corrected barcode may differ in.")
-@click.option("--chunk-bytes", "chunksize", type=_Size(), default="16M", show_default=True,
-              help="FASTQ bytes per parallel task (K/M suffixes).")
-@renamed_option("--chunksize", "--chunk-bytes", "chunksize", type=_Size())
+@settings_options(_COUNT_FIELDS, types={"chunksize": _Size()})
 @click.option("--input-counts", type=click.Path(dir_okay=False), default=None,
               help="ImageID,Count of the input library (the pool sequenced without hybridization, "
                    "counted by primo analyze): rank documents by enrichment over it.")
@@ -80,18 +73,13 @@ class _Size(click.ParamType):
               help="Feature store of the database (HDF5); with -Q, distances are computed.")
 @queries_option("queries", help="Feature store holding the query vector.")
 @click.option("--query-id", default=None, help="Which vector of -Q/--queries (if it holds several).")
-@neighbors_option(100, help="Nearest neighbours for recall.")
 @click.option("--labels", type=click.Path(dir_okay=False), default=None,
               help="ImageID,Label file: report mAP@k of the ranking by read count.")
 @click.option("--query-label", default=None, help="The query's label (else looked up in --labels).")
-@click.option("--map-k", "map_ks", type=click.IntRange(min=1), multiple=True,
-              help="k for mAP@k; repeatable (default 5, 10, 100).")
 @click.option("--name", default=None, help="Curve label in recall.png (default: the query).")
+@settings_options(_SEARCH_FIELDS)
 @click.option("--no-progress", is_flag=True, hidden=True,
               help="Deprecated: no progress bar (use the global -q: primo -q analyze ...).")
-@click.option("--gallery", type=click.IntRange(min=0), default=10, show_default=True,
-              metavar="N", help="report.html: draw the N documents with the most reads (and 5 "
-                                "per Fig. 3C threshold); 0: no pictures.")
 @click.option("--images", "images", type=click.Path(file_okay=False), default=None,
               help="report.html: folder of the documents' pictures, named <ImageID>.<ext> "
                    "(default: the image files the feature stores record).")
@@ -101,10 +89,10 @@ class _Size(click.ParamType):
                           "features", "queries", "labels"))
 @skip_bad_rows_option("analyze")
 @debug_option
-def cli(reads, pool, out, counts, pairing, exclude, allow_low_yield, min_yield,
-        prefix_length, max_ip_mismatches, max_barcode_mismatches, chunksize, input_counts,
-        distances, features, queries, query_id, k, labels, query_label, map_ks, name, no_progress,
-        gallery, images, processes, scheduler):
+@click.pass_context
+def cli(ctx, reads, pool, out, counts, exclude, input_counts, distances, features, queries,
+        query_id, labels, query_label, name, no_progress, images, processes, scheduler,
+        **values):
     """Count the reads of every pool document and measure the search.
 
     READS are FASTQ files (plain or gzip, any number of lanes). Each read holds 25 random nt and
@@ -121,18 +109,14 @@ def cli(reads, pool, out, counts, pairing, exclude, allow_low_yield, min_yield,
 
     from .. import api
 
+    given = given_settings(ctx, _FIELDS, values)
     # worker processes (or a cluster) only to decode reads
     with mapper_from_options(processes, scheduler) if reads else nullcontext() as mapper:
         result = api.analyze(
             pool, reads, out, counts=counts, distances=distances, features=features,
-            queries=queries, query_id=query_id, k=k, input_counts=input_counts, labels=labels,
-            query_label=query_label, map_ks=map_ks, name=name, gallery=gallery, images=images,
-            paired={"paired": True, "single": False}.get(pairing), exclude=exclude,
-            structure_options={"prefix_length": prefix_length,
-                               "max_ip_mismatches": max_ip_mismatches,
-                               "max_barcode_mismatches": max_barcode_mismatches},
-            mapper=mapper, show_progress=not no_progress, chunksize=chunksize,
-            min_yield=min_yield, allow_low_yield=allow_low_yield)
+            queries=queries, query_id=query_id, input_counts=input_counts, labels=labels,
+            query_label=query_label, name=name, images=images, exclude=exclude, mapper=mapper,
+            show_progress=not no_progress, **given)
     rc, search = result.counts, result.search
     _report(rc, out, search)
     if no_progress:   # after the run, so that an error stays one line

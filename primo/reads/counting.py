@@ -18,6 +18,8 @@ from .workers import _add, _count_task, _EngineSpec, _file_task
 
 #: bytes of FASTQ per task
 DEFAULT_CHUNKSIZE = 16 * 1024 * 1024
+#: the smallest task
+MIN_CHUNKSIZE = 1024
 
 #: fewer of the reads with an IP decoding to the pool than this means the pool does not match
 MIN_YIELD = 0.05
@@ -121,8 +123,9 @@ def count_reads(pool, reads, *, paired: bool | None = None, structure: ReadStruc
 
 def _read_inputs(reads, paired, chunksize) -> list:
     """The inputs as (R1 or single file, R2 or None); UsageError for a missing or repeated file."""
-    if chunksize < 1024:
-        raise UsageError(f"chunksize must be at least 1024 bytes, got {chunksize}")
+    if chunksize < MIN_CHUNKSIZE:
+        raise UsageError(f"chunksize must be at least {MIN_CHUNKSIZE} bytes, got {chunksize}",
+                         option="chunksize")
     reads = list(reads)
     if not reads:
         raise UsageError("no read files given", hint="give one or more FASTQ files")
