@@ -184,3 +184,19 @@ def test_floor_analysis(tmp_path):
               "--temperatures", 21, "-j", 1, cwd=tmp_path)
     assert "by sequence family at 21 °C" in out
     assert re.search(r"^ +uniform +random +[\d.]+%", out, re.M), out
+
+
+@pytest.mark.slow
+def test_robustness_runs_cells_and_tabulates(tmp_path, tiny_workspace):
+    ws = tiny_workspace
+    out = run("experiments/robustness.py", "-f", ws.features, "-Q", ws.features, "--out",
+              tmp_path / "r", "--model", f"tiny-s0={ws.model}", "--cells", "default", "kinetic",
+              "--query-count", 2, "--refine", 5, "--sample", 5, "-j", 1, "--peers", "mrpt",
+              cwd=tmp_path, timeout=600)
+    assert "| default | tiny |" in out and "| kinetic | tiny |" in out and "| peers | mrpt |" in out
+    d = json.loads((tmp_path / "r" / "robustness.json").read_text())
+    assert set(d["cells"]) == {"default", "kinetic"} and d["queries"] == 2
+    assert d["cells"]["kinetic"]["tiny-s0"]["p50"] is None or d["cells"]["kinetic"]["tiny-s0"]["p50"] > 0
+    summary = json.loads((tmp_path / "r" / "tiny-s0" / "kinetic" / "simulate" / "summary.json")
+                         .read_text())
+    assert "kinetic" in json.dumps(summary)
