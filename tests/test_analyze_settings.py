@@ -172,3 +172,45 @@ def test_the_api_takes_the_settings(tmp_path):
     with pytest.raises(UsageError) as e:
         primo.analyze(ADIR / "database_seqs.csv.gz", reads, tmp_path / "c", k=0)
     assert e.value.option == "k" and not (tmp_path / "c").exists()
+
+
+# ------------------------------------------------------------------------------ QC options
+def test_the_qc_options_come_from_qcconfig(run_cli):
+    from primo.oligos.qc import QCConfig
+    from primo.settings import cli_fields
+
+    offered = [f.name for f, _ in cli_fields(QCConfig)]
+    assert offered == ["gc_min", "gc_max", "max_homopolymer", "primer_match", "max_pool_size"]
+    for cmd in (["pool", "build"], ["pool", "check"], ["encode-db"]):
+        res, out, _ = run_cli([*cmd, "--help"])
+        text = " ".join(out.split())
+        assert res.exit_code == 0
+        for f in dataclasses.fields(QCConfig):
+            if f.metadata.get("cli"):
+                shown = "(no limit)" if f.default is None else f"{f.default:g}"
+                assert f"{f.metadata['help']} [default: {shown};" in text, (cmd, f.name)
+
+
+@pytest.mark.parametrize("field, value", [("gc_min", 1.5), ("gc_max", float("nan")),
+                                          ("primer_match", 3), ("primer_match", 40),
+                                          ("max_pool_size", 0), ("window", 0),
+                                          ("max_homopolymer", 6.5)])
+def test_a_bad_qc_threshold_is_a_usage_error_naming_it(field, value):
+    from primo.oligos.qc import QCConfig
+
+    with pytest.raises(UsageError) as e:
+        QCConfig(**{field: value})
+    assert e.value.option == field and field in str(e.value) and "--" not in str(e.value)
+    with pytest.raises(UsageError, match="gc_min .* is above gc_max") as e:
+        QCConfig(gc_min=0.7)
+    assert e.value.option == "gc_min"
+
+
+def test_a_qc_threshold_given_on_the_command_line_is_used(run_cli, tmp_path):
+    res, _, err = run_cli(["pool", "check", ADIR / "database_seqs.csv.gz", "--gc-min", "0.7"])
+    assert res.exit_code == 2 and "--gc-min" in err and "above gc_max" in err
+    res, out, err = run_cli(["pool", "check", ADIR / "database_seqs.csv.gz", "--json",
+                             "--max-homopolymer", "3"])
+    import json
+
+    assert json.loads(out)["config"]["max_homopolymer"] == 3

@@ -7,7 +7,7 @@ import functools
 import click
 
 from ..parallel import get_mapper
-from ._settings import FiniteFloatRange, renamed_option
+from ._settings import FiniteFloatRange, renamed_option, settings_options
 
 __all__ = ["parallel_options", "mapper_from_options", "debug_option", "overwrite_option",
            "skip_bad_rows_option", "qc_options", "qc_config", "print_qc_summary",
@@ -240,19 +240,12 @@ def qc_mode_option(name: str = "qc"):
 
 def qc_options(f):
     """The manufacturability thresholds (``--gc-min`` .. ``--max-pool-size``) of ``pool`` and
-    ``encode-db``; None where not given."""
-    f = click.option("--max-pool-size", type=click.IntRange(min=1), default=None,
-                     help="Largest pool the provider takes (default: no limit).")(f)
-    f = click.option("--primer-match", type=click.IntRange(min=4, max=31), default=None,
-                     help="Flag a primer's 3'-terminal N nt (either orientation) inside a barcode "
-                          "or feature region [default: 10].")(f)
-    f = click.option("--max-homopolymer", type=click.IntRange(min=1), default=None,
-                     help="Longest allowed run of one base [default: 6].")(f)
-    f = click.option("--gc-max", type=FiniteFloatRange(0, 1), default=None,
-                     help="Highest GC fraction of an oligo [default: 0.65].")(f)
-    f = click.option("--gc-min", type=FiniteFloatRange(0, 1), default=None,
-                     help="Lowest GC fraction of an oligo [default: 0.25].")(f)
-    return f
+    ``encode-db``, generated from the fields of :class:`primo.oligos.qc.QCConfig` that the
+    command line offers (their defaults, bounds and help live there); None where not given."""
+    from ..oligos.qc import QCConfig
+    from ..settings import cli_fields
+
+    return settings_options(cli_fields(QCConfig))(f)
 
 
 def qc_config(base, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size):

@@ -56,6 +56,7 @@ from ..arrays import unique
 from ..dna import BYTE_CODE as _CODE
 from ..dna import revcomp
 from ..errors import DataError, UsageError
+from ..settings import check_settings, setting
 from .layout import OligoLayout
 
 __all__ = ["QCConfig", "QCFlag", "QCReport", "PoolQC", "check_sequences", "oligo_metrics",
@@ -65,38 +66,41 @@ CHECKS = ("length", "alphabet", "gc", "window_gc", "window_gc_spread", "homopoly
           "primer_site", "duplicate_barcode", "duplicate_sequence")
 
 
-
 @dataclasses.dataclass(frozen=True)
 class QCConfig:
-    """Thresholds of the manufacturability checks (see the module docstring)."""
+    """Thresholds of the manufacturability checks (see the module docstring). Each field carries
+    its help text and bounds (:func:`primo.settings.setting`); ``primo pool`` and ``primo
+    encode-db`` generate their QC options from the fields the command line offers."""
 
-    gc_min: float = 0.25
-    gc_max: float = 0.65
-    window: int = 50
-    window_gc_min: float = 0.20
-    window_gc_max: float = 0.80
-    window_gc_spread: float = 0.52
-    max_homopolymer: int = 6
-    primer_match: int = 10
-    min_length: int = 20
-    max_length: int = 300
-    min_pool_size: int = 2
-    max_pool_size: int | None = None
-    provider: str = "Twist Bioscience oligo pool"
+    gc_min: float = setting(0.25, "Lowest GC fraction of an oligo.", lo=0, hi=1)
+    gc_max: float = setting(0.65, "Highest GC fraction of an oligo.", lo=0, hi=1)
+    window: int = setting(50, "Length (nt) of the windows of the local GC checks.", lo=1,
+                          cli=False)
+    window_gc_min: float = setting(0.20, "Lowest GC fraction of any window.", lo=0, hi=1,
+                                   cli=False)
+    window_gc_max: float = setting(0.80, "Highest GC fraction of any window.", lo=0, hi=1,
+                                   cli=False)
+    window_gc_spread: float = setting(0.52, "Largest difference between the GC fractions of two "
+                                      "windows of an oligo.", lo=0, hi=1, cli=False)
+    max_homopolymer: int = setting(6, "Longest allowed run of one base.", lo=1)
+    primer_match: int = setting(10, "Flag a primer's 3'-terminal N nt (either orientation) "
+                                "inside a barcode or feature region.", lo=4, hi=31)
+    min_length: int = setting(20, "Shortest oligo the provider makes (nt).", lo=1, cli=False)
+    max_length: int = setting(300, "Longest oligo the provider makes (nt).", lo=1, cli=False)
+    min_pool_size: int = setting(2, "Smallest pool the provider takes.", lo=1, cli=False)
+    max_pool_size: int | None = setting(None, "Largest pool the provider takes.", lo=1,
+                                        optional=True, default_text="no limit")
+    provider: str = setting("Twist Bioscience oligo pool", "Who makes the pool (named in the "
+                            "QC report).", cli=False)
 
     def __post_init__(self):
-        for f in ("gc_min", "gc_max", "window_gc_min", "window_gc_max", "window_gc_spread"):
-            v = getattr(self, f)
-            if not 0.0 <= float(v) <= 1.0:
-                raise UsageError(f"QC {f} must be a fraction in 0..1, got {v}")
-        if self.gc_min > self.gc_max or self.window_gc_min > self.window_gc_max:
-            raise UsageError("QC GC minimum is above its maximum")
-        for f in ("window", "max_homopolymer", "primer_match", "min_length", "max_length",
-                  "min_pool_size"):
-            if int(getattr(self, f)) < 1:
-                raise UsageError(f"QC {f} must be at least 1, got {getattr(self, f)}")
-        if self.primer_match > 31:
-            raise UsageError(f"QC primer_match must be at most 31 nt, got {self.primer_match}")
+        check_settings(self)
+        if self.gc_min > self.gc_max:
+            raise UsageError(f"gc_min ({self.gc_min:g}) is above gc_max ({self.gc_max:g})",
+                             option="gc_min")
+        if self.window_gc_min > self.window_gc_max:
+            raise UsageError(f"window_gc_min ({self.window_gc_min:g}) is above window_gc_max "
+                             f"({self.window_gc_max:g})", option="window_gc_min")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
