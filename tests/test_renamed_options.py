@@ -139,5 +139,6 @@ def test_train_resume_takes_the_old_rounds_spelling(captured_train, run_cli, tmp
     assert res.exit_code == 0, err
     assert captured_train["resume"] and captured_train["settings"].rounds == 4
     # the note names what is ignored by its new spelling, and not the rounds
-    assert "ignoring --anneal-to" in err and "--epochs" not in err.split("ignoring")[1].split("\n")[0]
+    ignoring = err.split("ignoring")[1].split("\n")[0]
+    assert "--anneal-to" in ignoring and "--epochs" not in ignoring and "--rounds" not in ignoring
     assert NOTE.format(old="--epochs", new="--rounds") in err

@@ -47,9 +47,9 @@ _FIELDS = field_options()
 @click.option("--paper", is_flag=True,
               help="The paper's method: its global similarity threshold (--threshold, 75 "
                    "unless given), a simulator at the hybridization temperature (--anneal-to), "
-                   "its schedule (20 rounds of 1,000 steps, 5,000 seed pairs) and encoder phase (soft "
-                   "one-hots, no hard negatives, weights or homopolymer term), with the "
-                   "paper's objective and local-match predictor (the defaults).")
+                   "its schedule (20 rounds of 1,000 steps, 5,000 seed pairs) and encoder "
+                   "phase (soft one-hots, no hard negatives, weights or homopolymer term), with "
+                   "the paper's objective and local-match predictor (the defaults).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run in MODEL/ (its settings are kept; --rounds may grow).")
 @parallel_options

@@ -55,8 +55,9 @@ __all__ = ["cli"]
 @overwrite_option("yields", output="out", file=True, inputs=("pairs",),
                   sidecars=lambda out: [str(out) + ".json"])
 @debug_option
-def cli(pairs, out, backend, temperature, loop_enthalpies, stacks, target_conc, query_conc, na_molar,
-        primer, toehold, feature_length, chunksize, chunk_rows, energies, processes, scheduler):
+def cli(pairs, out, backend, temperature, loop_enthalpies, stacks, target_conc, query_conc,
+        na_molar, primer, toehold, feature_length, chunksize, chunk_rows, energies, processes,
+        scheduler):
     """Simulate hybridization yields of (target, query) feature sequence pairs.
 
     Target strand = target + primer, probe = reverse complement of (query + primer[:toehold]);
