@@ -1,5 +1,6 @@
 """The read structure (where the oligo sits in a read) and the vocabulary of outcomes:
-why a read is or is not counted, how its barcode and IP were found."""
+why a read is or is not counted, how its barcode and IP were found (:class:`Assignment`, the
+outcome of each read of a batch)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,63 @@ H_NONE, H_EXACT, H_CORRECTED, H_INDEL = range(4)
 
 #: how IP was found; ``Assignment.ip_stage`` holds indices into this tuple
 IP_STAGES = ("none", "exact_at_offset", "near_offset", "elsewhere", "fp_anchored")
+
+
+# the outcome of a batch of reads
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Assignment:
+    """Per-read outcome of :meth:`primo.reads.ReadAssigner.assign` (arrays of the batch length).
+
+    Attributes
+    ----------
+    position : int64
+        Pool position (row of the pool) of the document, -1 if not assigned.
+    reason : uint8
+        Index into :data:`REASONS` (0 = assigned).
+    strand : int8
+        0 oligo forward, 1 reverse-complemented, -1 no IP found.
+    how : uint8
+        Index into :data:`HOW`: exact, corrected, indel_rescued (0 if unassigned).
+    ip_stage : uint8
+        Index into :data:`IP_STAGES`: how IP was found.
+    """
+
+    position: np.ndarray
+    reason: np.ndarray
+    strand: np.ndarray
+    how: np.ndarray
+    ip_stage: np.ndarray
+
+    def __len__(self):
+        return len(self.position)
+
+    @classmethod
+    def empty(cls, n: int = 0) -> "Assignment":
+        return cls(np.full(n, -1, np.int64), np.full(n, R_NO_IP, np.uint8), np.full(n, -1, np.int8),
+                   np.zeros(n, np.uint8), np.zeros(n, np.uint8))
+
+    def summary(self) -> dict:
+        """Counts by reason, strand, barcode correction and IP stage (plain ints)."""
+        return _summarize(self)
+
+
+def _summarize(a: Assignment) -> dict:
+    rs = np.bincount(a.reason, minlength=len(REASONS))
+    hw = np.bincount(a.how, minlength=len(HOW))
+    st = np.bincount(a.ip_stage, minlength=len(IP_STAGES))
+    found = a.strand >= 0
+    assigned = a.reason == R_ASSIGNED
+    return {
+        "reads": int(len(a)),
+        "reasons": {REASONS[i]: int(rs[i]) for i in range(len(REASONS))},
+        "how": {HOW[i]: int(hw[i]) for i in range(1, len(HOW))},
+        "ip_stage": {IP_STAGES[i]: int(st[i]) for i in range(1, len(IP_STAGES))},
+        "ip_found": {"forward": int((found & (a.strand == 0)).sum()),
+                     "reverse": int((found & (a.strand == 1)).sum())},
+        "assigned_strand": {"forward": int((assigned & (a.strand == 0)).sum()),
+                            "reverse": int((assigned & (a.strand == 1)).sum())},
+    }
 
 
 # read structure
