@@ -424,7 +424,8 @@ def analyze(pool, reads, out, *, counts=None, distances=None, features=None, que
 
 def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper=None,
              labels=None, progress: bool = False, protocol=None, wetlab=None, backend=None,
-             loop_enthalpies=None, stacks=None, warn=None, **config) -> SimulationResult:
+             loop_enthalpies=None, stacks=None, perturb=None, warn=None,
+             **config) -> SimulationResult:
     """The wet-lab experiment in silico (``primo simulate``).
 
     Parameters
@@ -453,6 +454,10 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
         The wet-lab step's settings (synthesis spread, PCR bias, capture, depth).
     backend, loop_enthalpies, stacks : str, optional
         Override the model card's simulator (:func:`primo.simulation.search.simulator_for`).
+    perturb : (float, int), optional
+        ``(sigma, seed)``: every nearest-neighbour free energy of the simulator perturbed by
+        seeded Gaussian noise of ``sigma`` kcal/mol (:class:`primo.thermo.simulator.Simulator`),
+        a physics the model was not trained on.
     warn : callable(str), optional
         Receives warnings (default: :func:`warnings.warn`).
     **config
@@ -506,6 +511,10 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
         else:
             warn(message)
     simulator = simulator_for(model, backend, loop_enthalpies, stacks=stacks)
+    if perturb is not None:
+        from .thermo.simulator import Simulator
+
+        simulator = Simulator.from_dict(simulator.to_dict(), perturb=perturb)
     summary = run_experiment(model, features, queries, out, pool=pool, query_ids=query_ids,
                              config=ExperimentConfig(protocol=protocol, **config), wetlab=wetlab,
                              simulator=simulator, mapper=mapper, labels=labels,

@@ -15,8 +15,8 @@ import click
 from ..simulation.capture import Protocol as _Protocol
 from ..simulation.wetlab import WetLabModel as _WetLabModel
 from ..settings import cli_fields
-from ._settings import given_settings, settings_options
-from ._options import (chunk_rows_option, database_features_option, debug_option,
+from ._settings import FiniteFloatRange, given_settings, settings_options
+from ._options import (SEED, chunk_rows_option, database_features_option, debug_option,
                        loop_enthalpies_option, mapper_from_options, model_dir_option, neighbors_option,
                        overwrite_option, parallel_options, queries_option, seed_option,
                        skip_bad_rows_option, stacks_option)
@@ -77,6 +77,13 @@ class _ProbeNM(click.ParamType):
 @stacks_option(None, help="ViennaRNA's DNA Watson-Crick stacks (default: the model card's; cards "
                "written before the option say vienna): vienna (the file's) or santalucia "
                "(SantaLucia & Hicks 2004, as NUPACK's dna04).")
+@click.option("--perturb", type=FiniteFloatRange(0.0, 5.0), default=None, metavar="SIGMA",
+              help="Perturb every nearest-neighbour free energy of the simulator by seeded "
+                   "Gaussian noise of SIGMA kcal/mol (e.g. 0.3): a physics the model was not "
+                   "trained on, as a model of the parameters' uncertainty; recorded in "
+                   "summary.json.")
+@click.option("--perturb-seed", type=SEED, default=0, show_default=True,
+              help="Seed of the --perturb draw (the same seed is the same parameter set).")
 @neighbors_option(100, help="Nearest neighbours for recall.")
 @click.option("--labels", type=click.Path(), default=None,
               help="ImageID,Label file (documents and queries): adds mAP@k.")
@@ -110,7 +117,7 @@ class _ProbeNM(click.ParamType):
 @skip_bad_rows_option("simulate")
 @debug_option
 def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
-        backend, loop_enthalpies, stacks, k, labels, input_reads, write_reads,
+        backend, loop_enthalpies, stacks, perturb, perturb_seed, k, labels, input_reads, write_reads,
         seed, chunksize, capture, gallery, images_dir, processes, scheduler, **values):
     """The wet-lab experiment in silico."""
     from .. import api
@@ -130,6 +137,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
             model_dir, features, queries, output, pool=pool, query_ids=list(query_ids) or None,
             mapper=mapper, labels=lab, progress=True, protocol=given, backend=backend,
             loop_enthalpies=loop_enthalpies, stacks=stacks,
+            perturb=None if not perturb else (perturb, perturb_seed),
             warn=lambda m: click.echo(f"primo simulate: warning: {m}", err=True),
             wetlab=given_settings(click.get_current_context(), _WETLAB_FIELDS, values),
             refine=refine, sample=sample, neighbours=neighbours, k=k, chunksize=chunksize,

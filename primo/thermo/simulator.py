@@ -235,6 +235,11 @@ class Simulator:
         "Stacks"). Model cards written before this option load as ``vienna``. With the
         ``nupack`` backend only ``vienna`` (the default: "not asked for") is accepted, since
         NUPACK's dna04 already has SantaLucia's stacks; ``santalucia`` there is a usage error.
+    perturb : (float, int) or None
+        ViennaRNA only: ``(sigma, seed)``, every nearest-neighbour free energy at 37 °C plus
+        seeded Gaussian noise of ``sigma`` kcal/mol (``thermo_vienna._perturbed_free_energies``):
+        a physics the model was not trained on, as a model of the parameters' uncertainty.
+        None (default) or sigma 0: the parameters as set above.
     cache_strands : bool
         Reuse per-strand ensembles (monomer, homodimer) across pairs and calls. ``False`` is the
         naive computation, every ensemble of every pair recomputed (same numbers, slower; kept
@@ -251,7 +256,7 @@ class Simulator:
                  duplex_init=SANTALUCIA_DUPLEX_INIT, dangles: int = 2, gt_pairs: bool = True,
                  cache_strands: bool = True, cache_size: int = 200_000,
                  loop_enthalpies: str = "clipped", stacks: str = "vienna", *,
-                 sodium: float | None = None):
+                 perturb=None, sodium: float | None = None):
         if sodium is not None:   # the earlier name, kept one release
             import warnings
 
@@ -277,6 +282,13 @@ class Simulator:
         self.gt_pairs = bool(gt_pairs)
         self.loop_enthalpies = str(loop_enthalpies)
         self.stacks = str(stacks)
+        from .vienna import check_perturb
+
+        try:
+            self.perturb = check_perturb(perturb)
+        except ValueError as e:
+            raise UsageError(str(e), option="perturb",
+                             hint="give sigma in kcal/mol (0-5) and a seed") from None
         self.cache_strands = bool(cache_strands)
         self.cache_size = int(cache_size)
         if not (-50.0 <= self.temperature <= 150.0) or not math.isfinite(self.temperature):
@@ -311,6 +323,8 @@ class Simulator:
             raise UsageError(f"stacks {self.stacks!r} applies to the vienna backend only",
                              hint="NUPACK's dna04 parameters already use SantaLucia & Hicks "
                                   "2004's stacks", option="stacks")
+        if self.backend == "nupack" and self.perturb is not None:
+            raise UsageError("perturb applies to the vienna backend only", option="perturb")
         self._cache: OrderedDict = OrderedDict()
 
     @property
@@ -351,6 +365,10 @@ class Simulator:
                      stacks_source=("SantaLucia & Hicks 2004, Table 1"
                                     if self.stacks == "santalucia"
                                     else "ViennaRNA dna_mathews2004.par"))
+            if self.perturb is not None:
+                d["perturb"] = {"sigma_kcal": self.perturb[0], "seed": self.perturb[1],
+                                "what": "every nearest-neighbour free energy at 37 C plus "
+                                        "seeded Gaussian noise (thermo_vienna.PERTURBED_TABLES)"}
         else:
             from . import nupack as thermo_nupack
 
@@ -375,6 +393,8 @@ class Simulator:
             kw["loop_enthalpies"] = d.get("loop_enthalpies", "shipped")
             # cards written before the option used the file's stacks
             kw["stacks"] = d.get("stacks", "vienna")
+            if d.get("perturb"):
+                kw["perturb"] = (d["perturb"]["sigma_kcal"], d["perturb"]["seed"])
             if d.get("duplex_init_source") == "ViennaRNA dna_mathews2004.par":
                 kw["duplex_init"] = None
             elif "duplex_init_kcal" in d:
@@ -393,7 +413,7 @@ class Simulator:
         if self.backend == "vienna":
             return dict(temperature=self.temperature, sodium=self.na_molar, dangles=self.dangles,
                         duplex_init=self.duplex_init, gt_pairs=self.gt_pairs,
-                        loops=self.loop_enthalpies, stacks=self.stacks)
+                        loops=self.loop_enthalpies, stacks=self.stacks, perturb=self.perturb)
         return dict(temperature=self.temperature, sodium=self.na_molar)
 
     # ------------------------------------------------------------ input checks

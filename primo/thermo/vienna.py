@@ -122,7 +122,8 @@ import numpy as np
 
 __all__ = ["ensure_parameters", "monomer_energy", "dimer_energy", "strand_energies",
            "pair_energies", "version", "NO_COMPLEX", "VIENNA_DUPLEX_INIT", "LOOP_MODES",
-           "loop_enthalpy_changes", "STACK_MODES", "SANTALUCIA_2004_STACKS", "minimum_free_energy"]
+           "loop_enthalpy_changes", "STACK_MODES", "SANTALUCIA_2004_STACKS", "minimum_free_energy",
+           "check_perturb", "PERTURBED_TABLES"]
 
 #: (dG37, dH) kcal/mol as shipped in ViennaRNA's dna_mathews2004.par
 VIENNA_DUPLEX_INIT = (1.00, -7.20)
@@ -259,14 +260,90 @@ def _santalucia_stacks(text: str) -> str:
     return text
 
 
-def _parameter_text(duplex_init, loops: str = "clipped", stacks: str = "vienna") -> str:
+#: the free-energy tables (37 °C) a perturbation changes, and the symmetry of each: the
+#: transposition of a table's axes that gives the same physical parameter read from the other
+#: strand (checked against the shipped file by tests/test_perturb.py), so that both readings keep
+#: one value; ``ML_params`` (cu, cc, ci), ``NINIO`` (m) and ``Misc`` (duplex initiation,
+#: terminal A·T) name the free-energy positions among their tokens
+PERTURBED_TABLES = {
+    "stack": ((7, 7), (1, 0)),
+    "mismatch_hairpin": ((7, 5, 5), None), "mismatch_internal": ((7, 5, 5), None),
+    "mismatch_internal_1n": ((7, 5, 5), None), "mismatch_internal_23": ((7, 5, 5), None),
+    "mismatch_multi": ((7, 5, 5), None), "mismatch_exterior": ((7, 5, 5), None),
+    "dangle5": ((7, 5), None), "dangle3": ((7, 5), None),
+    "int11": ((7, 7, 5, 5), (1, 0, 3, 2)), "int21": ((7, 7, 5, 5, 5), None),
+    "int22": ((6, 6, 4, 4, 4, 4), (1, 0, 4, 5, 2, 3)),
+    "hairpin": ((31,), None), "bulge": ((31,), None), "internal": ((31,), None),
+}
+_PERTURBED_TOKENS = {"ML_params": (0, 2, 4), "NINIO": (0,), "Misc": (0, 2)}
+
+
+def check_perturb(perturb):
+    """``None`` or ``(sigma kcal/mol, seed)`` as a hashable key; ``sigma`` 0 is no perturbation."""
+    if perturb is None:
+        return None
+    try:
+        sigma, seed = perturb
+        sigma, seed = float(sigma), int(seed)
+    except (TypeError, ValueError):
+        raise ValueError(f"perturb must be (sigma, seed), got {perturb!r}") from None
+    if not (0.0 <= sigma <= 5.0) or not math.isfinite(sigma) or not 0 <= seed < 2**32:
+        raise ValueError(f"perturb sigma must be 0-5 kcal/mol and seed 0-2**32-1, got {perturb!r}")
+    return None if sigma == 0.0 else (sigma, seed)
+
+
+def _perturbed_free_energies(text: str, sigma: float, seed: int) -> str:
+    """Every nearest-neighbour free energy at 37 °C plus seeded Gaussian noise of ``sigma``
+    kcal/mol (a model of the parameters' uncertainty).
+
+    The tables of :data:`PERTURBED_TABLES` (stacks, terminal mismatches, dangles, the 1x1, 1x2
+    and 2x2 internal-loop tables, the hairpin, bulge and internal-loop initiations by size) and
+    the multiloop, asymmetry, duplex-initiation and terminal A·T terms each get an independent
+    draw; entries that stand for one parameter read from either strand get the same draw (its
+    variance kept), impossible entries (``INF``) stay. Enthalpies are kept, so the perturbation
+    moves each parameter's entropy with its free energy. The draws follow a fixed table order:
+    the same ``(sigma, seed)`` is the same parameter set in every process.
+    """
+    rng = np.random.default_rng(int(seed))
+    edits = []
+    for name, (shape, sym) in PERTURBED_TABLES.items():
+        tokens = _tokens(text, name)
+        if len(tokens) != int(np.prod(shape)):  # pragma: no cover - format change
+            raise RuntimeError(f"ViennaRNA's '{name}' table has {len(tokens)} entries, "
+                               f"expected {int(np.prod(shape))}")
+        noise = rng.standard_normal(shape)
+        if sym is not None:
+            mirror = noise.transpose(sym)
+            idx = np.indices(shape)
+            self_sym = np.all([idx[k] == idx[sym[k]] for k in range(len(shape))], axis=0)
+            noise = np.where(self_sym, noise, (noise + mirror) / math.sqrt(2.0))
+        for (start, end, tok), e in zip(tokens, noise.ravel()):
+            if tok not in ("INF", "DEF"):
+                edits.append((start, end, str(int(tok) + int(round(e * sigma * 100)))))
+    for name, positions in _PERTURBED_TOKENS.items():
+        tokens = _tokens(text, name)
+        noise = rng.standard_normal(len(tokens))
+        for i in positions:
+            start, end, tok = tokens[i]
+            if tok not in ("INF", "DEF"):
+                edits.append((start, end, str(int(tok) + int(round(noise[i] * sigma * 100)))))
+    parts, at = [], 0
+    for a, b, v in sorted(edits):
+        parts += [text[at:a], v]
+        at = b
+    return "".join(parts) + text[at:]
+
+
+def _parameter_text(duplex_init, loops: str = "clipped", stacks: str = "vienna",
+                    perturb=None) -> str:
     """The parameter file's text for one set (built once per process and set: ~0.6 s)."""
     return _parameter_text_cached(None if duplex_init is None else tuple(map(float, duplex_init)),
-                                  _check_loops(loops), _check_stacks(stacks))
+                                  _check_loops(loops), _check_stacks(stacks),
+                                  check_perturb(perturb))
 
 
 @functools.lru_cache(maxsize=8)
-def _parameter_text_cached(duplex_init, loops: str, stacks: str) -> str:
+def _parameter_text_cached(duplex_init, loops: str, stacks: str, perturb=None) -> str:
     import RNA
 
     text = RNA.parameter_set_dna_mathews2004
@@ -274,6 +351,8 @@ def _parameter_text_cached(duplex_init, loops: str, stacks: str) -> str:
         text = _clip_loop_enthalpies(text)[0]
     if _check_stacks(stacks) == "santalucia":
         text = _santalucia_stacks(text)
+    if perturb is not None:   # after the stacks and the cap: their values are perturbed too
+        text = _perturbed_free_energies(text, *perturb)
     if duplex_init is None:
         return text
     g37, dh = duplex_init
@@ -286,11 +365,12 @@ def _parameter_text_cached(duplex_init, loops: str, stacks: str) -> str:
 
 
 def ensure_parameters(duplex_init=(1.96, 0.20), loops: str = "clipped",
-                      stacks: str = "vienna") -> None:
+                      stacks: str = "vienna", perturb=None) -> None:
     """Load the DNA parameter set into this process's ViennaRNA (once per process)."""
     global _LOADED
+    perturb = check_perturb(perturb)
     key = ("dna_mathews2004", None if duplex_init is None else tuple(map(float, duplex_init)),
-           _check_loops(loops), _check_stacks(stacks))
+           _check_loops(loops), _check_stacks(stacks), perturb)
     if _LOADED == key:
         return
     import RNA
@@ -300,7 +380,9 @@ def ensure_parameters(duplex_init=(1.96, 0.20), loops: str = "clipped",
         name += "+clipped_loop_enthalpies"
     if stacks == "santalucia":
         name += "+santalucia2004_stacks"
-    RNA.params_load_from_string(_parameter_text(duplex_init, loops, stacks), name)
+    if perturb is not None:
+        name += f"+perturbed(sigma={perturb[0]:g},seed={perturb[1]})"
+    RNA.params_load_from_string(_parameter_text(duplex_init, loops, stacks, perturb), name)
     _LOADED = key
 
 
@@ -330,13 +412,14 @@ class _Context:
     """
 
     def __init__(self, temperature, sodium, dangles, duplex_init, gt_pairs=True,
-                 loops="clipped", stacks="vienna"):
+                 loops="clipped", stacks="vienna", perturb=None):
         self.key = (float(temperature), float(sodium), int(dangles), bool(gt_pairs),
                     None if duplex_init is None else tuple(map(float, duplex_init)),
-                    _check_loops(loops), _check_stacks(stacks))
+                    _check_loops(loops), _check_stacks(stacks), check_perturb(perturb))
         self.duplex_init = duplex_init
         self.loops = loops
         self.stacks = stacks
+        self.perturb = check_perturb(perturb)
         self.md = None
         self.fingerprint = None
 
@@ -345,19 +428,19 @@ class _Context:
         import RNA
 
         with _LOCK:
-            ensure_parameters(self.duplex_init, self.loops, self.stacks)
+            ensure_parameters(self.duplex_init, self.loops, self.stacks, self.perturb)
             if self.md is None:
                 self.md = _model_details(*self.key[:4])
             fc = RNA.fold_compound(seq, self.md)
             fp = _fingerprint(fc)
             if self.fingerprint is None:
                 _LOADED = None  # first use in this process: make sure the set is really ours
-                ensure_parameters(self.duplex_init, self.loops, self.stacks)
+                ensure_parameters(self.duplex_init, self.loops, self.stacks, self.perturb)
                 fc = RNA.fold_compound(seq, self.md)
                 self.fingerprint = _fingerprint(fc)
             elif fp != self.fingerprint:
                 _LOADED = None
-                ensure_parameters(self.duplex_init, self.loops, self.stacks)
+                ensure_parameters(self.duplex_init, self.loops, self.stacks, self.perturb)
                 fc = RNA.fold_compound(seq, self.md)
                 if _fingerprint(fc) != self.fingerprint:  # pragma: no cover - defensive
                     raise RuntimeError("ViennaRNA energy parameters changed under primo's feet")
@@ -374,13 +457,14 @@ _CONTEXTS: dict = {}
 
 
 def _context(temperature, sodium, dangles, duplex_init, gt_pairs=True,
-             loops="clipped", stacks="vienna") -> _Context:
+             loops="clipped", stacks="vienna", perturb=None) -> _Context:
     key = (float(temperature), float(sodium), int(dangles), bool(gt_pairs),
-           None if duplex_init is None else tuple(map(float, duplex_init)), loops, stacks)
+           None if duplex_init is None else tuple(map(float, duplex_init)), loops, stacks,
+           check_perturb(perturb))
     ctx = _CONTEXTS.get(key)
     if ctx is None:
         ctx = _CONTEXTS[key] = _Context(temperature, sodium, dangles, duplex_init, gt_pairs,
-                                        loops, stacks)
+                                        loops, stacks, perturb)
     return ctx
 
 
@@ -400,15 +484,15 @@ def _pf(fc, dimer: bool) -> float:
 
 def monomer_energy(seq: str, *, temperature: float, sodium: float = 1.0, dangles: int = 2,
                    duplex_init=(1.96, 0.20), gt_pairs: bool = True,
-                   loops: str = "clipped", stacks: str = "vienna") -> float:
+                   loops: str = "clipped", stacks: str = "vienna", perturb=None) -> float:
     """Ensemble free energy (kcal/mol) of one strand."""
-    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops, stacks)
+    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops, stacks, perturb)
     return _pf(ctx.fold_compound(seq), dimer=False)
 
 
 def minimum_free_energy(seq: str, *, temperature: float, sodium: float = 1.0, dangles: int = 2,
                         duplex_init=(1.96, 0.20), gt_pairs: bool = True,
-                        loops: str = "clipped", stacks: str = "vienna") -> float:
+                        loops: str = "clipped", stacks: str = "vienna", perturb=None) -> float:
     """Free energy (kcal/mol) of one strand's most stable secondary structure (``fold_compound.mfe``),
     under the same parameters and conditions as :func:`monomer_energy` (which sums over every
     structure). ``0.0`` for a strand that forms no structure.
@@ -416,18 +500,18 @@ def minimum_free_energy(seq: str, *, temperature: float, sodium: float = 1.0, da
     >>> minimum_free_energy("A" * 20, temperature=37.0)
     0.0
     """
-    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops, stacks)
+    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops, stacks, perturb)
     return float(ctx.fold_compound(seq).mfe()[1])
 
 
 def dimer_energy(seq1: str, seq2: str, *, temperature: float, sodium: float = 1.0,
                  dangles: int = 2, duplex_init=(1.96, 0.20), gt_pairs: bool = True,
-                 loops: str = "clipped", stacks: str = "vienna") -> float:
+                 loops: str = "clipped", stacks: str = "vienna", perturb=None) -> float:
     """Free energy (kcal/mol, 1 M standard state) of the connected two-strand complex ensemble.
 
     ``inf`` when the strands cannot form any intermolecular pair.
     """
-    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops, stacks)
+    ctx = _context(temperature, sodium, dangles, duplex_init, gt_pairs, loops, stacks, perturb)
     return _pf(ctx.fold_compound(f"{seq1}&{seq2}"), dimer=True)
 
 
