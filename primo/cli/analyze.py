@@ -23,7 +23,7 @@ import re
 
 import click
 
-from ..workflows.analyze_settings import field_options
+from ..workflows.analyze_settings import SEARCH_SETTINGS, field_options
 from ._options import (debug_option, mapper_from_options, overwrite_option, parallel_options,
                        queries_option, skip_bad_rows_option)
 from ._settings import given_settings, settings_options
@@ -33,9 +33,8 @@ __all__ = ["cli"]
 #: the settings' options, generated from :class:`primo.workflows.analyze_settings.AnalyzeSettings`
 #: (defaults, bounds and help live there): reading and counting, then the search evaluation
 _FIELDS = field_options()
-_SEARCH = ("k", "map_ks", "gallery")
-_COUNT_FIELDS = [(f, m) for f, m in _FIELDS if f.name not in _SEARCH]
-_SEARCH_FIELDS = [(f, m) for f, m in _FIELDS if f.name in _SEARCH]
+_COUNT_FIELDS = [(f, m) for f, m in _FIELDS if f.name not in SEARCH_SETTINGS]
+_SEARCH_FIELDS = [(f, m) for f, m in _FIELDS if f.name in SEARCH_SETTINGS]
 
 
 class _Size(click.ParamType):
@@ -95,9 +94,10 @@ def cli(ctx, reads, pool, out, counts, exclude, input_counts, distances, feature
         **values):
     """Count the reads of every pool document and measure the search.
 
-    READS are FASTQ files (plain or gzip, any number of lanes). Each read holds 25 random nt and
-    the oligo, forward or reverse-complemented; IP is located (up to 2 mismatches), the barcode 5'
-    of it is decoded with error and erasure correction and mapped to the pool's ImageID. Reads too
+    READS are FASTQ files (plain or gzip, any number of lanes). Each read holds random nt
+    (--prefix-length) and the oligo, forward or reverse-complemented; IP is located (up to
+    --max-ip-mismatches), the barcode 5' of it is decoded with error and erasure correction and
+    mapped to the pool's ImageID. Reads too
     short to hold IP (75-cycle runs) are placed by FP when forward. With as many files as
     processes, each process reads whole files (decompression on every core).
 

@@ -21,7 +21,7 @@ from ..reads.structure import ReadStructure
 from ..settings import check_field, cli_fields, setting
 from .analyze import DEFAULT_MAP_KS
 
-__all__ = ["AnalyzeSettings", "field_options"]
+__all__ = ["AnalyzeSettings", "field_options", "SEARCH_SETTINGS"]
 
 
 def _structure_default(name: str):
@@ -40,7 +40,8 @@ def _size_text(n: int) -> str:
 #: (:func:`primo.reads.count_reads`): which settings go where
 _STRUCTURE = ("prefix_length", "max_ip_mismatches", "max_barcode_mismatches")
 _COUNTING = ("chunksize", "min_yield", "allow_low_yield")
-_SEARCH = ("k", "map_ks", "gallery")
+#: the settings of the search evaluation (the others are the reading and counting)
+SEARCH_SETTINGS = ("k", "map_ks", "gallery")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +149,7 @@ class AnalyzeSettings:
 
     def search_options(self) -> dict:
         """The settings of the search evaluation (:func:`primo.workflows.analyze.analyze`)."""
-        return {n: getattr(self, n) for n in _SEARCH}
+        return {n: getattr(self, n) for n in SEARCH_SETTINGS}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
