@@ -6,11 +6,11 @@ predictor scores every document; the simulator computes the top ``--refine`` 1,0
 100 nearest documents and a stratified ``--sample`` of 1,000 of the rest, imputed to the others;
 imputed documents pooled per donor), in one run:
 
-* the energies the kinetic model asks for (:func:`primo.simulation.cascade.energy_settings`:
+* the energies the kinetic model asks for (:func:`primo.simulation.query_ramp_energies`:
   12 nodes for the pairs that can lock, every third node for the weaker ones until they are
   negligible), timed, and with ``--time-anneal-energies`` the anneal's (every pair at the final
   temperature, the pairs that can lock at 4 nodes) too; cached in the work directory;
-* the capture itself (:func:`primo.simulation.cascade.capture_from_energies`) of both models on
+* the capture itself (:func:`primo.simulation.capture_from_ramp`) of both models on
   the **same** energies (the kinetic model's, a superset), timed over ``--repeat`` runs;
 
 and prints both times and the ratio kinetic / anneal (goal: <= 1.5), for the capture alone and
@@ -87,9 +87,8 @@ def main():
     from primo.features.store import FeatureStore
     from primo.model_dir import load_model
     from primo.parallel import get_mapper
+    from primo.simulation import capture_from_ramp, protocol_simulator, query_ramp_energies
     from primo.simulation.capture import Protocol
-    from primo.simulation.cascade import (capture_from_energies, energy_settings,
-                                          query_energies, select_documents)
     from primo.simulation.search import load_database, predict_all, simulator_for
     from primo.simulation.wetlab import WetLabModel, pool_abundance
 
@@ -104,13 +103,10 @@ def main():
     dbc = load_database(model, features=db, progress=False)
     qseq = model.encode_features(q)[0]
     proto = Protocol(anneal_to=model.hybridization_c)
-    sim = sim.at_temperature(proto.anneal_to)
+    sim = protocol_simulator(proto, sim)
     abundance = pool_abundance(n, WetLabModel(), np.random.default_rng(1))
-    conc = proto.pool_m / n * abundance / abundance.mean()
     pred = predict_all(model, dbc, qseq, progress=False)
-    sel = select_documents(pred, refine=args.refine, must=nn[0], sample=args.sample,
-                           rng=np.random.default_rng(2))
-    print(f"{n:,} documents, {len(sel.simulated):,} simulated; protocol "
+    print(f"{n:,} documents; protocol "
           f"{proto.anneal_from:g} -> {proto.anneal_to:g} °C, {proto.minutes_per_degree:g} min/°C",
           flush=True)
     energies, t_en = {}, {}
@@ -125,15 +121,17 @@ def main():
                 continue
             sim.clear_cache()
             t = time.perf_counter()
-            energies[cap] = query_energies(dbc.sequences, qseq, sel, sim,
-                                           **energy_settings(proto, cap),
-                                           rng=np.random.default_rng(3), mapper=mapper)
+            energies[cap] = query_ramp_energies(model, dbc, qseq, proto, sim, capture=cap,
+                                                refine=args.refine, must=nn[0],
+                                                sample=args.sample, predicted=pred,
+                                                rng=np.random.default_rng(2), mapper=mapper)
             t_en[cap] = time.perf_counter() - t
             print(f"energies for {cap}: {t_en[cap]:.1f} s "
                   f"({len(energies[cap].thermo.nodes)} nodes)", flush=True)
             with open(cache, "wb") as fh:
                 pickle.dump((energies, t_en), fh)
     th = energies["kinetic"].thermo
+    print(f"documents simulated: {len(energies['kinetic'].selection.simulated):,}")
     rt = 0.0019872 * (th.nodes + 273.15)
     lk0 = -th.dg_ab[:, 0] / rt[0]
     print(f"pairs that can lock: {(lk0 >= proto.lock_log_k).sum()}, weaker pairs evaluated above "
@@ -144,7 +142,7 @@ def main():
         best = np.inf
         for _ in range(args.repeat):
             t = time.perf_counter()
-            res[cap] = capture_from_energies(energies["kinetic"], conc, proto, sim, capture=cap)
+            res[cap] = capture_from_ramp(energies["kinetic"], proto, sim, abundance, capture=cap)
             best = min(best, time.perf_counter() - t)
         t_cap[cap] = best
     st_k = res["kinetic"].stats

@@ -112,10 +112,8 @@ def main():
     from primo.features.store import FeatureStore
     from primo.model_dir import load_model
     from primo.parallel import get_mapper
+    from primo.simulation import capture_from_ramp, protocol_simulator, query_ramp_energies
     from primo.simulation.capture import Protocol
-    from primo.simulation.cascade import (capture_from_energies, query_energies,
-                                          select_documents)
-    from primo.thermo.ramp import node_temperatures
     from primo.simulation.search import load_database, predict_all, simulator_for
 
     import tensorflow  # noqa: F401
@@ -140,14 +138,12 @@ def main():
     # (the training simulator's temperature for cards written before the field)
     anneal_to = model.hybridization_c if args.anneal_to is None else args.anneal_to
     # a model trained at another temperature is captured at this protocol's end temperature
-    sim = sim.at_temperature(anneal_to)
-    base = Protocol(anneal_to=sim.temperature)
+    base = Protocol(anneal_to=anneal_to)
+    sim = protocol_simulator(base, sim)
     sets = settings(n, args.ratios, args.decoy_multiples)
     max_decoys = max([p.get("decoys", 0) for _, _, p in sets] + [0])
     wet = WetLabModel(reads_per_document=args.reads_per_document)
     abundance = pool_abundance(n, wet, np.random.default_rng([args.seed, 1]))
-    conc = base.pool_m / n * abundance / abundance.mean()
-    nodes = node_temperatures(base.anneal_to, base.anneal_from, base.energy_nodes)
     counts = {label: [] for label, _, _ in sets}
     stats = {label: [] for label, _, _ in sets}
     t_sim = t_cap = 0.0
@@ -156,24 +152,24 @@ def main():
         for j, q in enumerate(q_seqs):
             qrng = np.random.default_rng([args.seed, 2, j])
             pred = predict_all(model, db, q, progress=False)
-            sel = select_documents(pred, refine=args.refine, must=nn[j], sample=args.sample,
-                                   rng=qrng)
             t = time.time()
-            en = query_energies(db.sequences, q, sel, sim, nodes=nodes,
-                                lock_log_k=base.lock_log_k, decoys=max_decoys,
-                                decoy_sample=args.decoy_sample,
-                                feature_length=model.feature_length, rng=qrng, mapper=mapper)
+            # the anneal's energies, once per query, for every setting below
+            en = query_ramp_energies(model, db, q, base, sim, capture="anneal",
+                                     refine=args.refine, must=nn[j], sample=args.sample,
+                                     decoys=max_decoys, decoy_sample=args.decoy_sample,
+                                     predicted=pred, rng=qrng, mapper=mapper)
             t_sim += time.time() - t
             t = time.time()
             for si, (label, cap_model, kw) in enumerate(sets):
                 proto = dataclasses.replace(base, **kw)
-                cap = capture_from_energies(en, conc, proto, sim, capture=cap_model)
+                cap = capture_from_ramp(en, proto, sim, abundance, capture=cap_model)
                 c = simulate_counts(cap.fraction, wet, rng=np.random.default_rng(
                     [args.seed, 3, j, si]), abundance=abundance)
                 counts[label].append(c)
                 stats[label].append(cap.stats)
             t_cap += time.time() - t
-            print(f"query {j + 1}/{len(q_seqs)} ({qids[j]}): {len(sel.simulated)} simulated, "
+            print(f"query {j + 1}/{len(q_seqs)} ({qids[j]}): "
+                  f"{len(en.selection.simulated)} simulated, "
                   f"{time.time() - t0:.0f} s", flush=True)
 
     # curves, bootstrap over queries

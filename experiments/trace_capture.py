@@ -45,10 +45,9 @@ def main(argv=None):
     from primo.features.store import FeatureStore
     from primo.model_dir import load_model
     from primo.parallel import get_mapper
+    from primo.simulation import capture_from_ramp, protocol_simulator, query_ramp_energies
     from primo.simulation.capture import Protocol
-    from primo.simulation.cascade import capture_from_energies, query_energies, select_documents
     from primo.simulation.search import load_database, predict_all, simulator_for
-    from primo.thermo.ramp import node_temperatures
     from primo.simulation.wetlab import WetLabModel, pool_abundance
 
     import tensorflow  # noqa: F401
@@ -65,20 +64,17 @@ def main(argv=None):
     q = model.encode_features(Q)[0]
     pred = predict_all(model, db, q, progress=False)
     n = len(pred)
-    sim = sim.at_temperature(model.hybridization_c)  # the protocol ends where the lab hybridizes
-    base = Protocol(anneal_to=sim.temperature)
+    base = Protocol(anneal_to=model.hybridization_c)  # the protocol ends where the lab hybridizes
+    sim = protocol_simulator(base, sim)
     wet = WetLabModel(reads_per_document=10.0)
     ab = pool_abundance(n, wet, np.random.default_rng([args.seed, 1]))
-    conc = base.pool_m / n * ab / ab.mean()
-    nodes = node_temperatures(base.anneal_to, base.anneal_from, base.energy_nodes)
     rng = np.random.default_rng([args.seed, 2, J])   # as capture_experiment draws it
-    sel = select_documents(pred, refine=args.refine, must=nn, sample=args.sample, rng=rng)
     with get_mapper(processes=1) as mp:
-        en = query_energies(db.sequences, q, sel, sim, nodes=nodes, lock_log_k=base.lock_log_k,
-                            decoys=0, decoy_sample=300, feature_length=model.feature_length,
-                            rng=rng, mapper=mp)
-    cap = capture_from_energies(en, conc, base, sim, capture="anneal")
-    th, simpos, frac = en.thermo, np.asarray(sel.simulated), cap.fraction
+        en = query_ramp_energies(model, db, q, base, sim, capture="anneal", refine=args.refine,
+                                 must=nn, sample=args.sample, decoys=0, decoy_sample=300,
+                                 predicted=pred, rng=rng, mapper=mp)
+    cap = capture_from_ramp(en, base, sim, ab, capture="anneal")
+    th, simpos, frac = en.thermo, np.asarray(en.selection.simulated), cap.fraction
     ramp = base.ramp()
     lk = np.stack([th.log_k(t)[0][:len(simpos)] for t in ramp])
     locked = lk >= base.lock_log_k

@@ -48,7 +48,8 @@ import numpy as np
 from ..errors import DataError, UsageError
 
 __all__ = ["DatabaseCodes", "load_database", "predict_all", "cascade_yields", "protocol_for",
-           "capture_one", "simulator_for", "cascade_stats"]
+           "capture_one", "simulator_for", "cascade_stats", "protocol_simulator",
+           "pool_concentrations", "query_ramp_energies", "capture_from_ramp"]
 
 
 @dataclasses.dataclass
@@ -217,29 +218,96 @@ def protocol_for(model, config, simulator, abundance):
     if protocol is None:
         protocol = Protocol.from_options(config.capture, hybridization_c=card_t)
     protocol.check_temperature(card_t, "the model card's hybridization temperature")
-    if (abs(protocol.anneal_to - float(simulator.temperature)) > 1e-9
-            or abs(protocol.na_molar - simulator.sodium) > 1e-12):
+    return protocol, protocol_simulator(protocol, simulator), pool_concentrations(protocol,
+                                                                                  abundance)
+
+
+def protocol_simulator(protocol, simulator):
+    """``simulator`` under the protocol's conditions: at its final temperature
+    (``protocol.anneal_to``, where the anneal's first energy node and the two-strand yields are
+    computed) and its Na+ (``protocol.na_molar``). ``simulator`` itself when it is already."""
+    if abs(protocol.na_molar - simulator.na_molar) > 1e-12:
         from ..thermo.simulator import Simulator
 
-        simulator = Simulator.from_dict(simulator.to_dict(), temperature=protocol.anneal_to,
-                                        sodium=protocol.na_molar)
+        return Simulator.from_dict(simulator.to_dict(), temperature=protocol.anneal_to,
+                                   na_molar=protocol.na_molar)
+    return simulator.at_temperature(protocol.anneal_to)
+
+
+def pool_concentrations(protocol, abundance) -> np.ndarray:
+    """Each document's exposed strands in the hybridization (mol/L): the protocol's pool
+    (``protocol.pool_nm``) shared in proportion to the documents' ``abundance`` (mean 1 or not:
+    only the proportions count; :func:`primo.simulation.wetlab.pool_abundance` draws one)."""
     a = np.asarray(abundance, dtype=np.float64)
-    conc = protocol.pool_m / len(a) * a / a.mean()
-    return protocol, simulator, conc
+    return protocol.pool_m / len(a) * a / a.mean()
+
+
+def query_ramp_energies(model, db: DatabaseCodes, query_seq: str, protocol, simulator, *,
+                        capture: str = "anneal", refine: int = 1000, must=None, sample: int = 0,
+                        decoys: int | None = None, decoy_sample: int = 1000, predicted=None,
+                        rng=None, mapper=None, progress: bool = False):
+    """One query's binding energies along the protocol's ramp, for the documents the cascade
+    simulates: computed once (this is where the simulator's time goes), then captured under any
+    number of protocols and capture models by :func:`capture_from_ramp`.
+
+    The cascade (:func:`primo.simulation.cascade.select_documents`): the predictor's yields
+    ``predicted`` for every document of ``db`` (computed by :func:`predict_all` when not given),
+    the ``refine`` highest, the positions ``must`` (the query's nearest documents) and a sample
+    of ``sample`` of the rest. The energies are those ``capture`` needs
+    (:func:`primo.simulation.cascade.energy_settings`: the anneal's ``energy_nodes`` from
+    ``protocol.anneal_to`` up to ``protocol.anneal_from``, the kinetic model's ``kinetic_nodes``,
+    the final temperature alone for ``equilibrium`` and ``independent``), computed by
+    ``simulator`` under the protocol's conditions (:func:`protocol_simulator`). ``decoys``: the
+    most decoy strands a capture from these energies will add (default ``protocol.decoys``;
+    ``min(decoys, decoy_sample)`` random feature regions are simulated). ``rng`` (a seed or a
+    generator) draws the sample, the decoys and the documents imputed from each sampled one.
+
+    Returns a :class:`primo.simulation.cascade.QueryEnergies` (its ``selection`` says which
+    documents were simulated).
+    """
+    from .cascade import energy_settings, query_energies, select_documents
+
+    rng = np.random.default_rng(rng)
+    if predicted is None:
+        predicted = predict_all(model, db, query_seq, progress=progress)
+    sel = select_documents(predicted, refine=refine, must=must, sample=sample, rng=rng)
+    return query_energies(db.sequences, query_seq, sel, protocol_simulator(protocol, simulator),
+                          **energy_settings(protocol, capture),
+                          decoys=protocol.decoys if decoys is None else decoys,
+                          decoy_sample=decoy_sample, feature_length=model.feature_length,
+                          rng=rng, mapper=mapper, progress=progress)
+
+
+def capture_from_ramp(energies, protocol, simulator, abundance, *, capture: str = "anneal"):
+    """The capture of one query under ``protocol``, from the energies :func:`query_ramp_energies`
+    computed (with the same or a protocol differing in concentrations and decoys; no simulator
+    time is spent here).
+
+    ``capture``: ``anneal``, ``equilibrium``, ``kinetic`` (energies computed for it) or
+    ``independent`` (each document's two-strand yield at 1 nM each, by ``simulator`` at the
+    protocol's final temperature). Each document's concentration is its share ``abundance`` of
+    the protocol's pool (:func:`pool_concentrations`). Returns a
+    :class:`primo.simulation.cascade.QueryCapture` (``fraction``: each document's captured
+    fraction; ``stats``: where the probe went).
+    """
+    from .cascade import capture_from_energies
+
+    return capture_from_energies(energies, pool_concentrations(protocol, abundance), protocol,
+                                 protocol_simulator(protocol, simulator), capture=capture)
 
 
 def capture_one(model, db, qseq, config, protocol, simulator, conc, must, rng, mapper, progress):
     """One query under a competitive capture model: the cascade, energies, the capture."""
-    from ..simulation.cascade import capture_query, select_documents
+    from ..simulation.cascade import capture_from_energies
 
     pred = predict_all(model, db, qseq, chunksize=config.chunksize, batch_size=config.batch_size,
                        progress=progress)
-    sel = select_documents(pred, refine=config.refine, must=must, sample=config.sample, rng=rng)
-    cap = capture_query(db.sequences, qseq, sel, conc, protocol, simulator,
-                        capture=config.capture, rng=rng, mapper=mapper,
-                        decoy_sample=config.decoy_sample, feature_length=model.feature_length,
-                        progress=progress)
-    return pred, cap.simulated_yield, sel.refined, cap.imputed_yield, cap
+    en = query_ramp_energies(model, db, qseq, protocol, simulator, capture=config.capture,
+                             refine=config.refine, must=must, sample=config.sample,
+                             decoy_sample=config.decoy_sample, predicted=pred, rng=rng,
+                             mapper=mapper, progress=progress)
+    cap = capture_from_energies(en, conc, protocol, simulator, capture=config.capture)
+    return pred, cap.simulated_yield, en.selection.refined, cap.imputed_yield, cap
 
 
 def simulator_for(model, backend: str | None = None, loop_enthalpies: str | None = None,

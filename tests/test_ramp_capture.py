@@ -1,0 +1,75 @@
+"""primo.simulation's public wiring of one query's capture: the energies along the ramp once
+(``query_ramp_energies``), then captures under several protocols (``capture_from_ramp``), equal
+to wiring the cascade's functions by hand, as the experiments did."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+from primo.simulation import (capture_from_ramp, pool_concentrations, protocol_simulator,
+                              query_ramp_energies)
+from primo.simulation.capture import Protocol
+from primo.simulation.cascade import (capture_from_energies, energy_settings, query_energies,
+                                      select_documents)
+from primo.simulation.search import DatabaseCodes
+from primo.thermo.simulator import Simulator
+
+L = 20   # short feature regions: a few hundred ms of ViennaRNA in all
+
+
+@pytest.fixture(scope="module")
+def case():
+    rng = np.random.default_rng(0)
+    n = 12
+    codes = rng.integers(0, 4, (n, L), dtype=np.uint8)
+    query = "".join("ACGT"[c] for c in codes[3])   # document 3's feature region: its probe pairs with it
+    db = DatabaseCodes(np.asarray([f"d{i}" for i in range(n)]), codes, np.arange(n))
+    model = types.SimpleNamespace(feature_length=L)   # only its feature length is read
+    predicted = rng.random(n)
+    abundance = rng.lognormal(0.0, 0.3, n)
+    return db, model, query, predicted, abundance
+
+
+def test_energies_and_capture_equal_the_cascade_wired_by_hand(case):
+    db, model, query, predicted, abundance = case
+    proto = Protocol(anneal_to=21.0, energy_nodes=2)
+    sim = Simulator(temperature=21.0)
+    en = query_ramp_energies(model, db, query, proto, sim, refine=2, must=[3], sample=3,
+                             decoys=2, decoy_sample=2, predicted=predicted, rng=5)
+    rng = np.random.default_rng(5)
+    sel = select_documents(predicted, refine=2, must=[3], sample=3, rng=rng)
+    ref = query_energies(db.sequences, query, sel, sim, **energy_settings(proto, "anneal"),
+                         decoys=2, decoy_sample=2, feature_length=L, rng=rng)
+    assert np.array_equal(en.selection.simulated, sel.simulated) and 3 in sel.simulated
+    assert np.array_equal(en.thermo.dg_ab, ref.thermo.dg_ab) and en.n_decoy_rows == 2
+    assert np.array_equal(en.donor, ref.donor)
+    conc = proto.pool_m / len(abundance) * abundance / abundance.mean()
+    assert np.allclose(pool_concentrations(proto, abundance), conc)
+    # one set of energies, several protocols (another probe concentration, decoys) and models
+    for p, capture in ((proto, "anneal"), (Protocol(anneal_to=21.0, energy_nodes=2, probe_nm=5.0,
+                                                    decoys=40), "anneal"),
+                       (proto, "equilibrium"), (proto, "independent")):
+        got = capture_from_ramp(en, p, sim, abundance, capture=capture)
+        want = capture_from_energies(ref, conc, p, sim, capture=capture)
+        assert np.array_equal(got.fraction, want.fraction), capture
+    # the document that pairs with the probe takes it
+    got = capture_from_ramp(en, proto, sim, abundance)
+    assert got.fraction[3] == got.fraction.max() and got.source[3] == 0
+
+
+def test_the_simulator_is_taken_to_the_protocols_conditions(case):
+    db, model, query, predicted, abundance = case
+    sim = Simulator(temperature=50.0)
+    proto = Protocol(anneal_to=30.0, anneal_from=60.0, energy_nodes=2)
+    moved = protocol_simulator(proto, sim)
+    assert moved.temperature == 30.0 and moved.na_molar == sim.na_molar
+    assert protocol_simulator(proto, moved) is moved
+    salt = protocol_simulator(Protocol(anneal_to=30.0, na_molar=0.5), sim)
+    assert salt.temperature == 30.0 and salt.na_molar == 0.5
+    en = query_ramp_energies(model, db, query, proto, sim, refine=1, must=[3],
+                             predicted=predicted, rng=1)
+    assert en.thermo.nodes[0] == 30.0 and en.thermo.nodes.max() <= 60.0
+    assert list(en.selection.simulated) == sorted({3, int(np.argmax(predicted))})
