@@ -78,6 +78,7 @@ def main():
 
     import tensorflow  # noqa: F401
 
+    from primo.dna import onehot
     from primo.model_dir import load_model
     from primo.oligos.pool import read_pool
     from primo.thermo.simulator import Simulator
@@ -85,10 +86,7 @@ def main():
     m = load_model(model)
     p = read_pool(pool)
     feats = [str(f) for f in p.features[:max(args.peer_rows, args.sim_pairs)]]
-    codes = np.frombuffer("".join(feats).encode(), np.uint8).reshape(len(feats), -1)
-    lut = np.zeros(256, np.uint8)
-    lut[np.frombuffer(b"ACGT", np.uint8)] = np.arange(4)
-    oh = np.eye(4, dtype=np.float32)[lut[codes]]
+    oh = onehot(feats)
     q = np.broadcast_to(oh[0], oh[:args.peer_rows].shape)
     m.predict_yields(oh[:1000], q[:1000])
     t = time.perf_counter()
