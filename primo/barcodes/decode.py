@@ -61,7 +61,6 @@ Codes below 4 are accepted (:attr:`DecodeResult.accepted`).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from functools import lru_cache
 
 import numpy as np
@@ -70,22 +69,21 @@ from ..arrays import unique
 from ..errors import UsageError
 from .scheme import BarcodeScheme, _inverse_permutation
 
+# the status codes and the result, the Reed-Solomon tables and the reference decoder are modules
+# of their own; every name is importable from here
+from .decode_reference import decode_reference
+from .decode_status import (_N_ACCEPTED, AMBIGUOUS, BAD_CHARACTERS, BAD_LENGTH, CORRECTED_ERASURE,
+                            CORRECTED_ERROR, DEFAULT_MAX_DISTANCE, EXACT, NOT_IN_POOL,
+                            POOL_RESOLVED, STATUS_CODES, STATUS_NAMES, TOO_DISTANT, UNCORRECTABLE,
+                            DecodeResult)
+from .rs_tables import _PAIRS, rs_tables
+
 __all__ = [
-    "BarcodeDecoder", "DecodeResult", "PoolTable", "decode_reference", "as_barcode_bytes",
+    "BarcodeDecoder", "DecodeResult", "PoolTable", "decode_reference", "as_barcode_bytes", "rs_tables",
     "STATUS_NAMES", "STATUS_CODES", "DEFAULT_MAX_DISTANCE",
     "EXACT", "CORRECTED_ERROR", "CORRECTED_ERASURE", "POOL_RESOLVED", "UNCORRECTABLE",
     "NOT_IN_POOL", "AMBIGUOUS", "TOO_DISTANT", "BAD_LENGTH", "BAD_CHARACTERS",
 ]
-
-STATUS_NAMES = ("exact", "corrected_error", "corrected_erasure", "pool_resolved", "uncorrectable",
-                "not_in_pool", "ambiguous", "too_distant", "bad_length", "bad_characters")
-STATUS_CODES = {name: i for i, name in enumerate(STATUS_NAMES)}
-(EXACT, CORRECTED_ERROR, CORRECTED_ERASURE, POOL_RESOLVED, UNCORRECTABLE, NOT_IN_POOL, AMBIGUOUS,
- TOO_DISTANT, BAD_LENGTH, BAD_CHARACTERS) = range(len(STATUS_NAMES))
-_N_ACCEPTED = 4
-
-#: default cap on the base substitutions between the received barcode and the accepted one
-DEFAULT_MAX_DISTANCE = 3
 
 _ERASED = 64      # symbol value of a readable 5-mer outside the codebook, or one with N
 _BADCHAR = 65     # 5-mer with a character other than ACGTN
@@ -104,7 +102,6 @@ _u16 = np.arange(1 << 16)
 _PAIR_CODE = (_BYTE_CODE[_u16 & 255].astype(np.uint16) << 3) | _BYTE_CODE[_u16 >> 8]
 del _u16
 
-_PAIRS = list(itertools.combinations(range(6), 2))
 _POPCOUNT = np.array([bin(m).count("1") for m in range(64)], dtype=np.uint8)
 
 
@@ -135,79 +132,6 @@ def _barcode_keys(b: np.ndarray) -> np.ndarray:
     k[:, :, 0] = (p[:, :, 0] << 9) | (p[:, :, 1] << 3) | (p[:, :, 2] >> 3)
     k[:, :, 1] = ((p[:, :, 2] & 7) << 12) | (p[:, :, 3] << 6) | p[:, :, 4]
     return k.reshape(n, 6)
-
-
-@lru_cache(maxsize=8)
-def rs_tables(prim: int = 0x61, generator: int = 3, fcr: int = 1):
-    """Solve RS(6,4) decoding for every (erasure mask, syndrome pair) once.
-
-    Returns ``(syn, status, corr)``: ``syn[i, v]`` is the syndrome word ``S1 << 6 | S2`` that symbol
-    ``v`` at position ``i`` contributes (``S_j = sum_i c_i alpha^(j (5 - i))``, ``j = fcr, fcr + 1``;
-    position 0 is the highest-degree coefficient, as in reedsolo); ``status[mask * 4096 + S]`` is
-    exact / corrected_error / corrected_erasure / uncorrectable and ``corr[mask * 4096 + S]`` the
-    symbols to XOR into the word whose erased positions (bits of ``mask``) were set to 0.
-
-    The algebra: an error (or erased) value ``e`` at position ``i`` adds ``e Y_i`` to ``S1`` and
-    ``e Z_i`` to ``S2``, with ``Y_i = alpha^(fcr (5 - i))``, ``Z_i = alpha^((fcr + 1)(5 - i))`` and
-    locator ``X_i = Z_i / Y_i = alpha^(5 - i)``:
-
-    * no erasure: ``S = 0`` -> exact; else one error at the position whose locator is ``S2 / S1``
-      (if it is one of the six), of value ``S1 / Y_i``;
-    * one erasure at ``i``: value ``S1 / Y_i``, consistent only if ``S2 = S1 X_i``;
-    * two erasures at ``p, q``: the 2 x 2 system ``S1 = e_p Y_p + e_q Y_q``,
-      ``S2 = e_p Z_p + e_q Z_q`` (determinant ``Y_p Y_q (X_p + X_q) != 0``) by Cramer's rule.
-    """
-    from .gf import get_field
-
-    gf = get_field(6, prim, generator)
-    mul, inv, log = gf.mul.astype(np.int64), gf.inv.astype(np.int64), gf.log
-    Y = np.array([gf.pow(generator, fcr * (5 - i)) for i in range(6)], dtype=np.int64)
-    Z = np.array([gf.pow(generator, (fcr + 1) * (5 - i)) for i in range(6)], dtype=np.int64)
-    X = np.array([gf.pow(generator, 5 - i) for i in range(6)], dtype=np.int64)
-    # syndrome contribution of symbol v at position i (erasure / bad values 64..66 give 0)
-    syn = np.zeros((6, 67), dtype=np.uint16)
-    v = np.arange(64)
-    for i in range(6):
-        syn[i, :64] = (mul[v, Y[i]] << 6) | mul[v, Z[i]]
-
-    s = np.arange(4096)
-    S1, S2 = s >> 6, s & 63
-    status = np.full(64 * 4096, UNCORRECTABLE, dtype=np.uint8)
-    corr = np.zeros((64 * 4096, 6), dtype=np.uint8)
-
-    # no erasure
-    base = 0
-    status[base + 0] = EXACT
-    nz = (S1 != 0) & (S2 != 0)
-    ratio = np.where(nz, mul[S2, inv[S1]], 0)               # = X of the error position
-    lg = np.where(nz, log[np.maximum(ratio, 1)], -1)
-    loc_of_log = {int(log[X[i]]): i for i in range(6)}
-    for lgv, i in loc_of_log.items():
-        hit = nz & (lg == lgv)
-        # S1 = e * Y_i  ->  e = S1 / Y_i
-        e = mul[S1[hit], inv[Y[i]]]
-        ok = mul[e, Z[i]] == S2[hit]
-        rows = s[hit][ok]
-        status[base + rows] = CORRECTED_ERROR
-        corr[base + rows, i] = e[ok]
-    # one erasure
-    for i in range(6):
-        base = (1 << i) * 4096
-        e = mul[S1, inv[Y[i]]]
-        ok = mul[e, Z[i]] == S2
-        status[base + s[ok]] = CORRECTED_ERASURE
-        corr[base + s[ok], i] = e[ok]
-    # two erasures: S1 = ep Yp + eq Yq, S2 = ep Zp + eq Zq (a 2x2 system, always solvable)
-    for p, q in _PAIRS:
-        base = ((1 << p) | (1 << q)) * 4096
-        det = mul[Y[p], Z[q]] ^ mul[Y[q], Z[p]]
-        dinv = inv[det]
-        ep = mul[mul[S1, Z[q]] ^ mul[S2, Y[q]], dinv]
-        eq = mul[mul[S2, Y[p]] ^ mul[S1, Z[p]], dinv]
-        status[base + s] = CORRECTED_ERASURE
-        corr[base + s, p] = ep
-        corr[base + s, q] = eq
-    return syn, status, corr
 
 
 @lru_cache(maxsize=8)
@@ -374,61 +298,6 @@ def _popcount64(x: np.ndarray) -> np.ndarray:
 
 
 _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
-
-# ---------------------------------------------------------------------------------------------
-# result
-# ---------------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class DecodeResult:
-    """Outcome of decoding N barcodes.
-
-    Attributes
-    ----------
-    index : int64 array
-        Document index, -1 when rejected.
-    id : int64 array
-        Barcode ID (the RS data word), -1 when rejected.
-    status : uint8 array
-        Status code, see :data:`STATUS_NAMES` (codes below 4 are accepted).
-    distance : int16 array
-        Called bases substituted to reach the accepted barcode (N not counted), -1 when rejected.
-    """
-
-    index: np.ndarray
-    id: np.ndarray
-    status: np.ndarray
-    distance: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.status)
-
-    @property
-    def accepted(self) -> np.ndarray:
-        """Boolean mask of accepted barcodes."""
-        return self.status < _N_ACCEPTED
-
-    def status_names(self) -> np.ndarray:
-        """Status names as a numpy array of str."""
-        return np.array(STATUS_NAMES)[self.status]
-
-    def counts(self) -> dict:
-        """``{status name: count}`` for every status (zeros included), in code order."""
-        c = np.bincount(self.status, minlength=len(STATUS_NAMES))
-        return {name: int(c[i]) for i, name in enumerate(STATUS_NAMES)}
-
-    @classmethod
-    def concatenate(cls, parts) -> "DecodeResult":
-        parts = list(parts)
-        if not parts:
-            return cls.empty(0)
-        return cls(*(np.concatenate([getattr(p, f.name) for p in parts])
-                     for f in dataclasses.fields(cls)))
-
-    @classmethod
-    def empty(cls, n: int) -> "DecodeResult":
-        return cls(np.full(n, -1, np.int64), np.full(n, -1, np.int64),
-                   np.zeros(n, np.uint8), np.full(n, -1, np.int16))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -704,126 +573,3 @@ def _row_dist(dist: np.ndarray, key64: np.ndarray, cw: np.ndarray) -> np.ndarray
 def _lowest_bit(m: np.ndarray) -> np.ndarray:
     m = np.asarray(m, dtype=np.int64)
     return np.log2(m & -m).astype(np.int64)
-
-
-# ---------------------------------------------------------------------------------------------
-# reference decoder (one codeword at a time, reedsolo)
-# ---------------------------------------------------------------------------------------------
-def decode_reference(barcodes, scheme: BarcodeScheme | None = None, pool_indices=None,
-                     max_distance: int | None = DEFAULT_MAX_DISTANCE) -> DecodeResult:
-    """Slow, simple decoder: one barcode at a time with ``reedsolo`` (for checking the fast one).
-
-    Implements the rule of the module docstring by brute force: plain RS is
-    ``RSCodec(nsym=2, nsize=6, c_exp=6, prim, generator, fcr).decode(word, erase_pos=...)``; pool
-    candidates are found by declaring every set of unread positions erased (and, for three
-    erasures, trying all 64 values of one of them) and decoding each with reedsolo.
-    """
-    import reedsolo
-
-    scheme = scheme if scheme is not None else BarcodeScheme()
-    rs = reedsolo.RSCodec(nsym=2, nsize=6, c_exp=6, prim=scheme.prim,
-                          generator=scheme.generator, fcr=scheme.fcr)
-    words = {w: i for i, w in enumerate(scheme.codebook)}
-    pool_ids = None
-    if pool_indices is not None:
-        pool_idx = unique(np.asarray(pool_indices, dtype=np.int64))
-        pool_ids = dict(zip(scheme.ids_of(pool_idx).tolist(), pool_idx.tolist()))
-    cap = max_distance
-    out = []
-    for bc in barcodes:
-        if isinstance(bc, bytes):
-            bc = bc.decode("ascii", "replace")
-        out.append(_reference_one(str(bc), scheme, rs, words, pool_ids, cap))
-    if not out:
-        return DecodeResult.empty(0)
-    idx, ids, status, dist = map(np.array, zip(*out))
-    return DecodeResult(idx.astype(np.int64), ids.astype(np.int64), status.astype(np.uint8),
-                        dist.astype(np.int16))
-
-
-def _rs_decode(rs, word, erase):
-    """reedsolo decoding held to the bounded-distance rule ``2 e + f <= 2``.
-
-    reedsolo 1.7 also "corrects" one erasure plus one error (it runs Berlekamp-Massey on the single
-    Forney syndrome that is left, which guesses the error position with no redundancy to check it);
-    such answers are refused here, as the fast decoder refuses them.
-    """
-    import reedsolo
-
-    try:
-        _, full, errata = rs.decode(bytearray(word), erase_pos=list(erase) or None)
-    except reedsolo.ReedSolomonError:
-        return None
-    errors = len(set(errata) - set(erase))
-    if 2 * errors + len(erase) > 2:
-        return None
-    return list(full)
-
-
-def _reference_one(bc, scheme, rs, words, pool_ids, cap):
-    rejected = lambda s: (-1, -1, s, -1)  # noqa: E731
-    if len(bc) != 30:
-        return rejected(BAD_LENGTH)
-    bc = bc.upper()
-    if set(bc) - set("ACGTN"):
-        return rejected(BAD_CHARACTERS)
-    kmers = [bc[5 * i:5 * i + 5] for i in range(6)]
-    word = [words.get(k, 0) for k in kmers]
-    erase = [i for i, k in enumerate(kmers) if k not in words]
-    f = len(erase)
-    nN = bc.count("N")
-
-    def ident(cw):
-        return cw[0] | cw[1] << 6 | cw[2] << 12 | cw[3] << 18
-
-    def dist(cw):  # N counts as a difference
-        bars = "".join(scheme.codebook[s] for s in cw)
-        return sum(a != b for a, b in zip(bars, bc))
-
-    plain = _rs_decode(rs, word, erase) if f <= 2 else None
-    if plain is not None:
-        if f == 0:
-            pst = EXACT if plain == word else CORRECTED_ERROR
-        else:
-            pst = CORRECTED_ERASURE
-    if pool_ids is None:
-        if plain is None:
-            return rejected(UNCORRECTABLE)
-        i = ident(plain)
-        if i >= scheme.n_ids:
-            return rejected(NOT_IN_POOL)
-        d = dist(plain) - nN
-        if cap is not None and d > cap:
-            return rejected(TOO_DISTANT)
-        return (int(scheme.indices_of([i])[0]), i, pst, d)
-    if f >= 4:
-        return rejected(UNCORRECTABLE)
-    # candidates: codewords agreeing with >= min(4, 6 - f) readable symbols
-    readable = [i for i in range(6) if i not in erase]
-    cands = set()
-    if f <= 2:
-        for keep in itertools.combinations(readable, 4):
-            er = [i for i in range(6) if i not in keep]
-            cw = _rs_decode(rs, word, er)
-            if cw is not None:
-                cands.add(tuple(cw))
-    else:
-        for v in range(64):
-            w2 = list(word)
-            w2[erase[0]] = v
-            cw = _rs_decode(rs, w2, erase[1:])
-            if cw is not None:
-                cands.add(tuple(cw))
-    scored = sorted((dist(cw), ident(cw)) for cw in cands if ident(cw) in pool_ids)
-    if not scored:
-        return rejected(NOT_IN_POOL if plain is not None else UNCORRECTABLE)
-    best_d, best_id = scored[0]
-    if cap is not None and best_d - nN > cap:
-        return rejected(TOO_DISTANT)
-    if len(scored) > 1 and scored[1][0] == best_d:
-        return rejected(AMBIGUOUS)
-    if plain is not None and ident(plain) == best_id:
-        s = pst
-    else:
-        s = POOL_RESOLVED
-    return (pool_ids[best_id], best_id, s, best_d - nN)
