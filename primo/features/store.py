@@ -37,6 +37,11 @@ Only the first ``n_rows`` rows exist. An append resizes the datasets, writes the
 and only then raises ``n_rows``: a crash in the middle of an append leaves a store that opens with
 its last committed row count, and the next append overwrites the uncommitted tail.
 
+Why one module of ~840 lines: it is the file format and its one class. Creating, appending,
+reading and validating a store share the open HDF5 file, the committed row count and the bad-rows
+policy, and a change of the format touches every one of them; split, each part would need the
+others' internals.
+
 Example
 -------
 >>> import numpy as np, tempfile, os

@@ -26,6 +26,13 @@ class), similar pairs inside a segment are over-represented; a shuffled store av
 Threshold calibration (:func:`calibrate_threshold`): the ``quantile`` of the Euclidean distances of
 all pairs of a random sample of rows (``--threshold auto``; the quantile, the sample size and the
 resulting distance are recorded in the model card). VGG16-FC2 features keep the paper's fixed 75.
+
+Why one module of ~630 lines: the block sampling above is one design. The training blocks and
+the held-out rows are cut from the same segment layout (``_segments``, ``_rows_of``, the block
+budgets); the threshold is calibrated outside the held-out rows with the same distances
+(:func:`pairwise_sq_distances`) the sampler finds similar pairs with; :class:`PairSampler`,
+:func:`choose_heldout`, :func:`calibrate_threshold` and :func:`heldout_pairs` read best beside the
+rules they share.
 """
 
 from __future__ import annotations
