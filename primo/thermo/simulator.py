@@ -49,7 +49,7 @@ NUPACK is not installable here, so no NUPACK number was reproduced directly. Wha
   pairs: median 2e-4, mean 0.06, 7% above 0.5: chance complementarity of long strands); a sharp
   S-curve between 35% and 55% mismatches (``experiments/plot_yield_curve.py``).
 
-Why one module of ~700 lines (a third of them this description): the :class:`Simulator`, the
+Why one module of ~700 lines: the :class:`Simulator`, the
 work items it hands to the parallel map (module-level functions, so that they pickle) and
 :func:`simulate_csv` (the ``yields`` command's file round trip) change together whenever the
 backends' interface does; the physics and the caches read best side by side.
