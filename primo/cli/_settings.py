@@ -120,8 +120,14 @@ class _SettingOption(click.Option):
 
 def settings_options(fields, *, types: dict | None = None):
     """A decorator adding one option per ``(field, metadata)`` of ``fields``
-    (:func:`primo.training.settings.field_options`); ``types`` overrides the parameter type of
-    some fields (e.g. a threshold that also takes "auto")."""
+    (:func:`primo.settings.cli_fields`); ``types`` overrides the parameter type of some fields
+    (e.g. a threshold that also takes "auto", a size with a K/M suffix).
+
+    From the metadata: ``cli_name`` (default ``--field-name``), ``short`` (a second spelling
+    shown with it, ``-k``), ``aliases`` (old spellings: hidden, with a deprecation note),
+    ``flag`` (``--on/--off``, None when neither is given, or a lone ``--on``), ``multiple``
+    (repeatable: a tuple), ``metavar``, and the default shown: ``default_text`` (a description),
+    ``default_shown`` (the value as typed, ``16M``) or the field's default."""
     from ..settings import field_kind
 
     types = types or {}
