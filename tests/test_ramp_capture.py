@@ -73,3 +73,46 @@ def test_the_simulator_is_taken_to_the_protocols_conditions(case):
                              predicted=predicted, rng=1)
     assert en.thermo.nodes[0] == 30.0 and en.thermo.nodes.max() <= 60.0
     assert list(en.selection.simulated) == sorted({3, int(np.argmax(predicted))})
+
+
+@pytest.mark.slow
+def test_capture_experiment_and_trace_capture_run(tiny_workspace, tmp_path):
+    """The two experiments that capture from energies computed once, end to end on a tiny model
+    (the 120 bundled documents as database and queries)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path / "work"
+    work.mkdir()
+    from primo.features.store import FeatureStore, write_features
+
+    with FeatureStore.open(tiny_workspace.features) as st:   # with the labels mAP@10 needs
+        ids, X, meta = list(st.ids), st.read(0, st.n), st.metadata
+    labels = np.arange(len(ids)) % 10
+    for name in ("fashion_train.h5", "fashion_test.h5"):
+        write_features(work / name, ids, X, meta, labels=labels)
+    env = {**os.environ, "PRIMO_QUIET": "1", "MPLBACKEND": "Agg"}
+
+    def run(script, *args):
+        proc = subprocess.run([sys.executable, str(root / script), *map(str, args)], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout
+
+    out = tmp_path / "run"
+    text = run("experiments/capture_experiment.py", "--work", work, "--model",
+               tiny_workspace.model, "-o", out, "--queries", 1, "--refine", 3, "--sample", 3,
+               "--decoy-sample", 3, "--ratios", 10, "--decoy-multiples", 1, "--no-peers",
+               "-j", 1)
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["settings"]) == {"anneal", "equilibrium", "independent", "anneal 1:10",
+                                        "anneal decoys 1x"}
+    cap = summary["settings"]["anneal decoys 1x"]["capture"]
+    assert cap["probe_bound_decoys"] >= 0 and "| primo anneal |" in text
+    text = run("experiments/trace_capture.py", "--model", tiny_workspace.model, "--counts",
+               out / "counts.npz", "--query", 0, "--work", work, "--refine", 3, "--sample", 3)
+    assert "probe on simulated documents" in text and "lock temperatures, neighbours (100)" in text
