@@ -357,7 +357,7 @@ class _Run:
         h = self.hybridization_c
         if abs(h - float(sim.temperature)) > 1e-9:
             sim = sim.at_temperature(h)  # the capture runs at the protocol's temperatures
-        protocol = Protocol(anneal_to=h, na_molar=float(getattr(sim, "sodium", 1.0)))
+        protocol = Protocol(anneal_to=h, na_molar=float(getattr(sim, "na_molar", 1.0)))
         row = evaluate_capture(self.capture_set, m.encode_codes, m.predict_codes, sim, protocol,
                                refine=self.s.capture_eval_refine,
                                sample=self.s.capture_eval_sample,
