@@ -36,8 +36,8 @@ DEFAULT_NEIGHBORS = 100
 #: the automatic neighbourhood never holds more than this share of the training documents
 NEIGHBORS_MAX_FRACTION = 0.005
 DEFAULT_CHOICE = ("primo's default: the paper's objective and local-match predictor, trained with "
-                  "similarity by neighbourhood (--neighbors 100) instead of the paper's global "
-                  "threshold, against the simulator at 80 C for the 21 C hybridization, on a "
+                  "similarity by neighbourhood (each document's 100 nearest) instead of the "
+                  "paper's global threshold, against the simulator at 80 C for the 21 C hybridization, on a "
                   "short schedule (5 rounds of 300 steps) with hard negatives, dissimilar pairs "
                   "weighted 3x and the homopolymer regularizer: the best measured on the full "
                   "Fashion-MNIST database (docs/results/full-database.md, "
@@ -79,7 +79,8 @@ class TrainSettings:
     threshold_quantile : float
         For ``auto``: the fraction of random pairs that count as similar.
     neighbors : int, "auto" or None
-        Similarity by neighbourhood instead of a threshold (``--neighbors K``): a pair is similar
+        Similarity by neighbourhood instead of a threshold (``primo train --similar-neighbors
+        K``): a pair is similar
         when either document is among the other's K nearest training documents, whatever the
         local density (:class:`~primo.training.data.PairSampler`). ``"auto"`` (primo's default):
         K = :data:`DEFAULT_NEIGHBORS`, at most :data:`NEIGHBORS_MAX_FRACTION` of the training
