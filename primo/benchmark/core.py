@@ -73,8 +73,8 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 from ..evaluation.neighbors import exact_knn
-from ..evaluation.recall import (bootstrap_mean, bootstrap_proportion_at_recall, pareto_frontier,
-                                 proportion_at_recall, recall_key)
+from ..evaluation.bootstrap import bootstrap_mean, bootstrap_proportion_at_recall
+from ..evaluation.recall import pareto_frontier, proportion_at_recall, recall_key
 from ..io import atomic_dir, open_output, provenance, write_json
 # a row of benchmarks.csv and primo's curves are modules of their own; every name is importable
 # from here
