@@ -7,11 +7,20 @@
    * primo: ``extract_images`` on JPEG files (decode, EXIF, resize, preprocess, forward pass, append
      to the feature store), the model built beforehand.
    Random weights (``--weights none``): the speed is the same as with ImageNet weights.
-2. Feature store write and chunked read rates (MB/s, rows/s) for an N x 4096 float32 matrix against
+2. The bundled ``fashion-embed`` extractor (Fashion-MNIST, 64-d) throughput (images/s):
+   * peer: the same Keras network, ``predict`` on the decoded images (a ready float array in
+     memory, the extractor's own input: 28 x 28 grayscale scaled to [0, 1]);
+   * primo: ``extract_images`` on PNG files of those images (decode, resize check, the network,
+     append to the feature store), and ``extract_arrays`` on the uint8 array (what ``primo extract
+     --dataset fashion-mnist`` runs);
+   images from ``--fashion-dir`` (Fashion-MNIST IDX files, test split) or primo's bundled demo
+   subset (2,000 test images).
+3. Feature store write and chunked read rates (MB/s, rows/s) for an N x 4096 float32 matrix against
    ``numpy.save`` / ``numpy.load`` of the same matrix (files in the page cache: this measures the
    software, not the disk).
 
     python benchmarks/bench_extract.py [--images 64] [--batch-size 32] [--rows 40000] [--dir /tmp]
+        [--fashion-images 2000] [--fashion-dir DIR]
 """
 
 import argparse
@@ -66,6 +75,58 @@ def bench_vgg16(n_images: int, batch_size: int, workdir: Path, repeats: int = 2)
     print(f"  plain Keras predict (array in memory): {peer:8.2f} images/s")
     print(f"  primo extract (JPEG files -> store):   {ours:8.2f} images/s")
     print(f"  ratio primo / Keras: {ours / peer:.2f}")
+
+
+def bench_fashion(n_images: int, workdir: Path, repeats: int = 2, fashion_dir=None,
+                  batch_size: int | None = None):
+    from PIL import Image
+
+    from primo.features.datasets import demo_arrays, fashion_mnist_ids, load_fashion_mnist
+    from primo.features.embed import load_embedder
+    from primo.features.extract import extract_arrays, extract_images
+    from primo.features.extractors import get_extractor
+    from primo.features.images import load_image
+
+    if fashion_dir:
+        images, _ = load_fashion_mnist("test", fashion_dir, limit=n_images)
+        ids = fashion_mnist_ids("test", range(len(images)))
+        source = f"Fashion-MNIST test split ({fashion_dir})"
+    else:
+        ids, images, _ = demo_arrays()
+        ids, images = ids[:n_images], images[:n_images]
+        source = "primo's bundled demo subset"
+    n = len(images)
+    pngdir = workdir / "pngs"
+    pngdir.mkdir()
+    for i, im in zip(ids, images):
+        Image.fromarray(im).save(pngdir / f"{i}.png")
+    ex = get_extractor("fashion-embed")
+    bs = int(batch_size or ex.default_batch_size)
+    model, _ = load_embedder()  # the Keras network the extractor runs (the same, cached)
+    # the peer's input: the images as primo decodes them, as the network takes them
+    decoded = np.stack([load_image(pngdir / f"{i}.png", ex.input_size, mode=ex.image_mode)
+                        for i in ids])
+    assert np.array_equal(decoded, images)
+    x = (decoded.astype(np.float32) / 255.0)[..., None]
+    model.predict(x[:bs], batch_size=bs, verbose=0)  # warm-up (graph tracing)
+    ex(images[:bs])
+    peer = files = arrays = 0.0
+    for rep in range(repeats):
+        t = time.perf_counter()
+        model.predict(x, batch_size=bs, verbose=0)
+        peer = max(peer, n / (time.perf_counter() - t))
+        t = time.perf_counter()
+        res = extract_images([pngdir], workdir / f"fe-files{rep}.h5", ex, batch_size=bs)
+        files = max(files, res.n_written / (time.perf_counter() - t))
+        t = time.perf_counter()
+        res = extract_arrays(images, ids, workdir / f"fe-arrays{rep}.h5", ex, batch_size=bs)
+        arrays = max(arrays, res.n_written / (time.perf_counter() - t))
+    print(f"fashion-embed (64-d) on {os.cpu_count()} CPU cores, {n} images of {source}, "
+          f"batch {bs}, best of {repeats}:")
+    print(f"  plain Keras predict (decoded images in memory): {peer:8.0f} images/s")
+    print(f"  primo extract (PNG files -> store):             {files:8.0f} images/s")
+    print(f"  primo extract (uint8 array -> store):           {arrays:8.0f} images/s")
+    print(f"  ratio primo / Keras: files {files / peer:.2f}, array {arrays / peer:.2f}")
 
 
 def bench_store(rows: int, dim: int, workdir: Path, chunk: int):
@@ -133,11 +194,22 @@ def main(argv=None):
     ap.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     ap.add_argument("--skip-vgg16", action="store_true")
     ap.add_argument("--skip-store", action="store_true")
+    ap.add_argument("--fashion-images", type=int, default=2000,
+                    help="images for the fashion-embed comparison")
+    ap.add_argument("--fashion-dir", default=None,
+                    help="Fashion-MNIST IDX files (test split; default: primo's bundled 2,000 "
+                         "demo images)")
+    ap.add_argument("--fashion-batch-size", type=int, default=None,
+                    help="fashion-embed batch (default: the extractor's, 512)")
+    ap.add_argument("--skip-fashion", action="store_true")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench_extract.", dir=args.dir))
     try:
         if not args.skip_store:
             bench_store(args.rows, args.dim, work, args.chunk)
+        if not args.skip_fashion:
+            bench_fashion(args.fashion_images, work, args.repeats, args.fashion_dir,
+                          args.fashion_batch_size)
         if not args.skip_vgg16:
             bench_vgg16(args.images, args.batch_size, work, args.repeats)
     finally:

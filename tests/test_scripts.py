@@ -99,8 +99,11 @@ def test_bench_yields(tmp_path):
 
 def test_bench_extract_store(tmp_path):
     out = run("benchmarks/bench_extract.py", "--skip-vgg16", "--rows", 2000, "--dim", 16,
-              "--chunk", 500, "--repeats", 1, "--dir", tmp_path, cwd=tmp_path)
+              "--chunk", 500, "--repeats", 1, "--fashion-images", 40, "--dir", tmp_path,
+              cwd=tmp_path)
     assert re.search(r"FeatureStore\.iter_chunks: .*ratio vs numpy\.load [\d.]+", out), out
+    assert re.search(r"fashion-embed .* 40 images .*\n(.*\n){3}  ratio primo / Keras: files "
+                     r"[\d.]+, array [\d.]+", out), out
 
 
 @pytest.mark.slow
