@@ -169,7 +169,7 @@ def train(features, out, settings=None, *, mapper=None, resume: bool = False,
         The model directory to write (encoder, predictor, model card, metrics).
     settings : primo.training.trainer.TrainSettings, optional
         Every setting; the defaults are the paper's objective and predictor, with similar pairs
-        defined by neighbourhood (``neighbors=100``; the best measured, see the README). Giving
+        defined by neighborhood (``neighbors=100``; the best measured, see the README). Giving
         ``threshold`` or ``threshold_quantile`` (and no ``neighbors``) selects the paper's global
         distance threshold. ``hybridization_c`` is the protocol's temperature (21 °C) and
         ``train_temperature_c`` the training simulator's (default:
@@ -455,7 +455,7 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
     backend, loop_enthalpies, stacks : str, optional
         Override the model card's simulator (:func:`primo.simulation.search.simulator_for`).
     perturb : (float, int), optional
-        ``(sigma, seed)``: every nearest-neighbour free energy of the simulator perturbed by
+        ``(sigma, seed)``: every nearest-neighbor free energy of the simulator perturbed by
         seeded Gaussian noise of ``sigma`` kcal/mol (:class:`primo.thermo.simulator.Simulator`),
         a physics the model was not trained on.
     warn : callable(str), optional
@@ -532,7 +532,7 @@ def run_benchmark(features, queries, out, *, k: int = 100, peers=None, **options
     out : path
         The output directory to write.
     k : int
-        Recall is of the ``k`` nearest neighbours.
+        Recall is of the ``k`` nearest neighbors.
     peers : list of str, optional
         ANN peers (default: every one installed: hnsw, faiss-ivf, annoy, lsh, mrpt, ...).
     **options

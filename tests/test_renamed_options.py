@@ -142,3 +142,13 @@ def test_train_resume_takes_the_old_rounds_spelling(captured_train, run_cli, tmp
     ignoring = err.split("ignoring")[1].split("\n")[0]
     assert "--anneal-to" in ignoring and "--epochs" not in ignoring and "--rounds" not in ignoring
     assert NOTE.format(old="--epochs", new="--rounds") in err
+
+
+
+def test_simulate_no_neighbours_is_a_deprecated_spelling_of_no_neighbors(run_cli):
+    """One spelling of 'neighbors' on the command line: the British one stays one release."""
+    flags = _help_flags("simulate")
+    assert "--no-neighbors" in flags and "--no-neighbours" not in flags
+    res, _, err = run_cli(["simulate", "--no-neighbours", "-m", "nowhere", "-f", "x.h5",
+                           "-Q", "q.h5", "-o", "out"])
+    assert res.exit_code != 0 and "no such option" not in err.lower()

@@ -32,7 +32,7 @@ def test_simulate_one_query_writes_published_layouts(tiny_workspace, queries, tm
     out = tmp_path / "sim"
     res, stdout, err = run_cli(["simulate", "-m", ws.model, "-f", ws.features, "-Q", queries,
                                 "--query-id", _qid(queries, 0), "-o", out, "--refine", "15",
-                                "--sample", "0", "--no-neighbours", "--neighbors", "10", "-j", "1",
+                                "--sample", "0", "--no-neighbors", "--neighbors", "10", "-j", "1",
                                 "--seed", "4"])
     assert res.exit_code == 0, err
     counts = _rows(out / "counts.csv.gz")

@@ -7,7 +7,7 @@ The default :class:`BarcodeScheme` is the one of the published 1.6 M-image primo
 * RS over GF(2^6) (primitive polynomial 0x61, generator 3, first consecutive root 1), 4 data + 2
   check symbols, systematic;
 * each symbol -> a 5-mer of a 64-word codebook: all 5-mers in base order A, T, C, G (first position
-  slowest) with no two equal neighbouring bases, starting with A or C and ending with G or T, first 64.
+  slowest) with no two equal neighboring bases, starting with A or C and ending with G or T, first 64.
 
 >>> str(BarcodeScheme().encode([1600042])[0])
 'CTGATAGTAGATCATAGATGACACGATGAT'

@@ -1,4 +1,4 @@
-"""primo against approximate-nearest-neighbour peers (``primo benchmark``).
+"""primo against approximate-nearest-neighbor peers (``primo benchmark``).
 
 * :mod:`primo.benchmark.peers` -- the ANN peers (HNSW, faiss IVF, annoy, MRPT, LSH) behind one
   interface, each swept over its parameters;

@@ -1,17 +1,17 @@
 """primo against in-silico similarity search: candidate-set size vs k-NN recall.
 
 The paper (Bee et al., Fig. 4 and "Benchmarking of in silico algorithms") compares DNA similarity
-search with approximate nearest-neighbour indexes on one footing. For a query, an algorithm's
+search with approximate nearest-neighbor indexes on one footing. For a query, an algorithm's
 *candidate set* is the set of documents it retrieves from memory and compares to the query; for
 primo it is the set of documents whose read count (or simulated yield) reaches a threshold. Each
 search parameter (or threshold) gives one point per query:
 
 * proportion retrieved = |candidate set| / database size (y axis, log scale), and
-* k-NN recall = (true k nearest neighbours in the candidate set) / k (x axis, log scale).
+* k-NN recall = (true k nearest neighbors in the candidate set) / k (x axis, log scale).
 
 How each peer's candidate set is counted is written in :mod:`primo.benchmark.peers` (and in
 ``summary.json`` under ``how_counted``). The baselines are analytic: *chance* (a uniform random
-subset: recall = proportion) and *oracle* (exactly the nearest neighbours: proportion = recall x
+subset: recall = proportion) and *oracle* (exactly the nearest neighbors: proportion = recall x
 k / N). Algorithms that cannot produce small candidate sets are extended towards the origin by
 uniform subsampling of their smallest candidate set, which scales size and recall by the same
 factor (the paper's dashed lines).
@@ -20,7 +20,7 @@ Curves and figures are **means over queries per parameter setting** (one setting
 deploys; a threshold is one setting for primo), then reduced to the Pareto frontier (no other
 setting has both a smaller mean proportion and a higher mean recall). "Proportion at 50 % / 90 %
 recall" is :func:`primo.evaluation.recall.proportion_at_recall` of those means: read off that
-frontier by linear interpolation between neighbouring settings (which a random mixture of the two
+frontier by linear interpolation between neighboring settings (which a random mixture of the two
 settings achieves) and from the origin to the first one (subsampling); ``None`` when the
 algorithm never reaches that recall. Each figure has a 95 % bootstrap interval over queries
 (``proportion_at_recall_ci95``: 1,000 seeded resamples of the queries, each read off as the figure
@@ -42,7 +42,7 @@ Output files (:func:`benchmark_stores`, ``primo benchmark``)
         faiss-ivf,q0,1843,60000,100,61,nlist=980 nprobe=8
 
     ``Nearest Neighbor Recall`` is a *count* (how many of the ``# of Nearest Neighbors`` true
-    neighbours the candidate set holds), as in the published file; divide by ``# of Nearest
+    neighbors the candidate set holds), as in the published file; divide by ``# of Nearest
     Neighbors`` for the fraction. ``Algorithm Parameters`` is ``key=value`` separated by spaces.
     Chance and oracle are plotted and summarised analytically, not written as rows.
 ``benchmarks.png``
@@ -234,7 +234,7 @@ class BenchmarkResult:
     def how_counted(self) -> dict:
         d = {name: v["how_counted"] for name, v in self.info.items() if "how_counted" in v}
         d["chance"] = "uniform random subset: expected recall = proportion retrieved (analytic)"
-        d["oracle"] = "exactly the k nearest neighbours: proportion = recall x k / N (analytic)"
+        d["oracle"] = "exactly the k nearest neighbors: proportion = recall x k / N (analytic)"
         return d
 
 
@@ -277,9 +277,9 @@ def run_benchmark(X, Q, query_ids=None, k: int = 100, peers=None, peer_options=N
     peer_options : dict, optional
         ``{peer: {option: value}}``, e.g. ``{"faiss-ivf": {"nlist": 256}}``.
     primo_rows : list of BenchmarkRow, or callable ``nn -> rows``, optional
-        primo's rows (a callable receives the exact neighbours, for :func:`primo_rows_from_counts`).
+        primo's rows (a callable receives the exact neighbors, for :func:`primo_rows_from_counts`).
     nn : array (M x k), optional
-        Exact neighbours if already known (else computed with :func:`exact_knn`).
+        Exact neighbors if already known (else computed with :func:`exact_knn`).
 
     Returns
     -------
@@ -364,7 +364,7 @@ def plot_benchmark(result: BenchmarkResult, path, title: str | None = None) -> N
     ax.set_yscale("log")
     ax.set_xlim(xmin, 1.05)
     ax.set_ylim(k / N * xmin / 2, 1.5)
-    ax.set_xlabel(f"{k}-nearest-neighbour recall (mean over {len(result.query_ids)} queries)")
+    ax.set_xlabel(f"{k}-nearest-neighbor recall (mean over {len(result.query_ids)} queries)")
     ax.set_ylabel("proportion of the database retrieved")
     ax.set_title(title or f"candidate set vs recall (N={N:,}, D={result.dim})")
     ax.grid(True, which="major", alpha=0.3)
@@ -443,7 +443,7 @@ def benchmark_stores(features, queries, out, k: int = 100, peers=None, peer_opti
     """Run the benchmark on two feature stores and write ``out/`` (atomically).
 
     ``out`` receives ``benchmarks.csv``, ``benchmarks.png`` and ``summary.json`` (see the module
-    docstring). The exact neighbours stream the database; peers load it into memory (pass
+    docstring). The exact neighbors stream the database; peers load it into memory (pass
     ``peers=[]`` to benchmark primo only on databases larger than memory).
     Returns the summary dict.
     """

@@ -1,11 +1,11 @@
 """In-silico similarity search peers, each instrumented to report its candidate set.
 
 The paper (Bee et al., "Benchmarking of in silico algorithms") compares DNA similarity search with
-approximate nearest-neighbour (ANN) indexes by their *candidate set*: the documents an algorithm
+approximate nearest-neighbor (ANN) indexes by their *candidate set*: the documents an algorithm
 retrieves from memory and compares to the query. Its size divided by the database size is the
-*proportion retrieved*; the number of the query's true k nearest neighbours in it is the *k-NN
+*proportion retrieved*; the number of the query's true k nearest neighbors in it is the *k-NN
 recall*. Every peer here runs the real library and reports, per query and per search parameter,
-``(number retrieved, true neighbours found)``. How each one is counted:
+``(number retrieved, true neighbors found)``. How each one is counted:
 
 ``hnsw`` -- faiss ``IndexHNSWFlat`` (M=16, efConstruction=100), ``efSearch`` swept.
     Retrieved = ``faiss.cvar.hnsw_stats.ndis`` for a one-query search: the number of distance
@@ -15,27 +15,27 @@ recall*. Every peer here runs the real library and reports, per query and per se
     so a node compared on two layers counts twice: the figure is an upper bound on the number of
     distinct documents, too high by at most the upper-layer work, which does not depend on
     efSearch (Fashion-MNIST, 60,000 x 784, M=16: 73 of the 765 comparisons at efSearch=100, on
-    54 distinct nodes; so at most ~10 % high there, ~4 % at efSearch=400). It is capped at N. Found = true neighbours among the k returned; because
+    54 distinct nodes; so at most ~10 % high there, ~4 % at efSearch=400). It is capped at N. Found = true neighbors among the k returned; because
     faiss offers every compared vector to its top-k result heap, the k returned are the exact
-    top k of the candidate set, so this equals the true neighbours *in* the candidate set.
+    top k of the candidate set, so this equals the true neighbors *in* the candidate set.
 ``hnsw-sq`` -- the paper's "quantized HNSW": faiss ``IndexHNSWSQ`` (8-bit scalar quantizer).
-    Retrieved = ``ndis`` as above (8-bit codes are read and compared). Found = true neighbours
-    among the k returned: the comparison uses approximate distances, so a true neighbour that
+    Retrieved = ``ndis`` as above (8-bit codes are read and compared). Found = true neighbors
+    among the k returned: the comparison uses approximate distances, so a true neighbor that
     was scanned but mis-ranked is not counted (a scanned document only counts once identified).
 ``faiss-ivf`` -- faiss ``IndexIVFFlat`` (nlist ~ 4 sqrt(N) k-means lists), ``nprobe`` swept.
     Retrieved = the summed sizes of the ``nprobe`` inverted lists whose centroids are nearest to
     the query (read from the index's own coarse quantizer and inverted lists; equal to faiss's
-    ``indexIVF_stats.ndis``). Found = true neighbours whose IDs are in those lists. The
+    ``indexIVF_stats.ndis``). Found = true neighbors whose IDs are in those lists. The
     nprobe lists are nested, so both grow monotonically with nprobe.
 ``faiss-ivfpq`` -- faiss ``IndexIVFPQ`` (same coarse quantizer layout, PQ codes of 8 bits per
     sub-vector), ``nprobe`` swept. Retrieved = summed sizes of the probed lists (every PQ code in
     them is read and compared -- approximately, through lookup tables). Found = true
-    neighbours among the k returned, since approximate distances can mis-rank scanned ones.
+    neighbors among the k returned, since approximate distances can mis-rank scanned ones.
 ``annoy`` -- Spotify annoy (Euclidean, ``n_trees`` trees), ``search_k`` swept. annoy collects
     leaves from its trees until it holds ``search_k`` items (duplicates included), removes
     duplicates, computes the exact distance of each distinct item and returns the best n. Asking
     for ``n`` = N returns *all* of them, so retrieved = the length of that answer, and found =
-    true neighbours in it. A leaf holds up to about D items, so annoy cannot go below roughly
+    true neighbors in it. A leaf holds up to about D items, so annoy cannot go below roughly
     one leaf per tree.
 ``mrpt`` -- MRPT (multiple random projection trees, the maintained successor of the RPForest
     family the paper used; lyst/rpforest does not build on Python 3.11), depth and number of
@@ -48,7 +48,7 @@ recall*. Every peer here runs the real library and reports, per query and per se
     (:class:`RandomProjectionLSH`): ``n_bits`` sign bits of random hyperplanes through the
     database mean per table, ``n_tables`` tables, optionally multi-probe of every bucket within
     Hamming ``radius`` of the query's. Retrieved = the distinct documents in the union of the
-    probed buckets; found = true neighbours among them.
+    probed buckets; found = true neighbors among them.
 
 Peers that need a library which does not import are skipped with a one-line warning
 (:func:`resolve_peers`). Add a peer by subclassing :class:`Peer` and calling :func:`register_peer`.

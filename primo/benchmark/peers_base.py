@@ -30,7 +30,7 @@ class SweepPoint:
     n_retrieved : numpy.ndarray
         Candidate-set size per query (int64, shape (M,)).
     n_found : numpy.ndarray
-        True k nearest neighbours counted per query (int64, shape (M,)).
+        True k nearest neighbors counted per query (int64, shape (M,)).
     """
 
     params: str
@@ -39,7 +39,7 @@ class SweepPoint:
 
 
 def count_found(candidates, nn_row, mark: np.ndarray) -> int:
-    """Number of the true neighbours ``nn_row`` among ``candidates``.
+    """Number of the true neighbors ``nn_row`` among ``candidates``.
 
     ``mark`` is a reusable boolean array of the database size, all False on entry and on return.
     """
@@ -92,7 +92,7 @@ class Peer(abc.ABC):
     def sweep(self, Q: np.ndarray, nn: np.ndarray, k: int) -> Iterator[SweepPoint]:
         """Yield one :class:`SweepPoint` per search parameter, for queries ``Q`` (M x D).
 
-        ``nn`` (M x k, int64) are the exact nearest-neighbour row numbers of each query.
+        ``nn`` (M x k, int64) are the exact nearest-neighbor row numbers of each query.
         """
 
     def describe(self) -> str:

@@ -38,7 +38,7 @@ class HNSWPeer(_FaissPeer):
 
     name = "hnsw"
     how_counted = ("faiss IndexHNSWFlat; retrieved = hnsw_stats.ndis of a one-query search "
-                   "(distance computations, capped at N); found = true neighbours among the k "
+                   "(distance computations, capped at N); found = true neighbors among the k "
                    "returned (= in the candidate set, exact distances)")
 
     def __init__(self, M: int = 16, ef_construction: int = 100, ef_search=None, **kw):
@@ -93,7 +93,7 @@ class HNSWSQPeer(HNSWPeer):
 
     name = "hnsw-sq"
     how_counted = ("faiss IndexHNSWSQ (8-bit codes); retrieved = hnsw_stats.ndis (codes compared, "
-                   "capped at N); found = true neighbours among the k returned (approximate "
+                   "capped at N); found = true neighbors among the k returned (approximate "
                    "distances)")
 
     def _make_index(self, d):
@@ -116,7 +116,7 @@ class IVFFlatPeer(_FaissPeer):
 
     name = "faiss-ivf"
     how_counted = ("faiss IndexIVFFlat; retrieved = summed sizes of the nprobe inverted lists "
-                   "nearest the query (= indexIVF_stats.ndis); found = true neighbours in them")
+                   "nearest the query (= indexIVF_stats.ndis); found = true neighbors in them")
 
     def __init__(self, nlist: int | None = None, nprobe=None, train_size: int = 100_000, **kw):
         super().__init__(**kw)
@@ -183,7 +183,7 @@ class IVFFlatPeer(_FaissPeer):
         probes = self._nprobe_values()
         L = self.probed_lists(Q, max(probes))
         ids = self.list_ids()
-        # true neighbours per list, per query: found(nprobe) is a cumulative sum over probe order
+        # true neighbors per list, per query: found(nprobe) is a cumulative sum over probe order
         list_of_row = np.empty(self.N, dtype=np.int64)
         for li, rows in enumerate(ids):
             list_of_row[rows] = li
@@ -200,7 +200,7 @@ class IVFPQPeer(IVFFlatPeer):
 
     name = "faiss-ivfpq"
     how_counted = ("faiss IndexIVFPQ; retrieved = summed sizes of the probed inverted lists (PQ "
-                   "codes compared); found = true neighbours among the k returned (approximate "
+                   "codes compared); found = true neighbors among the k returned (approximate "
                    "distances)")
 
     def __init__(self, m: int | None = None, nbits: int | None = None, **kw):

@@ -143,7 +143,7 @@ class LSHPeer(Peer):
     requires = ()
     how_counted = ("sign random projections (hyperplanes through the database mean), n_bits per "
                    "table, n_tables tables, Hamming multi-probe radius; retrieved = distinct "
-                   "documents in the union of the probed buckets; found = true neighbours in it")
+                   "documents in the union of the probed buckets; found = true neighbors in it")
 
     def __init__(self, n_bits=None, n_tables=(1, 4, 16), radius=(0, 1), **kw):
         super().__init__(**kw)

@@ -24,7 +24,7 @@ class AnnoyPeer(Peer):
     requires = ("annoy",)
     how_counted = ("annoy (euclidean); retrieved = length of get_nns_by_vector(q, N, search_k), "
                    "i.e. every distinct item whose distance annoy computes; found = true "
-                   "neighbours in it")
+                   "neighbors in it")
 
     def __init__(self, n_trees: int = 50, search_k=None, **kw):
         super().__init__(**kw)
@@ -67,7 +67,7 @@ class MRPTPeer(Peer):
     requires = ("mrpt",)
     how_counted = ("MRPT random projection trees; retrieved = points in the query's leaf in at "
                    "least votes_required trees (all returned by ann(q, k=N)); found = true "
-                   "neighbours among them")
+                   "neighbors among them")
 
     def __init__(self, depth=None, n_trees=(1, 2, 4, 8, 16, 32, 64), votes=(1, 2, 3, 5, 8), **kw):
         super().__init__(**kw)

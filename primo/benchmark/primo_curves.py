@@ -22,7 +22,7 @@ __all__ = ["primo_rows_from_counts", "primo_rows_from_points", "read_counts_tabl
 
 
 PRIMO_HOW_COUNTED = ("primo: retrieved = documents whose read count (or simulated yield) is at or "
-                     "above the threshold; found = true neighbours among them; thresholds on a "
+                     "above the threshold; found = true neighbors among them; thresholds on a "
                      "shared log-spaced grid so that queries can be averaged per threshold")
 
 
@@ -45,7 +45,7 @@ def primo_rows_from_counts(counts_by_query: dict, nn, query_ids, db_size: int, k
         ``{query id: (rows, values)}``: database row numbers and their count (or yield); rows not
         given count 0. Queries missing from the dict get no primo rows.
     nn : array (M x k)
-        Exact neighbour rows of the queries, in ``query_ids`` order.
+        Exact neighbor rows of the queries, in ``query_ids`` order.
     n_thresholds : int
         Size of the shared log-spaced threshold grid (1 .. the largest count), as in the
         original analysis.
@@ -138,7 +138,7 @@ def _counts_file(directory: Path, qid: str, ranking: str = "counts"):
 
 def _magnitude_limit(dim: int) -> float:
     """The largest feature value whose squared distances still fit float32 (the exact
-    neighbours and every peer compute them in float32): 4 m^2 D < 3.4e38."""
+    neighbors and every peer compute them in float32): 4 m^2 D < 3.4e38."""
     return float(np.sqrt(np.finfo(np.float32).max / (4.0 * max(int(dim), 1))))
 
 

@@ -21,8 +21,8 @@ __all__ = ["parallel_options", "mapper_from_options", "debug_option", "overwrite
 # (``renamed_option``, defined in ``_settings``, below the vocabulary, which the options generated
 # from settings use too).
 def neighbors_option(default: int = 100, help: str | None = None):
-    """``-k/--neighbors K``: recall is of the K nearest neighbours (was ``--k``)."""
-    help = help or "Recall of the K nearest neighbours (exact, Euclidean)."
+    """``-k/--neighbors K``: recall is of the K nearest neighbors (was ``--k``)."""
+    help = help or "Recall of the K nearest neighbors (exact, Euclidean)."
 
     def deco(f):
         f = renamed_option("--k", "-k/--neighbors", "k", type=click.IntRange(min=1))(f)
@@ -54,7 +54,7 @@ def stacks_option(default: str | None = "vienna", help: str | None = None):
         show_default=default is not None,
         help=help or "ViennaRNA's DNA Watson-Crick stacks: vienna (the file's free energies and "
                      "enthalpies) or santalucia (SantaLucia & Hicks 2004's unified "
-                     "nearest-neighbour values, as NUPACK's dna04 has them).")
+                     "nearest-neighbor values, as NUPACK's dna04 has them).")
 
 
 def queries_option(name: str = "queries", required: bool = False, help: str | None = None):

@@ -11,7 +11,7 @@ from ._options import (chunk_rows_option, debug_option, mapper_from_options, nei
                        overwrite_option, parallel_options, seed_option, skip_bad_rows_option)
 
 PEER_HELP = ("Comma-separated peers: hnsw, hnsw-sq, faiss-ivf, faiss-ivfpq, annoy, lsh, mrpt "
-             "(default: all); 'none' for primo and the exact neighbours only.")
+             "(default: all); 'none' for primo and the exact neighbors only.")
 
 
 def _parse_peer_options(values):
@@ -46,7 +46,7 @@ def _parse_peer_options(values):
               help="Query feature store (same extractor).")
 @click.option("--output", "-o", "out", required=True, type=click.Path(file_okay=False),
               help="Output directory: benchmarks.csv, benchmarks.png, summary.json.")
-@neighbors_option(100, help="Nearest neighbours that define recall.")
+@neighbors_option(100, help="Nearest neighbors that define recall.")
 @click.option("--peers", default=None, help=PEER_HELP)
 @click.option("--peer-option", "peer_option", multiple=True, metavar="PEER.OPTION=VALUE",
               help="Index/search option of a peer, repeatable (e.g. faiss-ivf.nlist=256, "
@@ -64,7 +64,7 @@ def _parse_peer_options(values):
 @seed_option(0, help="Random seed of the peers' indexes.")
 @click.option("--threads", type=click.IntRange(1, 4096), default=None,
               help="Threads for faiss / annoy index building (default: all).")
-@chunk_rows_option(None, "Database rows", help="Database rows per chunk for the exact neighbours "
+@chunk_rows_option(None, "Database rows", help="Database rows per chunk for the exact neighbors "
                                                 "(default: ~64 MB).")
 @click.option("--title", default=None, help="Plot title.")
 @parallel_options

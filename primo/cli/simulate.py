@@ -4,7 +4,7 @@ For each query: yields of its probe against every database document (the predict
 thermodynamic simulator for the top ``--refine`` candidates, the k nearest documents and a random
 ``--sample`` of the rest, whose yields stand in for the documents not simulated), then the wet-lab
 step (synthesis spread, PCR bias, bead capture with a non-specific background, sequencing depth)
--> read counts, thresholds.csv / recall.png against the query's true nearest neighbours, and on request NextSeq-like
+-> read counts, thresholds.csv / recall.png against the query's true nearest neighbors, and on request NextSeq-like
 reads (``--reads``) that ``primo analyze`` reads back.
 """
 
@@ -15,7 +15,7 @@ import click
 from ..simulation.capture import Protocol as _Protocol
 from ..simulation.wetlab import WetLabModel as _WetLabModel
 from ..settings import cli_fields
-from ._settings import FiniteFloatRange, given_settings, settings_options
+from ._settings import FiniteFloatRange, given_settings, renamed_option, settings_options
 from ._options import (SEED, chunk_rows_option, database_features_option, debug_option,
                        loop_enthalpies_option, mapper_from_options, model_dir_option, neighbors_option,
                        overwrite_option, parallel_options, queries_option, seed_option,
@@ -66,7 +66,8 @@ class _ProbeNM(click.ParamType):
               help="Documents outside the refined set simulated at random; their yields are "
                    "imputed to the other remaining documents (the predictor misses some binders "
                    "among unrelated sequences). 0 = keep the predictor's values there.")
-@click.option("--no-neighbours", "neighbours", is_flag=True, flag_value=False, default=True,
+@renamed_option("--no-neighbours", "--no-neighbors", "neighbors", is_flag=True, flag_value=False)
+@click.option("--no-neighbors", "neighbors", is_flag=True, flag_value=False, default=True,
               help="Do not simulate the k nearest documents unless they are refined or sampled.")
 @click.option("--backend", default=None,
               help="Simulator backend for --refine (default: the model's, i.e. its training).")
@@ -78,13 +79,13 @@ class _ProbeNM(click.ParamType):
                "written before the option say vienna): vienna (the file's) or santalucia "
                "(SantaLucia & Hicks 2004, as NUPACK's dna04).")
 @click.option("--perturb", type=FiniteFloatRange(0.0, 5.0), default=None, metavar="SIGMA",
-              help="Perturb every nearest-neighbour free energy of the simulator by seeded "
+              help="Perturb every nearest-neighbor free energy of the simulator by seeded "
                    "Gaussian noise of SIGMA kcal/mol (e.g. 0.3): a physics the model was not "
                    "trained on, as a model of the parameters' uncertainty; recorded in "
                    "summary.json.")
 @click.option("--perturb-seed", type=SEED, default=0, show_default=True,
               help="Seed of the --perturb draw (the same seed is the same parameter set).")
-@neighbors_option(100, help="Nearest neighbours for recall.")
+@neighbors_option(100, help="Nearest neighbors for recall.")
 @click.option("--labels", type=click.Path(), default=None,
               help="ImageID,Label file (documents and queries): adds mAP@k.")
 @settings_options(_WETLAB_FIELDS)
@@ -116,7 +117,7 @@ class _ProbeNM(click.ParamType):
 @overwrite_option("simulate", inputs=("model_dir", "features", "queries", "pool", "labels"))
 @skip_bad_rows_option("simulate")
 @debug_option
-def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbours,
+def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbors,
         backend, loop_enthalpies, stacks, perturb, perturb_seed, k, labels, input_reads, write_reads,
         seed, chunksize, capture, gallery, images_dir, processes, scheduler, **values):
     """The wet-lab experiment in silico."""
@@ -140,7 +141,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
             perturb=None if not perturb else (perturb, perturb_seed),
             warn=lambda m: click.echo(f"primo simulate: warning: {m}", err=True),
             wetlab=given_settings(click.get_current_context(), _WETLAB_FIELDS, values),
-            refine=refine, sample=sample, neighbours=neighbours, k=k, chunksize=chunksize,
+            refine=refine, sample=sample, neighbours=neighbors, k=k, chunksize=chunksize,
             seed=seed, reads=write_reads, input_reads_per_document=input_reads,
             capture=capture, gallery=gallery, images=images_dir)
     summary = result.summary

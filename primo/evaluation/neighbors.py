@@ -77,7 +77,7 @@ def _db_blocks(db_X, block_rows):
 
 def knn(query_X, db_X, k: int, *, exclude_self: bool = False, chunksize: int = 512,
         db_block: int = 8192):
-    """Exact k nearest neighbours by Euclidean distance (:func:`exact_knn`, queries in chunks).
+    """Exact k nearest neighbors by Euclidean distance (:func:`exact_knn`, queries in chunks).
 
     Parameters
     ----------
@@ -86,7 +86,7 @@ def knn(query_X, db_X, k: int, *, exclude_self: bool = False, chunksize: int = 5
         The database; a :class:`~primo.features.store.FeatureStore` is streamed in blocks.
     k : int
     exclude_self : bool
-        Query ``i`` is database row ``i`` (same set); do not return it as its own neighbour.
+        Query ``i`` is database row ``i`` (same set); do not return it as its own neighbor.
     chunksize : int
         Queries per step.
     db_block : int
@@ -187,7 +187,7 @@ def _without_self(query_X, db_X, k, qa, qb, db_block):
     """k-NN of queries qa:qb (which are database rows qa:qb) excluding each one's own row."""
     idx, dist = exact_knn(_db_blocks(db_X, db_block), query_X[qa:qb], k + 1)
     own = idx == np.arange(qa, qb)[:, None]
-    # drop the query's own row if present, else the (k+1)-th neighbour
+    # drop the query's own row if present, else the (k+1)-th neighbor
     keep = ~own
     no_self = ~own.any(axis=1)
     keep[no_self, -1] = False
@@ -235,7 +235,7 @@ def _iter_chunks(database, chunksize):
 
 
 def exact_knn(database, Q, k: int = 100, chunksize: int = 65536, mapper=None):
-    """Exact k nearest neighbours (Euclidean) of each query, streaming the database in chunks.
+    """Exact k nearest neighbors (Euclidean) of each query, streaming the database in chunks.
 
     Parameters
     ----------
@@ -245,7 +245,7 @@ def exact_knn(database, Q, k: int = 100, chunksize: int = 65536, mapper=None):
     Q : array (M x D)
         Queries.
     k : int
-        Neighbours per query (the database must have at least k rows).
+        Neighbors per query (the database must have at least k rows).
     chunksize : int
         Rows per chunk when ``database`` is an array.
     mapper : primo.parallel.Mapper, optional

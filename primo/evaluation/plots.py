@@ -1,9 +1,9 @@
 """Plots of search quality (matplotlib, Agg backend; imported only when a plot is drawn).
 
 :func:`plot_recall` draws the paper's Fig. 3B: proportion of the database retrieved (y) against
-k-nearest-neighbour recall (x), log-log, one line per curve (several queries or runs can share a
+k-nearest-neighbor recall (x), log-log, one line per curve (several queries or runs can share a
 plot), with the *chance* line (random sampling: proportion = recall, dashed) and the *oracle* line
-(exactly the nearest neighbours: proportion = recall x k / database size, dash-dot). Points with
+(exactly the nearest neighbors: proportion = recall x k / database size, dash-dot). Points with
 zero recall cannot be drawn on a log axis and are left out.
 
 PNG files are written atomically and carry the primo version and command in their text chunks.
@@ -44,7 +44,7 @@ def plot_recall(curves, path, n_db: int, k: int = 100, title: str | None = None,
     n_db : int
         Database size (for the oracle line).
     k : int
-        Nearest neighbours (axis label, chance/oracle range).
+        Nearest neighbors (axis label, chance/oracle range).
     """
     import matplotlib
 
@@ -75,7 +75,7 @@ def plot_recall(curves, path, n_db: int, k: int = 100, title: str | None = None,
         ax.set_yscale("log")
         ax.set_xlim(1.0 / k * 0.9, 1.05)
         ax.set_ylim(min(1.0 / n_db, 1.0) * 0.7, 1.3)
-        ax.set_xlabel(f"{k}-nearest-neighbour recall")
+        ax.set_xlabel(f"{k}-nearest-neighbor recall")
         ax.set_ylabel("proportion of the database retrieved")
         if title:
             ax.set_title(title)

@@ -1,9 +1,9 @@
-"""Read counts -> search quality: nearest neighbours, threshold tables, recall curves, mAP@k.
+"""Read counts -> search quality: nearest neighbors, threshold tables, recall curves, mAP@k.
 
 A similarity search "retrieves" the documents whose read count is at or above a threshold. For each
 threshold the retrieved set is characterised by its size (the proportion of the database that must
-be sequenced and sorted) and its k-nearest-neighbour recall: how many of the query's k nearest
-neighbours in feature space (k = 100 in the paper) it contains (papers 001/002, Fig. 3B).
+be sequenced and sorted) and its k-nearest-neighbor recall: how many of the query's k nearest
+neighbors in feature space (k = 100 in the paper) it contains (papers 001/002, Fig. 3B).
 
 Files
 -----
@@ -24,7 +24,7 @@ thresholds (``thresholds.csv``), the published ``analysis/thresholds`` layout::
     ...
 
 One row per distinct read count ``t`` (ascending): the number of documents with count >= t and
-how many of the query's k nearest neighbours they include, as a **count out of k** (the published
+how many of the query's k nearest neighbors they include, as a **count out of k** (the published
 README: "the number of the 100 nearest neighbors to the query in this set"). With k other than
 100 the last header says ``<k>-Nearest-Neighbor Recall``. No comment lines; provenance goes to
 ``stats.json`` beside it.
@@ -40,7 +40,7 @@ document in the pool's ``database_seqs.csv.gz``), so the ranking, and mAP@k, are
 A retrieved document is relevant when its label equals the query's label; AP@k is
 :func:`primo.evaluation.neighbors.average_precision_at_k` (paper 004's definition).
 
-Nearest neighbours are ranked by Euclidean distance, ties again by pool order.
+Nearest neighbors are ranked by Euclidean distance, ties again by pool order.
 
 Proportion of the database retrieved at recall r
 ------------------------------------------------
@@ -49,7 +49,7 @@ the demo and the scripts behind the README's figures. The settings of a search (
 read count, parameters of an ANN index) give points (proportion retrieved, k-NN recall as a
 fraction of k); for a benchmark they are means over queries per setting. Points beaten by another
 (a smaller proportion and a higher recall) are dropped (:func:`pareto_frontier`), and the
-proportion needed for recall r is read off the rest by linear interpolation between neighbouring
+proportion needed for recall r is read off the rest by linear interpolation between neighboring
 points (a random mixture of the two settings achieves it) and from the origin to the first point
 (uniform subsampling of the smallest retrieved set). It is None when recall r is never reached.
 
@@ -142,12 +142,12 @@ def proportion_at_recall(points, recall: float):
 
 
 def recall_header(k: int = 100) -> str:
-    """Name of the recall column of thresholds.csv for ``k`` nearest neighbours."""
+    """Name of the recall column of thresholds.csv for ``k`` nearest neighbors."""
     return f"{int(k)}-Nearest-Neighbor Recall"
 
 
 # --------------------------------------------------------------------------------------------------
-# nearest neighbours and thresholds
+# nearest neighbors and thresholds
 # --------------------------------------------------------------------------------------------------
 def nearest_neighbors(distances, k: int = 100) -> np.ndarray:
     """Positions of the ``k`` smallest distances, nearest first (ties: lower position first).
@@ -159,8 +159,8 @@ def nearest_neighbors(distances, k: int = 100) -> np.ndarray:
     if k < 1:
         raise UsageError(f"k must be at least 1, got {k}")
     if k > len(d):
-        raise UsageError(f"k = {k} nearest neighbours, but the database has only {len(d)} documents",
-                         hint="ask for fewer neighbours", option="k")
+        raise UsageError(f"k = {k} nearest neighbors, but the database has only {len(d)} documents",
+                         hint="ask for fewer neighbors", option="k")
     if np.isnan(d).any():
         raise DataError(f"distance of document at position {int(np.flatnonzero(np.isnan(d))[0])} "
                         "is NaN")
@@ -215,7 +215,7 @@ def enrichment_scores(counts, input_counts, pseudocount: float = 0.5) -> np.ndar
 
 
 def threshold_table(counts, nn_positions):
-    """Retrieved-set size and nearest-neighbour recall for every distinct read count.
+    """Retrieved-set size and nearest-neighbor recall for every distinct read count.
 
     Parameters
     ----------
@@ -223,13 +223,13 @@ def threshold_table(counts, nn_positions):
         Read count of every document (pool order); or a float score per document (enrichment),
         whose distinct values are then the thresholds.
     nn_positions : int array (k,)
-        Positions of the query's k nearest neighbours.
+        Positions of the query's k nearest neighbors.
 
     Returns
     -------
     thresholds, retrieved, recall : int64 arrays
         For each distinct count ``t`` (ascending): documents with count >= t, and how many of the
-        nearest neighbours they include (a count out of k).
+        nearest neighbors they include (a count out of k).
 
     >>> t, n, r = threshold_table([0, 5, 2, 2, 9], [1, 2])
     >>> t.tolist(), n.tolist(), r.tolist()
@@ -238,7 +238,7 @@ def threshold_table(counts, nn_positions):
     c = _scores(counts)
     nn = np.asarray(nn_positions, dtype=np.int64).ravel()
     if nn.size and (nn.min() < 0 or nn.max() >= len(c)):
-        raise UsageError("nearest-neighbour positions outside the database")
+        raise UsageError("nearest-neighbor positions outside the database")
     thresholds = unique(c)
     sc = np.sort(c)
     sn = np.sort(c[nn])
@@ -248,7 +248,7 @@ def threshold_table(counts, nn_positions):
 
 
 def candidate_recall(candidate_ids, nn_ids) -> int:
-    """How many of the nearest neighbours ``nn_ids`` a candidate set contains (a count).
+    """How many of the nearest neighbors ``nn_ids`` a candidate set contains (a count).
 
     Works with positions or IDs of any hashable/numpy type.
 
@@ -272,7 +272,7 @@ class RecallCurve:
         Label in plots (query, run).
     thresholds, retrieved, recall : int64 arrays
     k : int
-        Nearest neighbours considered.
+        Nearest neighbors considered.
     n_db : int
         Database size (documents in the pool).
     """
@@ -361,7 +361,7 @@ class RecallCurve:
 
 def recall_curve(counts, distances=None, *, nn_positions=None, k: int = 100,
                  name: str = "primo") -> RecallCurve:
-    """The threshold curve of read counts against the query's k nearest neighbours.
+    """The threshold curve of read counts against the query's k nearest neighbors.
 
     Give either the query's ``distances`` to every document (pool order) or ``nn_positions``.
     """

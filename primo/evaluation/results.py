@@ -8,7 +8,7 @@ the arrays and without keeping them:
 * **Fig. 3A**: the distribution of Euclidean distances to the query among the documents at or above
   each of a few thresholds, as box-plot statistics computed here (quartiles, 5th and 95th
   percentiles, mean), not as lists of distances, so a page stays small and fast at any size;
-* **Fig. 3B**: the threshold curve (documents retrieved vs k-nearest-neighbour recall), with the
+* **Fig. 3B**: the threshold curve (documents retrieved vs k-nearest-neighbor recall), with the
   thresholds of Fig. 3C marked;
 * **Fig. 3C**: the 5 documents closest to the query within the retrieved set at 4 thresholds
   (:func:`choose_thresholds` says how they are chosen);
@@ -62,10 +62,10 @@ class QueryResults:
     k: int
     thresholds: np.ndarray       # ascending distinct counts
     retrieved: np.ndarray        # documents with count >= threshold
-    recall: np.ndarray           # of the k nearest neighbours among them (a count out of k)
+    recall: np.ndarray           # of the k nearest neighbors among them (a count out of k)
     chosen: list                 # the 4 Fig. 3C thresholds, permissive first
     boxes: list                  # Fig. 3A box statistics (dicts), "all documents" first
-    kth_distance: float          # distance of the k-th nearest neighbour
+    kth_distance: float          # distance of the k-th nearest neighbor
     top: list                    # Doc: the most reads, highest first
     grid: dict                   # threshold -> Doc list, the closest retrieved documents first
     label: str | None = None
@@ -209,7 +209,7 @@ def summarize_query(query_id, counts, distances, image_ids, *, k: int = 100, gal
         The query's Euclidean distance to every document, pool order.
     image_ids : array of str (n_db,)
     k : int
-        Nearest neighbours for recall (100 in the paper).
+        Nearest neighbors for recall (100 in the paper).
     gallery : int
         Documents with the most reads to keep (the page draws them).
     per_threshold : int

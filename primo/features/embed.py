@@ -9,7 +9,7 @@ Architecture (defined here, weights shipped in ``primo/data/fashion_embed.npz``)
     -> Dense 64 -> L2 normalisation (keras UnitNormalization)
 
 The embedding is L2-normalised, so Euclidean distances lie in [0, 2] and equal
-sqrt(2 - 2 cos); with the triplet loss below this gives neighbours that share a class far more often
+sqrt(2 - 2 cos); with the triplet loss below this gives neighbors that share a class far more often
 than raw pixels do: mAP@10 0.925 against 0.861 for raw pixels (queries: the 10,000 test images,
 database: the 60,000 training images; see :func:`primo.evaluation.neighbors.map_at_k` and
 ``experiments/train_fashion_embed.py``).

@@ -20,7 +20,7 @@ Primer validation (:func:`check_primers`) rejects, with a one-line :class:`~prim
 
 * anything but A, C, G, T; a length outside 15..40 nt;
 * a GC fraction outside 0.30..0.70 or a homopolymer longer than 4 nt;
-* a melting temperature outside 45..72 degC (SantaLucia 1998 unified nearest-neighbour parameters,
+* a melting temperature outside 45..72 degC (SantaLucia 1998 unified nearest-neighbor parameters,
   50 mM Na+, 250 nM primer; the published primers are at 51-52 degC), or FP and RP more than 5 degC
   apart (they run in the same PCR);
 * a primer, or its reverse complement, contained in another primer (they would prime each other's
@@ -41,7 +41,7 @@ from ..errors import DataError, UsageError, shorten
 
 __all__ = ["OligoLayout", "ProbeLayout", "check_primers", "primer_tm", "to_idt_notation"]
 
-# SantaLucia (1998) unified nearest-neighbour parameters: dH (kcal/mol), dS (cal/mol/K)
+# SantaLucia (1998) unified nearest-neighbor parameters: dH (kcal/mol), dS (cal/mol/K)
 _NN = {
     "AA": (-7.9, -22.2), "TT": (-7.9, -22.2), "AT": (-7.2, -20.4), "TA": (-7.2, -21.3),
     "CA": (-8.5, -22.7), "TG": (-8.5, -22.7), "GT": (-8.4, -22.4), "AC": (-8.4, -22.4),
@@ -59,7 +59,7 @@ PRIMER_PAIR_MAX_DTM = 5.0
 def primer_tm(seq: str, na: float = 0.05, conc: float = 250e-9) -> float:
     """Melting temperature (degC) of a primer against its complement.
 
-    Nearest-neighbour model with the SantaLucia (1998) unified parameters, entropy salt correction
+    Nearest-neighbor model with the SantaLucia (1998) unified parameters, entropy salt correction
     ``0.368 (N - 1) ln[Na+]`` and ``Tm = dH / (dS + R ln(C/4))``.
 
     >>> round(primer_tm("GCCGACCAGTTTCCATAG"), 1)
@@ -114,7 +114,7 @@ def check_primers(primers: dict[str, str]) -> dict[str, str]:
         if not PRIMER_TM_RANGE[0] <= tm <= PRIMER_TM_RANGE[1]:
             raise UsageError(f"primer {name} {s} has Tm {tm:.1f} degC, outside "
                              f"{PRIMER_TM_RANGE[0]:.0f}..{PRIMER_TM_RANGE[1]:.0f} degC "
-                             "(nearest-neighbour, 50 mM Na+, 250 nM)")
+                             "(nearest-neighbor, 50 mM Na+, 250 nM)")
         out[name] = s
     names = list(out)
     for i, a in enumerate(names):

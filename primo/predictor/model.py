@@ -235,7 +235,7 @@ class DuplexScan(keras.layers.Layer):
     4)`` *in the same sense* (the probe is the reverse complement of ``query``), so that target
     position ``i`` pairs with query position ``j`` when their bases are equal, and an antiparallel
     helix runs along ``(i, j) -> (i + 1, j + 1)``. Returns ``(batch, 1)``: the log-partition
-    function ``log Z`` (a soft maximum over every duplex) of a nearest-neighbour model with
+    function ``log Z`` (a soft maximum over every duplex) of a nearest-neighbor model with
     learned parameters, in units of ``RT`` (larger = binds more strongly):
 
     * ``stack``: a 16 x 16 table, target dinucleotide x query dinucleotide (mismatched stacks
@@ -243,7 +243,7 @@ class DuplexScan(keras.layers.Layer):
     * ``pair_match`` / ``pair_mismatch``: the closing pair of a helix start, a bulge or a loop;
     * ``init``: starting a helix;
     * ``bulge1``, ``bulge2``: one or two unpaired bases on either strand (the helix moves to a
-      neighbouring diagonal); ``loop22``: a 2 x 2 internal loop.
+      neighboring diagonal); ``loop22``: a 2 x 2 internal loop.
 
     ``H_i[j]`` is the log-sum over all helices whose last pair is target base ``i`` with query
     base ``j``. Every move of a helix (stack, bulge, loop) goes down at least one row of the
@@ -259,7 +259,7 @@ class DuplexScan(keras.layers.Layer):
     *linear* recurrence ``x_i = a_i x_(i-1) + b_i`` (stack, or start), which a cumulative
     log-sum-exp solves in parallel, ``log x_i = A_i + logcumsumexp_(k<=i)(log b_k - A_k)`` with
     ``A`` the cumulative stack weights. The matrix is skewed so that diagonals are columns, and
-    each of the ``n + 1`` passes feeds the previous pass's helices, moved to the neighbouring
+    each of the ``n + 1`` passes feeds the previous pass's helices, moved to the neighboring
     diagonals by a bulge or a loop, into the next one's starts. The sum converges to the exact
     one as ``n`` grows (the tests compare them); ``benchmarks/bench_predictors.py`` measures the
     speed.

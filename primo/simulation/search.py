@@ -31,7 +31,7 @@ model whose predictor put none of them above 0.5 left ~4 % of the database bindi
 300. Leaving those documents at their predicted yields would draw a recall curve far better than
 the experiment would give. With the sample, the number of documents at each read count is right in
 expectation (which of the unrelated documents bind is not known without simulating them all; the
-k nearest neighbours are simulated exactly, so the recall figures are unbiased). ``yields.csv.gz``
+k nearest neighbors are simulated exactly, so the recall figures are unbiased). ``yields.csv.gz``
 says for every document whether its yield was simulated or imputed, and the summary reports the
 sampled binding rate and the estimated number of binders outside the refined set, so a user can
 see what the predictor missed. ``sample=0`` keeps the predictor's values for the remaining
@@ -366,7 +366,7 @@ def cascade_stats(pred, sim, refined, imputed=None, must=None) -> dict:
         out["neighbours_simulated"] = int(len(must))
         out["neighbours_above_0.5"] = int((sim[np.asarray(must)] >= 0.5).sum())
     if imputed is not None:
-        # the random sample of documents outside the refined set and the neighbours
+        # the random sample of documents outside the refined set and the neighbors
         top = np.zeros(len(pred), dtype=bool)
         top[ref] = True
         if must is not None:

@@ -241,7 +241,7 @@ class Simulator:
         ``nupack`` backend only ``vienna`` (the default: "not asked for") is accepted, since
         NUPACK's dna04 already has SantaLucia's stacks; ``santalucia`` there is a usage error.
     perturb : (float, int) or None
-        ViennaRNA only: ``(sigma, seed)``, every nearest-neighbour free energy at 37 °C plus
+        ViennaRNA only: ``(sigma, seed)``, every nearest-neighbor free energy at 37 °C plus
         seeded Gaussian noise of ``sigma`` kcal/mol (``thermo_vienna._perturbed_free_energies``):
         a physics the model was not trained on, as a model of the parameters' uncertainty.
         None (default) or sigma 0: the parameters as set above.
@@ -372,7 +372,7 @@ class Simulator:
                                     else "ViennaRNA dna_mathews2004.par"))
             if self.perturb is not None:
                 d["perturb"] = {"sigma_kcal": self.perturb[0], "seed": self.perturb[1],
-                                "what": "every nearest-neighbour free energy at 37 C plus "
+                                "what": "every nearest-neighbor free energy at 37 C plus "
                                         "seeded Gaussian noise (thermo_vienna.PERTURBED_TABLES)"}
         else:
             from . import nupack as thermo_nupack

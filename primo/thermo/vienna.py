@@ -7,7 +7,7 @@ two strands ``X``, ``Y`` the free energy of the *connected* dimer ensemble (stru
 one intermolecular pair), ``G_XY = -RT ln Z_XY`` (``fold_compound.pf_dimer``, field ``FcAB``). Both
 are in kcal/mol.
 
-Parameters: ViennaRNA's DNA set ``dna_mathews2004`` (the DNA nearest-neighbour parameters of
+Parameters: ViennaRNA's DNA set ``dna_mathews2004`` (the DNA nearest-neighbor parameters of
 Mathews et al. 2004 / RNAstructure in ViennaRNA's format), extrapolated to the requested
 temperature with its enthalpies, dangles ``d2`` (ViennaRNA's default), G·T pairs allowed as the
 set defines them (``gt_pairs=False`` forbids them), no lonely-pair restriction.
@@ -50,7 +50,7 @@ Stacks (``stacks``)
 -------------------
 ``stacks="vienna"`` (the default) keeps the file's Watson-Crick stacks. ``stacks="santalucia"``
 replaces the free energy at 37 °C *and* the enthalpy of the 16 Watson-Crick entries of the file's
-``# stack`` and ``# stack_enthalpies`` tables by the unified nearest-neighbour parameters of
+``# stack`` and ``# stack_enthalpies`` tables by the unified nearest-neighbor parameters of
 
     SantaLucia J Jr, Hicks D (2004). The thermodynamics of DNA structural motifs. Annu. Rev.
     Biophys. Biomol. Struct. 33:415-440, Table 1 (1 M NaCl),
@@ -293,7 +293,7 @@ def check_perturb(perturb):
 
 
 def _perturbed_free_energies(text: str, sigma: float, seed: int) -> str:
-    """Every nearest-neighbour free energy at 37 °C plus seeded Gaussian noise of ``sigma``
+    """Every nearest-neighbor free energy at 37 °C plus seeded Gaussian noise of ``sigma``
     kcal/mol (a model of the parameters' uncertainty).
 
     The tables of :data:`PERTURBED_TABLES` (stacks, terminal mismatches, dangles, the 1x1, 1x2

@@ -5,7 +5,7 @@ held-out documents (``capture_eval_docs``, never trained on) and ``capture_eval_
 queries, and each query's probe is **captured** from the whole mini-pool with the default protocol
 (:class:`primo.simulation.capture.Protocol`: the anneal, probe:pool 1:300) through the same
 cascade as ``primo simulate`` (:mod:`primo.simulation.cascade`: the predictor picks the
-``capture_eval_refine`` documents to simulate besides the query's nearest neighbours and a
+``capture_eval_refine`` documents to simulate besides the query's nearest neighbors and a
 stratified ``capture_eval_sample`` of the rest; the others are imputed). The simulator, not the
 predictor, decides the captured fractions.
 
@@ -13,14 +13,14 @@ Reported per evaluated round (``metrics.csv``) and for the kept round (``card.js
 
 ``capture_p50`` / ``capture_p90``
     proportion of the mini-database retrieved at 50 % / 90 % mean recall of each query's
-    ``capture_eval_k`` nearest neighbours (feature space), on the Pareto frontier of the
+    ``capture_eval_k`` nearest neighbors (feature space), on the Pareto frontier of the
     threshold sweep over captured fractions (:func:`primo.evaluation.recall.proportion_at_recall`;
     empty when never reached);
 ``capture_map10``
     mAP@10 of the ranking by captured fraction, relevant = same label when the features carry
-    labels, else one of the ``capture_eval_k`` nearest neighbours (``capture_map10_relevance``);
+    labels, else one of the ``capture_eval_k`` nearest neighbors (``capture_map10_relevance``);
 ``capture_probe_far``
-    share of the probe held by documents outside the query's nearest neighbours (the floor of
+    share of the probe held by documents outside the query's nearest neighbors (the floor of
     imperfect duplexes that issue 16 is about).
 
 The mini-database holds far fewer documents than a real pool, so its proportions are not those of
@@ -107,7 +107,7 @@ def _map10(F, es: CaptureEvalSet):
     pos = np.arange(F.shape[1])
     k = min(10, F.shape[1])
     rel = np.stack([np.isin(np.lexsort((pos, -row))[:k], es.nn[i]) for i, row in enumerate(F)])
-    return float(average_precision_at_k(rel).mean()), "nearest neighbours"
+    return float(average_precision_at_k(rel).mean()), "nearest neighbors"
 
 
 def evaluate_capture(es: CaptureEvalSet, encode_codes, predict_codes, simulator, protocol, *,

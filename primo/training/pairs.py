@@ -75,7 +75,7 @@ def triplets(xa, xb, y, threshold: float, k: int, rng: np.random.Generator, radi
     own positive ``xb[a]``) and, per anchor, ``k`` candidates among ``xb`` that are dissimilar to it
     (distance > threshold), drawn with replacement; weight 0 where an anchor has none.
 
-    ``radii`` ``(ra, rb)``: the rows' neighbourhood radii (``neighbors``); distances are then
+    ``radii`` ``(ra, rb)``: the rows' neighborhood radii (``neighbors``); distances are then
     divided by the larger radius of each anchor-candidate pair."""
     anchors = np.flatnonzero(np.asarray(y) > 0.5).astype(np.int32)
     d2 = _data.pairwise_sq_distances(xa[anchors], xb)

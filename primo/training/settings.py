@@ -1,7 +1,7 @@
 """Every setting of a training run (``primo train``), TensorFlow-free.
 
 :class:`TrainSettings` holds the fields, their defaults and their checks; the resolution rules
-(the two temperatures, threshold vs neighbourhoods, :meth:`TrainSettings.paper`) live here too, so
+(the two temperatures, threshold vs neighborhoods, :meth:`TrainSettings.paper`) live here too, so
 that the command line, the library and the checkpoint read them from one place.
 """
 
@@ -33,10 +33,10 @@ DEFAULT_PREDICTOR = "local-match"
 #: most :data:`NEIGHBORS_MAX_FRACTION` of them (at least 1), instead of the paper's global
 #: distance threshold
 DEFAULT_NEIGHBORS = 100
-#: the automatic neighbourhood never holds more than this share of the training documents
+#: the automatic neighborhood never holds more than this share of the training documents
 NEIGHBORS_MAX_FRACTION = 0.005
 DEFAULT_CHOICE = ("primo's default: the paper's objective and local-match predictor, trained with "
-                  "similarity by neighbourhood (each document's 100 nearest) instead of the "
+                  "similarity by neighborhood (each document's 100 nearest) instead of the "
                   "paper's global threshold, against the simulator at 80 C for the 21 C hybridization, on a "
                   "short schedule (5 rounds of 300 steps) with hard negatives, dissimilar pairs "
                   "weighted 3x and the homopolymer regularizer: the best measured on the full "
@@ -79,12 +79,12 @@ class TrainSettings:
     threshold_quantile : float
         For ``auto``: the fraction of random pairs that count as similar.
     neighbors : int, "auto" or None
-        Similarity by neighbourhood instead of a threshold (``primo train --similar-neighbors
+        Similarity by neighborhood instead of a threshold (``primo train --similar-neighbors
         K``): a pair is similar
         when either document is among the other's K nearest training documents, whatever the
         local density (:class:`~primo.training.data.PairSampler`). ``"auto"`` (primo's default):
         K = :data:`DEFAULT_NEIGHBORS`, at most :data:`NEIGHBORS_MAX_FRACTION` of the training
-        documents (at least 1). Distances are then in units of the pair's neighbourhood radius
+        documents (at least 1). Distances are then in units of the pair's neighborhood radius
         and the threshold is 1. None: the paper's global ``threshold`` (``--threshold``).
     rounds, steps, batch_size
         Rounds of alternation; encoder steps per round; pairs per encoder step.
@@ -151,7 +151,7 @@ class TrainSettings:
     capture_eval_refine, capture_eval_sample
         The held-out mini-database captured with the default protocol
         (:mod:`primo.training.capture_eval`): its documents (0 = off), queries, nearest
-        neighbours for recall, every how many rounds (and at the last), and the cascade's refined
+        neighbors for recall, every how many rounds (and at the last), and the cascade's refined
         and sampled documents per query.
     hybridization_c : float or None
         The protocol's hybridization temperature (°C, the anneal's end) the model is trained for:
@@ -301,7 +301,7 @@ class TrainSettings:
                                   hi=1_000_000)
     capture_eval_queries: int = _opt(20, "Held-out queries of that mini-database.", lo=0,
                                      hi=10_000)
-    capture_eval_k: int = _opt(10, "Nearest neighbours of the capture evaluation's recall.",
+    capture_eval_k: int = _opt(10, "Nearest neighbors of the capture evaluation's recall.",
                                lo=1, hi=100_000, cli=False)
     capture_eval_every: int = _opt(5, "Capture-evaluate every this many rounds (and at the "
                                       "last).", lo=1, hi=10_000)
@@ -323,7 +323,7 @@ class TrainSettings:
     train_temperature_c: float | None = _opt(
         None, "Temperature at which the simulator computes the yields the predictor learns. "
         "Near the top of the anneal only the duplexes that lock early count as binding, so the "
-        "encoder learns to give neighbours those and the rest not.", lo=-50.0, hi=150.0,
+        "encoder learns to give neighbors those and the rest not.", lo=-50.0, hi=150.0,
         optional=True, cli_name="--train-temperature", metavar="CELSIUS",
         label="the training simulator's temperature, °C",
         default_text=f"{DEFAULT_TRAIN_TEMPERATURE_C:g}, or --anneal-to when higher; with "
@@ -390,7 +390,7 @@ class TrainSettings:
         the rules that turn them into settings, in one place.
 
         * ``threshold`` or ``threshold_quantile`` given (and no ``neighbors``): the paper's global
-          distance threshold instead of primo's neighbourhoods; ``threshold="auto"``: calibrated
+          distance threshold instead of primo's neighborhoods; ``threshold="auto"``: calibrated
           (``threshold_quantile``). Both ``neighbors`` and a threshold: refused.
         * ``paper=True``: :meth:`paper`; options that would make it another method
           (``neighbors``, ``train_temperature_c``, another objective or predictor) are refused.
@@ -445,7 +445,7 @@ class TrainSettings:
     def from_dict(cls, d: dict) -> "TrainSettings":
         names = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
-        # written before neighbourhood similarity existed: those runs used the global threshold
+        # written before neighborhood similarity existed: those runs used the global threshold
         kw.setdefault("neighbors", None)
         return cls(**kw)
 

@@ -85,7 +85,7 @@ class _Run:
         self.metrics: list[dict] = []
         self.timing = {"seed_simulation_s": 0.0, "seed_fit_s": 0.0, "simulation_s": 0.0,
                        "encoder_s": 0.0, "predictor_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0,
-                       "setup_s": 0.0}
+                       "setup_s": 0.0, "pairs_s": 0.0}
         self.elapsed_before = 0.0
         self.t0 = time.perf_counter()
         # the replay buffer's binding energies (predictors with an energy head)
@@ -136,8 +136,8 @@ class _Run:
                     "value": 1.0,
                     "units": "distance / the larger of the two documents' distances to their "
                              "K-th nearest training document"}
-                self.log(f"similarity: the {k} nearest neighbours of each document{how}; "
-                         f"distances in units of each pair's neighbourhood radius")
+                self.log(f"similarity: the {k} nearest neighbors of each document{how}; "
+                         f"distances in units of each pair's neighborhood radius")
             elif s.threshold is None:
                 thr, info = _data.calibrate_threshold(src, s.threshold_quantile, self.rngs["threshold"],
                                                       sample_rows=s.calibration_rows,
@@ -169,6 +169,13 @@ class _Run:
                                                        neighbors=neighbors,
                                                        reference_rows=self.sampler.n_available)
 
+    def refresh_pairs(self, segments=None) -> None:
+        """A new training block and its pairs (neighborhoods, similar and near pairs): timed
+        as ``pairs_s``."""
+        t = time.perf_counter()
+        self.sampler.refresh(segments)
+        self.timing["pairs_s"] = self.timing.get("pairs_s", 0.0) + time.perf_counter() - t
+
     def check_block(self):
         smp = self.sampler
         where = getattr(self.source, "path", None)
@@ -183,7 +190,7 @@ class _Run:
             anchors = len(np.unique(smp.similar)) if len(smp.similar) else 0
             if anchors < 3:
                 raise DataError(
-                    f"the rank objective needs at least 3 documents that have a similar neighbour; "
+                    f"the rank objective needs at least 3 documents that have a similar neighbor; "
                     f"threshold {self.threshold:g} gives {anchors} among {len(smp.X):,} "
                     f"training rows",
                     path=where, option="objective",
@@ -554,9 +561,9 @@ def _resume(run: _Run, out: Path, state: dict, arrays: dict, fp: str):
     run.setup_data(heldout=arrays["heldout"], threshold_info=state["threshold"])
     run.setup_capture_eval()
     if state.get("segments") and not run.sampler.whole:
-        run.sampler.refresh(state["segments"])
+        run.refresh_pairs(state["segments"])
     else:
-        run.sampler.refresh()
+        run.refresh_pairs()
     ck = out / CHECKPOINT
     m = Models(s, source.dim, None, 1.0, s.seed,
                 encoder=load_keras_file(load_encoder, ck / "encoder.keras", "encoder"),
@@ -581,14 +588,15 @@ def _start(run: _Run, t_setup: float):
     s, source = run.s, run.source
     run.setup_data()
     run.setup_capture_eval()
-    run.sampler.refresh()
+    run.refresh_pairs()
     run.check_block()
     center, msq = _data.row_norm_stats(source, rows=np.setdiff1d(np.arange(source.n), run.heldout),
                                        rng=run.rngs["stats"])
     center, scale = feature_scaling_from_stats(center, msq, source.dim)
     stats = {"scale": scale, "centered_rms_norm": math.sqrt(msq)}
     m = Models(s, source.dim, center, scale, s.seed)
-    run.timing["setup_s"] += time.perf_counter() - t_setup
+    # the block's pairs are timed apart (pairs_s)
+    run.timing["setup_s"] += time.perf_counter() - t_setup - run.timing["pairs_s"]
     seed_loss = run.seed_predictor(m)
     row0, d0, y0, _, _ = run.evaluate(m, "round", desc="round 0 held-out")
     row0.update({"round": 0, "predictor_loss": seed_loss, "elapsed_s": run.elapsed()})
@@ -628,7 +636,7 @@ def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays
         for rnd in progress(range(start_round, s.rounds + 1), total=s.rounds, initial=start_round - 1,
                             desc="training", unit="round"):
             if rnd > 1 and (rnd - 1) % s.refresh_every == 0:
-                run.sampler.refresh()
+                run.refresh_pairs()
             row = {"round": rnd}
             row.update(run.encoder_phase(m, rnd))
             row.update(run.predictor_phase(m, rnd))
@@ -667,7 +675,9 @@ def _finish(run: _Run, m: Models, s: TrainSettings, out: Path, extra: dict) -> T
     from ..model_dir import ENCODER_NAME, PREDICTOR_NAME, write_card
     from .plots import plot_yield_separation
 
+    t_finish = time.perf_counter()
     selection = _keep_best(run, m, s, out)
+    eval_before = run.timing["eval_s"]
     final_row, d, y, p, kind = run.evaluate(m, "final", desc="final held-out evaluation")
     with atomic_file(out / ENCODER_NAME, suffix=".keras") as tmp:
         m.encoder.save(tmp)
@@ -678,7 +688,7 @@ def _finish(run: _Run, m: Models, s: TrainSettings, out: Path, extra: dict) -> T
         plot_yield_separation(out / "yields.png", run.threshold, {"distance": d, "yield": y},
                               before if before and len(before["distance"]) else None,
                               title=f"primo train: {extra['data']['path'] or 'features'}",
-                              xlabel=("feature distance / neighbourhood radius"
+                              xlabel=("feature distance / neighborhood radius"
                                       if run.sampler.neighbors else
                                       "feature distance of the pair"))
     sim_mask = d <= run.threshold
@@ -695,6 +705,10 @@ def _finish(run: _Run, m: Models, s: TrainSettings, out: Path, extra: dict) -> T
     })
     elapsed = run.elapsed()
     timing = dict(run.timing)
+    # the final evaluation is in eval_s; the models' files, the figure and the rest here
+    timing["finish_s"] = time.perf_counter() - t_finish - (timing["eval_s"] - eval_before)
+    # what no phase above holds (metrics files, TensorBoard, logging): every second is somewhere
+    timing["other_s"] = max(0.0, elapsed - sum(timing.values()))
     timing["total_s"] = elapsed
     sim_s = timing["seed_simulation_s"] + timing["simulation_s"]
     timing["simulation_total_s"] = sim_s

@@ -62,7 +62,7 @@ class AnalyzeSettings:
     chunksize : int
         FASTQ bytes per parallel task.
     k : int
-        Recall is of the ``k`` nearest neighbours.
+        Recall is of the ``k`` nearest neighbors.
     map_ks : tuple of int
         The k of the mAP@k figures (with labels).
     gallery : int
@@ -88,7 +88,7 @@ class AnalyzeSettings:
     chunksize: int = setting(DEFAULT_CHUNKSIZE, "FASTQ bytes per parallel task (K/M suffixes).",
                              lo=MIN_CHUNKSIZE, cli_name="--chunk-bytes", aliases=("--chunksize",),
                              default_shown=_size_text(DEFAULT_CHUNKSIZE))
-    k: int = setting(100, "Nearest neighbours for recall.", lo=1, cli_name="--neighbors",
+    k: int = setting(100, "Nearest neighbors for recall.", lo=1, cli_name="--neighbors",
                      short="-k", aliases=("--k",), metavar="K")
     map_ks: tuple[int, ...] = setting(DEFAULT_MAP_KS, "k for mAP@k; repeatable.", lo=1,
                                       multiple=True, cli_name="--map-k")

@@ -6,7 +6,7 @@ The bundled data are 2,000 Fashion-MNIST test images (MIT licence, ``primo/data/
    images drawn from the other 100, one per class);
 2. ``extract``: features with the bundled triplet-loss embedding (``fashion-embed``, 64-d);
 3. ``train``: a short alternating training of encoder and yield predictor against the ViennaRNA
-   simulator (similar pairs: each document's nearest neighbours, primo's default);
+   simulator (similar pairs: each document's nearest neighbors, primo's default);
 4. ``encode-db``: the database as a Twist-ready oligo pool with QC;
 5. ``query``: the query probes and their IDT order sheet;
 6. ``simulate``: the experiment in silico for each query (predictor over every document, simulator
@@ -149,7 +149,7 @@ def _run_demo(out: Path, s: DemoSettings, mapper, log) -> dict:
     train(feats, model_dir, ts, mapper=mapper, log=lambda m: log(f"  {m}"))
     model = load_model(model_dir)
     thr = model.card.get("threshold") or {}
-    similarity = (f"similar = each other's {thr.get('neighbors')} nearest neighbours"
+    similarity = (f"similar = each other's {thr.get('neighbors')} nearest neighbors"
                   if thr.get("method") == "neighbors" else f"threshold {model.threshold:.4g}")
     sim_t = (model.card.get("simulator") or {}).get("temperature_c")
     if sim_t is not None:
@@ -305,7 +305,7 @@ def _headline_lines(report: dict) -> list:
     a, b = h["0.5"], h["0.9"]
     return [
         f"Share of the database retrieved to reach 50 % and 90 % mean recall of each query's "
-        f"100 nearest neighbours (lower is better; mean over {n_q} queries):", "",
+        f"100 nearest neighbors (lower is better; mean over {n_q} queries):", "",
         "| | 50 % recall | 90 % recall |", "| --- | --- | --- |",
         f"| primo (simulated reads) | {_pct(a['primo'])} | {_pct(b['primo'])} |",
         f"| best in-silico peer | {peer(a)} | {peer(b)} |",
@@ -344,7 +344,7 @@ def _capacity_words(capture, n_db: int) -> str:
                  f"{p['pool_nm']:g} nM / {n_db:,} documents = {p['probe_nm']:.3g} nM. Documents "
                  "still compete for it; the rest come back at background level. The paper's "
                  f"0.5 nM probe (1:300 of the pool) would hold only {n_db / 300:,.1f} documents "
-                 "here, fewer than the 50 of a query's 100 nearest neighbours that 50 % recall "
+                 "here, fewer than the 50 of a query's 100 nearest neighbors that 50 % recall "
                  "needs; at its 1.6 M documents it held ~5,300 (53 × k), at Fashion-MNIST's "
                  "60,000, 200 (2 × k), which is the room the rule keeps.")
     else:
@@ -420,7 +420,7 @@ def _write_report(out: Path, report: dict, qids, pages=None) -> None:
                      f"{'n/a' if mp is None else f'{mp:.3f}'} | "
                      f"{_pct(enr)} |")
     lines += ["", "Unrelated documents binding: the share of documents outside the simulated top of "
-              "the predictor's ranking and the query's nearest neighbours that reach yield 0.5 in "
+              "the predictor's ranking and the query's nearest neighbors that reach yield 0.5 in "
               "a random sample simulated with the thermodynamic model (their yields stand in for "
               "the documents not simulated; see `primo simulate --sample`). Ranked by enrichment: "
               "read counts divided by those of the input library (the pool sequenced without "
@@ -428,12 +428,12 @@ def _write_report(out: Path, report: dict, qids, pages=None) -> None:
               "which removes the pool's synthesis spread from the ranking. The capture's protocol "
               "is described at the top.", "",
               "Proportion of the database retrieved vs recall of the query's nearest "
-              "neighbours (counts from the simulated reads, read back by `analyze`):", ""]
+              "neighbors (counts from the simulated reads, read back by `analyze`):", ""]
     for q in qids:
         lines.append(f"![{q}](analysis/{q}/recall.png)")
     lines += ["", "## primo against in-silico similarity search", "",
               "Proportion of the database scanned (retrieved) to reach 50% / 90% mean "
-              "nearest-neighbour recall:", "", "| algorithm | 50% | 90% |", "| --- | --- | --- |"]
+              "nearest-neighbor recall:", "", "| algorithm | 50% | 90% |", "| --- | --- | --- |"]
     algos = (st["benchmark"]["summary"] or {}).get("algorithms") or {}
     for name, v in algos.items():
         at = v.get("proportion_at_recall") or {}

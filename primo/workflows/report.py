@@ -138,7 +138,7 @@ def plot_query_figure(res, path, dpi: int = 90) -> Path:
         bx.set_ylim(min(1.0 / res.n_db, 1.0) * 0.7, 1.4)
         bx.set_title(f"B  Share of the database retrieved vs {res.k}-NN recall", fontsize=9,
                      loc="left")
-        bx.set_xlabel(f"recall of the {res.k} nearest neighbours", fontsize=8)
+        bx.set_xlabel(f"recall of the {res.k} nearest neighbors", fontsize=8)
         bx.set_ylabel("proportion of the database retrieved", fontsize=8)
         bx.tick_params(labelsize=7)
         bx.grid(True, which="major", alpha=0.3)
@@ -262,7 +262,7 @@ def _query_section(res, pics: _Pictures, fig_url: str | None, anchor: str) -> st
     for key, val in (res.extra or {}).items():
         out.append(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(str(val))}</td></tr>")
     out += ["</table>",
-            f"<p class='muted'>A green frame marks one of the query's {res.k} nearest neighbours; "
+            f"<p class='muted'>A green frame marks one of the query's {res.k} nearest neighbors; "
             "d is the Euclidean distance to the query in feature space and #n its rank "
             "(#1 = the nearest document).</p></div></div>"]
     if res.top:
