@@ -90,7 +90,15 @@ def test_card_fields(trained, store):
                                 "metadata": {"extractor": "synthetic-test", "dim": 8}}
     assert card["training"]["seed"] == 3 and card["training"]["rounds"] == 2
     assert card["training"]["rounds_completed"] == 2
-    assert card["training"]["timing"]["simulation_total_s"] > 0
+    timing = card["training"]["timing"]
+    assert timing["simulation_total_s"] > 0
+    # every second of the run is in one phase (the simulator's parts of two are not added again)
+    phases = {k: v for k, v in timing.items() if k not in (
+        "total_s", "simulation_total_s", "shares", "eval_simulation_s", "capture_simulation_s")}
+    assert {"pairs_s", "finish_s", "other_s", "setup_s", "encoder_s"} <= set(phases)
+    assert sum(phases.values()) == pytest.approx(timing["total_s"], rel=1e-6)
+    assert sum(timing["shares"].values()) == pytest.approx(timing["total_s"], rel=1e-6)
+    assert timing["shares"]["simulator_s"] >= timing["simulation_total_s"]
     from primo.training.trainer import default_train_temperature
 
     assert card["simulator"]["backend"] == "vienna"

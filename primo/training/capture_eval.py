@@ -118,6 +118,8 @@ def evaluate_capture(es: CaptureEvalSet, encode_codes, predict_codes, simulator,
     predictor, which only chooses what to simulate); ``simulator`` at the protocol's final
     temperature.
     """
+    import time
+
     from ..evaluation.recall import proportion_at_recall
     from ..dna import decode_seqs
     from ..simulation.cascade import capture_query, select_documents
@@ -130,11 +132,14 @@ def evaluate_capture(es: CaptureEvalSet, encode_codes, predict_codes, simulator,
     conc = np.full(n, protocol.pool_m / n)
     F = np.zeros((len(q_seqs), n))
     far = []
+    sim_s = 0.0
     for i, qs in enumerate(q_seqs):
         pred = predict_codes(db_codes, np.repeat(q_codes[i:i + 1], n, axis=0))
         sel = select_documents(pred, refine=refine, must=es.nn[i], sample=sample, rng=rng)
+        t = time.perf_counter()
         cap = capture_query(lambda p: [db_seqs[j] for j in p], qs, sel, conc, protocol,
                             simulator, capture="anneal", rng=rng, mapper=mapper)
+        sim_s += time.perf_counter() - t
         F[i] = cap.fraction
         bound = cap.fraction * conc
         near = np.zeros(n, bool)
@@ -147,7 +152,9 @@ def evaluate_capture(es: CaptureEvalSet, encode_codes, predict_codes, simulator,
     return {"capture_p50": math.nan if p50 is None else p50,
             "capture_p90": math.nan if p90 is None else p90,
             "capture_map10": m10, "capture_probe_far": float(np.mean(far)),
-            "capture_map10_relevance": relevance}
+            "capture_map10_relevance": relevance,
+            # the cascade's captures (the simulator's energies and the anneal), seconds
+            "capture_simulation_s": sim_s}
 
 
 def better(row: dict, best: dict | None) -> bool:

@@ -317,12 +317,54 @@ def neighbor_radii(X: np.ndarray, k: int, chunksize: int | None = None) -> np.nd
     norms = (X ** 2).sum(1)
     step = chunksize or _chunk_rows(m)
     r2 = np.empty(m)
+    # one Gram buffer for every chunk (no fresh ~100 MB arrays a step); the distances are made
+    # a few rows at a time from it, in a buffer that stays in the cache
+    buf_g = np.empty(min(step, m) * m)
+    sub = _cache_rows(m)
+    buf_d = np.empty(min(sub, m) * m)
     for a in range(0, m, step):
         b = min(m, a + step)
-        D = norms[a:b, None] + norms[None, :] - 2.0 * X[a:b] @ X.T
-        D[np.arange(b - a), np.arange(a, b)] = np.inf   # not its own neighbour
-        r2[a:b] = np.partition(D, k - 1, axis=1)[:, k - 1]
+        G = buf_g[:(b - a) * m].reshape(b - a, m)
+        np.matmul(2.0 * X[a:b], X.T, out=G)
+        for r0 in range(0, b - a, sub):
+            r1 = min(b - a, r0 + sub)
+            D = buf_d[:(r1 - r0) * m].reshape(r1 - r0, m)
+            # the same operations, in the same order, as norms_a + norms - 2 X_a @ X.T
+            np.add(norms[a + r0:a + r1, None], norms[None, :], out=D)
+            np.subtract(D, G[r0:r1], out=D)
+            D[np.arange(r1 - r0), np.arange(a + r0, a + r1)] = np.inf   # not its own neighbour
+            r2[a + r0:a + r1] = _kth_smallest(D, k)
     return np.sqrt(np.maximum(r2, 0.0))
+
+
+def _cache_rows(width: int) -> int:
+    """Rows of ``width`` float64 that make about 2 MB (a block of distances that stays in cache)."""
+    return int(max(1, (1 << 18) // max(int(width), 1)))
+
+
+def _kth_smallest(D: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th smallest value of each row of ``D`` (no NaN), exactly what
+    ``np.partition(D, k - 1, axis=1)[:, k - 1]`` gives, without partitioning whole rows.
+
+    The ``k``-th smallest of a strided subset of a row's columns bounds the row's ``k``-th
+    smallest from above, so the row's values at or below that bound hold its ``k`` smallest
+    (with repeats): the answer is the ``k``-th smallest of those few (about ``k * stride``).
+    """
+    rows, n = D.shape
+    stride = int(math.sqrt(n / max(k, 1)))
+    if stride < 4 or rows == 0:
+        return np.partition(D, k - 1, axis=1)[:, k - 1]
+    bound = np.partition(D[:, ::stride], k - 1, axis=1)[:, k - 1]
+    mask = D <= bound[:, None]
+    counts = mask.sum(1)
+    vals = D[mask]                       # row by row
+    width = int(counts.max())
+    if width >= n // 2:                  # a row far from the others: no gain
+        return np.partition(D, k - 1, axis=1)[:, k - 1]
+    P = np.full((rows, width), np.inf)
+    starts = np.cumsum(counts) - counts
+    P[np.repeat(np.arange(rows), counts), np.arange(len(vals)) - np.repeat(starts, counts)] = vals
+    return np.partition(P, k - 1, axis=1)[:, k - 1]
 
 
 def _pair_scale(ra, rb):
@@ -438,36 +480,68 @@ class PairSampler:
         norms = (Xd ** 2).sum(1)
         self.min_distance = math.inf
         step = min(self.chunksize, _chunk_rows(m))
+        # each pair's squared unit, max(q_i, q_j): the same numbers as _pair_scale(ri, rj) ** 2
+        # (rounding is monotone, so the larger radius gives the larger scaled square)
+        q = None if self.radii is None else _pair_scale(self.radii, self.radii) ** 2
+        # one Gram buffer for every chunk; the distances are made a few rows at a time from it,
+        # in buffers that stay in the cache
+        buf_g = np.empty(min(step, m) * m)
+        buf_d = np.empty(max(1 << 18, m))     # _cache_rows(w) rows of w <= m columns
+        buf_s = None if q is None else np.empty(len(buf_d))
+        lower = np.tril(np.ones((min(step, m), min(step, m)), bool))   # c <= r: not a pair
         for a in range(0, m, step):
             b = min(m, a + step)
-            D = norms[a:b, None] + norms[None, a:] - 2.0 * Xd[a:b] @ Xd[a:].T
-            if self.radii is not None:
-                D = np.maximum(D, 0.0) / _pair_scale(self.radii[a:b, None],
-                                                     self.radii[None, a:]) ** 2
-            r = np.arange(a, b)[:, None]
-            c = np.arange(a, m)[None, :]
-            upper = c > r
-            if upper.any():
-                self.min_distance = min(self.min_distance, float(np.sqrt(max(D[upper].min(), 0.0))))
+            w = m - a
+            G = buf_g[:(b - a) * w].reshape(b - a, w)
+            np.matmul(2.0 * Xd[a:b], Xd[a:].T, out=G)
+            sims, nears, mins = [], [], []
+            sub = _cache_rows(w)
+            for r0 in range(0, b - a, sub):
+                r1 = min(b - a, r0 + sub)
+                D = buf_d[:(r1 - r0) * w].reshape(r1 - r0, w)
+                # the same operations, in the same order, as norms_a + norms - 2 X_a @ X.T
+                np.add(norms[a + r0:a + r1, None], norms[None, a:], out=D)
+                np.subtract(D, G[r0:r1], out=D)
+                if q is not None:
+                    S = buf_s[:(r1 - r0) * w].reshape(r1 - r0, w)
+                    np.maximum(q[a + r0:a + r1, None], q[None, a:], out=S)
+                    np.maximum(D, 0.0, out=D)
+                    np.divide(D, S, out=D)
+                # only c > r (the upper triangle) are pairs: the others out
+                D[:, :r1][lower[r0:r1, :r1]] = np.inf
+                mins.append(D.min())
+                flat = D.reshape(-1)
+                # row by row, as np.nonzero; positions in the chunk's (b - a) x w matrix
+                if near2 is not None:
+                    hit = np.flatnonzero(flat <= near2)
+                    is_sim = flat[hit] <= thr2
+                    nears.append(hit[~is_sim] + r0 * w)
+                    hit = hit[is_sim]
+                else:
+                    hit = np.flatnonzero(flat <= thr2)
+                sims.append(hit + r0 * w)
+            if m - 1 > a:
+                self.min_distance = min(self.min_distance,
+                                        float(np.sqrt(max(np.min(mins), 0.0))))
             # keep a uniform share of this chunk's pairs when the block has too many
             chunk_pairs = (b - a) * (m - a) - (b - a) * (b - a + 1) // 2
             quota = int(np.ceil(self.max_similar * chunk_pairs / max(total_pairs, 1))) + 1
             if near2 is not None:
-                self._keep((D > thr2) & (D <= near2) & upper, quota, a, near)
-            n_found += self._keep((D <= thr2) & upper, quota, a, found)
+                self._keep_flat(np.concatenate(nears), w, quota, a, near)
+            n_found += self._keep_flat(np.concatenate(sims), w, quota, a, found)
         self.similar = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
         self.near = np.concatenate(near) if near else np.zeros((0, 2), np.int64)
         self.similar_total = n_found
 
-    def _keep(self, hit: np.ndarray, quota: int, offset: int, out: list) -> int:
-        """Append to ``out`` the (row, row) pairs where ``hit`` (a uniform ``quota`` of them when
-        there are more); return how many there were."""
-        ii, jj = np.nonzero(hit)
-        n = len(ii)
+    def _keep_flat(self, hit: np.ndarray, width: int, quota: int, offset: int, out: list) -> int:
+        """Append to ``out`` the (row, row) pairs at the flat positions ``hit`` (row by row) of a
+        ``width``-column distance matrix whose first row and column are row ``offset`` (a uniform
+        ``quota`` of them when there are more); return how many there were."""
+        n = len(hit)
         if n > quota:
-            pick = self.rng.choice(len(ii), size=quota, replace=False)
-            ii, jj = ii[pick], jj[pick]
+            hit = hit[self.rng.choice(n, size=quota, replace=False)]
         if n:
+            ii, jj = np.divmod(hit, width)
             out.append(np.stack([ii + offset, jj + offset], axis=1))
         return n
 

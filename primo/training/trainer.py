@@ -371,6 +371,8 @@ class _Run:
                                rng=np.random.default_rng([int(self.s.seed), 0xCA97, rnd]),
                                mapper=self.mapper)
         self.capture_relevance = row.pop("capture_map10_relevance")
+        self.timing["capture_simulation_s"] = (self.timing.get("capture_simulation_s", 0.0)
+                                               + row.pop("capture_simulation_s"))
         self.protocol = protocol.to_dict()
         row["time_capture_s"] = time.perf_counter() - t
         self.timing["capture_eval_s"] = self.timing.get("capture_eval_s", 0.0) + row["time_capture_s"]
@@ -400,7 +402,10 @@ class _Run:
         t = time.perf_counter()
         codes = m.encode_codes(self.Xh)
         ti, qj = codes[ei], codes[ej]
+        t_sim = time.perf_counter()
         y = self.simulate(ti, qj, desc=desc)
+        self.timing["eval_simulation_s"] = (self.timing.get("eval_simulation_s", 0.0)
+                                            + time.perf_counter() - t_sim)
         p = m.predict_codes(ti, qj)
         similar = d <= self.threshold
         row = separation(y, similar)
@@ -708,10 +713,12 @@ def _finish(run: _Run, m: Models, s: TrainSettings, out: Path, extra: dict) -> T
     # the final evaluation is in eval_s; the models' files, the figure and the rest here
     timing["finish_s"] = time.perf_counter() - t_finish - (timing["eval_s"] - eval_before)
     # what no phase above holds (metrics files, TensorBoard, logging): every second is somewhere
-    timing["other_s"] = max(0.0, elapsed - sum(timing.values()))
+    timing["other_s"] = max(0.0, elapsed - sum(v for k, v in timing.items()
+                                               if k not in _TIMING_PARTS))
     timing["total_s"] = elapsed
     sim_s = timing["seed_simulation_s"] + timing["simulation_s"]
     timing["simulation_total_s"] = sim_s
+    timing["shares"] = _timing_shares(timing)
     card = model_card(run, s, extra, metrics, selection, timing)
     card = write_card(out, card)
     from ..io import write_marker
@@ -726,6 +733,26 @@ def _finish(run: _Run, m: Models, s: TrainSettings, out: Path, extra: dict) -> T
             f"yield 0.5: {metrics.get('sim_pos_similar', math.nan):.1%}, dissimilar: "
             f"{metrics.get('sim_pos_dissimilar', math.nan):.2%}")
     return TrainResult(out, card, run.metrics, int(run.metrics[-1]["round"]))
+
+
+#: timing keys that are parts of other keys (the simulator's share of eval_s and capture_eval_s)
+_TIMING_PARTS = ("eval_simulation_s", "capture_simulation_s")
+
+
+def _timing_shares(t: dict) -> dict:
+    """The run's time by what spent it: the simulator (seed, fresh, held-out and capture
+    evaluations), TensorFlow (encoder steps, predictor fits, encoding and predicting in the
+    evaluations), the training block's pairs (neighborhoods, similar and near pairs), the rest."""
+    g = t.get
+    sim = (g("seed_simulation_s", 0.0) + g("simulation_s", 0.0) + g("eval_simulation_s", 0.0)
+           + g("capture_simulation_s", 0.0))
+    tf = (g("seed_fit_s", 0.0) + g("encoder_s", 0.0) + g("predictor_s", 0.0)
+          + g("eval_s", 0.0) - g("eval_simulation_s", 0.0)
+          + g("capture_eval_s", 0.0) - g("capture_simulation_s", 0.0))
+    pairs = g("pairs_s", 0.0)
+    total = g("total_s", 0.0)
+    return {"simulator_s": sim, "tensorflow_s": tf, "pairs_s": pairs,
+            "other_s": max(0.0, total - sim - tf - pairs)}
 
 
 def _keep_best(run: _Run, m: Models, s: TrainSettings, out: Path) -> dict:
