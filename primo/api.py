@@ -515,8 +515,10 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
         from .thermo.simulator import Simulator
 
         simulator = Simulator.from_dict(simulator.to_dict(), perturb=perturb)
+    cfg = ExperimentConfig(protocol=protocol, **config)
+    cfg.check()
     summary = run_experiment(model, features, queries, out, pool=pool, query_ids=query_ids,
-                             config=ExperimentConfig(protocol=protocol, **config), wetlab=wetlab,
+                             config=cfg, wetlab=wetlab,
                              simulator=simulator, mapper=mapper, labels=labels,
                              progress=progress)
     return SimulationResult(path=Path(out), summary=summary)

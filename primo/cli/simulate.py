@@ -10,10 +10,13 @@ reads (``--reads``) that ``primo analyze`` reads back.
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from ..simulation.capture import Protocol as _Protocol
 from ..simulation.wetlab import WetLabModel as _WetLabModel
+from ..workflows.experiment import ExperimentConfig as _ExperimentConfig
 from ..settings import cli_fields
 from ._settings import FiniteFloatRange, given_settings, renamed_option, settings_options
 from ._options import (SEED, chunk_rows_option, database_features_option, debug_option,
@@ -27,6 +30,12 @@ __all__ = ["cli"]
 #: (:class:`primo.simulation.capture.Protocol`, :class:`primo.simulation.wetlab.WetLabModel`)
 _PROTOCOL_FIELDS = cli_fields(_Protocol)
 _WETLAB_FIELDS = cli_fields(_WetLabModel)
+#: the experiment's own options (:class:`primo.workflows.experiment.ExperimentConfig`); k, the
+#: seed and the chunk size use the shared vocabulary's decorators with its defaults
+_EXPERIMENT_FIELDS = cli_fields(_ExperimentConfig)
+_EXPERIMENT = _ExperimentConfig()
+_FIELDS = {f.name: f.metadata for f in dataclasses.fields(_ExperimentConfig)}
+_k_help, _seed_help = _FIELDS["k"]["help"], _FIELDS["seed"]["help"]
 
 
 class _ProbeNM(click.ParamType):
@@ -59,15 +68,9 @@ class _ProbeNM(click.ParamType):
               help="The pool encode-db made from --features (its sequences and barcodes are used; "
                    "default: encode --features now).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Output directory.")
-@click.option("--refine", type=click.IntRange(min=-1), default=1000, show_default=True,
-              help="Top candidates (by predicted yield) whose yield the thermodynamic simulator "
-                   "recomputes; 0 = predictor only, -1 = simulate every document.")
-@click.option("--sample", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Documents outside the refined set simulated at random; their yields are "
-                   "imputed to the other remaining documents (the predictor misses some binders "
-                   "among unrelated sequences). 0 = keep the predictor's values there.")
+@settings_options(_EXPERIMENT_FIELDS)
 @renamed_option("--no-neighbours", "--no-neighbors", "neighbors", is_flag=True, flag_value=False)
-@click.option("--no-neighbors", "neighbors", is_flag=True, flag_value=False, default=True,
+@click.option("--no-neighbors", "neighbors", is_flag=True, flag_value=False, default=None,
               help="Do not simulate the k nearest documents unless they are refined or sampled.")
 @click.option("--backend", default=None,
               help="Simulator backend for --refine (default: the model's, i.e. its training).")
@@ -85,30 +88,13 @@ class _ProbeNM(click.ParamType):
                    "summary.json.")
 @click.option("--perturb-seed", type=SEED, default=0, show_default=True,
               help="Seed of the --perturb draw (the same seed is the same parameter set).")
-@neighbors_option(100, help="Nearest neighbors for recall.")
+@neighbors_option(_EXPERIMENT.k, help=_k_help)
 @click.option("--labels", type=click.Path(), default=None,
               help="ImageID,Label file (documents and queries): adds mAP@k.")
 @settings_options(_WETLAB_FIELDS)
-@click.option("--input-library", "input_reads", type=click.FloatRange(min=0), default=0.0,
-              show_default=True, metavar="READS_PER_DOC",
-              help="Also sequence the pool without hybridization at this depth "
-                   "(input_counts.csv.gz; 0: not) and rank each query by enrichment over it "
-                   "(enrichment.csv.gz, enrichment/).")
-@click.option("--reads", "write_reads", is_flag=True,
-              help="Also write reads.fastq.gz (25N + oligo, both orientations, NextSeq errors).")
-@seed_option(0, help="Random seed (sampling, abundances, read counts, reads).")
-@chunk_rows_option(100_000, "Documents (feature-store rows)")
-@click.option("--capture", type=click.Choice(["anneal", "equilibrium", "independent", "kinetic"]),
-              default="anneal", show_default=True,
-              help="Capture model: anneal (the probe competes for the pool down the anneal ramp; "
-                   "duplexes that cannot dissociate within a step keep it), equilibrium "
-                   "(competition at the final temperature), independent (each document alone "
-                   "with the probe at 1 nM: the paper's training proxy), kinetic (the "
-                   "mass-action rate equations integrated over the ramp, then the washes).")
+@seed_option(_EXPERIMENT.seed, help=_seed_help)
+@chunk_rows_option(_EXPERIMENT.chunksize, "Documents (feature-store rows)")
 @settings_options(_PROTOCOL_FIELDS, types={"probe_nm": _ProbeNM()})
-@click.option("--gallery", type=click.IntRange(min=0), default=10, show_default=True,
-              metavar="N", help="report.html: draw the N documents with the most reads per query "
-                                "(and 5 per Fig. 3C threshold); 0: no pictures.")
 @click.option("--images", "images_dir", type=click.Path(exists=True, file_okay=False),
               default=None,
               help="report.html: folder of the documents' pictures, named <ImageID>.<ext> "
@@ -117,14 +103,19 @@ class _ProbeNM(click.ParamType):
 @overwrite_option("simulate", inputs=("model_dir", "features", "queries", "pool", "labels"))
 @skip_bad_rows_option("simulate")
 @debug_option
-def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, neighbors,
-        backend, loop_enthalpies, stacks, perturb, perturb_seed, k, labels, input_reads, write_reads,
-        seed, chunksize, capture, gallery, images_dir, processes, scheduler, **values):
+def cli(model_dir, features, queries, query_ids, pool, output, neighbors, backend,
+        loop_enthalpies, stacks, perturb, perturb_seed, k, labels, seed, chunksize, images_dir,
+        processes, scheduler, **values):
     """The wet-lab experiment in silico."""
     from .. import api
     from ..simulation.capture import Protocol
 
-    given = given_settings(click.get_current_context(), _PROTOCOL_FIELDS, values)
+    ctx = click.get_current_context()
+    given = given_settings(ctx, _PROTOCOL_FIELDS, values)
+    experiment = given_settings(ctx, _EXPERIMENT_FIELDS, values)
+    if neighbors is not None:
+        experiment["neighbours"] = neighbors
+    capture = experiment.get("capture", _EXPERIMENT.capture)
     # checked before anything is loaded: a bad protocol is a usage error
     Protocol.from_options(capture, **{"anneal_to": given.get("anneal_from", Protocol.anneal_from),
                                       **given})
@@ -140,10 +131,8 @@ def cli(model_dir, features, queries, query_ids, pool, output, refine, sample, n
             loop_enthalpies=loop_enthalpies, stacks=stacks,
             perturb=None if not perturb else (perturb, perturb_seed),
             warn=lambda m: click.echo(f"primo simulate: warning: {m}", err=True),
-            wetlab=given_settings(click.get_current_context(), _WETLAB_FIELDS, values),
-            refine=refine, sample=sample, neighbours=neighbors, k=k, chunksize=chunksize,
-            seed=seed, reads=write_reads, input_reads_per_document=input_reads,
-            capture=capture, gallery=gallery, images=images_dir)
+            wetlab=given_settings(ctx, _WETLAB_FIELDS, values),
+            k=k, chunksize=chunksize, seed=seed, images=images_dir, **experiment)
     summary = result.summary
     for q in summary["queries"]:
         par = q.get("proportion_at_recall") or {}

@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, UsageError
+from ..settings import check_field, setting
+from ..simulation.capture import CAPTURE_MODELS
 from ..simulation.search import (DatabaseCodes, capture_one, cascade_stats, cascade_yields,
                                  load_database, predict_all, protocol_for, simulator_for)
 
@@ -51,24 +53,50 @@ __all__ = ["DatabaseCodes", "load_database", "predict_all", "cascade_yields", "r
 
 @dataclasses.dataclass
 class ExperimentConfig:
-    refine: int = 1000
-    sample: int = 1000
-    neighbours: bool = True
-    k: int = 100
-    chunksize: int = 100_000
+    """The in-silico experiment's settings besides the protocol and the wet lab (``primo
+    simulate``'s options are generated from the fields that carry help; the others are the
+    library's). ``check()`` raises in library terms, naming the field."""
+
+    refine: int = setting(1000, "Top candidates (by predicted yield) whose yield the "
+                          "thermodynamic simulator recomputes; 0 = predictor only, -1 = simulate "
+                          "every document.", lo=-1, hi=10**10)
+    sample: int = setting(1000, "Documents outside the refined set simulated at random; their "
+                          "yields are imputed to the other remaining documents (the predictor "
+                          "misses some binders among unrelated sequences). 0 = keep the "
+                          "predictor's values there.", lo=0, hi=10**10)
+    #: simulate the query's k nearest documents even when not refined or sampled (the command
+    #: line's ``--no-neighbors`` turns it off)
+    neighbours: bool = setting(True, "Simulate the k nearest documents even when they are not "
+                               "refined or sampled.", cli=False)
+    k: int = setting(100, "Nearest neighbors for recall.", lo=1, hi=10**9, cli=False)
+    chunksize: int = setting(100_000, "Documents (feature-store rows) per step (bounds memory).",
+                             lo=1, hi=10**9, cli=False)
     batch_size: int = 8192
-    seed: int = 0
-    reads: bool = False
+    seed: int = setting(0, "Random seed (sampling, abundances, read counts, reads).", lo=0,
+                        hi=2**32 - 1, cli=False)
+    reads: bool = setting(False, "Also write reads.fastq.gz (25N + oligo, both orientations, "
+                          "NextSeq errors).", flag="--reads", cli_name="--reads")
     #: reads per document of the simulated input library (0: none; see the module docstring)
-    input_reads_per_document: float = 0.0
+    input_reads_per_document: float = setting(
+        0.0, "Also sequence the pool without hybridization at this depth (input_counts.csv.gz; "
+        "0: not) and rank each query by enrichment over it (enrichment.csv.gz, enrichment/).",
+        lo=0, hi=1e9, cli_name="--input-library", metavar="READS_PER_DOC")
     #: report.html: documents with the most reads drawn per query (0: no pictures), and a folder
     #: of the documents' pictures besides the files the feature stores record
-    gallery: int = 10
+    gallery: int = setting(10, "report.html: draw the N documents with the most reads per query "
+                           "(and 5 per Fig. 3C threshold); 0: no pictures.", lo=0, hi=10**6,
+                           metavar="N")
     images: str | None = None
     #: capture model (:data:`primo.simulation.capture.CAPTURE_MODELS`): anneal (default),
     #: equilibrium, independent (two-strand yields at 1 nM, the paper's training proxy) or
     #: kinetic (:mod:`primo.simulation.kinetic`)
-    capture: str = "anneal"
+    capture: str = setting("anneal", "Capture model: anneal (the probe competes for the pool "
+                           "down the anneal ramp; duplexes that cannot dissociate within a step "
+                           "keep it), equilibrium (competition at the final temperature), "
+                           "independent (each document alone with the probe at 1 nM: the "
+                           "paper's training proxy), kinetic (the mass-action rate equations "
+                           "integrated over the ramp, then the washes).",
+                           choices=CAPTURE_MODELS)
     #: the hybridization protocol (:class:`primo.simulation.capture.Protocol`); None: the
     #: paper's, ending at the model card's temperature
     protocol: object = None
@@ -79,6 +107,11 @@ class ExperimentConfig:
     probe_nm: float | str | None = None
     #: random decoy sequences simulated to stand for the protocol's decoys
     decoy_sample: int = 1000
+
+    def check(self) -> None:
+        """Raise :class:`UsageError` (``option=`` the field) for a value out of its bounds."""
+        for f in dataclasses.fields(self):
+            check_field(f, getattr(self, f.name))
 
 
 def _query_distances(features, qX, image_ids, chunksize, budget_bytes=1 << 30,
