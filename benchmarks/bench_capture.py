@@ -6,22 +6,27 @@ predictor scores every document; the simulator computes the top ``--refine`` 1,0
 100 nearest documents and a stratified ``--sample`` of 1,000 of the rest, imputed to the others;
 imputed documents pooled per donor), in one run:
 
-* the energies the kinetic model asks for (:func:`primo.simulation.query_ramp_energies`:
-  12 nodes for the pairs that can lock, every third node for the weaker ones until they are
-  negligible), timed, and with ``--time-anneal-energies`` the anneal's (every pair at the final
-  temperature, the pairs that can lock at 4 nodes) too; cached in the work directory;
+* the energies the kinetic model asks for (:func:`primo.simulation.query_ramp_energies`: 13
+  nodes, every pair at 21 °C, the coarse nodes while a pair still matters, every node where a
+  pair locks; :mod:`primo.thermo.ramp`, "The kinetic model's nodes"), timed, and with
+  ``--time-anneal-energies`` the anneal's (every pair at the final temperature, the pairs that
+  can lock at 4 nodes) too, with the simulator evaluations each made; cached in the work
+  directory;
 * the capture itself (:func:`primo.simulation.capture_from_ramp`) of both models on
   the **same** energies (the kinetic model's, a superset), timed over ``--repeat`` runs;
 
 and prints both times and the ratio kinetic / anneal (goal: <= 1.5), for the capture alone and
 for energies + capture.
 
-Data: the 2,000 bundled Fashion-MNIST demo images (``primo/data/fashion_demo.npz``) through the
-bundled ``fashion-embed`` extractor, each repeated 30 times with a small seeded jitter (60,000
-documents; Debian's fashion-mnist package was not installed where this was written); a tiny model trained
-with the public API on the 2,000 (the benchmark times the capture, not search quality).
+Data: ``--features`` a database feature store (e.g. Fashion-MNIST's 60,000 training images through
+the bundled ``fashion-embed`` extractor: ``primo extract`` of Debian's fashion-mnist package) and
+``--queries`` a store to take the query from (row ``--query-row``); without them, the 2,000
+bundled Fashion-MNIST demo images (``primo/data/fashion_demo.npz``) through the same extractor,
+each repeated 30 times with a small seeded jitter (60,000 documents). A tiny model trained with
+the public API on the 2,000 demo features (the benchmark times the capture, not search quality).
 
     python benchmarks/bench_capture.py [--workdir /tmp/primo-bench-capture] [-j 1]
+        [--features train.h5 --queries test.h5] [--time-anneal-energies]
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ def ensure_data(work: Path, n: int):
         paths, _ = demo_images(work / "imgs")
         r = main(["extract", str(work / "imgs"), "--model", "fashion-embed", "-o", str(base)])
         assert r.exit_code == 0, r.error
-    if not db.exists():
+    if n and not db.exists():
         with FeatureStore.open(base) as st:
             X, ids, meta = st.read(0, st.n), np.asarray(st.ids), st.metadata
         rng = np.random.default_rng(0)
@@ -77,8 +82,16 @@ def main():
     ap.add_argument("-j", "--processes", type=int, default=1)
     ap.add_argument("--time-anneal-energies", action="store_true",
                     help="also compute (and time) the anneal's own energies")
+    ap.add_argument("--features", type=Path, default=None,
+                    help="database feature store (fashion-embed features; default: the demo "
+                         "images repeated to --n)")
+    ap.add_argument("--queries", type=Path, default=None,
+                    help="feature store to take the query from (default: the demo images)")
+    ap.add_argument("--query-row", type=int, default=7, help="the query's row in it")
     args = ap.parse_args()
-    base, db, model_dir = ensure_data(args.workdir, args.n)
+    base, db, model_dir = ensure_data(args.workdir, args.n if args.features is None else 0)
+    if args.features is not None:
+        db = args.features
 
     import primo  # noqa: F401  (importing primo silences TensorFlow's start-up lines)
 
@@ -96,8 +109,8 @@ def main():
     sim = simulator_for(model)
     with FeatureStore.open(db) as st:
         X = st.read(0, st.n)
-    with FeatureStore.open(base) as st:
-        q = st.read(7, 8)
+    with FeatureStore.open(base if args.queries is None else args.queries) as st:
+        q = st.read(args.query_row, args.query_row + 1)
     n = len(X)
     nn, _ = exact_knn(X, q, 100)
     dbc = load_database(model, features=db, progress=False)
@@ -110,7 +123,7 @@ def main():
           f"{proto.anneal_from:g} -> {proto.anneal_to:g} °C, {proto.minutes_per_degree:g} min/°C",
           flush=True)
     energies, t_en = {}, {}
-    cache = args.workdir / "energies.pkl"
+    cache = args.workdir / f"energies-{Path(db).stem}-q{args.query_row}.pkl"
     if cache.exists():     # the simulator's part is cached: a rerun times the captures only
         with open(cache, "rb") as fh:
             energies, t_en = pickle.load(fh)
@@ -134,9 +147,16 @@ def main():
     print(f"documents simulated: {len(energies['kinetic'].selection.simulated):,}")
     rt = 0.0019872 * (th.nodes + 273.15)
     lk0 = -th.dg_ab[:, 0] / rt[0]
-    print(f"pairs that can lock: {(lk0 >= proto.lock_log_k).sum()}, weaker pairs evaluated above "
-          f"21 °C: {((th.dg_ab[:, 1:] != th.dg_ab[:, :1]).any(axis=1) & (lk0 < proto.lock_log_k)).sum()}"
-          f" of {len(th)}")
+    lockable = lk0 >= proto.lock_log_k
+    for cap, en in energies.items():
+        ev = en.evaluated
+        if ev is None:
+            continue
+        above = ev[:, 1:].sum(axis=1)
+        print(f"pair evaluations for {cap}: {int(ev.sum()):,} ({len(ev):,} at "
+              f"{en.thermo.nodes[0]:g} °C, {int(above[lockable].sum()):,} above it for the "
+              f"{int(lockable.sum())} pairs that can lock, {int(above[~lockable].sum()):,} for "
+              f"{int((above[~lockable] > 0).sum())} of the {int((~lockable).sum()):,} weaker ones)")
     t_cap, res = {}, {}
     for cap in ("anneal", "kinetic"):
         best = np.inf

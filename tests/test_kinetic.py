@@ -215,43 +215,67 @@ def test_protocol_refuses_bad_kinetic_settings(kwargs, option):
     assert e.value.option == option and "\n" not in str(e.value)
 
 
-def test_weak_pairs_get_coarse_nodes_and_keep_a_bound_above_them():
-    """Real ViennaRNA, the kinetic model's settings: a pair that can lock is evaluated at every
-    node; a weak one at every third node while it still binds above the negligible K, linear in
-    between, its last value above; binding weakens with the temperature; node values are direct."""
+class _Memo:
+    """A simulator that computes each (target, temperature) once and counts what it computed."""
+
+    def __init__(self, sim, store=None):
+        self.sim, self.temperature = sim, float(sim.temperature)
+        self.store = {} if store is None else store
+
+    def at_temperature(self, t):
+        return _Memo(self.sim.at_temperature(t), self.store)
+
+    def free_energies(self, targets, queries, **kw):
+        keys = [(round(self.temperature, 9), t, q) for t, q in zip(targets, queries)]
+        todo = [k for k in dict.fromkeys(keys) if k not in self.store]
+        if todo:
+            g = self.sim.free_energies([k[1] for k in todo], [k[2] for k in todo], **kw)
+            self.store.update(zip(todo, g))
+        return np.array([self.store[k] for k in keys])
+
+
+@pytest.mark.slow
+def test_kinetic_energies_capture_as_every_node_does():
+    """Real ViennaRNA: the kinetic model's energies (coarse nodes, the lock region resolved, the
+    weak pairs' tails within the budget) against every pair at every one of the 13 nodes. Node
+    values are the simulator's; the captured amounts agree within 1 % of the probe for every
+    species above the bead background (measured: ~3e-4 on 180 pairs of a 60,000-document
+    query, primo.thermo.ramp "The kinetic model's nodes"), with fewer evaluations."""
     from primo.simulation.cascade import energy_settings
     from primo.thermo.ramp import pair_thermodynamics
     from primo.thermo.simulator import Simulator, mutate
 
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(11)
     q = "".join(rng.choice(list("ACGT"), 80))
-    targets = [q, mutate(q, 0.4, rng), "".join(rng.choice(list("ACGT"), 80))]
-    sim = Simulator()
-    proto = Protocol(kinetic_nodes=7)
+    targets = [q] + [mutate(q, f, rng) for f in (0.25, 0.35, 0.45)] \
+        + ["".join(rng.choice(list("ACGT"), 80)) for _ in range(2)]
+    conc = np.full(len(targets), 2.5e-12)        # documents of a 60,000-document pool
+    conc[-2:] = 7.5e-8                           # the rest of the pool, pooled
+    proto = Protocol()
     es = energy_settings(proto, "kinetic")
     nodes = es["nodes"]
-    th = pair_thermodynamics(sim, targets, q, **es)
+    sim = _Memo(Simulator())
+    dense_g = np.stack([sim.at_temperature(t).free_energies(targets + [q], [q] * 7)
+                        for t in nodes], axis=1)
+    g, gq = dense_g[:6], dense_g[6]
+    dense = Thermo(nodes, g[:, :, 4] - g[:, :, 0] - g[:, :, 1], g[:, :, 2] - 2 * g[:, :, 0],
+                   gq[:, 3] - 2 * gq[:, 1])
+    es.update(target_conc=conc, homodimer_conc=2.5e-11)
+    th, ev = pair_thermodynamics(sim, targets, q, **es, return_evaluated=True)
+    np.testing.assert_allclose(th.dg_ab[ev], dense.dg_ab[ev], atol=1e-9)
+    np.testing.assert_allclose(th.dg_bb, dense.dg_bb, atol=1e-9)
+    assert ev.sum() < 0.7 * ev.size
     rt = GAS_CONSTANT * (nodes + 273.15)
-    lk = -th.dg_ab / rt
-    assert lk[0, 0] >= proto.lock_log_k
-    assert np.all(np.diff(th.dg_ab[:2], axis=1) >= -1e-9)      # weaker as it warms
-    direct = np.stack([sim.at_temperature(t).binding_energies(targets, [q] * 3) for t in nodes], 1)
-    np.testing.assert_allclose(th.dg_ab[0], direct[0], atol=1e-9)   # every node
-    assert lk[2, 0] < proto.lock_log_k                         # the unrelated one is weak
-    for i in (1, 2):
-        assert th.dg_ab[i, 0] == pytest.approx(direct[i, 0], abs=1e-9)
-        if lk[i, 0] >= proto.lock_log_k:
-            np.testing.assert_allclose(th.dg_ab[i], direct[i], atol=1e-9)
-        elif lk[i, 0] > es["negligible_log_k"]:
-            assert th.dg_ab[i, 3] == pytest.approx(direct[i, 3], abs=1e-9)
-            assert th.dg_ab[i, 1] == pytest.approx((2 * direct[i, 0] + direct[i, 3]) / 3)
-            if lk[i, 3] <= es["negligible_log_k"] and -th.dg_aa[i, 3] / rt[3] <= math.log(1e6):
-                assert np.all(th.dg_ab[i, 3:] == th.dg_ab[i, 3])
-        else:
-            assert np.all(th.dg_ab[i] == th.dg_ab[i, 0])
-    # the bound holds: no later temperature binds more than the kept value
-    assert np.all(direct[1:, 3:] >= th.dg_ab[1:, 3:] - 1e-9) or lk[1:, 3].max() > \
-        es["negligible_log_k"]
+    p_lock = proto.lock_log_k
+    lk = -dense.dg_ab / rt
+    crossing = (lk[:, :-1] >= p_lock) != (lk[:, 1:] >= p_lock)   # locks between two nodes
+    assert crossing.any() and np.all(ev[:, :-1][crossing] & ev[:, 1:][crossing])
+    for k_on in (1e6, 1e7):
+        p = Protocol(k_on=k_on)
+        res = kinetic_capture(th, conc, p)
+        ref = kinetic_capture(dense, conc, p)
+        assert _compare(res, ref.bound, conc, p.probe_m) < 1e-2
+        assert res.bound[0] == res.bound.max()
 
 
 def test_simulate_kinetic_end_to_end(tiny_workspace, tmp_path, run_cli):

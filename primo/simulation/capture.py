@@ -138,8 +138,8 @@ class Protocol:
     energy_nodes: int = setting(4, "Temperatures at which binding energies are computed for the "
                                 "anneal (interpolated between; more nodes cost simulator time); "
                                 "for the kinetic model, its kinetic_nodes.", lo=1, hi=200,
-                                default_text="4 for anneal, 12 for kinetic")
-    kinetic_nodes: int = setting(12, "Temperatures at which binding energies are computed for "
+                                default_text="4 for anneal, 13 for kinetic")
+    kinetic_nodes: int = setting(13, "Temperatures at which binding energies are computed for "
                                  "the kinetic model.", lo=1, hi=200, cli=False)
     washes: int = setting(3, "Washes after the bead capture (kinetic model): each lets duplexes "
                           "dissociate without rebinding at the hybridization temperature.", lo=0,

@@ -37,12 +37,66 @@ by up to 3 °C), 8 by 1.16 (0.70 decades), 12 by 0.48 (0.29 decades, median 0.02
 temperatures within 1 °C), 16 by 0.21. In the kinetic capture of those targets competing for a
 5 pM probe, the largest relative error of a captured fraction above the bead background fell
 from 16 % (4 nodes) to 3 % (8) and 0.6 % (12) at ``k_on`` 1e6 /M/s, and from 27 % to 7 % and 3 %
-at 1e7. The kinetic model therefore uses 12 nodes (``Protocol.kinetic_nodes``) for the pairs that
-can lock; weaker pairs have no melting transition to resolve, so they are evaluated at every third
-node until negligible (:func:`pair_thermodynamics`, ``negligible_log_k``), which cost 95 pair
-evaluations above 21 °C for the 16 pairs against 105 for all at every node. Unrelated pairs do not
-unbind to ``K = 0``: their ensemble ``dG`` levels off at about -5.5 kcal/mol above ~60 °C
-(``K`` ~ 1e3-1e4 L/mol) and even falls by up to 0.03 kcal/mol per °C there.
+at 1e7. Unrelated pairs do not unbind to ``K = 0``: their ensemble ``dG`` levels off at about
+-5.5 kcal/mol above ~60 °C (``K`` ~ 1e3-1e4 L/mol) and even falls by up to 0.03 kcal/mol per °C
+there.
+
+Every pair at every node costs 13 simulator calls per pair, against ~1.4 for the anneal (every
+pair at 21 °C, the pairs that can lock at 3 more nodes). The kinetic model therefore evaluates
+only where an energy changes what the kinetics do (:func:`pair_thermodynamics` with ``budget``),
+on 13 nodes (``Protocol.kinetic_nodes``; every fourth is one of the anneal's 4: the *coarse*
+nodes 21, 45.7, 70.3 and 95 °C):
+
+* A pair is *fast* at a temperature where ``log K <= lock_log_k - FAST_MARGIN`` (``k_off t_step
+  >= e``): it exchanges with the free probe within a step, and since binding weakens as the
+  temperature rises it stays fast above. A fast pair's energy there only sets how much of the
+  free probe it holds, ``w K`` (``w``: the concentration the pair stands for in the pool).
+* **Coarse nodes, upward.** A pair fast at a coarse node may stop there and keep that node's
+  energies above it (its *tail*). Binding weakens with the temperature (no measured pair's ``K``
+  rose again above the node where it fell below 1e4-3e5 L/mol; the plateau's rise is ~0.03
+  kcal/mol per °C), so the kept ``K`` bounds ``K`` above, and the error in its hold is at most
+  ``w K`` at the node. Tails are granted smallest hold first while all of them together hold at
+  most ``budget`` of the free probe at any temperature (5 %,
+  :data:`primo.simulation.cascade.NEGLIGIBLE_SHARE`; half of it for tails from 21 °C, 90 % by
+  the second coarse node, :data:`TAIL_SHARES`). The cascade weighs a simulated document by
+  itself and the documents imputed from it, a decoy sequence by its share of the decoys. A pair
+  that can lock at 21 °C goes straight to the second-last coarse node (70.3 °C): the coarse
+  nodes below it are evaluated by the bisection only where it is not locked throughout.
+* **Bisection where a pair may lock.** Between evaluated nodes an interval is halved (down to
+  one node spacing, 6.2 °C) unless it is *locked* throughout (``log K`` at its warm end ``>=
+  log(k_on * seconds per °C * width / LOCKED_LOSS)``: whatever ``K`` is inside, at most 1 % of the
+  duplex dissociates over it) or *fast* at its cold end (only the hold is interpolated). Both also
+  need the target's homodimer to hold at most :data:`HOMODIMER_SHARE` of its strands (``2 K_AA c``
+  with ``c`` ten times the mean document's, the pool's abundance spread: 27 of 1,838 weaker pairs
+  of a 60,000-document query failed it at 21 °C; the previous per-pair ``K_AA > 1e6`` criterion
+  alone had sent 22 pairs further). So where a pair goes from fast to locked (the melting
+  "kink", the lock temperature) it has every node, as the dense grid has.
+* Linear in between, the last value kept above the last node evaluated.
+
+Measured (``docs/results/kinetic-capture.md``):
+
+* The 16 pairs above and 16 more (a second probe), ViennaRNA at every °C and at the node
+  temperatures: 49-62 evaluations above 21 °C (every node: 192; the previous scheme, 12 nodes
+  with the weaker pairs at every third node: 103-130). Where a pair may lock (``lock_log_k - 1 <
+  log K < locked``) the energies err by at most 0.05 / 0.10 kcal/mol (the two probes; every node
+  the same, the previous scheme 0.06 / 0.13). Elsewhere they err by design: up to 8.6 kcal/mol
+  (median 0.15-0.40) over ``K > 1e2``, inside locked intervals, over fast ones and in the tails
+  (every node: 0.46, median 0.03). Kinetic captures (probe 0.5 and 0.005 nM, ``k_on`` 1e6 and
+  1e7; the mutants at 2.5 pM, the unrelated pooled at 37.5 nM each): against every pair at every
+  node within 1.0e-3 of the probe; against ViennaRNA at every °C within 9.8e-4 (every node:
+  1.0e-3; the previous scheme 1.5e-3).
+* 180 pairs of a 60,000-document query (30 of its 262 pairs that can lock; 150 weaker ones drawn
+  by their hold, weighted to hold 4.2x the free probe at 21 °C as the whole pool does), every
+  node evaluated: the captured amounts moved by at most 4.1e-4 of the probe (worst relative 3.5 %
+  among species above 1e-3 of the probe; with a 1 % budget 3.5e-4). The anneal's 4 nodes for
+  every pair moved them by up to 2.1e-2 (34 % relative).
+* The largest approximation is the free probe's partners between coarse nodes: the fast pairs'
+  hold is interpolated over 24.7 °C, off by up to 0.42 of the free probe at some temperature in
+  the 16-pair test (every node: 0.06); the captures above include it.
+* 60,000 Fashion-MNIST documents, one query (``benchmarks/bench_capture.py``): 1,629
+  evaluations above 21 °C for the 318 pairs that can lock (5.1 each) and 787 for 597 of the
+  1,782 weaker ones; 4,516 in all against the anneal's 3,054 (1.48x; a 1 % budget: 5,278, 3 %:
+  4,638).
 """
 
 from __future__ import annotations
@@ -185,8 +239,11 @@ class Thermo:
 def pair_thermodynamics(simulator, targets, query: str, *, nodes=None,
                         lock_log_k: float | None = None, negligible_log_k: float | None = None,
                         negligible_log_k_aa: float | None = None, weak_every: int = 3,
-                        mapper=None, chunksize: int = 8,
-                        progress: bool = False, return_free_energies: bool = False):
+                        budget: float | None = None, target_conc=None,
+                        locked_log_k: float | None = None, homodimer_conc=None,
+                        coarse_every: int = 4, mapper=None, chunksize: int = 8,
+                        progress: bool = False, return_free_energies: bool = False,
+                        return_evaluated: bool = False):
     """Binding free energies of every target sequence with one query, for a capture model.
 
     Every pair is evaluated at the simulator's temperature (the end of the anneal, ``nodes[0]``).
@@ -210,8 +267,19 @@ def pair_thermodynamics(simulator, targets, query: str, *, nodes=None,
     value bounds ``K`` from above, and the pairs kept at ``K <= e^negligible_log_k`` change the free
     probe by at most that ``K`` times the total target concentration.
 
+    ``budget`` (the kinetic model's scheme, which replaces ``negligible_log_k``; module
+    docstring, "The kinetic model's nodes"): the coarse nodes (every ``coarse_every``-th, and the
+    last) upward for every pair until its tail fits the budget, then every interval between
+    evaluated nodes bisected unless the pair is locked throughout (``locked_log_k``: ``log(k_on
+    * seconds per °C / LOCKED_LOSS)``) or fast at its cold end (``lock_log_k - FAST_MARGIN``).
+    ``target_conc``: the concentration (mol/L) each target stands for in the hybridization (one
+    value or one per target; one value for all is each pair as if it were the whole pool, the
+    safe side); ``homodimer_conc``: one target's own strands, for its homodimer (default
+    ``target_conc``). ``budget``: the share of the free probe the tails may hold together.
+
     Returns the :class:`Thermo` (and, with ``return_free_energies``, the simulator's ``(n, 5)``
-    free energies of the pairs at the final temperature, from which two-strand yields follow).
+    free energies of the pairs at the final temperature, from which two-strand yields follow;
+    with ``return_evaluated``, an ``(n, nodes)`` mask of the energies the simulator computed).
     """
     targets = list(targets)
     n = len(targets)
@@ -223,44 +291,164 @@ def pair_thermodynamics(simulator, targets, query: str, *, nodes=None,
                                 chunksize=chunksize, progress=progress, checked=True)
     dab, daa, dbb = binding_energies(g)
     thermo = Thermo.constant(dab[:n], daa[:n], dbb[n], nodes=nodes)
-    if nodes.size == 1:
-        return (thermo, g[:n]) if return_free_energies else thermo
-    rt = GAS_CONSTANT * (t_final + KELVIN)
-    always = np.zeros(n, dtype=bool)
-    if lock_log_k is not None:
-        always = -dab[:n] / rt >= lock_log_k
-    neg_aa = negligible_log_k if negligible_log_k_aa is None else negligible_log_k_aa
-
-    def above(ab, aa, t):
-        r = GAS_CONSTANT * (float(t) + KELVIN)
-        with np.errstate(invalid="ignore"):
-            return (-ab / r > negligible_log_k) | (-aa / r > neg_aa)
-
-    weak = np.zeros(n, dtype=bool) if negligible_log_k is None else \
-        ~always & above(dab[:n], daa[:n], t_final)
     evaluated = np.zeros((n, nodes.size), dtype=bool)
     evaluated[:, 0] = True
-    every = max(1, int(weak_every))
-    for j, t in enumerate(nodes[1:], start=1):
-        due = always | (weak if j % every == 0 else np.zeros(n, dtype=bool))
-        idx = np.flatnonzero(due)
+
+    def done():
+        out = (thermo,)
+        if return_free_energies:
+            out += (g[:n],)
+        if return_evaluated:
+            out += (evaluated,)
+        return out[0] if len(out) == 1 else out
+
+    if nodes.size == 1:
+        return done()
+
+    def evaluate(j, idx):
+        """Every target of ``idx`` (and the probe's homodimer) at node ``j``."""
         sel = [targets[i] for i in idx] + [query]
-        gt = simulator.at_temperature(t).free_energies(sel, [query] * len(sel), mapper=mapper,
-                                                       chunksize=chunksize, progress=progress,
-                                                       checked=True)
+        gt = simulator.at_temperature(nodes[j]).free_energies(
+            sel, [query] * len(sel), mapper=mapper, chunksize=chunksize, progress=progress,
+            checked=True)
         a, aa, bb = binding_energies(gt)
         thermo.dg_ab[idx, j] = a[:-1]
         thermo.dg_aa[idx, j] = aa[:-1]
         thermo.dg_bb[j] = bb[-1]
         evaluated[idx, j] = True
-        if len(idx) and negligible_log_k is not None:
-            w = weak[idx]
-            weak[idx[w]] = above(a[:-1][w], aa[:-1][w], t)
-    # the weak pairs between and above the nodes they were evaluated at (see above)
+        return a[:-1], aa[:-1]
+
+    if budget is not None:
+        if lock_log_k is None or locked_log_k is None:
+            raise ValueError("the budgeted scheme needs lock_log_k and locked_log_k")
+        _budgeted_nodes(thermo, evaluated, evaluate, budget=float(budget),
+                        target_conc=target_conc, homodimer_conc=homodimer_conc,
+                        lock_log_k=float(lock_log_k), locked_log_k=float(locked_log_k),
+                        coarse_every=int(coarse_every))
+    else:
+        rt = GAS_CONSTANT * (t_final + KELVIN)
+        always = np.zeros(n, dtype=bool)
+        if lock_log_k is not None:
+            always = -dab[:n] / rt >= lock_log_k
+        neg_aa = negligible_log_k if negligible_log_k_aa is None else negligible_log_k_aa
+
+        def above(ab, aa, t):
+            r = GAS_CONSTANT * (float(t) + KELVIN)
+            with np.errstate(invalid="ignore"):
+                return (-ab / r > negligible_log_k) | (-aa / r > neg_aa)
+
+        weak = np.zeros(n, dtype=bool) if negligible_log_k is None else \
+            ~always & above(dab[:n], daa[:n], t_final)
+        every = max(1, int(weak_every))
+        for j, t in enumerate(nodes[1:], start=1):
+            due = always | (weak if j % every == 0 else np.zeros(n, dtype=bool))
+            idx = np.flatnonzero(due)
+            a, aa = evaluate(j, idx)
+            if len(idx) and negligible_log_k is not None:
+                w = weak[idx]
+                weak[idx[w]] = above(a[w], aa[w], t)
+    # the pairs between and above the nodes they were evaluated at (see above)
     for i in np.flatnonzero(evaluated[:, 1:].any(axis=1) & ~evaluated.all(axis=1)):
         ev = np.flatnonzero(evaluated[i])
         for m in (thermo.dg_ab, thermo.dg_aa):
             with np.errstate(invalid="ignore"):
                 m[i] = np.interp(nodes, nodes[ev], m[i, ev])
             m[i, np.isnan(m[i])] = np.inf
-    return (thermo, g[:n]) if return_free_energies else thermo
+    return done()
+
+
+#: the kinetic model's scheme (:func:`pair_thermodynamics` with ``budget``): a pair with ``log K``
+#: at most ``lock_log_k - FAST_MARGIN`` exchanges with the free probe within a step (``k_off
+#: t_step >= e``); its energies between evaluated nodes only shape the free probe's partners
+FAST_MARGIN = 1.0
+#: a duplex with ``log K >= locked_log_k + log(interval in °C)`` at an interval's warm end, where
+#: ``locked_log_k = log(k_on * seconds per °C / LOCKED_LOSS)``, loses at most LOCKED_LOSS of
+#: itself over the interval whatever its ``K`` there: the interval is not resolved
+LOCKED_LOSS = 1e-2
+#: a target whose homodimer holds more than this share of it (``2 K_AA c``, ``c`` its own
+#: concentration ``homodimer_conc``) at an interval's cold end is resolved as if in the band
+HOMODIMER_SHARE = 1e-3
+#: the share of the budget the tails dropped at the first, second and later coarse nodes may use
+#: (cumulative)
+TAIL_SHARES = (0.5, 0.9, 1.0)
+
+
+def _budgeted_nodes(thermo, evaluated, evaluate, *, budget, target_conc, homodimer_conc,
+                    lock_log_k, locked_log_k, coarse_every):
+    """The kinetic model's energies: coarse nodes while a pair's tail does not fit the budget,
+    bisection where a pair may lock (the module docstring, "The kinetic model's nodes"); fills
+    ``thermo`` and ``evaluated`` through ``evaluate(j, idx)`` (node 0 is evaluated already)."""
+    nodes = thermo.nodes
+    n, k = thermo.dg_ab.shape
+    rt = GAS_CONSTANT * (nodes + KELVIN)
+    if target_conc is None:
+        raise ValueError("the budgeted scheme needs target_conc")
+    w = np.broadcast_to(np.asarray(target_conc, dtype=np.float64), (n,))
+    hc = np.broadcast_to(np.asarray(w if homodimer_conc is None else homodimer_conc,
+                                    dtype=np.float64), (n,))
+    fast = lock_log_k - FAST_MARGIN
+    probed = np.zeros(k, dtype=bool)
+    probed[0] = True
+
+    def run(j, idx):
+        probed[j] = True
+        evaluate(j, idx)
+
+    def lk(idx, j):
+        with np.errstate(invalid="ignore"):
+            return -thermo.dg_ab[idx, j] / rt[j]
+
+    def homodimer_small(idx, j):
+        with np.errstate(invalid="ignore", over="ignore"):
+            lka = -thermo.dg_aa[idx, j] / rt[j]
+            return 2.0 * np.exp(np.minimum(lka, 700.0)) * hc[idx] <= HOMODIMER_SHARE
+
+    # 1. the coarse nodes upward: a fast pair whose tail (its energies kept above the node, an
+    #    upper bound on its K there) fits the budget, smallest hold first, goes no further
+    step = max(1, int(coarse_every))
+    coarse = sorted(set(range(0, k, step)) | {k - 1})
+    active = np.ones(n, dtype=bool)
+    # a pair that can lock at the final temperature is bound far more tightly at the coarse
+    # nodes below the last two than anywhere it matters: it goes to the second-last first, and
+    # the nodes below are bisected only where it is not locked throughout (step 2)
+    strong = lk(np.arange(n), 0) >= lock_log_k
+    jump = coarse[-2] if len(coarse) > 2 else 0
+    if jump:
+        run(jump, np.flatnonzero(strong))
+    spent = 0.0
+    for level, (a, b) in enumerate(zip(coarse[:-1], coarse[1:])):
+        idx = np.flatnonzero(active & ((a >= jump) | ~strong))
+        cand = idx[(lk(idx, a) <= fast) & homodimer_small(idx, a)]
+        with np.errstate(over="ignore"):
+            hold = w[cand] * np.exp(np.minimum(lk(cand, a), 700.0))
+        order = np.argsort(hold, kind="stable")
+        room = TAIL_SHARES[min(level, len(TAIL_SHARES) - 1)] * budget - spent
+        fits = np.cumsum(hold[order]) <= room
+        spent += float(hold[order][fits].sum())
+        active[cand[order[fits]]] = False
+        run(b, idx[active[idx]])
+    # 2. bisect every interval between evaluated nodes where the pair is neither locked
+    #    throughout nor fast at its cold end (or its homodimer is not negligible)
+    settled = np.zeros((n, k), dtype=bool)   # the interval from node j up is settled
+    while True:
+        rows, lo, hi = [], [], []
+        for i in range(n):
+            ev = np.flatnonzero(evaluated[i])
+            for a, b in zip(ev[:-1], ev[1:]):
+                if b - a > 1 and not settled[i, a]:
+                    rows.append(i)
+                    lo.append(a)
+                    hi.append(b)
+        if not rows:
+            break
+        rows, lo, hi = np.asarray(rows), np.asarray(lo), np.asarray(hi)
+        small_aa = homodimer_small(rows, lo)
+        locked = (lk(rows, hi) >= locked_log_k + np.log(nodes[hi] - nodes[lo])) & small_aa
+        refine = ~locked & ~((lk(rows, lo) <= fast) & small_aa)
+        settled[rows[~refine], lo[~refine]] = True
+        mids = (lo + hi) // 2
+        for j in np.unique(mids[refine]):
+            run(int(j), rows[refine & (mids == j)])
+    # the probe's homodimer at every node
+    for j in np.flatnonzero(~probed):
+        run(int(j), np.zeros(0, dtype=np.int64))
