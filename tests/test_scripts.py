@@ -203,3 +203,14 @@ def test_robustness_runs_cells_and_tabulates(tmp_path, tiny_workspace):
     summary = json.loads((tmp_path / "r" / "tiny-s0" / "kinetic" / "simulate" / "summary.json")
                          .read_text())
     assert "kinetic" in json.dumps(summary)
+
+
+@pytest.mark.slow
+def test_kinetic_energy_scheme(tmp_path):
+    out = run("experiments/kinetic_energy_scheme.py", "--probes", 1, "--fractions", 0.25,
+              "--per-fraction", 1, "--unrelated", 1, "--step", 37, "--kinetic-nodes", 5,
+              "--previous-nodes", 0, "--k-on", 1e6, "--probe-nm", 0.5, "-j", 1, cwd=tmp_path)
+    assert re.search(r"^\| \*\*new scheme\*\* \| \d+ \| ", out, re.M), out
+    assert re.search(r"^\| every pair at every one of 5 nodes \| 8 \| ", out, re.M), out
+    assert re.search(r"^\| \*\*new scheme\*\* \| 1e\+06 / 0\.5 nM \| [\d.e+-]+ \| ", out, re.M), out
+    assert "previous scheme" not in out
