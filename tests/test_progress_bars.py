@@ -2,7 +2,6 @@
 go; silent with ``primo -q`` or off a terminal). These check that the long steps ask
 ``primo.progress.progress`` for one, and that ``progress=False`` asks for none that shows."""
 
-import numpy as np
 import pytest
 
 import primo.progress
