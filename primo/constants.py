@@ -28,6 +28,8 @@ TEMPERATURE_C = 21.0
 #: start of the hybridization protocol's anneal (°C; the authors' 95 °C denaturation)
 ANNEAL_FROM_C = 95.0
 STRAND_CONC_M = 1e-9
+#: Na+ of the hybridization buffer (mol/L), where none is given
+NA_MOLAR = 1.0
 
 #: VGG16-FC2 similarity threshold (Euclidean distance)
 FC2_SIMILARITY_THRESHOLD = 75.0

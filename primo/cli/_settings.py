@@ -15,7 +15,8 @@ import math
 
 import click
 
-__all__ = ["FiniteFloatRange", "renamed_option", "settings_options", "given_settings"]
+__all__ = ["FiniteFloatRange", "renamed_option", "settings_options", "given_settings",
+           "library_default"]
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -178,3 +179,17 @@ def given_settings(ctx: click.Context, fields, values: dict) -> dict:
             v = v.lower()
         out[f.name] = v
     return out
+
+
+def library_default(func, name: str):
+    """The default of parameter ``name`` of ``func`` (a function, or a class: its ``__init__``,
+    a dataclass's field), so that an option whose default is the library's takes it from there
+    instead of writing it again (``default=library_default(encode_database, "batch_size")``).
+    ``func`` must come from a module that imports no TensorFlow: the command modules are
+    imported to parse the command line."""
+    import inspect
+
+    p = inspect.signature(func).parameters[name]
+    if p.default is inspect.Parameter.empty:
+        raise TypeError(f"{getattr(func, '__qualname__', func)}() has no default for {name!r}")
+    return p.default

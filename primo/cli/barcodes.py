@@ -6,15 +6,20 @@ import sys
 
 import click
 
+# the options' defaults are the library's (numpy, no TensorFlow)
+from ..barcodes import BarcodeDecoder, BarcodeScheme
+from ..barcodes.stream import decode_lines, encode_lines
 from ..errors import UsageError
 from ._options import SEED, debug_option, renamed_option
+from ._settings import library_default
+
+_SEED = library_default(BarcodeScheme, "seed")
+_MAX_MISMATCHES = library_default(BarcodeDecoder, "max_distance")
 
 _CHUNK_HELP = "Lines per vectorised step."
 
 
 def _scheme_and_pool(seed, pool):
-    from ..barcodes import BarcodeScheme
-
     if pool is not None:
         if seed is not None:
             raise UsageError("--barcode-seed and --pool both choose the barcode scheme",
@@ -26,7 +31,7 @@ def _scheme_and_pool(seed, pool):
         # the pool's scheme and its documents (barcodes and features are not kept)
         p = read_pool(pool, sequences=False)
         return p.scheme, np.asarray(p.indices, dtype=np.int64)
-    return BarcodeScheme(seed=42 if seed is None else seed), None
+    return BarcodeScheme() if seed is None else BarcodeScheme(seed=seed), None
 
 
 def _input(path):
@@ -38,15 +43,16 @@ def _input(path):
 
 
 def _common(f):
-    f = click.option("--chunksize", type=click.IntRange(min=1), default=1 << 16, show_default=True,
+    f = click.option("--chunksize", type=click.IntRange(min=1),
+                     default=library_default(encode_lines, "chunksize"), show_default=True,
                      hidden=True, help=_CHUNK_HELP)(f)
     f = click.option("--pool", "pool", metavar="POOL", default=None,
                      help="A pool directory (its manifest gives the barcode scheme) or a "
                           "database_seqs.csv.gz; only its documents are valid.")(f)
     f = renamed_option("--seed", "--barcode-seed", "seed", type=SEED)(f)
     f = click.option("--barcode-seed", "seed", type=SEED, default=None,
-                     help="Permutation seed of the barcode scheme (default 42, the published "
-                          "pool's).")(f)
+                     help=f"Permutation seed of the barcode scheme (default {_SEED}, the "
+                          "published pool's).")(f)
     f = click.argument("input_path", metavar="[INPUT]", required=False, default="-")(f)
     return debug_option(f)
 
@@ -68,8 +74,6 @@ def encode(input_path, seed, pool, chunksize):
 
     INPUT is a file (plain or gzip) or '-' for stdin (default).
     """
-    from ..barcodes.stream import encode_lines
-
     scheme, indices = _scheme_and_pool(seed, pool)
     fh, name = _input(input_path)
     out = sys.stdout
@@ -90,7 +94,7 @@ def encode(input_path, seed, pool, chunksize):
                    "corrected_erasure, pool_resolved, or why the barcode was rejected.")
 @click.option("--max-barcode-mismatches", "max_distance", type=click.IntRange(min=0, max=30),
               default=None, help="Reject answers needing more base substitutions than this "
-                                 "(default 3).")
+                                 f"(default {_MAX_MISMATCHES}).")
 @renamed_option("--max-distance", "--max-barcode-mismatches", "max_distance",
                 type=click.IntRange(min=0, max=30))
 def decode(input_path, seed, pool, chunksize, with_status, max_distance):
@@ -104,12 +108,9 @@ def decode(input_path, seed, pool, chunksize, with_status, max_distance):
     --pool it rejects documents not in the pool and resolves harder cases when exactly one pool
     document fits best. INPUT is a file (plain or gzip) or '-' for stdin (default).
     """
-    from ..barcodes.decode import DEFAULT_MAX_DISTANCE, BarcodeDecoder
-    from ..barcodes.stream import decode_lines
-
     scheme, indices = _scheme_and_pool(seed, pool)
     dec = BarcodeDecoder(scheme, pool_indices=indices,
-                         max_distance=DEFAULT_MAX_DISTANCE if max_distance is None else max_distance)
+                         max_distance=_MAX_MISMATCHES if max_distance is None else max_distance)
     fh, name = _input(input_path)
     out = sys.stdout
     try:

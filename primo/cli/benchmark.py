@@ -7,8 +7,10 @@ import warnings
 
 import click
 
+from ..benchmark.core import benchmark_stores   # no TensorFlow; the options' defaults are its own
 from ._options import (chunk_rows_option, debug_option, mapper_from_options, neighbors_option,
                        overwrite_option, parallel_options, seed_option, skip_bad_rows_option)
+from ._settings import library_default
 
 PEER_HELP = ("Comma-separated peers: hnsw, hnsw-sq, faiss-ivf, faiss-ivfpq, annoy, lsh, mrpt "
              "(default: all); 'none' for primo and the exact neighbors only.")
@@ -46,7 +48,8 @@ def _parse_peer_options(values):
               help="Query feature store (same extractor).")
 @click.option("--output", "-o", "out", required=True, type=click.Path(file_okay=False),
               help="Output directory: benchmarks.csv, benchmarks.png, summary.json.")
-@neighbors_option(100, help="Nearest neighbors that define recall.")
+@neighbors_option(library_default(benchmark_stores, "k"),
+                  help="Nearest neighbors that define recall.")
 @click.option("--peers", default=None, help=PEER_HELP)
 @click.option("--peer-option", "peer_option", multiple=True, metavar="PEER.OPTION=VALUE",
               help="Index/search option of a peer, repeatable (e.g. faiss-ivf.nlist=256, "
@@ -54,14 +57,14 @@ def _parse_peer_options(values):
 @click.option("--counts-dir", type=click.Path(file_okay=False), default=None,
               help="primo curve from read counts / yields: DIR/<query id>.csv[.gz] "
                    "(ImageID,Count) per query.")
-@click.option("--ranking", type=click.Choice(["counts", "enrichment"]), default="counts",
-              show_default=True,
+@click.option("--ranking", type=click.Choice(["counts", "enrichment"]),
+              default=library_default(benchmark_stores, "ranking"), show_default=True,
               help="With --counts-dir: rank by read count, or by enrichment over the input "
                    "library (DIR/<query id>/enrichment.csv.gz of primo simulate --input-library).")
 @click.option("--primo-curve", type=click.Path(dir_okay=False), default=None,
               help="primo curve from a CSV in the benchmarks layout (Query ID, Number Retrieved, "
                    "Nearest Neighbor Recall, Algorithm Parameters).")
-@seed_option(0, help="Random seed of the peers' indexes.")
+@seed_option(library_default(benchmark_stores, "seed"), help="Random seed of the peers' indexes.")
 @click.option("--threads", type=click.IntRange(1, 4096), default=None,
               help="Threads for faiss / annoy index building (default: all).")
 @chunk_rows_option(None, "Database rows", help="Database rows per chunk for the exact neighbors "
@@ -80,8 +83,6 @@ def cli(features, queries, out, k, peers, peer_option, counts_dir, ranking, prim
     Writes OUT/benchmarks.csv (published layout), OUT/benchmarks.png and OUT/summary.json
     (the proportion of the database each algorithm scans for 50% and 90% mean recall).
     """
-    from ..benchmark.core import benchmark_stores
-
     options = _parse_peer_options(peer_option)
     with mapper_from_options(processes, scheduler) as mapper:
         with warnings.catch_warnings(record=True) as caught:

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import click
 
+# no TensorFlow in either: the options' defaults are theirs
+from ..barcodes import BarcodeScheme
+from ..workflows.encode_db import encode_database
 from ._options import (SEED, chunk_rows_option, database_features_option, debug_option,
                        model_dir_option, overwrite_option, print_qc_summary, qc_config,
                        qc_mode_option, qc_options, skip_bad_rows_option)
+from ._settings import library_default
 
 __all__ = ["cli"]
 
@@ -23,12 +27,16 @@ __all__ = ["cli"]
 @click.option("--output", "-o", required=True, type=click.Path(), help="Pool directory to write.")
 @qc_mode_option()
 @qc_options
-@click.option("--barcode-seed", type=SEED, default=42, show_default=True,
+@click.option("--barcode-seed", type=SEED, default=library_default(BarcodeScheme, "seed"),
+              show_default=True,
               help="Seed of the index -> ID permutation (42 = the published pool).")
-@click.option("--name-prefix", default="primo", show_default=True,
+@click.option("--name-prefix", default=library_default(encode_database, "name_prefix"),
+              show_default=True,
               help="Prefix of oligo names in the Twist sheet.")
-@chunk_rows_option(50_000, "Documents (feature-store rows) encoded and written")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True,
+@chunk_rows_option(library_default(encode_database, "chunksize"),
+                   "Documents (feature-store rows) encoded and written")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              default=library_default(encode_database, "batch_size"), show_default=True,
               help="Encoder batch size.")
 @overwrite_option("encode-db", inputs=("model_dir", "features"))
 @skip_bad_rows_option("encode-db")
@@ -36,9 +44,6 @@ __all__ = ["cli"]
 def cli(model_dir, features, output, qc, gc_min, gc_max, max_homopolymer, primer_match,
         max_pool_size, barcode_seed, name_prefix, chunksize, batch_size):
     """Encode a feature store as an oligo pool ready to order."""
-    from ..barcodes import BarcodeScheme
-    from ..workflows.encode_db import encode_database
-
     cfg = qc_config(None, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
     res = encode_database(model_dir, features, output, chunksize=chunksize, batch_size=batch_size,
                           qc=qc, qc_config=cfg, scheme=BarcodeScheme(seed=barcode_seed),

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import click
 
+# no TensorFlow in either (the networks load when a run starts): the options' defaults are theirs
+from ..features.datasets import FASHION_MNIST_DIR
+from ..features.extract import extract_images
+from ..features.synthetic import SyntheticFC2
 from ._options import (FiniteFloatRange, debug_option, mapper_from_options, parallel_options,
                        seed_option)
+from ._settings import library_default
 
 MODEL_HELP = ("Feature extractor: vgg16 (FC2, 4096-d; default), resnet50 (2048-d), mobilenet_v3_large "
               "(960-d), efficientnet_b0 (1280-d) (Keras applications, ImageNet weights), "
@@ -34,7 +39,8 @@ def _list_models(ctx, _param, value):
 @click.argument("images", nargs=-1, type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Feature store to write (HDF5).")
-@click.option("--model", "-m", default="vgg16", show_default=True, help=MODEL_HELP)
+@click.option("--model", "-m", default=library_default(extract_images, "model"), show_default=True,
+              help=MODEL_HELP)
 @click.option("--weights", default=None, metavar="PATH|imagenet|none",
               help="Keras applications: weights file (default: imagenet from the Keras cache, "
                    "e.g. ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels.h5); 'none' = "
@@ -43,13 +49,14 @@ def _list_models(ctx, _param, value):
               callback=_list_models, help="List the models and whether their weights are here.")
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=None,
               help="Images per forward pass (default: 32 for vgg16/hub, more for small models).")
-@click.option("--ids", type=click.Choice(["stem", "path"]), default="stem", show_default=True,
+@click.option("--ids", type=click.Choice(["stem", "path"]),
+              default=library_default(extract_images, "ids"), show_default=True,
               help="Document IDs: file name without extension, or path relative to the folder given.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run / add images not yet in an existing store.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store (once the new one is done).")
 @click.option("--resize", type=click.Choice(["bilinear", "nearest", "bicubic", "lanczos"]),
-              default="bilinear", show_default=True,
+              default=library_default(extract_images, "resample"), show_default=True,
               help="Resize filter (nearest = like Keras load_img).")
 @click.option("--input-size", type=click.IntRange(min=8), default=None,
               help="hub: input side when the module does not fix it; resnet50, mobilenet_v3_large, "
@@ -61,21 +68,23 @@ def _list_models(ctx, _param, value):
 @click.option("--fashion-mnist", "fmnist", type=click.Choice(["train", "test"]), default=None,
               help="Extract a Fashion-MNIST split from its IDX files (IDs fmnist-<split>-NNNNN, labels).")
 @click.option("--dir", "fmnist_dir", type=click.Path(file_okay=False, path_type=str), default=None,
-              help="Folder with the Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist).")
+              help=f"Folder with the Fashion-MNIST IDX files (default {FASHION_MNIST_DIR}).")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="--fashion-mnist: only the first N images.")
 @click.option("--synthetic", type=click.IntRange(1, 10**10), default=None, metavar="N",
               help="Write N synthetic FC2-like vectors instead (for scale tests).")
 @click.option("--similar-share", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-              default=1e-3, show_default=True,
+              default=library_default(SyntheticFC2, "similar_share"), show_default=True,
               help="--synthetic: share of pairs within Euclidean distance --threshold.")
-@click.option("--threshold", type=FiniteFloatRange(0, 1e6, min_open=True), default=75.0, show_default=True,
+@click.option("--threshold", type=FiniteFloatRange(0, 1e6, min_open=True),
+              default=library_default(SyntheticFC2, "threshold"), show_default=True,
               help="--synthetic: the similarity threshold (75 for FC2).")
 @click.option("--clusters", type=click.IntRange(1, 10**6), default=None,
               help="--synthetic: number of clusters (default N/100, 2 to 2000).")
-@click.option("--dim", type=click.IntRange(2, 10**6), default=4096, show_default=True,
+@click.option("--dim", type=click.IntRange(2, 10**6), default=library_default(SyntheticFC2, "dim"),
+              show_default=True,
               help="--synthetic: dimension.")
-@seed_option(0, help="--synthetic: random seed.")
+@seed_option(library_default(SyntheticFC2, "seed"), help="--synthetic: random seed.")
 @parallel_options(processes_help="Image-decoding worker processes (default: 1, decoding in this "
                                  "process; the network always uses all CPUs).")
 @debug_option
@@ -129,8 +138,6 @@ def cli(images, output, model, weights, batch_size, ids, resume, overwrite, resi
                                     overwrite=overwrite, resample=resize)
         click.echo(res.summary(), err=True)
         return res
-    from ..features.extract import extract_images
-
     with mapper_from_options(1 if processes is None else processes, scheduler) as mapper:
         res = extract_images(list(images), output, model, weights=weights, batch_size=batch_size,
                              ids=ids, resume=resume, overwrite=overwrite, resample=resize,

@@ -14,9 +14,14 @@ import json
 
 import click
 
-from .. import constants as C
+# no TensorFlow in any: the options' defaults are theirs
+from ..barcodes import BarcodeScheme
+from ..oligos.layout import OligoLayout
+from ..oligos.pool_build import build_pool_from_csv
+from ..oligos.pool_check import check_pool
 from ._options import (SEED, chunk_rows_option, debug_option, overwrite_option, parallel_options,
                        print_qc_summary, qc_config, qc_mode_option, qc_options)
+from ._settings import library_default
 
 __all__ = ["cli"]
 
@@ -30,24 +35,31 @@ def cli():
 @click.argument("pairs", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
               help="Pool directory to write (replaced only once the new one is complete).")
-@click.option("--id-column", default="ImageID", show_default=True, help="Column of ImageIDs.")
+@click.option("--id-column", default=library_default(build_pool_from_csv, "id_column"),
+              show_default=True, help="Column of ImageIDs.")
 @click.option("--feature-column", default=None,
               help="Column of feature sequences [default: first of Features, Feature, "
                    "FeatureSequence, Sequence].")
 @click.option("--index-column", default=None,
               help="Column of document indices [default: 0..N-1 in file order].")
-@click.option("--fp", default=C.FP, show_default=True, help="Forward primer.")
-@click.option("--ip", default=C.IP, show_default=True, help="Internal primer.")
-@click.option("--rp", default=C.RP, show_default=True, help="Reverse primer (as in the oligo).")
-@click.option("--feature-length", type=click.IntRange(min=1), default=C.FEATURE_LENGTH,
-              show_default=True, help="Feature region length (nt).")
-@click.option("--barcode-seed", type=SEED, default=42, show_default=True,
+@click.option("--fp", default=library_default(OligoLayout, "fp"), show_default=True,
+              help="Forward primer.")
+@click.option("--ip", default=library_default(OligoLayout, "ip"), show_default=True,
+              help="Internal primer.")
+@click.option("--rp", default=library_default(OligoLayout, "rp"), show_default=True,
+              help="Reverse primer (as in the oligo).")
+@click.option("--feature-length", type=click.IntRange(min=1),
+              default=library_default(OligoLayout, "feature_length"), show_default=True,
+              help="Feature region length (nt).")
+@click.option("--barcode-seed", type=SEED, default=library_default(BarcodeScheme, "seed"),
+              show_default=True,
               help="Seed of the index -> ID permutation (42 = the published pool).")
 @qc_mode_option()
 @qc_options
-@click.option("--name-prefix", default="primo", show_default=True,
+@click.option("--name-prefix", default=library_default(build_pool_from_csv, "name_prefix"),
+              show_default=True,
               help="Oligo names in the Twist sheet are PREFIX_<index>.")
-@chunk_rows_option(50_000, "Documents (CSV rows)")
+@chunk_rows_option(library_default(build_pool_from_csv, "chunksize"), "Documents (CSV rows)")
 @overwrite_option("pool build", output="out", inputs=("pairs",))
 @debug_option
 def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, feature_length,
@@ -58,10 +70,6 @@ def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, featu
     Writes POOL/database_seqs.csv.gz, twist_order.csv, barcode_order.csv.gz, qc_flags.csv.gz,
     qc_summary.json and manifest.json.
     """
-    from ..barcodes import BarcodeScheme
-    from ..oligos.layout import OligoLayout
-    from ..oligos.pool import build_pool_from_csv
-
     layout = OligoLayout(fp=fp, ip=ip, rp=rp, feature_length=feature_length)
     scheme = BarcodeScheme(seed=barcode_seed)
     config = qc_config(None, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size)
@@ -84,7 +92,7 @@ def build(pairs, out, id_column, feature_column, index_column, fp, ip, rp, featu
 @click.option("--flags", "flags_out", type=click.Path(dir_okay=False), default=None,
               help="Also write every flagged check to this CSV (index,ImageID,check,value,limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@chunk_rows_option(50_000, "Oligos (pool rows)")
+@chunk_rows_option(library_default(check_pool, "chunksize"), "Oligos (pool rows)")
 @parallel_options
 @overwrite_option("pool check", output="flags_out", file=True, inputs=("pool",),
                   help="Replace an existing --flags file (never a file of the pool it checks).")
@@ -96,7 +104,7 @@ def check(pool, gc_min, gc_max, max_homopolymer, primer_match, max_pool_size, fl
     Thresholds default to those recorded in the pool's manifest. Exit status 1 when QC fails.
     """
     from ..errors import DataError
-    from ..oligos.pool import check_pool, read_pool, write_flags
+    from ..oligos.pool import read_pool, write_flags
     from ..oligos.qc import QCConfig
     from ._options import mapper_from_options
 

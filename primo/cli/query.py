@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import click
 
+from ..workflows.query import design_probes   # no TensorFlow; the options' defaults are its own
 from ._options import debug_option, model_dir_option, overwrite_option, skip_bad_rows_option
+from ._settings import library_default
 
 __all__ = ["cli"]
 
@@ -30,19 +32,19 @@ def _probe_paths(out):
               help="With --features: only these queries (repeatable; default all).")
 @click.option("--weights", default=None,
               help="Extractor weights for --image (default: as recorded in the model card).")
-@click.option("--ids", type=click.Choice(["stem", "path"]), default="stem", show_default=True,
+@click.option("--ids", type=click.Choice(["stem", "path"]),
+              default=library_default(design_probes, "ids"), show_default=True,
               help="Query IDs of images: file stem or relative path.")
 @click.option("--output", "-o", required=True, type=click.Path(), help="probes.csv to write.")
 @click.option("--scale", default=None, help="IDT synthesis scale (default: smallest that fits).")
-@click.option("--purification", default="HPLC", show_default=True, help="IDT purification.")
+@click.option("--purification", default=library_default(design_probes, "purification"),
+              show_default=True, help="IDT purification.")
 @overwrite_option("query", file=True, inputs=("model_dir", "images", "features", "weights"),
                   sidecars=lambda out: list(_probe_paths(out).values())[1:])
 @skip_bad_rows_option("query")
 @debug_option
 def cli(model_dir, images, features, query_ids, weights, ids, output, scale, purification):
     """Design query probes and their IDT order sheet."""
-    from ..workflows.query import design_probes
-
     res = design_probes(model_dir, output, features=features, images=list(images),
                         query_ids=list(query_ids) or None, weights=weights, ids=ids, scale=scale,
                         purification=purification)

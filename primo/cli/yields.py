@@ -10,9 +10,11 @@ from __future__ import annotations
 import click
 
 from .. import constants as C
+from ..thermo.simulator import Simulator, simulate_csv   # no TensorFlow; the defaults are theirs
 from ._options import (chunk_rows_option, debug_option, loop_enthalpies_option,
                        mapper_from_options, overwrite_option, parallel_options, renamed_option,
                        stacks_option)
+from ._settings import library_default
 
 __all__ = ["cli"]
 
@@ -21,32 +23,39 @@ __all__ = ["cli"]
 @click.argument("pairs", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
               help="Output CSV (gzip if it ends in .gz); a JSON sidecar OUT.json is written too.")
-@click.option("--backend", default="vienna", show_default=True,
+@click.option("--backend", default=library_default(Simulator, "backend"), show_default=True,
               help="Free-energy engine: vienna (ViennaRNA, DNA parameters), nupack (NUPACK 4, if "
                    "installed) or auto (nupack when available).")
-@click.option("--temperature", type=float, default=C.TEMPERATURE_C, show_default=True,
+@click.option("--temperature", type=float, default=library_default(Simulator, "temperature"),
+              show_default=True,
               help="Temperature at which the simulator computes the equilibrium yields (°C).")
-@loop_enthalpies_option()
-@stacks_option()
-@click.option("--target-conc", type=float, default=C.STRAND_CONC_M, show_default=True,
+@loop_enthalpies_option(library_default(Simulator, "loop_enthalpies"))
+@stacks_option(library_default(Simulator, "stacks"))
+@click.option("--target-conc", type=float, default=library_default(Simulator, "target_conc"),
+              show_default=True,
               help="Target strand concentration (mol/L; at most 1).")
-@click.option("--query-conc", type=float, default=C.STRAND_CONC_M, show_default=True,
+@click.option("--query-conc", type=float, default=library_default(Simulator, "query_conc"),
+              show_default=True,
               help="Query (probe) strand concentration (mol/L; at most 1).")
-@click.option("--na-molar", "na_molar", type=click.FloatRange(0, 5, min_open=True), default=1.0,
-              show_default=True, help="Na+ (mol/L).")
+# the Simulator's na_molar=None is this constant
+@click.option("--na-molar", "na_molar", type=click.FloatRange(0, 5, min_open=True),
+              default=C.NA_MOLAR, show_default=True, help="Na+ (mol/L).")
 @renamed_option("--sodium", "--na-molar", "na_molar", type=click.FloatRange(0, 5, min_open=True))
-@click.option("--primer", default=C.RP, show_default=True,
+@click.option("--primer", default=library_default(Simulator, "primer"), show_default=True,
               help="Reverse primer appended to targets (its first --toehold nt follow the query).")
-@click.option("--toehold", type=click.IntRange(min=0), default=C.TOEHOLD, show_default=True,
+@click.option("--toehold", type=click.IntRange(min=0),
+              default=library_default(Simulator, "toehold"), show_default=True,
               help="Primer bases on the probe.")
 @click.option("--feature-length", "feature_length", type=click.IntRange(min=0),
-              default=C.FEATURE_LENGTH, show_default=True,
+              default=library_default(Simulator, "feature_length"), show_default=True,
               help="Feature sequence length (nt); 0 accepts any length if target and query match.")
 @renamed_option("--length", "--feature-length", "feature_length", type=click.IntRange(min=0))
-@click.option("--task-rows", "chunksize", type=click.IntRange(min=1), default=8, show_default=True,
+@click.option("--task-rows", "chunksize", type=click.IntRange(min=1),
+              default=library_default(simulate_csv, "chunksize"), show_default=True,
               help="Pairs (rows) per parallel task.")
 @renamed_option("--chunksize", "--task-rows", "chunksize", type=click.IntRange(min=1))
-@chunk_rows_option(512, "Rows read and written", name="chunk_rows", old="--rows")
+@chunk_rows_option(library_default(simulate_csv, "chunk_rows"), "Rows read and written",
+                   name="chunk_rows", old="--rows")
 @click.option("--energies", is_flag=True,
               help="Also write binding_dG: the binding free energy G_AB - G_A - G_B (kcal/mol, "
                    "1 M standard state) at --temperature, which keeps ordering pairs whose "
@@ -63,8 +72,6 @@ def cli(pairs, out, backend, temperature, loop_enthalpies, stacks, target_conc, 
     Target strand = target + primer, probe = reverse complement of (query + primer[:toehold]);
     complexes of up to two strands at equilibrium; yield = [target.probe] / min(concentration).
     """
-    from ..thermo.simulator import Simulator, simulate_csv
-
     sim = Simulator(backend=backend, temperature=temperature, target_conc=target_conc,
                     query_conc=query_conc, primer=primer.strip().upper(), toehold=toehold,
                     na_molar=na_molar, feature_length=feature_length or None,

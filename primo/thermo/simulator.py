@@ -280,7 +280,7 @@ class Simulator:
         except DataError as e:
             raise UsageError(e.raw_message, hint=e.hint) from None
         self.toehold = int(toehold)
-        self.na_molar = 1.0 if na_molar is None else float(na_molar)
+        self.na_molar = constants.NA_MOLAR if na_molar is None else float(na_molar)
         self.feature_length = None if feature_length in (None, 0) else int(feature_length)
         self.duplex_init = None if duplex_init is None else tuple(float(x) for x in duplex_init)
         self.dangles = int(dangles)
