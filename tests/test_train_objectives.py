@@ -142,7 +142,7 @@ def test_rank_needs_three_documents_with_a_similar_neighbour(tmp_path, run_cli):
     res, _, err = run_cli(["train", "-f", str(p), "-o", str(out), *args])
     assert res.exit_code == 1 and isinstance(res.error, DataError)
     assert err.startswith("primo train: error: --objective: ")
-    assert "the rank objective needs at least 3 documents that have a similar neighbour" in err
+    assert "the rank objective needs at least 3 documents that have a similar neighbor" in err
     assert "gives 2" in err and "few.h5" in err and len(err.strip().splitlines()) == 1
     assert not (out / "card.json").exists() and not (out / "checkpoint").exists()
     assert not list(out.glob("*.keras"))
