@@ -23,7 +23,9 @@ Layout written by ``primo train``::
     ``{"encoder": {"path", "sha256"}, "predictor": {"path", "sha256"}}``: a file whose hash
     differs makes :func:`load_model` fail ("tampered").
 ``threshold``
-    ``{"value", "method": "fixed"|"quantile", ...}``: the similarity threshold and how it was chosen.
+    ``{"value", "method": "fixed"|"quantile"|"neighbors", ...}``: the similarity threshold and how
+    it was chosen; ``"neighbors"`` (primo's default) adds ``neighbors`` (K), ``requested`` and
+    ``units`` (distances in units of each pair's neighbourhood radius, threshold 1).
 ``layout``
     Primers and lengths of the oligo / probe layout the model was trained for.
 ``features``
@@ -31,10 +33,26 @@ Layout written by ``primo train``::
     the extractor's preprocessing, weights and ``weights_sha256`` among it; features from another
     extractor, weights file or preprocessing are refused, see :meth:`PrimoModel.check_features`).
 ``encoder``, ``predictor``
-    Architecture settings.
+    Architecture settings (the predictor's ``kind``: one of ``PREDICTORS``).
+``objective``
+    ``{"name", "margin", "rank_candidates", "primo_default"}``: the encoder's objective;
+    ``primo_default`` names primo's default configuration and why it was chosen.
 ``training``, ``simulator``, ``data``, ``versions``, ``metrics``
-    Training settings and timing, simulator settings, training data (path, n, fingerprint),
-    library versions, final held-out metrics.
+    Training settings and timing (``training.timing``: every phase, their sum and the
+    simulator's and TensorFlow's shares), simulator settings (backend, temperature, Na+, loop
+    enthalpies, stacks, a parameter perturbation if any), training data (path, n, fingerprint,
+    held-out and skipped rows), library versions, final held-out metrics.
+``selection``
+    ``{"kept_round", "last_round", "by"}``: which round the saved model is.
+``capture_eval``
+    The held-out mini-database captured during training (documents, queries, k, protocol, the
+    figures of each evaluated round, the best).
+``hybridization``
+    ``{"temperature_c", "training_temperature_c", "note"}``: the protocol's hybridization
+    temperature (the anneal's end, what ``primo simulate`` uses) and the training simulator's.
+``outputs``
+    The run's other files: ``metrics`` (metrics.csv), ``figure`` (yields.png), ``tensorboard``,
+    ``checkpoint``.
 ``checksum``
     sha256 of the card's canonical JSON without this field: an edited card fails to load.
 """
