@@ -34,7 +34,8 @@ _tensorflow.install()
 _LAZY = {
     **{name: "primo.api" for name in (
         "extract", "load_features", "train", "load_model", "encode_db", "query", "analyze",
-        "simulate", "run_benchmark", "AnalyzeResult", "SimulationResult", "BenchmarkSummary")},
+        "simulate", "run_benchmark", "AnalyzeResult", "SimulationResult", "BenchmarkSummary",
+        "example", "Example")},
     "count_reads": "primo.reads.counting",
     "ReadCounts": "primo.reads.counts",
     "TrainSettings": "primo.training.settings",

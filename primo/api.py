@@ -24,7 +24,8 @@ import dataclasses
 from pathlib import Path
 
 __all__ = ["extract", "load_features", "train", "load_model", "encode_db", "query", "analyze",
-           "simulate", "run_benchmark", "AnalyzeResult", "SimulationResult", "BenchmarkSummary"]
+           "simulate", "run_benchmark", "AnalyzeResult", "SimulationResult", "BenchmarkSummary",
+           "example", "Example"]
 
 
 # ------------------------------------------------------------------------------ typed results
@@ -213,6 +214,52 @@ def train(features, out, settings=None, *, mapper=None, resume: bool = False,
                   log=log)
 
 
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """What :func:`example` writes: a 40-document feature store, a one-query store (its first
+    row) and a model trained on it (tiny: for examples and trying the API, not for results)."""
+
+    directory: Path
+    features: Path
+    queries: Path
+    model: Path
+
+
+_EXAMPLE: dict = {}
+
+
+def example(directory=None) -> Example:
+    """A tiny store, query and trained model to try the API on (written once per process).
+
+    ``directory``: where to write them (default: a new temporary folder, reused by later calls in
+    the same process, so that the examples of several functions share one training).
+
+    >>> import primo
+    >>> ex = primo.example()
+    >>> sorted(p.name for p in ex.directory.iterdir())
+    ['f.h5', 'model', 'q.h5']
+    """
+    import tempfile
+
+    import numpy as np
+
+    from .features.store import write_features
+
+    key = None if directory is None else str(Path(directory).resolve())
+    if key in _EXAMPLE:
+        return _EXAMPLE[key]
+    tmp = Path(tempfile.mkdtemp(prefix="primo-example-")) if directory is None else Path(directory)
+    tmp.mkdir(parents=True, exist_ok=True)
+    X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    write_features(tmp / "f.h5", [f"doc{i}" for i in range(40)], X)
+    write_features(tmp / "q.h5", ["q0"], X[:1])
+    train(tmp / "f.h5", tmp / "model", threshold=None, rounds=1, steps=2, hidden=8, batch_size=8,
+          seed_pairs=8, seed_epochs=1, sim_pairs=8, eval_pairs=4, final_eval_pairs=4,
+          heldout_rows=8, seed=0)
+    ex = _EXAMPLE[key] = Example(tmp, tmp / "f.h5", tmp / "q.h5", tmp / "model")
+    return ex
+
+
 def load_model(path):
     """Load a model directory written by :func:`train`.
 
@@ -223,16 +270,12 @@ def load_model(path):
 
     Examples
     --------
-    >>> import tempfile, pathlib, numpy as np, primo
-    >>> from primo.features.store import write_features
-    >>> tmp = pathlib.Path(tempfile.mkdtemp())
-    >>> X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
-    >>> write_features(tmp / "f.h5", [f"doc{i}" for i in range(40)], X)
-    >>> _ = primo.train(tmp / "f.h5", tmp / "model", threshold=None, rounds=1, steps=2, hidden=8,
-    ...                 batch_size=8, seed_pairs=8, seed_epochs=1, sim_pairs=8, eval_pairs=4,
-    ...                 final_eval_pairs=4, heldout_rows=8, seed=0)
-    >>> model = primo.load_model(tmp / "model")
-    >>> [len(s) for s in model.encode_features(X[:2])]
+    >>> import primo
+    >>> ex = primo.example()      # a tiny store, query and model (trained once per process)
+    >>> model = primo.load_model(ex.model)
+    >>> with primo.load_features(ex.features) as store:
+    ...     X = store.read(0, 2)
+    >>> [len(s) for s in model.encode_features(X)]
     [80, 80]
     """
     from .model_dir import load_model as _load
@@ -262,15 +305,10 @@ def encode_db(model, features, out, **options):
 
     Examples
     --------
-    >>> import tempfile, pathlib, numpy as np, primo
-    >>> from primo.features.store import write_features
+    >>> import pathlib, tempfile, primo
+    >>> ex = primo.example()      # a tiny store, query and model (trained once per process)
     >>> tmp = pathlib.Path(tempfile.mkdtemp())
-    >>> X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
-    >>> write_features(tmp / "f.h5", [f"doc{i}" for i in range(40)], X)
-    >>> _ = primo.train(tmp / "f.h5", tmp / "model", threshold=None, rounds=1, steps=2, hidden=8,
-    ...                 batch_size=8, seed_pairs=8, seed_epochs=1, sim_pairs=8, eval_pairs=4,
-    ...                 final_eval_pairs=4, heldout_rows=8, seed=0)
-    >>> pool = primo.encode_db(tmp / "model", tmp / "f.h5", tmp / "pool", qc="warn", progress=False)
+    >>> pool = primo.encode_db(ex.model, ex.features, tmp / "pool", qc="warn", progress=False)
     >>> pool.n_documents, (tmp / "pool" / "database_seqs.csv.gz").exists()
     (40, True)
     """
@@ -303,16 +341,10 @@ def query(model, out, *, features=None, images=None, **options):
 
     Examples
     --------
-    >>> import tempfile, pathlib, numpy as np, primo
-    >>> from primo.features.store import write_features
+    >>> import pathlib, tempfile, primo
+    >>> ex = primo.example()      # a tiny store, query and model (trained once per process)
     >>> tmp = pathlib.Path(tempfile.mkdtemp())
-    >>> X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
-    >>> write_features(tmp / "f.h5", [f"doc{i}" for i in range(40)], X)
-    >>> write_features(tmp / "q.h5", ["q0"], X[:1])
-    >>> _ = primo.train(tmp / "f.h5", tmp / "model", threshold=None, rounds=1, steps=2, hidden=8,
-    ...                 batch_size=8, seed_pairs=8, seed_epochs=1, sim_pairs=8, eval_pairs=4,
-    ...                 final_eval_pairs=4, heldout_rows=8, seed=0)
-    >>> probes = primo.query(tmp / "model", tmp / "probes.csv", features=tmp / "q.h5")
+    >>> probes = primo.query(ex.model, tmp / "probes.csv", features=ex.queries)
     >>> probes.query_ids, len(probes.features[0])
     (['q0'], 80)
     """
@@ -471,16 +503,10 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
 
     Examples
     --------
-    >>> import tempfile, pathlib, numpy as np, primo
-    >>> from primo.features.store import write_features
+    >>> import pathlib, tempfile, primo
+    >>> ex = primo.example()      # a tiny store, query and model (trained once per process)
     >>> tmp = pathlib.Path(tempfile.mkdtemp())
-    >>> X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
-    >>> write_features(tmp / "f.h5", [f"doc{i}" for i in range(40)], X)
-    >>> write_features(tmp / "q.h5", ["q0"], X[:1])
-    >>> _ = primo.train(tmp / "f.h5", tmp / "model", threshold=None, rounds=1, steps=2, hidden=8,
-    ...                 batch_size=8, seed_pairs=8, seed_epochs=1, sim_pairs=8, eval_pairs=4,
-    ...                 final_eval_pairs=4, heldout_rows=8, seed=0)
-    >>> sim = primo.simulate(tmp / "model", tmp / "f.h5", tmp / "q.h5", tmp / "sim",
+    >>> sim = primo.simulate(ex.model, ex.features, ex.queries, tmp / "sim",
     ...                      refine=5, sample=0, k=5, seed=0)
     >>> sim.queries[0]["query_id"], sim.queries[0]["refined"]
     ('q0', 5)
