@@ -32,7 +32,7 @@ comes from numpy generators spawned from it, model initializers are seeded, and 
 determinism is enabled, so the same seed gives the same model on a CPU.
 """
 
-# Why one file of ~700 lines: the run's state (_Run: data, sampler, replay buffer, random streams,
+# Why one file of ~780 lines: the run's state (_Run: data, sampler, replay buffer, random streams,
 # metrics) is shared by every phase of a round and by resume; the phases read best beside it.
 # What does not need that state lives apart: settings.py, steps.py (TensorFlow), pairs.py,
 # checkpoint.py, card.py, capture_eval.py.
