@@ -29,7 +29,7 @@ def test_quick_demo_runs_every_step(tmp_path, run_cli):
     # the default capture model ran, its probe sized to the database (--probe-nm auto: room for
     # 2 x k = 200 of the 300 documents: 150 nM x 200 / 300), and the report says so
     cap = rep["steps"]["simulate"]["capture"]
-    assert cap["model"] == "anneal"
+    assert cap["model"] == "kinetic"
     assert cap["probe"]["rule"] == "auto" and cap["probe"]["room_documents"] == 200.0
     assert cap["protocol"]["probe_nm"] == 100.0
     assert cap["protocol"]["anneal_from"] == 95.0 and cap["protocol"]["anneal_to"] == 21.0

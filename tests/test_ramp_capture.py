@@ -37,8 +37,8 @@ def test_energies_and_capture_equal_the_cascade_wired_by_hand(case):
     db, model, query, predicted, abundance = case
     proto = Protocol(anneal_to=21.0, energy_nodes=2)
     sim = Simulator(temperature=21.0)
-    en = query_ramp_energies(model, db, query, proto, sim, refine=2, must=[3], sample=3,
-                             decoys=2, decoy_sample=2, predicted=predicted, rng=5)
+    en = query_ramp_energies(model, db, query, proto, sim, capture="anneal", refine=2, must=[3],
+                             sample=3, decoys=2, decoy_sample=2, predicted=predicted, rng=5)
     rng = np.random.default_rng(5)
     sel = select_documents(predicted, refine=2, must=[3], sample=3, rng=rng)
     ref = query_energies(db.sequences, query, sel, sim, **energy_settings(proto, "anneal"),
@@ -56,7 +56,7 @@ def test_energies_and_capture_equal_the_cascade_wired_by_hand(case):
         want = capture_from_energies(ref, conc, p, sim, capture=capture)
         assert np.array_equal(got.fraction, want.fraction), capture
     # the document that pairs with the probe takes it
-    got = capture_from_ramp(en, proto, sim, abundance)
+    got = capture_from_ramp(en, proto, sim, abundance, capture="anneal")
     assert got.fraction[3] == got.fraction.max() and got.source[3] == 0
 
 

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from .capture import CaptureResult, Protocol, anneal_capture, equilibrium_capture
+from .capture import DEFAULT_CAPTURE, CaptureResult, Protocol, anneal_capture, equilibrium_capture
 from .kinetic import kinetic_capture
 from ..thermo.ramp import LOCKED_LOSS, Thermo, node_temperatures, pair_thermodynamics
 
@@ -216,7 +216,7 @@ def energy_settings(protocol: Protocol, capture: str) -> dict:
 
 
 def capture_query(db_sequences, query_seq: str, selection: Selection, concentrations,
-                  protocol: Protocol, simulator, *, capture: str = "anneal", rng=None,
+                  protocol: Protocol, simulator, *, capture: str = DEFAULT_CAPTURE, rng=None,
                   mapper=None, decoy_sample: int = 1000, feature_length: int = 80,
                   progress: bool = False) -> QueryCapture:
     """Competitive capture (``equilibrium``, ``anneal`` or ``kinetic``) of one probe from the pool.
@@ -233,7 +233,7 @@ def capture_query(db_sequences, query_seq: str, selection: Selection, concentrat
 
 
 def capture_from_energies(en: QueryEnergies, concentrations, protocol: Protocol, simulator=None, *,
-                          capture: str = "anneal") -> QueryCapture:
+                          capture: str = DEFAULT_CAPTURE) -> QueryCapture:
     """The capture of one query under a protocol, from energies computed once.
 
     ``capture="independent"`` gives each document its two-strand yield at the simulator's

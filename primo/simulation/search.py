@@ -46,6 +46,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import DataError, UsageError
+from .capture import DEFAULT_CAPTURE
 
 __all__ = ["DatabaseCodes", "load_database", "predict_all", "cascade_yields", "protocol_for",
            "capture_one", "simulator_for", "cascade_stats", "protocol_simulator",
@@ -243,7 +244,7 @@ def pool_concentrations(protocol, abundance) -> np.ndarray:
 
 
 def query_ramp_energies(model, db: DatabaseCodes, query_seq: str, protocol, simulator, *,
-                        capture: str = "anneal", refine: int = 1000, must=None, sample: int = 0,
+                        capture: str = DEFAULT_CAPTURE, refine: int = 1000, must=None, sample: int = 0,
                         decoys: int | None = None, decoy_sample: int = 1000, predicted=None,
                         rng=None, mapper=None, progress: bool = False):
     """One query's binding energies along the protocol's ramp, for the documents the cascade
@@ -278,7 +279,7 @@ def query_ramp_energies(model, db: DatabaseCodes, query_seq: str, protocol, simu
                           rng=rng, mapper=mapper, progress=progress)
 
 
-def capture_from_ramp(energies, protocol, simulator, abundance, *, capture: str = "anneal"):
+def capture_from_ramp(energies, protocol, simulator, abundance, *, capture: str = DEFAULT_CAPTURE):
     """The capture of one query under ``protocol``, from the energies :func:`query_ramp_energies`
     computed (with the same or a protocol differing in concentrations and decoys; no simulator
     time is spent here).

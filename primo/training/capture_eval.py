@@ -3,7 +3,8 @@
 Every few rounds (``capture_eval_every``) the encoder being trained writes a small database of
 held-out documents (``capture_eval_docs``, never trained on) and ``capture_eval_queries`` held-out
 queries, and each query's probe is **captured** from the whole mini-pool with the default protocol
-(:class:`primo.simulation.capture.Protocol`: the anneal, probe:pool 1:300) through the same
+(:class:`primo.simulation.capture.Protocol`, probe:pool 1:300, and the default capture model,
+:data:`primo.simulation.capture.DEFAULT_CAPTURE`) through the same
 cascade as ``primo simulate`` (:mod:`primo.simulation.cascade`: the predictor picks the
 ``capture_eval_refine`` documents to simulate besides the query's nearest neighbors and a
 stratified ``capture_eval_sample`` of the rest; the others are imputed). The simulator, not the
@@ -33,6 +34,8 @@ import dataclasses
 import math
 
 import numpy as np
+
+from ..simulation.capture import DEFAULT_CAPTURE
 
 __all__ = ["CaptureEvalSet", "make_capture_eval_set", "evaluate_capture"]
 
@@ -138,7 +141,7 @@ def evaluate_capture(es: CaptureEvalSet, encode_codes, predict_codes, simulator,
         sel = select_documents(pred, refine=refine, must=es.nn[i], sample=sample, rng=rng)
         t = time.perf_counter()
         cap = capture_query(lambda p: [db_seqs[j] for j in p], qs, sel, conc, protocol,
-                            simulator, capture="anneal", rng=rng, mapper=mapper)
+                            simulator, capture=DEFAULT_CAPTURE, rng=rng, mapper=mapper)
         sim_s += time.perf_counter() - t
         F[i] = cap.fraction
         bound = cap.fraction * conc

@@ -15,6 +15,7 @@ from .. import __version__
 from ..constants import (BARCODE_LENGTH, FEATURE_LENGTH, FP, IP, OLIGO_LENGTH, PROBE_PREFIX, RP,
                          TOEHOLD)
 from ..io import provenance
+from ..simulation.capture import DEFAULT_CAPTURE
 from .checkpoint import CHECKPOINT
 from . import settings as _settings
 from .settings import (DEFAULT_CHOICE, DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR, TrainSettings,
@@ -121,7 +122,7 @@ def _capture_card(run) -> dict | None:
     keys = ("capture_p50", "capture_p90", "capture_map10", "capture_probe_far")
     return {"documents": int(es.n_db), "queries": int(len(es.query_rows)), "k": int(es.k),
             "every": s.capture_eval_every, "refine": s.capture_eval_refine,
-            "sample": s.capture_eval_sample, "capture_model": "anneal",
+            "sample": s.capture_eval_sample, "capture_model": DEFAULT_CAPTURE,
             "protocol": getattr(run, "protocol", None),
             "map10_relevance": getattr(run, "capture_relevance", None),
             "rounds": {int(r["round"]): {k: r.get(k) for k in keys} for r in rows},

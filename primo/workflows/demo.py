@@ -321,9 +321,11 @@ def _capture_words(capture) -> str:
         return f"{capture['model']} model: each document alone with the probe at 1 nM"
     words = (f"{capture['model']} model: probe {p['probe_nm']:.3g} nM against the pool's "
              f"{p['pool_nm']:g} nM")
-    if capture["model"] == "anneal":
+    if capture["model"] in ("anneal", "kinetic"):
         words += (f", annealed {p['anneal_from']:g} → {p['anneal_to']:g} °C at "
                   f"{p['minutes_per_degree']:g} min/°C")
+        if capture["model"] == "kinetic" and p.get("washes"):
+            words += f", then {p['washes']} washes of {p['wash_minutes']:g} min"
     else:
         words += f", at equilibrium at {p['anneal_to']:g} °C"
     return words + (f", {p['decoys']:,} decoys" if p.get("decoys") else "")

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 from ..settings import check_field, setting
-from ..simulation.capture import CAPTURE_MODELS
+from ..simulation.capture import CAPTURE_MODELS, DEFAULT_CAPTURE
 from ..simulation.search import (DatabaseCodes, capture_one, cascade_stats, cascade_yields,
                                  load_database, predict_all, protocol_for, simulator_for)
 
@@ -87,15 +87,15 @@ class ExperimentConfig:
                            "(and 5 per Fig. 3C threshold); 0: no pictures.", lo=0, hi=10**6,
                            metavar="N")
     images: str | None = None
-    #: capture model (:data:`primo.simulation.capture.CAPTURE_MODELS`): anneal (default),
-    #: equilibrium, independent (two-strand yields at 1 nM, the paper's training proxy) or
-    #: kinetic (:mod:`primo.simulation.kinetic`)
-    capture: str = setting("anneal", "Capture model: anneal (the probe competes for the pool "
-                           "down the anneal ramp; duplexes that cannot dissociate within a step "
-                           "keep it), equilibrium (competition at the final temperature), "
-                           "independent (each document alone with the probe at 1 nM: the "
-                           "paper's training proxy), kinetic (the mass-action rate equations "
-                           "integrated over the ramp, then the washes).",
+    #: capture model (:data:`primo.simulation.capture.CAPTURE_MODELS`): kinetic (default,
+    #: :mod:`primo.simulation.kinetic`), anneal, equilibrium or independent (two-strand yields
+    #: at 1 nM, the paper's training proxy)
+    capture: str = setting(DEFAULT_CAPTURE, "Capture model: kinetic (the mass-action rate "
+                           "equations integrated over the ramp, then the washes), anneal (the "
+                           "probe competes for the pool down the ramp; duplexes that cannot "
+                           "dissociate within a step keep it for good), equilibrium "
+                           "(competition at the final temperature), independent (each document "
+                           "alone with the probe at 1 nM: the paper's training proxy).",
                            choices=CAPTURE_MODELS)
     #: the hybridization protocol (:class:`primo.simulation.capture.Protocol`); None: the
     #: paper's, ending at the model card's temperature
