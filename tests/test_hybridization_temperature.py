@@ -42,6 +42,7 @@ def test_old_cards_hybridize_at_their_simulators_temperature():
                                       "hybridization": {"temperature_c": 21.0}}) == 21.0
 
 
+@pytest.mark.slow
 def test_train_temperature_apart_from_the_hybridization(store, tmp_path, run_cli):
     """The predictor learns yields at --train-temperature; the card, the capture evaluation
     during training and the protocol of primo simulate end the anneal at --anneal-to."""

@@ -86,6 +86,7 @@ def test_simulate_is_deterministic_and_several_queries(tiny_workspace, queries, 
         check_page(outs[0] / "report.html", [_qid(queries, i) for i in range(3)])
 
 
+@pytest.mark.slow
 def test_simulated_reads_are_read_back_by_analyze(tiny_workspace, queries, tmp_path, run_cli):
     ws = tiny_workspace
     pool = tmp_path / "pool"
@@ -140,6 +141,7 @@ def test_simulate_bad_input(tiny_workspace, queries, tmp_path, run_cli):
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))
 
 
+@pytest.mark.slow
 def test_simulate_samples_the_rest_and_imputes_it(tiny_workspace, queries, tmp_path, run_cli):
     """Outside the refined set and the neighbours, a stratified random sample is simulated and its
     yields stand in for every other document (the predictor misses binders among unrelated

@@ -34,6 +34,7 @@ def store(tmp_path_factory):
     return p
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("predictor,objective", [("scan", "rank"),
                                                  ("local-match", "hamming-triplet")])
 def test_train_runs_and_records_predictor_and_objective(store, tmp_path, run_cli, predictor,
