@@ -228,3 +228,38 @@ def test_enrichment_scores_and_real_valued_thresholds(tmp_path):
     assert np.allclose(back.thresholds, curve.thresholds, rtol=1e-8)
     assert back.retrieved.tolist() == curve.retrieved.tolist()
     assert back.recall.tolist() == curve.recall.tolist()
+
+
+def test_plot_recall_many_queries_one_legend_entry_no_warning(tmp_path):
+    """40 queries' curves (primo simulate's recall.png) draw without a 40-line legend that
+    overflows the axes (matplotlib's 'Tight layout not applied' warning on stderr)."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from primo.evaluation.plots import plot_recall
+
+    rng = np.random.default_rng(7)
+    curves = [Q.recall_curve(rng.poisson(1, 500), rng.random(500), k=50,
+                             name=f"fmnist-test-{i:05d}") for i in range(40)]
+    seen = {}
+    real_close = plt.close
+
+    def spy(fig=None):
+        if fig is not None and fig.axes:
+            leg = fig.axes[0].get_legend()
+            seen["labels"] = [t.get_text() for t in leg.get_texts()]
+        return real_close(fig)
+
+    plt.close = spy
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            plot_recall(curves, tmp_path / "r.png", n_db=500, k=50)
+    finally:
+        plt.close = real_close
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    assert seen["labels"][0] == "40 queries" and len(seen["labels"]) == 3  # + chance, oracle

@@ -31,7 +31,8 @@ def _as_xy(curve):
 
 
 def plot_recall(curves, path, n_db: int, k: int = 100, title: str | None = None,
-                chance: bool = True, oracle: bool = True, markers: bool = False) -> Path:
+                chance: bool = True, oracle: bool = True, markers: bool = False,
+                max_legend: int = 10) -> Path:
     """Fig. 3B-style plot of one or several retrieval curves.
 
     Parameters
@@ -45,6 +46,9 @@ def plot_recall(curves, path, n_db: int, k: int = 100, title: str | None = None,
         Database size (for the oracle line).
     k : int
         Nearest neighbors (axis label, chance/oracle range).
+    max_legend : int
+        More curves than this (one per query of a ``primo simulate`` run, say) are drawn as
+        thin lines of one colour under a single legend entry ("40 queries"), not one entry each.
     """
     import matplotlib
 
@@ -59,12 +63,17 @@ def plot_recall(curves, path, n_db: int, k: int = 100, title: str | None = None,
     path = Path(path)
     fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
     try:
-        for c in curves:
+        curves = list(curves)
+        many = len(curves) > max_legend
+        for i, c in enumerate(curves):
             name, r, p = _as_xy(c)
             ok = (r > 0) & (p > 0)
             order = np.argsort(r[ok], kind="stable")
-            ax.plot(r[ok][order], p[ok][order], marker="." if markers else None, lw=1.5,
-                    label=str(name))
+            style = dict(lw=1.5, label=str(name))
+            if many:
+                style = dict(lw=0.8, alpha=0.5, color="C0",
+                             label=f"{len(curves)} queries" if i == 0 else "_nolegend_")
+            ax.plot(r[ok][order], p[ok][order], marker="." if markers else None, **style)
         if chance:
             r, p = chance_curve(n_db, k)
             ax.plot(r, p, "k--", lw=1, label="chance")
