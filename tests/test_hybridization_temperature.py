@@ -114,7 +114,8 @@ def test_hybridization_setting_is_checked():
 def test_simulate_ends_the_anneal_at_the_cards_hybridization_temperature(tiny_workspace,
                                                                          tmp_path, run_cli):
     """A card trained at 60 °C for a 30 °C hybridization: the anneal ends at 30 °C; the same card
-    without the field (written before it) ends at its simulator's 60 °C; --anneal-to wins."""
+    without the field (written before it) ends at its simulator's 60 °C; --anneal-to wins, colder
+    or warmer than the card's (the lab hybridizing elsewhere than the model was trained for)."""
     from primo.model_dir import read_card, write_card
 
     ws = tiny_workspace
@@ -133,15 +134,16 @@ def test_simulate_ends_the_anneal_at_the_cards_hybridization_temperature(tiny_wo
         if hyb is not None:
             card["hybridization"] = hyb
         write_card(m, card)
-        for extra in ([], ["--anneal-to", "25"]):
-            out = tmp_path / f"s-{name}-{len(extra)}"
+        for extra in ([], ["--anneal-to", "25"]) + ((["--anneal-to", "33"],) if hyb else ()):
+            out = tmp_path / f"s-{name}-{extra[-1] if extra else 0}"
             res, _, err = run_cli(["simulate", "-m", m, "-f", ws.features, "-Q", q, "-o", out,
                                    "--refine", "4", "--sample", "4", "--neighbors", "4",
                                    "-j", "1", *extra])
             assert res.exit_code == 0, err
             summ = json.loads((out / "summary.json").read_text())
-            ends[name, len(extra)] = summ["capture"]["protocol"]["anneal_to"]
-    assert ends == {("new", 0): 30.0, ("new", 2): 25.0, ("old", 0): 60.0, ("old", 2): 25.0}
+            ends[name, extra[-1] if extra else ""] = summ["capture"]["protocol"]["anneal_to"]
+    assert ends == {("new", ""): 30.0, ("new", "25"): 25.0, ("new", "33"): 33.0,
+                    ("old", ""): 60.0, ("old", "25"): 25.0}
     # the independent capture: two-strand yields at the hybridization temperature too
     out = tmp_path / "s-independent"
     res, _, err = run_cli(["simulate", "-m", tmp_path / "new", "-f", ws.features, "-Q", q, "-o",

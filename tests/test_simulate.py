@@ -292,7 +292,6 @@ def test_capture_models_and_protocol_in_the_summary(capture, tiny_workspace, que
     (["--anneal-from", "30", "--anneal-to", "40"], "--anneal-to"),
     (["--decoys", "-1"], "--decoys"), (["--minutes-per-degree", "0"], "--minutes-per-degree"),
     (["--anneal-from", "15"], "outside the anneal"),
-    (["--anneal-to", "30"], "outside the anneal"),
 ])
 def test_simulate_refuses_a_bad_protocol(extra, option, tiny_workspace, queries, tmp_path,
                                          run_cli):

@@ -170,9 +170,10 @@ class Protocol:
         """The protocol of a simulation from the options a user gave (the command line passes
         only those given), with the rules in one place: None for the ``independent`` capture
         (which has no protocol; ``decoys`` need a competitive model); the ramp ends at
-        ``hybridization_c`` (the model card's) unless ``anneal_to`` is given, and must include
-        it; ``probe_nm="auto"`` keeps the default here (:func:`size_probe` sizes it to the
-        database); ``energy_nodes`` is the kinetic model's ``kinetic_nodes`` under ``kinetic``."""
+        ``hybridization_c`` (the model card's) unless ``anneal_to`` is given (a ramp ending
+        elsewhere, warmer or colder, is the lab hybridizing where it does; a start below the
+        card's temperature with no end given is refused); ``probe_nm="auto"`` keeps the default
+        here (:func:`size_probe` sizes it to the database); ``energy_nodes`` is the kinetic model's ``kinetic_nodes`` under ``kinetic``."""
         options = dict(options)
         if capture not in CAPTURE_MODELS:
             raise UsageError(f"unknown capture model {capture!r}", option="capture",
@@ -199,11 +200,9 @@ class Protocol:
                 cls(**{**options, "anneal_to": options.get("anneal_from", cls.anneal_from)}) \
                     .check_temperature(hybridization_c, "the model card's hybridization "
                                                         "temperature")
-        protocol = cls(**options)
-        if hybridization_c is not None:
-            protocol.check_temperature(hybridization_c, "the model card's hybridization "
-                                                        "temperature")
-        return protocol
+        # a ramp given another end is the lab hybridizing elsewhere than the model was trained
+        # for (warmer or colder): allowed, and recorded as the protocol's anneal_to
+        return cls(**options)
 
     @property
     def probe_m(self) -> float:

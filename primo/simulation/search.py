@@ -218,7 +218,6 @@ def protocol_for(model, config, simulator, abundance):
     protocol = config.protocol
     if protocol is None:
         protocol = Protocol.from_options(config.capture, hybridization_c=card_t)
-    protocol.check_temperature(card_t, "the model card's hybridization temperature")
     return protocol, protocol_simulator(protocol, simulator), pool_concentrations(protocol,
                                                                                   abundance)
 
