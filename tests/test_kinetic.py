@@ -189,6 +189,26 @@ def test_washes_remove_weak_duplexes_and_keep_strong_ones():
     assert longer.bound[1] < three.bound[1] and longer.bound[0] > 0.99 * none.bound[0]
 
 
+@pytest.mark.parametrize("c", [0.1, 10.0])
+def test_k_on_scales_time(c):
+    """With k_off = k_on / K every rate scales with k_on, so k_on x c with every time (the
+    holds and the washes) divided by c is the same capture: k_on 1e5 at 20 min per degree is
+    the default k_on at 2 min per degree (the robustness study's kon-1e5 cell), and a slower ramp
+    undoes a slower association. A different k_on at the same times is not."""
+    rng = np.random.default_rng(11)
+    th = _synthetic(rng, 15)
+    conc = rng.uniform(0.2, 3, 15) * 1e-11
+    base = Protocol(probe_nm=0.05, step_c=3.0, k_on=1e6, minutes_per_degree=20.0,
+                    wash_minutes=5.0)
+    a = kinetic_capture(th, conc, base)
+    b = kinetic_capture(th, conc, Protocol(probe_nm=0.05, step_c=3.0, k_on=1e6 * c,
+                                           minutes_per_degree=20.0 / c, wash_minutes=5.0 / c))
+    np.testing.assert_allclose(b.bound, a.bound, rtol=2e-3, atol=1e-6 * base.probe_m)
+    other = kinetic_capture(th, conc, Protocol(probe_nm=0.05, step_c=3.0, k_on=1e6 * c,
+                                               minutes_per_degree=20.0, wash_minutes=5.0))
+    assert np.abs(other.bound - a.bound).max() > 1e-3 * base.probe_m
+
+
 def test_linear_ramp_takes_as_long_and_stays_close_to_the_stepped_one():
     p = Protocol(ramp_shape="linear", minutes_per_degree=20.0)
     t, s = hold_temperatures(p)
