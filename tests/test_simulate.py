@@ -256,9 +256,11 @@ def test_capture_models_and_protocol_in_the_summary(capture, tiny_workspace, que
             "1", "--capture", capture]
     if capture == "independent":
         # each document meets the probe alone: protocol settings would be ignored, so refused
-        res, _, err = run_cli(args + ["--pool-nm", "20"])
-        assert res.exit_code == 2 and "--pool-nm" in err and "no protocol" in err
-        assert not out.exists()
+        for extra, option in ((["--pool-nm", "20"], "--pool-nm"),
+                              (["--anneal-to", "30"], "--anneal-to")):
+            res, _, err = run_cli(args + extra)
+            assert res.exit_code == 2 and option in err and "no protocol" in err, err
+            assert err.count("\n") == 1 and not out.exists()
     else:
         args += ["--probe-nm", "0.05", "--pool-nm", "20", "--decoys", "50"]
     res, stdout, err = run_cli(args)

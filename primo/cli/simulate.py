@@ -117,8 +117,9 @@ def cli(model_dir, features, queries, query_ids, pool, output, neighbors, backen
         experiment["neighbours"] = neighbors
     capture = experiment.get("capture", _EXPERIMENT.capture)
     # checked before anything is loaded: a bad protocol is a usage error
-    Protocol.from_options(capture, **{"anneal_to": given.get("anneal_from", Protocol.anneal_from),
-                                      **given})
+    ramp_end = {} if capture == "independent" else \
+        {"anneal_to": given.get("anneal_from", Protocol.anneal_from)}
+    Protocol.from_options(capture, **{**ramp_end, **given})
     lab = None
     if labels:
         from ..evaluation.recall import read_labels

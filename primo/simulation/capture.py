@@ -187,11 +187,14 @@ class Protocol:
             if options.get("decoys"):
                 raise UsageError("decoys need a competitive capture model", option="decoys",
                                  hint="use the anneal, kinetic or equilibrium capture")
-            ignored = sorted(n for n in options if n not in ("anneal_to", "anneal_from"))
-            if ignored:   # each document meets the probe alone at 1 nM: nothing of these applies
+            # each document meets the probe alone at 1 nM, at the card's hybridization
+            # temperature: nothing of these applies (the ramp's ends included)
+            ignored = sorted(options)
+            if ignored:
                 raise UsageError(f"the independent capture has no protocol: "
                                  f"{', '.join(ignored)} would be ignored", option=ignored[0],
-                                 hint="drop them, or use the anneal, kinetic or equilibrium "
+                                 hint="drop them (it runs at the model card's hybridization "
+                                      "temperature), or use the kinetic, anneal or equilibrium "
                                       "capture")
             return None
         if "anneal_to" not in options and hybridization_c is not None:
