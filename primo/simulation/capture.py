@@ -173,7 +173,8 @@ class Protocol:
         ``hybridization_c`` (the model card's) unless ``anneal_to`` is given (a ramp ending
         elsewhere, warmer or colder, is the lab hybridizing where it does; a start below the
         card's temperature with no end given is refused); ``probe_nm="auto"`` keeps the default
-        here (:func:`size_probe` sizes it to the database); ``energy_nodes`` is the kinetic model's ``kinetic_nodes`` under ``kinetic``."""
+        here (:func:`size_probe` sizes it to the database); ``energy_nodes`` is the kinetic
+        model's ``kinetic_nodes`` under ``kinetic``."""
         options = dict(options)
         if capture not in CAPTURE_MODELS:
             raise UsageError(f"unknown capture model {capture!r}", option="capture",
