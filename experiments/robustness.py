@@ -20,7 +20,9 @@ Printed (and written to ``OUT/robustness.json``): per cell and model group, the 
 database retrieved at 50 % and 90 % mean 100-NN recall (mean ± sd over seeds, each seed's value and
 its 95 % bootstrap interval over queries), its ratio to MRPT, whether 90 % is reached, and mAP@10.
 Finished runs (a ``summary.json``) are not run again, so the script can be re-run to add models,
-seeds or cells.
+seeds or cells. Each model's free energies are kept in ``OUT/NAME/energies.sqlite`` (``primo
+simulate --energy-cache``; the same numbers as without it), so that the cells that change only what
+follows the energies (the capture model, ``k_on``, the washes) reuse those of the cells before.
 
     python experiments/robustness.py -f train.h5 -Q test.h5 --out OUT \\
         --model default-s0=M0 --model paper-s0=P0 [--cells default kinetic ...] [--queries 40]
@@ -117,9 +119,11 @@ def run_cell(model: Path, name: str, cell: str, args, queries: Path) -> dict:
     if not (bench / "summary.json").exists():
         t = time.time()
         if not (sim / "summary.json").exists():
+            cache = [] if args.no_energy_cache else \
+                ["--energy-cache", args.out / name / "energies.sqlite"]
             primo("simulate", "-m", model, "-f", args.features, "-Q", queries, "-o", sim,
                   "--refine", args.refine, "--sample", args.sample, "-j", args.processes,
-                  "--overwrite", *cell_options(cell, card), log=out / "log.txt")
+                  "--overwrite", *cell_options(cell, card), *cache, log=out / "log.txt")
         primo("benchmark", "-f", args.features, "-Q", queries, "--counts-dir", sim,
               "--peers", "none", "-o", bench, "--overwrite", log=out / "log.txt")
         print(f"{name} {cell}: {time.time() - t:.0f} s", flush=True)
@@ -151,6 +155,10 @@ def main(argv=None):
     ap.add_argument("--refine", type=int, default=100)
     ap.add_argument("--sample", type=int, default=100)
     ap.add_argument("-j", "--processes", type=int, default=2)
+    ap.add_argument("--no-energy-cache", action="store_true",
+                    help="do not keep each model's free energies in OUT/NAME/energies.sqlite "
+                         "(primo simulate --energy-cache: the cells that change only the "
+                         "kinetics or the capture then cost minutes, with the same numbers)")
     ap.add_argument("--peers", default="all",
                     help="peers for primo benchmark (comma-separated; 'none': no peers)")
     args = ap.parse_args(argv)

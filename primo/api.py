@@ -456,7 +456,7 @@ def analyze(pool, reads, out, *, counts=None, distances=None, features=None, que
 
 def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper=None,
              labels=None, progress: bool = False, protocol=None, wetlab=None, backend=None,
-             loop_enthalpies=None, stacks=None, perturb=None, warn=None,
+             loop_enthalpies=None, stacks=None, perturb=None, energy_cache=None, warn=None,
              **config) -> SimulationResult:
     """The wet-lab experiment in silico (``primo simulate``).
 
@@ -490,6 +490,11 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
         ``(sigma, seed)``: every nearest-neighbor free energy of the simulator perturbed by
         seeded Gaussian noise of ``sigma`` kcal/mol (:class:`primo.thermo.simulator.Simulator`),
         a physics the model was not trained on.
+    energy_cache : path, optional
+        A file of free energies kept across runs (:mod:`primo.thermo.store`; created when it does
+        not exist): a run under the same physics reuses every energy an earlier one computed
+        (the same numbers, bit for bit), so runs that change only the capture, the kinetics, the
+        washes or the wet lab cost little. Recorded in ``summary.json`` (``energy_cache``).
     warn : callable(str), optional
         Receives warnings (default: :func:`warnings.warn`).
     **config
@@ -538,15 +543,28 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
             warn(message)
     simulator = simulator_for(model, backend, loop_enthalpies, stacks=stacks)
     if perturb is not None:
-        from .thermo.simulator import Simulator
+        simulator = simulator.derive(perturb=perturb)
+    if energy_cache is not None:
+        from .thermo.store import EnergyStore
 
-        simulator = Simulator.from_dict(simulator.to_dict(), perturb=perturb)
+        from .errors import UsageError
+
+        cache_at = Path(energy_cache).resolve()
+        if Path(out).resolve() in (cache_at, *cache_at.parents):
+            raise UsageError(f"the energy cache {energy_cache} is inside the output folder {out}",
+                             option="energy_cache",
+                             hint="keep it outside: the output is written anew on each run")
+        simulator.energy_store = EnergyStore(energy_cache)
     cfg = ExperimentConfig(protocol=protocol, **config)
     cfg.check()
-    summary = run_experiment(model, features, queries, out, pool=pool, query_ids=query_ids,
-                             config=cfg, wetlab=wetlab,
-                             simulator=simulator, mapper=mapper, labels=labels,
-                             progress=progress)
+    try:
+        summary = run_experiment(model, features, queries, out, pool=pool, query_ids=query_ids,
+                                 config=cfg, wetlab=wetlab,
+                                 simulator=simulator, mapper=mapper, labels=labels,
+                                 progress=progress)
+    finally:
+        if simulator.energy_store is not None:
+            simulator.energy_store.close()
     return SimulationResult(path=Path(out), summary=summary)
 
 

@@ -203,6 +203,10 @@ def test_robustness_runs_cells_and_tabulates(tmp_path, tiny_workspace):
     summary = json.loads((tmp_path / "r" / "tiny-s0" / "kinetic" / "simulate" / "summary.json")
                          .read_text())
     assert "kinetic" in json.dumps(summary)
+    # the default capture is kinetic: the second cell computes no energy, it reads the first's
+    assert summary["energy_cache"]["values_computed"] == 0
+    assert summary["energy_cache"]["values_reused"] > 0
+    assert (tmp_path / "r" / "tiny-s0" / "energies.sqlite").is_file()
 
 
 @pytest.mark.slow

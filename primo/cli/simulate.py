@@ -88,6 +88,11 @@ class _ProbeNM(click.ParamType):
                    "summary.json.")
 @click.option("--perturb-seed", type=SEED, default=0, show_default=True,
               help="Seed of the --perturb draw (the same seed is the same parameter set).")
+@click.option("--energy-cache", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Keep the free energies in FILE (created if missing; a file primo wrote "
+                   "otherwise) and reuse those an earlier run under the same physics computed: "
+                   "the same numbers, so runs that change only the capture, k_on, the washes or "
+                   "the wet lab take minutes. Recorded in summary.json.")
 @neighbors_option(_EXPERIMENT.k, help=_k_help)
 @click.option("--labels", type=click.Path(), default=None,
               help="ImageID,Label file (documents and queries): adds mAP@k.")
@@ -104,7 +109,7 @@ class _ProbeNM(click.ParamType):
 @skip_bad_rows_option("simulate")
 @debug_option
 def cli(model_dir, features, queries, query_ids, pool, output, neighbors, backend,
-        loop_enthalpies, stacks, perturb, perturb_seed, k, labels, seed, chunksize, images_dir,
+        loop_enthalpies, stacks, perturb, perturb_seed, energy_cache, k, labels, seed, chunksize, images_dir,
         processes, scheduler, **values):
     """The wet-lab experiment in silico."""
     from .. import api
@@ -130,7 +135,7 @@ def cli(model_dir, features, queries, query_ids, pool, output, neighbors, backen
             model_dir, features, queries, output, pool=pool, query_ids=list(query_ids) or None,
             mapper=mapper, labels=lab, progress=True, protocol=given, backend=backend,
             loop_enthalpies=loop_enthalpies, stacks=stacks,
-            perturb=None if not perturb else (perturb, perturb_seed),
+            perturb=None if not perturb else (perturb, perturb_seed), energy_cache=energy_cache,
             warn=lambda m: click.echo(f"primo simulate: warning: {m}", err=True),
             wetlab=given_settings(ctx, _WETLAB_FIELDS, values),
             k=k, chunksize=chunksize, seed=seed, images=images_dir, **experiment)

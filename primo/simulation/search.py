@@ -227,10 +227,7 @@ def protocol_simulator(protocol, simulator):
     (``protocol.anneal_to``, where the anneal's first energy node and the two-strand yields are
     computed) and its Na+ (``protocol.na_molar``). ``simulator`` itself when it is already."""
     if abs(protocol.na_molar - simulator.na_molar) > 1e-12:
-        from ..thermo.simulator import Simulator
-
-        return Simulator.from_dict(simulator.to_dict(), temperature=protocol.anneal_to,
-                                   na_molar=protocol.na_molar)
+        return simulator.derive(temperature=protocol.anneal_to, na_molar=protocol.na_molar)
     return simulator.at_temperature(protocol.anneal_to)
 
 

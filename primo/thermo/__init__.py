@@ -5,6 +5,8 @@
 * :mod:`primo.thermo.vienna` — the ViennaRNA backend (DNA parameters, the loop-enthalpy cap).
 * :mod:`primo.thermo.nupack` — the NUPACK 4 backend, used when ``import nupack`` works.
 * :mod:`primo.thermo.equilibrium` — the two-strand mass-action equilibrium, solved in log space.
+* :mod:`primo.thermo.store` — free energies kept on disk across runs (``--energy-cache``), keyed
+  by the physics that computed them.
 * :mod:`primo.thermo.ramp` — binding free energies and their temperature dependence along the
   anneal (node temperatures, interpolation).
 

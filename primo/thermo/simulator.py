@@ -251,6 +251,11 @@ class Simulator:
         for benchmarks and checks).
     cache_size : int
         Most strands kept in the cache (oldest dropped first).
+    energy_store : primo.thermo.store.EnergyStore, optional
+        Free energies kept on disk across runs (:mod:`primo.thermo.store`): looked up before the
+        backend is called, and every value computed is added. The same numbers, bit for bit, as
+        without it. Not part of the physics (not in :meth:`to_dict`); :meth:`at_temperature` and
+        :meth:`derive` pass it on.
     """
 
     def __init__(self, backend: str = "vienna", temperature: float = constants.TEMPERATURE_C,
@@ -261,7 +266,7 @@ class Simulator:
                  duplex_init=SANTALUCIA_DUPLEX_INIT, dangles: int = 2, gt_pairs: bool = True,
                  cache_strands: bool = True, cache_size: int = 200_000,
                  loop_enthalpies: str = "clipped", stacks: str = "vienna", *,
-                 perturb=None, sodium: float | None = None):
+                 perturb=None, sodium: float | None = None, energy_store=None):
         if sodium is not None:   # the earlier name, kept one release
             import warnings
 
@@ -331,6 +336,7 @@ class Simulator:
         if self.backend == "nupack" and self.perturb is not None:
             raise UsageError("perturb applies to the vienna backend only", option="perturb")
         self._cache: OrderedDict = OrderedDict()
+        self.energy_store = energy_store
 
     @property
     def sodium(self) -> float:
@@ -491,6 +497,18 @@ class Simulator:
             # 1. per-strand terms for strands not cached yet
             todo = [s for s in dict.fromkeys(a_strands + b_strands) if s not in self._cache]
             pairs = list(dict.fromkeys(zip(a_strands, b_strands)))
+            stored_strands, stored_pairs = {}, {}
+            store = self.energy_store
+            if store is not None:   # 0. what a run before this one computed
+                ns, desc = self._store_namespace()
+                stored_strands = store.get(ns, ["s:" + s for s in todo])
+                stored_pairs = store.get(ns, [f"p:{a}+{b}" for a, b in pairs])
+                todo = [s for s in todo if "s:" + s not in stored_strands]
+                pair_terms = {p: g[0] for p in pairs
+                              if (g := stored_pairs.get(f"p:{p[0]}+{p[1]}")) is not None}
+                pairs = [p for p in pairs if p not in pair_terms]
+            else:
+                pair_terms = {}
             strand_chunk = max(1, chunksize // 2)  # a strand costs ~1.4 pairs (monomer + homodimer)
             bar = _bar(len(todo) + len(pairs), "complex", progress)
             s_items = [(self.backend, cond, c) for c in _chunks(todo, strand_chunk)]
@@ -500,12 +518,17 @@ class Simulator:
                 for s, g in zip(chunk, res):
                     strand_terms[s] = (float(g[0]), float(g[1]))
                 bar.update(len(chunk))
-            pair_terms: dict = {}
             for chunk, res in zip(_chunks(pairs, chunksize), mapper.imap(_pair_task, p_items)):
                 for p, g in zip(chunk, res):
                     pair_terms[p] = float(g)
                 bar.update(len(chunk))
             bar.close()
+            if store is not None:
+                store.put(ns, {**{"s:" + s: g for s, g in strand_terms.items()},
+                               **{f"p:{a}+{b}": (pair_terms[(a, b)], math.nan)
+                                  for a, b in pairs}}, description=desc)
+                for k, g in stored_strands.items():
+                    strand_terms[k[2:]] = g
             for s in dict.fromkeys(a_strands + b_strands):
                 if s not in strand_terms:
                     strand_terms[s] = self._cache[s]
@@ -578,11 +601,39 @@ class Simulator:
         others = self.__dict__.setdefault("_others", {})
         sim = others.get(temperature)
         if sim is None:
-            sim = Simulator.from_dict(self.to_dict(), temperature=temperature,
-                                      cache_strands=self.cache_strands,
-                                      cache_size=self.cache_size)
+            sim = self.derive(temperature=temperature)
             others[temperature] = sim
         return sim
+
+    def derive(self, **overrides) -> "Simulator":
+        """A new simulator with these settings changed (:meth:`from_dict` names), keeping this
+        one's cache settings and :attr:`energy_store`."""
+        kw = dict(cache_strands=self.cache_strands, cache_size=self.cache_size,
+                  energy_store=self.energy_store)
+        kw.update(overrides)
+        return Simulator.from_dict(self.to_dict(), **kw)
+
+    def _store_namespace(self) -> tuple[str, dict]:
+        """The :class:`~primo.thermo.store.EnergyStore` namespace of this simulator's physics:
+        the backend, its version, the conditions its functions receive and their source code."""
+        ns = self.__dict__.get("_store_ns")
+        if ns is None:
+            import hashlib
+            from pathlib import Path
+
+            from .equilibrium import __file__ as equilibrium_file
+            from .store import FORMAT, EnergyStore
+
+            m = _energies_module(self.backend)
+            code = hashlib.sha256()
+            for f in (m.__file__, equilibrium_file):
+                code.update(Path(f).read_bytes())
+            desc = {"store_format": FORMAT, "backend": self.backend,
+                    "backend_version": m.version(), "conditions": self._conditions(),
+                    "code_sha256": code.hexdigest()}
+            ns = (EnergyStore.namespace(desc), desc)
+            self._store_ns = ns
+        return ns
 
     def binding_energies(self, targets, queries, *, mapper=None, chunksize: int = 8,
                          progress: bool = False, checked: bool = False) -> np.ndarray:

@@ -367,6 +367,8 @@ def _summary(run: _Run, summaries: dict, features, pool, t0: float, t_db: float)
         "timing": {"database_seconds": round(t_db, 2),
                    "total_seconds": round(time.time() - t0, 2)},
         "provenance": provenance(),
+        **({"energy_cache": run.simulator.energy_store.report()}
+           if getattr(run.simulator, "energy_store", None) is not None else {}),
     }
 
 
