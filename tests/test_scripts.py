@@ -218,3 +218,16 @@ def test_kinetic_energy_scheme(tmp_path):
     assert re.search(r"^\| every pair at every one of 5 nodes \| 8 \| ", out, re.M), out
     assert re.search(r"^\| \*\*new scheme\*\* \| 1e\+06 / 0\.5 nM \| [\d.e+-]+ \| ", out, re.M), out
     assert "previous scheme" not in out
+
+
+@pytest.mark.slow
+def test_bench_energy_cache(tmp_path, tiny_workspace):
+    ws = tiny_workspace
+    out = run("benchmarks/bench_energy_cache.py", "-m", ws.model, "-f", ws.features, "-Q",
+              ws.features, "--refine", 5, "--sample", 2, "-j", 1, "--workdir", tmp_path / "w",
+              cwd=tmp_path, timeout=600)
+    table = out[out.index("\nrun "):].splitlines()[2:]
+    rows = {line[:24].strip(): line[24:].split() for line in table}
+    assert int(rows["new store"][2]) > 0, out
+    assert rows["same run, store"][2] == "0" and rows["same run, store"][-1] == "yes", out
+    assert rows["without the store"][1] == "-" and rows["new store"][-1] == "yes", out
