@@ -26,7 +26,7 @@ that primo refuses to write into a file it did not create. A new file is created
 name and renamed once its tables exist; after that every batch of values is one transaction, so an
 interrupted run leaves a valid store holding what was committed. Only the process that calls
 :meth:`Simulator.free_energies` reads and writes it (the parallel map's workers compute, they never
-touch the file). The file grows by ~0.25 kB a value: one query on 60,000 documents under the
+touch the file). The file grows by ~0.3 kB a value: one query on 60,000 documents under the
 kinetic capture stores ~5,000.
 """
 
