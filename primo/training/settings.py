@@ -43,8 +43,8 @@ DEFAULT_CHOICE = ("primo's default: the paper's objective and local-match predic
                   "Fashion-MNIST database (docs/results/full-database.md, "
                   "docs/results/training-temperature.md). Under the default capture (kinetic), "
                   "3 seeds, 60,000 documents, 40 queries: 50 % recall of the 100 nearest at "
-                  "0.174 % +- 0.015 of the database (0.99x +- 0.09 MRPT's), 90 % at 2.17 % +- "
-                  "0.17 (1.57x MRPT's; every seed <= 1.66x), mAP@10 0.951 +- 0.009 "
+                  "0.171 % +- 0.007 of the database (1.01x +- 0.04 MRPT's), 90 % at 2.19 % +- "
+                  "0.09 (1.58x MRPT's; every seed <= 1.64x), mAP@10 0.964 +- 0.003 "
                   "(docs/results/default-model.md); --paper gives the paper's method")
 #: the paper's training schedule and encoder-phase choices (DESIGN.md), which :meth:`TrainSettings.paper`
 #: sets; primo's defaults differ where a measurement chose otherwise (:data:`DEFAULT_CHOICE`)
