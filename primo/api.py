@@ -545,9 +545,8 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
     if perturb is not None:
         simulator = simulator.derive(perturb=perturb)
     if energy_cache is not None:
-        from .thermo.store import EnergyStore
-
         from .errors import UsageError
+        from .thermo.store import EnergyStore
 
         cache_at = Path(energy_cache).resolve()
         if Path(out).resolve() in (cache_at, *cache_at.parents):

@@ -109,8 +109,8 @@ class _ProbeNM(click.ParamType):
 @skip_bad_rows_option("simulate")
 @debug_option
 def cli(model_dir, features, queries, query_ids, pool, output, neighbors, backend,
-        loop_enthalpies, stacks, perturb, perturb_seed, energy_cache, k, labels, seed, chunksize, images_dir,
-        processes, scheduler, **values):
+        loop_enthalpies, stacks, perturb, perturb_seed, energy_cache, k, labels, seed, chunksize,
+        images_dir, processes, scheduler, **values):
     """The wet-lab experiment in silico."""
     from .. import api
     from ..simulation.capture import Protocol

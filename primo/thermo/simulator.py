@@ -191,6 +191,11 @@ def _bar(total, unit, show):
     return _progress(total=total, desc="yields", unit=unit) if show else _NoBar()
 
 
+def _pair_key(pair) -> str:
+    """A pair's key in an :class:`~primo.thermo.store.EnergyStore` (strands are ``"s:" + strand``)."""
+    return f"p:{pair[0]}+{pair[1]}"
+
+
 def _chunks(seq, n):
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
@@ -497,18 +502,16 @@ class Simulator:
             # 1. per-strand terms for strands not cached yet
             todo = [s for s in dict.fromkeys(a_strands + b_strands) if s not in self._cache]
             pairs = list(dict.fromkeys(zip(a_strands, b_strands)))
-            stored_strands, stored_pairs = {}, {}
+            stored_strands, pair_terms = {}, {}
             store = self.energy_store
             if store is not None:   # 0. what a run before this one computed
                 ns, desc = self._store_namespace()
                 stored_strands = store.get(ns, ["s:" + s for s in todo])
-                stored_pairs = store.get(ns, [f"p:{a}+{b}" for a, b in pairs])
+                stored_pairs = store.get(ns, [_pair_key(p) for p in pairs])
                 todo = [s for s in todo if "s:" + s not in stored_strands]
                 pair_terms = {p: g[0] for p in pairs
-                              if (g := stored_pairs.get(f"p:{p[0]}+{p[1]}")) is not None}
+                              if (g := stored_pairs.get(_pair_key(p))) is not None}
                 pairs = [p for p in pairs if p not in pair_terms]
-            else:
-                pair_terms = {}
             strand_chunk = max(1, chunksize // 2)  # a strand costs ~1.4 pairs (monomer + homodimer)
             bar = _bar(len(todo) + len(pairs), "complex", progress)
             s_items = [(self.backend, cond, c) for c in _chunks(todo, strand_chunk)]
@@ -525,8 +528,8 @@ class Simulator:
             bar.close()
             if store is not None:
                 store.put(ns, {**{"s:" + s: g for s, g in strand_terms.items()},
-                               **{f"p:{a}+{b}": (pair_terms[(a, b)], math.nan)
-                                  for a, b in pairs}}, description=desc)
+                               **{_pair_key(p): (pair_terms[p], math.nan) for p in pairs}},
+                          description=desc)
                 for k, g in stored_strands.items():
                     strand_terms[k[2:]] = g
             for s in dict.fromkeys(a_strands + b_strands):
