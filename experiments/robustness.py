@@ -15,9 +15,9 @@ the same queries. Each *cell* of the matrix changes the physics of ``primo simul
 * ``hyb-minus3`` / ``hyb-plus3``: the hybridization temperature 3 °C below / above the card's;
 * ``no-washes``: no washes after the capture (kinetic model);
 * ``perturbed-sK``: every nearest-neighbour free energy perturbed (seeded, sigma 0.3 kcal/mol);
-* ``probe-5nm`` / ``kon-1e5-probe-5nm`` / ``kon-1e5-60min``: not physics but protocol answers to a
-  slow association (10x the probe, so k_on x [probe] is the default's; a 3x slower ramp), the first
-  at the default k_on to see what the answer costs when it is not needed.
+* ``probe-5nm`` / ``kon-1e5-probe-5nm`` / ``kon-1e5-60min`` / ``60min``: not physics but protocol
+  answers to a slow association (10x the probe, so k_on x [probe] is the default's; a 3x slower
+  ramp), each also at the default k_on to see what it costs or gives when it is not needed.
 
 Printed (and written to ``OUT/robustness.json``): per cell and model group, the proportion of the
 database retrieved at 50 % and 90 % mean 100-NN recall (mean ± sd over seeds, each seed's value and
@@ -61,6 +61,7 @@ CELLS = {
     "probe-5nm": ["--capture", "kinetic", "--probe-nm", "5"],
     "kon-1e5-probe-5nm": ["--capture", "kinetic", "--k-on", "1e5", "--probe-nm", "5"],
     "kon-1e5-60min": ["--capture", "kinetic", "--k-on", "1e5", "--minutes-per-degree", "60"],
+    "60min": ["--capture", "kinetic", "--minutes-per-degree", "60"],
 }
 PERTURBED = re.compile(r"perturbed-s(\d+)")
 
