@@ -231,3 +231,31 @@ def test_bench_energy_cache(tmp_path, tiny_workspace):
     assert int(rows["new store"][2]) > 0, out
     assert rows["same run, store"][2] == "0" and rows["same run, store"][-1] == "yes", out
     assert rows["without the store"][1] == "-" and rows["new store"][-1] == "yes", out
+
+
+def test_robustness_cells_are_options_primo_simulate_accepts(tmp_path):
+    """Every cell of the robustness matrix parses as ``primo simulate`` options (a typo in a cell
+    would otherwise surface only after the cells before it have run for an hour)."""
+    import importlib.util
+
+    from primo.cli.simulate import cli as simulate
+
+    spec = importlib.util.spec_from_file_location("robustness", ROOT / "experiments/robustness.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (tmp_path / "m").mkdir()
+    for name in ("f.h5", "q.h5"):
+        (tmp_path / name).write_bytes(b"")
+    base = ["-m", tmp_path / "m", "-f", tmp_path / "f.h5", "-Q", tmp_path / "q.h5", "-o",
+            tmp_path / "o"]
+    card = {"hybridization": {"temperature_c": 30.0}}
+    for cell in [*mod.CELLS, "perturbed-s3"]:
+        opts = mod.cell_options(cell, card)
+        ctx = simulate.make_context("simulate", [str(a) for a in base + opts])
+        assert ctx.params["output"] == str(tmp_path / "o")
+        if cell == "hyb-plus3":
+            assert ctx.params["anneal_to"] == 33.0
+        if cell == "kon-1e5-60min":
+            assert ctx.params["k_on"] == 1e5 and ctx.params["minutes_per_degree"] == 60
+    with pytest.raises(SystemExit, match="unknown cell"):
+        mod.cell_options("kon-1e4", card)
