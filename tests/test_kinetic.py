@@ -223,6 +223,58 @@ def test_linear_ramp_takes_as_long_and_stays_close_to_the_stepped_one():
     assert np.abs(a.bound - b.bound).max() < 0.1 * 5e-11
 
 
+def test_ramp_program_gives_bands_their_time_and_a_uniform_program_changes_nothing():
+    p = Protocol(ramp_program="90-71:45, 70-21:8")
+    assert p.bands == ((90.0, 71.0, 45.0), (70.0, 21.0, 8.0))
+    t, s = hold_temperatures(p)
+    want = np.where(t > 90.5, 20.0, np.where(t >= 71, 45.0, 8.0)) * 60.0
+    np.testing.assert_array_equal(s, want)
+    assert s.sum() / 3600 == pytest.approx((5 * 20 + 20 * 45 + 50 * 8) / 60)
+    assert p.minutes_range == (8.0, 45.0)
+    # the linear ramp's slices take their band's time too, and the holds add up the same
+    lin = hold_temperatures(Protocol(ramp_program="90-71:45,70-21:8", ramp_shape="linear"))[1]
+    assert lin.sum() == pytest.approx(s.sum(), rel=0.02)
+    rng = np.random.default_rng(5)
+    th = _synthetic(rng, 12)
+    conc = np.full(12, 2e-11)
+    a = kinetic_capture(th, conc, Protocol(probe_nm=0.05, anneal_from=60))
+    b = kinetic_capture(th, conc, Protocol(probe_nm=0.05, anneal_from=60,
+                                           ramp_program="60-21:20"))
+    np.testing.assert_array_equal(a.bound, b.bound)
+    slow = kinetic_capture(th, conc, Protocol(probe_nm=0.05, anneal_from=60,
+                                              minutes_per_degree=60))
+    c = kinetic_capture(th, conc, Protocol(probe_nm=0.05, anneal_from=60,
+                                           ramp_program="60-41:60,40-21:60"))
+    np.testing.assert_array_equal(slow.bound, c.bound)
+    # a program that gives one band its time moves the capture, mass still conserved
+    d = kinetic_capture(th, conc, Protocol(probe_nm=0.05, anneal_from=60,
+                                           ramp_program="60-45:200,44-21:2"))
+    assert d.probe_balance() < 1e-12 and np.abs(d.bound - a.bound).max() > 1e-3 * 5e-11
+
+
+@pytest.mark.parametrize("program, words", [
+    ("x", "is not HOT-COLD:MINUTES"), ("90-70", "is not HOT-COLD:MINUTES"),
+    ("70-90:5", "runs upwards"), ("90-70:0", "must be in (0, 1e9]"),
+    ("90-70:-3", "must be in (0, 1e9]"), ("90-70:1e400", "not finite"),
+    ("96-70:5", "lies outside the anneal"), ("40-10:5", "lies outside the anneal"),
+    ("90-70:5,75-60:3", "overlap"), ("90-70:5,70-60:3", "overlap"),
+    ("90-70:nan", "is not HOT-COLD:MINUTES"),
+])
+def test_protocol_refuses_a_bad_ramp_program(program, words):
+    with pytest.raises(UsageError) as e:
+        Protocol(ramp_program=program)
+    assert e.value.option == "ramp_program" and words in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_only_the_kinetic_capture_takes_a_ramp_program():
+    assert Protocol.from_options("kinetic", ramp_program="90-70:40").bands
+    for capture in ("anneal", "equilibrium", "independent"):
+        with pytest.raises(UsageError) as e:
+            Protocol.from_options(capture, ramp_program="90-70:40")
+        assert e.value.option == "ramp_program"
+
+
 @pytest.mark.parametrize("kwargs, option", [
     (dict(k_on=float("nan")), "k_on"), (dict(k_on=-1.0), "k_on"), (dict(k_on=1e30), "k_on"),
     (dict(washes=-1), "washes"), (dict(washes=2.5), "washes"),
@@ -309,14 +361,21 @@ def test_simulate_kinetic_end_to_end(tiny_workspace, tmp_path, run_cli):
                                 "--query-id", qid, "-o", out, "--refine", "10", "--sample", "10",
                                 "--neighbors", "5", "-j", "1", "--seed", "1",
                                 "--capture", "kinetic", "--washes", "2", "--wash-minutes", "4",
-                                "--k-on", "3e5", "--energy-nodes", "5"])
+                                "--k-on", "3e5", "--energy-nodes", "5",
+                                "--ramp-program", "60-41:30,40-30:10"])
     assert res.exit_code == 0, err
     summ = json.loads((out / "summary.json").read_text())
     prot = summ["capture"]["protocol"]
     assert summ["capture"]["model"] == "kinetic"
     assert prot["washes"] == 2 and prot["wash_minutes"] == 4.0 and prot["k_on"] == 3e5
     assert prot["kinetic_nodes"] == 5 and prot["ramp_shape"] == "stepped"
+    assert prot["ramp_program"] == "60-41:30,40-30:10"
     cap = summ["queries"][0]["capture"]
+    assert cap["ramp_program"] == "60-41:30,40-30:10"
+    hyb = prot["anneal_to"]
+    holds = [20.0 if t > 60 or t < 30 else 30.0 if t >= 41 else 10.0
+             for t in np.arange(95.0, hyb - 1e-9, -1.0)]
+    assert cap["ramp_hours"] == pytest.approx(sum(holds) / 60)
     assert cap["capture_model"] == "kinetic" and cap["solver_steps"] > 0
     assert len(cap["energy_nodes_c"]) == 5
     total = cap["probe_bound_simulated"] + cap["probe_bound_imputed"] + cap["probe_free"] \
@@ -328,7 +387,8 @@ def test_simulate_kinetic_end_to_end(tiny_workspace, tmp_path, run_cli):
 @pytest.mark.parametrize("flag, value", [
     ("--k-on", "nan"), ("--k-on", "-1"), ("--k-on", "1e30"), ("--k-on", "inf"),
     ("--washes", "-2"), ("--wash-minutes", "nan"), ("--wash-minutes", "-5"),
-    ("--wash-minutes", "1e9"),
+    ("--wash-minutes", "1e9"), ("--ramp-program", "70-90:5"), ("--ramp-program", "96-70:5"),
+    ("--ramp-program", "90-70:inf"),
 ])
 def test_simulate_refuses_bad_kinetic_options(flag, value, tmp_path, run_cli):
     inp = tmp_path / "in"

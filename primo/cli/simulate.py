@@ -122,8 +122,10 @@ def cli(model_dir, features, queries, query_ids, pool, output, neighbors, backen
         experiment["neighbours"] = neighbors
     capture = experiment.get("capture", _EXPERIMENT.capture)
     # checked before anything is loaded: a bad protocol is a usage error
+    # (the ramp's end is the model card's, unknown here: the coldest end allowed stands in, so
+    # that a ramp program is checked against the ramp's start only until the card is read)
     ramp_end = {} if capture == "independent" else \
-        {"anneal_to": given.get("anneal_from", Protocol.anneal_from)}
+        {"anneal_to": Protocol.__dataclass_fields__["anneal_to"].metadata["lo"]}
     Protocol.from_options(capture, **{**ramp_end, **given})
     lab = None
     if labels:

@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 
@@ -156,6 +157,11 @@ class Protocol:
     ramp_shape: str = setting("stepped", "How the anneal is run (kinetic model): each degree "
                               "held for minutes_per_degree, or cooled continuously.",
                               choices=RAMP_SHAPES)
+    ramp_program: str = setting(
+        "", "Unequal steps (kinetic model), as a thermocycler program: HOT-COLD:MINUTES[,...] "
+        "runs the ramp from HOT down to COLD °C at MINUTES per °C, the rest at "
+        "minutes_per_degree; e.g. 90-70:60,69-21:5 spends the time where the near neighbours "
+        "bind.", metavar="HOT-COLD:MIN,...", default_text="none: uniform")
 
     def __post_init__(self):
         check_settings(self)
@@ -163,6 +169,29 @@ class Protocol:
             raise UsageError(f"anneal_to ({self.anneal_to} °C) is above anneal_from "
                              f"({self.anneal_from} °C): an anneal cools down",
                              option="anneal_to", hint="end the ramp below its start")
+        self.bands     # the program parses and lies inside the ramp
+
+    @property
+    def bands(self) -> tuple:
+        """The ramp program's bands, ``((hot, cold, minutes per °C), ...)`` from the hottest;
+        empty for a uniform ramp. Refused in one line: a band that does not parse, is not finite,
+        runs upwards, lies outside the ramp or overlaps another."""
+        return parse_ramp_program(self.ramp_program, self.anneal_from, self.anneal_to)
+
+    def minutes_at(self, temperatures) -> np.ndarray:
+        """Minutes per °C of the ramp at each temperature (°C): its band's, else
+        ``minutes_per_degree``."""
+        t = np.asarray(temperatures, dtype=np.float64)
+        out = np.full(t.shape, float(self.minutes_per_degree))
+        for hot, cold, minutes in self.bands:
+            out[(t <= hot + 1e-9) & (t >= cold - 1e-9)] = minutes
+        return out
+
+    @property
+    def minutes_range(self) -> tuple[float, float]:
+        """The fewest and the most minutes per °C anywhere on the ramp."""
+        m = self.minutes_at(self.ramp())
+        return float(m.min()), float(m.max())
 
     @classmethod
     def from_options(cls, capture: str, *, hybridization_c: float | None = None,
@@ -198,6 +227,10 @@ class Protocol:
                                       "temperature), or use the kinetic, anneal or equilibrium "
                                       "capture")
             return None
+        if options.get("ramp_program") and capture != "kinetic":
+            raise UsageError(f"the {capture} capture has no ramp program: its ramp is uniform",
+                             option="ramp_program",
+                             hint="use the kinetic capture, or drop ramp_program")
         if "anneal_to" not in options and hybridization_c is not None:
             options["anneal_to"] = float(hybridization_c)
             if options["anneal_to"] > options.get("anneal_from", cls.anneal_from):
@@ -245,6 +278,48 @@ class Protocol:
         d = dataclasses.asdict(self)
         d["lock_k_per_molar"] = float(self.k_on * self.seconds_per_step)
         return d
+
+
+def parse_ramp_program(text: str, anneal_from: float, anneal_to: float) -> tuple:
+    """``((hot, cold, minutes per °C), ...)`` from ``HOT-COLD:MINUTES[,...]`` (the
+    :attr:`Protocol.ramp_program`), sorted from the hottest band; ``()`` for ``""``."""
+    text = (text or "").strip()
+    if not text:
+        return ()
+    bands = []
+    form = "HOT-COLD:MINUTES, e.g. 90-70:60 (bands separated by commas)"
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(-?[0-9.eE+]+)\s*-\s*(-?[0-9.eE+]+)\s*:\s*([0-9.eE+-]+)\s*", part)
+        try:
+            hot, cold, minutes = (float(x) for x in m.groups()) if m else (None,) * 3
+        except ValueError:
+            hot = None
+        if hot is None:
+            raise UsageError(f"ramp_program band {part.strip()!r} is not HOT-COLD:MINUTES",
+                             option="ramp_program", hint=f"write each band as {form}")
+        if not all(math.isfinite(v) for v in (hot, cold, minutes)):
+            raise UsageError(f"ramp_program band {part.strip()!r} has a number that is not finite",
+                             option="ramp_program", hint=f"write each band as {form}")
+        if hot < cold:
+            raise UsageError(f"ramp_program band {part.strip()!r} runs upwards ({hot:g} °C to "
+                             f"{cold:g} °C): an anneal cools down", option="ramp_program",
+                             hint="write the band's warm end first, HOT-COLD:MINUTES")
+        if not 0 < minutes <= 1e9:
+            raise UsageError(f"ramp_program band {part.strip()!r}: minutes per °C must be in "
+                             f"(0, 1e9], got {minutes:g}", option="ramp_program",
+                             hint=f"write each band as {form}")
+        if hot > anneal_from + 1e-9 or cold < anneal_to - 1e-9:
+            raise UsageError(f"ramp_program band {part.strip()!r} lies outside the anneal "
+                             f"({anneal_from:g} -> {anneal_to:g} °C)", option="ramp_program",
+                             hint="keep every band between anneal_from and anneal_to")
+        bands.append((hot, cold, minutes))
+    bands.sort(key=lambda b: -b[0])
+    for (h1, c1, _), (h2, c2, _) in zip(bands, bands[1:]):
+        if h2 >= c1 - 1e-9:
+            raise UsageError(f"ramp_program bands {h1:g}-{c1:g} and {h2:g}-{c2:g} overlap",
+                             option="ramp_program",
+                             hint="give each temperature one band (e.g. 90-70:60,69-21:5)")
+    return tuple(bands)
 
 
 @dataclasses.dataclass
@@ -448,6 +523,7 @@ def anneal_capture(thermo, conc, protocol: Protocol, *, trace: bool = False,
 
 # --------------------------------------------------------------------------- the probe's size
 
+__all__ += ["parse_ramp_program"]
 __all__ += ["PROBE_ROOM_K", "PROBE_RULES", "auto_probe_nm", "size_probe"]
 
 

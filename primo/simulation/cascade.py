@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from .capture import DEFAULT_CAPTURE, CaptureResult, Protocol, anneal_capture, equilibrium_capture
-from .kinetic import kinetic_capture
+from .kinetic import hold_temperatures, kinetic_capture
 from ..thermo.ramp import LOCKED_LOSS, Thermo, node_temperatures, pair_thermodynamics
 
 __all__ = ["select_documents", "Selection", "donors", "query_energies", "QueryEnergies",
@@ -204,12 +204,14 @@ def energy_settings(protocol: Protocol, capture: str) -> dict:
                                            protocol.energy_nodes),
                 "lock_log_k": protocol.lock_log_k, "negligible_log_k": None}
     if capture == "kinetic":
+        # a ramp program's shortest hold decides which pairs are fast, its longest which are
+        # locked (the safe side of both; a uniform ramp has one of each)
+        fewest, most = protocol.minutes_range
         return {"nodes": node_temperatures(protocol.anneal_to, protocol.anneal_from,
                                            protocol.kinetic_nodes),
-                "lock_log_k": protocol.lock_log_k,
+                "lock_log_k": math.log(protocol.k_on * fewest * 60.0 * protocol.step_c),
                 "budget": NEGLIGIBLE_SHARE, "target_conc": protocol.pool_m,
-                "locked_log_k": math.log(protocol.k_on * protocol.minutes_per_degree * 60.0
-                                         / LOCKED_LOSS),
+                "locked_log_k": math.log(protocol.k_on * most * 60.0 / LOCKED_LOSS),
                 "coarse_every": KINETIC_COARSE_EVERY}
     return {"nodes": node_temperatures(protocol.anneal_to, protocol.anneal_from, 1),
             "lock_log_k": None, "negligible_log_k": None}
@@ -326,6 +328,8 @@ def capture_from_energies(en: QueryEnergies, concentrations, protocol: Protocol,
         stats["washes"] = int(protocol.washes)
         stats["wash_minutes"] = float(protocol.wash_minutes)
         stats["ramp_shape"] = protocol.ramp_shape
+        stats["ramp_program"] = protocol.ramp_program
+        stats["ramp_hours"] = float(hold_temperatures(protocol)[1].sum() / 3600.0)
         stats["solver_steps"] = int(res.kinetic_stats["steps"])
         stats["solver_rejected_steps"] = int(res.kinetic_stats["rejected"])
     if n_dec_species:

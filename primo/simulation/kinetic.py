@@ -34,7 +34,10 @@ Assumptions
   each temperature of :meth:`Protocol.ramp` for ``seconds_per_step`` (stepped, as a thermocycler
   runs it, the default); ``ramp_shape="linear"`` instead cools continuously, approximated by holds
   of ``LINEAR_STEP_C`` at the mid temperature of each slice, then holds ``anneal_to`` for one step
-  (so both shapes take the same time). Within a hold the system is autonomous.
+  (so both shapes take the same time). ``Protocol.ramp_program`` gives bands of the ramp their own
+  minutes per °C (:meth:`Protocol.minutes_at`: a hold, or a linear slice by its mid temperature,
+  takes its band's time; a slice between two bands the uniform ``minutes_per_degree``). Within a
+  hold the system is autonomous.
 * The bead incubation (room temperature, 15 min) is in the hybridization mix and is not modelled
   beyond the final hold. The **washes** after it (``Protocol.washes`` of ``wash_minutes`` each,
   default 3 x 5 min) remove the supernatant: a duplex dissociates without rebinding at the
@@ -97,17 +100,18 @@ _KELVIN = 273.15
 
 def hold_temperatures(protocol) -> tuple[np.ndarray, np.ndarray]:
     """``(temperatures °C, seconds)`` of the holds the ramp is run as (see the module docstring)."""
+    minutes_at = protocol.minutes_at
     if getattr(protocol, "ramp_shape", "stepped") == "linear":
         span = protocol.anneal_from - protocol.anneal_to
         n = max(1, int(math.ceil(span / LINEAR_STEP_C - 1e-9))) if span > 0 else 0
         edges = np.linspace(protocol.anneal_from, protocol.anneal_to, n + 1)
         mids = 0.5 * (edges[:-1] + edges[1:])
-        secs = np.full(n, span / max(n, 1) * protocol.minutes_per_degree * 60.0)
+        secs = span / max(n, 1) * minutes_at(mids) * 60.0
         temps = np.append(mids, protocol.anneal_to)
-        secs = np.append(secs, protocol.seconds_per_step)
+        secs = np.append(secs, minutes_at(protocol.anneal_to) * 60.0 * protocol.step_c)
         return temps, secs
     t = protocol.ramp()
-    return t, np.full(len(t), protocol.seconds_per_step)
+    return t, minutes_at(t) * 60.0 * protocol.step_c
 
 
 def _rates(thermo, temperature, k_on):
