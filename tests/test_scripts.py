@@ -257,5 +257,14 @@ def test_robustness_cells_are_options_primo_simulate_accepts(tmp_path):
             assert ctx.params["anneal_to"] == 33.0
         if cell == "kon-1e5-60min":
             assert ctx.params["k_on"] == 1e5 and ctx.params["minutes_per_degree"] == 60
+        if cell == "kon-1e5-program":
+            from primo.simulation.capture import Protocol
+            from primo.simulation.kinetic import hold_temperatures
+
+            p = Protocol.from_options("kinetic", ramp_program=ctx.params["ramp_program"],
+                                      hybridization_c=21.0)
+            # the paper's 25 h, spent unequally
+            assert hold_temperatures(p)[1].sum() == hold_temperatures(Protocol())[1].sum()
+            assert len(set(p.minutes_at(p.ramp()))) == 2
     with pytest.raises(SystemExit, match="unknown cell"):
         mod.cell_options("kon-1e4", card)
