@@ -83,7 +83,8 @@ from ..constants import ANNEAL_FROM_C
 from ..errors import UsageError
 from ..settings import check_settings, setting
 
-__all__ = ["CAPTURE_MODELS", "DEFAULT_CAPTURE", "RAMP_SHAPES", "K_ON_RANGE", "Protocol", "CaptureResult", "solve_capture", "equilibrium_capture",
+__all__ = ["CAPTURE_MODELS", "DEFAULT_CAPTURE", "RAMP_SHAPES", "K_ON_RANGE", "Protocol",
+           "parse_ramp_program", "CaptureResult", "solve_capture", "equilibrium_capture",
            "anneal_capture", "AnnealStep"]
 
 #: capture model names; the first is the default
@@ -523,7 +524,6 @@ def anneal_capture(thermo, conc, protocol: Protocol, *, trace: bool = False,
 
 # --------------------------------------------------------------------------- the probe's size
 
-__all__ += ["parse_ramp_program"]
 __all__ += ["PROBE_ROOM_K", "PROBE_RULES", "auto_probe_nm", "size_probe"]
 
 

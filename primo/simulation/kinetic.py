@@ -101,7 +101,7 @@ _KELVIN = 273.15
 def hold_temperatures(protocol) -> tuple[np.ndarray, np.ndarray]:
     """``(temperatures °C, seconds)`` of the holds the ramp is run as (see the module docstring)."""
     minutes_at = protocol.minutes_at
-    if getattr(protocol, "ramp_shape", "stepped") == "linear":
+    if protocol.ramp_shape == "linear":
         span = protocol.anneal_from - protocol.anneal_to
         n = max(1, int(math.ceil(span / LINEAR_STEP_C - 1e-9))) if span > 0 else 0
         edges = np.linspace(protocol.anneal_from, protocol.anneal_to, n + 1)
