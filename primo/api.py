@@ -481,7 +481,9 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
     protocol : dict or primo.simulation.capture.Protocol, optional
         The hybridization protocol; a dict holds the settings given
         (:meth:`~primo.simulation.capture.Protocol.from_options`: the ramp ends at the model
-        card's hybridization temperature unless ``anneal_to`` is given). Default: the paper's.
+        card's hybridization temperature unless ``anneal_to`` is given; the kinetic capture's
+        ``ramp_program`` is ``auto``, from the card's training temperature, unless given).
+        Default: the paper's, the ramp program ``auto``.
     wetlab : dict or primo.simulation.wetlab.WetLabModel, optional
         The wet-lab step's settings (synthesis spread, PCR bias, capture, depth).
     backend, loop_enthalpies, stacks : str, optional
@@ -516,7 +518,7 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
     >>> sim.queries[0]["query_id"], sim.queries[0]["refined"]
     ('q0', 5)
     """
-    from .model_dir import PrimoModel, load_model
+    from .model_dir import PrimoModel, load_model, training_temperature
     from .simulation.capture import Protocol
     from .simulation.search import shipped_loops_warning, simulator_for
     from .simulation.wetlab import WetLabModel
@@ -530,7 +532,7 @@ def simulate(model, features, queries, out, *, pool=None, query_ids=None, mapper
         if options.get("probe_nm") is not None and "probe_nm" not in config:
             config["probe_nm"] = options["probe_nm"]   # a number or "auto", sized to the database
         protocol = Protocol.from_options(capture, hybridization_c=model.hybridization_c,
-                                         **options)
+                                         training_c=training_temperature(model.card), **options)
     if isinstance(wetlab, dict):
         wetlab = WetLabModel(**wetlab)
     message = shipped_loops_warning(model, capture, backend, loop_enthalpies)

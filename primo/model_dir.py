@@ -62,6 +62,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ from .constants import PREDICTORS, TEMPERATURE_C  # noqa: F401  (PREDICTORS: the
 from .errors import DataError, UsageError
 
 __all__ = ["PrimoModel", "load_model", "write_card", "read_card", "card_checksum", "file_sha256",
-           "load_keras_file", "hybridization_temperature",
+           "load_keras_file", "hybridization_temperature", "training_temperature",
            "CARD_NAME", "ENCODER_NAME", "PREDICTOR_NAME", "FORMAT_NAME", "FORMAT_VERSION",
            "versions_compatible"]
 
@@ -343,6 +344,20 @@ def hybridization_temperature(card: dict) -> float:
     if h.get("temperature_c") is not None:
         return float(h["temperature_c"])
     return float((card.get("simulator") or {}).get("temperature_c", TEMPERATURE_C))
+
+
+def training_temperature(card: dict) -> float | None:
+    """The temperature (°C) at which a model card's simulator trained the predictor
+    (``hybridization.training_temperature_c``), or None where the card does not name one apart
+    from its hybridization temperature (the paper's method trains where it hybridizes)."""
+    t = (card.get("hybridization") or {}).get("training_temperature_c")
+    try:
+        t = float(t)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(t) or abs(t - hybridization_temperature(card)) < 1e-9:
+        return None
+    return t
 
 
 def _mm(v: str) -> str:

@@ -275,6 +275,57 @@ def test_only_the_kinetic_capture_takes_a_ramp_program():
         assert e.value.option == "ramp_program"
 
 
+def test_auto_ramp_program_spends_the_uniform_ramps_time_above_the_training_temperature():
+    from primo.simulation.capture import AUTO_HOT_SHARE
+
+    # the measured program: primo's default model (trained at 80 °C) under the paper's ramp
+    p = Protocol.from_options("kinetic", hybridization_c=21.0, training_c=80.0)
+    assert p.ramp_program == "95-81:60,80-21:10"
+    uniform = hold_temperatures(Protocol())[1]
+    t, s = hold_temperatures(p)
+    assert s.sum() == uniform.sum()                     # the paper's 25 h, spent unequally
+    assert s[t > 80].sum() / s.sum() == pytest.approx(AUTO_HOT_SHARE)
+    # the rule follows the card, the ramp's end and its rate
+    q = Protocol.from_options("kinetic", hybridization_c=21.0, training_c=70.0,
+                              anneal_to=18.0, minutes_per_degree=10.0)
+    t, s = hold_temperatures(q)
+    assert q.bands[0][:2] == (95.0, 71.0) and q.bands[1][:2] == (70.0, 18.0)
+    assert s.sum() == pytest.approx(len(t) * 600.0, rel=1e-6)
+    assert s[t > 70].sum() / s.sum() == pytest.approx(AUTO_HOT_SHARE, rel=1e-5)
+    # uniform where the card trains where it hybridizes (the paper's method), where no hold lies
+    # above the training temperature, for the other captures, and when asked for
+    assert Protocol.from_options("kinetic", hybridization_c=21.0).bands == ()
+    assert Protocol.from_options("kinetic", hybridization_c=21.0, training_c=95.0).bands == ()
+    for capture in ("anneal", "equilibrium"):
+        assert Protocol.from_options(capture, hybridization_c=21.0, training_c=80.0).bands == ()
+    for word in ("uniform", "none", "UNIFORM", ""):
+        assert Protocol.from_options("kinetic", hybridization_c=21.0, training_c=80.0,
+                                     ramp_program=word) == Protocol()
+    assert Protocol(ramp_program="uniform") == Protocol()
+    # given bands win over the rule; auto given explicitly is the rule
+    assert Protocol.from_options("kinetic", hybridization_c=21.0, training_c=80.0,
+                                 ramp_program="90-70:40").ramp_program == "90-70:40"
+    assert Protocol.from_options("kinetic", hybridization_c=21.0, training_c=80.0,
+                                 ramp_program="Auto") == p
+    # a bare protocol cannot resolve auto: refused in one line
+    with pytest.raises(UsageError) as e:
+        Protocol(ramp_program="auto")
+    assert e.value.option == "ramp_program" and "\n" not in str(e.value)
+
+
+def test_training_temperature_reads_the_card():
+    from primo.model_dir import training_temperature
+
+    assert training_temperature({"hybridization": {"temperature_c": 21.0,
+                                                   "training_temperature_c": 80.0}}) == 80.0
+    # the paper's method trains where it hybridizes: no temperature apart
+    assert training_temperature({"hybridization": {"temperature_c": 21.0,
+                                                   "training_temperature_c": 21.0}}) is None
+    assert training_temperature({"hybridization": {"temperature_c": 21.0,
+                                                   "training_temperature_c": float("nan")}}) is None
+    assert training_temperature({}) is None
+
+
 @pytest.mark.parametrize("kwargs, option", [
     (dict(k_on=float("nan")), "k_on"), (dict(k_on=-1.0), "k_on"), (dict(k_on=1e30), "k_on"),
     (dict(washes=-1), "washes"), (dict(washes=2.5), "washes"),
@@ -384,11 +435,39 @@ def test_simulate_kinetic_end_to_end(tiny_workspace, tmp_path, run_cli):
     assert "capture (kinetic)" in stdout
 
 
+def test_simulate_runs_the_auto_ramp_program_by_default(tiny_workspace, tmp_path, run_cli):
+    from primo.features.store import FeatureStore
+    from primo.model_dir import load_model, training_temperature
+
+    ws = tiny_workspace
+    card = load_model(ws.model).card
+    assert training_temperature(card) is not None      # trained above its hybridization
+    with FeatureStore.open(ws.features) as st:
+        qid = str(st.ids[0])
+    base = ["simulate", "-m", ws.model, "-f", ws.features, "-Q", ws.features, "--query-id", qid,
+            "--refine", "6", "--sample", "0", "--neighbors", "3", "-j", "1", "--seed", "1",
+            "--energy-nodes", "4"]
+    res, _, err = run_cli([*base, "-o", tmp_path / "auto"])
+    assert res.exit_code == 0, err
+    want = Protocol.from_options("kinetic", hybridization_c=card["hybridization"]["temperature_c"],
+                                 training_c=training_temperature(card))
+    summ = json.loads((tmp_path / "auto" / "summary.json").read_text())
+    assert want.bands and summ["capture"]["protocol"]["ramp_program"] == want.ramp_program
+    uniform_hours = len(want.ramp()) * 20.0 / 60
+    assert summ["queries"][0]["capture"]["ramp_hours"] == pytest.approx(uniform_hours, rel=1e-5)
+    # --ramp-program uniform is the paper's ramp, and captures otherwise
+    res, _, err = run_cli([*base, "-o", tmp_path / "uniform", "--ramp-program", "uniform"])
+    assert res.exit_code == 0, err
+    uni = json.loads((tmp_path / "uniform" / "summary.json").read_text())
+    assert uni["capture"]["protocol"]["ramp_program"] == ""
+    assert uni["queries"][0]["capture"] != summ["queries"][0]["capture"]
+
+
 @pytest.mark.parametrize("flag, value", [
     ("--k-on", "nan"), ("--k-on", "-1"), ("--k-on", "1e30"), ("--k-on", "inf"),
     ("--washes", "-2"), ("--wash-minutes", "nan"), ("--wash-minutes", "-5"),
     ("--wash-minutes", "1e9"), ("--ramp-program", "70-90:5"), ("--ramp-program", "96-70:5"),
-    ("--ramp-program", "90-70:inf"),
+    ("--ramp-program", "90-70:inf"), ("--ramp-program", "automatic"),
 ])
 def test_simulate_refuses_bad_kinetic_options(flag, value, tmp_path, run_cli):
     inp = tmp_path / "in"

@@ -84,7 +84,7 @@ from ..errors import UsageError
 from ..settings import check_settings, setting
 
 __all__ = ["CAPTURE_MODELS", "DEFAULT_CAPTURE", "RAMP_SHAPES", "K_ON_RANGE", "Protocol",
-           "parse_ramp_program", "CaptureResult", "solve_capture", "equilibrium_capture",
+           "parse_ramp_program", "RAMP_AUTO", "RAMP_UNIFORM", "AUTO_HOT_SHARE", "CaptureResult", "solve_capture", "equilibrium_capture",
            "anneal_capture", "AnnealStep"]
 
 #: capture model names; the first is the default
@@ -100,6 +100,14 @@ K_ON_RANGE = (1e2, 1e10)
 PROBE_ROOM_K = 2
 #: the named probe-sizing rules ``--probe-nm`` accepts besides a concentration
 PROBE_RULES = ("auto",)
+#: ``ramp_program="auto"`` (the default of :meth:`Protocol.from_options`, hence of ``primo
+#: simulate``): the program follows the model card (:meth:`Protocol.auto_program`)
+RAMP_AUTO = "auto"
+#: the spellings of the uniform ramp (every degree at ``minutes_per_degree``: the paper's)
+RAMP_UNIFORM = ("", "uniform", "none")
+#: the share of the ramp's time the ``auto`` program spends above the card's training temperature
+#: (measured: docs/results/default-model.md, "The same 25 hours, spent unequally")
+AUTO_HOT_SHARE = 0.6
 
 _LOG2 = math.log(2.0)
 _LOG8 = math.log(8.0)
@@ -162,10 +170,23 @@ class Protocol:
         "", "Unequal steps (kinetic model), as a thermocycler program: HOT-COLD:MINUTES[,...] "
         "runs the ramp from HOT down to COLD °C at MINUTES per °C, the rest at "
         "minutes_per_degree; e.g. 90-70:60,69-21:5 spends the time where the near neighbours "
-        "bind.", metavar="HOT-COLD:MIN,...", default_text="none: uniform")
+        "bind. auto: the ramp's time (as uniform) spent 60 % above the model card's training "
+        "temperature and 40 % below (95-81:60,80-21:10 for primo train's default model); "
+        "uniform where the card trains where it hybridizes (--paper) and for the anneal and "
+        "equilibrium captures. uniform: every degree at minutes_per_degree (the paper's).",
+        metavar="HOT-COLD:MIN,...|auto|uniform",
+        default_text="auto (the library's Protocol(): uniform)")
 
     def __post_init__(self):
         check_settings(self)
+        word = (self.ramp_program or "").strip().lower()
+        if word in RAMP_UNIFORM:
+            object.__setattr__(self, "ramp_program", "")
+        elif word == RAMP_AUTO:
+            raise UsageError("ramp_program auto follows a model card, which this protocol does "
+                             "not know", option="ramp_program",
+                             hint="build it with Protocol.from_options(..., training_c=the "
+                                  "card's training temperature), or give the bands")
         if self.anneal_to > self.anneal_from:
             raise UsageError(f"anneal_to ({self.anneal_to} °C) is above anneal_from "
                              f"({self.anneal_from} °C): an anneal cools down",
@@ -194,9 +215,29 @@ class Protocol:
         m = self.minutes_at(self.ramp())
         return float(m.min()), float(m.max())
 
+    def auto_program(self, training_c: float | None) -> str:
+        """The ``auto`` ramp program for a model trained at ``training_c`` °C: the ramp's time
+        (as the uniform ramp's: every hold at ``minutes_per_degree``) spent
+        :data:`AUTO_HOT_SHARE` on the holds above ``training_c``, where the near neighbours the
+        model was trained to bind there find the probe, and the rest on the holds at and below
+        it, each band evenly: ``95-81:60,80-21:10`` for 95 -> 21 °C at 20 min per °C and a model
+        trained at 80 °C (the program measured against the uniform ramp on three seeds). ``""``
+        (uniform) when ``training_c`` is None (a card that trains where it hybridizes) or leaves
+        no hold on one side."""
+        if training_c is None or not math.isfinite(float(training_c)):
+            return ""
+        t = self.ramp()
+        hot, cold = t[t > float(training_c) + 1e-9], t[t <= float(training_c) + 1e-9]
+        if not len(hot) or not len(cold):
+            return ""
+        total = len(t) * float(self.minutes_per_degree)
+        bands = ((hot, AUTO_HOT_SHARE), (cold, 1.0 - AUTO_HOT_SHARE))
+        return ",".join(f"{b.max():g}-{b.min():g}:{share * total / len(b):.6g}"
+                        for b, share in bands)
+
     @classmethod
     def from_options(cls, capture: str, *, hybridization_c: float | None = None,
-                     **options) -> "Protocol | None":
+                     training_c: float | None = None, **options) -> "Protocol | None":
         """The protocol of a simulation from the options a user gave (the command line passes
         only those given), with the rules in one place: None for the ``independent`` capture
         (which has no protocol; ``decoys`` need a competitive model); the ramp ends at
@@ -204,7 +245,9 @@ class Protocol:
         elsewhere, warmer or colder, is the lab hybridizing where it does; a start below the
         card's temperature with no end given is refused); ``probe_nm="auto"`` keeps the default
         here (:func:`size_probe` sizes it to the database); ``energy_nodes`` is the kinetic
-        model's ``kinetic_nodes`` under ``kinetic``."""
+        model's ``kinetic_nodes`` under ``kinetic``; ``ramp_program`` is ``auto`` unless given
+        (:meth:`auto_program` from ``training_c``, the card's training temperature, under the
+        kinetic capture; uniform under the others)."""
         options = dict(options)
         if capture not in CAPTURE_MODELS:
             raise UsageError(f"unknown capture model {capture!r}", option="capture",
@@ -228,6 +271,10 @@ class Protocol:
                                       "temperature), or use the kinetic, anneal or equilibrium "
                                       "capture")
             return None
+        program = str(options.pop("ramp_program", RAMP_AUTO) or "").strip()
+        auto = program.lower() == RAMP_AUTO
+        if program.lower() not in RAMP_UNIFORM and not auto:
+            options["ramp_program"] = program
         if options.get("ramp_program") and capture != "kinetic":
             raise UsageError(f"the {capture} capture has no ramp program: its ramp is uniform",
                              option="ramp_program",
@@ -240,7 +287,12 @@ class Protocol:
                                                         "temperature")
         # a ramp given another end is the lab hybridizing elsewhere than the model was trained
         # for (warmer or colder): allowed, and recorded as the protocol's anneal_to
-        return cls(**options)
+        protocol = cls(**options)
+        if auto and capture == "kinetic":
+            program = protocol.auto_program(training_c)
+            if program:
+                protocol = dataclasses.replace(protocol, ramp_program=program)
+        return protocol
 
     @property
     def probe_m(self) -> float:
@@ -288,7 +340,7 @@ def parse_ramp_program(text: str, anneal_from: float, anneal_to: float) -> tuple
     if not text:
         return ()
     bands = []
-    form = "HOT-COLD:MINUTES, e.g. 90-70:60 (bands separated by commas)"
+    form = "HOT-COLD:MINUTES, e.g. 90-70:60 (bands separated by commas), or auto or uniform"
     for part in text.split(","):
         m = re.fullmatch(r"\s*(-?[0-9.eE+]+)\s*-\s*(-?[0-9.eE+]+)\s*:\s*([0-9.eE+-]+)\s*", part)
         try:

@@ -201,7 +201,7 @@ def protocol_for(model, config, simulator, abundance):
     model card names (:func:`primo.model_dir.hybridization_temperature`; the training
     simulator's temperature for cards written before the field).
     """
-    from ..model_dir import hybridization_temperature
+    from ..model_dir import hybridization_temperature, training_temperature
     from ..simulation.capture import CAPTURE_MODELS, Protocol
 
     if config.capture not in CAPTURE_MODELS:
@@ -217,7 +217,9 @@ def protocol_for(model, config, simulator, abundance):
         return None, simulator, None
     protocol = config.protocol
     if protocol is None:
-        protocol = Protocol.from_options(config.capture, hybridization_c=card_t)
+        protocol = Protocol.from_options(
+            config.capture, hybridization_c=card_t,
+            training_c=None if card is None else training_temperature(card))
     return protocol, protocol_simulator(protocol, simulator), pool_concentrations(protocol,
                                                                                   abundance)
 

@@ -322,8 +322,12 @@ def _capture_words(capture) -> str:
     words = (f"{capture['model']} model: probe {p['probe_nm']:.3g} nM against the pool's "
              f"{p['pool_nm']:g} nM")
     if capture["model"] in ("anneal", "kinetic"):
-        words += (f", annealed {p['anneal_from']:g} → {p['anneal_to']:g} °C at "
-                  f"{p['minutes_per_degree']:g} min/°C")
+        if p.get("ramp_program"):
+            words += (f", annealed {p['anneal_from']:g} → {p['anneal_to']:g} °C in the program "
+                      f"{p['ramp_program']} (°C:min/°C)")
+        else:
+            words += (f", annealed {p['anneal_from']:g} → {p['anneal_to']:g} °C at "
+                      f"{p['minutes_per_degree']:g} min/°C")
         if capture["model"] == "kinetic" and p.get("washes"):
             words += f", then {p['washes']} washes of {p['wash_minutes']:g} min"
     else:
