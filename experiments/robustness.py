@@ -17,9 +17,12 @@ the same queries. Each *cell* of the matrix changes the physics of ``primo simul
 * ``perturbed-sK``: every nearest-neighbour free energy perturbed (seeded, sigma 0.3 kcal/mol);
 * ``probe-5nm`` / ``kon-1e5-probe-5nm`` / ``kon-1e5-60min`` / ``60min``: not physics but protocol
   answers to a slow association (10x the probe, so k_on x [probe] is the default's; a 3x slower
-  ramp), each also at the default k_on to see what it costs or gives when it is not needed;
+  uniform ramp), each also at the default k_on to see what it costs or gives when it is not needed;
 * ``program`` / ``kon-1e5-program``: the same 25 h as the paper's ramp, spent unequally
-  (:data:`PROGRAM`, ``primo simulate --ramp-program``), at the default k_on and at 1e5.
+  (:data:`PROGRAM`, ``primo simulate --ramp-program``), at the default k_on and at 1e5 (for
+  primo's default model, trained at 80 °C, the same program as the default ``auto``);
+* ``uniform`` / ``kon-1e5-uniform``: the paper's uniform ramp (``--ramp-program uniform``, the
+  default before ``auto``), at the default k_on and at 1e5.
 
 Printed (and written to ``OUT/robustness.json``): per cell and model group, the proportion of the
 database retrieved at 50 % and 90 % mean 100-NN recall (mean ± sd over seeds, each seed's value and
@@ -65,12 +68,16 @@ CELLS = {
     # protocol answers to a slow k_on (not physics cells): 10x the probe restores k_on x [probe]
     "probe-5nm": ["--capture", "kinetic", "--probe-nm", "5"],
     "kon-1e5-probe-5nm": ["--capture", "kinetic", "--k-on", "1e5", "--probe-nm", "5"],
-    "kon-1e5-60min": ["--capture", "kinetic", "--k-on", "1e5", "--minutes-per-degree", "60"],
-    "60min": ["--capture", "kinetic", "--minutes-per-degree", "60"],
+    "kon-1e5-60min": ["--capture", "kinetic", "--k-on", "1e5", "--minutes-per-degree", "60",
+                      "--ramp-program", "uniform"],
+    "60min": ["--capture", "kinetic", "--minutes-per-degree", "60", "--ramp-program", "uniform"],
     # the paper's 25 h spent unequally: 60 min per °C from 95 to 81 °C (where the default model's
     # near neighbours bind, trained at 80 °C), 10 min per °C below
     "program": ["--capture", "kinetic", "--ramp-program", PROGRAM],
     "kon-1e5-program": ["--capture", "kinetic", "--k-on", "1e5", "--ramp-program", PROGRAM],
+    # the paper's uniform 20 min per °C (the default ramp before the auto program)
+    "uniform": ["--capture", "kinetic", "--ramp-program", "uniform"],
+    "kon-1e5-uniform": ["--capture", "kinetic", "--k-on", "1e5", "--ramp-program", "uniform"],
 }
 PERTURBED = re.compile(r"perturbed-s(\d+)")
 

@@ -257,6 +257,19 @@ def test_robustness_cells_are_options_primo_simulate_accepts(tmp_path):
             assert ctx.params["anneal_to"] == 33.0
         if cell == "kon-1e5-60min":
             assert ctx.params["k_on"] == 1e5 and ctx.params["minutes_per_degree"] == 60
+        if cell in ("60min", "kon-1e5-60min", "uniform", "kon-1e5-uniform"):
+            from primo.simulation.capture import Protocol
+
+            # the uniform ramp, whatever the card's training temperature
+            assert Protocol.from_options("kinetic", ramp_program=ctx.params["ramp_program"],
+                                         hybridization_c=21.0, training_c=80.0).bands == ()
+        if cell == "program":
+            from primo.simulation.capture import Protocol
+
+            # for a model trained at 80 °C the program cell is the default (auto) program
+            assert Protocol.from_options("kinetic", ramp_program=ctx.params["ramp_program"],
+                                         hybridization_c=21.0, training_c=80.0) == \
+                Protocol.from_options("kinetic", hybridization_c=21.0, training_c=80.0)
         if cell == "kon-1e5-program":
             from primo.simulation.capture import Protocol
             from primo.simulation.kinetic import hold_temperatures
