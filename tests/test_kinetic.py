@@ -298,6 +298,7 @@ def test_auto_ramp_program_spends_the_uniform_ramps_time_above_the_training_temp
     assert Protocol.from_options("kinetic", hybridization_c=21.0, training_c=95.0).bands == ()
     for capture in ("anneal", "equilibrium"):
         assert Protocol.from_options(capture, hybridization_c=21.0, training_c=80.0).bands == ()
+    assert Protocol.from_options("independent", ramp_program="auto", training_c=80.0) is None
     for word in ("uniform", "none", "UNIFORM", ""):
         assert Protocol.from_options("kinetic", hybridization_c=21.0, training_c=80.0,
                                      ramp_program=word) == Protocol()

@@ -84,8 +84,8 @@ from ..errors import UsageError
 from ..settings import check_settings, setting
 
 __all__ = ["CAPTURE_MODELS", "DEFAULT_CAPTURE", "RAMP_SHAPES", "K_ON_RANGE", "Protocol",
-           "parse_ramp_program", "RAMP_AUTO", "RAMP_UNIFORM", "AUTO_HOT_SHARE", "CaptureResult", "solve_capture", "equilibrium_capture",
-           "anneal_capture", "AnnealStep"]
+           "parse_ramp_program", "RAMP_AUTO", "RAMP_UNIFORM", "AUTO_HOT_SHARE", "CaptureResult",
+           "solve_capture", "equilibrium_capture", "anneal_capture", "AnnealStep"]
 
 #: capture model names; the first is the default
 CAPTURE_MODELS = ("kinetic", "anneal", "equilibrium", "independent")
@@ -254,6 +254,11 @@ class Protocol:
                              hint=f"choose one of {', '.join(CAPTURE_MODELS)}")
         if options.get("probe_nm") in PROBE_RULES:
             del options["probe_nm"]
+        # auto (the default) follows the card below; the uniform ramp's spellings are the default
+        program = str(options.pop("ramp_program", RAMP_AUTO) or "").strip()
+        auto = program.lower() == RAMP_AUTO
+        if program.lower() not in RAMP_UNIFORM and not auto:
+            options["ramp_program"] = program
         if capture == "kinetic" and "energy_nodes" in options:
             options["kinetic_nodes"] = options.pop("energy_nodes")
         if capture == "independent":
@@ -271,10 +276,6 @@ class Protocol:
                                       "temperature), or use the kinetic, anneal or equilibrium "
                                       "capture")
             return None
-        program = str(options.pop("ramp_program", RAMP_AUTO) or "").strip()
-        auto = program.lower() == RAMP_AUTO
-        if program.lower() not in RAMP_UNIFORM and not auto:
-            options["ramp_program"] = program
         if options.get("ramp_program") and capture != "kinetic":
             raise UsageError(f"the {capture} capture has no ramp program: its ramp is uniform",
                              option="ramp_program",
