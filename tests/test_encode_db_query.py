@@ -92,6 +92,47 @@ def test_query_from_features_and_from_image_agree(tiny_workspace, tmp_path, run_
     assert man["feature_regions"][qid] == feature
 
 
+def test_query_writes_the_hybridization_it_was_measured_under(tiny_workspace, tmp_path, run_cli):
+    """The lab gets the thermocycler program primo simulate runs by default for the model."""
+    from primo.model_dir import load_model, training_temperature
+    from primo.simulation.capture import Protocol
+    from primo.workflows.query import lab_protocol
+
+    ws = tiny_workspace
+    res, _, err = run_cli(["query", "-m", ws.model, "-f", ws.features, "-o", tmp_path / "q.csv"])
+    assert res.exit_code == 0, err
+    hyb = json.loads((tmp_path / "q_manifest.json").read_text())["hybridization_protocol"]
+    assert "hybridize as simulated" in err and hyb["text"] in err
+    model = load_model(ws.model)
+    p = Protocol.from_options("kinetic", hybridization_c=model.hybridization_c,
+                              training_c=training_temperature(model.card))
+    assert hyb["program"] == (p.ramp_program or "uniform")
+    steps = hyb["steps"]
+    # the steps cover the ramp hold by hold, from its start to the hybridization temperature
+    assert steps[0]["from_c"] == p.anneal_from and steps[-1]["to_c"] == hyb["hybridization_c"]
+    for a, b in zip(steps, steps[1:]):
+        assert b["from_c"] == a["to_c"] - a["step_c"]
+        assert b["minutes_per_step"] != a["minutes_per_step"]
+    holds = sum((s["from_c"] - s["to_c"]) / s["step_c"] + 1 for s in steps)
+    assert holds == len(p.ramp())
+    minutes = sum(((s["from_c"] - s["to_c"]) / s["step_c"] + 1) * s["minutes_per_step"]
+                  for s in steps)
+    assert abs(minutes / 60 - hyb["ramp_hours"]) < 1e-9
+    assert hyb["washes"] == p.washes and hyb["probe_nm"] == p.probe_nm
+    # a card trained at 80 °C and hybridized at 21 °C: the auto program, 60 % of 25 h above 80
+    card = {**model.card, "hybridization": {"temperature_c": 21.0, "training_temperature_c": 80.0}}
+    model.card = card
+    hyb = lab_protocol(model)
+    assert hyb["program"] == "95-81:60,80-21:10" and hyb["ramp_hours"] == 25.0
+    assert [(s["from_c"], s["to_c"], s["minutes_per_step"]) for s in hyb["steps"]] == \
+        [(95.0, 81.0, 60.0), (80.0, 21.0, 10.0)]
+    # the paper's card trains where it hybridizes: the uniform ramp, one step
+    model.card = {**card, "hybridization": {"temperature_c": 21.0, "training_temperature_c": 21.0}}
+    hyb = lab_protocol(model)
+    assert hyb["program"] == "uniform" and len(hyb["steps"]) == 1
+    assert hyb["steps"][0]["minutes_per_step"] == 20.0 and hyb["ramp_hours"] == 25.0
+
+
 def test_query_needs_exactly_one_source(tiny_workspace, tmp_path, run_cli):
     res, _, err = run_cli(["query", "-m", tiny_workspace.model, "-o", tmp_path / "q.csv"])
     assert res.exit_code == 2 and "--features" in err

@@ -1,7 +1,8 @@
 """``primo query --model MODEL/ (--image IMG... | --features Q.h5) -o probes.csv``: query probes.
 
 Writes probes.csv (ImageID,Sequence: the published query_seqs.csv layout, with the 5' biotin and
-deoxy-U spacer), probes_idt_order.csv (IDT sheet) and probes_manifest.json beside it.
+deoxy-U spacer), probes_idt_order.csv (IDT sheet) and probes_manifest.json beside it (with the
+hybridization program the model's figures were measured under).
 """
 
 from __future__ import annotations
@@ -51,4 +52,6 @@ def cli(model_dir, images, features, query_ids, weights, ids, output, scale, pur
     for q, s in zip(res.query_ids, res.features):
         click.echo(f"{q}\t{s}")
     click.echo(f"wrote {len(res.query_ids)} probe(s) to {res.paths['probes']}", err=True)
+    click.echo(f"hybridize as simulated: {res.protocol['text']} (in {res.paths['manifest'].name})",
+               err=True)
     return res

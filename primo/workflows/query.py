@@ -8,7 +8,9 @@ encoded by the model's encoder, and written by :func:`primo.oligos.probes.write_
   modifications, 5' biotin and deoxy-U spacer, then the reverse complement of the query feature
   region + the first 6 nt of RP);
 * ``probes_idt_order.csv`` — the IDT order sheet (name, sequence, scale, purification);
-* ``probes_manifest.json`` — the model, the feature regions, the layout and provenance.
+* ``probes_manifest.json`` — the model, the feature regions, the layout and provenance, and the
+  hybridization its figures were measured under (``hybridization_protocol``,
+  :func:`lab_protocol`: the thermocycler program, the probe and pool concentrations, the washes).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 
-__all__ = ["query_features", "design_probes", "ProbeResult"]
+__all__ = ["query_features", "design_probes", "lab_protocol", "ProbeResult"]
 
 
 @dataclasses.dataclass
@@ -34,6 +36,8 @@ class ProbeResult:
     query_ids: list
     #: each query's 80-nt feature region (the probe is the reverse complement of it + ``GTCCTC``)
     features: list
+    #: the hybridization to run with them (:func:`lab_protocol`)
+    protocol: dict = dataclasses.field(default_factory=dict)
 
 
 def query_features(model, *, features=None, images=None, query_ids=None, weights=None,
@@ -82,6 +86,38 @@ def query_features(model, *, features=None, images=None, query_ids=None, weights
     return qids, np.asarray(X, dtype=np.float32)
 
 
+def lab_protocol(model) -> dict:
+    """The hybridization a lab runs with ``model``'s probes: the protocol ``primo simulate``
+    simulates by default for it (:meth:`primo.simulation.capture.Protocol.from_options` with the
+    card's hybridization and training temperatures: the ``auto`` ramp program), as steps a
+    thermocycler is programmed with. The figures of the model's results were measured under it;
+    ``text`` says it in one line."""
+    from ..model_dir import training_temperature
+    from ..simulation.capture import Protocol
+
+    p = Protocol.from_options("kinetic", hybridization_c=model.hybridization_c,
+                              training_c=training_temperature(model.card))
+    t = p.ramp()
+    minutes = p.minutes_at(t)
+    steps, start = [], 0
+    for i in range(1, len(t) + 1):      # runs of equal minutes per hold
+        if i == len(t) or minutes[i] != minutes[start]:
+            steps.append({"from_c": float(t[start]), "to_c": float(t[i - 1]),
+                          "step_c": float(p.step_c), "minutes_per_step": float(minutes[start])})
+            start = i
+    hours = float(minutes.sum()) / 60.0
+    ramp = ", ".join(f"{s['from_c']:g} -> {s['to_c']:g} °C at {s['minutes_per_step']:g} min per "
+                     f"{s['step_c']:g} °C" for s in steps)
+    text = (f"probe {p.probe_nm:g} nM with the pool at {p.pool_nm:g} nM exposed feature regions, "
+            f"{p.na_molar:g} M Na+; {ramp} ({hours:g} h); bead capture at {p.anneal_to:g} °C, "
+            f"then {p.washes} wash(es) of {p.wash_minutes:g} min")
+    return {"program": p.ramp_program or "uniform", "steps": steps, "ramp_hours": hours,
+            "hybridization_c": float(p.anneal_to), "probe_nm": float(p.probe_nm),
+            "pool_nm": float(p.pool_nm), "na_molar": float(p.na_molar), "washes": int(p.washes),
+            "wash_minutes": float(p.wash_minutes), "text": text,
+            "source": "primo simulate's default protocol for this model (--ramp-program auto)"}
+
+
 def _weights_arg(w):
     if w in (None, "bundled"):
         return None
@@ -112,7 +148,9 @@ def design_probes(model, out_path, *, features=None, images=None, query_ids=None
                        "extractor": model.extractor},
              "query_source": str(features) if features is not None else [str(i) for i in images],
              "feature_regions": dict(zip(map(str, qids), seqs)),
-             "skipped_rows": skipped_rows()}   # NaN / inf queries left out (--skip-bad-rows)
+             "skipped_rows": skipped_rows(),   # NaN / inf queries left out (--skip-bad-rows)
+             "hybridization_protocol": lab_protocol(model)}
     paths = write_probes(list(qids), seqs, out_path, layout=layout, scale=scale,
                          purification=purification, extra_manifest=extra)
-    return ProbeResult(paths=paths, query_ids=list(map(str, qids)), features=list(seqs))
+    return ProbeResult(paths=paths, query_ids=list(map(str, qids)), features=list(seqs),
+                       protocol=extra["hybridization_protocol"])
