@@ -93,9 +93,9 @@ def lab_protocol(model) -> dict:
     thermocycler is programmed with. The figures of the model's results were measured under it;
     ``text`` says it in one line."""
     from ..model_dir import training_temperature
-    from ..simulation.capture import Protocol
+    from ..simulation.capture import DEFAULT_CAPTURE, Protocol
 
-    p = Protocol.from_options("kinetic", hybridization_c=model.hybridization_c,
+    p = Protocol.from_options(DEFAULT_CAPTURE, hybridization_c=model.hybridization_c,
                               training_c=training_temperature(model.card))
     t = p.ramp()
     minutes = p.minutes_at(t)
