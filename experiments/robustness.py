@@ -22,7 +22,10 @@ the same queries. Each *cell* of the matrix changes the physics of ``primo simul
   (:data:`PROGRAM`, ``primo simulate --ramp-program``), at the default k_on and at 1e5 (for
   primo's default model, trained at 80 °C, the same program as the default ``auto``);
 * ``uniform`` / ``kon-1e5-uniform``: the paper's uniform ramp (``--ramp-program uniform``, the
-  default before ``auto``), at the default k_on and at 1e5.
+  default before ``auto``), at the default k_on and at 1e5;
+* ``A+B``: two cells joined (``perturbed-s0+uniform``: the perturbed physics under the uniform
+  ramp; the later cell's value wins where both set an option). A joined cell that changes only
+  what follows the energies of a cell already run reuses them from the energy cache.
 
 Printed (and written to ``OUT/robustness.json``): per cell and model group, the proportion of the
 database retrieved at 50 % and 90 % mean 100-NN recall (mean ± sd over seeds, each seed's value and
@@ -83,12 +86,17 @@ PERTURBED = re.compile(r"perturbed-s(\d+)")
 
 
 def cell_options(cell: str, card: dict) -> list:
-    """The ``primo simulate`` options of a cell for a model (its card's temperature)."""
+    """The ``primo simulate`` options of a cell for a model (its card's temperature); ``A+B``
+    joins two cells (``perturbed-s0+uniform``: the perturbed physics under the uniform ramp; an
+    option of ``B`` given by ``A`` too takes ``B``'s value, as on a command line)."""
+    if "+" in cell:
+        return [o for part in cell.split("+") for o in cell_options(part, card)]
     m = PERTURBED.fullmatch(cell)
     if m:
         return ["--perturb", "0.3", "--perturb-seed", m.group(1)]
     if cell not in CELLS:
-        raise SystemExit(f"unknown cell {cell!r}; known: {', '.join(CELLS)}, perturbed-sN")
+        raise SystemExit(f"unknown cell {cell!r}; known: {', '.join(CELLS)}, perturbed-sN, "
+                         "A+B")
     hyb = float((card.get("hybridization") or {}).get("temperature_c", 21.0))
     return [o.replace("{hyb-3}", f"{hyb - 3:g}").replace("{hyb+3}", f"{hyb + 3:g}")
             for o in CELLS[cell]]

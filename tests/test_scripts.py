@@ -279,5 +279,15 @@ def test_robustness_cells_are_options_primo_simulate_accepts(tmp_path):
             # the paper's 25 h, spent unequally
             assert hold_temperatures(p)[1].sum() == hold_temperatures(Protocol())[1].sum()
             assert len(set(p.minutes_at(p.ramp()))) == 2
+    # joined cells: the options of both, the later one's value where both set one
+    opts = mod.cell_options("perturbed-s0+uniform", card)
+    ctx = simulate.make_context("simulate", [str(a) for a in base + opts])
+    assert ctx.params["perturb"] == 0.3 and ctx.params["perturb_seed"] == 0
+    assert ctx.params["ramp_program"] == "uniform" and ctx.params["capture"] == "kinetic"
+    ctx = simulate.make_context("simulate", [str(a) for a in
+                                             base + mod.cell_options("kon-1e5+kon-1e7", card)])
+    assert ctx.params["k_on"] == 1e7
     with pytest.raises(SystemExit, match="unknown cell"):
         mod.cell_options("kon-1e4", card)
+    with pytest.raises(SystemExit, match="unknown cell"):
+        mod.cell_options("uniform+kon-1e4", card)
