@@ -23,9 +23,9 @@ the same queries. Each *cell* of the matrix changes the physics of ``primo simul
   primo's default model, trained at 80 °C, the same program as the default ``auto``);
 * ``uniform`` / ``kon-1e5-uniform``: the paper's uniform ramp (``--ramp-program uniform``, the
   default before ``auto``), at the default k_on and at 1e5;
-* ``margin5`` / ``share50``: variants of the ``auto`` rule for a model trained at 80 °C, the same
-  25 h: 60 % of the time from 95 to 76 °C (a 5 °C margin below the training temperature), or
-  50 % above 80 °C;
+* ``margin5`` / ``share50`` / ``margin5-share70``: variants of the ``auto`` rule for a model
+  trained at 80 °C, the same 25 h: 60 % of the time from 95 to 76 °C (a 5 °C margin below the
+  training temperature), 50 % above 80 °C, or 70 % from 95 to 76 °C;
 * ``A+B``: two cells joined (``perturbed-s0+uniform``: the perturbed physics under the uniform
   ramp; the later cell's value wins where both set an option). A joined cell that changes only
   what follows the energies of a cell already run reuses them from the energy cache.
@@ -88,6 +88,8 @@ CELLS = {
     # 5 °C wider (60 % of the time from 95 to 76 °C), or half the time above 80 °C
     "margin5": ["--capture", "kinetic", "--ramp-program", "95-76:45,75-21:10.9091"],
     "share50": ["--capture", "kinetic", "--ramp-program", "95-81:50,80-21:12.5"],
+    # both ways at once: 70 % of the time from 95 to 76 °C
+    "margin5-share70": ["--capture", "kinetic", "--ramp-program", "95-76:52.5,75-21:8.18182"],
 }
 PERTURBED = re.compile(r"perturbed-s(\d+)")
 
