@@ -20,12 +20,14 @@ the same queries. Each *cell* of the matrix changes the physics of ``primo simul
   uniform ramp), each also at the default k_on to see what it costs or gives when it is not needed;
 * ``program`` / ``kon-1e5-program``: the same 25 h as the paper's ramp, spent unequally
   (:data:`PROGRAM`, ``primo simulate --ramp-program``), at the default k_on and at 1e5 (for
-  primo's default model, trained at 80 °C, the same program as the default ``auto``);
+  primo's default model, trained at 80 °C, the program the ``auto`` rule gave before it took a
+  5 °C margin and 70 % of the time, the ``margin5-share70`` cell);
 * ``uniform`` / ``kon-1e5-uniform``: the paper's uniform ramp (``--ramp-program uniform``, the
   default before ``auto``), at the default k_on and at 1e5;
-* ``margin5`` / ``share50`` / ``margin5-share70``: variants of the ``auto`` rule for a model
-  trained at 80 °C, the same 25 h: 60 % of the time from 95 to 76 °C (a 5 °C margin below the
-  training temperature), 50 % above 80 °C, or 70 % from 95 to 76 °C;
+* ``margin5`` / ``share50`` / ``margin5-share70``: variants of the first ``auto`` rule (60 % of
+  the 25 h above the training temperature, ``program``) for a model trained at 80 °C: 60 % of the
+  time from 95 to 76 °C (a 5 °C margin below the training temperature), 50 % above 80 °C, or
+  70 % from 95 to 76 °C (the ``auto`` rule since it won across physics: the ``default`` cell);
 * ``A+B``: two cells joined (``perturbed-s0+uniform``: the perturbed physics under the uniform
   ramp; the later cell's value wins where both set an option). A joined cell that changes only
   what follows the energies of a cell already run reuses them from the energy cache.

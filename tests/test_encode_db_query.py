@@ -119,13 +119,13 @@ def test_query_writes_the_hybridization_it_was_measured_under(tiny_workspace, tm
                   for s in steps)
     assert abs(minutes / 60 - hyb["ramp_hours"]) < 1e-9
     assert hyb["washes"] == p.washes and hyb["probe_nm"] == p.probe_nm
-    # a card trained at 80 °C and hybridized at 21 °C: the auto program, 60 % of 25 h above 80
+    # a card trained at 80 °C and hybridized at 21 °C: the auto program, 70 % of 25 h above 75
     card = {**model.card, "hybridization": {"temperature_c": 21.0, "training_temperature_c": 80.0}}
     model.card = card
     hyb = lab_protocol(model)
-    assert hyb["program"] == "95-81:60,80-21:10" and hyb["ramp_hours"] == 25.0
+    assert hyb["program"] == "95-76:52.5,75-21:8.18182" and abs(hyb["ramp_hours"] - 25.0) < 1e-5
     assert [(s["from_c"], s["to_c"], s["minutes_per_step"]) for s in hyb["steps"]] == \
-        [(95.0, 81.0, 60.0), (80.0, 21.0, 10.0)]
+        [(95.0, 76.0, 52.5), (75.0, 21.0, 8.18182)]
     # the paper's card trains where it hybridizes: the uniform ramp, one step
     model.card = {**card, "hybridization": {"temperature_c": 21.0, "training_temperature_c": 21.0}}
     hyb = lab_protocol(model)

@@ -263,13 +263,15 @@ def test_robustness_cells_are_options_primo_simulate_accepts(tmp_path):
             # the uniform ramp, whatever the card's training temperature
             assert Protocol.from_options("kinetic", ramp_program=ctx.params["ramp_program"],
                                          hybridization_c=21.0, training_c=80.0).bands == ()
-        if cell == "program":
+        if cell in ("program", "margin5-share70"):
             from primo.simulation.capture import Protocol
 
-            # for a model trained at 80 °C the program cell is the default (auto) program
-            assert Protocol.from_options("kinetic", ramp_program=ctx.params["ramp_program"],
-                                         hybridization_c=21.0, training_c=80.0) == \
-                Protocol.from_options("kinetic", hybridization_c=21.0, training_c=80.0)
+            # for a model trained at 80 °C the margin5-share70 cell is the default (auto)
+            # program, the program cell the auto rule before it
+            given = Protocol.from_options("kinetic", ramp_program=ctx.params["ramp_program"],
+                                          hybridization_c=21.0, training_c=80.0)
+            auto = Protocol.from_options("kinetic", hybridization_c=21.0, training_c=80.0)
+            assert (given == auto) == (cell == "margin5-share70")
         if cell == "kon-1e5-program":
             from primo.simulation.capture import Protocol
             from primo.simulation.kinetic import hold_temperatures

@@ -84,7 +84,8 @@ from ..errors import UsageError
 from ..settings import check_settings, setting
 
 __all__ = ["CAPTURE_MODELS", "DEFAULT_CAPTURE", "RAMP_SHAPES", "K_ON_RANGE", "Protocol",
-           "parse_ramp_program", "RAMP_AUTO", "RAMP_UNIFORM", "AUTO_HOT_SHARE", "CaptureResult",
+           "parse_ramp_program", "RAMP_AUTO", "RAMP_UNIFORM", "AUTO_HOT_SHARE", "AUTO_MARGIN_C",
+           "CaptureResult",
            "solve_capture", "equilibrium_capture", "anneal_capture", "AnnealStep"]
 
 #: capture model names; the first is the default
@@ -105,9 +106,13 @@ PROBE_RULES = ("auto",)
 RAMP_AUTO = "auto"
 #: the spellings of the uniform ramp (every degree at ``minutes_per_degree``: the paper's)
 RAMP_UNIFORM = ("", "uniform", "none")
-#: the share of the ramp's time the ``auto`` program spends above the card's training temperature
-#: (measured: docs/results/default-model.md, "The same 25 hours, spent unequally")
-AUTO_HOT_SHARE = 0.6
+#: the share of the ramp's time the ``auto`` program spends on its hot band (measured:
+#: docs/results/default-model.md, "Choosing the auto rule across physics")
+AUTO_HOT_SHARE = 0.7
+#: the ``auto`` program's hot band reaches this many °C below the card's training temperature, a
+#: margin for a physics that binds the near neighbours colder than the one trained against (the
+#: perturbed parameters of the robustness study)
+AUTO_MARGIN_C = 5.0
 
 _LOG2 = math.log(2.0)
 _LOG8 = math.log(8.0)
@@ -170,8 +175,9 @@ class Protocol:
         "", "Unequal steps (kinetic model), as a thermocycler program: HOT-COLD:MINUTES[,...] "
         "runs the ramp from HOT down to COLD °C at MINUTES per °C, the rest at "
         "minutes_per_degree; e.g. 90-70:60,69-21:5 spends the time where the near neighbours "
-        "bind. auto: the ramp's time (as uniform) spent 60 % above the model card's training "
-        "temperature and 40 % below (95-81:60,80-21:10 for primo train's default model); "
+        "bind. auto: the ramp's time (as uniform) spent 70 % from the top down to 5 °C below the "
+        "model card's training temperature and 30 % below (95-76:52.5,75-21:8.18182 for primo "
+        "train's default model); "
         "uniform where the card trains where it hybridizes (--paper) and for the anneal and "
         "equilibrium captures. uniform: every degree at minutes_per_degree (the paper's).",
         metavar="HOT-COLD:MIN,...|auto|uniform",
@@ -218,16 +224,18 @@ class Protocol:
     def auto_program(self, training_c: float | None) -> str:
         """The ``auto`` ramp program for a model trained at ``training_c`` °C: the ramp's time
         (as the uniform ramp's: every hold at ``minutes_per_degree``) spent
-        :data:`AUTO_HOT_SHARE` on the holds above ``training_c``, where the near neighbours the
-        model was trained to bind there find the probe, and the rest on the holds at and below
-        it, each band evenly: ``95-81:60,80-21:10`` for 95 -> 21 °C at 20 min per °C and a model
-        trained at 80 °C (the program measured against the uniform ramp on three seeds). ``""``
-        (uniform) when ``training_c`` is None (a card that trains where it hybridizes) or leaves
-        no hold on one side."""
+        :data:`AUTO_HOT_SHARE` on the holds above ``training_c`` - :data:`AUTO_MARGIN_C`, where
+        the near neighbours the model was trained to bind at ``training_c`` find the probe (the
+        margin for a physics that binds them a few degrees colder), and the rest on the holds
+        below, each band evenly: ``95-76:52.5,75-21:8.18182`` for 95 -> 21 °C at 20 min per °C
+        and a model trained at 80 °C (the rule measured against the uniform ramp and three other
+        rules across physics on three seeds). ``""`` (uniform) when ``training_c`` is None (a
+        card that trains where it hybridizes) or leaves no hold on one side."""
         if training_c is None or not math.isfinite(float(training_c)):
             return ""
         t = self.ramp()
-        hot, cold = t[t > float(training_c) + 1e-9], t[t <= float(training_c) + 1e-9]
+        edge = float(training_c) - AUTO_MARGIN_C + 1e-9
+        hot, cold = t[t > edge], t[t <= edge]
         if not len(hot) or not len(cold):
             return ""
         total = len(t) * float(self.minutes_per_degree)
