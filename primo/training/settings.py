@@ -18,7 +18,7 @@ from ..constants import PREDICTORS  # ``--predictor`` choices (the first is the 
 __all__ = ["TrainSettings", "TrainResult", "PREDICTORS", "OBJECTIVES", "DEFAULT_OBJECTIVE",
            "DEFAULT_PREDICTOR", "DEFAULT_NEIGHBORS", "NEIGHBORS_MAX_FRACTION",
            "DEFAULT_TRAIN_TEMPERATURE_C", "DEFAULT_MARGINS", "DEFAULT_CHOICE", "PAPER_SCHEDULE",
-           "default_train_temperature", "OPTIMIZERS", "field_options"]
+           "default_train_temperature", "OPTIMIZERS", "field_options", "PHYSICS_SEED_FROM"]
 
 #: ``--objective`` choices (the first is the paper's)
 OBJECTIVES = ("paper", "rank", "hamming-triplet")
@@ -66,6 +66,9 @@ DEFAULT_TRAIN_TEMPERATURE_C = 80.0
 #: default margins: rank (kcal/mol of predicted binding energy), hamming-triplet (fraction of the
 #: 80 positions)
 DEFAULT_MARGINS = {"rank": 2.0, "hamming-triplet": 0.1}
+#: robust training's parameter draws take seeds from here up, apart from the evaluation's
+#: (``primo simulate --perturb-seed``, ``experiments/robustness.py``'s ``perturbed-sN``, N small)
+PHYSICS_SEED_FROM = 1000
 #: optimizer names ``keras.optimizers.get`` knows (lower case; any case is accepted)
 OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamw", "adamax", "ftrl", "lamb",
               "lion", "nadam", "rmsprop", "sgd")
@@ -173,6 +176,15 @@ class TrainSettings:
         Temperature (°C) of the simulator :func:`train` builds when it is given none: the yields
         the predictor learns. None: :func:`default_train_temperature` of the hybridization
         temperature. A simulator handed to :func:`train` keeps its own temperature.
+    physics_perturb, physics_draws
+        Robust training (``primo train --physics-perturb SIGMA``): the seed and fresh pairs of
+        each round are simulated in ``physics_draws`` groups, each under the card's physics with
+        every nearest-neighbor free energy perturbed by a fresh seeded draw of ``SIGMA`` kcal/mol
+        (the ``primo simulate --perturb`` model of parameter uncertainty; draw seeds from 1000
+        up, apart from the evaluation's), so that the predictor learns yields averaged over the
+        parameters' uncertainty and the encoder what holds across it. 0 (default): the card's
+        physics only. The held-out metrics, the capture evaluation and the card's physics stay
+        unperturbed.
     keep_best : bool or None
         Keep the round with the best capture evaluation (lowest proportion at 50 % recall) as the
         final model instead of the last round. None: on for every objective but the paper's
@@ -318,6 +330,13 @@ class TrainSettings:
                                          "evaluation's cascade.", lo=0, hi=1_000_000, cli=False)
     capture_eval_sample: int = _opt(20, "Documents sampled per query by the capture "
                                          "evaluation's cascade.", lo=0, hi=1_000_000, cli=False)
+    physics_perturb: float = _opt(0.0, "Robust training: simulate the predictor's pairs under "
+                                  "the card's physics with every nearest-neighbor free energy "
+                                  "perturbed by this sigma (kcal/mol), a fresh draw per group "
+                                  "(0 = the card's physics only).", lo=0, hi=5,
+                                  metavar="SIGMA")
+    physics_draws: int = _opt(4, "Robust training: parameter draws per round (the seed and "
+                                 "fresh pairs are split among them).", lo=1, hi=10_000)
     keep_best: bool | None = _opt(None, "Keep the round with the best capture evaluation, or "
                                         "the last round.", optional=True,
                                   flag="--keep-best/--keep-last",
@@ -412,6 +431,7 @@ class TrainSettings:
         given = [n for n in ("threshold", "threshold_quantile") if n in options]
         if paper:
             clash = [n for n in ("neighbors", "train_temperature_c") if n in options]
+            clash += [n for n in ("physics_perturb",) if options.get(n)]
             clash += [f"{n} {options[n]}" for n, v in (("objective", "paper"),
                                                        ("predictor", "local-match"))
                       if options.get(n, v) != v]

@@ -59,8 +59,8 @@ from .metrics import TensorBoardLog, agreement, bce, separation, write_metrics_c
 # re-exported: earlier code imports these from here
 from .settings import (DEFAULT_CHOICE, DEFAULT_MARGINS, DEFAULT_NEIGHBORS,  # noqa: F401
                        DEFAULT_OBJECTIVE, DEFAULT_PREDICTOR, DEFAULT_TRAIN_TEMPERATURE_C,
-                       NEIGHBORS_MAX_FRACTION, OBJECTIVES, PREDICTORS, TrainResult,
-                       TrainSettings, default_train_temperature)
+                       NEIGHBORS_MAX_FRACTION, OBJECTIVES, PHYSICS_SEED_FROM, PREDICTORS,
+                       TrainResult, TrainSettings, default_train_temperature)
 from .card import model_card, quantiles as _quantiles, simulator_settings
 from .pairs import (default_simulator, mutate_codes, seed_pair_codes,  # noqa: F401
                     sequences, simulate_energies, simulate_yields, triplets)
@@ -96,7 +96,7 @@ class _Run:
         ss = np.random.SeedSequence(seed)
         # a new stream goes at the end: the earlier ones stay what they were
         names = ["split", "threshold", "seed_pairs", "sampler", "fit", "eval", "stats", "objective",
-                 "fresh"]
+                 "fresh", "physics"]
         self.rngs = {n: np.random.default_rng(c) for n, c in zip(names, ss.spawn(len(names)))}
 
     def rng_state(self) -> dict:
@@ -213,11 +213,7 @@ class _Run:
         self.log(f"seeding the predictor: simulating {s.seed_pairs:,} random mutant pairs "
                  f"({self.mapper_desc()})")
         t = time.perf_counter()
-        e = None
-        if self.energies:
-            y, e = simulate_energies(self.sim, t_codes, q_codes, self.mapper)
-        else:
-            y = self.simulate(t_codes, q_codes, desc="seed pairs")
+        y, e = self.simulate_pairs(t_codes, q_codes, desc="seed pairs")
         self.timing["seed_simulation_s"] += time.perf_counter() - t
         t = time.perf_counter()
         loss = math.nan
@@ -237,6 +233,33 @@ class _Run:
     def simulate(self, t_codes, q_codes, desc="simulation"):
         """Simulated yields of pairs of codes (one simulator call: strands are computed once)."""
         return simulate_yields(self.sim, t_codes, q_codes, self.mapper)
+
+    def simulate_pairs(self, t_codes, q_codes, desc="simulation"):
+        """Yields (and binding energies, for an energy head, else None) of the pairs the
+        predictor learns: under the card's physics, or, for robust training
+        (``physics_perturb`` > 0), split into ``physics_draws`` random groups, each under its own
+        seeded perturbation of every nearest-neighbor parameter (seeds from the run's seed)."""
+        s = self.s
+        if not s.physics_perturb or len(t_codes) == 0:
+            if self.energies:
+                return simulate_energies(self.sim, t_codes, q_codes, self.mapper)
+            return self.simulate(t_codes, q_codes, desc=desc), None
+        rng = self.rngs["physics"]
+        n = len(t_codes)
+        groups = np.array_split(rng.permutation(n), min(s.physics_draws, n))
+        seeds = [int(v) for v in rng.integers(PHYSICS_SEED_FROM, 2**32 - 1, size=len(groups))]
+        y = np.zeros(n, np.float32)
+        e = np.zeros(n, np.float32) if self.energies else None
+        self.last_draws = []
+        for idx, seed in zip(groups, seeds):
+            idx = np.sort(idx)
+            self.last_draws.append((seed, idx))
+            sim = self.sim.derive(perturb=(float(s.physics_perturb), seed))
+            if self.energies:
+                y[idx], e[idx] = simulate_energies(sim, t_codes[idx], q_codes[idx], self.mapper)
+            else:
+                y[idx] = simulate_yields(sim, t_codes[idx], q_codes[idx], self.mapper)
+        return y, e
 
     def mapper_desc(self) -> str:
         d = getattr(self.mapper, "describe", None)
@@ -278,11 +301,7 @@ class _Run:
                 m, ta, qa, dist)
             ta, qa, dist = ta[pick], qa[pick], dist[pick]
         t = time.perf_counter()
-        e = None
-        if self.energies:
-            y, e = simulate_energies(self.sim, ta, qa, self.mapper)
-        else:
-            y = self.simulate(ta, qa, desc=f"round {rnd} simulation")
+        y, e = self.simulate_pairs(ta, qa, desc=f"round {rnd} simulation")
         row["time_simulation_s"] = time.perf_counter() - t
         self.timing["simulation_s"] += row["time_simulation_s"]
         t = time.perf_counter()
@@ -614,6 +633,12 @@ def _train(source, out: Path, s: TrainSettings, simulator, mapper, state, arrays
     if simulator is None:
         simulator = default_simulator(state.get("simulator") if state else None)
     sim = simulator
+    if s.physics_perturb and (not hasattr(sim, "derive")
+                              or getattr(sim, "backend", "vienna") != "vienna"):
+        raise UsageError("robust training perturbs ViennaRNA's parameters; this simulator "
+                         f"({type(sim).__name__}, backend {getattr(sim, 'backend', '?')}) has "
+                         "none to perturb", option="physics_perturb",
+                         hint="use the vienna backend, or drop physics_perturb")
     run = _Run(source, out, s, sim, mapper, log, on_round)
     run.make_rngs(s.seed)
     setup_tf(s.seed)
