@@ -240,10 +240,14 @@ class _Run:
         (``physics_perturb`` > 0), split into ``physics_draws`` random groups, each under its own
         seeded perturbation of every nearest-neighbor parameter (seeds from the run's seed)."""
         s = self.s
-        if not s.physics_perturb or len(t_codes) == 0:
+
+        def under(sim, t, q):
             if self.energies:
-                return simulate_energies(self.sim, t_codes, q_codes, self.mapper)
-            return self.simulate(t_codes, q_codes, desc=desc), None
+                return simulate_energies(sim, t, q, self.mapper)
+            return simulate_yields(sim, t, q, self.mapper), None
+
+        if not s.physics_perturb or len(t_codes) == 0:
+            return under(self.sim, t_codes, q_codes)
         rng = self.rngs["physics"]
         n = len(t_codes)
         groups = np.array_split(rng.permutation(n), min(s.physics_draws, n))
@@ -255,10 +259,9 @@ class _Run:
             idx = np.sort(idx)
             self.last_draws.append((seed, idx))
             sim = self.sim.derive(perturb=(float(s.physics_perturb), seed))
-            if self.energies:
-                y[idx], e[idx] = simulate_energies(sim, t_codes[idx], q_codes[idx], self.mapper)
-            else:
-                y[idx] = simulate_yields(sim, t_codes[idx], q_codes[idx], self.mapper)
+            y[idx], e_idx = under(sim, t_codes[idx], q_codes[idx])
+            if e is not None:
+                e[idx] = e_idx
         return y, e
 
     def mapper_desc(self) -> str:
